@@ -1,0 +1,127 @@
+"""Environment → one settings object, read once.
+
+Every variable is named in DESIGN.md ("Settings"). A malformed value raises
+SettingsError with a one-line message naming the variable, so `specbridge`
+can print it and exit instead of failing later in a worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite:///specbridge.db"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+
+
+class SettingsError(ValueError):
+    """A setting from the environment is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_id: int | None = None
+    github_private_key: str | None = None
+    github_webhook_secret: str | None = None
+    github_token: str | None = None
+    agents_file: Path | None = None
+
+    @property
+    def embedded_queue(self) -> bool:
+        """Without Redis, jobs run inside the serving process."""
+        return self.redis_url is None
+
+    @property
+    def uses_app_auth(self) -> bool:
+        return self.github_app_id is not None and self.github_private_key is not None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        database_url=_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+        redis_url=_redis_url(env.get("REDIS_URL") or None),
+        github_api_url=_http_url(
+            "GITHUB_API_URL", env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
+        ),
+        github_app_id=_app_id(env.get("GITHUB_APP_ID") or None),
+        github_private_key=_private_key(env),
+        github_webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
+        github_token=env.get("GITHUB_TOKEN") or None,
+        agents_file=_existing_file("SPECBRIDGE_AGENTS", env.get("SPECBRIDGE_AGENTS") or None),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own with load_settings()."""
+    return load_settings()
+
+
+def _database_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise SettingsError(
+            f"DATABASE_URL is not a database URL: {value!r} "
+            "(expected e.g. sqlite:///specbridge.db or postgresql://user@host/db)"
+        ) from None
+    # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(
+            f"REDIS_URL is not a Redis URL: {value!r} (expected e.g. redis://127.0.0.1:6379/0)"
+        )
+    return value
+
+
+def _http_url(name: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name} is not an http(s) URL: {value!r}")
+    return value.rstrip("/")
+
+
+def _app_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise SettingsError(f"GITHUB_APP_ID must be a number, got {value!r}")
+    return int(value)
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    key = env.get("GITHUB_PRIVATE_KEY") or None
+    path = env.get("GITHUB_PRIVATE_KEY_PATH") or None
+    if key is None and path is not None:
+        key_file = _existing_file("GITHUB_PRIVATE_KEY_PATH", path)
+        key = key_file.read_text() if key_file else None
+    if key is not None and "PRIVATE KEY" not in key:
+        raise SettingsError("GITHUB_PRIVATE_KEY is not a PEM private key")
+    return key
+
+
+def _existing_file(name: str, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise SettingsError(f"{name} names a file that does not exist: {value}")
+    return path

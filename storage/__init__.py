@@ -1,0 +1,1 @@
+"""Storage: the data model of DESIGN.md, its sessions and its migrations."""

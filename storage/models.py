@@ -1,0 +1,393 @@
+"""SQLAlchemy 2.0 models for everything specbridge records.
+
+Rows are never deleted by normal operation: removed things get a timestamp
+(`removed_at`) or a state, so history and foreign keys stay intact.
+Enumerations are stored as plain strings with a CHECK constraint, which
+migrates the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class SpecPhase(enum.StrEnum):
+    EXPLORE = "explore"
+    REQUIREMENTS = "requirements"
+    DESIGN = "design"
+    TASKS = "tasks"
+
+
+class SpecStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PLANNED = "planned"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    INVALID = "invalid"
+
+
+class TicketPhase(enum.StrEnum):
+    BACKLOG = "backlog"
+    ANALYZING = "analyzing"
+    BUILDING = "building"
+    TESTING = "testing"
+    DONE = "done"
+
+
+class IssueState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    DELETED = "deleted"
+    TRANSFERRED = "transferred"
+
+
+class Approval(enum.StrEnum):
+    NOT_REQUIRED = "not_required"
+    PENDING = "pending"
+    APPROVED = "approved"
+
+
+class TaskStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        name=kind.__name__.lower(),
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    github_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    account_login: Mapped[str] = mapped_column(String(255))
+    account_type: Mapped[str] = mapped_column(String(32), default="Organization")
+    suspended_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    repositories: Mapped[list[Repository]] = relationship(back_populates="installation")
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("installations.id", ondelete="SET NULL"), index=True
+    )
+    github_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    full_name: Mapped[str] = mapped_column(String(255), unique=True)
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    # The last good .github/specbridge.yml, and the error of the last bad one.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    settings_error: Mapped[str | None] = mapped_column(Text)
+    removed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    installation: Mapped[Installation | None] = relationship(back_populates="repositories")
+    specs: Mapped[list[Spec]] = relationship(back_populates="repository")
+
+    @property
+    def owner(self) -> str:
+        return self.full_name.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.full_name.split("/", 1)[1]
+
+
+class Spec(Base):
+    __tablename__ = "specs"
+    __table_args__ = (UniqueConstraint("repository_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    key: Mapped[str] = mapped_column(String(128))  # the spec's `id:` in its file
+    path: Mapped[str] = mapped_column(String(1024))
+    title: Mapped[str] = mapped_column(String(512))
+    phase: Mapped[SpecPhase] = mapped_column(_enum(SpecPhase))
+    status: Mapped[SpecStatus] = mapped_column(_enum(SpecStatus), default=SpecStatus.DRAFT)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    labels: Mapped[list[Any]] = mapped_column(default=list)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    agent: Mapped[str] = mapped_column(String(128), default="default")
+    context: Mapped[str] = mapped_column(Text, default="")
+    design: Mapped[str] = mapped_column(Text, default="")
+    source_commit: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    # Findings of the last load of this file that failed validation.
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    tracking_issue_number: Mapped[int | None]
+    tracking_issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    tracking_issue_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tickets_total: Mapped[int] = mapped_column(Integer, default=0)
+    tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    repository: Mapped[Repository] = relationship(back_populates="specs")
+    versions: Mapped[list[SpecVersion]] = relationship(
+        back_populates="spec", order_by="SpecVersion.id"
+    )
+    requirements: Mapped[list[SpecRequirement]] = relationship(
+        back_populates="spec", order_by="SpecRequirement.position"
+    )
+    tasks: Mapped[list[SpecTask]] = relationship(
+        back_populates="spec", order_by="SpecTask.position"
+    )
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="spec")
+
+
+class SpecVersion(Base):
+    """One row each time a merge changes a spec: the commit and what changed."""
+
+    __tablename__ = "spec_versions"
+    __table_args__ = (UniqueConstraint("spec_id", "commit_sha"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    tasks_added: Mapped[list[Any]] = mapped_column(default=list)
+    tasks_removed: Mapped[list[Any]] = mapped_column(default=list)
+    tasks_changed: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created()
+
+    spec: Mapped[Spec] = relationship(back_populates="versions")
+
+
+class SpecRequirement(Base):
+    __tablename__ = "spec_requirements"
+    __table_args__ = (UniqueConstraint("spec_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    removed_at: Mapped[datetime | None]
+
+    spec: Mapped[Spec] = relationship(back_populates="requirements")
+    acceptance_criteria: Mapped[list[SpecAcceptanceCriterion]] = relationship(
+        back_populates="requirement", order_by="SpecAcceptanceCriterion.position"
+    )
+
+
+class SpecAcceptanceCriterion(Base):
+    __tablename__ = "spec_acceptance_criteria"
+    __table_args__ = (UniqueConstraint("requirement_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requirement_id: Mapped[int] = mapped_column(ForeignKey("spec_requirements.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    removed_at: Mapped[datetime | None]
+
+    requirement: Mapped[SpecRequirement] = relationship(back_populates="acceptance_criteria")
+
+
+class SpecTask(Base):
+    """The planning artefact: a task as written in the spec file."""
+
+    __tablename__ = "spec_tasks"
+    __table_args__ = (UniqueConstraint("spec_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(16), default="medium")
+    requirement_keys: Mapped[list[Any]] = mapped_column(default=list)
+    depends_on: Mapped[list[Any]] = mapped_column(default=list)
+    agent: Mapped[str | None] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    removed_at: Mapped[datetime | None]
+
+    spec: Mapped[Spec] = relationship(back_populates="tasks")
+    ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")
+
+
+class Ticket(Base):
+    """The execution artefact: one GitHub issue on the board for one SpecTask."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("repository_id", "issue_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    spec_id: Mapped[int | None] = mapped_column(
+        ForeignKey("specs.id", ondelete="SET NULL"), index=True
+    )
+    spec_task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("spec_tasks.id", ondelete="SET NULL"), index=True, unique=True
+    )
+    issue_number: Mapped[int]
+    issue_id: Mapped[int | None] = mapped_column(BigInteger)
+    issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    project_item_id: Mapped[str | None] = mapped_column(String(128))
+    # A hash of the title, body and labels last written, so an unchanged
+    # task costs no GitHub write.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    phase: Mapped[TicketPhase] = mapped_column(_enum(TicketPhase), default=TicketPhase.BACKLOG)
+    state: Mapped[IssueState] = mapped_column(_enum(IssueState), default=IssueState.OPEN)
+    state_reason: Mapped[str | None] = mapped_column(String(32))
+    approval: Mapped[Approval] = mapped_column(_enum(Approval), default=Approval.NOT_REQUIRED)
+    approved_by: Mapped[str | None] = mapped_column(String(255))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    repository: Mapped[Repository] = relationship()
+    spec: Mapped[Spec | None] = relationship(back_populates="tickets")
+    spec_task: Mapped[SpecTask | None] = relationship(back_populates="ticket")
+    tasks: Mapped[list[Task]] = relationship(back_populates="ticket", order_by="Task.id")
+    dependencies: Mapped[list[TicketDependency]] = relationship(
+        foreign_keys="TicketDependency.ticket_id", back_populates="ticket"
+    )
+
+
+class TicketDependency(Base):
+    """`ticket` waits for `depends_on` (from the spec's `depends_on`)."""
+
+    __tablename__ = "ticket_dependencies"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    depends_on_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id"), primary_key=True, index=True
+    )
+
+    ticket: Mapped[Ticket] = relationship(foreign_keys=[ticket_id], back_populates="dependencies")
+    depends_on: Mapped[Ticket] = relationship(foreign_keys=[depends_on_id])
+
+
+class Task(Base):
+    """One execution attempt by an agent for a ticket."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus), default=TaskStatus.QUEUED)
+    agent: Mapped[str] = mapped_column(String(128))
+    rq_job_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    branch: Mapped[str | None] = mapped_column(String(255))
+    pull_request_number: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="tasks")
+
+
+class Delivery(Base):
+    """Every webhook received, stored before it is acknowledged."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    installation_github_id: Mapped[int | None] = mapped_column(BigInteger)
+    repository_full_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.RECEIVED
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = _created()
+    processed_at: Mapped[datetime | None]
+
+
+class CommandRun(Base):
+    """Every comment command: who, what, allowed or refused, and the result."""
+
+    __tablename__ = "command_runs"
+    __table_args__ = (UniqueConstraint("comment_id", "line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    issue_number: Mapped[int]
+    comment_id: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[int] = mapped_column(Integer, default=1)
+    user_login: Mapped[str] = mapped_column(String(255))
+    command: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[str] = mapped_column(Text, default="")
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
