@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from storage.db import get_engine, session_scope
+from storage.models import Base
+from storage.migrate import upgrade
+from tests.databases import create_empty_database, drop_database
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """A new database with no tables, dropped afterwards."""
+    url = create_empty_database(tmp_path)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database for the whole run (PostgreSQL when DATABASE_URL is set)."""
+    url = create_empty_database(tmp_path_factory.mktemp("db"))
+    upgrade(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[str]:
+    """The shared migrated database, emptied after the test."""
+    yield database_url
+    with session_scope(database_url) as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+@pytest.fixture
+def session(db: str) -> Iterator[Session]:
+    """A session on the shared database, rolled back after the test."""
+    with Session(get_engine(db)) as session:
+        yield session
+        session.rollback()

@@ -1,0 +1,60 @@
+"""The shipped migrations create exactly the models' schema, both ways."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from storage.db import get_engine
+from storage.migrate import current_revision, downgrade, upgrade
+from storage.models import Base
+
+EVERY_ENTITY = {
+    "installations",
+    "repositories",
+    "specs",
+    "spec_versions",
+    "spec_requirements",
+    "spec_acceptance_criteria",
+    "spec_tasks",
+    "tickets",
+    "ticket_dependencies",
+    "tasks",
+    "deliveries",
+    "command_runs",
+}
+
+
+def _tables(url: str) -> set[str]:
+    return set(inspect(get_engine(url)).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_creates_every_entity(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    assert _tables(empty_database_url) == EVERY_ENTITY
+    assert current_revision(empty_database_url) is not None
+
+
+def test_tickets_reference_specs_and_spec_tasks(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    foreign_keys = inspect(get_engine(empty_database_url)).get_foreign_keys("tickets")
+    by_column = {fk["constrained_columns"][0]: fk for fk in foreign_keys}
+    assert by_column["spec_id"]["referred_table"] == "specs"
+    assert by_column["spec_task_id"]["referred_table"] == "spec_tasks"
+    assert by_column["spec_id"]["options"].get("ondelete", "").upper() == "SET NULL"
+
+
+def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    with get_engine(empty_database_url).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    downgrade(empty_database_url)
+    assert _tables(empty_database_url) == set()
+    upgrade(empty_database_url)
+    assert _tables(empty_database_url) == EVERY_ENTITY
