@@ -1,0 +1,124 @@
+"""REST calls for one repository, through PyGithub's requester (auth, base
+URL, retries and errors are PyGithub's; the requests are spelled out here so
+a reader sees exactly what specbridge asks of GitHub)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from github import Github, UnknownObjectException
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    id: int
+    node_id: str
+    title: str
+    body: str
+    state: str
+    state_reason: str | None
+    labels: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Issue:
+        return cls(
+            number=data["number"],
+            id=data["id"],
+            node_id=data["node_id"],
+            title=data.get("title") or "",
+            body=data.get("body") or "",
+            state=data["state"],
+            state_reason=data.get("state_reason"),
+            labels=tuple(label["name"] for label in data.get("labels", [])),
+        )
+
+
+class RepositoryGateway:
+    def __init__(self, client: Github, full_name: str) -> None:
+        self._requester = client.requester
+        self.full_name = full_name
+        self._base = f"/repos/{full_name}"
+
+    @property
+    def requester(self):  # type: ignore[no-untyped-def]
+        return self._requester
+
+    def _request(self, verb: str, path: str, body: dict[str, Any] | None = None, **params: Any):  # type: ignore[no-untyped-def]
+        _headers, data = self._requester.requestJsonAndCheck(
+            verb, self._base + path, parameters=params or None, input=body
+        )
+        return data
+
+    # -- repository and files ------------------------------------------------
+
+    def default_branch(self) -> str:
+        return self._request("GET", "")["default_branch"]
+
+    def commit_sha(self, ref: str) -> str:
+        return self._request("GET", f"/commits/{quote(ref, safe='')}")["sha"]
+
+    def read_file(self, path: str, ref: str) -> bytes | None:
+        """The file's bytes at ref, or None when it does not exist there."""
+        try:
+            data = self._request("GET", f"/contents/{quote(path)}", ref=ref)
+        except UnknownObjectException:
+            return None
+        if isinstance(data, list) or data.get("type") != "file":
+            return None
+        return base64.b64decode(data.get("content") or "")
+
+    def list_files(self, directory: str, ref: str) -> list[str]:
+        """Paths of the files directly inside directory at ref."""
+        try:
+            entries = self._request("GET", f"/contents/{quote(directory.rstrip('/'))}", ref=ref)
+        except UnknownObjectException:
+            return []
+        if not isinstance(entries, list):
+            return []
+        return sorted(entry["path"] for entry in entries if entry["type"] == "file")
+
+    # -- issues ----------------------------------------------------------------
+
+    def get_issue(self, number: int) -> Issue:
+        return Issue.from_json(self._request("GET", f"/issues/{number}"))
+
+    def create_issue(
+        self, title: str, body: str, labels: list[str], assignees: list[str] | None = None
+    ) -> Issue:
+        request: dict[str, Any] = {"title": title, "body": body, "labels": labels}
+        if assignees:
+            request["assignees"] = assignees
+        return Issue.from_json(self._request("POST", "/issues", request))
+
+    def update_issue(self, number: int, **fields: Any) -> Issue:
+        """PATCH any of title, body, labels, state, state_reason."""
+        return Issue.from_json(self._request("PATCH", f"/issues/{number}", fields))
+
+    def close_issue(self, number: int, reason: str) -> Issue:
+        return self.update_issue(number, state="closed", state_reason=reason)
+
+    def reopen_issue(self, number: int) -> Issue:
+        return self.update_issue(number, state="open")
+
+    def issues_with_label(self, label: str) -> list[Issue]:
+        """Every issue, open or closed, carrying label (pull requests left out)."""
+        issues: list[Issue] = []
+        page = 1
+        while True:
+            batch = self._request(
+                "GET", "/issues", state="all", labels=label, per_page=100, page=page
+            )
+            issues += [Issue.from_json(i) for i in batch if "pull_request" not in i]
+            if len(batch) < 100:
+                return issues
+            page += 1
+
+    def comment_on_issue(self, number: int, body: str) -> None:
+        self._request("POST", f"/issues/{number}/comments", {"body": body})
+
+    def comment_on_commit(self, sha: str, body: str) -> None:
+        self._request("POST", f"/commits/{sha}/comments", {"body": body})

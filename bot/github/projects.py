@@ -1,0 +1,150 @@
+"""Projects v2 and sub-issues through GraphQL.
+
+GitHub runs the mutations of one request in order, so a whole batch of new
+tickets costs two requests: one that adds every issue to the board and links
+it under its tracking issue, one that sets every new item's Status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from github import Github, UnknownObjectException
+
+# Mutations per request: well below GitHub's limits on query cost and size.
+BATCH_SIZE = 50
+
+BOARD_QUERY = """
+query($login: String!, $number: Int!) {
+  %s(login: $login) {
+    projectV2(number: $number) {
+      id
+      field(name: "Status") {
+        ... on ProjectV2SingleSelectField { id options { id name } }
+      }
+    }
+  }
+}
+"""
+
+
+class BoardNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Board:
+    project_id: str
+    status_field_id: str
+    status_options: dict[str, str]  # column name → option id
+
+    def option_id(self, column: str) -> str:
+        try:
+            return self.status_options[column]
+        except KeyError:
+            raise BoardNotFound(
+                f"the board's Status field has no option {column!r} "
+                f"(it has: {', '.join(self.status_options)})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class NewTicketLink:
+    issue_node_id: str
+    add_to_board: bool
+    parent_node_id: str | None  # link as sub-issue of this issue
+
+
+class BoardGateway:
+    def __init__(self, client: Github) -> None:
+        self._requester = client.requester
+
+    def find_board(self, owner: str, number: int) -> Board:
+        """The project `number` of an organization or user, with its Status field."""
+        for owner_kind in ("organization", "user"):
+            try:
+                _, data = self._requester.graphql_query(
+                    BOARD_QUERY % owner_kind, {"login": owner, "number": number}
+                )
+            except UnknownObjectException:
+                continue
+            project = (data["data"].get(owner_kind) or {}).get("projectV2")
+            if project is None:
+                continue
+            field = project.get("field") or {}
+            if "options" not in field:
+                raise BoardNotFound(f"project {owner}/{number} has no single-select Status field")
+            options = {option["name"]: option["id"] for option in field["options"]}
+            return Board(project["id"], field["id"], options)
+        raise BoardNotFound(f"no project number {number} owned by {owner}")
+
+    def link_new_tickets(
+        self, board: Board | None, links: Sequence[NewTicketLink]
+    ) -> list[str | None]:
+        """Add issues to the board and under their parent; the new item ids, in order."""
+        item_ids: list[str | None] = []
+        for chunk in _chunks(links):
+            batch = _MutationBatch()
+            for i, link in enumerate(chunk):
+                if link.add_to_board and board is not None:
+                    batch.add(
+                        f"add{i}",
+                        "addProjectV2ItemById(input: {projectId: $project, contentId: $c%d}) "
+                        "{ item { id } }" % i,
+                        project=board.project_id,
+                        **{f"c{i}": link.issue_node_id},
+                    )
+                if link.parent_node_id is not None:
+                    batch.add(
+                        f"sub{i}",
+                        "addSubIssue(input: {issueId: $p%d, subIssueId: $c%d}) "
+                        "{ subIssue { id } }" % (i, i),
+                        **{f"p{i}": link.parent_node_id, f"c{i}": link.issue_node_id},
+                    )
+            data = batch.send(self._requester)
+            item_ids += [
+                ((data.get(f"add{i}") or {}).get("item") or {}).get("id") for i in range(len(chunk))
+            ]
+        return item_ids
+
+    def set_status(self, board: Board, item_ids: Sequence[str], column: str) -> None:
+        option = board.option_id(column)
+        for chunk in _chunks(item_ids):
+            batch = _MutationBatch()
+            for i, item_id in enumerate(chunk):
+                batch.add(
+                    f"set{i}",
+                    "updateProjectV2ItemFieldValue(input: {projectId: $project, itemId: $i%d, "
+                    "fieldId: $field, value: {singleSelectOptionId: $option}}) "
+                    "{ projectV2Item { id } }" % i,
+                    project=board.project_id,
+                    field=board.status_field_id,
+                    option=option,
+                    **{f"i{i}": item_id},
+                )
+            batch.send(self._requester)
+
+
+class _MutationBatch:
+    """Several aliased mutations in one GraphQL request; all variables are IDs."""
+
+    def __init__(self) -> None:
+        self._fields: list[str] = []
+        self._variables: dict[str, str] = {}
+
+    def add(self, alias: str, mutation: str, **variables: str) -> None:
+        self._fields.append(f"{alias}: {mutation}")
+        self._variables.update(variables)
+
+    def send(self, requester) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        if not self._fields:
+            return {}
+        declared = ", ".join(f"${name}: ID!" for name in self._variables)
+        query = f"mutation({declared}) {{\n  " + "\n  ".join(self._fields) + "\n}"
+        _, data = requester.graphql_query(query, self._variables)
+        return data["data"]
+
+
+def _chunks(items: Sequence) -> list[Sequence]:  # type: ignore[type-arg]
+    return [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
