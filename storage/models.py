@@ -170,7 +170,8 @@ class Spec(Base):
     key: Mapped[str] = mapped_column(String(128))  # the spec's `id:` in its file
     path: Mapped[str] = mapped_column(String(1024))
     title: Mapped[str] = mapped_column(String(512))
-    phase: Mapped[SpecPhase] = mapped_column(_enum(SpecPhase))
+    # None only for a file that never loaded (status invalid).
+    phase: Mapped[SpecPhase | None] = mapped_column(_enum(SpecPhase))
     status: Mapped[SpecStatus] = mapped_column(_enum(SpecStatus), default=SpecStatus.DRAFT)
     owner: Mapped[str | None] = mapped_column(String(255))
     labels: Mapped[list[Any]] = mapped_column(default=list)
@@ -180,10 +181,12 @@ class Spec(Base):
     design: Mapped[str] = mapped_column(Text, default="")
     source_commit: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str | None] = mapped_column(String(64))
-    # Findings of the last load of this file that failed validation.
+    # Findings of the last load of this file that failed validation, and its commit.
     findings: Mapped[list[Any]] = mapped_column(default=list)
+    findings_commit: Mapped[str | None] = mapped_column(String(64))
     tracking_issue_number: Mapped[int | None]
     tracking_issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    tracking_issue_hash: Mapped[str | None] = mapped_column(String(64))
     tracking_issue_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     tickets_total: Mapped[int] = mapped_column(Integer, default=0)
     tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
@@ -292,6 +295,7 @@ class Ticket(Base):
     issue_id: Mapped[int | None] = mapped_column(BigInteger)
     issue_node_id: Mapped[str | None] = mapped_column(String(128))
     project_item_id: Mapped[str | None] = mapped_column(String(128))
+    parent_linked: Mapped[bool] = mapped_column(Boolean, default=False)
     # A hash of the title, body and labels last written, so an unchanged
     # task costs no GitHub write.
     content_hash: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,13 @@
+"""One module per GitHub event; each registers its handlers on bot.router.router."""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = ("installation", "push", "issues")
+
+
+def load() -> None:
+    """Import every handler module so its handlers are registered (idempotent)."""
+    for module in MODULES:
+        importlib.import_module(f"bot.handlers.{module}")

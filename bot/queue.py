@@ -1,0 +1,141 @@
+"""RQ queues on Redis, or the embedded in-process queue when there is no Redis.
+
+Jobs are named by import path and take only ids, so a worker on another
+machine loads everything else from the database itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry, Worker
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS = "events"
+AGENTS = "agents"
+# Transient failures (GitHub down, a lost connection) retry after these many seconds.
+RETRY_INTERVALS = [5, 30, 120]
+JOB_TIMEOUT_SECONDS = 15 * 60
+
+
+@cache
+def redis_connection(redis_url: str) -> Redis:
+    return Redis.from_url(redis_url)
+
+
+def enqueue(settings: Settings, queue_name: str, job: Callable[..., Any], *args: Any) -> None:
+    if settings.redis_url is None:
+        embedded_queue().put(job, args)
+        return
+    Queue(queue_name, connection=redis_connection(settings.redis_url)).enqueue_call(
+        job,
+        args=args,
+        timeout=JOB_TIMEOUT_SECONDS,
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+    )
+
+
+def queue_reachable(settings: Settings) -> bool:
+    if settings.redis_url is None:
+        return embedded_queue().alive
+    try:
+        return bool(redis_connection(settings.redis_url).ping())
+    except Exception:  # any connection failure means "not reachable" for /healthz
+        return False
+
+
+def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> None:
+    if settings.redis_url is None:
+        raise SystemExit(
+            "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
+        )
+    connection = redis_connection(settings.redis_url)
+    names = list(queue_names or [EVENTS, AGENTS])
+    Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
+        with_scheduler=True
+    )
+
+
+@contextmanager
+def exclusive(settings: Settings, name: str, timeout: int = JOB_TIMEOUT_SECONDS) -> Iterator[None]:
+    """One holder at a time across every worker (Redis), or across threads (embedded)."""
+    if settings.redis_url is None:
+        with _local_lock(name):
+            yield
+        return
+    lock = redis_connection(settings.redis_url).lock(
+        f"specbridge:lock:{name}", timeout=timeout, blocking_timeout=timeout
+    )
+    if not lock.acquire():
+        raise TimeoutError(f"could not take the lock {name} within {timeout}s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+def _local_lock(name: str) -> threading.Lock:
+    with _local_locks_guard:
+        return _local_locks.setdefault(name, threading.Lock())
+
+
+class EmbeddedQueue:
+    """Runs jobs one at a time on a thread of the serving process, with RQ's retries."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], int]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        """False only when the worker thread has died; it starts on the first job."""
+        return self._thread is None or self._thread.is_alive()
+
+    def put(self, job: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._ensure_started()
+        self._jobs.put((job, args, 0))
+
+    def join(self) -> None:
+        """Wait until every job put so far has run once."""
+        self._jobs.join()
+
+    def _ensure_started(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="embedded-queue", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job, args, failures = self._jobs.get()
+            try:
+                job(*args)
+            except Exception:
+                log.exception("job %s%r failed (attempt %d)", job.__name__, args, failures + 1)
+                if failures < len(RETRY_INTERVALS):
+                    retry = (job, args, failures + 1)
+                    threading.Timer(RETRY_INTERVALS[failures], self._jobs.put, [retry]).start()
+            finally:
+                self._jobs.task_done()
+
+
+@cache
+def embedded_queue() -> EmbeddedQueue:
+    return EmbeddedQueue()

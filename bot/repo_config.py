@@ -1,0 +1,119 @@
+"""Per-repository settings from `.github/specbridge.yml` in the target repository.
+
+A broken file is reported and the defaults apply: one bad setting must not
+stop a repository's specs from syncing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+CONFIG_PATH = ".github/specbridge.yml"
+MAX_CONFIG_BYTES = 64 * 1024
+DEFAULT_STATUS = {
+    "backlog": "Backlog",
+    "analyzing": "Analyzing",
+    "building": "Building",
+    "testing": "Testing",
+    "done": "Done",
+}
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    specs_path: str = "specs/"
+    project_owner: str | None = None
+    project_number: int | None = None
+    status: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_STATUS))
+
+    @property
+    def has_board(self) -> bool:
+        return self.project_owner is not None and self.project_number is not None
+
+    def is_spec_path(self, path: str) -> bool:
+        return path.startswith(self.specs_path) and path.endswith((".yaml", ".yml"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "specs_path": self.specs_path,
+            "project": (
+                {"owner": self.project_owner, "number": self.project_number}
+                if self.has_board
+                else None
+            ),
+            "status": self.status,
+        }
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_repo_config(text: bytes | None) -> tuple[RepoConfig, str | None]:
+    """The configuration and, when the file is broken, why (defaults then apply)."""
+    if text is None:
+        return RepoConfig(), None
+    try:
+        return _parse(text), None
+    except ConfigError as error:
+        return RepoConfig(), f"{CONFIG_PATH}: {error}; using the defaults"
+
+
+def _parse(text: bytes) -> RepoConfig:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"the file is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = yaml.safe_load(text.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"not valid YAML ({_first_line(error)})") from None
+    if data is None:
+        return RepoConfig()
+    if not isinstance(data, dict):
+        raise ConfigError("the file must be a mapping of settings")
+    unknown = set(data) - {"specs_path", "project", "status"}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
+    specs_path = data.get("specs_path", "specs/")
+    if not isinstance(specs_path, str) or not specs_path.strip("/"):
+        raise ConfigError("specs_path must be a directory path such as specs/")
+    owner, number = _project(data.get("project"))
+    return RepoConfig(
+        specs_path=specs_path.strip("/") + "/",
+        project_owner=owner,
+        project_number=number,
+        status=_status(data.get("status")),
+    )
+
+
+def _project(value: Any) -> tuple[str | None, int | None]:
+    if value is None:
+        return None, None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("owner"), str)
+        or not isinstance(value.get("number"), int)
+        or isinstance(value.get("number"), bool)
+    ):
+        raise ConfigError("project must be {owner: LOGIN, number: N}")
+    return value["owner"], value["number"]
+
+
+def _status(value: Any) -> dict[str, str]:
+    if value is None:
+        return dict(DEFAULT_STATUS)
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError("status must map phases to column names")
+    unknown = set(value) - set(DEFAULT_STATUS)
+    if unknown:
+        raise ConfigError(
+            f"status has unknown phase(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"phases are {', '.join(DEFAULT_STATUS)}"
+        )
+    return {**DEFAULT_STATUS, **value}
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]

@@ -1,0 +1,78 @@
+"""(event, action) → handler, as in python/bedevere and gidgethub's router."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.github import BoardGateway, RepositoryGateway, github_client
+from bot.settings import Settings
+
+
+@dataclass
+class Event:
+    """One webhook delivery being processed, with what its handlers need."""
+
+    name: str
+    payload: dict[str, Any]
+    delivery_id: str
+    settings: Settings
+    session: Session
+    action: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.action = self.payload.get("action")
+
+    @property
+    def installation_id(self) -> int | None:
+        return (self.payload.get("installation") or {}).get("id")
+
+    @property
+    def repository_full_name(self) -> str | None:
+        return (self.payload.get("repository") or {}).get("full_name")
+
+    @property
+    def sender(self) -> str:
+        return (self.payload.get("sender") or {}).get("login", "")
+
+    def repository_gateway(self) -> RepositoryGateway:
+        assert self.repository_full_name is not None
+        client = github_client(self.settings, self.installation_id)
+        return RepositoryGateway(client, self.repository_full_name)
+
+    def board_gateway(self) -> BoardGateway:
+        return BoardGateway(github_client(self.settings, self.installation_id))
+
+
+Handler = Callable[[Event], None]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str | None], list[Handler]] = {}
+
+    def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
+        """Register for some actions of an event, or for all of them when none is named."""
+
+        def decorate(handler: Handler) -> Handler:
+            for action in actions or (None,):
+                self._handlers.setdefault((event, action), []).append(handler)
+            return handler
+
+        return decorate
+
+    def handlers_for(self, event: str, action: str | None) -> list[Handler]:
+        return self._handlers.get((event, None), []) + self._handlers.get((event, action), [])
+
+    def dispatch(self, event: Event) -> bool:
+        """Run every handler for the event; False when none is registered."""
+        handlers = self.handlers_for(event.name, event.action)
+        for handler in handlers:
+            handler(event)
+        return bool(handlers)
+
+
+router = Router()

@@ -1,0 +1,50 @@
+"""`specbridge serve`: the web app under gunicorn, migrated and ready.
+
+Without Redis the queue runs inside this process, so there is exactly one
+gunicorn worker (threads serve the requests) and the jobs it queued before a
+restart are queued again at start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from bot.app import create_app
+from bot.deliveries import requeue_unprocessed
+from bot.settings import Settings
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, options: dict[str, object]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        app = create_app(self._settings)
+        if self._settings.embedded_queue:
+            requeued = requeue_unprocessed(self._settings)
+            if requeued:
+                log.info("queued again %d deliveries stored before the last stop", requeued)
+        return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    upgrade(settings.database_url)
+    if not settings.github_webhook_secret:
+        log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
+    workers = 1 if settings.embedded_queue else 2
+    _Gunicorn(
+        settings,
+        {"bind": f"{host}:{port}", "workers": workers, "threads": 8, "accesslog": "-"},
+    ).run()
