@@ -1,0 +1,32 @@
+"""Shared helpers for tests: GitHub's published payloads, signing, settings."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT.parent / "shared" / "github-fixtures"
+WEBHOOK_SECRET = "It's a Secret to Everybody"
+
+
+def github_payload(event: str, name: str = "payload.json") -> dict[str, Any]:
+    """A real webhook payload published by octokit/webhooks (a fresh copy)."""
+    return copy.deepcopy(json.loads((FIXTURES / "webhooks" / event / name).read_text()))
+
+
+def signature(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_headers(event: str, delivery_id: str, body: bytes) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-Hub-Signature-256": signature(body),
+    }
