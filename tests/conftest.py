@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from storage.db import get_engine, session_scope
-from storage.models import Base
 from storage.migrate import upgrade
+from storage.models import Base
 from tests.databases import create_empty_database, drop_database
 
 
