@@ -1,0 +1,182 @@
+"""Real processes for end-to-end tests: the GitHub double, `specbridge serve`
+under gunicorn and, with Redis, two `specbridge worker` processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support import REPO_ROOT, WEBHOOK_SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_private_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Stack:
+    """The running processes and how to reach them."""
+
+    database_url: str
+    redis_url: str | None
+    workdir: Path
+    hub_port: int = field(default_factory=free_port)
+    bot_port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def hub(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    @property
+    def bot(self) -> str:
+        return f"http://127.0.0.1:{self.bot_port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
+        env.pop("REDIS_URL", None)
+        env.update(
+            DATABASE_URL=self.database_url,
+            GITHUB_API_URL=self.hub,
+            GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            GITHUB_APP_ID="4242",
+            GITHUB_PRIVATE_KEY=app_private_key(),
+            PYTHONPATH=str(REPO_ROOT),
+        )
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    def start(self) -> None:
+        env = self.environment()
+        self._spawn(
+            "hub",
+            [
+                sys.executable,
+                "-m",
+                "tests.fakehub",
+                "--port",
+                str(self.hub_port),
+                "--webhook-url",
+                f"{self.bot}/webhook",
+                "--webhook-secret",
+                WEBHOOK_SECRET,
+                "--state-dir",
+                str(self.workdir / "hub"),
+            ],
+            env,
+        )
+        specbridge = [sys.executable, "-m", "bot.cli"]
+        self._spawn("serve", [*specbridge, "serve", "--port", str(self.bot_port)], env)
+        if self.redis_url:
+            for n in (1, 2):
+                self._spawn(f"worker{n}", [*specbridge, "worker"], env)
+        wait_until(lambda: _answers(f"{self.hub}/_admin/state"), 60, "the GitHub double")
+        wait_until(lambda: _answers(f"{self.bot}/healthz"), 60, "specbridge serve")
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def logs(self) -> str:
+        tails = []
+        for name in self.processes:
+            text = (self.workdir / f"{name}.log").read_text(errors="replace")
+            tails.append(f"===== {name} =====\n{text[-6000:]}")
+        return "\n".join(tails)
+
+    # -- the double's admin interface ------------------------------------------------
+
+    def admin(self, method: str, path: str, **body: Any) -> Any:
+        response = requests.request(
+            method, f"{self.hub}/_admin/{path}", json=body or None, timeout=60
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def state(self) -> dict[str, Any]:
+        return self.admin("GET", "state")
+
+    def repo_state(self, full_name: str) -> dict[str, Any]:
+        return next(r for r in self.state()["repositories"] if r["full_name"] == full_name)
+
+    def settle(self, timeout: float = 90) -> None:
+        """Wait until the double has sent every webhook and the bot has processed them."""
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        last_count = -1
+        while quiet_rounds < 3:
+            if time.monotonic() > deadline:
+                raise AssertionError("the system did not settle\n" + self.logs())
+            self.admin("POST", "wait")
+            count = len(self.state()["requests"])
+            busy = self._bot_busy()
+            quiet_rounds = quiet_rounds + 1 if (count == last_count and not busy) else 0
+            last_count = count
+            time.sleep(0.3)
+
+    def _bot_busy(self) -> bool:
+        from sqlalchemy import func, select
+
+        from storage.db import session_scope
+        from storage.models import Delivery, DeliveryStatus
+
+        with session_scope(self.database_url) as session:
+            pending = session.scalar(
+                select(func.count()).where(
+                    Delivery.status.in_(
+                        [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
+                    )
+                )
+            )
+        return bool(pending)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code < 500
+    except requests.RequestException:
+        return False
