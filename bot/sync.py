@@ -456,15 +456,15 @@ class _TicketSync:
 
     def _link_new_tickets(self) -> None:
         config = self.github.config
-        tickets = [t for t in self.spec.tickets if t.state is not IssueState.DELETED]
-        board = self._board() if config.has_board else None
         pending = [
             t
-            for t in tickets
-            if not t.parent_linked or (board is not None and t.project_item_id is None)
+            for t in self.spec.tickets
+            if t.state is not IssueState.DELETED
+            and (not t.parent_linked or (config.has_board and t.project_item_id is None))
         ]
         if not pending:
             return
+        board = self._board() if config.has_board else None
         links = [
             NewTicketLink(
                 issue_node_id=t.issue_node_id or "",
@@ -479,6 +479,7 @@ class _TicketSync:
         self.session.commit()
         if board is None:
             return
+        # Recorded only once its Status is set, so a crash in between sets it on retry.
         added = [(t, item) for t, item in zip(pending, item_ids, strict=True) if item]
         self.github.boards.set_status(board, [item for _, item in added], config.status["backlog"])
         for ticket, item_id in added:
