@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -59,11 +60,28 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         raise SystemExit(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
         )
+    from bot.agents.run import reap_stale_tasks
+
+    _every(60, lambda: reap_stale_tasks(settings))
     connection = redis_connection(settings.redis_url)
     names = list(queue_names or [EVENTS, AGENTS])
     Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
         with_scheduler=True
     )
+
+
+def _every(seconds: float, action: Callable[[], Any]) -> None:
+    """Run action now and then every so often on a daemon thread, logging its failures."""
+
+    def loop() -> None:
+        while True:
+            try:
+                action()
+            except Exception:
+                log.exception("periodic %s failed", action)
+            time.sleep(seconds)
+
+    threading.Thread(target=loop, name="periodic", daemon=True).start()
 
 
 @contextmanager

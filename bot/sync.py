@@ -25,6 +25,7 @@ from bot.github.projects import BoardNotFound, NewTicketLink
 from bot.progress import refresh_progress
 from bot.queue import exclusive
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
+from bot.scheduler import schedule_spec
 from bot.settings import Settings
 from specs.model import Finding
 from specs.model import Spec as SpecFile
@@ -149,6 +150,7 @@ def sync_spec(
         _TicketSync(session, github, spec, returning).run()
         refresh_progress(session, spec, github.repo)
         session.commit()
+        schedule_spec(session, settings, spec, github.repo)
         return spec
 
 

@@ -58,6 +58,18 @@ class RepositoryGateway:
     def default_branch(self) -> str:
         return self._request("GET", "")["default_branch"]
 
+    def clone_url(self) -> str:
+        """A URL git can clone and push with, carrying the current token for https."""
+        url: str = self._request("GET", "")["clone_url"]
+        auth = self._requester.auth
+        if url.startswith("https://") and auth is not None:
+            url = url.replace("https://", f"https://x-access-token:{auth.token}@", 1)
+        return url
+
+    def token(self) -> str | None:
+        auth = self._requester.auth
+        return auth.token if auth is not None else None
+
     def commit_sha(self, ref: str) -> str:
         return self._request("GET", f"/commits/{quote(ref, safe='')}")["sha"]
 
@@ -116,6 +128,17 @@ class RepositoryGateway:
             if len(batch) < 100:
                 return issues
             page += 1
+
+    # -- pull requests -----------------------------------------------------------
+
+    def open_pull_request(self, title: str, head: str, base: str, body: str) -> int:
+        """Open a pull request, or return the open one already there for head."""
+        owner = self.full_name.split("/", 1)[0]
+        existing = self._request("GET", "/pulls", head=f"{owner}:{head}", state="open")
+        if existing:
+            return existing[0]["number"]
+        request = {"title": title, "head": head, "base": base, "body": body}
+        return self._request("POST", "/pulls", request)["number"]
 
     def comment_on_issue(self, number: int, body: str) -> None:
         self._request("POST", f"/issues/{number}/comments", {"body": body})

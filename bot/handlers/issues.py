@@ -11,6 +11,7 @@ from bot.progress import refresh_progress
 from bot.queue import exclusive
 from bot.repositories import find_repository
 from bot.router import Event, router
+from bot.scheduler import cancel_live_tasks, schedule_spec
 from storage.models import IssueState, Ticket, TicketPhase
 
 
@@ -30,8 +31,11 @@ def on_ticket_state(event: Event) -> None:
             # The issue as it is now, not as the event says: events may arrive
             # out of order, and a replayed one must not undo a later change.
             _apply_issue_state(ticket, repo.get_issue(ticket.issue_number))
+        if ticket.state is not IssueState.OPEN:
+            cancel_live_tasks(ticket, "its issue closed")
         refresh_progress(event.session, spec, repo)
         event.session.commit()
+        schedule_spec(event.session, event.settings, spec, repo)
 
 
 def _ticket(event: Event) -> Ticket | None:

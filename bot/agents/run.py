@@ -1,0 +1,345 @@
+"""One agent run: the `agents` queue job for one Task.
+
+Workspace → context → the profile's command → its tests → commit, push,
+pull request "Closes #N" → a comment with the outcome. The board follows:
+Analyzing (workspace ready), Building (command running), Testing (tests).
+The command runs with a clean environment holding none of the bot's secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from github import GithubException
+from requests import RequestException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.agents.profiles import AgentProfile, load_profiles
+from bot.agents.workspace import Workspace, WorkspaceError
+from bot.board import move_ticket
+from bot.github import BoardGateway, RepositoryGateway, github_client
+from bot.settings import Settings, get_settings
+from storage.db import session_scope
+from storage.models import Task, TaskStatus, Ticket, TicketPhase
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5
+# A running Task whose worker has not written a heartbeat for this long has lost its worker.
+STALE_AFTER = timedelta(seconds=60)
+MAX_ATTEMPTS = 3
+LOG_TAIL_CHARS = 4000
+
+
+class AgentFailed(Exception):
+    """The run failed for a reason of its own: reported, never retried by the queue."""
+
+
+@dataclass
+class CommandResult:
+    exit_code: int | None
+    output: str
+    timed_out: bool = False
+    stopped: bool = False
+
+
+def run_task(task_id: int) -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        task = session.get(Task, task_id)
+        if task is None or task.status is not TaskStatus.QUEUED:
+            return  # cancelled, or already taken by another worker
+        task.status = TaskStatus.RUNNING
+        task.attempts += 1
+        task.started_at = task.heartbeat_at = datetime.now(UTC)
+        session.commit()
+        _Run(session, settings, task).execute()
+
+
+class _Run:
+    def __init__(self, session: Session, settings: Settings, task: Task) -> None:
+        self.session = session
+        self.settings = settings
+        self.task = task
+        self.ticket: Ticket = task.ticket
+        repository = self.ticket.repository
+        installation = repository.installation.github_id if repository.installation else None
+        client = github_client(settings, installation)
+        self.repo = RepositoryGateway(client, repository.full_name)
+        self.boards = BoardGateway(client)
+        self.output = ""
+
+    def execute(self) -> None:
+        workspace: Workspace | None = None
+        try:
+            profile = self._profile()
+            spec_key = self.ticket.spec.key if self.ticket.spec else "spec"
+            task_key = (
+                self.ticket.spec_task.key
+                if self.ticket.spec_task
+                else str(self.ticket.issue_number)
+            )
+            branch = f"specbridge/{spec_key}/{task_key}"
+            default_branch = self.ticket.repository.default_branch
+            workspace = Workspace.create(self.repo.clone_url(), default_branch, branch)
+            self._move(TicketPhase.ANALYZING)
+            workspace.write_context(*task_context(self.ticket))
+            self._move(TicketPhase.BUILDING)
+            self._run_step("command", profile.command, workspace, profile)
+            if profile.test:
+                self._move(TicketPhase.TESTING)
+                self._run_step("test command", profile.test, workspace, profile)
+            if not workspace.has_changes():
+                raise AgentFailed("the agent finished without changing any file")
+            title = (
+                self.ticket.spec_task.title
+                if self.ticket.spec_task
+                else f"#{self.ticket.issue_number}"
+            )
+            workspace.commit_and_push(
+                branch, f"{task_key}: {title}\n\nPart of #{self.ticket.issue_number}"
+            )
+            number = self.repo.open_pull_request(
+                title=f"{task_key}: {title}",
+                head=branch,
+                base=default_branch,
+                body=f"Closes #{self.ticket.issue_number}\n\nOpened by specbridge for `{task_key}` "
+                f"with the agent profile `{profile.name}`.",
+            )
+            self._succeed(branch, number)
+        except AgentFailed as failure:
+            self._fail(str(failure))
+        except WorkspaceError as failure:
+            self._fail(str(failure))
+        except (GithubException, RequestException) as error:
+            if self.task.attempts >= MAX_ATTEMPTS:
+                self._fail(f"GitHub kept failing: {error}")
+                return
+            # Transient: the queue retries the job with backoff.
+            self.task.status = TaskStatus.QUEUED
+            self.session.commit()
+            raise
+        finally:
+            if workspace is not None:
+                workspace.remove()
+
+    def _profile(self) -> AgentProfile:
+        profile = load_profiles(self.settings).get(self.task.agent)
+        if profile is None:
+            raise AgentFailed(f"no agent profile named {self.task.agent!r} is configured")
+        return profile
+
+    def _move(self, phase: TicketPhase) -> None:
+        move_ticket(self.boards, self.ticket, phase)
+        self.session.commit()
+
+    def _run_step(
+        self, what: str, command: str, workspace: Workspace, profile: AgentProfile
+    ) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(workspace.root),
+            "TMPDIR": str(workspace.root),
+            **profile.env,
+            "SPECBRIDGE_TASK_FILE": str(workspace.task_file),
+            "SPECBRIDGE_TASK_JSON": str(workspace.task_json),
+            "SPECBRIDGE_ISSUE": str(self.ticket.issue_number),
+        }
+        result = run_command(
+            command, workspace.checkout, env, profile.timeout, self._cancelled, self._heartbeat
+        )
+        self.output += f"$ {command}\n{result.output}\n"
+        if result.stopped:
+            raise AgentFailed("the task was cancelled while it ran")
+        if result.timed_out:
+            raise AgentFailed(f"the {what} ran longer than its {profile.timeout}s timeout")
+        if result.exit_code != 0:
+            raise AgentFailed(f"the {what} exited with status {result.exit_code}")
+
+    def _heartbeat(self) -> None:
+        with session_scope(self.settings.database_url) as session:
+            session.get_one(Task, self.task.id).heartbeat_at = datetime.now(UTC)
+
+    def _cancelled(self) -> bool:
+        with session_scope(self.settings.database_url) as session:
+            status = session.scalar(select(Task.status).where(Task.id == self.task.id))
+        return status is TaskStatus.CANCELLED
+
+    def _succeed(self, branch: str, pull_request: int) -> None:
+        self.task.status = TaskStatus.SUCCEEDED
+        self.task.branch, self.task.pull_request_number = branch, pull_request
+        self._finish()
+        self.repo.comment_on_issue(
+            self.ticket.issue_number,
+            f"The agent finished: #{pull_request} closes this issue when it merges.\n\n"
+            + self._tail_block(),
+        )
+
+    def _fail(self, reason: str) -> None:
+        self.session.refresh(self.task)
+        if self.task.status is not TaskStatus.CANCELLED:
+            self.task.status = TaskStatus.FAILED
+        self.task.error = reason
+        self._finish()
+        self.repo.comment_on_issue(
+            self.ticket.issue_number,
+            f"The agent run failed: {reason}. Comment `/retry` to run it again.\n\n"
+            + self._tail_block(),
+        )
+
+    def _finish(self) -> None:
+        self.task.finished_at = datetime.now(UTC)
+        self.task.log_tail = self._tail()
+        self.session.commit()
+
+    def _tail(self) -> str:
+        return redact(self.output[-LOG_TAIL_CHARS:], self._secrets())
+
+    def _tail_block(self) -> str:
+        tail = self._tail().strip()
+        if not tail:
+            return ""
+        return f"<details><summary>Output (last lines)</summary>\n\n```\n{tail}\n```\n</details>"
+
+    def _secrets(self) -> list[str]:
+        values = [
+            self.settings.github_webhook_secret,
+            self.settings.github_token,
+            self.repo.token(),
+        ]
+        if self.settings.github_private_key:
+            values += [
+                line for line in self.settings.github_private_key.splitlines() if len(line) > 20
+            ]
+        return [v for v in values if v]
+
+
+def run_command(
+    command: str,
+    cwd: os.PathLike[str],
+    env: dict[str, str],
+    timeout: float,
+    should_stop: Callable[[], bool],
+    heartbeat: Callable[[], None],
+) -> CommandResult:
+    """Run a shell command line in its own process group; kill the group on timeout or stop."""
+    process = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    tail: deque[str] = deque(maxlen=400)
+    reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    result = CommandResult(exit_code=None, output="")
+    while process.poll() is None:
+        try:
+            process.wait(timeout=HEARTBEAT_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            heartbeat()
+        if time.monotonic() > deadline:
+            result.timed_out = True
+        elif should_stop():
+            result.stopped = True
+        if result.timed_out or result.stopped:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    reader.join(timeout=5)
+    result.exit_code = process.returncode
+    result.output = "".join(tail)
+    return result
+
+
+def _read_lines(process: subprocess.Popen[bytes], tail: deque[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        tail.append(line.decode(errors="replace"))
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def task_context(ticket: Ticket) -> tuple[str, dict[str, object]]:
+    """What the agent is told: the task, the requirements it serves, the design."""
+    task = ticket.spec_task
+    spec = ticket.spec
+    requirements = []
+    if spec is not None and task is not None:
+        for requirement in spec.requirements:
+            if requirement.key in task.requirement_keys and requirement.removed_at is None:
+                requirements.append(
+                    {
+                        "id": requirement.key,
+                        "text": requirement.text,
+                        "acceptance": [
+                            {"id": c.key, "text": c.text}
+                            for c in requirement.acceptance_criteria
+                            if c.removed_at is None
+                        ],
+                    }
+                )
+    data: dict[str, object] = {
+        "issue": ticket.issue_number,
+        "spec": spec.key if spec else None,
+        "task": task.key if task else None,
+        "title": task.title if task else "",
+        "description": task.description if task else "",
+        "requirements": requirements,
+        "design": spec.design if spec else "",
+        "depends_on": [d.depends_on.issue_number for d in ticket.dependencies],
+    }
+    lines = [f"# {data['task']}: {data['title']}", "", str(data["description"]), ""]
+    for requirement in requirements:
+        lines.append(f"## {requirement['id']}: {requirement['text']}")
+        lines += [f"- [ ] {c['id']}: {c['text']}" for c in requirement["acceptance"]]
+        lines.append("")
+    if data["design"]:
+        lines += ["## Design", "", str(data["design"]), ""]
+    if data["depends_on"]:
+        lines += ["## Depends on", ""] + [f"- #{n}" for n in data["depends_on"]]
+    return "\n".join(lines), json.loads(json.dumps(data))
+
+
+def reap_stale_tasks(settings: Settings) -> int:
+    """Tasks left running by a worker that died: queue them again, or fail them."""
+    from bot.queue import AGENTS, enqueue
+
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    requeued = []
+    with session_scope(settings.database_url) as session:
+        stale = session.scalars(
+            select(Task).where(Task.status == TaskStatus.RUNNING, Task.heartbeat_at < cutoff)
+        ).all()
+        for task in stale:
+            if task.attempts < MAX_ATTEMPTS:
+                task.status = TaskStatus.QUEUED
+                requeued.append(task.id)
+            else:
+                task.status = TaskStatus.FAILED
+                task.error = "its worker stopped responding, too many times"
+                task.finished_at = datetime.now(UTC)
+    for task_id in requeued:
+        enqueue(settings, AGENTS, run_task, task_id)
+    return len(stale)
