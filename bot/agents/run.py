@@ -36,6 +36,7 @@ from storage.models import Task, TaskStatus, Ticket, TicketPhase
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5
+POLL_SECONDS = 1
 # A running Task whose worker has not written a heartbeat for this long has lost its worker.
 STALE_AFTER = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
@@ -249,14 +250,18 @@ def run_command(
     reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
+    next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
     result = CommandResult(exit_code=None, output="")
     while process.poll() is None:
         try:
-            process.wait(timeout=HEARTBEAT_SECONDS)
+            process.wait(timeout=min(POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
             break
         except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() >= next_heartbeat:
             heartbeat()
-        if time.monotonic() > deadline:
+            next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        if time.monotonic() >= deadline:
             result.timed_out = True
         elif should_stop():
             result.stopped = True

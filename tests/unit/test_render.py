@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from bot import render
+
+
+def test_markers_round_trip_for_tasks_and_tracking_issues() -> None:
+    body = f"Some text\n\n{render.marker('passwordless-login', 'TSK-1')}"
+    assert render.parse_marker(body) == ("passwordless-login", "TSK-1")
+    assert render.parse_marker(render.marker("login", None)) == ("login", None)
+    assert render.parse_marker("a person's issue") is None
+
+
+def test_content_hash_ignores_label_order_only() -> None:
+    one = render.content_hash("t", "b", ["b", "a"])
+    assert one == render.content_hash("t", "b", ["a", "b"])
+    assert one != render.content_hash("t", "b ", ["a", "b"])
