@@ -1,0 +1,379 @@
+"""The rules of the spec format, checked on YAML nodes so every finding has a position."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection
+from typing import Any
+
+import yaml
+
+from specs.model import (
+    APPROVALS,
+    MANUAL_AGENT,
+    PHASES,
+    PRIORITIES,
+    AcceptanceCriterion,
+    Finding,
+    Requirement,
+    Spec,
+    SpecTask,
+)
+
+SPEC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+ITEM_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+TOP_KEYS = ("id", "title", "phase", "owner", "labels", "approval", "agent", "context",
+            "requirements", "design", "tasks")  # fmt: skip
+REQUIRED_TOP_KEYS = ("title", "phase")
+REQUIREMENT_KEYS = ("id", "text", "acceptance")
+CRITERION_KEYS = ("id", "text")
+TASK_KEYS = ("id", "title", "description", "priority", "requirements", "depends_on", "agent")
+REQUIRED_KEYS = {
+    "requirement": ("id", "text"),
+    "criterion": ("id", "text"),
+    "task": ("id", "title"),
+}
+ENUMS = {"phase": PHASES, "priority": PRIORITIES, "approval": APPROVALS}
+
+EARS_PATTERNS = (
+    'ubiquitous "THE SYSTEM SHALL …", event-driven "WHEN … THE SYSTEM SHALL …", '
+    'state-driven "WHILE … THE SYSTEM SHALL …", unwanted behaviour "IF … THEN THE SYSTEM SHALL …", '
+    'optional feature "WHERE … THE SYSTEM SHALL …"'
+)
+_EARS_OPENINGS = re.compile(r"^\s*(when|while|where|the)\b|^\s*if\b.*\bthen\b", re.I | re.S)
+_SHALL = re.compile(r"\bshall\b", re.I)
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def is_ears(text: str) -> bool:
+    return bool(_SHALL.search(text) and _EARS_OPENINGS.search(text))
+
+
+class _Checker:
+    def __init__(self, path: str, known_agents: Collection[str] | None) -> None:
+        self.path = path
+        self.known_agents = known_agents
+        self.findings: list[Finding] = []
+
+    def add(self, node: yaml.Node, code: str, message: str, severity: str = "error") -> None:
+        mark = node.start_mark
+        self.findings.append(
+            Finding(self.path, mark.line + 1, mark.column + 1, severity, code, message)
+        )
+
+    # -- shapes ----------------------------------------------------------------------
+
+    def mapping(
+        self, node: yaml.Node, allowed: tuple[str, ...], where: str
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """The mapping's entries by key, with unknown and duplicate keys reported."""
+        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
+                self.add(key_node, "wrong-type", f"keys of {where} must be plain names")
+                continue
+            key = key_node.value
+            if key in entries:
+                first = entries[key][0].start_mark.line + 1
+                self.add(
+                    key_node,
+                    "duplicate-key",
+                    f"{where} has the key '{key}' twice (first on line {first})",
+                )
+                continue
+            if key not in allowed:
+                self.add(
+                    key_node,
+                    "unknown-key",
+                    f"unknown key '{key}' in {where}{_did_you_mean(key, allowed)}",
+                )
+                continue
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def require(self, node: yaml.Node, entries: dict, keys: tuple[str, ...], where: str) -> None:  # type: ignore[type-arg]
+        for key in keys:
+            if key not in entries:
+                self.add(node, "missing-key", f"{where} needs '{key}'")
+
+    def string(self, entries: dict, key: str, default: str | None = None) -> str | None:  # type: ignore[type-arg]
+        if key not in entries:
+            return default
+        node = entries[key][1]
+        if not isinstance(node, yaml.ScalarNode) or node.tag != _STR:
+            self.add(node, "wrong-type", f"'{key}' must be text, not {_kind(node)}")
+            return default
+        return node.value
+
+    def enum(self, entries: dict, key: str, default: str | None = None) -> str | None:  # type: ignore[type-arg]
+        value = self.string(entries, key, default)
+        allowed = ENUMS[key]
+        if key in entries and value is not None and value not in allowed:
+            self.add(
+                entries[key][1],
+                "invalid-value",
+                f"'{key}' must be one of {', '.join(allowed)}, not '{value}'"
+                + _did_you_mean(value, allowed),
+            )
+            return None
+        return value
+
+    def sequence(self, entries: dict, key: str) -> list[yaml.Node]:  # type: ignore[type-arg]
+        if key not in entries:
+            return []
+        node = entries[key][1]
+        if _is_null(node):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            self.add(node, "wrong-type", f"'{key}' must be a list, not {_kind(node)}")
+            return []
+        return list(node.value)
+
+    def strings(self, entries: dict, key: str) -> list[tuple[str, yaml.Node]]:  # type: ignore[type-arg]
+        values = []
+        for item in self.sequence(entries, key):
+            if isinstance(item, yaml.ScalarNode) and item.tag == _STR:
+                values.append((item.value, item))
+            else:
+                self.add(item, "wrong-type", f"items of '{key}' must be text, not {_kind(item)}")
+        return values
+
+    def item_id(self, entries: dict, kind: str) -> str | None:  # type: ignore[type-arg]
+        value = self.string(entries, "id")
+        if value is not None and not ITEM_ID.match(value):
+            self.add(
+                entries["id"][1],
+                "invalid-id",
+                f"{kind} id '{value}' must start with a letter and hold only letters, digits, "
+                "'_', '.' and '-' (at most 64)",
+            )
+        return value
+
+
+def check_spec(
+    node: yaml.Node, path: str, default_id: str, known_agents: Collection[str] | None
+) -> tuple[Spec | None, list[Finding]]:
+    check = _Checker(path, known_agents)
+    if not isinstance(node, yaml.MappingNode):
+        check.add(
+            node,
+            "not-a-mapping",
+            f"a spec must be a mapping of keys (id, title, phase, …), not {_kind(node)}",
+        )
+        return None, check.findings
+    top = check.mapping(node, TOP_KEYS, "the spec")
+    check.require(node, top, REQUIRED_TOP_KEYS, "the spec")
+    spec_id = check.string(top, "id", default_id) or default_id
+    if not SPEC_ID.match(spec_id):
+        where = top["id"][1] if "id" in top else node
+        check.add(
+            where,
+            "invalid-id",
+            f"spec id '{spec_id}' must be lowercase letters, digits and '-' (at most 64)"
+            + ("" if "id" in top else "; it comes from the file name, so set 'id:'"),
+        )
+    phase = check.enum(top, "phase")
+    approval = check.enum(top, "approval", "none")
+    agent = check.string(top, "agent", "default") or "default"
+    _check_agent(check, top, agent)
+    requirements = _requirements(check, top)
+    tasks = _tasks(check, top, {r.id for r in requirements})
+    tasks_node = top["tasks"][1] if "tasks" in top else None
+    tasks_misshapen = tasks_node is not None and not isinstance(tasks_node, yaml.SequenceNode)
+    if phase == "tasks" and not tasks and (not tasks_misshapen or _is_null(tasks_node)):
+        check.add(top["tasks"][1] if "tasks" in top else node, "no-tasks",
+                  "a spec in the 'tasks' phase needs at least one task")  # fmt: skip
+    spec = Spec(
+        id=spec_id,
+        title=check.string(top, "title", "") or "",
+        phase=phase or "explore",
+        path=path,
+        owner=check.string(top, "owner"),
+        labels=tuple(v for v, _ in check.strings(top, "labels")),
+        approval=approval or "none",
+        agent=agent,
+        context=check.string(top, "context", "") or "",
+        design=check.string(top, "design", "") or "",
+        requirements=tuple(requirements),
+        tasks=tuple(tasks),
+    )
+    return spec, check.findings
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _check_agent(check: _Checker, entries: dict, agent: str | None) -> None:  # type: ignore[type-arg]
+    if check.known_agents is None or agent is None or "agent" not in entries:
+        return
+    if agent != MANUAL_AGENT and agent not in check.known_agents:
+        known = [*sorted(check.known_agents), MANUAL_AGENT]
+        check.add(entries["agent"][1], "unknown-agent",
+                  f"no agent profile named '{agent}'; the operator defines: {', '.join(known)}"
+                  f"{_did_you_mean(agent, known)}")  # fmt: skip
+
+
+def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ignore[type-arg]
+    requirements: list[Requirement] = []
+    seen: dict[str, int] = {}
+    criteria_seen: dict[str, int] = {}
+    for node in check.sequence(top, "requirements"):
+        if not isinstance(node, yaml.MappingNode):
+            check.add(
+                node,
+                "wrong-type",
+                f"a requirement must be a mapping with id and text, not {_kind(node)}",
+            )
+            continue
+        entries = check.mapping(node, REQUIREMENT_KEYS, "a requirement")
+        check.require(node, entries, REQUIRED_KEYS["requirement"], "a requirement")
+        requirement_id = check.item_id(entries, "requirement")
+        text = check.string(entries, "text", "") or ""
+        _unique(check, entries, requirement_id, seen, "requirement")
+        if text and not is_ears(text):
+            check.add(entries["text"][1], "not-ears",
+                      f"requirement {requirement_id} is not in an EARS form; "
+                      f"use one of: {EARS_PATTERNS}",
+                      "warning")  # fmt: skip
+        criteria = []
+        for criterion_node in check.sequence(entries, "acceptance"):
+            if not isinstance(criterion_node, yaml.MappingNode):
+                check.add(
+                    criterion_node,
+                    "wrong-type",
+                    "an acceptance criterion must be a mapping with id and text",
+                )
+                continue
+            criterion = check.mapping(criterion_node, CRITERION_KEYS, "an acceptance criterion")
+            check.require(
+                criterion_node, criterion, REQUIRED_KEYS["criterion"], "an acceptance criterion"
+            )
+            criterion_id = check.item_id(criterion, "acceptance criterion")
+            _unique(check, criterion, criterion_id, criteria_seen, "acceptance criterion")
+            if criterion_id:
+                criteria.append(
+                    AcceptanceCriterion(criterion_id, check.string(criterion, "text", "") or "")
+                )
+        if requirement_id:
+            requirements.append(Requirement(requirement_id, text, tuple(criteria)))
+    return requirements
+
+
+def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTask]:  # type: ignore[type-arg]
+    tasks: list[SpecTask] = []
+    seen: dict[str, int] = {}
+    references: list[tuple[str, list[tuple[str, yaml.Node]]]] = []
+    for node in check.sequence(top, "tasks"):
+        if not isinstance(node, yaml.MappingNode):
+            check.add(
+                node, "wrong-type", f"a task must be a mapping with id and title, not {_kind(node)}"
+            )
+            continue
+        entries = check.mapping(node, TASK_KEYS, "a task")
+        check.require(node, entries, REQUIRED_KEYS["task"], "a task")
+        task_id = check.item_id(entries, "task")
+        _unique(check, entries, task_id, seen, "task")
+        for requirement, ref in check.strings(entries, "requirements"):
+            if requirement not in requirement_ids:
+                check.add(ref, "unknown-reference",
+                          f"task {task_id} serves requirement '{requirement}', "
+                          "which the spec does not define"
+                          f"{_did_you_mean(requirement, requirement_ids)}")  # fmt: skip
+        depends_on = check.strings(entries, "depends_on")
+        agent = check.string(entries, "agent")
+        _check_agent(check, entries, agent)
+        if task_id:
+            references.append((task_id, depends_on))
+            tasks.append(
+                SpecTask(
+                    id=task_id,
+                    title=check.string(entries, "title", "") or "",
+                    description=check.string(entries, "description", "") or "",
+                    priority=check.enum(entries, "priority", "medium") or "medium",
+                    requirements=tuple(v for v, _ in check.strings(entries, "requirements")),
+                    depends_on=tuple(v for v, _ in depends_on),
+                    agent=agent,
+                )
+            )
+    _check_dependencies(check, references, set(seen))
+    return tasks
+
+
+def _check_dependencies(
+    check: _Checker, references: list[tuple[str, list[tuple[str, yaml.Node]]]], task_ids: set[str]
+) -> None:
+    graph: dict[str, list[str]] = {}
+    first_node: dict[str, yaml.Node] = {}
+    for task_id, depends_on in references:
+        for target, node in depends_on:
+            if target == task_id:
+                check.add(node, "self-dependency", f"task {task_id} depends on itself")
+            elif target not in task_ids:
+                check.add(node, "unknown-reference",
+                          f"task {task_id} depends on '{target}', which is not a task of this spec"
+                          f"{_did_you_mean(target, task_ids)}")  # fmt: skip
+            else:
+                graph.setdefault(task_id, []).append(target)
+                first_node.setdefault(task_id, node)
+    for cycle in _cycles(graph):
+        names = " → ".join([*cycle, cycle[0]])
+        check.add(first_node[cycle[0]], "dependency-cycle", f"dependency cycle: {names}")
+
+
+def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each elementary cycle found by depth-first search, once, starting at its smallest id."""
+    found: dict[tuple[str, ...], list[str]] = {}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for target in graph.get(node, []):
+            if state.get(target) == 1:
+                cycle = path[path.index(target) :]
+                start = cycle.index(min(cycle))
+                rotated = cycle[start:] + cycle[:start]
+                found.setdefault(tuple(rotated), rotated)
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return list(found.values())
+
+
+def _unique(
+    check: _Checker, entries: dict, value: str | None, seen: dict[str, int], kind: str
+) -> None:  # type: ignore[type-arg]
+    if value is None:
+        return
+    node = entries["id"][1]
+    if value in seen:
+        check.add(
+            node, "duplicate-id", f"{kind} id '{value}' is already used on line {seen[value]}"
+        )
+    else:
+        seen[value] = node.start_mark.line + 1
+
+
+def _did_you_mean(value: str, choices: Collection[str]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _kind(node: Any) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    tag = node.tag.rsplit(":", 1)[-1]
+    return {"str": "text", "int": "a number", "float": "a number", "bool": "true/false",
+            "null": "empty", "timestamp": "a date"}.get(tag, tag)  # fmt: skip
