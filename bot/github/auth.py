@@ -56,6 +56,7 @@ def _new_client(settings: Settings, installation_id: int | None) -> Github:
             base_url=settings.github_api_url,
             retry=retry_policy(),
             timeout=TIMEOUT_SECONDS,
+            **_pacing(settings),
         )
     if not settings.uses_app_auth:
         raise GitHubAuthError(
@@ -73,4 +74,10 @@ def _integration(settings: Settings) -> GithubIntegration:
         base_url=settings.github_api_url,
         retry=retry_policy(),
         timeout=TIMEOUT_SECONDS,
+        **_pacing(settings),
     )
+
+
+def _pacing(settings: Settings) -> dict[str, float]:
+    interval = settings.github_write_interval
+    return {"seconds_between_writes": interval, "seconds_between_requests": interval / 4}

@@ -127,7 +127,10 @@ class BoardGateway:
 
 
 class _MutationBatch:
-    """Several aliased mutations in one GraphQL request; all variables are IDs."""
+    """Several aliased mutations in one GraphQL request; variables are IDs unless typed."""
+
+    # singleSelectOptionId is a String in GitHub's schema, not an ID.
+    TYPES = {"option": "String!"}
 
     def __init__(self) -> None:
         self._fields: list[str] = []
@@ -140,7 +143,7 @@ class _MutationBatch:
     def send(self, requester) -> dict:  # type: ignore[no-untyped-def,type-arg]
         if not self._fields:
             return {}
-        declared = ", ".join(f"${name}: ID!" for name in self._variables)
+        declared = ", ".join(f"${name}: {self.TYPES.get(name, 'ID!')}" for name in self._variables)
         query = f"mutation({declared}) {{\n  " + "\n  ".join(self._fields) + "\n}"
         _, data = requester.graphql_query(query, self._variables)
         return data["data"]

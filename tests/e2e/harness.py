@@ -72,6 +72,7 @@ class Stack:
             GITHUB_API_URL=self.hub,
             GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
             GITHUB_APP_ID="4242",
+            GITHUB_WRITE_INTERVAL="0",
             GITHUB_PRIVATE_KEY=app_private_key(),
             PYTHONPATH=str(REPO_ROOT),
         )
@@ -142,6 +143,45 @@ class Stack:
 
     def repo_state(self, full_name: str) -> dict[str, Any]:
         return next(r for r in self.state()["repositories"] if r["full_name"] == full_name)
+
+    def commit(
+        self, full_name: str, files: dict[str, str | None], message: str = "Update specs"
+    ) -> dict[str, str]:
+        return self.admin("POST", f"repos/{full_name}/commits", files=files, message=message)
+
+    def issues(self, full_name: str) -> list[dict[str, Any]]:
+        return self.repo_state(full_name)["issues"]
+
+    def issue(self, full_name: str, number: int) -> dict[str, Any]:
+        return next(i for i in self.issues(full_name) if i["number"] == number)
+
+    def issue_titled(self, full_name: str, title: str) -> dict[str, Any]:
+        return next(i for i in self.issues(full_name) if i["title"] == title)
+
+    def comments(self, full_name: str, number: int) -> list[dict[str, Any]]:
+        return self.repo_state(full_name)["comments"].get(str(number), [])
+
+    def commit_comments(self, full_name: str, sha: str) -> list[dict[str, Any]]:
+        return [c for c in self.repo_state(full_name)["commit_comments"] if c["commit_id"] == sha]
+
+    def board(self, full_name: str) -> dict[int, str]:
+        return {i["issue_number"]: i["status"] for i in self.repo_state(full_name)["project_items"]}
+
+    def writes(self) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.state()["requests"]
+            if (r["graphql"] == "mutation") or (r["graphql"] is None and r["method"] != "GET")
+        ]
+
+    def mismatches(self) -> list[dict[str, Any]]:
+        return self.state()["mismatches"]
+
+    def reset_requests(self) -> None:
+        self.admin("POST", "reset")
+
+    def redeliver(self, delivery_id: str) -> None:
+        self.admin("POST", f"deliveries/{delivery_id}/redeliver")
 
     def settle(self, timeout: float = 90) -> None:
         """Wait until the double has sent every webhook and the bot has processed them."""

@@ -1,0 +1,26 @@
+"""python -m tests.fakehub --port P --webhook-url URL --webhook-secret S [--state-dir DIR]"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+from tests.fakehub import FakeHub
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakehub")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--webhook-url")
+    parser.add_argument("--webhook-secret", default="")
+    parser.add_argument("--state-dir", type=Path)
+    args = parser.parse_args()
+    hub = FakeHub(args.webhook_url, args.webhook_secret, args.state_dir)
+    print(f"fakehub on {hub.start(args.port, args.host)}", flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""/_admin/: what tests and demos do as people, and what they read back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from tests.fakehub.state import Repo
+
+
+def register_admin(app: Flask, hub: Any) -> None:
+    state = hub.state
+
+    def body() -> dict[str, Any]:
+        return request.get_json(silent=True) or {}
+
+    def repo(owner: str, name: str) -> Repo:
+        found = state.repo(owner, name)
+        if found is None:
+            raise KeyError(f"no repository {owner}/{name}")
+        return found
+
+    @app.errorhandler(KeyError)
+    def missing(error: KeyError) -> Any:
+        return jsonify(error=str(error)), 404
+
+    @app.post("/_admin/repos")
+    def create_repo() -> Any:
+        with state.lock:
+            created = hub.create_repo(body())
+            project = next((p for (o, _), p in state.projects.items() if o == created.owner), None)
+        return jsonify(
+            repository=created.json(),
+            installation_id=created.installation_id,
+            project_id=project.node_id if project else None,
+        ), 201
+
+    @app.post("/_admin/repos/<owner>/<name>/commits")
+    def commit(owner: str, name: str) -> Any:
+        data = body()
+        target = repo(owner, name)
+        with state.lock:
+            result = hub.commit(
+                target,
+                data.get("branch") or target.default_branch,
+                data["files"],
+                data.get("message", "Update"),
+                data.get("user", "octocat"),
+            )
+        return jsonify(result), 201
+
+    @app.post("/_admin/repos/<owner>/<name>/issues/<int:number>/<any(close, reopen):action>")
+    def close_or_reopen(owner: str, name: str, number: int, action: str) -> Any:
+        data = body()
+        issue = repo(owner, name).issues[number]
+        with state.lock:
+            new_state = "closed" if action == "close" else "open"
+            hub.set_issue_state(
+                issue, new_state, data.get("state_reason"), data.get("user", "octocat")
+            )
+        return jsonify(issue.json())
+
+    @app.post("/_admin/repos/<owner>/<name>/issues/<int:number>/comments")
+    def comment(owner: str, name: str, number: int) -> Any:
+        data = body()
+        issue = repo(owner, name).issues[number]
+        with state.lock:
+            created = hub.add_comment(
+                issue,
+                data.get("user", "octocat"),
+                data["body"],
+                data.get("author_association", "NONE"),
+            )
+        return jsonify(created), 201
+
+    @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
+    def merge(owner: str, name: str, number: int) -> Any:
+        with state.lock:
+            pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
+        return jsonify(pull)
+
+    @app.post("/_admin/orgs/<owner>/projects/<int:number>/items/<int:issue_number>/status")
+    def move_card(owner: str, number: int, issue_number: int) -> Any:
+        data = body()
+        project = state.projects[(owner, number)]
+        with state.lock:
+            item = next(
+                i
+                for i in project.items.values()
+                if (issue := state.issue_by_node(i["content"])) and issue.number == issue_number
+            )
+            hub.set_item_status(
+                project.node_id,
+                item["id"],
+                project.field_node_id,
+                project.options[data["status"]],
+                data.get("user", "octocat"),
+            )
+        return jsonify(ok=True)
+
+    @app.get("/_admin/state")
+    def read_state() -> Any:
+        with state.lock:
+            requests = list(state.requests)
+            return jsonify(
+                repositories=[_repo_state(state, r) for r in state.repos.values()],
+                requests=requests,
+                mismatches=[r for r in requests if r["mismatch"]],
+                write_requests=sum(1 for r in requests if _is_write(r)),
+            )
+
+    @app.get("/_admin/deliveries")
+    def deliveries() -> Any:
+        return jsonify(
+            [
+                {k: d[k] for k in ("id", "event", "action", "status", "payload")}
+                for d in hub.webhooks.deliveries
+            ]
+        )
+
+    @app.post("/_admin/deliveries/<delivery_id>/redeliver")
+    def redeliver(delivery_id: str) -> Any:
+        hub.webhooks.redeliver(delivery_id)
+        return jsonify(ok=True)
+
+    @app.post("/_admin/wait")
+    def wait() -> Any:
+        hub.webhooks.wait()
+        return jsonify(ok=True)
+
+    @app.post("/_admin/reset")
+    def reset() -> Any:
+        with state.lock:
+            state.requests.clear()
+        return jsonify(ok=True)
+
+    @app.post("/_admin/faults")
+    def faults() -> Any:
+        with state.lock:
+            state.faults.append({"count": 1, **body()})
+        return jsonify(ok=True), 201
+
+
+def _is_write(record: dict[str, Any]) -> bool:
+    if record["path"].startswith("/graphql"):
+        return record["graphql"] == "mutation"
+    return record["method"] != "GET"
+
+
+def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
+    items = []
+    for project in state.projects.values():
+        if project.owner != repo.owner:
+            continue
+        for item in project.items.values():
+            issue = state.issue_by_node(item["content"])
+            if issue is not None and issue.repo is repo:
+                items.append(
+                    {
+                        "issue_number": issue.number,
+                        "status": project.status_name(item["status"]),
+                        "item_id": item["id"],
+                        "project": project.number,
+                    }
+                )
+    return {
+        "full_name": repo.full_name,
+        "clone_url": str(repo.git.bare),
+        "issues": [
+            {
+                "number": i.number,
+                "id": i.id,
+                "node_id": i.node_id,
+                "title": i.title,
+                "body": i.body,
+                "state": i.state,
+                "state_reason": i.state_reason,
+                "labels": i.labels,
+                "sub_issues": i.sub_issues,
+                "parent": i.parent,
+            }
+            for i in sorted(repo.issues.values(), key=lambda i: i.number)
+        ],
+        "comments": {
+            str(i.number): [
+                {"id": c["id"], "user": c["user"]["login"], "body": c["body"]} for c in i.comments
+            ]
+            for i in repo.issues.values()
+        },
+        "commit_comments": [
+            {"commit_id": c["commit_id"], "body": c["body"]} for c in repo.commit_comments
+        ],
+        "project_items": items,
+        "pull_requests": list(repo.pulls.values()),
+        "check_runs": repo.check_runs,
+    }

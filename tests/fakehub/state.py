@@ -1,0 +1,319 @@
+"""What the double keeps: repositories, issues, comments, projects, pull requests."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.fakehub.git import GitRepository
+
+BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
+STATUS_OPTIONS = ("Backlog", "Analyzing", "Building", "Testing", "Done")
+_ids = itertools.count(1000)
+
+
+def new_id() -> int:
+    return next(_ids)
+
+
+def node_id(prefix: str, number: int) -> str:
+    return f"{prefix}_kw{base64.b64encode(str(number).encode()).decode().rstrip('=')}"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user(login: str, kind: str | None = None) -> dict[str, Any]:
+    if login == BOT["login"]:
+        kind, user_id = "Bot", BOT["id"]
+    else:
+        user_id = abs(hash(login)) % 10_000_000
+    base = f"https://api.github.com/users/{login}"
+    return {
+        "login": login,
+        "id": user_id,
+        "node_id": node_id("U", user_id),
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"https://github.com/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": kind or "User",
+        "site_admin": False,
+    }
+
+
+@dataclass
+class Issue:
+    repo: Repo
+    number: int
+    title: str
+    body: str | None
+    author: str
+    labels: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    state: str = "open"
+    state_reason: str | None = None
+    id: int = field(default_factory=new_id)
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    closed_at: str | None = None
+    sub_issues: list[int] = field(default_factory=list)
+    parent: int | None = None
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    pull_request: dict[str, Any] | None = None
+
+    @property
+    def node_id(self) -> str:
+        return node_id("I", self.id)
+
+    def json(self) -> dict[str, Any]:
+        url = f"{self.repo.api_url}/issues/{self.number}"
+        data = {
+            "id": self.id,
+            "node_id": self.node_id,
+            "url": url,
+            "repository_url": self.repo.api_url,
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{self.repo.html_url}/issues/{self.number}",
+            "number": self.number,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "title": self.title,
+            "body": self.body,
+            "user": user(self.author),
+            "labels": [self.repo.label(name) for name in self.labels],
+            "assignee": user(self.assignees[0]) if self.assignees else None,
+            "assignees": [user(a) for a in self.assignees],
+            "milestone": None,
+            "locked": False,
+            "active_lock_reason": None,
+            "comments": len(self.comments),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "closed_at": self.closed_at,
+            "author_association": "NONE" if self.author == BOT["login"] else "OWNER",
+            "reactions": {
+                "url": f"{url}/reactions",
+                "total_count": 0,
+                "+1": 0,
+                "-1": 0,
+                "laugh": 0,
+                "hooray": 0,
+                "confused": 0,
+                "heart": 0,
+                "rocket": 0,
+                "eyes": 0,
+            },
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+        }
+        if self.pull_request is not None:
+            data["pull_request"] = self.pull_request
+        return data
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    owner_type: str
+    git: GitRepository
+    installation_id: int
+    collaborators: dict[str, str] = field(default_factory=dict)
+    id: int = field(default_factory=new_id)
+    issues: dict[int, Issue] = field(default_factory=dict)
+    commit_comments: list[dict[str, Any]] = field(default_factory=list)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    check_runs: list[dict[str, Any]] = field(default_factory=list)
+    label_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def api_url(self) -> str:
+        return f"https://api.github.com/repos/{self.full_name}"
+
+    @property
+    def html_url(self) -> str:
+        return f"https://github.com/{self.full_name}"
+
+    @property
+    def default_branch(self) -> str:
+        return self.git.default_branch
+
+    def next_number(self) -> int:
+        return max([0, *self.issues, *self.pulls]) + 1
+
+    def label(self, name: str) -> dict[str, Any]:
+        label_id = self.label_ids.setdefault(name, new_id())
+        return {
+            "id": label_id,
+            "node_id": node_id("LA", label_id),
+            "url": f"{self.api_url}/labels/{name}",
+            "name": name,
+            "color": "ededed",
+            "default": False,
+            "description": None,
+        }
+
+    def owner_json(self) -> dict[str, Any]:
+        return user(self.owner, self.owner_type)
+
+    def json(self) -> dict[str, Any]:
+        api = self.api_url
+        return {
+            "id": self.id,
+            "node_id": node_id("R", self.id),
+            "name": self.name,
+            "full_name": self.full_name,
+            "private": False,
+            "owner": self.owner_json(),
+            "html_url": self.html_url,
+            "description": None,
+            "fork": False,
+            "url": api,
+            "clone_url": str(self.git.bare),
+            "git_url": f"git://github.com/{self.full_name}.git",
+            "ssh_url": f"git@github.com:{self.full_name}.git",
+            "svn_url": self.html_url,
+            "homepage": None,
+            "size": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "language": None,
+            "has_issues": True,
+            "has_projects": True,
+            "has_downloads": True,
+            "has_wiki": False,
+            "has_pages": False,
+            "forks_count": 0,
+            "mirror_url": None,
+            "archived": False,
+            "disabled": False,
+            "open_issues_count": sum(1 for i in self.issues.values() if i.state == "open"),
+            "license": None,
+            "forks": 0,
+            "open_issues": 0,
+            "watchers": 0,
+            "default_branch": self.default_branch,
+            "visibility": "public",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "pushed_at": "2026-01-01T00:00:00Z",
+            "topics": [],
+            "is_template": False,
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
+            **{
+                f"{name}_url": f"{api}/{name}"
+                for name in (
+                    "archive",
+                    "assignees",
+                    "blobs",
+                    "branches",
+                    "collaborators",
+                    "comments",
+                    "commits",
+                    "compare",
+                    "contents",
+                    "contributors",
+                    "deployments",
+                    "downloads",
+                    "events",
+                    "forks",
+                    "git_commits",
+                    "git_refs",
+                    "git_tags",
+                    "hooks",
+                    "issue_comment",
+                    "issue_events",
+                    "issues",
+                    "keys",
+                    "labels",
+                    "languages",
+                    "merges",
+                    "milestones",
+                    "notifications",
+                    "pulls",
+                    "releases",
+                    "stargazers",
+                    "statuses",
+                    "subscribers",
+                    "subscription",
+                    "tags",
+                    "teams",
+                    "trees",
+                )
+            },
+        }
+
+
+@dataclass
+class Project:
+    owner: str
+    owner_type: str
+    number: int
+    id: int = field(default_factory=new_id)
+    field_id: int = field(default_factory=new_id)
+    options: dict[str, str] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item node id → item
+
+    def __post_init__(self) -> None:
+        self.options = {name: f"opt{new_id()}" for name in STATUS_OPTIONS}
+
+    @property
+    def node_id(self) -> str:
+        return node_id("PVT", self.id)
+
+    @property
+    def field_node_id(self) -> str:
+        return node_id("PVTSSF", self.field_id)
+
+    def status_name(self, option_id: str | None) -> str | None:
+        return next((name for name, oid in self.options.items() if oid == option_id), None)
+
+
+class State:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+        self.repos: dict[str, Repo] = {}
+        self.projects: dict[tuple[str, int], Project] = {}
+        self.installations: dict[str, int] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
+
+    def installation_for(self, owner: str) -> int:
+        return self.installations.setdefault(owner, len(self.installations) + 1)
+
+    def repo(self, owner: str, name: str) -> Repo | None:
+        return self.repos.get(f"{owner}/{name}")
+
+    def issue_by_node(self, node: str) -> Issue | None:
+        for repo in self.repos.values():
+            for issue in repo.issues.values():
+                if issue.node_id == node:
+                    return issue
+        return None
+
+    def project_by_node(self, node: str) -> Project | None:
+        return next((p for p in self.projects.values() if p.node_id == node), None)

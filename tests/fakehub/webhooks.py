@@ -1,0 +1,161 @@
+"""Signed webhooks, sent one at a time in the order the changes happened."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import threading
+import uuid
+from typing import Any
+
+import requests
+
+from tests.fakehub.state import Issue, Project, Repo, State, node_id, now, user
+
+
+class WebhookSender:
+    def __init__(self, url: str | None, secret: str) -> None:
+        self.url = url
+        self.secret = secret
+        self.deliveries: list[dict[str, Any]] = []
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._run, name="webhooks", daemon=True).start()
+
+    def send(self, event: str, payload: dict[str, Any]) -> str:
+        delivery = {
+            "id": str(uuid.uuid4()),
+            "event": event,
+            "action": payload.get("action"),
+            "payload": payload,
+            "status": None,
+        }
+        self.deliveries.append(delivery)
+        self._queue.put(delivery)
+        return delivery["id"]
+
+    def redeliver(self, delivery_id: str) -> None:
+        original = next(d for d in self.deliveries if d["id"] == delivery_id)
+        self._queue.put(original)
+
+    def wait(self) -> None:
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            delivery = self._queue.get()
+            try:
+                delivery["status"] = self._post(delivery)
+            except requests.RequestException as error:
+                delivery["status"] = f"failed: {error}"
+            finally:
+                self._queue.task_done()
+
+    def _post(self, delivery: dict[str, Any]) -> int | None:
+        if not self.url:
+            return None
+        body = json.dumps(delivery["payload"]).encode()
+        signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fakehub",
+            "X-GitHub-Event": delivery["event"],
+            "X-GitHub-Delivery": delivery["id"],
+            "X-GitHub-Hook-ID": "1",
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-GitHub-Hook-Installation-Target-ID": "4242",
+            "X-Hub-Signature-256": f"sha256={signature}",
+        }
+        return requests.post(self.url, data=body, headers=headers, timeout=30).status_code
+
+
+def envelope(state: State, repo: Repo, sender: str, **payload: Any) -> dict[str, Any]:
+    """What every webhook of a repository carries besides its own fields."""
+    data = {
+        **payload,
+        "repository": repo.json(),
+        "sender": user(sender),
+        "installation": {
+            "id": repo.installation_id,
+            "node_id": node_id("MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u", repo.installation_id),
+        },
+    }
+    if repo.owner_type == "Organization":
+        data["organization"] = _organization(repo.owner)
+    return data
+
+
+def _organization(login: str) -> dict[str, Any]:
+    api = f"https://api.github.com/orgs/{login}"
+    return {
+        "login": login,
+        "id": abs(hash(login)) % 10_000_000,
+        "node_id": node_id("O", len(login)),
+        "url": api,
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events",
+        "hooks_url": f"{api}/hooks",
+        "issues_url": f"{api}/issues",
+        "members_url": f"{api}/members{{/member}}",
+        "public_members_url": f"{api}/public_members{{/member}}",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1?v=4",
+        "description": "",
+    }
+
+
+def push_payload(
+    repo: Repo, branch: str, before: str, after: str, message: str, author: str
+) -> dict[str, Any]:
+    added, removed, modified = repo.git.changes(before, after)
+    person = {"name": author, "email": f"{author}@users.noreply.github.com", "username": author}
+    commit = {
+        "id": after,
+        "tree_id": after,
+        "distinct": True,
+        "message": message,
+        "timestamp": now(),
+        "url": f"{repo.html_url}/commit/{after}",
+        "author": person,
+        "committer": person,
+        "added": added,
+        "removed": removed,
+        "modified": modified,
+    }
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": before,
+        "after": after,
+        "created": set(before) == {"0"},
+        "deleted": False,
+        "forced": False,
+        "base_ref": None,
+        "compare": f"{repo.html_url}/compare/{before[:12]}...{after[:12]}",
+        "commits": [commit],
+        "head_commit": commit,
+        "pusher": {"name": author, "email": person["email"]},
+    }
+
+
+def issue_payload(action: str, issue: Issue, **extra: Any) -> dict[str, Any]:
+    return {"action": action, "issue": issue.json(), **extra}
+
+
+def project_item_payload(
+    action: str, project: Project, item: dict[str, Any], issue: Issue, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "projects_v2_item": {
+            "id": item["database_id"],
+            "node_id": item["id"],
+            "project_node_id": project.node_id,
+            "content_node_id": issue.node_id,
+            "content_type": "Issue",
+            "creator": user(item["creator"]),
+            "created_at": item["created_at"],
+            "updated_at": now(),
+            "archived_at": None,
+        },
+        **extra,
+    }
