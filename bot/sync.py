@@ -412,13 +412,15 @@ class _TicketSync:
         ]
 
     def _record_dependencies(self, ticket: Ticket, dependencies: list[Ticket]) -> None:
-        wanted = {d.id for d in dependencies}
-        existing = {d.depends_on_id: d for d in ticket.dependencies}
-        for depends_on_id, row in existing.items():
-            if depends_on_id not in wanted:
+        wanted = {d.id: d for d in dependencies}
+        for row in list(ticket.dependencies):
+            if row.depends_on_id not in wanted:
+                ticket.dependencies.remove(row)
                 self.session.delete(row)
-        for depends_on_id in wanted - existing.keys():
-            self.session.add(TicketDependency(ticket_id=ticket.id, depends_on_id=depends_on_id))
+        recorded = {row.depends_on_id for row in ticket.dependencies}
+        for depends_on_id, depends_on in wanted.items():
+            if depends_on_id not in recorded:
+                ticket.dependencies.append(TicketDependency(depends_on=depends_on))
 
     def close_removed(self) -> None:
         for task in self.spec.tasks:

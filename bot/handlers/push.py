@@ -19,7 +19,9 @@ def on_push(event: Event) -> None:
         return
     repository = repository_from_payload(event.session, payload)
     repo = event.repository_gateway()
-    commit = payload["after"]
+    # The files are read at the branch's head, not at this push's commit: a
+    # delivery retried or redelivered late must not bring back older content.
+    commit = repo.commit_sha(default_branch)
     previous_error = repository.settings_error
     config = read_repo_config(event.session, repo, repository, commit)
     event.session.commit()

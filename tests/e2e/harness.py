@@ -171,7 +171,8 @@ class Stack:
         return [
             r
             for r in self.state()["requests"]
-            if (r["graphql"] == "mutation") or (r["graphql"] is None and r["method"] != "GET")
+            if not r["path"].endswith("/access_tokens")
+            and (r["graphql"] == "mutation" or (r["graphql"] is None and r["method"] != "GET"))
         ]
 
     def mismatches(self) -> list[dict[str, Any]]:

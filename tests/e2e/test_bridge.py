@@ -126,7 +126,7 @@ def test_a_spec_becomes_tracked_issues_and_completes(stack: Stack) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "synced specs/login.yaml" in result.stdout
-    assert stack.writes() == []
+    assert [(w["method"], w["path"]) for w in stack.writes()] == []
 
     # 4. Every ticket closes → the tracking issue closes and the spec completes.
     open_tickets = [
