@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -15,8 +16,23 @@ def get_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    else:
+        engine = create_engine(database_url, pool_pre_ping=True)
+    _engines.append(engine)
+    return engine
+
+
+_engines: list[Engine] = []
+
+
+def _forget_inherited_connections() -> None:
+    # gunicorn and RQ fork: a child must open its own connections, never
+    # share its parent's (see SQLAlchemy's "Using Connection Pools with Multiprocessing").
+    for engine in _engines:
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
