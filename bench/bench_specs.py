@@ -24,14 +24,24 @@ BILLION_LAUGHS = "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\
 def spec_text(n: int, tasks: int = 50) -> str:
     lines = [f"id: spec-{n}", f"title: Spec {n}", "phase: tasks", "requirements:"]
     for r in range(5):
-        lines += [f"  - id: REQ-{r}", f"    text: WHEN event {r} happens THE SYSTEM SHALL react",
-                  "    acceptance:", f"      - id: AC-{r}", "        text: it reacted"]  # fmt: skip
+        lines += [
+            f"  - id: REQ-{r}",
+            f"    text: WHEN event {r} happens THE SYSTEM SHALL react",
+            "    acceptance:",
+            f"      - id: AC-{r}",
+            "        text: it reacted",
+        ]
     lines.append("tasks:")
     for t in range(tasks):
         depends = f"[TSK-{t - 1}]" if t else "[]"
-        lines += [f"  - id: TSK-{t}", f"    title: Task {t}", f"    description: Do part {t}.",
-                  "    priority: medium", f"    requirements: [REQ-{t % 5}]",
-                  f"    depends_on: {depends}"]  # fmt: skip
+        lines += [
+            f"  - id: TSK-{t}",
+            f"    title: Task {t}",
+            f"    description: Do part {t}.",
+            "    priority: medium",
+            f"    requirements: [REQ-{t % 5}]",
+            f"    depends_on: {depends}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -24,8 +24,19 @@ from specs.model import (
 SPEC_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 ITEM_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
-TOP_KEYS = ("id", "title", "phase", "owner", "labels", "approval", "agent", "context",
-            "requirements", "design", "tasks")  # fmt: skip
+TOP_KEYS = (
+    "id",
+    "title",
+    "phase",
+    "owner",
+    "labels",
+    "approval",
+    "agent",
+    "context",
+    "requirements",
+    "design",
+    "tasks",
+)
 REQUIRED_TOP_KEYS = ("title", "phase")
 REQUIREMENT_KEYS = ("id", "text", "acceptance")
 CRITERION_KEYS = ("id", "text")
@@ -184,8 +195,11 @@ def check_spec(
     tasks_node = top["tasks"][1] if "tasks" in top else None
     tasks_misshapen = tasks_node is not None and not isinstance(tasks_node, yaml.SequenceNode)
     if phase == "tasks" and not tasks and (not tasks_misshapen or _is_null(tasks_node)):
-        check.add(top["tasks"][1] if "tasks" in top else node, "no-tasks",
-                  "a spec in the 'tasks' phase needs at least one task")  # fmt: skip
+        check.add(
+            top["tasks"][1] if "tasks" in top else node,
+            "no-tasks",
+            "a spec in the 'tasks' phase needs at least one task",
+        )
     spec = Spec(
         id=spec_id,
         title=check.string(top, "title", "") or "",
@@ -212,9 +226,12 @@ def _check_agent(check: _Checker, entries: dict, agent: str | None) -> None:  # 
         return
     if agent != MANUAL_AGENT and agent not in check.known_agents:
         known = [*sorted(check.known_agents), MANUAL_AGENT]
-        check.add(entries["agent"][1], "unknown-agent",
-                  f"no agent profile named '{agent}'; the operator defines: {', '.join(known)}"
-                  f"{_did_you_mean(agent, known)}")  # fmt: skip
+        check.add(
+            entries["agent"][1],
+            "unknown-agent",
+            f"no agent profile named '{agent}'; the operator defines: {', '.join(known)}"
+            f"{_did_you_mean(agent, known)}",
+        )
 
 
 def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ignore[type-arg]
@@ -235,10 +252,12 @@ def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ign
         text = check.string(entries, "text", "") or ""
         _unique(check, entries, requirement_id, seen, "requirement")
         if text and not is_ears(text):
-            check.add(entries["text"][1], "not-ears",
-                      f"requirement {requirement_id} is not in an EARS form; "
-                      f"use one of: {EARS_PATTERNS}",
-                      "warning")  # fmt: skip
+            check.add(
+                entries["text"][1],
+                "not-ears",
+                f"requirement {requirement_id} is not in an EARS form; use one of: {EARS_PATTERNS}",
+                "warning",
+            )
         criteria = []
         for criterion_node in check.sequence(entries, "acceptance"):
             if not isinstance(criterion_node, yaml.MappingNode):
@@ -279,10 +298,13 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         _unique(check, entries, task_id, seen, "task")
         for requirement, ref in check.strings(entries, "requirements"):
             if requirement not in requirement_ids:
-                check.add(ref, "unknown-reference",
-                          f"task {task_id} serves requirement '{requirement}', "
-                          "which the spec does not define"
-                          f"{_did_you_mean(requirement, requirement_ids)}")  # fmt: skip
+                check.add(
+                    ref,
+                    "unknown-reference",
+                    f"task {task_id} serves requirement '{requirement}', "
+                    "which the spec does not define"
+                    f"{_did_you_mean(requirement, requirement_ids)}",
+                )
         depends_on = check.strings(entries, "depends_on")
         agent = check.string(entries, "agent")
         _check_agent(check, entries, agent)
@@ -313,9 +335,12 @@ def _check_dependencies(
             if target == task_id:
                 check.add(node, "self-dependency", f"task {task_id} depends on itself")
             elif target not in task_ids:
-                check.add(node, "unknown-reference",
-                          f"task {task_id} depends on '{target}', which is not a task of this spec"
-                          f"{_did_you_mean(target, task_ids)}")  # fmt: skip
+                check.add(
+                    node,
+                    "unknown-reference",
+                    f"task {task_id} depends on '{target}', which is not a task of this spec"
+                    f"{_did_you_mean(target, task_ids)}",
+                )
             else:
                 graph.setdefault(task_id, []).append(target)
                 first_node.setdefault(task_id, node)
@@ -375,5 +400,11 @@ def _kind(node: Any) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     tag = node.tag.rsplit(":", 1)[-1]
-    return {"str": "text", "int": "a number", "float": "a number", "bool": "true/false",
-            "null": "empty", "timestamp": "a date"}.get(tag, tag)  # fmt: skip
+    return {
+        "str": "text",
+        "int": "a number",
+        "float": "a number",
+        "bool": "true/false",
+        "null": "empty",
+        "timestamp": "a date",
+    }.get(tag, tag)

@@ -25,8 +25,14 @@ def validate_files(
             assert spec is not None
             others = ", ".join(p for p in paths if p != path)
             line, column = _id_position(files[path])
-            finding = Finding(path, line, column, "error", "duplicate-spec-id",
-                              f"spec id '{spec_id}' is also used by {others}")  # fmt: skip
+            finding = Finding(
+                path,
+                line,
+                column,
+                "error",
+                "duplicate-spec-id",
+                f"spec id '{spec_id}' is also used by {others}",
+            )
             results[path] = (None, sorted([*findings, finding], key=lambda f: (f.line, f.column)))
     return results
 
