@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import tempfile
 import threading
@@ -55,6 +56,7 @@ class FakeHub:
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
         github_rest()
         graphql_api.github_schema()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server(host, port, self.app, threaded=True)
         self.url = f"http://{host}:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
