@@ -93,7 +93,8 @@ def main() -> None:
     per_ticket_ms = big_time / 200 * 1000
     print(f"10-task spec: {small_writes} write requests, {small_time:.2f} s")
     print(
-        f"200-task spec: {big_writes} write requests, {big_time:.2f} s ({per_ticket_ms:.1f} ms/ticket)"
+        f"200-task spec: {big_writes} write requests, {big_time:.2f} s "
+        f"({per_ticket_ms:.1f} ms/ticket)"
     )
     print(
         f"write requests per new ticket: {big_writes / 200:.3f} (one issue each, plus the "
