@@ -69,7 +69,10 @@ class FakeHub:
     # -- changes made through the API or by people (each sends its webhooks) ----------
 
     def send(self, event: str, repo: Repo, sender: str, **payload: Any) -> str:
-        return self.webhooks.send(event, envelope(self.state, repo, sender, **payload))
+        data = envelope(self.state, repo, sender, **payload)
+        if event == "projects_v2_item":
+            del data["repository"]  # a board belongs to an owner, not to a repository
+        return self.webhooks.send(event, data)
 
     def create_repo(self, data: dict[str, Any]) -> Repo:
         owner, name = data["owner"], data["name"]
@@ -157,13 +160,11 @@ class FakeHub:
         item["status"] = option
         issue = self.state.issue_by_node(item["content"])
         if project.owner_type == "Organization" and issue is not None and before != option:
+            # As in GitHub's published schema: which field changed, not its values.
             changes = {
                 "field_value": {
                     "field_node_id": project.field_node_id,
                     "field_type": "single_select",
-                    "field_name": "Status",
-                    "from": {"id": before, "name": project.status_name(before)} if before else None,
-                    "to": {"id": option, "name": project.status_name(option)},
                 }
             }
             self.send(

@@ -220,6 +220,7 @@ class Repo:
             "updated_at": "2026-01-01T00:00:00Z",
             "pushed_at": "2026-01-01T00:00:00Z",
             "topics": [],
+            "custom_properties": {},
             "is_template": False,
             "allow_forking": True,
             "web_commit_signoff_required": False,

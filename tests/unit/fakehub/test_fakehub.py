@@ -1,0 +1,269 @@
+"""The GitHub double answers as GitHub does: checked requests, signed webhooks
+shaped like GitHub's own schemas, faults on demand."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import github
+import jsonschema
+import pytest
+import requests
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from bot.github import BoardGateway, RepositoryGateway
+from bot.github.auth import retry_policy
+from bot.github.projects import NewTicketLink
+from tests.fakehub import FakeHub
+from tests.support import FIXTURES, WEBHOOK_SECRET, signature
+
+SCHEMAS = FIXTURES / "webhook-schemas"
+
+
+class Receiver:
+    """A tiny webhook endpoint recording what the double sends."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append({"headers": dict(self.headers), "body": body})
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhook"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def hub(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    hub = FakeHub(receiver.url, WEBHOOK_SECRET, tmp_path_factory.mktemp("hub"))
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def client(hub: FakeHub) -> github.Github:
+    retry = retry_policy()
+    return github.Github(
+        base_url=hub.url,
+        auth=github.Auth.Token("t"),
+        retry=retry,
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+    )
+
+
+_names = iter(range(1000))
+
+
+@pytest.fixture
+def repo(hub: FakeHub) -> str:
+    name = f"r{next(_names)}"
+    requests.post(
+        f"{hub.url}/_admin/repos",
+        json={
+            "owner": "acme",
+            "name": name,
+            "project": {"number": 1},
+            "files": {"specs/a.yaml": "title: A\n", "specs/b.yaml": "title: B\n"},
+        },
+        timeout=30,
+    ).raise_for_status()
+    return f"acme/{name}"
+
+
+def _requests(hub: FakeHub) -> list[dict[str, Any]]:
+    return requests.get(f"{hub.url}/_admin/state", timeout=30).json()["requests"]
+
+
+def test_a_body_github_would_reject_gets_422_and_is_recorded(hub: FakeHub, repo: str) -> None:
+    response = requests.post(
+        f"{hub.url}/repos/{repo}/issues", json={"title": "x", "labels": "bug"}, timeout=30
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == "Validation Failed"
+    last = _requests(hub)[-1]
+    assert "labels: 'bug' is not of type 'array'" in last["mismatch"]
+
+
+def test_an_unknown_query_parameter_is_a_mismatch(hub: FakeHub, repo: str) -> None:
+    requests.get(f"{hub.url}/repos/{repo}/issues?colour=red", timeout=30)
+    assert "unknown query parameter(s) colour" in _requests(hub)[-1]["mismatch"]
+
+
+def test_graphql_document_outside_the_schema_is_refused_and_recorded(client: github.Github) -> None:
+    with pytest.raises(github.GithubException) as error:
+        client.requester.graphql_query(
+            'query { organization(login: "acme") { projectV3 { id } } }', {}
+        )
+    assert "projectV3" in json.dumps(error.value.data)
+
+
+def test_board_batches_run_in_order_in_one_request(
+    hub: FakeHub, client: github.Github, repo: str
+) -> None:
+    gateway = RepositoryGateway(client, repo)
+    parent = gateway.create_issue("parent", "", [])
+    children = [gateway.create_issue(f"child {n}", "", []) for n in range(3)]
+    boards = BoardGateway(client)
+    board = boards.find_board("acme", 1)
+    before = len(_requests(hub))
+    items = boards.link_new_tickets(
+        board, [NewTicketLink(c.node_id, True, parent.node_id) for c in children]
+    )
+    boards.set_status(board, [i for i in items if i], "Building")
+    assert len(_requests(hub)) - before == 2
+    state = requests.get(f"{hub.url}/_admin/state", timeout=30).json()
+    repo_state = next(r for r in state["repositories"] if r["full_name"] == repo)
+    assert next(i for i in repo_state["issues"] if i["number"] == parent.number)["sub_issues"] == [
+        c.number for c in children
+    ]
+    assert {i["issue_number"]: i["status"] for i in repo_state["project_items"]} == {
+        c.number: "Building" for c in children
+    }
+    assert [r for r in state["requests"][before:] if r["mismatch"]] == []
+
+
+def test_a_rate_limited_write_is_retried_by_the_gateway(
+    hub: FakeHub, client: github.Github, repo: str
+) -> None:
+    requests.post(
+        f"{hub.url}/_admin/faults",
+        json={
+            "method": "POST",
+            "path": f"/repos/{repo}/issues$",
+            "status": 403,
+            "retry_after": 0,
+            "count": 1,
+        },
+        timeout=30,
+    )
+    issue = RepositoryGateway(client, repo).create_issue("after a rate limit", "", [])
+    statuses = [r["status"] for r in _requests(hub) if r["path"] == f"/repos/{repo}/issues"]
+    assert statuses[-2:] == [403, 201]
+    assert issue.title == "after a rate limit"
+
+
+def test_a_server_error_is_retried(hub: FakeHub, client: github.Github, repo: str) -> None:
+    requests.post(
+        f"{hub.url}/_admin/faults",
+        json={"method": "GET", "path": f"/repos/{repo}$", "status": 502, "count": 2},
+        timeout=30,
+    )
+    assert RepositoryGateway(client, repo).default_branch() == "main"
+
+
+def test_listing_pages_with_a_link_header(hub: FakeHub, client: github.Github, repo: str) -> None:
+    gateway = RepositoryGateway(client, repo)
+    for n in range(3):
+        gateway.create_issue(f"i{n}", "", ["paged"])
+    response = requests.get(f"{hub.url}/repos/{repo}/issues?labels=paged&per_page=2", timeout=30)
+    assert len(response.json()) == 2
+    assert 'rel="next"' in response.headers["Link"]
+    assert len(gateway.issues_with_label("paged")) == 3
+
+
+def test_contents_come_from_git_after_a_commit(
+    hub: FakeHub, client: github.Github, repo: str
+) -> None:
+    result = requests.post(
+        f"{hub.url}/_admin/repos/{repo}/commits",
+        json={"files": {"specs/a.yaml": "title: A2\n", "specs/b.yaml": None}},
+        timeout=30,
+    ).json()
+    gateway = RepositoryGateway(client, repo)
+    assert gateway.commit_sha("main") == result["sha"]
+    assert gateway.read_file("specs/a.yaml", result["sha"]) == b"title: A2\n"
+    assert gateway.read_file("specs/b.yaml", result["sha"]) is None
+    assert gateway.list_files("specs", result["sha"]) == ["specs/a.yaml"]
+    assert Path(gateway.clone_url()).joinpath("HEAD").exists()
+
+
+def _validator(event: str, action: str | None) -> jsonschema.Draft7Validator:
+    registry = Registry()
+    for path in SCHEMAS.rglob("*.schema.json"):
+        contents = json.loads(path.read_text())
+        resource = Resource(contents, specification=DRAFT7)
+        relative = str(path.relative_to(SCHEMAS))
+        registry = registry.with_resources([(relative, resource), (path.name, resource)])
+    name = "event" if action is None else action
+    schema = json.loads((SCHEMAS / event / f"{name}.schema.json").read_text())
+    return jsonschema.Draft7Validator(schema, registry=registry)
+
+
+def test_every_webhook_is_signed_and_shaped_like_githubs(
+    hub: FakeHub, client: github.Github, receiver: Receiver, repo: str
+) -> None:
+    receiver.received.clear()
+    gateway = RepositoryGateway(client, repo)
+    requests.post(
+        f"{hub.url}/_admin/repos/{repo}/commits", json={"files": {"x.txt": "x"}}, timeout=30
+    )
+    issue = gateway.create_issue("t", "b", ["specbridge"])
+    gateway.update_issue(issue.number, title="t2")
+    gateway.comment_on_issue(issue.number, "hello")
+    gateway.close_issue(issue.number, "completed")
+    requests.post(
+        f"{hub.url}/_admin/repos/{repo}/issues/{issue.number}/reopen", json={}, timeout=30
+    )
+    boards = BoardGateway(client)
+    board = boards.find_board("acme", 1)
+    [item] = boards.link_new_tickets(board, [NewTicketLink(issue.node_id, True, None)])
+    boards.set_status(board, [item], "Done")
+    requests.post(f"{hub.url}/_admin/wait", timeout=60)
+
+    kinds = []
+    for delivery in receiver.received:
+        headers, body = delivery["headers"], delivery["body"]
+        assert headers["X-Hub-Signature-256"] == signature(body)
+        payload = json.loads(body)
+        event = headers["X-GitHub-Event"]
+        errors = [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in _validator(event, payload.get("action")).iter_errors(payload)
+        ]
+        assert errors == [], (event, payload.get("action"))
+        kinds.append((event, payload.get("action")))
+    assert kinds == [
+        ("push", None),
+        ("issues", "opened"),
+        ("issues", "edited"),
+        ("issue_comment", "created"),
+        ("issues", "closed"),
+        ("issues", "reopened"),
+        ("projects_v2_item", "created"),
+        ("projects_v2_item", "edited"),
+    ]
+
+
+def test_redelivery_keeps_the_delivery_id(hub: FakeHub, receiver: Receiver, repo: str) -> None:
+    receiver.received.clear()
+    result = requests.post(
+        f"{hub.url}/_admin/repos/{repo}/commits", json={"files": {"y": "y"}}, timeout=30
+    ).json()
+    requests.post(f"{hub.url}/_admin/deliveries/{result['delivery_id']}/redeliver", timeout=30)
+    requests.post(f"{hub.url}/_admin/wait", timeout=60)
+    ids = [d["headers"]["X-GitHub-Delivery"] for d in receiver.received]
+    assert ids == [result["delivery_id"], result["delivery_id"]]
