@@ -154,7 +154,7 @@ def test_the_last_ticket_closing_closes_the_tracking_issue(
 @responses.activate
 def test_an_event_is_applied_as_the_issue_is_now(session: Session, settings: Settings) -> None:
     """A late `closed` event for an issue reopened since changes nothing."""
-    spec, tickets = _spec_with_two_tickets(session)
+    _, tickets = _spec_with_two_tickets(session)
     responses.get(f"{API}/repos/Codertocat/Hello-World/issues/1", json=_issue(1, "open"))
     payload = github_payload("issues", "reopened.payload.json")
     payload["action"] = "closed"
