@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -62,12 +63,29 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         )
     from bot.agents.run import reap_stale_tasks
 
+    hide_environment_from_children()
     _every(60, lambda: reap_stale_tasks(settings))
     connection = redis_connection(settings.redis_url)
     names = list(queue_names or [EVENTS, AGENTS])
     Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
         with_scheduler=True
     )
+
+
+def hide_environment_from_children() -> None:
+    """Make /proc/<pid>/environ of this process (and its forks) unreadable to agents.
+
+    Agent commands run with a clean environment, but as the same user they
+    could read a parent's environment, and with it the bot's secrets, through
+    /proc. A process that is not dumpable has its /proc files owned by root
+    (run the bot as a user other than root for this to hold).
+    """
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_dumpable = 4
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
 def _every(seconds: float, action: Callable[[], Any]) -> None:

@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 
 from bot.app import create_app
 from bot.deliveries import requeue_unprocessed
+from bot.queue import hide_environment_from_children
 from bot.settings import Settings
 from storage.migrate import upgrade
 
@@ -41,6 +42,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     upgrade(settings.database_url)
+    if settings.embedded_queue:
+        hide_environment_from_children()  # agents run inside this process's queue
     if not settings.github_webhook_secret:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
     workers = 1 if settings.embedded_queue else 2

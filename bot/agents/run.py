@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlparse
 
 from github import GithubException
 from requests import RequestException
@@ -277,7 +278,12 @@ def run_command(
 def _read_lines(process: subprocess.Popen[bytes], tail: deque[str]) -> None:
     assert process.stdout is not None
     for line in process.stdout:
-        tail.append(line.decode(errors="replace"))
+        # Output is stored and posted as text: NUL is not text (and PostgreSQL refuses it).
+        tail.append(line.decode(errors="replace").replace("\x00", "\ufffd"))
+
+
+def _password(url: str | None) -> str | None:
+    return urlparse(url).password if url else None
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +11,31 @@ from storage.migrate import upgrade
 from tests.databases import create_empty_database, drop_database
 from tests.e2e.harness import Stack
 
+StartStack = Callable[..., Stack]
+
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """The double, the bot's web process and (with Redis) two workers, on a new database."""
-    database_url = create_empty_database(tmp_path)
-    upgrade(database_url)
-    redis_url = os.environ.get("REDIS_URL") or None
-    if redis_url:
-        redis_connection(redis_url).flushdb()
-    stack = Stack(database_url=database_url, redis_url=redis_url, workdir=tmp_path)
-    try:
+def start_stack(tmp_path: Path) -> Iterator[StartStack]:
+    """Starts the double, the bot's web process and (with Redis) two workers, on a new database."""
+    started: list[Stack] = []
+
+    def start(**extra_env: str) -> Stack:
+        database_url = create_empty_database(tmp_path)
+        upgrade(database_url)
+        redis_url = os.environ.get("REDIS_URL") or None
+        if redis_url:
+            redis_connection(redis_url).flushdb()
+        stack = Stack(database_url, redis_url, tmp_path, extra_env=extra_env)
+        started.append(stack)
         stack.start()
-        yield stack
-    finally:
+        return stack
+
+    yield start
+    for stack in started:
         stack.stop()
-        drop_database(database_url)
+        drop_database(stack.database_url)
+
+
+@pytest.fixture
+def stack(start_stack: StartStack) -> Stack:
+    return start_stack()

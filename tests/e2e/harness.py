@@ -55,6 +55,7 @@ class Stack:
     hub_port: int = field(default_factory=free_port)
     bot_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def hub(self) -> str:
@@ -78,6 +79,7 @@ class Stack:
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -164,6 +166,10 @@ class Stack:
     def commit_comments(self, full_name: str, sha: str) -> list[dict[str, Any]]:
         return [c for c in self.repo_state(full_name)["commit_comments"] if c["commit_id"] == sha]
 
+    def board_history(self, full_name: str, number: int) -> list[str]:
+        items = self.repo_state(full_name)["project_items"]
+        return next(i["history"] for i in items if i["issue_number"] == number)
+
     def board(self, full_name: str) -> dict[int, str]:
         return {i["issue_number"]: i["status"] for i in self.repo_state(full_name)["project_items"]}
 
@@ -203,17 +209,15 @@ class Stack:
         from sqlalchemy import func, select
 
         from storage.db import session_scope
-        from storage.models import Delivery, DeliveryStatus
+        from storage.models import Delivery, DeliveryStatus, Task, TaskStatus
 
+        unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
         with session_scope(self.database_url) as session:
-            pending = session.scalar(
-                select(func.count()).where(
-                    Delivery.status.in_(
-                        [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
-                    )
-                )
+            deliveries = session.scalar(select(func.count()).where(Delivery.status.in_(unfinished)))
+            tasks = session.scalar(
+                select(func.count()).where(Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]))
             )
-        return bool(pending)
+        return bool(deliveries or tasks)
 
 
 def _answers(url: str) -> bool:

@@ -161,6 +161,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                         "issue_number": issue.number,
                         "status": project.status_name(item["status"]),
                         "item_id": item["id"],
+                        "history": item.get("history", []),
                         "project": project.number,
                     }
                 )

@@ -158,6 +158,7 @@ class FakeHub:
             )
         before = item["status"]
         item["status"] = option
+        item.setdefault("history", []).append(project.status_name(option))
         issue = self.state.issue_by_node(item["content"])
         if project.owner_type == "Organization" and issue is not None and before != option:
             # As in GitHub's published schema: which field changed, not its values.
