@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.settings import Settings, SettingsError, get_settings
+from storage.models import TaskStatus
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--repo", required=True, metavar="OWNER/NAME")
     sync.add_argument("--ref", help="branch, tag or commit (default: the default branch)")
     sync.set_defaults(run=_sync)
+
+    tasks = commands.add_parser("tasks", help="agent tasks: ticket, status, attempts, timings")
+    tasks.add_argument("--repo", metavar="OWNER/NAME")
+    tasks.add_argument("--status", choices=[s.value for s in TaskStatus])
+    tasks.set_defaults(run=_tasks)
 
     validate = commands.add_parser("validate", help="validate spec files, no server needed")
     validate.add_argument("paths", nargs="*", default=["specs/"], metavar="PATH")
@@ -102,6 +108,13 @@ def _worker(args: argparse.Namespace) -> int:
     from bot.queue import run_worker
 
     run_worker(_settings(), args.queues)
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from bot.task_table import task_table
+
+    print(task_table(_settings().database_url, args.repo, args.status))
     return 0
 
 
