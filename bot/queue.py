@@ -104,7 +104,27 @@ def _every(seconds: float, action: Callable[[], Any]) -> None:
 
 @contextmanager
 def exclusive(settings: Settings, name: str, timeout: int = JOB_TIMEOUT_SECONDS) -> Iterator[None]:
-    """One holder at a time across every worker (Redis), or across threads (embedded)."""
+    """One holder at a time across every worker (Redis), or across threads (embedded).
+
+    Reentrant within a thread: a command that syncs its own spec takes the lock it holds.
+    """
+    held = _held.__dict__.setdefault("names", set())
+    if name in held:
+        yield
+        return
+    held.add(name)
+    try:
+        with _exclusive(settings, name, timeout):
+            yield
+    finally:
+        held.discard(name)
+
+
+_held = threading.local()
+
+
+@contextmanager
+def _exclusive(settings: Settings, name: str, timeout: int) -> Iterator[None]:
     if settings.redis_url is None:
         with _local_lock(name):
             yield

@@ -38,10 +38,11 @@ class Event:
     def sender(self) -> str:
         return (self.payload.get("sender") or {}).get("login", "")
 
-    def repository_gateway(self) -> RepositoryGateway:
-        assert self.repository_full_name is not None
-        client = github_client(self.settings, self.installation_id)
-        return RepositoryGateway(client, self.repository_full_name)
+    def repository_gateway(self, full_name: str | None = None) -> RepositoryGateway:
+        """The gateway for the event's repository (or another of the same installation)."""
+        name = full_name or self.repository_full_name
+        assert name is not None
+        return RepositoryGateway(github_client(self.settings, self.installation_id), name)
 
     def board_gateway(self) -> BoardGateway:
         return BoardGateway(github_client(self.settings, self.installation_id))

@@ -1,9 +1,10 @@
 """Which tickets are ready, and a Task queued for each, once.
 
 A ticket is ready when it is open and not blocked, every ticket it depends on
-closed as completed, it needs no approval or has it, its agent profile exists,
-and it has no live Task. Callers hold the spec's lock, so two workers never
-queue two Tasks for one ticket.
+closed as completed, it needs no approval or has it, and its agent profile
+exists. A ready ticket that never had a Task gets one by itself; after a
+failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
+Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bot.agents.profiles import load_profiles
 from bot.github import RepositoryGateway
 from bot.queue import AGENTS, enqueue
 from bot.settings import Settings
+from specs.model import MANUAL_AGENT
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
 
 LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
@@ -22,41 +24,72 @@ LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 def agent_for(ticket: Ticket) -> str:
     task = ticket.spec_task
     spec = ticket.spec
-    return (task.agent if task and task.agent else None) or (spec.agent if spec else "default")
+    return (
+        ticket.agent_override
+        or (task.agent if task and task.agent else None)
+        or (spec.agent if spec else "default")
+    )
+
+
+def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
+    """Why the ticket cannot be worked now, or None when it can."""
+    if ticket.state is not IssueState.OPEN:
+        return "its issue is closed"
+    if ticket.blocked:
+        return f"it is blocked: {ticket.blocked_reason}"
+    if ticket.approval is Approval.PENDING:
+        return "it waits for `/approve`"
+    waiting = [
+        f"#{d.depends_on.issue_number}"
+        for d in ticket.dependencies
+        if not (
+            d.depends_on.state is IssueState.CLOSED and d.depends_on.state_reason == "completed"
+        )
+    ]
+    if waiting:
+        return f"it depends on {', '.join(waiting)}, not closed as completed yet"
+    agent = agent_for(ticket)
+    if agent == MANUAL_AGENT:
+        return "its agent is `manual`: people work it"
+    if agent not in load_profiles(settings):
+        return f"no agent profile named `{agent}` is configured"
+    if any(task.status in LIVE for task in ticket.tasks):
+        return "a task is already queued or running"
+    return None
+
+
+def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
+    task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
+    session.add(task)
+    session.commit()
+    from bot.agents.run import run_task
+
+    enqueue(settings, AGENTS, run_task, task.id)
+    return task
 
 
 def schedule_spec(
     session: Session, settings: Settings, spec: Spec, repo: RepositoryGateway
 ) -> list[Task]:
-    """Queue a Task for every newly ready ticket of the spec; block the stuck ones."""
-    profiles = load_profiles(settings)
+    """Queue a Task for every ready ticket that never had one; block the stuck ones."""
     queued = []
     for ticket in spec.tickets:
         if ticket.state is not IssueState.OPEN:
             continue
         _block_if_dependency_abandoned(ticket, repo)
-        if _ready(ticket) and agent_for(ticket) in profiles:
-            task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
-            session.add(task)
-            queued.append(task)
+        if not ticket.tasks and not_ready_because(ticket, settings) is None:
+            queued.append(queue_task(session, settings, ticket))
     session.commit()
-    from bot.agents.run import run_task
-
-    for task in queued:
-        enqueue(settings, AGENTS, run_task, task.id)
     return queued
 
 
-def _ready(ticket: Ticket) -> bool:
-    if ticket.blocked or ticket.approval is Approval.PENDING:
-        return False
-    if any(task.status in LIVE or task.status is TaskStatus.SUCCEEDED for task in ticket.tasks):
-        # Live, or done and waiting for its pull request to merge.
-        return False
-    return all(
-        d.depends_on.state is IssueState.CLOSED and d.depends_on.state_reason == "completed"
-        for d in ticket.dependencies
-    )
+def cancel_live_tasks(ticket: Ticket, reason: str) -> list[Task]:
+    """Stop the ticket's queued or running Task; a running one is killed by its worker."""
+    cancelled = [task for task in ticket.tasks if task.status in LIVE]
+    for task in cancelled:
+        task.status = TaskStatus.CANCELLED
+        task.error = f"cancelled: {reason}"
+    return cancelled
 
 
 def _block_if_dependency_abandoned(ticket: Ticket, repo: RepositoryGateway) -> None:
@@ -73,14 +106,5 @@ def _block_if_dependency_abandoned(ticket: Ticket, repo: RepositoryGateway) -> N
     repo.comment_on_issue(
         ticket.issue_number,
         f"This ticket is blocked: it {ticket.blocked_reason}. Change the spec's `depends_on`, "
-        "or reopen the dependency, to unblock it.",
+        "or reopen the dependency and `/unblock`.",
     )
-
-
-def cancel_live_tasks(ticket: Ticket, reason: str) -> list[Task]:
-    """Stop the ticket's queued or running Task; a running one is killed by its worker."""
-    cancelled = [task for task in ticket.tasks if task.status in LIVE]
-    for task in cancelled:
-        task.status = TaskStatus.CANCELLED
-        task.error = f"cancelled: {reason}"
-    return cancelled

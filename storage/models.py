@@ -306,6 +306,8 @@ class Ticket(Base):
     approved_by: Mapped[str | None] = mapped_column(String(255))
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_reason: Mapped[str | None] = mapped_column(Text)
+    # `/agent <profile>` on the issue: wins over the spec's and the task's agent.
+    agent_override: Mapped[str | None] = mapped_column(String(128))
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

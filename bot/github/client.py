@@ -143,5 +143,16 @@ class RepositoryGateway:
     def comment_on_issue(self, number: int, body: str) -> None:
         self._request("POST", f"/issues/{number}/comments", {"body": body})
 
+    def react_to_comment(self, comment_id: int, content: str) -> None:
+        self._request("POST", f"/issues/comments/{comment_id}/reactions", {"content": content})
+
+    def permission_of(self, login: str) -> str:
+        """admin, maintain, write, triage, read or none."""
+        try:
+            data = self._request("GET", f"/collaborators/{quote(login)}/permission")
+        except UnknownObjectException:
+            return "none"
+        return data.get("role_name") or data.get("permission") or "none"
+
     def comment_on_commit(self, sha: str, body: str) -> None:
         self._request("POST", f"/commits/{sha}/comments", {"body": body})

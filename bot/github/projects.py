@@ -29,6 +29,35 @@ query($login: String!, $number: Int!) {
 """
 
 
+ITEM_STATUS_QUERY = """
+query($item: ID!) {
+  node(id: $item) {
+    ... on ProjectV2Item {
+      id
+      fieldValueByName(name: "Status") { ... on ProjectV2ItemFieldSingleSelectValue { name } }
+    }
+  }
+}
+"""
+
+BOARD_ITEMS_QUERY = """
+query($project: ID!, $after: String) {
+  node(id: $project) {
+    ... on ProjectV2 {
+      items(first: 100, after: $after) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id
+          content { ... on Issue { id number } }
+          fieldValueByName(name: "Status") { ... on ProjectV2ItemFieldSingleSelectValue { name } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
 class BoardNotFound(LookupError):
     pass
 
@@ -78,6 +107,30 @@ class BoardGateway:
             options = {option["name"]: option["id"] for option in field["options"]}
             return Board(project["id"], field["id"], options)
         raise BoardNotFound(f"no project number {number} owned by {owner}")
+
+    def item_status(self, item_id: str) -> str | None:
+        """The Status column an item is in now, or None."""
+        _, data = self._requester.graphql_query(ITEM_STATUS_QUERY, {"item": item_id})
+        value = (data["data"].get("node") or {}).get("fieldValueByName") or {}
+        return value.get("name")
+
+    def items(self, board: Board) -> list[tuple[str, str, str | None]]:
+        """(item id, issue node id, Status) of every issue on the board."""
+        found: list[tuple[str, str, str | None]] = []
+        after = None
+        while True:
+            _, data = self._requester.graphql_query(
+                BOARD_ITEMS_QUERY, {"project": board.project_id, "after": after}
+            )
+            page = data["data"]["node"]["items"]
+            for node in page["nodes"]:
+                content = node.get("content") or {}
+                if "id" in content:
+                    status = (node.get("fieldValueByName") or {}).get("name")
+                    found.append((node["id"], content["id"], status))
+            if not page["pageInfo"]["hasNextPage"]:
+                return found
+            after = page["pageInfo"]["endCursor"]
 
     def link_new_tickets(
         self, board: Board | None, links: Sequence[NewTicketLink]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("installation", "push", "issues")
+MODULES = ("installation", "push", "issues", "issue_comment", "projects_v2_item")
 
 
 def load() -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 12:48:04.564398
+Create Date: 2026-11-24 13:27:25.876353
 """
 
 import sqlalchemy as sa
@@ -371,6 +371,7 @@ def upgrade() -> None:
         sa.Column("approved_by", sa.String(length=255), nullable=True),
         sa.Column("blocked", sa.Boolean(), nullable=False),
         sa.Column("blocked_reason", sa.Text(), nullable=True),
+        sa.Column("agent_override", sa.String(length=128), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at",

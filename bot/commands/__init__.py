@@ -1,0 +1,99 @@
+"""Comment commands, one module per family (as Prow's plugins): each registers
+its commands here with where they apply and whether they change anything."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy.orm import Session
+
+from bot.github import RepositoryGateway
+from bot.steering import Steering
+from storage.models import Repository, Spec, Ticket
+
+_COMMAND_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*?))?[ \t]*$", re.MULTILINE)
+
+
+class Where(Enum):
+    TICKET = "ticket"
+    TRACKING = "tracking"
+    ANYWHERE = "anywhere"
+
+
+class CommandError(Exception):
+    """The command cannot run as asked; the message is the reply."""
+
+
+@dataclass
+class Context:
+    session: Session
+    steering: Steering
+    repo: RepositoryGateway
+    repository: Repository
+    issue_number: int
+    user: str
+    ticket: Ticket | None = None
+    spec: Spec | None = None  # the spec whose tracking issue this is
+
+    @property
+    def where(self) -> Where:
+        if self.ticket is not None:
+            return Where.TICKET
+        return Where.TRACKING if self.spec is not None else Where.ANYWHERE
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    where: Where
+    changes_things: bool
+    usage: str
+    run: Callable[[Context, str], str]
+
+
+REGISTRY: dict[tuple[str, Where], Command] = {}
+
+
+def command(name: str, where: Where, usage: str, changes_things: bool = True) -> Callable:  # type: ignore[type-arg]
+    def register(run: Callable[[Context, str], str]) -> Callable[[Context, str], str]:
+        REGISTRY[(name, where)] = Command(name, where, changes_things, usage, run)
+        return run
+
+    return register
+
+
+def parse(body: str) -> list[tuple[int, str, str]]:
+    """(line number, command, arguments) for each line of the comment starting with `/`."""
+    found = []
+    for match in _COMMAND_LINE.finditer(body or ""):
+        line = body.count("\n", 0, match.start()) + 1
+        found.append((line, match[1], match[2] or ""))
+    return found
+
+
+def find(name: str, where: Where) -> Command | None:
+    return REGISTRY.get((name, where)) or REGISTRY.get((name, Where.ANYWHERE))
+
+
+def available(where: Where) -> list[Command]:
+    return sorted(
+        (c for (_, w), c in REGISTRY.items() if w in (where, Where.ANYWHERE)), key=lambda c: c.name
+    )
+
+
+def nearest(name: str, where: Where) -> str | None:
+    names = sorted({c.name for c in available(where)} | {n for n, _ in REGISTRY})
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def load() -> None:
+    """Import every family so its commands are registered."""
+    from bot.commands import help, ticket, tracking  # noqa: F401
+
+
+__all__ = ["Command", "CommandError", "Context", "Where", "command", "find", "load", "parse"]

@@ -1,0 +1,67 @@
+"""What people do to a ticket, from a comment, a card on the board or a reconcile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from bot.board import show_on_board
+from bot.github import BoardGateway, RepositoryGateway
+from bot.scheduler import cancel_live_tasks, not_ready_because, queue_task
+from bot.settings import Settings
+from storage.models import Approval, IssueState, Ticket, TicketPhase
+
+
+@dataclass
+class Steering:
+    session: Session
+    settings: Settings
+    repo: RepositoryGateway
+    boards: BoardGateway
+
+    def approve(self, ticket: Ticket, by: str) -> str:
+        if ticket.approval is not Approval.PENDING:
+            return f"#{ticket.issue_number} needs no approval now."
+        ticket.approval, ticket.approved_by = Approval.APPROVED, by
+        return f"Approved by @{by}. " + self.start(ticket, explicit=False)
+
+    def start(self, ticket: Ticket, explicit: bool = True) -> str:
+        """Queue a Task when the ticket is ready; say why not otherwise."""
+        reason = not_ready_because(ticket, self.settings)
+        if reason is None and (explicit or not ticket.tasks):
+            task = queue_task(self.session, self.settings, ticket)
+            return f"Task {task.id} is queued for the agent `{task.agent}`."
+        return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
+
+    def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
+        cancelled = cancel_live_tasks(ticket, f"by @{by}")
+        ticket.phase = TicketPhase.BACKLOG
+        if move_card:
+            show_on_board(self.boards, ticket)
+        if not cancelled:
+            return "No task was queued or running; the ticket is back in the backlog."
+        ids = ", ".join(str(t.id) for t in cancelled)
+        return f"Cancelled task {ids}; the ticket is back in the backlog."
+
+    def set_phase(
+        self, ticket: Ticket, phase: TicketPhase, by: str, from_board: bool = False
+    ) -> str:
+        """Apply a phase chosen by a person; `from_board` when the card already shows it."""
+        if phase is TicketPhase.BACKLOG:
+            return self.cancel(ticket, by, move_card=not from_board)
+        ticket.phase = phase
+        if not from_board:
+            show_on_board(self.boards, ticket)
+        if phase is TicketPhase.DONE:
+            if ticket.state is IssueState.OPEN:
+                cancel_live_tasks(ticket, f"moved to Done by @{by}")
+                self.repo.close_issue(ticket.issue_number, "completed")
+            return "Moved to Done: the issue is closed as completed."
+        reply = f"Moved to {phase.value}."
+        if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):
+            if ticket.approval is Approval.PENDING:
+                reply += " " + self.approve(ticket, by)
+            else:
+                reply += " " + self.start(ticket)
+        return reply
