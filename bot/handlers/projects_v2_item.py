@@ -43,11 +43,6 @@ def on_card(event: Event) -> None:
         event.session.refresh(ticket)
         # The payload names the field, not its value: read the card as it is now.
         column = boards.item_status(item["node_id"])
-        from bot.github import RepositoryGateway, github_client
-
-        repo = RepositoryGateway(
-            github_client(event.settings, installation), ticket.repository.full_name
-        )
         apply_column(
             Steering(event.session, event.settings, repo, boards), ticket, column, event.sender
         )
