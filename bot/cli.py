@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--ref", help="branch, tag or commit (default: the default branch)")
     sync.set_defaults(run=_sync)
 
+    reconcile = commands.add_parser(
+        "reconcile", help="apply the moves made on boards (for user-owned boards; run from cron)"
+    )
+    reconcile.add_argument("--repo", metavar="OWNER/NAME")
+    reconcile.set_defaults(run=_reconcile)
+
     tasks = commands.add_parser("tasks", help="agent tasks: ticket, status, attempts, timings")
     tasks.add_argument("--repo", metavar="OWNER/NAME")
     tasks.add_argument("--status", choices=[s.value for s in TaskStatus])
@@ -108,6 +114,14 @@ def _worker(args: argparse.Namespace) -> int:
     from bot.queue import run_worker
 
     run_worker(_settings(), args.queues)
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from bot.reconcile import reconcile
+
+    changes = reconcile(_settings(), args.repo)
+    print("\n".join(changes) or "every ticket matches its card")
     return 0
 
 

@@ -37,7 +37,7 @@ def redis_connection(redis_url: str) -> Redis:
 
 def enqueue(settings: Settings, queue_name: str, job: Callable[..., Any], *args: Any) -> None:
     if settings.redis_url is None:
-        embedded_queue().put(job, args)
+        embedded_queue(queue_name).put(job, args)
         return
     Queue(queue_name, connection=redis_connection(settings.redis_url)).enqueue_call(
         job,
@@ -49,7 +49,7 @@ def enqueue(settings: Settings, queue_name: str, job: Callable[..., Any], *args:
 
 def queue_reachable(settings: Settings) -> bool:
     if settings.redis_url is None:
-        return embedded_queue().alive
+        return all(embedded_queue(name).alive for name in (EVENTS, AGENTS))
     try:
         return bool(redis_connection(settings.redis_url).ping())
     except Exception:  # any connection failure means "not reachable" for /healthz
@@ -150,9 +150,13 @@ def _local_lock(name: str) -> threading.Lock:
 
 
 class EmbeddedQueue:
-    """Runs jobs one at a time on a thread of the serving process, with RQ's retries."""
+    """Runs one queue's jobs one at a time on a thread of the serving process, with retries.
 
-    def __init__(self) -> None:
+    Each queue has its own thread, so a long agent run never holds up webhooks.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], int]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -193,5 +197,5 @@ class EmbeddedQueue:
 
 
 @cache
-def embedded_queue() -> EmbeddedQueue:
-    return EmbeddedQueue()
+def embedded_queue(name: str) -> EmbeddedQueue:
+    return EmbeddedQueue(name)

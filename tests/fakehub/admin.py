@@ -185,7 +185,13 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         ],
         "comments": {
             str(i.number): [
-                {"id": c["id"], "user": c["user"]["login"], "body": c["body"]} for c in i.comments
+                {
+                    "id": c["id"],
+                    "user": c["user"]["login"],
+                    "body": c["body"],
+                    "reactions": [r["content"] for r in c.get("reaction_list", [])],
+                }
+                for c in i.comments
             ]
             for i in repo.issues.values()
         },

@@ -117,6 +117,8 @@ class _Root(dict):  # type: ignore[type-arg]
         if issue is not None:
             return issue_node(issue)
         for project in self.state.projects.values():
+            if node == project.node_id:
+                return project_node(self.state, project)
             if node in project.items:
                 return item_node(self.state, project, project.items[node])
         return None

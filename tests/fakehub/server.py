@@ -411,6 +411,35 @@ class FakeHub:
                 comment = hub.add_comment(issue, BOT["login"], request.get_json()["body"], "NONE")
             return jsonify(comment), 201
 
+        @app.post("/repos/<owner>/<name>/issues/comments/<int:comment_id>/reactions")
+        def react(owner: str, name: str, comment_id: int) -> Any:
+            repo = repo_or_404(owner, name)
+            comment = next(
+                (c for i in repo.issues.values() for c in i.comments if c["id"] == comment_id), None
+            )
+            if comment is None:
+                return _error(404, "Not Found")
+            content = request.get_json()["content"]
+            with state.lock:
+                comment.setdefault("reaction_list", []).append(
+                    {"user": BOT["login"], "content": content}
+                )
+            reaction_id = new_id()
+            return jsonify(
+                id=reaction_id,
+                node_id=node_id("REA", reaction_id),
+                user=user(BOT["login"]),
+                content=content,
+                created_at=now(),
+            ), 201
+
+        @app.get("/repos/<owner>/<name>/collaborators/<login>/permission")
+        def permission(owner: str, name: str, login: str) -> Any:
+            repo = repo_or_404(owner, name)
+            role = repo.collaborators.get(login, "none" if login != owner else "admin")
+            legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+            return jsonify(permission=legacy, role_name=role, user=user(login))
+
         @app.post("/repos/<owner>/<name>/commits/<sha>/comments")
         def commit_comment(owner: str, name: str, sha: str) -> Any:
             repo = repo_or_404(owner, name)

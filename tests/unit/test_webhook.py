@@ -54,7 +54,7 @@ def _wait_for_jobs(db: str) -> None:
         connection = redis_connection(settings.redis_url)
         SimpleWorker([EVENTS], connection=connection).work(burst=True)
     else:
-        embedded_queue().join()
+        embedded_queue(EVENTS).join()
 
 
 def test_signed_delivery_is_stored_queued_and_processed(client: FlaskClient, db: str) -> None:

@@ -1,0 +1,145 @@
+"""People steer from GitHub: comment commands with permission checks, and cards on the board."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.db import session_scope
+from storage.models import CommandRun, Task, TaskStatus, Ticket
+from tests.e2e.conftest import StartStack
+from tests.e2e.harness import Stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+REPO = "acme/rocket"
+PROFILES = """\
+default:
+  command: cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+slow:
+  command: sleep 60
+  timeout: 120
+"""
+SPEC = textwrap.dedent("""\
+    title: Rocket
+    phase: tasks
+    approval: required
+    tasks:
+      - {id: T-1, title: Build the engine}
+      - {id: T-2, title: Test the engine, agent: slow}
+      - {id: T-3, title: Write the manual, agent: manual}
+    """)
+PEOPLE = {"maintainer": "write", "reader": "read", "triager": "triage"}
+
+
+def _start(start_stack: StartStack, tmp_path: Path) -> Stack:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(PROFILES)
+    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles))
+    stack.admin(
+        "POST",
+        "repos",
+        owner="acme",
+        name="rocket",
+        default_branch="main",
+        files={".github/specbridge.yml": "project: {owner: acme, number: 1}\n"},
+        project={"number": 1},
+        collaborators=PEOPLE,
+    )
+    stack.commit(REPO, {"specs/rocket.yaml": SPEC})
+    stack.settle()
+    return stack
+
+
+def _say(stack: Stack, number: int, user: str, body: str, association: str = "NONE") -> int:
+    comment = stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{number}/comments",
+        user=user,
+        body=body,
+        author_association=association,
+    )
+    return comment["id"]
+
+
+def _numbers(stack: Stack) -> dict[str, int]:
+    return {i["title"].split(":")[0]: i["number"] for i in stack.issues(REPO)}
+
+
+def _tasks(stack: Stack, number: int) -> list[TaskStatus]:
+    with session_scope(stack.database_url) as session:
+        query = select(Task.status).join(Task.ticket).where(Ticket.issue_number == number)
+        return list(session.scalars(query.order_by(Task.id)))
+
+
+def test_commands_and_cards_steer_the_work(start_stack: StartStack, tmp_path: Path) -> None:
+    stack = _start(start_stack, tmp_path)
+    numbers = _numbers(stack)
+    one, two, three, tracking = numbers["T-1"], numbers["T-2"], numbers["T-3"], numbers["Spec"]
+    assert _tasks(stack, one) == []  # approval required: nothing queued
+
+    refused = _say(stack, one, "reader", "/approve")
+    stack.settle()
+    reply = stack.comments(REPO, one)[-1]
+    assert reply["user"] == "specbridge[bot]"
+    assert "needs write access" in reply["body"] and "@reader" in reply["body"]
+    assert _tasks(stack, one) == []
+    assert next(c for c in stack.comments(REPO, one) if c["id"] == refused)["reactions"] == ["eyes"]
+
+    _say(stack, one, "maintainer", "/approve", "COLLABORATOR")
+    stack.settle()
+    assert "Approved by @maintainer" in stack.comments(REPO, one)[-2]["body"]
+    assert _tasks(stack, one) == [TaskStatus.SUCCEEDED]
+
+    _say(stack, two, "maintainer", "/approve", "COLLABORATOR")
+    wait_until(lambda: _tasks(stack, two) == [TaskStatus.RUNNING], 60, "T-2's task to run")
+    _say(stack, two, "maintainer", "/cancel", "COLLABORATOR")
+    stack.settle()
+    assert _tasks(stack, two) == [TaskStatus.CANCELLED]
+    assert stack.board(REPO)[two] == "Backlog"
+    assert any("Cancelled task" in c["body"] for c in stack.comments(REPO, two))
+
+    _say(stack, tracking, "reader", "/status")
+    stack.settle()
+    table = stack.comments(REPO, tracking)[-1]["body"]
+    assert "| T-1 | #%d | building | open | approved | `default` | succeeded (1) |" % one in table
+    assert "| T-3 | #%d | backlog | open | pending | `manual` | - |" % three in table
+
+    _say(stack, one, "maintainer", "/sttaus", "COLLABORATOR")
+    stack.settle()
+    assert "Did you mean `/status`?" in stack.comments(REPO, one)[-1]["body"]
+
+    for number in (one, two, three):
+        stack.admin(
+            "POST", f"orgs/acme/projects/1/items/{number}/status", status="Done", user="maintainer"
+        )
+    stack.settle()
+    assert [stack.issue(REPO, n)["state"] for n in (one, two, three)] == ["closed"] * 3
+    assert stack.issue(REPO, tracking)["state"] == "closed"
+    assert stack.mismatches() == []
+
+
+def test_a_burst_of_commands_is_answered_once_each(start_stack: StartStack, tmp_path: Path) -> None:
+    stack = _start(start_stack, tmp_path)
+    tracking = _numbers(stack)["Spec"]
+    people = ["maintainer", "reader", "triager", "octocat", "hubot"]
+    before = len(stack.comments(REPO, tracking))
+    comment_ids = [
+        _say(stack, tracking, people[n % 5], "/status" if n % 2 else "/help") for n in range(50)
+    ]
+    stack.settle()
+    replies = [c for c in stack.comments(REPO, tracking)[before:] if c["user"] == "specbridge[bot]"]
+    assert len(replies) == 50
+    with session_scope(stack.database_url) as session:
+        runs = session.scalar(
+            select(func.count())
+            .select_from(CommandRun)
+            .where(CommandRun.comment_id.in_(comment_ids))
+        )
+    assert runs == 50
+    for person in people:
+        assert sum(f"@{person}\n" in r["body"] for r in replies) == 10
