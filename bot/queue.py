@@ -61,10 +61,10 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         raise SystemExit(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
         )
-    from bot.agents.run import reap_stale_tasks
+    from bot.agents.run import start_reaper
 
     hide_environment_from_children()
-    _every(60, lambda: reap_stale_tasks(settings))
+    start_reaper(settings)
     connection = redis_connection(settings.redis_url)
     names = list(queue_names or [EVENTS, AGENTS])
     Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
@@ -88,7 +88,7 @@ def hide_environment_from_children() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
 
 
-def _every(seconds: float, action: Callable[[], Any]) -> None:
+def every(seconds: float, action: Callable[[], Any]) -> None:
     """Run action now and then every so often on a daemon thread, logging its failures."""
 
     def loop() -> None:

@@ -11,6 +11,7 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 
+from bot.agents.run import start_reaper
 from bot.app import create_app
 from bot.deliveries import requeue_unprocessed
 from bot.queue import hide_environment_from_children
@@ -33,6 +34,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load(self):  # type: ignore[no-untyped-def]
         app = create_app(self._settings)
         if self._settings.embedded_queue:
+            start_reaper(self._settings)
             requeued = requeue_unprocessed(self._settings)
             if requeued:
                 log.info("queued again %d deliveries stored before the last stop", requeued)

@@ -38,6 +38,9 @@ class Settings:
     # GitHub asks integrators to leave a second between content-creating
     # requests; a GitHub Enterprise Server (or a test double) may not need it.
     github_write_interval: float = 1.0
+    # A running agent task writes a heartbeat this often; one silent for six
+    # beats has lost its worker and is queued again.
+    task_heartbeat_seconds: float = 5.0
 
     @property
     def embedded_queue(self) -> bool:
@@ -64,6 +67,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         agents_file=_existing_file("SPECBRIDGE_AGENTS", env.get("SPECBRIDGE_AGENTS") or None),
         github_write_interval=_seconds(
             "GITHUB_WRITE_INTERVAL", env.get("GITHUB_WRITE_INTERVAL") or "1.0"
+        ),
+        task_heartbeat_seconds=_seconds(
+            "SPECBRIDGE_HEARTBEAT_SECONDS", env.get("SPECBRIDGE_HEARTBEAT_SECONDS") or "5"
         ),
     )
 

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from github import GithubException
 from requests import RequestException
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.profiles import AgentProfile, load_profiles
@@ -36,10 +36,9 @@ from storage.models import Task, TaskStatus, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5
 POLL_SECONDS = 1
-# A running Task whose worker has not written a heartbeat for this long has lost its worker.
-STALE_AFTER = timedelta(seconds=60)
+# A running Task silent for this many heartbeats has lost its worker.
+STALE_AFTER_BEATS = 6
 MAX_ATTEMPTS = 3
 LOG_TAIL_CHARS = 4000
 
@@ -59,14 +58,24 @@ class CommandResult:
 def run_task(task_id: int) -> None:
     settings = get_settings()
     with session_scope(settings.database_url) as session:
-        task = session.get(Task, task_id)
-        if task is None or task.status is not TaskStatus.QUEUED:
+        if not _claim(session, task_id):
             return  # cancelled, or already taken by another worker
-        task.status = TaskStatus.RUNNING
-        task.attempts += 1
-        task.started_at = task.heartbeat_at = datetime.now(UTC)
-        session.commit()
+        task = session.get_one(Task, task_id)
         _Run(session, settings, task).execute()
+
+
+def _claim(session: Session, task_id: int) -> bool:
+    """Take a queued task for this worker; one UPDATE, so only one worker wins."""
+    now = datetime.now(UTC)
+    claimed = session.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.QUEUED)
+        .values(
+            status=TaskStatus.RUNNING, attempts=Task.attempts + 1, started_at=now, heartbeat_at=now
+        )
+    ).rowcount
+    session.commit()
+    return claimed == 1
 
 
 class _Run:
@@ -160,7 +169,13 @@ class _Run:
             "SPECBRIDGE_ISSUE": str(self.ticket.issue_number),
         }
         result = run_command(
-            command, workspace.checkout, env, profile.timeout, self._cancelled, self._heartbeat
+            command,
+            workspace.checkout,
+            env,
+            profile.timeout,
+            self._cancelled,
+            self._heartbeat,
+            self.settings.task_heartbeat_seconds,
         )
         self.output += f"$ {command}\n{result.output}\n"
         if result.stopped:
@@ -235,6 +250,7 @@ def run_command(
     timeout: float,
     should_stop: Callable[[], bool],
     heartbeat: Callable[[], None],
+    heartbeat_every: float = 5,
 ) -> CommandResult:
     """Run a shell command line in its own process group; kill the group on timeout or stop."""
     process = subprocess.Popen(
@@ -251,7 +267,7 @@ def run_command(
     reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
-    next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+    next_heartbeat = time.monotonic() + heartbeat_every
     result = CommandResult(exit_code=None, output="")
     while process.poll() is None:
         try:
@@ -261,7 +277,7 @@ def run_command(
             pass
         if time.monotonic() >= next_heartbeat:
             heartbeat()
-            next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+            next_heartbeat = time.monotonic() + heartbeat_every
         if time.monotonic() >= deadline:
             result.timed_out = True
         elif should_stop():
@@ -333,11 +349,20 @@ def task_context(ticket: Ticket) -> tuple[str, dict[str, object]]:
     return "\n".join(lines), json.loads(json.dumps(data))
 
 
+def start_reaper(settings: Settings) -> None:
+    """Look for tasks that lost their worker, now and every two heartbeats."""
+    from bot.queue import every
+
+    every(settings.task_heartbeat_seconds * 2, lambda: reap_stale_tasks(settings))
+
+
 def reap_stale_tasks(settings: Settings) -> int:
     """Tasks left running by a worker that died: queue them again, or fail them."""
     from bot.queue import AGENTS, enqueue
 
-    cutoff = datetime.now(UTC) - STALE_AFTER
+    cutoff = datetime.now(UTC) - timedelta(
+        seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
+    )
     requeued = []
     with session_scope(settings.database_url) as session:
         stale = session.scalars(

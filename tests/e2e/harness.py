@@ -3,7 +3,9 @@ under gunicorn and, with Redis, two `specbridge worker` processes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +58,7 @@ class Stack:
     bot_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def hub(self) -> str:
@@ -112,17 +115,42 @@ class Stack:
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
-            command, env=env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
+            command,
+            env=env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so kill() takes its children (gunicorn workers, RQ horses)
         )
+        self.commands[name] = command
+
+    def job_runners(self) -> list[str]:
+        """The processes that run queue jobs: the workers, or serve's embedded queue."""
+        return [n for n in self.processes if n.startswith("worker")] or ["serve"]
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and everything it started, as a crashed machine would.
+
+        Its session, not its process group: RQ puts each work horse in a group of its own.
+        """
+        session = self.processes[name].pid
+        listing = subprocess.run(["ps", "-e", "-o", "pid=,sid="], capture_output=True, text=True)
+        for line in listing.stdout.splitlines():
+            pid, sid = map(int, line.split())
+            if sid == session:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self.processes[name].wait()
+
+    def restart(self, name: str) -> None:
+        self._spawn(name, self.commands[name], self.environment())
+        if name == "serve":
+            wait_until(lambda: _answers(f"{self.bot}/healthz"), 60, "specbridge serve")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for name, process in self.processes.items():
+            if process.poll() is None:
+                self.kill(name)
 
     def logs(self) -> str:
         tails = []

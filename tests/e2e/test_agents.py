@@ -12,7 +12,7 @@ from sqlalchemy import select
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket
 from tests.e2e.conftest import StartStack
-from tests.e2e.harness import Stack
+from tests.e2e.harness import Stack, wait_until
 from tests.support import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +30,9 @@ failing:
 slow:
   command: sleep 60
   timeout: 2
+steady:
+  command: sleep 4; cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
 snoop:
   command: env; cat /proc/$PPID/environ; echo "secret=$GITHUB_WEBHOOK_SECRET"; touch x; exit 1
   timeout: 60
@@ -41,7 +44,9 @@ def _start(start_stack: StartStack, tmp_path: Path) -> tuple[Stack, Path]:
     profiles.write_text(PROFILES)
     workspaces = tmp_path / "workspaces"
     workspaces.mkdir()
-    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    stack = start_stack(
+        SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
+    )
     stack.admin(
         "POST",
         "repos",
@@ -149,3 +154,31 @@ def test_failures_are_reported_without_secrets_or_leftovers(
     assert "ghs_" not in everything  # installation tokens
     assert stack.repo_state(REPO)["pull_requests"] == []
     assert list(workspaces.glob("specbridge-task-*")) == []
+
+
+def test_a_task_whose_worker_dies_is_run_again(start_stack: StartStack, tmp_path: Path) -> None:
+    stack, _ = _start(start_stack, tmp_path)
+    stack.commit(
+        REPO,
+        {
+            "specs/steady.yaml": "title: Steady\nphase: tasks\n"
+            "tasks:\n  - {id: T-1, title: Take a while, agent: steady}\n"
+        },
+    )
+    wait_until(
+        lambda: list(_tasks(stack).values()) == [[TaskStatus.RUNNING]],
+        60,
+        "the task to run",
+    )
+    for name in stack.job_runners():
+        stack.kill(name)
+    for name in stack.job_runners():
+        stack.restart(name)
+    stack.settle(timeout=120)
+    [number] = _ticket_numbers(stack).values()
+    assert _tasks(stack) == {number: [TaskStatus.SUCCEEDED]}
+    with session_scope(stack.database_url) as session:
+        assert session.scalars(select(Task.attempts)).one() == 2
+    assert [p["head"]["ref"] for p in stack.repo_state(REPO)["pull_requests"]] == [
+        "specbridge/steady/T-1"
+    ]
