@@ -30,15 +30,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        if self._settings.embedded_queue:
+            self.cfg.set("post_worker_init", self.start_embedded_queue)
 
     def load(self):  # type: ignore[no-untyped-def]
-        app = create_app(self._settings)
-        if self._settings.embedded_queue:
-            start_reaper(self._settings)
-            requeued = requeue_unprocessed(self._settings)
-            if requeued:
-                log.info("queued again %d deliveries stored before the last stop", requeued)
-        return app
+        return create_app(self._settings)
+
+    def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
+        """In the worker process, never in gunicorn's master: threads must not cross a fork."""
+        start_reaper(self._settings)
+        requeued = requeue_unprocessed(self._settings)
+        if requeued:
+            log.info("queued again %d deliveries stored before the last stop", requeued)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

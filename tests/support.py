@@ -30,3 +30,8 @@ def webhook_headers(event: str, delivery_id: str, body: bytes) -> dict[str, str]
         "X-GitHub-Delivery": delivery_id,
         "X-Hub-Signature-256": signature(body),
     }
+
+
+# A GitHub Enterprise-style base URL for `responses` mocks (PyGithub always names the port).
+MOCK_API = "https://ghe.example:8443/api/v3"
+MOCK_GRAPHQL = "https://ghe.example:8443/api/graphql"

@@ -14,7 +14,7 @@ from github import Auth, Github, GithubIntegration, GithubRetry
 from bot.settings import Settings
 
 TIMEOUT_SECONDS = 20
-_clients: dict[tuple[str, int | None], Github] = {}
+_clients: dict[tuple[object, ...], Github] = {}
 _clients_lock = threading.Lock()
 
 
@@ -23,7 +23,13 @@ class GitHubAuthError(RuntimeError):
 
 
 def github_client(settings: Settings, installation_id: int | None) -> Github:
-    key = (settings.github_api_url, None if settings.github_token else installation_id)
+    key = (
+        settings.github_api_url,
+        settings.github_token,
+        settings.github_app_id,
+        settings.github_write_interval,
+        None if settings.github_token else installation_id,
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:

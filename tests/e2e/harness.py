@@ -174,6 +174,19 @@ class Stack:
     def repo_state(self, full_name: str) -> dict[str, Any]:
         return next(r for r in self.state()["repositories"] if r["full_name"] == full_name)
 
+    def create_repo(self, files: dict[str, str], **options: Any) -> None:
+        """acme/rocket on the double, with a first commit of files and board number 1."""
+        self.admin(
+            "POST",
+            "repos",
+            owner="acme",
+            name="rocket",
+            default_branch="main",
+            files=files,
+            project={"number": 1},
+            **options,
+        )
+
     def commit(
         self, full_name: str, files: dict[str, str | None], message: str = "Update specs"
     ) -> dict[str, str]:

@@ -47,15 +47,7 @@ def _start(start_stack: StartStack, tmp_path: Path) -> tuple[Stack, Path]:
     stack = start_stack(
         SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
     )
-    stack.admin(
-        "POST",
-        "repos",
-        owner="acme",
-        name="rocket",
-        default_branch="main",
-        files={"README.md": "rocket\n", ".github/specbridge.yml": CONFIG},
-        project={"number": 1},
-    )
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
     return stack, workspaces
 
 

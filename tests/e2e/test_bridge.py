@@ -53,15 +53,7 @@ FIVE_TASKS = [
 
 
 def test_a_spec_becomes_tracked_issues_and_completes(stack: Stack) -> None:
-    stack.admin(
-        "POST",
-        "repos",
-        owner="acme",
-        name="rocket",
-        default_branch="main",
-        files={"README.md": "rocket\n", ".github/specbridge.yml": CONFIG},
-        project={"number": 1},
-    )
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
 
     # 1. A spec of five tasks is merged.
     stack.commit(REPO, {"specs/login.yaml": spec_yaml(FIVE_TASKS)})
@@ -150,14 +142,7 @@ def test_a_spec_becomes_tracked_issues_and_completes(stack: Stack) -> None:
 
 
 def test_a_broken_spec_is_reported_and_does_not_stop_the_others(stack: Stack) -> None:
-    stack.admin(
-        "POST",
-        "repos",
-        owner="acme",
-        name="rocket",
-        default_branch="main",
-        files={"README.md": "rocket\n"},
-    )
+    stack.create_repo({"README.md": "rocket\n"})
     broken = textwrap.dedent("""\
         id: broken
         title: Broken

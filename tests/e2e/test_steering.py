@@ -40,15 +40,8 @@ def _start(start_stack: StartStack, tmp_path: Path) -> Stack:
     profiles = tmp_path / "agents.yaml"
     profiles.write_text(PROFILES)
     stack = start_stack(SPECBRIDGE_AGENTS=str(profiles))
-    stack.admin(
-        "POST",
-        "repos",
-        owner="acme",
-        name="rocket",
-        default_branch="main",
-        files={".github/specbridge.yml": "project: {owner: acme, number: 1}\n"},
-        project={"number": 1},
-        collaborators=PEOPLE,
+    stack.create_repo(
+        {".github/specbridge.yml": "project: {owner: acme, number: 1}\n"}, collaborators=PEOPLE
     )
     stack.commit(REPO, {"specs/rocket.yaml": SPEC})
     stack.settle()

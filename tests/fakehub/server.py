@@ -17,7 +17,18 @@ from werkzeug.serving import make_server
 from tests.fakehub import graphql_api
 from tests.fakehub.git import GitRepository
 from tests.fakehub.openapi import github_rest
-from tests.fakehub.state import BOT, Issue, Project, Repo, State, new_id, node_id, now, user
+from tests.fakehub.state import (
+    BOT,
+    Issue,
+    Project,
+    Repo,
+    State,
+    new_id,
+    node_id,
+    now,
+    reactions,
+    user,
+)
 from tests.fakehub.webhooks import (
     WebhookSender,
     envelope,
@@ -525,18 +536,7 @@ class FakeHub:
             "updated_at": now(),
             "author_association": association,
             "performed_via_github_app": None,
-            "reactions": {
-                "url": "",
-                "total_count": 0,
-                "+1": 0,
-                "-1": 0,
-                "laugh": 0,
-                "hooray": 0,
-                "confused": 0,
-                "heart": 0,
-                "rocket": 0,
-                "eyes": 0,
-            },
+            "reactions": reactions(f"{issue.repo.api_url}/issues/comments/{comment_id}/reactions"),
         }
         issue.comments.append(comment)
         self.send(

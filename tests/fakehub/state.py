@@ -57,6 +57,12 @@ def user(login: str, kind: str | None = None) -> dict[str, Any]:
     }
 
 
+def reactions(url: str) -> dict[str, Any]:
+    """GitHub's reaction rollup, all zero: the double keeps reactions in its own list."""
+    kinds = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
+    return {"url": url, "total_count": 0, **dict.fromkeys(kinds, 0)}
+
+
 @dataclass
 class Issue:
     repo: Repo
@@ -109,18 +115,7 @@ class Issue:
             "updated_at": self.updated_at,
             "closed_at": self.closed_at,
             "author_association": "NONE" if self.author == BOT["login"] else "OWNER",
-            "reactions": {
-                "url": f"{url}/reactions",
-                "total_count": 0,
-                "+1": 0,
-                "-1": 0,
-                "laugh": 0,
-                "hooray": 0,
-                "confused": 0,
-                "heart": 0,
-                "rocket": 0,
-                "eyes": 0,
-            },
+            "reactions": reactions(f"{url}/reactions"),
             "timeline_url": f"{url}/timeline",
             "performed_via_github_app": None,
         }

@@ -10,9 +10,9 @@ import responses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import commands, handlers
+from bot import commands
 from bot.router import Event, router
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from storage.models import (
     Approval,
     CommandRun,
@@ -23,24 +23,11 @@ from storage.models import (
     Ticket,
     TicketPhase,
 )
-from tests.support import github_payload
+from tests.support import MOCK_API, MOCK_GRAPHQL, github_payload
 
-API = "https://ghe.example:8443/api/v3"
-GRAPHQL = "https://ghe.example:8443/api/graphql"
+API = MOCK_API
+GRAPHQL = MOCK_GRAPHQL
 REPO = "Codertocat/Hello-World"
-
-
-@pytest.fixture
-def settings(db: str) -> Settings:
-    handlers.load()
-    return load_settings(
-        {
-            "DATABASE_URL": db,
-            "GITHUB_TOKEN": "t",
-            "GITHUB_API_URL": API,
-            "GITHUB_WRITE_INTERVAL": "0",
-        }
-    )
 
 
 @pytest.fixture
@@ -89,12 +76,14 @@ def test_parse_finds_commands_at_the_start_of_lines_only() -> None:
 
 
 @responses.activate
-def test_an_owner_approves_a_ticket(session: Session, settings: Settings, ticket: Ticket) -> None:
+def test_an_owner_approves_a_ticket(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
     reaction = responses.post(
         f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201
     )
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
-    dispatch(session, settings, "issue_comment", comment("/approve"))
+    dispatch(session, handler_settings, "issue_comment", comment("/approve"))
     assert json.loads(reaction.calls[0].request.body) == {"content": "eyes"}
     assert ticket.approval is Approval.APPROVED and ticket.approved_by == "Codertocat"
     body = json.loads(reply.calls[0].request.body)["body"]
@@ -110,7 +99,7 @@ def test_an_owner_approves_a_ticket(session: Session, settings: Settings, ticket
 
 @responses.activate
 def test_someone_without_write_access_is_refused(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
     permission = responses.get(
@@ -118,7 +107,9 @@ def test_someone_without_write_access_is_refused(
         json={"permission": "read", "role_name": "read"},
     )
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
-    dispatch(session, settings, "issue_comment", comment("/approve", "CONTRIBUTOR", "stranger"))
+    dispatch(
+        session, handler_settings, "issue_comment", comment("/approve", "CONTRIBUTOR", "stranger")
+    )
     assert permission.call_count == 1
     assert ticket.approval is Approval.PENDING
     assert "needs write access" in json.loads(reply.calls[0].request.body)["body"]
@@ -128,32 +119,32 @@ def test_someone_without_write_access_is_refused(
 
 @responses.activate
 def test_a_redelivered_comment_runs_nothing_twice(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
-    dispatch(session, settings, "issue_comment", comment("/block waiting for keys"))
-    dispatch(session, settings, "issue_comment", comment("/block waiting for keys"))
+    dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+    dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
     assert reply.call_count == 1
     assert ticket.blocked and ticket.blocked_reason == "waiting for keys"
 
 
 @responses.activate
-def test_bots_are_ignored(session: Session, settings: Settings, ticket: Ticket) -> None:
+def test_bots_are_ignored(session: Session, handler_settings: Settings, ticket: Ticket) -> None:
     payload = comment("/approve", login="specbridge[bot]")
     payload["comment"]["user"]["type"] = "Bot"
-    dispatch(session, settings, "issue_comment", payload)
+    dispatch(session, handler_settings, "issue_comment", payload)
     assert len(responses.calls) == 0
     assert session.scalars(select(CommandRun)).all() == []
 
 
 @responses.activate
 def test_an_unknown_command_names_the_nearest(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
-    dispatch(session, settings, "issue_comment", comment("/aprove"))
+    dispatch(session, handler_settings, "issue_comment", comment("/aprove"))
     assert "Did you mean `/approve`?" in json.loads(reply.calls[0].request.body)["body"]
 
 
@@ -176,7 +167,7 @@ def _edited_payload() -> dict:  # type: ignore[type-arg]
 
 @responses.activate
 def test_a_card_moved_to_done_closes_the_issue(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     _card_moved("Done")
     close = responses.patch(
@@ -192,7 +183,7 @@ def test_a_card_moved_to_done_closes_the_issue(
             "labels": [],
         },
     )
-    dispatch(session, settings, "projects_v2_item", _edited_payload())
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
     assert json.loads(close.calls[0].request.body) == {
         "state": "closed",
         "state_reason": "completed",
@@ -203,10 +194,10 @@ def test_a_card_moved_to_done_closes_the_issue(
 
 @responses.activate
 def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     _card_moved("Analyzing")
-    dispatch(session, settings, "projects_v2_item", _edited_payload())
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
     assert ticket.phase is TicketPhase.ANALYZING
     assert ticket.approval is Approval.APPROVED
     assert ticket.approved_by == "wolfy1339"
@@ -214,10 +205,10 @@ def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
 
 @responses.activate
 def test_the_bots_own_moves_are_not_acted_on(
-    session: Session, settings: Settings, ticket: Ticket
+    session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     payload = _edited_payload()
     payload["sender"].update(login="specbridge[bot]", type="Bot")
-    dispatch(session, settings, "projects_v2_item", payload)
+    dispatch(session, handler_settings, "projects_v2_item", payload)
     assert len(responses.calls) == 0
     assert ticket.phase is TicketPhase.BACKLOG

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import responses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import handlers
 from bot.router import Event, router
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from storage.models import (
     Installation,
     IssueState,
@@ -21,48 +19,37 @@ from storage.models import (
     Ticket,
     TicketPhase,
 )
-from tests.support import github_payload
+from tests.support import MOCK_API, github_payload
 
-API = "https://ghe.example:8443/api/v3"
-
-
-@pytest.fixture
-def settings(db: str) -> Settings:
-    handlers.load()
-    return load_settings(
-        {
-            "DATABASE_URL": db,
-            "GITHUB_TOKEN": "t",
-            "GITHUB_API_URL": API,
-            "GITHUB_WRITE_INTERVAL": "0",
-        }
-    )
+API = MOCK_API
 
 
 def dispatch(session: Session, settings: Settings, event: str, payload: dict) -> bool:  # type: ignore[type-arg]
     return router.dispatch(Event(event, payload, "delivery-1", settings, session))
 
 
-def test_installation_repositories_added_and_removed(session: Session, settings: Settings) -> None:
+def test_installation_repositories_added_and_removed(
+    session: Session, handler_settings: Settings
+) -> None:
     added = github_payload("installation_repositories", "added.payload.json")
-    dispatch(session, settings, "installation_repositories", added)
+    dispatch(session, handler_settings, "installation_repositories", added)
     repository = session.scalars(select(Repository)).one()
     assert repository.full_name == "Codertocat/Space"
     assert repository.installation is not None and repository.installation.github_id == 957387
     removed = github_payload("installation_repositories", "removed.payload.json")
     removed["repositories_removed"][0]["full_name"] = "Codertocat/Space"
-    dispatch(session, settings, "installation_repositories", removed)
+    dispatch(session, handler_settings, "installation_repositories", removed)
     assert repository.removed_at is not None
 
 
 def test_installation_deleted_marks_it_and_its_repositories(
-    session: Session, settings: Settings
+    session: Session, handler_settings: Settings
 ) -> None:
     created = github_payload("installation", "created.payload.json")
     deleted = github_payload("installation", "deleted.payload.json")
     created["installation"]["id"] = deleted["installation"]["id"]
-    dispatch(session, settings, "installation", created)
-    dispatch(session, settings, "installation", deleted)
+    dispatch(session, handler_settings, "installation", created)
+    dispatch(session, handler_settings, "installation", deleted)
     installation = session.scalars(select(Installation)).one()
     assert [r.full_name for r in installation.repositories] == ["Codertocat/Hello-World"]
     assert installation.removed_at is not None
@@ -71,20 +58,20 @@ def test_installation_deleted_marks_it_and_its_repositories(
 
 @responses.activate
 def test_a_push_of_a_tag_or_another_branch_does_nothing(
-    session: Session, settings: Settings
+    session: Session, handler_settings: Settings
 ) -> None:
     payload = github_payload("push", "payload.json")  # a tag push
     assert payload["ref"].startswith("refs/tags/")
-    dispatch(session, settings, "push", payload)
+    dispatch(session, handler_settings, "push", payload)
     assert len(responses.calls) == 0
     assert session.scalars(select(Repository)).all() == []
 
 
 @responses.activate
 def test_closing_an_issue_that_is_no_ticket_does_nothing(
-    session: Session, settings: Settings
+    session: Session, handler_settings: Settings
 ) -> None:
-    dispatch(session, settings, "issues", github_payload("issues", "reopened.payload.json"))
+    dispatch(session, handler_settings, "issues", github_payload("issues", "reopened.payload.json"))
     assert len(responses.calls) == 0
 
 
@@ -120,7 +107,7 @@ def _issue(number: int, state: str, reason: str | None = None) -> dict:  # type:
 
 @responses.activate
 def test_the_last_ticket_closing_closes_the_tracking_issue(
-    session: Session, settings: Settings
+    session: Session, handler_settings: Settings
 ) -> None:
     spec, tickets = _spec_with_two_tickets(session)
     tickets[0].state, tickets[0].state_reason = IssueState.CLOSED, "completed"
@@ -138,7 +125,7 @@ def test_the_last_ticket_closing_closes_the_tracking_issue(
     payload["action"] = "closed"
     payload["issue"]["number"] = 2
 
-    dispatch(session, settings, "issues", payload)
+    dispatch(session, handler_settings, "issues", payload)
 
     assert tickets[1].state is IssueState.CLOSED
     assert tickets[1].phase is TicketPhase.DONE
@@ -152,12 +139,14 @@ def test_the_last_ticket_closing_closes_the_tracking_issue(
 
 
 @responses.activate
-def test_an_event_is_applied_as_the_issue_is_now(session: Session, settings: Settings) -> None:
+def test_an_event_is_applied_as_the_issue_is_now(
+    session: Session, handler_settings: Settings
+) -> None:
     """A late `closed` event for an issue reopened since changes nothing."""
     _, tickets = _spec_with_two_tickets(session)
     responses.get(f"{API}/repos/Codertocat/Hello-World/issues/1", json=_issue(1, "open"))
     payload = github_payload("issues", "reopened.payload.json")
     payload["action"] = "closed"
-    dispatch(session, settings, "issues", payload)
+    dispatch(session, handler_settings, "issues", payload)
     assert tickets[0].state is IssueState.OPEN
     assert [c.request.method for c in responses.calls] == ["GET"]
