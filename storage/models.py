@@ -152,14 +152,6 @@ class Repository(Base):
     installation: Mapped[Installation | None] = relationship(back_populates="repositories")
     specs: Mapped[list[Spec]] = relationship(back_populates="repository")
 
-    @property
-    def owner(self) -> str:
-        return self.full_name.split("/", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.full_name.split("/", 1)[1]
-
 
 class Spec(Base):
     __tablename__ = "specs"

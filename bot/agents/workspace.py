@@ -4,6 +4,7 @@ task's context beside it (not inside the clone, so it is never committed)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 GIT_TIMEOUT_SECONDS = 300
-BOT_IDENTITY = [
-    "-c",
-    "user.name=specbridge[bot]",
-    "-c",
-    "user.email=specbridge@users.noreply.github.com",
-]
+GIT_ENVIRONMENT = {
+    "PATH": "/usr/bin:/bin:/usr/local/bin",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "specbridge[bot]",
+    "GIT_AUTHOR_EMAIL": "specbridge@users.noreply.github.com",
+    "GIT_COMMITTER_NAME": "specbridge[bot]",
+    "GIT_COMMITTER_EMAIL": "specbridge@users.noreply.github.com",
+}
 
 
 class WorkspaceError(RuntimeError):
@@ -69,7 +72,7 @@ class Workspace:
 
     def commit_and_push(self, branch: str, message: str) -> None:
         self._git("add", "--all")
-        self._git(*BOT_IDENTITY, "commit", "--quiet", "-m", message)
+        self._git("commit", "--quiet", "-m", message)
         # The branch is specbridge's own: a retry replaces what an earlier attempt pushed.
         self._git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}")
 
@@ -83,23 +86,12 @@ class Workspace:
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_SECONDS,
-            env={
-                "PATH": "/usr/bin:/bin:/usr/local/bin",
-                "GIT_TERMINAL_PROMPT": "0",
-                "HOME": str(self.root),
-            },
+            env={**GIT_ENVIRONMENT, "HOME": str(self.root)},
         )
         if result.returncode != 0:
-            command = (
-                args[0]
-                if args[0] != "-c"
-                else next(a for a in args if not a.startswith(("-c", "user.")))
-            )
-            raise WorkspaceError(f"git {command} failed: {_redact_urls(result.stderr.strip())}")
+            raise WorkspaceError(f"git {args[0]} failed: {_redact_urls(result.stderr.strip())}")
         return result.stdout
 
 
 def _redact_urls(text: str) -> str:
-    import re
-
     return re.sub(r"://[^/@\s]+@", "://***@", text)

@@ -43,10 +43,6 @@ class RepositoryGateway:
         self.full_name = full_name
         self._base = f"/repos/{full_name}"
 
-    @property
-    def requester(self):  # type: ignore[no-untyped-def]
-        return self._requester
-
     def _request(self, verb: str, path: str, body: dict[str, Any] | None = None, **params: Any):  # type: ignore[no-untyped-def]
         _headers, data = self._requester.requestJsonAndCheck(
             verb, self._base + path, parameters=params or None, input=body
