@@ -54,13 +54,13 @@ def queue_delivery(settings: Settings, delivery_pk: int) -> None:
 
 
 def requeue_unprocessed(settings: Settings) -> int:
-    """Queue again the deliveries stored but never processed (a crash, a lost queue)."""
+    """At the start of the embedded queue: queue again what the last process left undone.
+
+    Only that process ran jobs, so a delivery still marked processing was cut short.
+    """
+    unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
     with session_scope(settings.database_url) as session:
-        stuck = session.scalars(
-            select(Delivery.id).where(
-                Delivery.status.in_([DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED])
-            )
-        ).all()
+        stuck = session.scalars(select(Delivery.id).where(Delivery.status.in_(unfinished))).all()
     for delivery_pk in stuck:
         queue_delivery(settings, delivery_pk)
     return len(stuck)

@@ -28,6 +28,7 @@ AGENTS = "agents"
 # Transient failures (GitHub down, a lost connection) retry after these many seconds.
 RETRY_INTERVALS = [5, 30, 120]
 JOB_TIMEOUT_SECONDS = 15 * 60
+LOCK_LEASE_SECONDS = 30
 
 
 @cache
@@ -129,14 +130,26 @@ def _exclusive(settings: Settings, name: str, timeout: int) -> Iterator[None]:
         with _local_lock(name):
             yield
         return
+    # A short lease, renewed while held: a holder that dies frees the lock in
+    # LOCK_LEASE_SECONDS, not after the longest a holder may legitimately take.
     lock = redis_connection(settings.redis_url).lock(
-        f"specbridge:lock:{name}", timeout=timeout, blocking_timeout=timeout
+        f"specbridge:lock:{name}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=timeout
     )
     if not lock.acquire():
         raise TimeoutError(f"could not take the lock {name} within {timeout}s")
+    released = threading.Event()
+
+    def renew() -> None:
+        while not released.wait(LOCK_LEASE_SECONDS / 3):
+            lock.reacquire()
+
+    renewer = threading.Thread(target=renew, name=f"lease-{name}", daemon=True)
+    renewer.start()
     try:
         yield
     finally:
+        released.set()
+        renewer.join()
         lock.release()
 
 

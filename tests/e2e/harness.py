@@ -157,7 +157,26 @@ class Stack:
         for name in self.processes:
             text = (self.workdir / f"{name}.log").read_text(errors="replace")
             tails.append(f"===== {name} =====\n{text[-6000:]}")
-        return "\n".join(tails)
+        return "\n".join([*tails, "===== unfinished work =====", *self._unfinished()])
+
+    def _unfinished(self) -> list[str]:
+        from sqlalchemy import select
+
+        from storage.db import session_scope
+        from storage.models import Delivery, DeliveryStatus, Task
+
+        done = [DeliveryStatus.DONE, DeliveryStatus.IGNORED]
+        with session_scope(self.database_url) as session:
+            deliveries = session.scalars(select(Delivery).where(Delivery.status.not_in(done)))
+            lines = [
+                f"delivery {d.id} {d.event}.{d.action}: {d.status.value} {d.error or ''}"
+                for d in deliveries
+            ]
+            lines += [
+                f"task {t.id}: {t.status.value}, attempt {t.attempts}, {t.error or ''}"
+                for t in session.scalars(select(Task))
+            ]
+        return lines
 
     # -- the double's admin interface ------------------------------------------------
 
