@@ -7,6 +7,8 @@ machine loads everything else from the database itself.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import queue
 import sys
 import threading
@@ -62,15 +64,33 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         raise SystemExit(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
         )
-    from bot.agents.run import start_reaper
+    from bot.agents.run import reap_stale_tasks
 
     hide_environment_from_children()
-    start_reaper(settings)
+    # RQ forks a work horse per job: a thread of ours in this process could be
+    # holding a lock at that moment and leave the horse deadlocked. So the
+    # reaper lives in a process of its own, forked before anything else runs.
+    interval = settings.task_heartbeat_seconds * 2
+    multiprocessing.get_context("fork").Process(
+        target=_while_parent_lives, args=(interval, reap_stale_tasks, settings), daemon=True
+    ).start()
     connection = redis_connection(settings.redis_url)
     names = list(queue_names or [EVENTS, AGENTS])
     Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
         with_scheduler=True
     )
+
+
+def _while_parent_lives(
+    seconds: float, action: Callable[[Settings], Any], settings: Settings
+) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:
+        try:
+            action(settings)
+        except Exception:
+            log.exception("periodic %s failed", action.__name__)
+        time.sleep(seconds)
 
 
 def hide_environment_from_children() -> None:
