@@ -146,6 +146,7 @@ def test_failures_are_reported_without_secrets_or_leftovers(
     assert "ghs_" not in everything  # installation tokens
     assert stack.repo_state(REPO)["pull_requests"] == []
     assert list(workspaces.glob("specbridge-task-*")) == []
+    assert stack.mismatches() == []
 
 
 def test_a_task_whose_worker_dies_is_run_again(start_stack: StartStack, tmp_path: Path) -> None:
