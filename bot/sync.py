@@ -412,15 +412,23 @@ class _TicketSync:
         ]
 
     def _record_dependencies(self, ticket: Ticket, dependencies: list[Ticket]) -> None:
+        """Dependency rows, and GitHub's "blocked by" relationship, as the spec says."""
         wanted = {d.id: d for d in dependencies}
         for row in list(ticket.dependencies):
             if row.depends_on_id not in wanted:
+                if row.on_github and row.depends_on.issue_id is not None:
+                    self.github.repo.remove_blocked_by(ticket.issue_number, row.depends_on.issue_id)
                 ticket.dependencies.remove(row)
                 self.session.delete(row)
         recorded = {row.depends_on_id for row in ticket.dependencies}
         for depends_on_id, depends_on in wanted.items():
             if depends_on_id not in recorded:
                 ticket.dependencies.append(TicketDependency(depends_on=depends_on))
+        for row in ticket.dependencies:
+            if not row.on_github and row.depends_on.issue_id is not None:
+                self.github.repo.add_blocked_by(ticket.issue_number, row.depends_on.issue_id)
+                row.on_github = True
+                self.session.commit()
 
     def close_removed(self) -> None:
         for task in self.spec.tasks:

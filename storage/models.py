@@ -322,6 +322,8 @@ class TicketDependency(Base):
     depends_on_id: Mapped[int] = mapped_column(
         ForeignKey("tickets.id"), primary_key=True, index=True
     )
+    # Also shown on GitHub as the "blocked by" relationship.
+    on_github: Mapped[bool] = mapped_column(Boolean, default=False)
 
     ticket: Mapped[Ticket] = relationship(foreign_keys=[ticket_id], back_populates="dependencies")
     depends_on: Mapped[Ticket] = relationship(foreign_keys=[depends_on_id])

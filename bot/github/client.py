@@ -5,11 +5,12 @@ a reader sees exactly what specbridge asks of GitHub)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from github import Github, UnknownObjectException
+from github import Github, GithubException, UnknownObjectException
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,20 @@ class RepositoryGateway:
             return existing[0]["number"]
         request = {"title": title, "head": head, "base": base, "body": body}
         return self._request("POST", "/pulls", request)["number"]
+
+    def add_blocked_by(self, number: int, blocking_issue_id: int) -> None:
+        """Record on GitHub that issue `number` is blocked by another (by its id)."""
+        try:
+            self._request(
+                "POST", f"/issues/{number}/dependencies/blocked_by", {"issue_id": blocking_issue_id}
+            )
+        except GithubException as error:
+            if error.status != 422:  # 422: the relationship exists already
+                raise
+
+    def remove_blocked_by(self, number: int, blocking_issue_id: int) -> None:
+        with contextlib.suppress(UnknownObjectException):  # gone already
+            self._request("DELETE", f"/issues/{number}/dependencies/blocked_by/{blocking_issue_id}")
 
     def comment_on_issue(self, number: int, body: str) -> None:
         self._request("POST", f"/issues/{number}/comments", {"body": body})

@@ -65,6 +65,7 @@ def test_a_spec_becomes_tracked_issues_and_completes(stack: Stack) -> None:
     assert sorted(tracking["sub_issues"]) == sorted(i["number"] for i in tickets.values())
     assert stack.board(REPO) == {i["number"]: "Backlog" for i in tickets.values()}
     assert f"#{tickets['TSK-1']['number']}" in tickets["TSK-2"]["body"]
+    assert tickets["TSK-2"]["blocked_by"] == [tickets["TSK-1"]["number"]]
     with session_scope(stack.database_url) as session:
         spec = session.scalars(select(Spec)).one()
         rows = session.scalars(select(Ticket)).all()

@@ -179,6 +179,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                 "state_reason": i.state_reason,
                 "labels": i.labels,
                 "sub_issues": i.sub_issues,
+                "blocked_by": i.blocked_by,
                 "parent": i.parent,
             }
             for i in sorted(repo.issues.values(), key=lambda i: i.number)

@@ -485,6 +485,36 @@ class FakeHub:
                 return _error(422, str(error))
             return jsonify(parent.json()), 201
 
+        @app.route(
+            "/repos/<owner>/<name>/issues/<int:number>/dependencies/blocked_by",
+            methods=["GET", "POST"],
+        )
+        def blocked_by(owner: str, name: str, number: int) -> Any:
+            issue = issue_or_404(owner, name, number)
+            if request.method == "GET":
+                return jsonify([issue.repo.issues[n].json() for n in issue.blocked_by])
+            blocking_id = request.get_json()["issue_id"]
+            blocking = next((i for i in issue.repo.issues.values() if i.id == blocking_id), None)
+            if blocking is None:
+                return _error(404, "Not Found")
+            if blocking.number in issue.blocked_by:
+                return _error(
+                    422, "Validation Failed", errors=[{"message": "already blocked by it"}]
+                )
+            issue.blocked_by.append(blocking.number)
+            return jsonify(blocking.json()), 201
+
+        @app.delete(
+            "/repos/<owner>/<name>/issues/<int:number>/dependencies/blocked_by/<int:issue_id>"
+        )
+        def unblock(owner: str, name: str, number: int, issue_id: int) -> Any:
+            issue = issue_or_404(owner, name, number)
+            blocking = next((i for i in issue.repo.issues.values() if i.id == issue_id), None)
+            if blocking is None or blocking.number not in issue.blocked_by:
+                return _error(404, "Not Found")
+            issue.blocked_by.remove(blocking.number)
+            return jsonify(blocking.json())
+
         @app.route("/repos/<owner>/<name>/pulls", methods=["GET", "POST"])
         def pulls(owner: str, name: str) -> Any:
             repo = repo_or_404(owner, name)

@@ -80,6 +80,7 @@ class Issue:
     closed_at: str | None = None
     sub_issues: list[int] = field(default_factory=list)
     parent: int | None = None
+    blocked_by: list[int] = field(default_factory=list)  # issue numbers
     comments: list[dict[str, Any]] = field(default_factory=list)
     pull_request: dict[str, Any] | None = None
 

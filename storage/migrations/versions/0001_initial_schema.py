@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 13:27:25.876353
+Create Date: 2026-11-24 14:19:53.384339
 """
 
 import sqlalchemy as sa
@@ -459,6 +459,7 @@ def upgrade() -> None:
         "ticket_dependencies",
         sa.Column("ticket_id", sa.Integer(), nullable=False),
         sa.Column("depends_on_id", sa.Integer(), nullable=False),
+        sa.Column("on_github", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["depends_on_id"],
             ["tickets.id"],
