@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import render
+from bot.agents.profiles import load_profiles
 from bot.github import Board, BoardGateway, Issue, RepositoryGateway
 from bot.github.projects import BoardNotFound, NewTicketLink
 from bot.progress import refresh_progress
@@ -84,9 +85,7 @@ class SyncReport:
 # -- entry points ----------------------------------------------------------------------
 
 
-def read_repo_config(
-    session: Session, repo: RepositoryGateway, repository: Repository, ref: str
-) -> RepoConfig:
+def read_repo_config(repo: RepositoryGateway, repository: Repository, ref: str) -> RepoConfig:
     config, error = parse_repo_config(repo.read_file(CONFIG_PATH, ref))
     repository.settings = config.as_dict()
     repository.settings_error = error
@@ -107,7 +106,9 @@ def sync_files(
     report = SyncReport()
     contents = {path: github.repo.read_file(path, commit) for path in changed}
     removed = [*removed, *(path for path, text in contents.items() if text is None)]
-    loaded = validate_files({p: t for p, t in contents.items() if t is not None})
+    # With the operator's profiles known, an unknown `agent:` is a finding on the spec.
+    known_agents = set(load_profiles(settings)) or None
+    loaded = validate_files({p: t for p, t in contents.items() if t is not None}, known_agents)
     for path, (spec_file, findings) in loaded.items():
         if spec_file is None:
             report.invalid[path] = findings
@@ -555,7 +556,7 @@ def sync_repository_by_hand(settings: Settings, full_name: str, ref: str | None)
             session, {"full_name": full_name, "default_branch": default_branch}
         )
         commit = repo.commit_sha(ref or default_branch)
-        config = read_repo_config(session, repo, repository, commit)
+        config = read_repo_config(repo, repository, commit)
         paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
         github = GitHubSide(repo, BoardGateway(client), config)
         return sync_files(

@@ -51,7 +51,7 @@ def sync(ctx: Context, _args: str) -> str:
 
     spec = _spec(ctx)
     commit = ctx.repo.commit_sha(ctx.repository.default_branch)
-    config = read_repo_config(ctx.session, ctx.repo, ctx.repository, commit)
+    config = read_repo_config(ctx.repo, ctx.repository, commit)
     github = GitHubSide(ctx.repo, ctx.steering.boards, config)
     report = sync_files(
         ctx.session,

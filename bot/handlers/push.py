@@ -23,7 +23,7 @@ def on_push(event: Event) -> None:
     # delivery retried or redelivered late must not bring back older content.
     commit = repo.commit_sha(default_branch)
     previous_error = repository.settings_error
-    config = read_repo_config(event.session, repo, repository, commit)
+    config = read_repo_config(repo, repository, commit)
     event.session.commit()
     if repository.settings_error and repository.settings_error != previous_error:
         repo.comment_on_commit(commit, render.config_error_comment(repository.settings_error))

@@ -113,9 +113,11 @@ def test_failures_are_reported_without_secrets_or_leftovers(
     start_stack: StartStack, tmp_path: Path
 ) -> None:
     stack, workspaces = _start(start_stack, tmp_path)
-    stack.commit(
+    push = stack.commit(
         REPO,
         {
+            "specs/typo.yaml": "title: Typo\nphase: tasks\nagent: defualt\n"
+            "tasks: [{id: T-X, title: X}]\n",
             "specs/bad.yaml": textwrap.dedent("""\
         title: Bad agents
         phase: tasks
@@ -123,11 +125,14 @@ def test_failures_are_reported_without_secrets_or_leftovers(
           - {id: T-FAIL, title: Give up, agent: failing}
           - {id: T-SLOW, title: Take forever, agent: slow}
           - {id: T-SNOOP, title: Read secrets, agent: snoop}
-        """)
+        """),
         },
     )
     stack.settle()
     numbers = _ticket_numbers(stack)
+    assert "T-X" not in numbers
+    [typo] = stack.commit_comments(REPO, push["sha"])
+    assert "specs/typo.yaml:3:8` error[unknown-agent]" in typo["body"]
     assert _tasks(stack) == {n: [TaskStatus.FAILED] for n in numbers.values()}
     comments = {key: stack.comments(REPO, n)[-1]["body"] for key, n in numbers.items()}
     assert (
