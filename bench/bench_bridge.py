@@ -23,10 +23,10 @@ from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import load_settings
 from bot.sync import GitHubSide, sync_spec
+from fakehub import FakeHub
 from specs.load import load_spec
 from storage.db import session_scope
 from storage.migrate import upgrade
-from tests.fakehub import FakeHub
 
 
 def spec_text(tasks: int) -> str:

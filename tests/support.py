@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fakehub.fixtures import FIXTURES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "github-fixtures"
 WEBHOOK_SECRET = "It's a Secret to Everybody"
 
 

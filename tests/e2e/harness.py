@@ -92,7 +92,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "tests.fakehub",
+                "fakehub",
                 "--port",
                 str(self.hub_port),
                 "--webhook-url",

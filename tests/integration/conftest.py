@@ -9,7 +9,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, load_settings
 from bot.sync import GitHubSide
-from tests.fakehub import FakeHub
+from fakehub import FakeHub
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings
 from bot.sync import _TicketSync, sync_spec
+from fakehub import FakeHub
 from specs.load import load_spec
 from storage.db import session_scope
 from storage.models import Ticket
-from tests.fakehub import FakeHub
 from tests.integration.conftest import github_side, new_repository
 
 SPEC = """\

@@ -14,10 +14,10 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
-from tests.fakehub import graphql_api
-from tests.fakehub.git import GitRepository
-from tests.fakehub.openapi import github_rest
-from tests.fakehub.state import (
+from fakehub import graphql_api
+from fakehub.git import GitRepository
+from fakehub.openapi import github_rest
+from fakehub.state import (
     BOT,
     Issue,
     Project,
@@ -29,7 +29,7 @@ from tests.fakehub.state import (
     reactions,
     user,
 )
-from tests.fakehub.webhooks import (
+from fakehub.webhooks import (
     WebhookSender,
     envelope,
     issue_payload,
@@ -547,7 +547,7 @@ class FakeHub:
                 g.record["mismatch"] = mismatch
             return jsonify(body)
 
-        from tests.fakehub.admin import register_admin
+        from fakehub.admin import register_admin
 
         register_admin(app, hub)
         return app

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.fakehub.git import GitRepository
+from fakehub.git import GitRepository
 
 BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
 STATUS_OPTIONS = ("Backlog", "Analyzing", "Building", "Testing", "Done")

@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from tests.support import FIXTURES
+from fakehub.fixtures import FIXTURES
 
 DESCRIPTION = FIXTURES / "openapi" / "api.github.com.json"
 

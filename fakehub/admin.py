@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from tests.fakehub.state import Repo
+from fakehub.state import Repo
 
 
 def register_admin(app: Flask, hub: Any) -> None:

@@ -1,5 +1,5 @@
 """A stateful GitHub test double over HTTP (see README.md)."""
 
-from tests.fakehub.server import FakeHub
+from fakehub.server import FakeHub
 
 __all__ = ["FakeHub"]

@@ -1,4 +1,4 @@
-"""python -m tests.fakehub --port P --webhook-url URL --webhook-secret S [--state-dir DIR]"""
+"""python -m fakehub --port P --webhook-url URL --webhook-secret S [--state-dir DIR]"""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import threading
 from pathlib import Path
 
-from tests.fakehub import FakeHub
+from fakehub import FakeHub
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakehub")
+    parser = argparse.ArgumentParser(prog="python -m fakehub")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--webhook-url")

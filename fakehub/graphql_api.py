@@ -8,8 +8,8 @@ from typing import Any
 from graphql import GraphQLSchema, build_schema, graphql_sync, parse, validate
 from graphql.language import OperationDefinitionNode
 
-from tests.fakehub.state import Issue, Project, State, new_id, node_id, now
-from tests.support import FIXTURES
+from fakehub.fixtures import FIXTURES
+from fakehub.state import Issue, Project, State, new_id, node_id, now
 
 
 @cache

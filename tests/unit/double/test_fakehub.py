@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT7
 from bot.github import BoardGateway, RepositoryGateway
 from bot.github.auth import retry_policy
 from bot.github.projects import NewTicketLink
-from tests.fakehub import FakeHub
+from fakehub import FakeHub
 from tests.support import FIXTURES, WEBHOOK_SECRET, signature
 
 SCHEMAS = FIXTURES / "webhook-schemas"

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from tests.fakehub.state import Issue, Project, Repo, State, node_id, now, user
+from fakehub.state import Issue, Project, Repo, State, node_id, now, user
 
 
 class WebhookSender:
