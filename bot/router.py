@@ -66,7 +66,10 @@ class Router:
         return decorate
 
     def handlers_for(self, event: str, action: str | None) -> list[Handler]:
-        return self._handlers.get((event, None), []) + self._handlers.get((event, action), [])
+        every_action = self._handlers.get((event, None), [])
+        if action is None:  # push and other events without actions
+            return list(every_action)
+        return every_action + self._handlers.get((event, action), [])
 
     def dispatch(self, event: Event) -> bool:
         """Run every handler for the event; False when none is registered."""
