@@ -13,8 +13,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -30,7 +29,6 @@ AGENTS = "agents"
 # Transient failures (GitHub down, a lost connection) retry after these many seconds.
 RETRY_INTERVALS = [5, 30, 120]
 JOB_TIMEOUT_SECONDS = 15 * 60
-LOCK_LEASE_SECONDS = 30
 
 
 @cache
@@ -121,65 +119,6 @@ def every(seconds: float, action: Callable[[], Any]) -> None:
             time.sleep(seconds)
 
     threading.Thread(target=loop, name="periodic", daemon=True).start()
-
-
-@contextmanager
-def exclusive(settings: Settings, name: str, timeout: int = JOB_TIMEOUT_SECONDS) -> Iterator[None]:
-    """One holder at a time across every worker (Redis), or across threads (embedded).
-
-    Reentrant within a thread: a command that syncs its own spec takes the lock it holds.
-    """
-    held = _held.__dict__.setdefault("names", set())
-    if name in held:
-        yield
-        return
-    held.add(name)
-    try:
-        with _exclusive(settings, name, timeout):
-            yield
-    finally:
-        held.discard(name)
-
-
-_held = threading.local()
-
-
-@contextmanager
-def _exclusive(settings: Settings, name: str, timeout: int) -> Iterator[None]:
-    if settings.redis_url is None:
-        with _local_lock(name):
-            yield
-        return
-    # A short lease, renewed while held: a holder that dies frees the lock in
-    # LOCK_LEASE_SECONDS, not after the longest a holder may legitimately take.
-    lock = redis_connection(settings.redis_url).lock(
-        f"specbridge:lock:{name}", timeout=LOCK_LEASE_SECONDS, blocking_timeout=timeout
-    )
-    if not lock.acquire():
-        raise TimeoutError(f"could not take the lock {name} within {timeout}s")
-    released = threading.Event()
-
-    def renew() -> None:
-        while not released.wait(LOCK_LEASE_SECONDS / 3):
-            lock.reacquire()
-
-    renewer = threading.Thread(target=renew, name=f"lease-{name}", daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        released.set()
-        renewer.join()
-        lock.release()
-
-
-_local_locks: dict[str, threading.Lock] = {}
-_local_locks_guard = threading.Lock()
-
-
-def _local_lock(name: str) -> threading.Lock:
-    with _local_locks_guard:
-        return _local_locks.setdefault(name, threading.Lock())
 
 
 class EmbeddedQueue:

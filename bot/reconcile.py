@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.projects import BoardNotFound
 from bot.handlers.projects_v2_item import apply_column
-from bot.queue import exclusive
+from bot.locks import exclusive, spec_lock
 from bot.settings import Settings
 from bot.steering import Steering
 from storage.db import session_scope
@@ -50,7 +50,7 @@ def reconcile(settings: Settings, full_name: str | None = None) -> list[str]:
                 ticket = tickets.get(issue_node_id)
                 if ticket is None or ticket.spec is None:
                     continue
-                with exclusive(settings, f"spec:{repository.full_name}:{ticket.spec.key}"):
+                with exclusive(settings, spec_lock(repository.full_name, ticket.spec.key)):
                     result = apply_column(steering, ticket, column, "board")
                     session.commit()
                 if result:

@@ -24,7 +24,7 @@ from bot.agents.profiles import load_profiles
 from bot.github import Board, BoardGateway, Issue, RepositoryGateway
 from bot.github.projects import BoardNotFound, NewTicketLink
 from bot.progress import refresh_progress
-from bot.queue import exclusive
+from bot.locks import exclusive, spec_lock
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.scheduler import schedule_spec
 from bot.settings import Settings
@@ -143,7 +143,7 @@ def sync_spec(
     file_hash: str,
 ) -> Spec:
     """Sync one valid spec; serialized per spec across every worker."""
-    with exclusive(settings, f"spec:{repository.full_name}:{spec_file.id}"):
+    with exclusive(settings, spec_lock(repository.full_name, spec_file.id)):
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         session.commit()
         if spec.phase is not SpecPhase.TASKS:
@@ -164,7 +164,7 @@ def cancel_spec_at(
     ).first()
     if spec is None or spec.status is SpecStatus.CANCELLED:
         return False
-    with exclusive(settings, f"spec:{repository.full_name}:{spec.key}"):
+    with exclusive(settings, spec_lock(repository.full_name, spec.key)):
         for task in spec.tasks:
             if task.removed_at is None:
                 task.removed_at = datetime.now(UTC)

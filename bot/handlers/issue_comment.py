@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import commands
 from bot.commands import CommandError, Context
 from bot.github import RepositoryGateway
-from bot.queue import exclusive
+from bot.locks import exclusive, spec_lock
 from bot.repositories import repository_from_payload
 from bot.router import Event, router
 from bot.steering import Steering
@@ -60,7 +60,7 @@ def on_comment(event: Event) -> None:
 def _lock_name(full_name: str, ticket: Ticket | None, spec: Spec | None, number: int) -> str:
     """The spec's lock, shared with its syncs and issue events; else the issue's own."""
     owner = ticket.spec if ticket is not None and ticket.spec is not None else spec
-    return f"spec:{full_name}:{owner.key}" if owner else f"issue:{full_name}:{number}"
+    return spec_lock(full_name, owner.key) if owner else f"issue:{full_name}:{number}"
 
 
 def _target(event: Event, repository_id: int, number: int) -> tuple[Ticket | None, Spec | None]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.github import Issue
 from bot.progress import refresh_progress
-from bot.queue import exclusive
+from bot.locks import exclusive, spec_lock
 from bot.repositories import find_repository
 from bot.router import Event, router
 from bot.scheduler import cancel_live_tasks, schedule_spec
@@ -22,7 +22,7 @@ def on_ticket_state(event: Event) -> None:
         return
     spec = ticket.spec
     repo = event.repository_gateway()
-    with exclusive(event.settings, f"spec:{spec.repository.full_name}:{spec.key}"):
+    with exclusive(event.settings, spec_lock(spec.repository.full_name, spec.key)):
         event.session.refresh(ticket)
         if event.action in ("deleted", "transferred"):
             ticket.state = IssueState(event.action)

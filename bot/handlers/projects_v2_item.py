@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bot.board import phase_of
-from bot.queue import exclusive
+from bot.locks import exclusive, spec_lock
 from bot.router import Event, router
 from bot.steering import Steering
 from storage.models import Ticket
@@ -39,7 +39,7 @@ def on_card(event: Event) -> None:
         return
     boards = event.board_gateway()
     repo = event.repository_gateway(ticket.repository.full_name)
-    with exclusive(event.settings, f"spec:{ticket.repository.full_name}:{ticket.spec.key}"):
+    with exclusive(event.settings, spec_lock(ticket.repository.full_name, ticket.spec.key)):
         event.session.refresh(ticket)
         # The payload names the field, not its value: read the card as it is now.
         column = boards.item_status(item["node_id"])
