@@ -23,8 +23,8 @@ from bot import render
 from bot.agents.profiles import load_profiles
 from bot.github import Board, BoardGateway, Issue, RepositoryGateway
 from bot.github.projects import BoardNotFound, NewTicketLink
-from bot.progress import refresh_progress
 from bot.locks import exclusive, spec_lock
+from bot.progress import refresh_progress
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.scheduler import schedule_spec
 from bot.settings import Settings

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from bot.github import Issue
-from bot.progress import refresh_progress
 from bot.locks import exclusive, spec_lock
+from bot.progress import refresh_progress
 from bot.repositories import find_repository
 from bot.router import Event, router
 from bot.scheduler import cancel_live_tasks, schedule_spec

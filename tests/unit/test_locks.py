@@ -57,6 +57,6 @@ def test_a_lease_lost_while_held_stops_the_holder(settings, monkeypatch) -> None
 
 
 def test_the_lock_is_reentrant_within_a_thread(settings) -> None:  # type: ignore[no-untyped-def]
-    with exclusive(settings, "spec:acme/rocket:login") as outer:
-        with exclusive(settings, "spec:acme/rocket:login", wait=0) as inner:
-            assert inner is outer
+    name = "spec:acme/rocket:login"
+    with exclusive(settings, name) as outer, exclusive(settings, name, wait=0) as inner:
+        assert inner is outer
