@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -57,4 +61,22 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     downgrade(empty_database_url)
     assert _tables(empty_database_url) == set()
     upgrade(empty_database_url)
+    assert _tables(empty_database_url) == EVERY_ENTITY
+
+
+def test_concurrent_upgrades_on_a_fresh_database_all_succeed(empty_database_url: str) -> None:
+    """Web, workers and a release step starting at once must not race the migrations."""
+    environment = {**os.environ, "DATABASE_URL": empty_database_url}
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [(process.wait(timeout=120), process.stdout.read()) for process in starts]  # type: ignore[union-attr]
+    assert [status for status, _ in outputs] == [0, 0, 0], outputs
     assert _tables(empty_database_url) == EVERY_ENTITY
