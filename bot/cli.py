@@ -111,7 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from bot.queue import run_worker
+    from bot.worker import run_worker
 
     run_worker(_settings(), args.queues)
     return 0

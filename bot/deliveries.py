@@ -1,89 +1,313 @@
-"""Deliveries: stored before they are acknowledged, processed by a queue job."""
+"""Deliveries: an outbox. Each webhook is stored before it is acknowledged, and
+the stored row, not the queue, says what is left to do.
+
+A delivery is queued under the job id `delivery-<id>`. Until it is done (or
+has failed every retry) the periodic sweep queues it again whenever no job for
+it is pending: after Redis restarted empty, after its worker died mid-job
+(its processing lease runs out), or when it was stored while the queue was
+unreachable. Processing claims the row first, so a delivery queued twice is
+still handled once at a time.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import handlers
-from bot.queue import EVENTS, enqueue
+from bot.locks import LockBusy
+from bot.queue import EVENTS, enqueue, pending
 from bot.router import Event, router
 from bot.settings import Settings, get_settings
-from storage.db import session_scope
+from storage.db import get_engine, session_scope
 from storage.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-# A delivery in these states is processed again when GitHub (or a person)
-# redelivers it; one already done or under way is only acknowledged.
-REPROCESSABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.FAILED)
+LEASE_SECONDS = 60
+# A failed delivery runs again after these delays, then stays failed.
+RETRY_DELAYS = (5, 30, 120, 600, 1800)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# Waiting for a spec another job holds does not use up an attempt.
+LOCK_BUSY_DELAY = 10
+# The web process queues a new delivery itself; the sweep leaves it that long.
+SWEEP_GRACE_SECONDS = 10
+SWEEP_BATCH = 1000
+
+FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
+CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
+# Events the App's own writes cause: stored, never queued.
+OWN_EVENT = "caused by specbridge itself"
 
 
-def record_delivery(
-    session: Session, delivery_id: str, event: str, payload: dict[str, Any]
-) -> tuple[Delivery, bool]:
-    """Store the delivery; returns it and whether it should be processed now."""
-    existing = session.scalars(select(Delivery).where(Delivery.delivery_id == delivery_id)).first()
-    if existing is not None:
-        return existing, existing.status in REPROCESSABLE
-    delivery = Delivery(
-        delivery_id=delivery_id,
-        event=event,
-        action=payload.get("action"),
-        installation_github_id=(payload.get("installation") or {}).get("id"),
-        repository_full_name=(payload.get("repository") or {}).get("full_name"),
-        payload=payload,
+@dataclass(frozen=True)
+class Stored:
+    """What storing a delivery decided."""
+
+    pk: int
+    queue: bool  # hand it to the queue now
+    status: str  # for the answer: queued, ignored, duplicate, in progress
+
+
+def store_delivery(
+    settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
+) -> Stored:
+    """Store a delivery (one statement for a new one) and decide whether to queue it."""
+    own = caused_by_us(settings, payload)
+    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
+    values = {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": payload.get("action"),
+        "installation_github_id": (payload.get("installation") or {}).get("id"),
+        "repository_full_name": (payload.get("repository") or {}).get("full_name"),
+        "payload": payload,
+        "status": status,
+        "attempts": 0,
+        "error": OWN_EVENT if own else None,
+    }
+    engine = get_engine(settings.database_url)
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Delivery)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(Delivery.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(delivery)
-    except IntegrityError:  # the same delivery, stored a moment ago by another request
-        return session.scalars(
-            select(Delivery).where(Delivery.delivery_id == delivery_id)
-        ).one(), False
-    return delivery, True
+    with engine.begin() as connection:
+        pk = connection.execute(statement).scalar()
+    if pk is not None:
+        return Stored(pk, queue=not own, status=status.value)
+    return _redelivered(settings, delivery_id)
 
 
-def queue_delivery(settings: Settings, delivery_pk: int) -> None:
-    enqueue(settings, EVENTS, process_delivery, delivery_pk)
-
-
-def requeue_unprocessed(settings: Settings) -> int:
-    """At the start of the embedded queue: queue again what the last process left undone.
-
-    Only that process ran jobs, so a delivery still marked processing was cut short.
-    """
-    unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
+def _redelivered(settings: Settings, delivery_id: str) -> Stored:
+    """GitHub (or a person) sent it again: run it if it is not done or running."""
+    now = datetime.now(UTC)
     with session_scope(settings.database_url) as session:
-        stuck = session.scalars(select(Delivery.id).where(Delivery.status.in_(unfinished))).all()
-    for delivery_pk in stuck:
-        queue_delivery(settings, delivery_pk)
-    return len(stuck)
+        delivery = session.scalars(
+            select(Delivery).where(Delivery.delivery_id == delivery_id)
+        ).one()
+        if delivery.status in FINISHED:
+            return Stored(delivery.id, queue=False, status="duplicate")
+        if delivery.status is DeliveryStatus.PROCESSING and _lease_live(delivery, now):
+            return Stored(delivery.id, queue=False, status="in progress")
+        if delivery.status is DeliveryStatus.FAILED:
+            delivery.attempts = 0  # a person asked for it: every retry again
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.QUEUED, None
+        return Stored(delivery.id, queue=True, status="queued")
+
+
+def caused_by_us(settings: Settings, payload: dict[str, Any]) -> bool:
+    """Sent by the App's own bot account: the change was ours and is already applied."""
+    sender = payload.get("sender") or {}
+    slug = settings.github_app_slug
+    return bool(slug) and sender.get("type") == "Bot" and sender.get("login") == f"{slug}[bot]"
+
+
+def queue_delivery(settings: Settings, delivery_pk: int, delay: float = 0) -> bool:
+    """Hand a stored delivery to the queue; False (and left for the sweep) when it cannot."""
+    try:
+        enqueue(
+            settings,
+            EVENTS,
+            process_delivery,
+            delivery_pk,
+            job_id=_job_id(delivery_pk),
+            delay=delay,
+        )
+        return True
+    except Exception:  # the queue is unreachable: the row is kept, the sweep queues it later
+        log.warning("could not queue delivery %s now; it stays stored", delivery_pk, exc_info=True)
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.QUEUED)
+                .values(status=DeliveryStatus.RECEIVED)
+            )
+        return False
+
+
+def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
+    """Queue again every delivery that is not done and has no pending job.
+
+    `after_restart`: the embedded queue's process just started, so nothing of
+    its own can be running and every lease is void.
+    """
+    now = datetime.now(UTC)
+    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    waiting = and_(
+        Delivery.status.in_(CLAIMABLE),
+        due,
+        or_(
+            Delivery.status == DeliveryStatus.RECEIVED,
+            Delivery.received_at <= now - timedelta(seconds=SWEEP_GRACE_SECONDS),
+            Delivery.next_attempt_at.is_not(None),
+        ),
+    )
+    dropped = and_(
+        Delivery.status == DeliveryStatus.PROCESSING,
+        true() if after_restart else Delivery.lease_until < now,
+    )
+    with session_scope(settings.database_url) as session:
+        candidates = session.scalars(
+            select(Delivery.id)
+            .where(or_(waiting, dropped))
+            .order_by(Delivery.id)
+            .limit(SWEEP_BATCH)
+        ).all()
+    if not candidates:
+        return 0
+    running = pending(settings, EVENTS, [_job_id(pk) for pk in candidates])
+    requeued = [pk for pk in candidates if _job_id(pk) not in running]
+    for pk in requeued:
+        if not queue_delivery(settings, pk):
+            break  # the queue is down: the next sweep tries again
+    if requeued:
+        log.info("queued again %d stored deliveries", len(requeued))
+    return len(requeued)
 
 
 def process_delivery(delivery_pk: int) -> None:
     """The `events` queue job: route one stored delivery to its handlers."""
     settings = get_settings()
     handlers.load()
+    delivery = _claim(settings, delivery_pk)
+    if delivery is None:
+        return  # done already, or another worker holds it
+    started = time.monotonic()
+    outcome = "done"
+    try:
+        with _lease_kept(settings, delivery_pk), session_scope(settings.database_url) as session:
+            handled = router.dispatch(
+                Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
+            )
+        outcome = "done" if handled else "ignored"
+        _finish(settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED)
+    except LockBusy as busy:
+        outcome = "waiting"
+        _later(settings, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
+    except Exception as error:
+        outcome = "failed"
+        log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
+        _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
+    finally:
+        log.info(
+            "delivery %s %s.%s %s",
+            delivery.delivery_id,
+            delivery.event,
+            delivery.action,
+            outcome,
+            extra={
+                "delivery": delivery.delivery_id,
+                "event": delivery.event,
+                "action": delivery.action,
+                "repository": delivery.repository_full_name,
+                "outcome": outcome,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery_id: str
+    event: str
+    action: str | None
+    repository_full_name: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
+    """Take the delivery for this worker: one UPDATE, so only one worker wins."""
+    now = datetime.now(UTC)
+    claimable = or_(
+        Delivery.status.in_(CLAIMABLE),
+        and_(Delivery.status == DeliveryStatus.PROCESSING, Delivery.lease_until < now),
+    )
+    with session_scope(settings.database_url) as session:
+        claimed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, claimable)
+            .values(
+                status=DeliveryStatus.PROCESSING,
+                attempts=Delivery.attempts + 1,
+                lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                next_attempt_at=None,
+            )
+        ).rowcount
+        if claimed != 1:
+            return None
+        row = session.get_one(Delivery, delivery_pk)
+        return _Claimed(
+            row.delivery_id,
+            row.event,
+            row.action,
+            row.repository_full_name,
+            row.payload,
+            row.attempts,
+        )
+
+
+@contextmanager
+def _lease_kept(settings: Settings, delivery_pk: int) -> Iterator[None]:
+    """Renew the processing lease while the handlers run (a sync can take minutes)."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LEASE_SECONDS / 3):
+            try:
+                with session_scope(settings.database_url) as session:
+                    session.execute(
+                        update(Delivery)
+                        .where(
+                            Delivery.id == delivery_pk,
+                            Delivery.status == DeliveryStatus.PROCESSING,
+                        )
+                        .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
+                    )
+            except Exception:
+                log.warning("could not renew the lease of delivery %s", delivery_pk, exc_info=True)
+
+    renewer = threading.Thread(target=renew, name=f"lease-delivery-{delivery_pk}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:
+    reason = f"{type(error).__name__}: {error}"
+    if attempts >= MAX_ATTEMPTS:
+        _finish(settings, delivery_pk, DeliveryStatus.FAILED, reason)
+        return
+    _later(settings, delivery_pk, RETRY_DELAYS[attempts - 1], reason)
+
+
+def _later(
+    settings: Settings, delivery_pk: int, delay: float, reason: str, used_attempt: bool = True
+) -> None:
     with session_scope(settings.database_url) as session:
         delivery = session.get_one(Delivery, delivery_pk)
-        delivery.status = DeliveryStatus.PROCESSING
-        delivery.attempts += 1
-        event_name, payload, delivery_id = delivery.event, delivery.payload, delivery.delivery_id
-    try:
-        with session_scope(settings.database_url) as session:
-            event = Event(event_name, payload, delivery_id, settings, session)
-            handled = router.dispatch(event)
-    except Exception as error:
-        log.exception("delivery %s (%s) failed", delivery_id, event_name)
-        _finish(settings, delivery_pk, DeliveryStatus.FAILED, f"{type(error).__name__}: {error}")
-        raise
-    _finish(settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED)
+        delivery.status = DeliveryStatus.QUEUED
+        delivery.error = reason
+        delivery.lease_until = None
+        delivery.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        if not used_attempt:
+            delivery.attempts -= 1
+    queue_delivery(settings, delivery_pk, delay)
 
 
 def _finish(
@@ -93,4 +317,18 @@ def _finish(
         delivery = session.get_one(Delivery, delivery_pk)
         delivery.status = status
         delivery.error = error
+        delivery.lease_until = None
         delivery.processed_at = datetime.now(UTC)
+
+
+def _lease_live(delivery: Delivery, now: datetime) -> bool:
+    lease = delivery.lease_until
+    if lease is None:
+        return False
+    if lease.tzinfo is None:  # SQLite keeps no zone
+        lease = lease.replace(tzinfo=UTC)
+    return lease > now
+
+
+def _job_id(delivery_pk: int) -> str:
+    return f"delivery-{delivery_pk}"

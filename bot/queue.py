@@ -1,24 +1,25 @@
 """RQ queues on Redis, or the embedded in-process queue when there is no Redis.
 
 Jobs are named by import path and take only ids, so a worker on another
-machine loads everything else from the database itself.
+machine loads everything else from the database itself. A job may carry an id
+of our choosing (`delivery-42`), so the outbox can ask whether it is still
+pending after Redis restarted with nothing in it.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import queue
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from redis import Redis
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
 
 from bot.settings import Settings
 
@@ -26,110 +27,96 @@ log = logging.getLogger(__name__)
 
 EVENTS = "events"
 AGENTS = "agents"
-# Transient failures (GitHub down, a lost connection) retry after these many seconds.
-RETRY_INTERVALS = [5, 30, 120]
+QUEUES = (EVENTS, AGENTS)
 JOB_TIMEOUT_SECONDS = 15 * 60
+# A job in these states will still run (or is running).
+PENDING_STATES = {
+    JobStatus.QUEUED,
+    JobStatus.SCHEDULED,
+    JobStatus.DEFERRED,
+    JobStatus.STARTED,
+}
 
 
 @cache
 def redis_connection(redis_url: str) -> Redis:
-    return Redis.from_url(redis_url)
-
-
-def enqueue(settings: Settings, queue_name: str, job: Callable[..., Any], *args: Any) -> None:
-    if settings.redis_url is None:
-        embedded_queue(queue_name).put(job, args)
-        return
-    Queue(queue_name, connection=redis_connection(settings.redis_url)).enqueue_call(
-        job,
-        args=args,
-        timeout=JOB_TIMEOUT_SECONDS,
-        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+    # Bounded waits: an unreachable Redis must fail a call in seconds, not hang a request.
+    return Redis.from_url(
+        redis_url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
     )
+
+
+def enqueue(
+    settings: Settings,
+    queue_name: str,
+    job: Callable[..., Any],
+    *args: Any,
+    job_id: str | None = None,
+    delay: float = 0,
+    timeout: int = JOB_TIMEOUT_SECONDS,
+    retry_intervals: Sequence[int] = (),
+) -> None:
+    """Queue `job(*args)`; raises when the queue cannot take it (Redis down)."""
+    if settings.redis_url is None:
+        embedded_queue(queue_name).put(job, args, job_id, delay, list(retry_intervals))
+        return
+    rq_queue = Queue(queue_name, connection=redis_connection(settings.redis_url))
+    options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout}
+    if retry_intervals:
+        options["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
+    if delay > 0:
+        rq_queue.enqueue_in(timedelta(seconds=delay), job, *args, **options)
+    else:
+        rq_queue.enqueue(job, *args, **options)
+
+
+def pending(settings: Settings, queue_name: str, job_ids: Iterable[str]) -> set[str]:
+    """Which of these jobs are still waiting or running (one round trip to Redis)."""
+    ids = list(job_ids)
+    if not ids:
+        return set()
+    if settings.redis_url is None:
+        return embedded_queue(queue_name).pending(ids)
+    connection = redis_connection(settings.redis_url)
+    with connection.pipeline() as pipe:
+        for job_id in ids:
+            pipe.hget(Job.key_for(job_id), "status")
+        statuses = pipe.execute()
+    return {
+        job_id
+        for job_id, status in zip(ids, statuses, strict=True)
+        if status is not None and JobStatus(status.decode()) in PENDING_STATES
+    }
 
 
 def queue_reachable(settings: Settings) -> bool:
     if settings.redis_url is None:
-        return all(embedded_queue(name).alive for name in (EVENTS, AGENTS))
+        return all(embedded_queue(name).alive for name in QUEUES)
     try:
         return bool(redis_connection(settings.redis_url).ping())
-    except Exception:  # any connection failure means "not reachable" for /healthz
+    except Exception:  # any connection failure means "not reachable"
         return False
 
 
-def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> None:
+def depth(settings: Settings, queue_name: str) -> int:
+    """Jobs waiting in a queue (not counting the running ones)."""
     if settings.redis_url is None:
-        raise SystemExit(
-            "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
-        )
-    from bot.agents.run import reap_stale_tasks
-
-    hide_environment_from_children()
-    # RQ forks a work horse per job: a thread of ours in this process could be
-    # holding a lock at that moment and leave the horse deadlocked. So the
-    # reaper lives in a process of its own, forked before anything else runs.
-    interval = settings.task_heartbeat_seconds * 2
-    multiprocessing.get_context("fork").Process(
-        target=_while_parent_lives, args=(interval, reap_stale_tasks, settings), daemon=True
-    ).start()
-    connection = redis_connection(settings.redis_url)
-    names = list(queue_names or [EVENTS, AGENTS])
-    Worker([Queue(n, connection=connection) for n in names], connection=connection).work(
-        with_scheduler=True
-    )
-
-
-def _while_parent_lives(
-    seconds: float, action: Callable[[Settings], Any], settings: Settings
-) -> None:
-    parent = os.getppid()
-    while os.getppid() == parent:
-        try:
-            action(settings)
-        except Exception:
-            log.exception("periodic %s failed", action.__name__)
-        time.sleep(seconds)
-
-
-def hide_environment_from_children() -> None:
-    """Make /proc/<pid>/environ of this process (and its forks) unreadable to agents.
-
-    Agent commands run with a clean environment, but as the same user they
-    could read a parent's environment, and with it the bot's secrets, through
-    /proc. A process that is not dumpable has its /proc files owned by root
-    (run the bot as a user other than root for this to hold).
-    """
-    if sys.platform != "linux":
-        return
-    import ctypes
-
-    pr_set_dumpable = 4
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
-
-
-def every(seconds: float, action: Callable[[], Any]) -> None:
-    """Run action now and then every so often on a daemon thread, logging its failures."""
-
-    def loop() -> None:
-        while True:
-            try:
-                action()
-            except Exception:
-                log.exception("periodic %s failed", action)
-            time.sleep(seconds)
-
-    threading.Thread(target=loop, name="periodic", daemon=True).start()
+        return embedded_queue(queue_name).waiting
+    return Queue(queue_name, connection=redis_connection(settings.redis_url)).count
 
 
 class EmbeddedQueue:
-    """Runs one queue's jobs one at a time on a thread of the serving process, with retries.
+    """Runs one queue's jobs one at a time on a thread of the serving process.
 
     Each queue has its own thread, so a long agent run never holds up webhooks.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], int]] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], str | None, list[int]]]
+        self._jobs = queue.Queue()
+        self._pending: dict[str, int] = {}
+        self._pending_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -138,33 +125,67 @@ class EmbeddedQueue:
         """False only when the worker thread has died; it starts on the first job."""
         return self._thread is None or self._thread.is_alive()
 
-    def put(self, job: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    @property
+    def waiting(self) -> int:
+        return self._jobs.qsize()
+
+    def put(
+        self,
+        job: Callable[..., Any],
+        args: tuple[Any, ...],
+        job_id: str | None = None,
+        delay: float = 0,
+        retry_intervals: list[int] | None = None,
+    ) -> None:
         self._ensure_started()
-        self._jobs.put((job, args, 0))
+        self._mark(job_id, +1)
+        entry = (job, args, job_id, retry_intervals or [])
+        if delay > 0:
+            timer = threading.Timer(delay, self._jobs.put, [entry])
+            timer.daemon = True
+            timer.start()
+        else:
+            self._jobs.put(entry)
+
+    def pending(self, job_ids: Iterable[str]) -> set[str]:
+        with self._pending_lock:
+            return {job_id for job_id in job_ids if self._pending.get(job_id)}
 
     def join(self) -> None:
         """Wait until every job put so far has run once."""
         self._jobs.join()
 
+    def _mark(self, job_id: str | None, change: int) -> None:
+        if job_id is None:
+            return
+        with self._pending_lock:
+            count = self._pending.get(job_id, 0) + change
+            if count > 0:
+                self._pending[job_id] = count
+            else:
+                self._pending.pop(job_id, None)
+
     def _ensure_started(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._run, name="embedded-queue", daemon=True
+                    target=self._run, name=f"embedded-{self.name}", daemon=True
                 )
                 self._thread.start()
 
     def _run(self) -> None:
         while True:
-            job, args, failures = self._jobs.get()
+            job, args, job_id, retry_intervals = self._jobs.get()
+            started = time.monotonic()
             try:
                 job(*args)
             except Exception:
-                log.exception("job %s%r failed (attempt %d)", job.__name__, args, failures + 1)
-                if failures < len(RETRY_INTERVALS):
-                    retry = (job, args, failures + 1)
-                    threading.Timer(RETRY_INTERVALS[failures], self._jobs.put, [retry]).start()
+                log.exception("job %s%r failed", job.__name__, args)
+                if retry_intervals:
+                    self.put(job, args, job_id, retry_intervals[0], retry_intervals[1:])
             finally:
+                self._mark(job_id, -1)
+                log.debug("job %s ran in %.3fs", job.__name__, time.monotonic() - started)
                 self._jobs.task_done()
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from bot.agents.profiles import load_profiles
+from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
+from bot.agents.run import RUN_OVERHEAD_SECONDS, run_task
 from bot.github import RepositoryGateway
 from bot.queue import AGENTS, enqueue
 from bot.settings import Settings
@@ -19,6 +20,8 @@ from specs.model import MANUAL_AGENT
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
 
 LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+# A run that fails for a passing reason (GitHub unreachable) is queued again after these.
+RETRY_INTERVALS = (5, 30, 120)
 
 
 def agent_for(ticket: Ticket) -> str:
@@ -62,10 +65,15 @@ def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
     task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
     session.add(task)
     session.commit()
-    from bot.agents.run import run_task
-
-    enqueue(settings, AGENTS, run_task, task.id)
+    enqueue_task(settings, task.id, task.agent)
     return task
+
+
+def enqueue_task(settings: Settings, task_id: int, agent: str) -> None:
+    """Queue a run with room for the profile's timeout, so the queue never cuts it short."""
+    profile = load_profiles(settings).get(agent)
+    timeout = (profile.timeout if profile else DEFAULT_TIMEOUT) + RUN_OVERHEAD_SECONDS
+    enqueue(settings, AGENTS, run_task, task_id, timeout=timeout, retry_intervals=RETRY_INTERVALS)
 
 
 def schedule_spec(

@@ -11,11 +11,12 @@ import logging
 
 from gunicorn.app.base import BaseApplication
 
-from bot.agents.run import start_reaper
+from bot import maintenance
+from bot.agents.isolation import hide_environment_from_children
 from bot.app import create_app
-from bot.deliveries import requeue_unprocessed
-from bot.queue import hide_environment_from_children
+from bot.deliveries import requeue_unfinished
 from bot.settings import Settings
+from bot.worker import preload
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """In the worker process, never in gunicorn's master: threads must not cross a fork."""
-        start_reaper(self._settings)
-        requeued = requeue_unprocessed(self._settings)
-        if requeued:
-            log.info("queued again %d deliveries stored before the last stop", requeued)
+        preload()
+        # Only this process ran jobs: whatever it left unfinished was cut short.
+        requeue_unfinished(self._settings, after_restart=True)
+        maintenance.start_thread(self._settings)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

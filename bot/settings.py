@@ -34,6 +34,8 @@ class Settings:
     github_private_key: str | None = None
     github_webhook_secret: str | None = None
     github_token: str | None = None
+    # The App's slug: events its bot account (`<slug>[bot]`) caused are not acted on twice.
+    github_app_slug: str | None = None
     agents_file: Path | None = None
     # GitHub asks integrators to leave a second between content-creating
     # requests; a GitHub Enterprise Server (or a test double) may not need it.
@@ -64,6 +66,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github_private_key=_private_key(env),
         github_webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
         github_token=env.get("GITHUB_TOKEN") or None,
+        github_app_slug=env.get("GITHUB_APP_SLUG") or None,
         agents_file=_existing_file("SPECBRIDGE_AGENTS", env.get("SPECBRIDGE_AGENTS") or None),
         github_write_interval=_seconds(
             "GITHUB_WRITE_INTERVAL", env.get("GITHUB_WRITE_INTERVAL") or "1.0"

@@ -9,10 +9,8 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from bot.deliveries import queue_delivery, record_delivery
+from bot.deliveries import queue_delivery, store_delivery
 from bot.settings import Settings
-from storage.db import session_scope
-from storage.models import DeliveryStatus
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhook", __name__)
@@ -58,15 +56,11 @@ def receive_webhook() -> tuple[Response, int]:
     if event == "ping":
         return jsonify(ok=True, zen=payload.get("zen")), 200
 
-    with session_scope(settings.database_url) as session:
-        delivery, process = record_delivery(session, delivery_id, event, payload)
-        if process:
-            delivery.status = DeliveryStatus.QUEUED
-        delivery_pk = delivery.id
-    if not process:
-        return jsonify(delivery=delivery_id, status="duplicate"), 200
-    queue_delivery(settings, delivery_pk)
-    return jsonify(delivery=delivery_id, status="queued"), 202
+    stored = store_delivery(settings, delivery_id, event, payload)
+    if stored.queue and not queue_delivery(settings, stored.pk):
+        # Stored, so not lost: the outbox sweep queues it once the queue is back.
+        return jsonify(delivery=delivery_id, status="stored"), 202
+    return jsonify(delivery=delivery_id, status=stored.status), 202 if stored.queue else 200
 
 
 def _signature_matches(secret: str, body: bytes, signature: str) -> bool:

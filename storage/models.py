@@ -364,11 +364,16 @@ class Delivery(Base):
     installation_github_id: Mapped[int | None] = mapped_column(BigInteger)
     repository_full_name: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[dict[str, Any]]
+    # The outbox: a delivery not done is queued again until it is (bot/deliveries.py).
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus), default=DeliveryStatus.RECEIVED
+        _enum(DeliveryStatus), default=DeliveryStatus.RECEIVED, index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Queued for a retry: not to run before this.
+    next_attempt_at: Mapped[datetime | None]
+    # Processing: the worker holds it until this, renewing while it works.
+    lease_until: Mapped[datetime | None]
     received_at: Mapped[datetime] = _created()
     processed_at: Mapped[datetime | None]
 

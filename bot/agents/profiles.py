@@ -17,12 +17,14 @@ import yaml
 from bot.settings import Settings, SettingsError
 from specs.model import MANUAL_AGENT
 
+DEFAULT_TIMEOUT = 1800
+
 
 @dataclass(frozen=True)
 class AgentProfile:
     name: str
     command: str
-    timeout: int = 1800
+    timeout: int = DEFAULT_TIMEOUT
     test: str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
@@ -46,7 +48,7 @@ def parse_profiles(path: Path) -> dict[str, AgentProfile]:
             raise SettingsError(f"SPECBRIDGE_AGENTS: {MANUAL_AGENT!r} is reserved for no agent")
         if not isinstance(value, dict) or not isinstance(value.get("command"), str):
             raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r} needs a command")
-        timeout = value.get("timeout", 1800)
+        timeout = value.get("timeout", DEFAULT_TIMEOUT)
         if not isinstance(timeout, int) or timeout <= 0:
             raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r} timeout must be seconds > 0")
         env = value.get("env") or {}

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from github import GithubException
@@ -40,6 +40,8 @@ POLL_SECONDS = 1
 # A running Task silent for this many heartbeats has lost its worker.
 STALE_AFTER_BEATS = 6
 MAX_ATTEMPTS = 3
+# Besides the profile's own timeout: a clone, the tests' setup, a push, a pull request.
+RUN_OVERHEAD_SECONDS = 600
 LOG_TAIL_CHARS = 4000
 
 
@@ -347,35 +349,3 @@ def task_context(ticket: Ticket) -> tuple[str, dict[str, object]]:
     if data["depends_on"]:
         lines += ["## Depends on", ""] + [f"- #{n}" for n in data["depends_on"]]
     return "\n".join(lines), json.loads(json.dumps(data))
-
-
-def start_reaper(settings: Settings) -> None:
-    """Look for tasks that lost their worker, now and every two heartbeats."""
-    from bot.queue import every
-
-    every(settings.task_heartbeat_seconds * 2, lambda: reap_stale_tasks(settings))
-
-
-def reap_stale_tasks(settings: Settings) -> int:
-    """Tasks left running by a worker that died: queue them again, or fail them."""
-    from bot.queue import AGENTS, enqueue
-
-    cutoff = datetime.now(UTC) - timedelta(
-        seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
-    )
-    requeued = []
-    with session_scope(settings.database_url) as session:
-        stale = session.scalars(
-            select(Task).where(Task.status == TaskStatus.RUNNING, Task.heartbeat_at < cutoff)
-        ).all()
-        for task in stale:
-            if task.attempts < MAX_ATTEMPTS:
-                task.status = TaskStatus.QUEUED
-                requeued.append(task.id)
-            else:
-                task.status = TaskStatus.FAILED
-                task.error = "its worker stopped responding, too many times"
-                task.finished_at = datetime.now(UTC)
-    for task_id in requeued:
-        enqueue(settings, AGENTS, run_task, task_id)
-    return len(stale)

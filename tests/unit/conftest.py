@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterator
+
 import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from bot import handlers
-from bot.settings import Settings, load_settings
-from tests.support import MOCK_API
+from bot.app import create_app
+from bot.queue import EVENTS, embedded_queue, redis_connection
+from bot.settings import Settings, get_settings, load_settings
+from storage.db import session_scope
+from storage.models import Delivery
+from tests.support import MOCK_API, WEBHOOK_SECRET, webhook_headers
 
 
 @pytest.fixture
@@ -19,3 +30,45 @@ def handler_settings(db: str) -> Settings:
             "GITHUB_WRITE_INTERVAL": "0",
         }
     )
+
+
+@pytest.fixture
+def client(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:
+    """The web app; jobs read the process settings, as a worker would."""
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("GITHUB_TOKEN", "test-token")
+    get_settings.cache_clear()
+    settings = load_settings()
+    if settings.redis_url:
+        redis_connection(settings.redis_url).flushdb()
+    yield create_app(settings).test_client()
+    get_settings.cache_clear()
+
+
+def post_webhook(
+    client: FlaskClient,
+    event: str,
+    payload: dict,  # type: ignore[type-arg]
+    delivery_id: str | None = None,
+) -> TestResponse:
+    body = json.dumps(payload).encode()
+    headers = webhook_headers(event, delivery_id or str(uuid.uuid4()), body)
+    return client.post("/webhook", data=body, headers=headers)
+
+
+def stored_deliveries(db: str) -> list[Delivery]:
+    with session_scope(db) as session:
+        return list(session.scalars(select(Delivery)))
+
+
+def run_queued_jobs(db: str) -> None:
+    """Run what the webhook queued: an RQ worker in burst mode, or the embedded queue."""
+    settings = load_settings()
+    if settings.redis_url:
+        from rq import SimpleWorker
+
+        connection = redis_connection(settings.redis_url)
+        SimpleWorker([EVENTS], connection=connection).work(burst=True)
+    else:
+        embedded_queue(EVENTS).join()

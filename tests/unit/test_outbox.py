@@ -1,0 +1,133 @@
+"""The stored delivery, not the queue, decides what is left to do: nothing stored
+is lost when the queue or a worker fails, and nothing is processed twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from bot import deliveries
+from bot.app import create_app
+from bot.deliveries import requeue_unfinished, store_delivery
+from bot.settings import get_settings, load_settings
+from storage.db import session_scope
+from storage.models import Delivery, DeliveryStatus
+from tests.support import github_payload
+from tests.unit.conftest import post_webhook, run_queued_jobs, stored_deliveries
+
+INSTALLATION = github_payload("installation", "created.payload.json")
+
+
+def _set(db: str, **values: object) -> None:
+    with session_scope(db) as session:
+        session.execute(update(Delivery).values(**values))
+
+
+def test_a_delivery_the_queue_could_not_take_is_stored_then_processed(
+    client: FlaskClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = get_settings()
+    if not settings.redis_url:
+        pytest.skip("the embedded queue cannot be unreachable (REDIS_URL is not set)")
+    # Redis is down: nothing listens on port 1.
+    down = load_settings({"DATABASE_URL": db, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "It's a Secret to Everybody")
+    offline = create_app(load_settings({**_env(db), "REDIS_URL": down.redis_url})).test_client()
+
+    response = post_webhook(offline, "installation", INSTALLATION, "while-down")
+
+    assert response.status_code == 202
+    assert response.json == {"delivery": "while-down", "status": "stored"}
+    [stored] = stored_deliveries(db)
+    assert stored.status is DeliveryStatus.RECEIVED
+
+    # Redis is back: the sweep queues it, with nobody pressing Redeliver.
+    assert requeue_unfinished(settings) == 1
+    run_queued_jobs(db)
+    [processed] = stored_deliveries(db)
+    assert (processed.status, processed.attempts) == (DeliveryStatus.DONE, 1)
+
+
+def _env(db: str) -> dict[str, str]:
+    return {"DATABASE_URL": db, "GITHUB_WEBHOOK_SECRET": "It's a Secret to Everybody"}
+
+
+def test_a_queued_delivery_whose_job_vanished_is_queued_again(client: FlaskClient, db: str) -> None:
+    """Redis restarted with nothing in it: the row still says queued."""
+    _stored_without_job("lost-job")
+    _set(db, received_at=datetime.now(UTC) - timedelta(minutes=5))
+
+    assert requeue_unfinished(get_settings()) == 1
+    run_queued_jobs(db)
+    assert [d.status for d in stored_deliveries(db)] == [DeliveryStatus.DONE]
+
+
+def test_a_delivery_whose_worker_died_is_processed_after_its_lease(
+    client: FlaskClient, db: str
+) -> None:
+    _stored_without_job("dead-worker")
+    lapsed = datetime.now(UTC) - timedelta(seconds=1)
+    _set(db, status=DeliveryStatus.PROCESSING, attempts=1, lease_until=lapsed)
+
+    assert requeue_unfinished(get_settings()) == 1
+    run_queued_jobs(db)
+    [delivery] = stored_deliveries(db)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DONE, 2)
+
+
+def test_a_redelivery_of_an_unfinished_delivery_processes_it(client: FlaskClient, db: str) -> None:
+    _stored_without_job("redelivered")  # its job was lost; GitHub (or a person) sends it again
+
+    response = post_webhook(client, "installation", INSTALLATION, "redelivered")
+
+    assert (response.status_code, response.json["status"]) == (202, "queued")
+    run_queued_jobs(db)
+    assert [d.status for d in stored_deliveries(db)] == [DeliveryStatus.DONE]
+
+
+def test_a_failing_delivery_is_retried_then_kept_as_failed(
+    client: FlaskClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = []
+
+    def broken(event) -> None:  # type: ignore[no-untyped-def]
+        failures.append(event.delivery_id)
+        raise ConnectionError("GitHub is unreachable")
+
+    monkeypatch.setattr(deliveries.router, "dispatch", broken)
+    monkeypatch.setattr(deliveries, "RETRY_DELAYS", (0, 0))
+    monkeypatch.setattr(deliveries, "MAX_ATTEMPTS", 3)
+    post_webhook(client, "installation", INSTALLATION, "flaky")
+    for _ in range(3):
+        run_queued_jobs(db)
+        requeue_unfinished(get_settings())
+
+    [delivery] = stored_deliveries(db)
+    assert failures == ["flaky"] * 3
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)
+    assert "GitHub is unreachable" in (delivery.error or "")
+
+
+def test_events_the_app_itself_caused_are_stored_not_queued(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db)
+    app = create_app(load_settings({**_env(db), "GITHUB_APP_SLUG": "specbridge"}))
+    payload = github_payload("issues", "opened.payload.json")
+    payload["sender"] = {**payload["sender"], "login": "specbridge[bot]", "type": "Bot"}
+
+    response = post_webhook(app.test_client(), "issues", payload, "own")
+
+    assert (response.status_code, response.json["status"]) == (200, "ignored")
+    [delivery] = stored_deliveries(db)
+    assert delivery.status is DeliveryStatus.IGNORED
+    assert requeue_unfinished(get_settings()) == 0
+
+
+def _stored_without_job(delivery_id: str) -> None:
+    """A delivery stored and marked queued whose job is gone, as after a crash."""
+    stored = store_delivery(get_settings(), delivery_id, "installation", INSTALLATION)
+    assert stored.queue
