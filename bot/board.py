@@ -1,15 +1,77 @@
-"""A ticket's phase, mirrored in its card's Status column on the board."""
+"""A ticket's phase, mirrored in its card's Status column on the board.
+
+Any board works without configuration: specbridge's five phases go to the
+columns a board has. One made with GitHub's defaults (Todo, In Progress, Done)
+shows backlog as Todo, analyzing, building and testing as In Progress, done as
+Done; a board with Backlog, Analyzing, Building, Testing and Done shows each
+phase in its own column. `.github/specbridge.yml` `status:` names other columns.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from bot.github import BoardGateway
+from bot.github import Board, BoardGateway
 from bot.github.projects import BoardNotFound
-from bot.repo_config import DEFAULT_STATUS
 from storage.models import Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
+
+# For each phase, the columns that stand for it, best first.
+CANDIDATES = {
+    TicketPhase.BACKLOG: ("Backlog", "Todo", "To do", "New"),
+    TicketPhase.ANALYZING: ("Analyzing", "In Progress", "In progress", "Doing"),
+    TicketPhase.BUILDING: ("Building", "In Progress", "In progress", "Doing"),
+    TicketPhase.TESTING: ("Testing", "In Review", "In review", "In Progress", "In progress"),
+    TicketPhase.DONE: ("Done", "Closed", "Complete"),
+}
+
+
+class ColumnMissing(LookupError):
+    """The board has no column for a phase."""
+
+
+def column_for(board: Board, names: dict[str, str], phase: TicketPhase) -> str:
+    """The board's column for a phase; `names` are the repository's own (status: in its config)."""
+    wanted = names.get(phase.value)
+    options = {name.casefold(): name for name in board.status_options}
+    if wanted is not None:
+        if wanted.casefold() in options:
+            return options[wanted.casefold()]
+        raise ColumnMissing(
+            f"the board has no Status option {wanted!r} for {phase.value} "
+            f"(it has: {', '.join(board.status_options)})"
+        )
+    for candidate in CANDIDATES[phase]:
+        if candidate.casefold() in options:
+            return options[candidate.casefold()]
+    raise ColumnMissing(
+        f"the board has no Status option for {phase.value}: name one in "
+        f".github/specbridge.yml under status: (it has: {', '.join(board.status_options)})"
+    )
+
+
+def phase_of(names: dict[str, str], column: str | None) -> TicketPhase | None:
+    """The phase a column stands for, the first that names it (None: a column we don't know)."""
+    if column is None:
+        return None
+    for phase in TicketPhase:
+        if names.get(phase.value, "").casefold() == column.casefold():
+            return phase
+    for phase in TicketPhase:
+        if phase.value not in names and column.casefold() in map(str.casefold, CANDIDATES[phase]):
+            return phase
+    return None
+
+
+def same_column(names: dict[str, str], column: str | None, phase: TicketPhase) -> bool:
+    """Whether a card in `column` already shows `phase` (In Progress shows three)."""
+    if column is None:
+        return False
+    wanted = names.get(phase.value)
+    if wanted is not None:
+        return wanted.casefold() == column.casefold()
+    return column.casefold() in map(str.casefold, CANDIDATES[phase])
 
 
 def move_ticket(boards: BoardGateway, ticket: Ticket, phase: TicketPhase) -> None:
@@ -26,21 +88,9 @@ def show_on_board(boards: BoardGateway, ticket: Ticket) -> None:
     project = settings.get("project")
     if not project or ticket.project_item_id is None:
         return
-    column = column_of(settings, ticket.phase)
     try:
         board = boards.find_board(project["owner"], project["number"])
+        column = column_for(board, settings.get("status") or {}, ticket.phase)
         boards.set_status(board, [ticket.project_item_id], column)
-    except BoardNotFound as error:
-        log.warning("cannot move #%s to %s: %s", ticket.issue_number, column, error)
-
-
-def column_of(repository_settings: dict, phase: TicketPhase) -> str:  # type: ignore[type-arg]
-    return (repository_settings.get("status") or DEFAULT_STATUS).get(
-        phase.value, DEFAULT_STATUS[phase.value]
-    )
-
-
-def phase_of(repository_settings: dict, column: str | None) -> TicketPhase | None:  # type: ignore[type-arg]
-    """The phase a board column stands for (None for a column specbridge does not know)."""
-    status = repository_settings.get("status") or DEFAULT_STATUS
-    return next((TicketPhase(p) for p, name in status.items() if name == column), None)
+    except (BoardNotFound, ColumnMissing) as error:
+        log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)

@@ -25,11 +25,13 @@ def reconcile(settings: Settings, full_name: str | None = None) -> list[str]:
         query = select(Repository).where(Repository.removed_at.is_(None))
         if full_name:
             query = query.where(Repository.full_name == full_name)
-        for repository in session.scalars(query).all():
+        repositories = session.scalars(query).all()
+        for repository in repositories:
             project = (repository.settings or {}).get("project")
             if not project:
                 continue
             installation = repository.installation.github_id if repository.installation else None
+            session.commit()
             client = github_client(settings, installation)
             boards = BoardGateway(client)
             try:
@@ -46,11 +48,13 @@ def reconcile(settings: Settings, full_name: str | None = None) -> list[str]:
                     select(Ticket).where(Ticket.repository_id == repository.id)
                 )
             }
+            session.commit()
             for _item, issue_node_id, column in boards.items(board):
                 ticket = tickets.get(issue_node_id)
                 if ticket is None or ticket.spec is None:
                     continue
                 with exclusive(settings, spec_lock(repository.full_name, ticket.spec.key)):
+                    session.refresh(ticket)
                     result = apply_column(steering, ticket, column, "board")
                     session.commit()
                 if result:

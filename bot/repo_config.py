@@ -13,13 +13,7 @@ import yaml
 
 CONFIG_PATH = ".github/specbridge.yml"
 MAX_CONFIG_BYTES = 64 * 1024
-DEFAULT_STATUS = {
-    "backlog": "Backlog",
-    "analyzing": "Analyzing",
-    "building": "Building",
-    "testing": "Testing",
-    "done": "Done",
-}
+PHASES = ("backlog", "analyzing", "building", "testing", "done")
 
 
 @dataclass(frozen=True)
@@ -27,7 +21,9 @@ class RepoConfig:
     specs_path: str = "specs/"
     project_owner: str | None = None
     project_number: int | None = None
-    status: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_STATUS))
+    # Board columns named for phases; a phase not named here goes to the board's
+    # own column for it (bot/board.py).
+    status: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_board(self) -> bool:
@@ -35,6 +31,18 @@ class RepoConfig:
 
     def is_spec_path(self, path: str) -> bool:
         return path.startswith(self.specs_path) and path.endswith((".yaml", ".yml"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RepoConfig:
+        """The configuration recorded on a repository's row (see `as_dict`)."""
+        data = data or {}
+        project = data.get("project") or {}
+        return cls(
+            specs_path=data.get("specs_path", "specs/"),
+            project_owner=project.get("owner"),
+            project_number=project.get("number"),
+            status=dict(data.get("status") or {}),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,16 +111,16 @@ def _project(value: Any) -> tuple[str | None, int | None]:
 
 def _status(value: Any) -> dict[str, str]:
     if value is None:
-        return dict(DEFAULT_STATUS)
+        return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigError("status must map phases to column names")
-    unknown = set(value) - set(DEFAULT_STATUS)
+    unknown = set(value) - set(PHASES)
     if unknown:
         raise ConfigError(
             f"status has unknown phase(s) {', '.join(sorted(map(str, unknown)))}; "
-            f"phases are {', '.join(DEFAULT_STATUS)}"
+            f"phases are {', '.join(PHASES)}"
         )
-    return {**DEFAULT_STATUS, **value}
+    return dict(value)
 
 
 def _first_line(error: Exception) -> str:

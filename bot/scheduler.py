@@ -9,6 +9,8 @@ Callers hold the spec's lock, so two workers never queue two Tasks for one ticke
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.orm import Session
 
 from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
@@ -79,12 +81,19 @@ def enqueue_task(settings: Settings, task_id: int, agent: str) -> None:
 def schedule_spec(
     session: Session, settings: Settings, spec: Spec, repo: RepositoryGateway
 ) -> list[Task]:
-    """Queue a Task for every ready ticket that never had one; block the stuck ones."""
+    """Queue a Task for every ready ticket of the spec that never had one."""
+    return schedule_tickets(session, settings, spec.tickets, repo)
+
+
+def schedule_tickets(
+    session: Session, settings: Settings, tickets: Sequence[Ticket], repo: RepositoryGateway
+) -> list[Task]:
+    """Queue a Task for each ready ticket that never had one; block the stuck ones."""
     queued = []
-    for ticket in spec.tickets:
+    for ticket in tickets:
         if ticket.state is not IssueState.OPEN:
             continue
-        _block_if_dependency_abandoned(ticket, repo)
+        _block_if_dependency_abandoned(session, ticket, repo)
         if not ticket.tasks and not_ready_because(ticket, settings) is None:
             queued.append(queue_task(session, settings, ticket))
     session.commit()
@@ -100,7 +109,9 @@ def cancel_live_tasks(ticket: Ticket, reason: str) -> list[Task]:
     return cancelled
 
 
-def _block_if_dependency_abandoned(ticket: Ticket, repo: RepositoryGateway) -> None:
+def _block_if_dependency_abandoned(
+    session: Session, ticket: Ticket, repo: RepositoryGateway
+) -> None:
     abandoned = [
         d.depends_on
         for d in ticket.dependencies
@@ -111,6 +122,7 @@ def _block_if_dependency_abandoned(ticket: Ticket, repo: RepositoryGateway) -> N
     numbers = ", ".join(f"#{t.issue_number}" for t in abandoned)
     ticket.blocked = True
     ticket.blocked_reason = f"depends on {numbers}, closed as not planned"
+    session.commit()
     repo.comment_on_issue(
         ticket.issue_number,
         f"This ticket is blocked: it {ticket.blocked_reason}. Change the spec's `depends_on`, "

@@ -40,6 +40,8 @@ class Settings:
     # GitHub asks integrators to leave a second between content-creating
     # requests; a GitHub Enterprise Server (or a test double) may not need it.
     github_write_interval: float = 1.0
+    # GitHub's content budget per installation: (items, seconds) windows.
+    github_content_limits: tuple[tuple[int, float], ...] = ((80, 60.0), (500, 3600.0))
     # A running agent task writes a heartbeat this often; one silent for six
     # beats has lost its worker and is queued again.
     task_heartbeat_seconds: float = 5.0
@@ -71,6 +73,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github_write_interval=_seconds(
             "GITHUB_WRITE_INTERVAL", env.get("GITHUB_WRITE_INTERVAL") or "1.0"
         ),
+        github_content_limits=_content_limits(env.get("GITHUB_CONTENT_LIMITS") or "80/60,500/3600"),
         task_heartbeat_seconds=_seconds(
             "SPECBRIDGE_HEARTBEAT_SECONDS", env.get("SPECBRIDGE_HEARTBEAT_SECONDS") or "5"
         ),
@@ -141,6 +144,26 @@ def _seconds(name: str, value: str) -> float:
     if seconds < 0:
         raise SettingsError(f"{name} must be a number of seconds, got {value!r}")
     return seconds
+
+
+def _content_limits(value: str) -> tuple[tuple[int, float], ...]:
+    """ "80/60,500/3600": at most 80 new items a minute and 500 an hour; "none": no budget."""
+    if value.strip().lower() == "none":
+        return ()
+    windows = []
+    for part in value.split(","):
+        count, _, seconds = part.strip().partition("/")
+        try:
+            window = (int(count), float(seconds))
+        except ValueError:
+            window = (0, 0.0)
+        if window[0] <= 0 or window[1] <= 0:
+            raise SettingsError(
+                f"GITHUB_CONTENT_LIMITS must be ITEMS/SECONDS[,...] such as 80/60,500/3600, "
+                f"got {value!r}"
+            )
+        windows.append(window)
+    return tuple(windows)
 
 
 def _existing_file(name: str, value: str | None) -> Path | None:

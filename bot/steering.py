@@ -1,4 +1,7 @@
-"""What people do to a ticket, from a comment, a card on the board or a reconcile."""
+"""What people do to a ticket, from a comment, a card on the board or a reconcile.
+
+Each action records its change and commits before it asks anything of GitHub.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway
 from bot.scheduler import cancel_live_tasks, not_ready_because, queue_task
 from bot.settings import Settings
+from bot.tickets import apply_issue_state, ticket_state_changed
 from storage.models import Approval, IssueState, Ticket, TicketPhase
 
 
@@ -37,8 +41,7 @@ class Steering:
     def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
         cancelled = cancel_live_tasks(ticket, f"by @{by}")
         ticket.phase = TicketPhase.BACKLOG
-        if move_card:
-            show_on_board(self.boards, ticket)
+        self._show(ticket, move_card)
         if not cancelled:
             return "No task was queued or running; the ticket is back in the backlog."
         ids = ", ".join(str(t.id) for t in cancelled)
@@ -51,12 +54,13 @@ class Steering:
         if phase is TicketPhase.BACKLOG:
             return self.cancel(ticket, by, move_card=not from_board)
         ticket.phase = phase
-        if not from_board:
-            show_on_board(self.boards, ticket)
+        self._show(ticket, not from_board)
         if phase is TicketPhase.DONE:
             if ticket.state is IssueState.OPEN:
-                cancel_live_tasks(ticket, f"moved to Done by @{by}")
                 self.repo.close_issue(ticket.issue_number, "completed")
+                # Our own close comes back as an event we do not act on: apply it here.
+                apply_issue_state(ticket, "closed", "completed")
+                ticket_state_changed(self.session, self.settings, ticket, self.repo)
             return "Moved to Done: the issue is closed as completed."
         reply = f"Moved to {phase.value}."
         if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):
@@ -65,3 +69,8 @@ class Steering:
             else:
                 reply += " " + self.start(ticket)
         return reply
+
+    def _show(self, ticket: Ticket, move_card: bool) -> None:
+        self.session.commit()
+        if move_card:
+            show_on_board(self.boards, ticket)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -18,11 +19,28 @@ def get_engine(database_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(database_url, pool_pre_ping=True)
+    event.listen(engine, "begin", _began)
+    event.listen(engine, "commit", _ended)
+    event.listen(engine, "rollback", _ended)
     _engines.append(engine)
     return engine
 
 
 _engines: list[Engine] = []
+_transactions = threading.local()
+
+
+def _began(connection) -> None:  # type: ignore[no-untyped-def]
+    _transactions.__dict__.setdefault("open", set()).add(id(connection))
+
+
+def _ended(connection) -> None:  # type: ignore[no-untyped-def]
+    _transactions.__dict__.setdefault("open", set()).discard(id(connection))
+
+
+def transaction_open() -> bool:
+    """Whether this thread holds a database transaction open right now."""
+    return bool(_transactions.__dict__.get("open"))
 
 
 def _forget_inherited_connections() -> None:
@@ -49,10 +67,15 @@ def _session_factory(database_url: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(database_url), expire_on_commit=False)
 
 
+def new_session(database_url: str) -> Session:
+    """A session whose objects stay readable after a commit (no reload, no new transaction)."""
+    return _session_factory(database_url)()
+
+
 @contextmanager
 def session_scope(database_url: str) -> Iterator[Session]:
     """A session committed on success and rolled back on any error."""
-    session = _session_factory(database_url)()
+    session = new_session(database_url)
     try:
         yield session
         session.commit()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -182,6 +183,14 @@ class Spec(Base):
     tracking_issue_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     tickets_total: Mapped[int] = mapped_column(Integer, default=0)
     tickets_closed: Mapped[int] = mapped_column(Integer, default=0)
+    # Set before issues are sent for creation, cleared once all are recorded: an
+    # issue GitHub may have created without our hearing back is looked for (by
+    # its hidden marker) before anything is created again.
+    creation_started_at: Mapped[datetime | None]
+    # A sync paused by GitHub's content budget continues by itself at this time.
+    resume_at: Mapped[datetime | None]
+    # What the tracking issue says about a sync under way ("40 of 600 issues…").
+    sync_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -196,6 +205,31 @@ class Spec(Base):
         back_populates="spec", order_by="SpecTask.position"
     )
     tickets: Mapped[list[Ticket]] = relationship(back_populates="spec")
+    groups: Mapped[list[IssueGroup]] = relationship(
+        back_populates="spec", order_by="IssueGroup.position"
+    )
+
+
+class IssueGroup(Base):
+    """An issue between a spec's tracking issue and its tickets.
+
+    GitHub allows 100 sub-issues a parent (closed ones count): a spec with more
+    tickets hangs them in groups of at most 100 under its tracking issue.
+    """
+
+    __tablename__ = "issue_groups"
+    __table_args__ = (UniqueConstraint("spec_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, … in the order they were made
+    issue_number: Mapped[int]
+    issue_node_id: Mapped[str] = mapped_column(String(128))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    spec: Mapped[Spec] = relationship(back_populates="groups")
+    tickets: Mapped[list[Ticket]] = relationship(back_populates="group")
 
 
 class SpecVersion(Base):
@@ -264,6 +298,8 @@ class SpecTask(Base):
     agent: Mapped[str | None] = mapped_column(String(128))
     position: Mapped[int] = mapped_column(Integer, default=0)
     removed_at: Mapped[datetime | None]
+    # The commit where the task last changed: its issue links the spec file there.
+    changed_commit: Mapped[str | None] = mapped_column(String(64))
 
     spec: Mapped[Spec] = relationship(back_populates="tasks")
     ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")
@@ -287,7 +323,13 @@ class Ticket(Base):
     issue_id: Mapped[int | None] = mapped_column(BigInteger)
     issue_node_id: Mapped[str | None] = mapped_column(String(128))
     project_item_id: Mapped[str | None] = mapped_column(String(128))
+    # Whether the card's Status has been set since it was put on the board.
+    status_set: Mapped[bool] = mapped_column(Boolean, default=False)
     parent_linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The group issue it hangs under, or none: directly under the tracking issue.
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issue_groups.id", ondelete="SET NULL"), index=True
+    )
     # A hash of the title, body and labels last written, so an unchanged
     # task costs no GitHub write.
     content_hash: Mapped[str | None] = mapped_column(String(64))
@@ -307,6 +349,7 @@ class Ticket(Base):
     repository: Mapped[Repository] = relationship()
     spec: Mapped[Spec | None] = relationship(back_populates="tickets")
     spec_task: Mapped[SpecTask | None] = relationship(back_populates="ticket")
+    group: Mapped[IssueGroup | None] = relationship(back_populates="tickets")
     tasks: Mapped[list[Task]] = relationship(back_populates="ticket", order_by="Task.id")
     dependencies: Mapped[list[TicketDependency]] = relationship(
         foreign_keys="TicketDependency.ticket_id", back_populates="ticket"
@@ -396,3 +439,22 @@ class CommandRun(Base):
     refusal_reason: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
+
+
+class GitHubPace(Base):
+    """When an installation may next write to GitHub (without Redis; see bot/github/pacing.py)."""
+
+    __tablename__ = "github_pace"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    next_write_at: Mapped[float] = mapped_column(Float)
+
+
+class GitHubContentUse(Base):
+    """One item an installation created on GitHub, and when: its content budget, without Redis."""
+
+    __tablename__ = "github_content_use"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[float] = mapped_column(Float)

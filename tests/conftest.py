@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
-from storage.db import get_engine, session_scope
+from storage.db import new_session, session_scope
 from storage.migrate import upgrade
 from storage.models import Base
 from tests.databases import create_empty_database, drop_database
+
+# Holding a database transaction open across a call to GitHub is an error in
+# tests (a warning in production): see bot/github/connection.py.
+os.environ["SPECBRIDGE_CHECK_TRANSACTIONS"] = "1"
 
 
 @pytest.fixture
@@ -40,7 +45,7 @@ def db(database_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def session(db: str) -> Iterator[Session]:
-    """A session on the shared database, rolled back after the test."""
-    with Session(get_engine(db)) as session:
+    """A session on the shared database, as the bot makes them, rolled back after the test."""
+    with new_session(db) as session:
         yield session
         session.rollback()

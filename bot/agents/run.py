@@ -236,7 +236,7 @@ class _Run:
         values = [
             self.settings.github_webhook_secret,
             self.settings.github_token,
-            self.repo.token(),
+            self.repo.connection.token,
         ]
         if self.settings.github_private_key:
             values += [

@@ -15,7 +15,8 @@ from bot.github import RepositoryGateway
 from bot.steering import Steering
 from storage.models import Repository, Spec, Ticket
 
-_COMMAND_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*?))?[ \t]*$", re.MULTILINE)
+_COMMAND_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*?))?[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
 
 class Where(Enum):
@@ -67,11 +68,23 @@ def command(name: str, where: Where, usage: str, changes_things: bool = True) ->
 
 
 def parse(body: str) -> list[tuple[int, str, str]]:
-    """(line number, command, arguments) for each line of the comment starting with `/`."""
+    """(line number, command, arguments) for each line of the comment starting with `/`.
+
+    Lines in code blocks and quoted lines (`> /approve`) are text, not commands.
+    """
     found = []
-    for match in _COMMAND_LINE.finditer(body or ""):
-        line = body.count("\n", 0, match.start()) + 1
-        found.append((line, match[1], match[2] or ""))
+    fence: str | None = None
+    for number, line in enumerate((body or "").splitlines(), start=1):
+        opening = _FENCE.match(line)
+        if opening:
+            marker = opening[1]
+            fence = None if fence == marker else (fence or marker)
+            continue
+        if fence is not None:
+            continue
+        match = _COMMAND_LINE.match(line)
+        if match:
+            found.append((number, match[1], match[2] or ""))
     return found
 
 
@@ -86,8 +99,9 @@ def available(where: Where) -> list[Command]:
 
 
 def nearest(name: str, where: Where) -> str | None:
+    """One of our commands that `name` is probably a typo of, or None (someone else's)."""
     names = sorted({c.name for c in available(where)} | {n for n, _ in REGISTRY})
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
     return close[0] if close else None
 
 

@@ -50,6 +50,7 @@ def sync(ctx: Context, _args: str) -> str:
     from bot.sync import GitHubSide, read_repo_config, sync_files
 
     spec = _spec(ctx)
+    ctx.session.commit()
     commit = ctx.repo.commit_sha(ctx.repository.default_branch)
     config = read_repo_config(ctx.repo, ctx.repository, commit)
     github = GitHubSide(ctx.repo, ctx.steering.boards, config)

@@ -1,12 +1,14 @@
 """The gateway: the only code in specbridge that speaks HTTP to GitHub."""
 
 from bot.github.auth import github_client, installation_id_for
-from bot.github.client import Issue, RepositoryGateway
+from bot.github.connection import GitHubConnection
 from bot.github.projects import Board, BoardGateway
+from bot.github.repository import Issue, RepositoryGateway
 
 __all__ = [
     "Board",
     "BoardGateway",
+    "GitHubConnection",
     "Issue",
     "RepositoryGateway",
     "github_client",

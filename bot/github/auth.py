@@ -1,40 +1,39 @@
 """Authentication: as the GitHub App (a JWT exchanged for an installation
 token that PyGithub refreshes before it expires) or with GITHUB_TOKEN.
 
-One client is cached per installation and process, so its token is reused
-until it nears expiry.
+One connection is cached per installation and process, so its token is
+reused until it nears expiry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
-from github import Auth, Github, GithubIntegration, GithubRetry
+from github import Auth, Github, GithubIntegration
 
+from bot.github.connection import GitHubConnection, client_options
+from bot.github.pacing import Pacer
 from bot.settings import Settings
 
-TIMEOUT_SECONDS = 20
-_clients: dict[tuple[object, ...], Github] = {}
-_clients_lock = threading.Lock()
+_connections: dict[tuple[object, ...], GitHubConnection] = {}
+_connections_lock = threading.Lock()
 
 
 class GitHubAuthError(RuntimeError):
     """Neither an App nor a token is configured."""
 
 
-def github_client(settings: Settings, installation_id: int | None) -> Github:
+def github_client(settings: Settings, installation_id: int | None) -> GitHubConnection:
     key = (
-        settings.github_api_url,
-        settings.github_token,
-        settings.github_app_id,
-        settings.github_write_interval,
+        settings,
         None if settings.github_token else installation_id,
     )
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = _new_client(settings, installation_id)
-        return client
+    with _connections_lock:
+        connection = _connections.get(key)
+        if connection is None:
+            connection = _connections[key] = _new_connection(settings, installation_id)
+        return connection
 
 
 def installation_id_for(settings: Settings, full_name: str) -> int | None:
@@ -44,33 +43,53 @@ def installation_id_for(settings: Settings, full_name: str) -> int | None:
     return _integration(settings).get_repo_installation(*full_name.split("/", 1)).id
 
 
-def retry_policy() -> GithubRetry:
-    """Rate limits (403/429 with retry-after) and 5xx are retried with backoff."""
-    return GithubRetry(
-        total=6,
-        backoff_factor=0.5,
-        status_forcelist=[*range(500, 600), 429],
-        secondary_rate_wait=60,
-        max_rate_limit_wait=15 * 60,
-    )
+def repository_token(settings: Settings, installation_id: int | None, full_name: str) -> str:
+    """A token for one repository with `contents: write` only, for one push.
 
-
-def _new_client(settings: Settings, installation_id: int | None) -> Github:
+    GitHub lets an App narrow an installation token to some repositories and
+    permissions; a token from GITHUB_TOKEN cannot be narrowed and is used as is.
+    """
     if settings.github_token:
-        return Github(
-            auth=Auth.Token(settings.github_token),
-            base_url=settings.github_api_url,
-            retry=retry_policy(),
-            timeout=TIMEOUT_SECONDS,
-            **_pacing(settings),
-        )
-    if not settings.uses_app_auth:
+        return settings.github_token
+    if installation_id is None:
+        raise GitHubAuthError("an App needs the installation id of the repository")
+    requester = _integration(settings).requester
+    _, data = requester.requestJsonAndCheck(
+        "POST",
+        f"/app/installations/{installation_id}/access_tokens",
+        input={
+            "repositories": [full_name.split("/", 1)[1]],
+            "permissions": {"contents": "write"},
+        },
+    )
+    return data["token"]
+
+
+def pace_key(settings: Settings, installation_id: int | None) -> str:
+    """Whose budget a request spends: the installation's, or the token's."""
+    if settings.github_token:
+        return "token-" + hashlib.sha256(settings.github_token.encode()).hexdigest()[:16]
+    return f"installation-{installation_id}"
+
+
+def _new_connection(settings: Settings, installation_id: int | None) -> GitHubConnection:
+    if settings.github_token:
+        auth: Auth.Auth = Auth.Token(settings.github_token)
+    elif not settings.uses_app_auth:
         raise GitHubAuthError(
             "no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN"
         )
-    if installation_id is None:
+    elif installation_id is None:
         raise GitHubAuthError("an App needs the installation id of the repository")
-    return _integration(settings).get_github_for_installation(installation_id)
+    else:
+        assert settings.github_app_id is not None and settings.github_private_key is not None
+        auth = Auth.AppAuth(
+            settings.github_app_id, settings.github_private_key
+        ).get_installation_auth(installation_id)
+    # Both clients share one auth, so one installation token serves both.
+    reading = Github(auth=auth, base_url=settings.github_api_url, **client_options())
+    once = Github(auth=auth, base_url=settings.github_api_url, **client_options(once=True))
+    return GitHubConnection(reading, once, Pacer(settings, pace_key(settings, installation_id)))
 
 
 def _integration(settings: Settings) -> GithubIntegration:
@@ -78,12 +97,5 @@ def _integration(settings: Settings) -> GithubIntegration:
     return GithubIntegration(
         auth=Auth.AppAuth(settings.github_app_id, settings.github_private_key),
         base_url=settings.github_api_url,
-        retry=retry_policy(),
-        timeout=TIMEOUT_SECONDS,
-        **_pacing(settings),
+        **client_options(),
     )
-
-
-def _pacing(settings: Settings) -> dict[str, float]:
-    interval = settings.github_write_interval
-    return {"seconds_between_writes": interval, "seconds_between_requests": interval / 4}

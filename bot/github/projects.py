@@ -1,16 +1,14 @@
-"""Projects v2 and sub-issues through GraphQL.
-
-GitHub runs the mutations of one request in order, so a whole batch of new
-tickets costs two requests: one that adds every issue to the board and links
-it under its tracking issue, one that sets every new item's Status.
-"""
+"""Projects v2 boards through GraphQL: finding a board and its Status field,
+reading cards, putting issues on it and setting their Status in batches."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from github import Github, UnknownObjectException
+from github import UnknownObjectException
+
+from bot.github.connection import GitHubConnection, GraphQLError
 
 # Mutations per request: well below GitHub's limits on query cost and size.
 BATCH_SIZE = 50
@@ -78,27 +76,20 @@ class Board:
             ) from None
 
 
-@dataclass(frozen=True)
-class NewTicketLink:
-    issue_node_id: str
-    add_to_board: bool
-    parent_node_id: str | None  # link as sub-issue of this issue
-
-
 class BoardGateway:
-    def __init__(self, client: Github) -> None:
-        self._requester = client.requester
+    def __init__(self, connection: GitHubConnection) -> None:
+        self.connection = connection
 
     def find_board(self, owner: str, number: int) -> Board:
         """The project `number` of an organization or user, with its Status field."""
         for owner_kind in ("organization", "user"):
             try:
-                _, data = self._requester.graphql_query(
+                data = self.connection.query(
                     BOARD_QUERY % owner_kind, {"login": owner, "number": number}
                 )
             except UnknownObjectException:
                 continue
-            project = (data["data"].get(owner_kind) or {}).get("projectV2")
+            project = (data.get(owner_kind) or {}).get("projectV2")
             if project is None:
                 continue
             field = project.get("field") or {}
@@ -110,8 +101,8 @@ class BoardGateway:
 
     def item_status(self, item_id: str) -> str | None:
         """The Status column an item is in now, or None."""
-        _, data = self._requester.graphql_query(ITEM_STATUS_QUERY, {"item": item_id})
-        value = (data["data"].get("node") or {}).get("fieldValueByName") or {}
+        data = self.connection.query(ITEM_STATUS_QUERY, {"item": item_id})
+        value = (data.get("node") or {}).get("fieldValueByName") or {}
         return value.get("name")
 
     def items(self, board: Board) -> list[tuple[str, str, str | None]]:
@@ -119,10 +110,10 @@ class BoardGateway:
         found: list[tuple[str, str, str | None]] = []
         after = None
         while True:
-            _, data = self._requester.graphql_query(
+            data = self.connection.query(
                 BOARD_ITEMS_QUERY, {"project": board.project_id, "after": after}
             )
-            page = data["data"]["node"]["items"]
+            page = data["node"]["items"]
             for node in page["nodes"]:
                 content = node.get("content") or {}
                 if "id" in content:
@@ -132,30 +123,20 @@ class BoardGateway:
                 return found
             after = page["pageInfo"]["endCursor"]
 
-    def link_new_tickets(
-        self, board: Board | None, links: Sequence[NewTicketLink]
-    ) -> list[str | None]:
-        """Add issues to the board and under their parent; the new item ids, in order."""
+    def add_to_board(self, board: Board, issue_node_ids: Sequence[str]) -> list[str | None]:
+        """Put issues on the board (an issue already there keeps its card); item ids in order."""
         item_ids: list[str | None] = []
-        for chunk in _chunks(links):
+        for chunk in _chunks(issue_node_ids):
             batch = _MutationBatch()
-            for i, link in enumerate(chunk):
-                if link.add_to_board and board is not None:
-                    batch.add(
-                        f"add{i}",
-                        "addProjectV2ItemById(input: {projectId: $project, contentId: $c%d}) "
-                        "{ item { id } }" % i,
-                        project=board.project_id,
-                        **{f"c{i}": link.issue_node_id},
-                    )
-                if link.parent_node_id is not None:
-                    batch.add(
-                        f"sub{i}",
-                        "addSubIssue(input: {issueId: $p%d, subIssueId: $c%d}) "
-                        "{ subIssue { id } }" % (i, i),
-                        **{f"p{i}": link.parent_node_id, f"c{i}": link.issue_node_id},
-                    )
-            data = batch.send(self._requester)
+            for i, node_id in enumerate(chunk):
+                batch.add(
+                    f"add{i}",
+                    "addProjectV2ItemById(input: {projectId: $project, contentId: $c%d}) "
+                    "{ item { id } }" % i,
+                    project=board.project_id,
+                    **{f"c{i}": node_id},
+                )
+            data = batch.send(self.connection)
             item_ids += [
                 ((data.get(f"add{i}") or {}).get("item") or {}).get("id") for i in range(len(chunk))
             ]
@@ -176,7 +157,7 @@ class BoardGateway:
                     option=option,
                     **{f"i{i}": item_id},
                 )
-            batch.send(self._requester)
+            batch.send(self.connection)
 
 
 class _MutationBatch:
@@ -193,13 +174,15 @@ class _MutationBatch:
         self._fields.append(f"{alias}: {mutation}")
         self._variables.update(variables)
 
-    def send(self, requester) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    def send(self, connection: GitHubConnection) -> dict:  # type: ignore[type-arg]
         if not self._fields:
             return {}
         declared = ", ".join(f"${name}: {self.TYPES.get(name, 'ID!')}" for name in self._variables)
         query = f"mutation({declared}) {{\n  " + "\n  ".join(self._fields) + "\n}"
-        _, data = requester.graphql_query(query, self._variables)
-        return data["data"]
+        answer = connection.mutate(query, self._variables)
+        if answer.errors:
+            raise GraphQLError([f"{alias}: {message}" for alias, message in answer.errors.items()])
+        return answer.data
 
 
 def _chunks(items: Sequence) -> list[Sequence]:  # type: ignore[type-arg]

@@ -6,13 +6,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot.github import Issue
 from bot.locks import exclusive, spec_lock
-from bot.progress import refresh_progress
 from bot.repositories import find_repository
 from bot.router import Event, router
-from bot.scheduler import cancel_live_tasks, schedule_spec
-from storage.models import IssueState, Ticket, TicketPhase
+from bot.tickets import apply_issue_state, ticket_state_changed
+from storage.models import IssueState, Ticket
 
 
 @router.register("issues", "closed", "reopened", "deleted", "transferred")
@@ -20,22 +18,22 @@ def on_ticket_state(event: Event) -> None:
     ticket = _ticket(event)
     if ticket is None or ticket.spec is None:
         return
-    spec = ticket.spec
+    lock = spec_lock(ticket.repository.full_name, ticket.spec.key)
+    session = event.session
+    session.commit()
     repo = event.repository_gateway()
-    with exclusive(event.settings, spec_lock(spec.repository.full_name, spec.key)):
-        event.session.refresh(ticket)
+    with exclusive(event.settings, lock):
+        session.refresh(ticket)
         if event.action in ("deleted", "transferred"):
             ticket.state = IssueState(event.action)
             ticket.closed_at = ticket.closed_at or datetime.now(UTC)
         else:
             # The issue as it is now, not as the event says: events may arrive
             # out of order, and a replayed one must not undo a later change.
-            _apply_issue_state(ticket, repo.get_issue(ticket.issue_number))
-        if ticket.state is not IssueState.OPEN:
-            cancel_live_tasks(ticket, "its issue closed")
-        refresh_progress(event.session, spec, repo)
-        event.session.commit()
-        schedule_spec(event.session, event.settings, spec, repo)
+            session.commit()
+            issue = repo.get_issue(ticket.issue_number)
+            apply_issue_state(ticket, issue.state, issue.state_reason)
+        ticket_state_changed(session, event.settings, ticket, repo)
 
 
 def _ticket(event: Event) -> Ticket | None:
@@ -46,15 +44,3 @@ def _ticket(event: Event) -> Ticket | None:
     return event.session.scalars(
         select(Ticket).where(Ticket.repository_id == repository.id, Ticket.issue_number == number)
     ).first()
-
-
-def _apply_issue_state(ticket: Ticket, issue: Issue) -> None:
-    if issue.state == "closed":
-        ticket.state, ticket.state_reason = IssueState.CLOSED, issue.state_reason or "completed"
-        ticket.closed_at = ticket.closed_at or datetime.now(UTC)
-        if ticket.state_reason == "completed":
-            ticket.phase = TicketPhase.DONE
-    else:
-        ticket.state, ticket.state_reason, ticket.closed_at = IssueState.OPEN, None, None
-        if ticket.phase is TicketPhase.DONE:
-            ticket.phase = TicketPhase.BACKLOG

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from bot.board import phase_of
+from bot.board import phase_of, same_column
 from bot.locks import exclusive, spec_lock
 from bot.router import Event, router
 from bot.steering import Steering
@@ -37,21 +37,24 @@ def on_card(event: Event) -> None:
         return
     if "field_value" not in (event.payload.get("changes") or {}):
         return
+    session = event.session
+    lock = spec_lock(ticket.repository.full_name, ticket.spec.key)
+    full_name = ticket.repository.full_name
+    session.commit()
     boards = event.board_gateway()
-    repo = event.repository_gateway(ticket.repository.full_name)
-    with exclusive(event.settings, spec_lock(ticket.repository.full_name, ticket.spec.key)):
-        event.session.refresh(ticket)
+    repo = event.repository_gateway(full_name)
+    with exclusive(event.settings, lock):
         # The payload names the field, not its value: read the card as it is now.
         column = boards.item_status(item["node_id"])
-        apply_column(
-            Steering(event.session, event.settings, repo, boards), ticket, column, event.sender
-        )
-        event.session.commit()
+        session.refresh(ticket)
+        apply_column(Steering(session, event.settings, repo, boards), ticket, column, event.sender)
+        session.commit()
 
 
 def apply_column(steering: Steering, ticket: Ticket, column: str | None, by: str) -> str | None:
     """Apply a card's column to its ticket; None when nothing changes."""
-    phase = phase_of(ticket.repository.settings or {}, column)
-    if phase is None or phase is ticket.phase:
+    names = (ticket.repository.settings or {}).get("status") or {}
+    phase = phase_of(names, column)
+    if phase is None or same_column(names, column, ticket.phase):
         return None
     return steering.set_phase(ticket, phase, by, from_board=True)

@@ -79,6 +79,8 @@ class Stack:
             GITHUB_WRITE_INTERVAL="0",
             GITHUB_PRIVATE_KEY=app_private_key(),
             PYTHONPATH=str(REPO_ROOT),
+            SPECBRIDGE_CHECK_TRANSACTIONS="1",
+            GITHUB_APP_SLUG="specbridge",
         )
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -11,16 +13,39 @@ from werkzeug.test import TestResponse
 
 from bot import handlers
 from bot.app import create_app
-from bot.queue import EVENTS, embedded_queue, redis_connection
+from bot.queue import EVENTS, EmbeddedQueue, embedded_queue, redis_connection
 from bot.settings import Settings, get_settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.support import MOCK_API, WEBHOOK_SECRET, webhook_headers
 
 
+@dataclass
+class HeldJob:
+    name: str
+    args: tuple[Any, ...]
+    job_id: str | None
+
+
 @pytest.fixture
-def handler_settings(db: str) -> Settings:
-    """Settings for handlers talking to `responses` mocks of GitHub."""
+def held_jobs(monkeypatch: pytest.MonkeyPatch) -> list[HeldJob]:
+    """Jobs queued by the code under test, kept instead of run (they would talk to GitHub)."""
+    held: list[HeldJob] = []
+
+    def put(self, job, args, job_id=None, delay=0, retry_intervals=None) -> None:  # type: ignore[no-untyped-def]
+        held.append(HeldJob(job.__name__, args, job_id))
+
+    def pending(self, job_ids) -> set[str]:  # type: ignore[no-untyped-def]
+        return {job.job_id for job in held if job.job_id in set(job_ids)}
+
+    monkeypatch.setattr(EmbeddedQueue, "put", put)
+    monkeypatch.setattr(EmbeddedQueue, "pending", pending)
+    return held
+
+
+@pytest.fixture
+def handler_settings(db: str, held_jobs: list[HeldJob]) -> Settings:
+    """Settings for handlers talking to `responses` mocks of GitHub; queued jobs are held."""
     handlers.load()
     return load_settings(
         {

@@ -148,6 +148,19 @@ def test_an_unknown_command_names_the_nearest(
     assert "Did you mean `/approve`?" in json.loads(reply.calls[0].request.body)["body"]
 
 
+def _issue_json(number: int) -> dict:  # type: ignore[type-arg]
+    return {
+        "number": number,
+        "id": number,
+        "node_id": f"I_{number}",
+        "title": "t",
+        "body": "",
+        "state": "open",
+        "state_reason": None,
+        "labels": [],
+    }
+
+
 def _card_moved(column: str) -> None:
     responses.post(
         GRAPHQL,
@@ -183,13 +196,21 @@ def test_a_card_moved_to_done_closes_the_issue(
             "labels": [],
         },
     )
+    completion = responses.post(f"{API}/repos/{REPO}/issues/9/comments", json={}, status=201)
+    close_tracking = responses.patch(
+        f"{API}/repos/{REPO}/issues/9", json={**_issue_json(9), "state": "closed"}
+    )
     dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
     assert json.loads(close.calls[0].request.body) == {
         "state": "closed",
         "state_reason": "completed",
     }
     assert ticket.phase is TicketPhase.DONE
-    assert ticket.state is IssueState.OPEN  # until the `issues` webhook says it closed
+    # Applied at once: the bot's own close comes back as an event it does not act on.
+    assert (ticket.state, ticket.state_reason) == (IssueState.CLOSED, "completed")
+    # It was the spec's only ticket: the tracking issue closes with a word why.
+    assert "complete" in json.loads(completion.calls[0].request.body)["body"]
+    assert json.loads(close_tracking.calls[0].request.body)["state"] == "closed"
 
 
 @responses.activate

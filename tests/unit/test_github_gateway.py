@@ -10,7 +10,8 @@ import responses
 from responses import matchers
 
 from bot.github import BoardGateway, RepositoryGateway, github_client
-from bot.github.projects import Board, BoardNotFound, NewTicketLink
+from bot.github.issues import IssueWriter
+from bot.github.projects import Board, BoardNotFound
 from bot.settings import load_settings
 
 API = "https://ghe.example:8443/api/v3"
@@ -33,7 +34,14 @@ def _issue(number: int, **fields):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client():  # type: ignore[no-untyped-def]
-    settings = load_settings({"GITHUB_TOKEN": "t0ken", "GITHUB_API_URL": API})
+    settings = load_settings(
+        {
+            "GITHUB_TOKEN": "t0ken",
+            "GITHUB_API_URL": API,
+            "GITHUB_WRITE_INTERVAL": "0",
+            "GITHUB_CONTENT_LIMITS": "none",
+        }
+    )
     return github_client(settings, None)
 
 
@@ -129,38 +137,33 @@ def test_find_board_falls_back_from_organization_to_user(client) -> None:  # typ
 
 
 @responses.activate
-def test_new_tickets_are_linked_in_one_request_and_moved_in_another(client) -> None:  # type: ignore[no-untyped-def]
+def test_board_and_sub_issue_writes_are_batched_under_aliases(client) -> None:  # type: ignore[no-untyped-def]
     responses.post(
         GRAPHQL,
-        json={
-            "data": {
-                "add0": {"item": {"id": "PVTI_a"}},
-                "sub0": {"subIssue": {"id": "I_1"}},
-                "add1": {"item": {"id": "PVTI_b"}},
-                "sub1": {"subIssue": {"id": "I_2"}},
-            }
-        },
+        json={"data": {"m0": {"subIssue": {"id": "I_1"}}, "m1": {"subIssue": {"id": "I_2"}}}},
+    )
+    responses.post(
+        GRAPHQL,
+        json={"data": {"add0": {"item": {"id": "PVTI_a"}}, "add1": {"item": {"id": "PVTI_b"}}}},
     )
     responses.post(GRAPHQL, json={"data": {"set0": {}, "set1": {}}})
     board = Board("PVT_1", "F_1", {"Backlog": "o1"})
-    gateway = BoardGateway(client)
-    links = [NewTicketLink("I_1", True, "I_T"), NewTicketLink("I_2", True, "I_T")]
 
-    items = gateway.link_new_tickets(board, links)
-    gateway.set_status(board, [i for i in items if i], "Backlog")
+    linked = IssueWriter(client, "octo/app").add_sub_issues(
+        [("1", "I_T", "I_1", False), ("2", "I_T", "I_2", False)]
+    )
+    items = BoardGateway(client).add_to_board(board, ["I_1", "I_2"])
+    BoardGateway(client).set_status(board, [i for i in items if i], "Backlog")
 
+    assert sorted(linked.done) == ["1", "2"]
     assert items == ["PVTI_a", "PVTI_b"]
-    assert len(responses.calls) == 2
+    assert len(responses.calls) == 3
     link_request = json.loads(responses.calls[0].request.body)
-    assert link_request["query"].count("addProjectV2ItemById") == 2
     assert link_request["query"].count("addSubIssue") == 2
     assert link_request["variables"] == {
-        "project": "PVT_1",
-        "c0": "I_1",
-        "p0": "I_T",
-        "c1": "I_2",
-        "p1": "I_T",
+        "m0": {"issueId": "I_T", "subIssueId": "I_1", "replaceParent": False},
+        "m1": {"issueId": "I_T", "subIssueId": "I_2", "replaceParent": False},
     }
-    status_request = json.loads(responses.calls[1].request.body)
-    assert status_request["query"].count("updateProjectV2ItemFieldValue") == 2
-    assert status_request["variables"]["option"] == "o1"
+    board_request = json.loads(responses.calls[1].request.body)
+    assert board_request["query"].count("addProjectV2ItemById") == 2
+    assert board_request["variables"] == {"project": "PVT_1", "c0": "I_1", "c1": "I_2"}

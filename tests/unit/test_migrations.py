@@ -27,6 +27,9 @@ EVERY_ENTITY = {
     "tasks",
     "deliveries",
     "command_runs",
+    "github_pace",
+    "github_content_use",
+    "issue_groups",
 }
 
 

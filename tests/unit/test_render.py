@@ -5,8 +5,9 @@ from bot import render
 
 def test_markers_round_trip_for_tasks_and_tracking_issues() -> None:
     body = f"Some text\n\n{render.marker('passwordless-login', 'TSK-1')}"
-    assert render.parse_marker(body) == ("passwordless-login", "TSK-1")
-    assert render.parse_marker(render.marker("login", None)) == ("login", None)
+    assert render.parse_marker(body) == ("passwordless-login", "TSK-1", None)
+    assert render.parse_marker(render.marker("login", None)) == ("login", None, None)
+    assert render.parse_marker(render.marker("login", None, 3)) == ("login", None, 3)
     assert render.parse_marker("a person's issue") is None
 
 

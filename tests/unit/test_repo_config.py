@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.repo_config import DEFAULT_STATUS, RepoConfig, parse_repo_config
+from bot.repo_config import RepoConfig, parse_repo_config
 
 
 def test_absent_file_means_defaults_without_a_board() -> None:
@@ -21,7 +21,7 @@ def test_full_file_is_read() -> None:
     assert error is None
     assert config.specs_path == "plans/"
     assert (config.project_owner, config.project_number) == ("acme", 4)
-    assert config.status == {**DEFAULT_STATUS, "done": "Shipped"}
+    assert config.status == {"done": "Shipped"}
 
 
 @pytest.mark.parametrize(

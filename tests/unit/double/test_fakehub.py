@@ -17,9 +17,9 @@ import requests
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from bot.github import BoardGateway, RepositoryGateway
-from bot.github.auth import retry_policy
-from bot.github.projects import NewTicketLink
+from bot.github import BoardGateway, GitHubConnection, RepositoryGateway, github_client
+from bot.github.issues import IssueWriter
+from bot.settings import load_settings
 from fakehub import FakeHub
 from tests.support import FIXTURES, WEBHOOK_SECRET, signature
 
@@ -64,15 +64,16 @@ def hub(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def client(hub: FakeHub) -> github.Github:
-    retry = retry_policy()
-    return github.Github(
-        base_url=hub.url,
-        auth=github.Auth.Token("t"),
-        retry=retry,
-        seconds_between_requests=0,
-        seconds_between_writes=0,
+def client(hub: FakeHub) -> GitHubConnection:
+    settings = load_settings(
+        {
+            "GITHUB_API_URL": hub.url,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_WRITE_INTERVAL": "0",
+            "GITHUB_CONTENT_LIMITS": "none",
+        }
     )
+    return github_client(settings, None)
 
 
 _names = iter(range(1000))
@@ -130,11 +131,12 @@ def test_board_batches_run_in_order_in_one_request(
     boards = BoardGateway(client)
     board = boards.find_board("acme", 1)
     before = len(_requests(hub))
-    items = boards.link_new_tickets(
-        board, [NewTicketLink(c.node_id, True, parent.node_id) for c in children]
+    IssueWriter(client, repo).add_sub_issues(
+        [(str(c.number), parent.node_id, c.node_id, False) for c in children]
     )
+    items = boards.add_to_board(board, [c.node_id for c in children])
     boards.set_status(board, [i for i in items if i], "Building")
-    assert len(_requests(hub)) - before == 2
+    assert len(_requests(hub)) - before == 3
     state = requests.get(f"{hub.url}/_admin/state", timeout=30).json()
     repo_state = next(r for r in state["repositories"] if r["full_name"] == repo)
     assert next(i for i in repo_state["issues"] if i["number"] == parent.number)["sub_issues"] == [
@@ -230,7 +232,7 @@ def test_every_webhook_is_signed_and_shaped_like_githubs(
     )
     boards = BoardGateway(client)
     board = boards.find_board("acme", 1)
-    [item] = boards.link_new_tickets(board, [NewTicketLink(issue.node_id, True, None)])
+    [item] = boards.add_to_board(board, [issue.node_id])
     boards.set_status(board, [item], "Done")
     requests.post(f"{hub.url}/_admin/wait", timeout=60)
 

@@ -1,16 +1,19 @@
-"""REST calls for one repository, through PyGithub's requester (auth, base
-URL, retries and errors are PyGithub's; the requests are spelled out here so
-a reader sees exactly what specbridge asks of GitHub)."""
+"""REST calls for one repository. The requests are spelled out here so a reader
+sees exactly what specbridge asks of GitHub; auth, pacing and retries are the
+connection's (bot/github/connection.py)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from github import Github, GithubException, UnknownObjectException
+from github import GithubException, UnknownObjectException
+
+from bot.github.connection import GitHubConnection
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,21 @@ class Issue:
 
 
 class RepositoryGateway:
-    def __init__(self, client: Github, full_name: str) -> None:
-        self._requester = client.requester
+    def __init__(self, connection: GitHubConnection, full_name: str) -> None:
+        self.connection = connection
         self.full_name = full_name
         self._base = f"/repos/{full_name}"
 
-    def _request(self, verb: str, path: str, body: dict[str, Any] | None = None, **params: Any):  # type: ignore[no-untyped-def]
-        _headers, data = self._requester.requestJsonAndCheck(
-            verb, self._base + path, parameters=params or None, input=body
-        )
-        return data
+    def _request(  # type: ignore[no-untyped-def]
+        self,
+        verb: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content: int = 0,
+        once: bool = False,
+        **params: Any,
+    ):
+        return self.connection.rest(verb, self._base + path, body, params, content, once)
 
     # -- repository and files ------------------------------------------------
 
@@ -56,16 +64,8 @@ class RepositoryGateway:
         return self._request("GET", "")["default_branch"]
 
     def clone_url(self) -> str:
-        """A URL git can clone and push with, carrying the current token for https."""
-        url: str = self._request("GET", "")["clone_url"]
-        auth = self._requester.auth
-        if url.startswith("https://") and auth is not None:
-            url = url.replace("https://", f"https://x-access-token:{auth.token}@", 1)
-        return url
-
-    def token(self) -> str | None:
-        auth = self._requester.auth
-        return auth.token if auth is not None else None
+        """The repository's URL for git, with no credential in it."""
+        return self._request("GET", "")["clone_url"]
 
     def commit_sha(self, ref: str) -> str:
         return self._request("GET", f"/commits/{quote(ref, safe='')}")["sha"]
@@ -101,7 +101,7 @@ class RepositoryGateway:
         request: dict[str, Any] = {"title": title, "body": body, "labels": labels}
         if assignees:
             request["assignees"] = assignees
-        return Issue.from_json(self._request("POST", "/issues", request))
+        return Issue.from_json(self._request("POST", "/issues", request, content=1, once=True))
 
     def update_issue(self, number: int, **fields: Any) -> Issue:
         """PATCH any of title, body, labels, state, state_reason."""
@@ -113,13 +113,17 @@ class RepositoryGateway:
     def reopen_issue(self, number: int) -> Issue:
         return self.update_issue(number, state="open")
 
-    def issues_with_label(self, label: str) -> list[Issue]:
-        """Every issue, open or closed, carrying label (pull requests left out)."""
+    def issues_with_label(self, label: str, since: datetime | None = None) -> list[Issue]:
+        """Every issue, open or closed, carrying label (pull requests left out).
+
+        `since`: only those changed since then (an issue is changed when it is created).
+        """
         issues: list[Issue] = []
         page = 1
+        extra = {"since": since.strftime("%Y-%m-%dT%H:%M:%SZ")} if since else {}
         while True:
             batch = self._request(
-                "GET", "/issues", state="all", labels=label, per_page=100, page=page
+                "GET", "/issues", state="all", labels=label, per_page=100, page=page, **extra
             )
             issues += [Issue.from_json(i) for i in batch if "pull_request" not in i]
             if len(batch) < 100:
@@ -135,7 +139,7 @@ class RepositoryGateway:
         if existing:
             return existing[0]["number"]
         request = {"title": title, "head": head, "base": base, "body": body}
-        return self._request("POST", "/pulls", request)["number"]
+        return self._request("POST", "/pulls", request, content=1)["number"]
 
     def add_blocked_by(self, number: int, blocking_issue_id: int) -> None:
         """Record on GitHub that issue `number` is blocked by another (by its id)."""
@@ -152,7 +156,7 @@ class RepositoryGateway:
             self._request("DELETE", f"/issues/{number}/dependencies/blocked_by/{blocking_issue_id}")
 
     def comment_on_issue(self, number: int, body: str) -> None:
-        self._request("POST", f"/issues/{number}/comments", {"body": body})
+        self._request("POST", f"/issues/{number}/comments", {"body": body}, content=1)
 
     def react_to_comment(self, comment_id: int, content: str) -> None:
         self._request("POST", f"/issues/comments/{comment_id}/reactions", {"content": content})
@@ -166,4 +170,4 @@ class RepositoryGateway:
         return data.get("role_name") or data.get("permission") or "none"
 
     def comment_on_commit(self, sha: str, body: str) -> None:
-        self._request("POST", f"/commits/{sha}/comments", {"body": body})
+        self._request("POST", f"/commits/{sha}/comments", {"body": body}, content=1)

@@ -1,0 +1,290 @@
+"""GitHub's pace, shared by every worker and process of one installation.
+
+GitHub asks integrations to leave about a second between write requests and
+to create at most 80 pieces of content (issues, comments, labels, pull
+requests) a minute and 500 an hour. Those budgets belong to the installation,
+not to a process, so they are kept where every process sees them: in Redis,
+or in the database when there is no Redis (the embedded mode, and a
+`specbridge sync` run beside it).
+
+A write asks `before_write(content=n)`: it waits for its turn and for room
+in every content window, up to `max_wait`; when the room would only come
+later than that, it raises BudgetExhausted with the time it will be there,
+so a long sync can stop, say when it continues, and be resumed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.settings import Settings
+from storage.db import get_engine
+from storage.models import GitHubContentUse, GitHubPace
+
+# Waits longer than this are not slept through in a worker: the work pauses.
+MAX_INLINE_WAIT_SECONDS = 90
+
+
+class BudgetExhausted(RuntimeError):
+    """The content budget has no room before `resume_at` (seconds since the epoch)."""
+
+    def __init__(self, resume_at: float, window: ContentWindow) -> None:
+        super().__init__(
+            f"GitHub's budget of {window.limit} new items per {window.seconds:g}s is spent "
+            f"until {datetime.fromtimestamp(resume_at, UTC):%H:%M:%S} UTC"
+        )
+        self.resume_at = resume_at
+        self.window = window
+
+
+@dataclass(frozen=True)
+class ContentWindow:
+    limit: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Granted: write at `at`. Refused: room comes at `room_at`, in window `full`."""
+
+    at: float | None = None
+    room_at: float | None = None
+    full: ContentWindow | None = None
+
+
+class Pacer:
+    """The pace of one installation (or token), kept where every process sees it."""
+
+    def __init__(self, settings: Settings, key: str) -> None:
+        self.key = key
+        self.interval = settings.github_write_interval
+        self.windows = tuple(
+            ContentWindow(limit, seconds) for limit, seconds in settings.github_content_limits
+        )
+        self._settings = settings
+
+    @cached_property
+    def _store(self) -> _Store:
+        if self._settings.redis_url:
+            return _RedisStore(self._settings.redis_url)
+        return _DatabaseStore(self._settings)
+
+    @property
+    def off(self) -> bool:
+        """No spacing and no budget (GITHUB_WRITE_INTERVAL=0, GITHUB_CONTENT_LIMITS=none)."""
+        return self.interval == 0 and not self.windows
+
+    def before_write(self, content: int = 0, max_wait: float = MAX_INLINE_WAIT_SECONDS) -> None:
+        """Wait for this installation's next write slot and room for `content` new items."""
+        if self.off:
+            return
+        deadline = time.time() + max_wait
+        while True:
+            now = time.time()
+            granted = self._store.reserve(self.key, now, self.interval, content, self.windows)
+            if granted.at is not None:
+                if granted.at > now:
+                    time.sleep(granted.at - now)
+                return
+            assert granted.room_at is not None and granted.full is not None
+            if granted.room_at > deadline:
+                raise BudgetExhausted(granted.room_at, granted.full)
+            time.sleep(max(granted.room_at - now, 0.01))
+
+    def room(self) -> int:
+        """New items that could be created now without waiting for a window."""
+        if not self.windows:
+            return 10**6
+        now = time.time()
+        return min(
+            (w.limit - self._store.used(self.key, w, now) for w in self.windows), default=10**6
+        )
+
+    def hold_off(self, seconds: float) -> None:
+        """GitHub answered 'slow down': no write from anyone here for `seconds`."""
+        if self.off:
+            return
+        self._store.push_next_write(self.key, time.time() + seconds)
+
+    def snapshot(self) -> list[tuple[ContentWindow, int]]:
+        """(window, items left in it now), for operators."""
+        if not self.windows:
+            return []
+        now = time.time()
+        return [(w, w.limit - self._store.used(self.key, w, now)) for w in self.windows]
+
+
+class _Store:
+    def reserve(
+        self,
+        key: str,
+        now: float,
+        interval: float,
+        content: int,
+        windows: tuple[ContentWindow, ...],
+    ) -> Reservation:
+        raise NotImplementedError
+
+    def used(self, key: str, window: ContentWindow, now: float) -> int:
+        raise NotImplementedError
+
+    def push_next_write(self, key: str, at: float) -> None:
+        raise NotImplementedError
+
+
+# One atomic step in Redis: check every window, then take a write slot and record
+# the content. KEYS: next-write key, then one sorted set per window (member per item).
+_RESERVE = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local content = tonumber(ARGV[3])
+local room_at = now
+local full = 0
+for i = 2, #KEYS do
+  local limit = tonumber(ARGV[2 + (i - 1) * 2])
+  local window = tonumber(ARGV[3 + (i - 1) * 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local used = redis.call('ZCARD', KEYS[i])
+  if content > 0 and used + content > limit then
+    local oldest = redis.call('ZRANGE', KEYS[i], used + content - limit - 1,
+                              used + content - limit - 1, 'WITHSCORES')
+    local t = now + window
+    if oldest[2] then t = tonumber(oldest[2]) + window end
+    if t > room_at then room_at = t; full = i - 1 end
+  end
+end
+if full > 0 then return {'room', tostring(room_at), full} end
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or now))
+redis.call('SET', KEYS[1], tostring(slot + interval), 'EX', math.ceil(interval) + 60)
+for i = 2, #KEYS do
+  local window = tonumber(ARGV[3 + (i - 1) * 2])
+  for n = 1, content do
+    redis.call('ZADD', KEYS[i], slot, ARGV[#ARGV] .. ':' .. n)
+  end
+  redis.call('EXPIRE', KEYS[i], math.ceil(window) + 60)
+end
+return {'slot', tostring(slot), 0}
+"""
+
+
+class _RedisStore(_Store):
+    def __init__(self, redis_url: str) -> None:
+        from bot.queue import redis_connection
+
+        self.redis = redis_connection(redis_url)
+        self.script = self.redis.register_script(_RESERVE)
+
+    def reserve(self, key, now, interval, content, windows):  # type: ignore[no-untyped-def]
+        keys = [f"specbridge:pace:{key}:next"] + [
+            f"specbridge:pace:{key}:content:{w.seconds:g}" for w in windows
+        ]
+        args: list[object] = [now, interval, content]
+        for window in windows:
+            args += [window.limit, window.seconds]
+        args.append(uuid.uuid4().hex)
+        kind, at, full = self.script(keys=keys, args=args)
+        if kind == b"slot":
+            return Reservation(at=float(at))
+        return Reservation(room_at=float(at), full=windows[int(full) - 1])
+
+    def used(self, key: str, window: ContentWindow, now: float) -> int:
+        name = f"specbridge:pace:{key}:content:{window.seconds:g}"
+        return int(self.redis.zcount(name, now - window.seconds, "+inf"))
+
+    def push_next_write(self, key: str, at: float) -> None:
+        name = f"specbridge:pace:{key}:next"
+        current = self.redis.get(name)
+        if current is None or float(current) < at:
+            self.redis.set(name, str(at), ex=int(at - time.time()) + 60)
+
+
+class _DatabaseStore(_Store):
+    """The same budget in two tables, for processes that share a database but no Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = get_engine(settings.database_url)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        self.insert = dialect.insert
+
+    def reserve(self, key, now, interval, content, windows):  # type: ignore[no-untyped-def]
+        with self.engine.begin() as connection:
+            connection.execute(
+                self.insert(GitHubPace)
+                .values(key=key, next_write_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            # Writing the row first takes its lock (PostgreSQL) or the database's
+            # (SQLite) before anything is read: reservations happen one at a time.
+            connection.execute(
+                update(GitHubPace).where(GitHubPace.key == key).values(key=GitHubPace.key)
+            )
+            longest = max((w.seconds for w in windows), default=0)
+            connection.execute(
+                delete(GitHubContentUse).where(
+                    GitHubContentUse.key == key, GitHubContentUse.at < now - longest
+                )
+            )
+            for window in windows:
+                room_at = self._room_at(connection, key, window, now, content)
+                if room_at is not None:
+                    return Reservation(room_at=room_at, full=window)
+            next_write = connection.scalar(
+                select(GitHubPace.next_write_at).where(GitHubPace.key == key)
+            )
+            slot = max(now, next_write or now)
+            connection.execute(
+                update(GitHubPace)
+                .where(GitHubPace.key == key)
+                .values(next_write_at=slot + interval)
+            )
+            if content:
+                connection.execute(
+                    self.insert(GitHubContentUse), [{"key": key, "at": slot}] * content
+                )
+            return Reservation(at=slot)
+
+    def _room_at(self, connection, key, window, now, content):  # type: ignore[no-untyped-def]
+        if content == 0:
+            return None
+        recent = (
+            select(GitHubContentUse.at)
+            .where(GitHubContentUse.key == key, GitHubContentUse.at > now - window.seconds)
+            .order_by(GitHubContentUse.at)
+        )
+        used = connection.scalar(select(func.count()).select_from(recent.subquery()))
+        if used + content <= window.limit:
+            return None
+        # Room comes when enough of the oldest items leave the window.
+        oldest = connection.scalar(recent.offset(used + content - window.limit - 1).limit(1))
+        return (oldest if oldest is not None else now) + window.seconds
+
+    def used(self, key: str, window: ContentWindow, now: float) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.scalar(
+                    select(func.count()).where(
+                        GitHubContentUse.key == key, GitHubContentUse.at > now - window.seconds
+                    )
+                )
+                or 0
+            )
+
+    def push_next_write(self, key: str, at: float) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                self.insert(GitHubPace)
+                .values(key=key, next_write_at=at)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            connection.execute(
+                update(GitHubPace)
+                .where(GitHubPace.key == key, GitHubPace.next_write_at < at)
+                .values(next_write_at=at)
+            )

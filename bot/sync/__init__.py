@@ -1,0 +1,334 @@
+"""The bridge, both ways: spec files → rows (`rows`), rows → GitHub (`writer`),
+what a merge would do (`plan`), and where tickets hang (`tree`).
+
+Entry points: `sync_files` for a push, `sync_repository` for every spec of a
+repository (by hand, or when the App is installed), `resume_spec` for a sync
+that GitHub's content budget paused. One bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import render
+from bot.agents.profiles import load_profiles
+from bot.github import BoardGateway, RepositoryGateway, github_client
+from bot.github.pacing import BudgetExhausted
+from bot.locks import exclusive, spec_lock
+from bot.progress import refresh_progress
+from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
+from bot.scheduler import schedule_spec
+from bot.settings import Settings
+from bot.sync.github_side import GitHubSide
+from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_spec
+from bot.sync.writer import SpecWriter
+from specs.model import Finding
+from specs.model import Spec as SpecFile
+from specs.validate import validate_files
+from storage.models import Repository, Spec, SpecPhase, SpecStatus
+
+log = logging.getLogger(__name__)
+
+
+class SyncFailed(RuntimeError):
+    """Some spec files could not be synced; the others were."""
+
+
+@dataclass
+class SyncReport:
+    synced: list[str] = field(default_factory=list)
+    paused: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, list[Finding]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    cancelled: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"synced {path}" for path in self.synced]
+        lines += [f"paused {path}: {note}" for path, note in self.paused.items()]
+        lines += [f"cancelled {path} (file removed)" for path in self.cancelled]
+        for path, findings in self.invalid.items():
+            lines.append(f"invalid {path}:")
+            lines += [
+                f"  {f.path}:{f.line}:{f.column}: {f.severity}[{f.code}]: {f.message}"
+                for f in findings
+            ]
+        lines += [f"failed {path}: {error}" for path, error in self.failed.items()]
+        return "\n".join(lines) or "nothing to sync"
+
+
+def read_repo_config(repo: RepositoryGateway, repository: Repository, ref: str) -> RepoConfig:
+    config, error = parse_repo_config(repo.read_file(CONFIG_PATH, ref))
+    repository.settings = config.as_dict()
+    repository.settings_error = error
+    return config
+
+
+def github_side_for(settings: Settings, repository: Repository, config: RepoConfig) -> GitHubSide:
+    installation = repository.installation.github_id if repository.installation else None
+    connection = github_client(settings, installation)
+    return GitHubSide(
+        RepositoryGateway(connection, repository.full_name), BoardGateway(connection), config
+    )
+
+
+def sync_files(
+    session: Session,
+    settings: Settings,
+    github: GitHubSide,
+    repository: Repository,
+    commit: str,
+    changed: Sequence[str],
+    removed: Sequence[str] = (),
+    report_invalid_on_commit: bool = True,
+) -> SyncReport:
+    """Sync the spec files changed at commit; one bad file never stops the others."""
+    report = SyncReport()
+    session.commit()
+    contents = {path: github.repo.read_file(path, commit) for path in changed}
+    removed = [*removed, *(path for path, text in contents.items() if text is None)]
+    # With the operator's profiles known, an unknown `agent:` is a finding on the spec.
+    known_agents = set(load_profiles(settings)) or None
+    loaded = validate_files({p: t for p, t in contents.items() if t is not None}, known_agents)
+    for path, (spec_file, findings) in loaded.items():
+        if spec_file is None:
+            report.invalid[path] = findings
+            _report_invalid(
+                session, github, repository, path, commit, findings, report_invalid_on_commit
+            )
+            continue
+        try:
+            paused = sync_spec(
+                session, settings, github, repository, spec_file, commit, _hash(contents[path])
+            )
+            if paused:
+                report.paused[path] = paused
+            else:
+                report.synced.append(path)
+        except Exception as error:
+            log.exception("sync of %s in %s failed", path, repository.full_name)
+            session.rollback()
+            report.failed[path] = f"{type(error).__name__}: {error}"
+    for path in removed:
+        if cancel_spec_at(session, settings, github, repository, path):
+            report.cancelled.append(path)
+    if report.failed:
+        raise SyncFailed(str(report))
+    return report
+
+
+def sync_spec(
+    session: Session,
+    settings: Settings,
+    github: GitHubSide,
+    repository: Repository,
+    spec_file: SpecFile,
+    commit: str,
+    file_hash: str,
+) -> str | None:
+    """Sync one valid spec, serialized per spec across every worker.
+
+    Returns None when done, or why it paused (GitHub's content budget is spent;
+    it resumes by itself).
+    """
+    with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
+        spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
+        spec.resume_at, spec.sync_note = None, None
+        session.commit()
+        if spec.phase is not SpecPhase.TASKS:
+            return None
+        writer = SpecWriter(session, settings, github, spec, lease)
+        started, writes = time.monotonic(), github.repo.connection.writes
+        try:
+            writer.run(returning)
+        except BudgetExhausted as spent:
+            return _pause(session, settings, writer, spent)
+        finally:
+            _log_sync(
+                spec, writer, time.monotonic() - started, github.repo.connection.writes - writes
+            )
+        refresh_progress(session, spec, github.repo)
+        writer.update_tracking_issue()
+        schedule_spec(session, settings, spec, github.repo)
+        return None
+
+
+def cancel_spec_at(
+    session: Session, settings: Settings, github: GitHubSide, repository: Repository, path: str
+) -> bool:
+    """The spec file was deleted: close its open issues as not planned."""
+    spec = session.scalars(
+        select(Spec).where(Spec.repository_id == repository.id, Spec.path == path)
+    ).first()
+    if spec is None or spec.status is SpecStatus.CANCELLED:
+        return False
+    with exclusive(settings, spec_lock(repository.full_name, spec.key)) as lease:
+        cancel_spec(spec)
+        SpecWriter(session, settings, github, spec, lease).close_removed()
+        if spec.tracking_issue_number is not None and not spec.tracking_issue_closed:
+            session.commit()
+            github.repo.comment_on_issue(
+                spec.tracking_issue_number, f"`{path}` was deleted, so this spec is cancelled."
+            )
+            github.repo.close_issue(spec.tracking_issue_number, "not_planned")
+            spec.tracking_issue_closed = True
+        session.commit()
+    return True
+
+
+def sync_repository(settings: Settings, full_name: str, ref: str | None = None) -> SyncReport:
+    """Every spec file of the repository at ref, as a push would (by hand, or on install)."""
+    from bot.github import installation_id_for
+    from bot.repositories import record_repository
+    from storage.db import session_scope
+
+    connection = github_client(settings, installation_id_for(settings, full_name))
+    repo = RepositoryGateway(connection, full_name)
+    default_branch = repo.default_branch()
+    commit = repo.commit_sha(ref or default_branch)
+    with session_scope(settings.database_url) as session:
+        repository = record_repository(
+            session, {"full_name": full_name, "default_branch": default_branch}
+        )
+        session.commit()
+        config = read_repo_config(repo, repository, commit)
+        session.commit()
+        paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
+        github = GitHubSide(repo, BoardGateway(connection), config)
+        return sync_files(
+            session, settings, github, repository, commit, paths, report_invalid_on_commit=False
+        )
+
+
+def resume_spec(spec_pk: int) -> None:
+    """The queue job that continues a sync paused by GitHub's content budget."""
+    from bot.settings import get_settings
+    from storage.db import session_scope
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        spec = session.get(Spec, spec_pk)
+        if spec is None or spec.resume_at is None:
+            return
+        repository = spec.repository
+        path = spec.path
+        session.commit()
+        github = github_side_for(settings, repository, RepoConfig())
+        commit = github.repo.commit_sha(repository.default_branch)
+        github.config = read_repo_config(github.repo, repository, commit)
+        sync_files(
+            session, settings, github, repository, commit, [path], report_invalid_on_commit=False
+        )
+
+
+def _pause(session: Session, settings: Settings, writer: SpecWriter, spent: BudgetExhausted) -> str:
+    """Stop for now, say on the tracking issue how far it got, and come back by itself."""
+    from bot.queue import EVENTS, enqueue
+
+    spec = writer.spec
+    session.rollback()
+    opened = sum(1 for t in spec.tasks if t.ticket is not None and t.removed_at is None)
+    total = sum(1 for t in spec.tasks if t.removed_at is None)
+    resume_at = datetime.fromtimestamp(spent.resume_at, UTC)
+    spec.resume_at = resume_at
+    spec.sync_note = (
+        f"{opened} of {total} issues are open so far. GitHub allows {spent.window.limit} new "
+        f"items every {_duration(spent.window.seconds)}; the rest follow by themselves from "
+        f"{resume_at:%H:%M} UTC."
+    )
+    session.commit()
+    writer.update_tracking_issue()
+    delay = max(spent.resume_at - time.time(), 1)
+    try:
+        enqueue(settings, EVENTS, resume_spec, spec.id, job_id=f"resume-{spec.id}", delay=delay)
+    except Exception:  # the queue is down: the periodic chore queues it when it is due
+        log.warning("could not queue the resumption of %s", spec.key, exc_info=True)
+    log.info("sync of %s paused: %s", spec.key, spec.sync_note)
+    return spec.sync_note
+
+
+def resume_due_specs(settings: Settings) -> int:
+    """The chore that queues paused syncs whose time has come (if their job was lost)."""
+    from bot.queue import EVENTS, enqueue, pending
+    from storage.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        due = session.scalars(
+            select(Spec.id).where(Spec.resume_at.is_not(None), Spec.resume_at <= datetime.now(UTC))
+        ).all()
+    waiting = pending(settings, EVENTS, [f"resume-{pk}" for pk in due])
+    for pk in due:
+        if f"resume-{pk}" not in waiting:
+            enqueue(settings, EVENTS, resume_spec, pk, job_id=f"resume-{pk}")
+    return len(due)
+
+
+def _report_invalid(
+    session: Session,
+    github: GitHubSide,
+    repository: Repository,
+    path: str,
+    commit: str,
+    findings: list[Finding],
+    on_commit: bool,
+) -> None:
+    new = record_invalid(session, repository, path, commit, findings)
+    session.commit()
+    if on_commit and new:
+        github.repo.comment_on_commit(
+            commit, render.invalid_spec_comment(path, findings_as_json(findings))
+        )
+
+
+def _log_sync(spec: Spec, writer: SpecWriter, seconds: float, writes: int) -> None:
+    counts = writer.counts
+    log.info(
+        "synced %s: %d opened, %d changed, %d closed, %d writes in %.1fs",
+        spec.key,
+        counts["opened"],
+        counts["changed"],
+        counts["closed"],
+        writes,
+        seconds,
+        extra={
+            "spec": spec.key,
+            "repository": spec.repository.full_name,
+            "opened": counts["opened"],
+            "changed": counts["changed"],
+            "closed": counts["closed"],
+            "writes": writes,
+            "duration_ms": round(seconds * 1000, 1),
+        },
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return "hour" if seconds == 3600 else f"{seconds / 3600:g} hours"
+    if seconds >= 60 and seconds % 60 == 0:
+        return "minute" if seconds == 60 else f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
+
+
+def _hash(text: bytes | None) -> str:
+    return hashlib.sha256(text or b"").hexdigest()
+
+
+__all__ = [
+    "GitHubSide",
+    "SyncFailed",
+    "SyncReport",
+    "cancel_spec_at",
+    "read_repo_config",
+    "resume_spec",
+    "sync_files",
+    "sync_repository",
+    "sync_spec",
+]

@@ -1,0 +1,625 @@
+"""Rows → GitHub: one spec's tracking issue, group issues, tickets, dependencies
+and cards, written in batches and recorded as each batch answers.
+
+The order is the one people feel: the tracking issue, then new tickets with
+ready work first (their agents are queued as soon as their issues exist),
+then edits, closes, "blocked by" links, card Status, and the tracking issue's
+progress. Each step compares what GitHub should show with what was last
+written (content hashes, recorded ids), so an unchanged spec costs no write.
+
+Nothing waits on GitHub inside a database transaction: each step reads what
+it needs, commits, writes to GitHub, then records the answer and commits.
+Before creating anything the spec is marked; an issue GitHub created without
+our hearing back (a crash, a 502) is then found by its hidden marker instead
+of being created twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot import render
+from bot.board import ColumnMissing, column_for
+from bot.github import Board
+from bot.github.issues import CREATE_BATCH, IssueUpdate, IssueWriter, NewIssue, WrittenIssue
+from bot.github.projects import BoardNotFound
+from bot.locks import Lease
+from bot.repo_config import CONFIG_PATH
+from bot.scheduler import schedule_tickets
+from bot.settings import Settings
+from bot.sync.github_side import GitHubSide
+from bot.sync.plan import creation_order
+from bot.sync.tree import place
+from storage.models import (
+    Approval,
+    IssueGroup,
+    IssueState,
+    Spec,
+    SpecTask,
+    Ticket,
+    TicketDependency,
+)
+
+log = logging.getLogger(__name__)
+
+# GitHub's words when content is created faster than it allows.
+TOO_FAST = ("submitted too quickly", "secondary rate limit", "rate limit")
+HOLD_OFF_SECONDS = 60
+
+
+class SyncIncomplete(RuntimeError):
+    """GitHub refused some writes; the rest was done and recorded."""
+
+
+class SpecWriter:
+    def __init__(
+        self, session: Session, settings: Settings, github: GitHubSide, spec: Spec, lease: Lease
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.github = github
+        self.spec = spec
+        self.lease = lease
+        self.issues = IssueWriter(github.repo.connection, github.repo.full_name)
+        self.counts: Counter[str] = Counter()
+        self.refused: dict[str, str] = {}
+        self._repository_id: str | None = None
+        self._label_ids: dict[str, str] = {}
+
+    # -- the whole sync ----------------------------------------------------------
+
+    def run(self, returning: set[str] = frozenset()) -> Counter[str]:
+        self.session.commit()
+        self._recover_unrecorded()
+        board = self._board()
+        self._ensure_tracking_issue()
+        self._create_tickets(board)
+        self._link_unlinked()
+        self._update_tickets()
+        self.close_removed()
+        self._reopen(returning)
+        self._sync_dependencies()
+        self._put_on_board(board)
+        self._set_statuses(board)
+        self.update_tracking_issue()
+        if self.refused:
+            reasons = "; ".join(f"{key}: {why}" for key, why in sorted(self.refused.items()))
+            raise SyncIncomplete(f"GitHub refused some writes for {self.spec.key}: {reasons}")
+        return self.counts
+
+    # -- looking before creating -------------------------------------------------
+
+    def _recover_unrecorded(self) -> None:
+        """Record issues a cut-short sync created but never heard back about."""
+        started = self.spec.creation_started_at
+        if started is None:
+            return
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=UTC)
+        self.session.commit()
+        found = self.github.repo.issues_with_label(
+            render.LABEL, since=started - timedelta(minutes=1)
+        )
+        tasks = {t.key: t for t in self.spec.tasks}
+        groups = {g.position for g in self.spec.groups}
+        recorded = {t.issue_number for t in self.spec.tickets}
+        for issue in sorted(found, key=lambda i: i.number):
+            mark = render.parse_marker(issue.body)
+            if mark is None or mark[0] != self.spec.key or issue.number in recorded:
+                continue
+            _, task_key, group = mark
+            written = _as_written(issue)
+            if group is not None and group not in groups:
+                self._record_group(group, written)
+                groups.add(group)
+            elif group is None and task_key is None and self.spec.tracking_issue_number is None:
+                self._record_tracking(written)
+            elif task_key in tasks and tasks[task_key].ticket is None:
+                # Its parent and card are unknown: linked again below, which is harmless.
+                self._record_ticket(tasks[task_key], written, linked=False)
+            recorded.add(issue.number)
+        self.session.commit()
+
+    def _mark_creating(self) -> None:
+        if self.spec.creation_started_at is None:
+            self.spec.creation_started_at = datetime.now(UTC)
+        self.session.commit()
+
+    # -- labels and the repository ---------------------------------------------------
+
+    def _labels(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Node ids of labels, created when the repository lacks them."""
+        names = list(dict.fromkeys(names))
+        missing = [n for n in names if n not in self._label_ids]
+        if missing or self._repository_id is None:
+            self.session.commit()
+            self._repository_id, found = self.issues.repository_and_labels(missing)
+            self._label_ids.update(found)
+            absent = [n for n in missing if n not in found]
+            if absent:
+                created = self.issues.create_labels(self._repository_id, absent)
+                self._label_ids.update(created.done)
+                self.refused.update({f"label {k}": v for k, v in created.failed.items()})
+        return tuple(self._label_ids[n] for n in names if n in self._label_ids)
+
+    def _repository(self) -> str:
+        if self._repository_id is None:
+            self._labels([])
+        assert self._repository_id is not None
+        return self._repository_id
+
+    # -- the tracking issue and groups ---------------------------------------------
+
+    def _ensure_tracking_issue(self) -> None:
+        spec = self.spec
+        if spec.tracking_issue_number is not None:
+            return
+        labels = render.tracking_labels(spec)
+        draft = NewIssue(
+            key="tracking",
+            title=render.tracking_title(spec),
+            body=render.tracking_body(spec, []),
+            label_ids=self._labels(labels),
+            assignee_ids=tuple(self.issues.user_ids([spec.owner]).values()) if spec.owner else (),
+        )
+        self._mark_creating()
+        outcome = self.issues.create_issues(self._repository(), [draft])
+        if "tracking" not in outcome.done:
+            raise SyncIncomplete(f"the tracking issue was not created: {outcome.failed}")
+        self._record_tracking(outcome.done["tracking"])
+        self.counts["opened"] += 1
+        self.session.commit()
+
+    def _record_tracking(self, issue: WrittenIssue) -> None:
+        spec = self.spec
+        spec.tracking_issue_number, spec.tracking_issue_node_id = issue.number, issue.node_id
+        spec.tracking_issue_hash = render.content_hash(issue.title, issue.body, issue.labels)
+        spec.tracking_issue_closed = issue.state == "closed"
+
+    def _create_groups(self, positions: Sequence[int]) -> None:
+        if not positions:
+            return
+        labels = self._labels(render.group_labels(self.spec))
+        drafts = [
+            NewIssue(
+                key=str(position),
+                title=render.group_title(self.spec, position),
+                body=render.group_body(self.spec, position),
+                label_ids=labels,
+                parent_id=self.spec.tracking_issue_node_id,
+            )
+            for position in positions
+        ]
+        self._mark_creating()
+        outcome = self.issues.create_issues(self._repository(), drafts)
+        for key, issue in outcome.done.items():
+            self._record_group(int(key), issue)
+        self.session.commit()
+        if outcome.failed:
+            raise SyncIncomplete(f"group issues were not created: {outcome.failed}")
+
+    def _record_group(self, position: int, issue: WrittenIssue) -> None:
+        group = IssueGroup(
+            spec=self.spec,
+            position=position,
+            issue_number=issue.number,
+            issue_node_id=issue.node_id,
+            content_hash=render.content_hash(issue.title, issue.body, issue.labels),
+            closed=issue.state == "closed",
+        )
+        self.session.add(group)
+        self.session.flush()
+
+    # -- new tickets ---------------------------------------------------------------
+
+    def _create_tickets(self, board: Board | None) -> None:
+        active = self._active_tasks()
+        tickets = {t.key: t.ticket for t in self.spec.tasks if t.ticket is not None}
+        pending = creation_order([t for t in active if t.ticket is None], tickets)
+        if not pending:
+            self._creation_done()
+            return
+        placement = place(self.spec.groups, self._linked(), len(pending))
+        self._create_groups(placement.new_groups)
+        self._move(placement.moves)
+        parents = dict(zip((t.key for t in pending), placement.parents, strict=True))
+        first_batch = True
+        while pending:
+            self.lease.check()
+            size = max(1, min(CREATE_BATCH, self.github.repo.connection.pacer.room()))
+            batch, pending = pending[:size], pending[size:]
+            drafts = [self._ticket_draft(task, parents[task.key], board) for task in batch]
+            self._mark_creating()
+            outcome = self.issues.create_issues(self._repository(), drafts)
+            by_key = {task.key: task for task in batch}
+            created = [
+                self._record_ticket(by_key[key], issue, group=parents[key], board=board)
+                for key, issue in outcome.done.items()
+            ]
+            self.counts["opened"] += len(created)
+            self.session.commit()
+            retry = self._sort_failures(outcome.failed)
+            pending = [by_key[key] for key in retry] + pending
+            if first_batch and created:
+                # Ready work first: its agents start now, not after the whole spec.
+                first_batch = False
+                self._set_statuses(board)
+                schedule_tickets(self.session, self.settings, created, self.github.repo)
+        self._creation_done()
+
+    def _sort_failures(self, failed: dict[str, str]) -> list[str]:
+        """Keys to try again (GitHub asked us to slow down); the rest are refused."""
+        retry = [key for key, why in failed.items() if any(t in why.lower() for t in TOO_FAST)]
+        if retry:
+            log.warning("GitHub asked to slow down while creating %s", ", ".join(retry))
+            self.github.repo.connection.pacer.hold_off(HOLD_OFF_SECONDS)
+        self.refused.update({k: v for k, v in failed.items() if k not in retry})
+        return retry
+
+    def _creation_done(self) -> None:
+        if not self.refused and self.spec.creation_started_at is not None:
+            self.spec.creation_started_at = None
+            self.session.commit()
+
+    def _ticket_draft(self, task: SpecTask, group: int | None, board: Board | None) -> NewIssue:
+        return NewIssue(
+            key=task.key,
+            title=render.ticket_title(task),
+            body=render.ticket_body(self.spec, task, self._dependency_tickets(task)),
+            label_ids=self._labels(render.ticket_labels(self.spec, task)),
+            parent_id=self._parent_node(group),
+            project_id=board.project_id if board else None,
+        )
+
+    def _record_ticket(
+        self,
+        task: SpecTask,
+        issue: WrittenIssue,
+        group: int | None = None,
+        board: Board | None = None,
+        linked: bool = True,
+    ) -> Ticket:
+        ticket = Ticket(
+            repository_id=self.spec.repository_id,
+            spec=self.spec,
+            spec_task=task,
+            issue_number=issue.number,
+            issue_id=issue.database_id,
+            issue_node_id=issue.node_id,
+            content_hash=render.content_hash(issue.title, issue.body, issue.labels),
+            state=IssueState(issue.state),
+            state_reason=issue.state_reason,
+            approval=Approval.PENDING if self.spec.approval_required else Approval.NOT_REQUIRED,
+            parent_linked=linked,
+            group=self._group(group) if linked else None,
+            project_item_id=issue.project_item_ids.get(board.project_id) if board else None,
+        )
+        self.session.add(ticket)
+        self.session.flush()
+        return ticket
+
+    # -- where tickets hang ----------------------------------------------------------
+
+    def _linked(self) -> list[Ticket]:
+        return [t for t in self.spec.tickets if t.parent_linked]
+
+    def _group(self, position: int | None) -> IssueGroup | None:
+        if position is None:
+            return None
+        return next(g for g in self.spec.groups if g.position == position)
+
+    def _parent_node(self, position: int | None) -> str | None:
+        group = self._group(position)
+        return group.issue_node_id if group else self.spec.tracking_issue_node_id
+
+    def _move(self, moves: Sequence[tuple[Ticket, int]]) -> None:
+        """Tickets that hung under the tracking issue go into groups, once."""
+        if not moves:
+            return
+        links = [
+            (str(t.id), self._parent_node(position), t.issue_node_id or "", True)
+            for t, position in moves
+        ]
+        self.session.commit()
+        outcome = self.issues.add_sub_issues(links)
+        for ticket, position in moves:
+            if str(ticket.id) in outcome.done:
+                ticket.group = self._group(position)
+        self.refused.update({f"move {k}": v for k, v in outcome.failed.items()})
+        self.session.commit()
+
+    def _link_unlinked(self) -> None:
+        """Tickets not under their parent yet (found again by marker, or older ones)."""
+        unlinked = [t for t in self.spec.tickets if not t.parent_linked and t.issue_node_id]
+        if not unlinked or self.spec.tracking_issue_node_id is None:
+            return
+        placement = place(self.spec.groups, self._linked(), len(unlinked))
+        self._create_groups(placement.new_groups)
+        self._move(placement.moves)
+        links = [
+            (str(t.id), self._parent_node(parent), t.issue_node_id or "", True)
+            for t, parent in zip(unlinked, placement.parents, strict=True)
+        ]
+        self.session.commit()
+        outcome = self.issues.add_sub_issues(links)
+        for ticket, parent in zip(unlinked, placement.parents, strict=True):
+            if str(ticket.id) in outcome.done:
+                ticket.parent_linked, ticket.group = True, self._group(parent)
+        self.refused.update({f"link {k}": v for k, v in outcome.failed.items()})
+        self.session.commit()
+
+    # -- edits, closes, reopens --------------------------------------------------------
+
+    def _update_tickets(self) -> None:
+        updates, wanted = [], {}
+        for task in self._active_tasks():
+            ticket = task.ticket
+            if ticket is None or ticket.issue_node_id is None:
+                continue
+            title = render.ticket_title(task)
+            body = render.ticket_body(self.spec, task, self._dependency_tickets(task))
+            labels = render.ticket_labels(self.spec, task)
+            digest = render.content_hash(title, body, labels)
+            if ticket.content_hash != digest:
+                updates.append((ticket, title, body, labels))
+                wanted[str(ticket.id)] = digest
+        if not updates:
+            return
+        edits = [
+            IssueUpdate(str(t.id), t.issue_node_id or "", title, body, self._labels(labels))
+            for t, title, body, labels in updates
+        ]
+        self.session.commit()
+        outcome = self.issues.update_issues(edits)
+        for ticket, *_ in updates:
+            if str(ticket.id) in outcome.done:
+                ticket.content_hash = wanted[str(ticket.id)]
+                self.counts["changed"] += 1
+        self.refused.update({f"edit {k}": v for k, v in outcome.failed.items()})
+        self.session.commit()
+
+    def close_removed(self) -> None:
+        """Tasks gone from the spec: their open issues close as not planned, with a word why."""
+        removed = [
+            task
+            for task in self.spec.tasks
+            if task.removed_at is not None
+            and task.ticket is not None
+            and task.ticket.state is IssueState.OPEN
+            and task.ticket.issue_node_id
+        ]
+        if not removed:
+            return
+        comments = [
+            (t.key, t.ticket.issue_node_id or "", render.removed_task_comment(t))  # type: ignore[union-attr]
+            for t in removed
+        ]
+        closes = [(t.key, t.ticket.issue_node_id or "", "NOT_PLANNED") for t in removed]  # type: ignore[union-attr]
+        self.session.commit()
+        self.issues.add_comments(comments)
+        outcome = self.issues.close_issues(closes)
+        now = datetime.now(UTC)
+        for task in removed:
+            if task.key in outcome.done:
+                ticket = task.ticket
+                assert ticket is not None
+                ticket.state, ticket.state_reason, ticket.closed_at = (
+                    IssueState.CLOSED,
+                    "not_planned",
+                    now,
+                )
+                self.counts["closed"] += 1
+        self.refused.update({f"close {k}": v for k, v in outcome.failed.items()})
+        self.session.commit()
+
+    def _reopen(self, returning: set[str]) -> None:
+        """Tasks back in the spec: their issues, closed as not planned, reopen."""
+        back = [
+            task.ticket
+            for task in self._active_tasks()
+            if task.key in returning
+            and task.ticket is not None
+            and task.ticket.state is IssueState.CLOSED
+            and task.ticket.state_reason == "not_planned"
+        ]
+        if not back:
+            return
+        self.session.commit()
+        outcome = self.issues.reopen_issues([(str(t.id), t.issue_node_id or "") for t in back])
+        for ticket in back:
+            if str(ticket.id) in outcome.done:
+                ticket.state, ticket.state_reason, ticket.closed_at = IssueState.OPEN, None, None
+        self.session.commit()
+
+    # -- dependencies --------------------------------------------------------------------
+
+    def _sync_dependencies(self) -> None:
+        """Dependency rows, and GitHub's "blocked by" links, as the spec says."""
+        to_remove: list[TicketDependency] = []
+        for task in self._active_tasks():
+            ticket = task.ticket
+            if ticket is None:
+                continue
+            wanted = {d.id: d for d in self._dependency_tickets(task)}
+            for row in list(ticket.dependencies):
+                if row.depends_on_id not in wanted:
+                    to_remove.append(row)
+            recorded = {row.depends_on_id for row in ticket.dependencies}
+            for depends_on_id, depends_on in wanted.items():
+                if depends_on_id not in recorded:
+                    ticket.dependencies.append(TicketDependency(depends_on=depends_on))
+        self.session.flush()
+        unlink = [r for r in to_remove if r.on_github and r.depends_on.issue_node_id]
+        link = [
+            row
+            for task in self._active_tasks()
+            if task.ticket is not None
+            for row in task.ticket.dependencies
+            if row not in to_remove
+            and not row.on_github
+            and row.depends_on.issue_node_id
+            and row.ticket.issue_node_id
+        ]
+        self.session.commit()
+        kept: dict[str, str] = {}
+        if unlink:
+            kept = self.issues.remove_blocked_by([_link(row) for row in unlink]).failed
+            self.refused.update({f"unlink {k}": v for k, v in kept.items()})
+        for row in to_remove:
+            if _key(row) not in kept:
+                row.ticket.dependencies.remove(row)
+                self.session.delete(row)
+        if link:
+            added = self.issues.add_blocked_by([_link(row) for row in link])
+            for row in link:
+                row.on_github = _key(row) in added.done
+            self.refused.update({f"link {k}": v for k, v in added.failed.items()})
+        self.session.commit()
+
+    # -- the board -------------------------------------------------------------------------
+
+    def _board(self) -> Board | None:
+        config = self.github.config
+        if not config.has_board:
+            return None
+        assert config.project_owner is not None and config.project_number is not None
+        self.session.commit()
+        try:
+            return self.github.boards.find_board(config.project_owner, config.project_number)
+        except BoardNotFound as error:
+            self._board_problem(str(error))
+            return None
+
+    def _board_problem(self, problem: str) -> None:
+        log.warning(
+            "%s: %s; issues are created without a board", self.spec.repository.full_name, problem
+        )
+        self.spec.repository.settings_error = f"{CONFIG_PATH}: {problem}"
+        self.session.commit()
+
+    def _put_on_board(self, board: Board | None) -> None:
+        """Tickets of a board named later (or whose card was deleted) get a card."""
+        if board is None:
+            return
+        missing = [t for t in self.spec.tickets if t.project_item_id is None and t.issue_node_id]
+        missing = [t for t in missing if t.state is not IssueState.DELETED]
+        if not missing:
+            return
+        self.session.commit()
+        item_ids = self.github.boards.add_to_board(board, [t.issue_node_id or "" for t in missing])
+        for ticket, item_id in zip(missing, item_ids, strict=True):
+            ticket.project_item_id, ticket.status_set = item_id, False
+        self.session.commit()
+
+    def _set_statuses(self, board: Board | None) -> None:
+        """Cards whose Status was never set go to the column of their ticket's phase."""
+        if board is None:
+            return
+        unset = [t for t in self.spec.tickets if t.project_item_id and not t.status_set]
+        by_column: dict[str, list[Ticket]] = {}
+        names = self.github.config.status
+        try:
+            for ticket in unset:
+                by_column.setdefault(column_for(board, names, ticket.phase), []).append(ticket)
+        except ColumnMissing as error:
+            self._board_problem(str(error))
+            return
+        self.session.commit()
+        for column, tickets in by_column.items():
+            self.github.boards.set_status(board, [t.project_item_id or "" for t in tickets], column)
+            for ticket in tickets:
+                ticket.status_set = True
+            self.session.commit()
+
+    # -- the tracking issue's progress ---------------------------------------------------
+
+    def refresh_groups_and_tracking(self) -> None:
+        """Group issues close when all their tickets have (and reopen); the tracking issue
+        shows the progress as it is now."""
+        closing = [g for g in self.spec.groups if not g.closed and _all_closed(g.tickets)]
+        reopening = [g for g in self.spec.groups if g.closed and not _all_closed(g.tickets)]
+        self.session.commit()
+        if closing:
+            done = self.issues.close_issues(
+                [(str(g.position), g.issue_node_id, "COMPLETED") for g in closing]
+            ).done
+            for group in closing:
+                group.closed = str(group.position) in done
+        if reopening:
+            done = self.issues.reopen_issues(
+                [(str(g.position), g.issue_node_id) for g in reopening]
+            ).done
+            for group in reopening:
+                group.closed = str(group.position) not in done
+        self.session.commit()
+        self.update_tracking_issue()
+
+    def update_tracking_issue(self) -> None:
+        spec = self.spec
+        if spec.tracking_issue_node_id is None:
+            return
+        title = render.tracking_title(spec)
+        body = render.tracking_body(spec, self._listed_tickets())
+        labels = render.tracking_labels(spec)
+        digest = render.content_hash(title, body, labels)
+        if spec.tracking_issue_hash == digest:
+            return
+        update = IssueUpdate(
+            "tracking", spec.tracking_issue_node_id, title, body, self._labels(labels)
+        )
+        self.session.commit()
+        outcome = self.issues.update_issues([update])
+        if "tracking" in outcome.done:
+            spec.tracking_issue_hash = digest
+        self.session.commit()
+
+    def _listed_tickets(self) -> list[Ticket]:
+        order = {t.key: t.position for t in self.spec.tasks}
+        tickets = [t for t in self.spec.tickets if t.spec_task is not None]
+        return sorted(
+            tickets, key=lambda t: (t.spec_task.removed_at is not None, order[t.spec_task.key])
+        )  # type: ignore[union-attr]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _active_tasks(self) -> list[SpecTask]:
+        return [t for t in self.spec.tasks if t.removed_at is None]
+
+    def _dependency_tickets(self, task: SpecTask) -> list[Ticket]:
+        by_key = {t.key: t for t in self._active_tasks()}
+        return [
+            by_key[key].ticket
+            for key in task.depends_on
+            if key in by_key and by_key[key].ticket  # type: ignore[misc]
+        ]
+
+
+def _all_closed(tickets: Sequence[Ticket]) -> bool:
+    return bool(tickets) and all(t.state is not IssueState.OPEN for t in tickets)
+
+
+def _link(row: TicketDependency) -> tuple[str, str, str]:
+    return _key(row), row.ticket.issue_node_id or "", row.depends_on.issue_node_id or ""
+
+
+def _key(row: TicketDependency) -> str:
+    return f"{row.ticket_id}>{row.depends_on_id}"
+
+
+def _as_written(issue) -> WrittenIssue:  # type: ignore[no-untyped-def]
+    """A REST issue, as the GraphQL writer describes issues."""
+    return WrittenIssue(
+        number=issue.number,
+        database_id=issue.id,
+        node_id=issue.node_id,
+        title=issue.title,
+        body=issue.body,
+        state=issue.state,
+        state_reason=issue.state_reason,
+        labels=issue.labels,
+    )
