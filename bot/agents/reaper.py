@@ -4,15 +4,29 @@ and said so on the ticket's issue."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
+from bot.github import RepositoryGateway, github_client
 from bot.scheduler import enqueue_task
 from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus
+
+
+@dataclass(frozen=True)
+class _Reaped:
+    task_id: int
+    agent: str
+    attempts: int
+    again: bool
+    full_name: str
+    installation: int | None
+    issue: int
+
 
 log = logging.getLogger(__name__)
 
@@ -22,19 +36,52 @@ def reap_stale_tasks(settings: Settings) -> int:
     cutoff = datetime.now(UTC) - timedelta(
         seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
     )
-    requeued: list[tuple[int, str]] = []
+    reaped: list[_Reaped] = []
     with session_scope(settings.database_url) as session:
         stale = session.scalars(
             select(Task).where(Task.status == TaskStatus.RUNNING, Task.heartbeat_at < cutoff)
         ).all()
         for task in stale:
-            if task.attempts < MAX_ATTEMPTS:
+            again = task.attempts < MAX_ATTEMPTS
+            if again:
                 task.status = TaskStatus.QUEUED
-                requeued.append((task.id, task.agent))
             else:
                 task.status = TaskStatus.FAILED
                 task.error = "its worker stopped responding, too many times"
                 task.finished_at = datetime.now(UTC)
-    for task_id, agent in requeued:
-        enqueue_task(settings, task_id, agent)
-    return len(stale)
+            repository = task.ticket.repository
+            reaped.append(
+                _Reaped(
+                    task.id,
+                    task.agent,
+                    task.attempts,
+                    again,
+                    repository.full_name,
+                    repository.installation.github_id if repository.installation else None,
+                    task.ticket.issue_number,
+                )
+            )
+    for task in reaped:
+        if task.again:
+            enqueue_task(settings, task.task_id, task.agent)
+        _report(settings, task)
+    return len(reaped)
+
+
+def _report(settings: Settings, task: _Reaped) -> None:
+    if task.again:
+        body = (
+            f"The agent's worker stopped responding during attempt {task.attempts} of "
+            f"{MAX_ATTEMPTS} (task {task.task_id}): it runs again."
+        )
+    else:
+        body = (
+            f"The agent's worker stopped responding {MAX_ATTEMPTS} times (task {task.task_id}), "
+            "so the task failed. Comment `/retry` to run it again."
+        )
+    try:
+        RepositoryGateway(
+            github_client(settings, task.installation), task.full_name
+        ).comment_on_issue(task.issue, body)
+    except Exception:  # the issue is told next time; the task itself is handled
+        log.warning("could not report task %s on #%s", task.task_id, task.issue, exc_info=True)

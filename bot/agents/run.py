@@ -13,13 +13,14 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlparse
+from pathlib import Path
 
 from github import GithubException
 from requests import RequestException
@@ -28,14 +29,16 @@ from sqlalchemy.orm import Session
 
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.workspace import Workspace, WorkspaceError
-from bot.board import move_ticket
+from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway, github_client
+from bot.github.auth import repository_token
 from bot.settings import Settings, get_settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 POLL_SECONDS = 1
 # A running Task silent for this many heartbeats has lost its worker.
 STALE_AFTER_BEATS = 6
@@ -62,8 +65,7 @@ def run_task(task_id: int) -> None:
     with session_scope(settings.database_url) as session:
         if not _claim(session, task_id):
             return  # cancelled, or already taken by another worker
-        task = session.get_one(Task, task_id)
-        _Run(session, settings, task).execute()
+        _Run(session, settings, session.get_one(Task, task_id)).execute()
 
 
 def _claim(session: Session, task_id: int) -> bool:
@@ -81,33 +83,43 @@ def _claim(session: Session, task_id: int) -> bool:
 
 
 class _Run:
+    """One run. The session is committed before every call to GitHub (and git):
+    nothing here waits on the network, or on the agent, inside a transaction."""
+
     def __init__(self, session: Session, settings: Settings, task: Task) -> None:
         self.session = session
         self.settings = settings
         self.task = task
         self.ticket: Ticket = task.ticket
         repository = self.ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
-        client = github_client(settings, installation)
-        self.repo = RepositoryGateway(client, repository.full_name)
-        self.boards = BoardGateway(client)
+        self.installation = repository.installation.github_id if repository.installation else None
+        self.full_name = repository.full_name
+        self.default_branch = repository.default_branch
+        self.issue = self.ticket.issue_number
+        self.spec_key = self.ticket.spec.key if self.ticket.spec else "spec"
+        self.spec_path = self.ticket.spec.path if self.ticket.spec else None
+        self.task_key = self.ticket.spec_task.key if self.ticket.spec_task else str(self.issue)
+        self.title = self.ticket.spec_task.title if self.ticket.spec_task else f"#{self.issue}"
+        self.context = task_context(self.ticket)
+        session.commit()
+        connection = github_client(settings, self.installation)
+        self.repo = RepositoryGateway(connection, self.full_name)
+        self.boards = BoardGateway(connection)
         self.output = ""
+        self._push_token: str | None = None
 
     def execute(self) -> None:
         workspace: Workspace | None = None
+        branch = f"specbridge/{self.spec_key}/{self.task_key}"
         try:
             profile = self._profile()
-            spec_key = self.ticket.spec.key if self.ticket.spec else "spec"
-            task_key = (
-                self.ticket.spec_task.key
-                if self.ticket.spec_task
-                else str(self.ticket.issue_number)
+            # The clone needs a credential only for a private repository, and
+            # only for that one git command: the workspace keeps none.
+            workspace = Workspace.create(
+                self.repo.clone_url(), self.default_branch, branch, self.repo.connection.token
             )
-            branch = f"specbridge/{spec_key}/{task_key}"
-            default_branch = self.ticket.repository.default_branch
-            workspace = Workspace.create(self.repo.clone_url(), default_branch, branch)
             self._move(TicketPhase.ANALYZING)
-            workspace.write_context(*task_context(self.ticket))
+            workspace.write_context(*self.context)
             self._move(TicketPhase.BUILDING)
             self._run_step("command", profile.command, workspace, profile)
             if profile.test:
@@ -115,25 +127,21 @@ class _Run:
                 self._run_step("test command", profile.test, workspace, profile)
             if not workspace.has_changes():
                 raise AgentFailed("the agent finished without changing any file")
-            title = (
-                self.ticket.spec_task.title
-                if self.ticket.spec_task
-                else f"#{self.ticket.issue_number}"
-            )
+            # specbridge pushes, after the agent is gone, with a token for this
+            # repository's contents only, handed to that one git command.
+            self._push_token = repository_token(self.settings, self.installation, self.full_name)
             workspace.commit_and_push(
-                branch, f"{task_key}: {title}\n\nPart of #{self.ticket.issue_number}"
+                branch, f"{self.task_key}: {self.title}\n\nPart of #{self.issue}", self._push_token
             )
             number = self.repo.open_pull_request(
-                title=f"{task_key}: {title}",
+                title=f"{self.task_key}: {self.title}",
                 head=branch,
-                base=default_branch,
-                body=f"Closes #{self.ticket.issue_number}\n\nOpened by specbridge for `{task_key}` "
-                f"with the agent profile `{profile.name}`.",
+                base=self.default_branch,
+                body=self._pull_request_body(profile),
+                draft=True,
             )
             self._succeed(branch, number)
-        except AgentFailed as failure:
-            self._fail(str(failure))
-        except WorkspaceError as failure:
+        except (AgentFailed, WorkspaceError) as failure:
             self._fail(str(failure))
         except (GithubException, RequestException) as error:
             if self.task.attempts >= MAX_ATTEMPTS:
@@ -147,6 +155,14 @@ class _Run:
             if workspace is not None:
                 workspace.remove()
 
+    def _pull_request_body(self, profile: AgentProfile) -> str:
+        spec = f"[`{self.spec_path}`](../blob/{self.default_branch}/{self.spec_path})"
+        return (
+            f"Closes #{self.issue}\n\nA draft by the agent profile `{profile.name}` for the task "
+            f"`{self.task_key}` of the spec `{self.spec_key}` ({spec}). Review it, mark it ready, "
+            "and merge it to close the ticket."
+        )
+
     def _profile(self) -> AgentProfile:
         profile = load_profiles(self.settings).get(self.task.agent)
         if profile is None:
@@ -154,8 +170,11 @@ class _Run:
         return profile
 
     def _move(self, phase: TicketPhase) -> None:
-        move_ticket(self.boards, self.ticket, phase)
+        if self.ticket.phase is phase:
+            return
+        self.ticket.phase = phase
         self.session.commit()
+        show_on_board(self.boards, self.ticket)
 
     def _run_step(
         self, what: str, command: str, workspace: Workspace, profile: AgentProfile
@@ -168,7 +187,7 @@ class _Run:
             **profile.env,
             "SPECBRIDGE_TASK_FILE": str(workspace.task_file),
             "SPECBRIDGE_TASK_JSON": str(workspace.task_json),
-            "SPECBRIDGE_ISSUE": str(self.ticket.issue_number),
+            "SPECBRIDGE_ISSUE": str(self.issue),
         }
         result = run_command(
             command,
@@ -201,9 +220,9 @@ class _Run:
         self.task.branch, self.task.pull_request_number = branch, pull_request
         self._finish()
         self.repo.comment_on_issue(
-            self.ticket.issue_number,
-            f"The agent finished: #{pull_request} closes this issue when it merges.\n\n"
-            + self._tail_block(),
+            self.issue,
+            f"The agent finished: #{pull_request} (a draft) closes this issue when it merges."
+            f"\n\n{self._tail_block()}",
         )
 
     def _fail(self, reason: str) -> None:
@@ -213,9 +232,9 @@ class _Run:
         self.task.error = reason
         self._finish()
         self.repo.comment_on_issue(
-            self.ticket.issue_number,
-            f"The agent run failed: {reason}. Comment `/retry` to run it again.\n\n"
-            + self._tail_block(),
+            self.issue,
+            f"The agent run failed: {redact(reason, self._secrets())}. Comment `/retry` to run it "
+            f"again.\n\n{self._tail_block()}",
         )
 
     def _finish(self) -> None:
@@ -237,6 +256,7 @@ class _Run:
             self.settings.github_webhook_secret,
             self.settings.github_token,
             self.repo.connection.token,
+            self._push_token,
         ]
         if self.settings.github_private_key:
             values += [
@@ -254,16 +274,19 @@ def run_command(
     heartbeat: Callable[[], None],
     heartbeat_every: float = 5,
 ) -> CommandResult:
-    """Run a shell command line in its own process group; kill the group on timeout or stop."""
+    """Run a shell command line under its supervisor (bot/agents/supervise.py).
+
+    The supervisor kills the command's whole process group when asked (timeout,
+    stop) and when this process dies, so an agent never outlives its job.
+    """
     process = subprocess.Popen(
-        command,
-        shell=True,
+        [sys.executable, "-I", str(SUPERVISOR), command],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True,  # out of reach of a kill aimed at the job's own group
     )
     tail: deque[str] = deque(maxlen=400)
     reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
@@ -285,12 +308,20 @@ def run_command(
         elif should_stop():
             result.stopped = True
         if result.timed_out or result.stopped:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _stop(process)
     reader.join(timeout=5)
     result.exit_code = process.returncode
     result.output = "".join(tail)
     return result
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # the supervisor kills the agent's group, then exits
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _read_lines(process: subprocess.Popen[bytes], tail: deque[str]) -> None:
@@ -298,10 +329,6 @@ def _read_lines(process: subprocess.Popen[bytes], tail: deque[str]) -> None:
     for line in process.stdout:
         # Output is stored and posted as text: NUL is not text (and PostgreSQL refuses it).
         tail.append(line.decode(errors="replace").replace("\x00", "\ufffd"))
-
-
-def _password(url: str | None) -> str | None:
-    return urlparse(url).password if url else None
 
 
 def redact(text: str, secrets: list[str]) -> str:

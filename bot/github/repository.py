@@ -132,13 +132,15 @@ class RepositoryGateway:
 
     # -- pull requests -----------------------------------------------------------
 
-    def open_pull_request(self, title: str, head: str, base: str, body: str) -> int:
+    def open_pull_request(
+        self, title: str, head: str, base: str, body: str, draft: bool = False
+    ) -> int:
         """Open a pull request, or return the open one already there for head."""
         owner = self.full_name.split("/", 1)[0]
         existing = self._request("GET", "/pulls", head=f"{owner}:{head}", state="open")
         if existing:
             return existing[0]["number"]
-        request = {"title": title, "head": head, "base": base, "body": body}
+        request = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
         return self._request("POST", "/pulls", request, content=1)["number"]
 
     def add_blocked_by(self, number: int, blocking_issue_id: int) -> None:

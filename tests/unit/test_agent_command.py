@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -58,3 +61,26 @@ def test_failing_command_reports_its_status_and_output(tmp_path: Path) -> None:
 
 def test_redact_hides_every_secret() -> None:
     assert redact("token abc123 and s3cret", ["abc123", "s3cret"]) == "token *** and ***"
+
+
+def test_an_agent_dies_with_the_job_that_started_it(tmp_path: Path) -> None:
+    """A worker killed mid-run (RQ's timeout, a crash) leaves no agent running on."""
+    started, survived = tmp_path / "started", tmp_path / "survived"
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bot.agents.run import run_command; run_command("
+            f"'touch {started}; (sleep 3; touch {survived}) & sleep 3; touch {survived}', "
+            f"'{tmp_path}', {{'PATH': '/usr/bin:/bin'}}, 60, lambda: False, lambda: None)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists()
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    time.sleep(4)
+    assert not survived.exists()
