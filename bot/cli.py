@@ -133,9 +133,9 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from bot.sync import sync_repository_by_hand
+    from bot.sync import sync_repository
 
-    print(sync_repository_by_hand(_settings(), args.repo, args.ref))
+    print(sync_repository(_settings(), args.repo, args.ref))
     return 0
 
 

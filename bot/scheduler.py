@@ -44,6 +44,9 @@ def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
         return f"it is blocked: {ticket.blocked_reason}"
     if ticket.approval is Approval.PENDING:
         return "it waits for `/approve`"
+    unrecorded = _dependencies_without_issue(ticket)
+    if unrecorded:
+        return f"the issues of {', '.join(unrecorded)}, which it depends on, are not created yet"
     waiting = [
         f"#{d.depends_on.issue_number}"
         for d in ticket.dependencies
@@ -61,6 +64,14 @@ def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
     if any(task.status in LIVE for task in ticket.tasks):
         return "a task is already queued or running"
     return None
+
+
+def _dependencies_without_issue(ticket: Ticket) -> list[str]:
+    task = ticket.spec_task
+    if task is None:
+        return []
+    recorded = {d.depends_on.spec_task.key for d in ticket.dependencies if d.depends_on.spec_task}
+    return [key for key in task.depends_on if key not in recorded]
 
 
 def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:

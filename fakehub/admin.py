@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from flask import Flask, jsonify, request
 
+from fakehub.openapi import github_rest
 from fakehub.state import Repo
 
 
@@ -99,6 +101,17 @@ def register_admin(app: Flask, hub: Any) -> None:
             )
         return jsonify(ok=True)
 
+    @app.post("/_admin/limits")
+    def limits() -> Any:
+        with state.lock:
+            hub.limits.update(body())
+        return jsonify(vars(hub.limits))
+
+    @app.get("/_admin/requests/summary")
+    def requests_summary() -> Any:
+        with state.lock:
+            return jsonify(summarize(state.requests, hub.budgets.created))
+
     @app.get("/_admin/state")
     def read_state() -> Any:
         with state.lock:
@@ -133,6 +146,7 @@ def register_admin(app: Flask, hub: Any) -> None:
     def reset() -> Any:
         with state.lock:
             state.requests.clear()
+            hub.budgets.created.clear()
         return jsonify(ok=True)
 
     @app.post("/_admin/faults")
@@ -140,6 +154,28 @@ def register_admin(app: Flask, hub: Any) -> None:
         with state.lock:
             state.faults.append({"count": 1, **body()})
         return jsonify(ok=True), 201
+
+
+def summarize(requests: list[dict[str, Any]], created: dict[str, int]) -> dict[str, Any]:
+    """What benches count: requests by kind, mutations by name, content created."""
+    rest: Counter[str] = Counter()
+    graphql: Counter[str] = Counter()
+    mutations: Counter[str] = Counter()
+    for record in requests:
+        if record["graphql"] is not None:
+            graphql[record["graphql"]] += 1
+            mutations.update(record.get("mutations") or [])
+        else:
+            rest[
+                f"{record['method']} {github_rest().template(record['method'], record['path'])}"
+            ] += 1
+    return {
+        "rest": dict(rest),
+        "graphql": dict(graphql),
+        "mutations": dict(mutations),
+        "write_requests": sum(1 for r in requests if _is_write(r)),
+        "content_created": sum(created.values()),
+    }
 
 
 def _is_write(record: dict[str, Any]) -> bool:
@@ -167,7 +203,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                 )
     return {
         "full_name": repo.full_name,
-        "clone_url": str(repo.git.bare),
+        "clone_url": repo.clone_url,
         "issues": [
             {
                 "number": i.number,

@@ -69,6 +69,16 @@ class GitRepository:
         except RuntimeError:
             return None
 
+    def message(self, sha: str) -> str:
+        return git("log", "-1", "--format=%B", sha, cwd=self.bare).strip()
+
+    def refs(self) -> dict[str, str]:
+        """Branch name → sha, as the bare repository has them now."""
+        out = git(
+            "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads", cwd=self.bare
+        )
+        return dict(line.split(" ", 1) for line in out.splitlines())
+
     def read(self, ref: str, path: str) -> bytes | None:
         result = subprocess.run(
             ["git", "show", f"{ref}:{path}"], cwd=self.bare, capture_output=True, check=False

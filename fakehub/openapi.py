@@ -32,6 +32,11 @@ class OpenAPI:
                 return template, item
         return None
 
+    def template(self, method: str, path: str) -> str:
+        """The operation's path template (`/repos/{owner}/{repo}/issues`), or the path itself."""
+        found = self.operation(method, path.split("?", 1)[0])
+        return found[0] if found else path
+
     def check(self, method: str, path: str, query: dict[str, str], body: Any) -> str | None:
         """None when GitHub would accept the request, else why not."""
         found = self.operation(method, path)

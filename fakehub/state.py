@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 from fakehub.git import GitRepository
 
 BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
-STATUS_OPTIONS = ("Backlog", "Analyzing", "Building", "Testing", "Done")
+# A board made on github.com gets these Status options.
+GITHUB_DEFAULT_STATUS = ("Todo", "In Progress", "Done")
 _ids = itertools.count(1000)
 
 
@@ -132,6 +134,8 @@ class Repo:
     owner_type: str
     git: GitRepository
     installation_id: int
+    base_url: str = ""  # where the double serves git over HTTP
+    private: bool = False
     collaborators: dict[str, str] = field(default_factory=dict)
     id: int = field(default_factory=new_id)
     issues: dict[int, Issue] = field(default_factory=dict)
@@ -159,7 +163,16 @@ class Repo:
     def next_number(self) -> int:
         return max([0, *self.issues, *self.pulls]) + 1
 
+    @property
+    def node_id(self) -> str:
+        return node_id("R", self.id)
+
+    @property
+    def clone_url(self) -> str:
+        return f"{self.base_url}/{self.full_name}.git"
+
     def label(self, name: str) -> dict[str, Any]:
+        """A label's REST shape; REST creates a label it does not know, as GitHub does."""
         label_id = self.label_ids.setdefault(name, new_id())
         return {
             "id": label_id,
@@ -178,16 +191,16 @@ class Repo:
         api = self.api_url
         return {
             "id": self.id,
-            "node_id": node_id("R", self.id),
+            "node_id": self.node_id,
             "name": self.name,
             "full_name": self.full_name,
-            "private": False,
+            "private": self.private,
             "owner": self.owner_json(),
             "html_url": self.html_url,
             "description": None,
             "fork": False,
             "url": api,
-            "clone_url": str(self.git.bare),
+            "clone_url": self.clone_url,
             "git_url": f"git://github.com/{self.full_name}.git",
             "ssh_url": f"git@github.com:{self.full_name}.git",
             "svn_url": self.html_url,
@@ -211,7 +224,7 @@ class Repo:
             "open_issues": 0,
             "watchers": 0,
             "default_branch": self.default_branch,
-            "visibility": "public",
+            "visibility": "private" if self.private else "public",
             "created_at": "2026-01-01T00:00:00Z",
             "updated_at": "2026-01-01T00:00:00Z",
             "pushed_at": "2026-01-01T00:00:00Z",
@@ -274,8 +287,10 @@ class Project:
     options: dict[str, str] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item node id → item
 
+    status_names: tuple[str, ...] = GITHUB_DEFAULT_STATUS
+
     def __post_init__(self) -> None:
-        self.options = {name: f"opt{new_id()}" for name in STATUS_OPTIONS}
+        self.options = {name: f"opt{new_id()}" for name in self.status_names}
 
     @property
     def node_id(self) -> str:
@@ -289,6 +304,16 @@ class Project:
         return next((name for name, oid in self.options.items() if oid == option_id), None)
 
 
+@dataclass
+class Token:
+    """An installation token the double issued, and what it may do."""
+
+    installation_id: int
+    repositories: set[str] | None  # full names; None: every repository of the installation
+    permissions: dict[str, str]
+    expires_at: float
+
+
 class State:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -296,8 +321,10 @@ class State:
         self.repos: dict[str, Repo] = {}
         self.projects: dict[tuple[str, int], Project] = {}
         self.installations: dict[str, int] = {}
+        self.tokens: dict[str, Token] = {}
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
+        self._issues_by_node: dict[str, Issue] = {}
 
     def installation_for(self, owner: str) -> int:
         return self.installations.setdefault(owner, len(self.installations) + 1)
@@ -305,12 +332,38 @@ class State:
     def repo(self, owner: str, name: str) -> Repo | None:
         return self.repos.get(f"{owner}/{name}")
 
+    def add_issue(self, issue: Issue) -> None:
+        issue.repo.issues[issue.number] = issue
+        self._issues_by_node[issue.node_id] = issue
+
     def issue_by_node(self, node: str) -> Issue | None:
-        for repo in self.repos.values():
-            for issue in repo.issues.values():
-                if issue.node_id == node:
-                    return issue
-        return None
+        return self._issues_by_node.get(node)
+
+    def may_push(self, token: str | None, repo: Repo) -> bool:
+        """A push needs a token with contents: write on the repository."""
+        if token is None:
+            return False
+        issued = self.tokens.get(token)
+        if issued is None:
+            return not token.startswith("ghs_")  # a user's token: full access
+        return (
+            issued.expires_at > time.time()
+            and issued.installation_id == repo.installation_id
+            and (issued.repositories is None or repo.full_name in issued.repositories)
+            and issued.permissions.get("contents") == "write"
+        )
+
+    def may_read(self, token: str | None, repo: Repo) -> bool:
+        if not repo.private:
+            return True
+        if token is None:
+            return False
+        issued = self.tokens.get(token)
+        if issued is None:
+            return not token.startswith("ghs_")
+        return issued.expires_at > time.time() and (
+            issued.repositories is None or repo.full_name in issued.repositories
+        )
 
     def project_by_node(self, node: str) -> Project | None:
         return next((p for p in self.projects.values() if p.node_id == node), None)

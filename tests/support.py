@@ -13,6 +13,8 @@ from fakehub.fixtures import FIXTURES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_SECRET = "It's a Secret to Everybody"
+# A board with a column per phase (a board made with GitHub's defaults has Todo, In Progress, Done).
+SPECBRIDGE_COLUMNS = ["Backlog", "Analyzing", "Building", "Testing", "Done"]
 
 
 def github_payload(event: str, name: str = "payload.json") -> dict[str, Any]:

@@ -242,6 +242,7 @@ class SpecWriter:
                 for key, issue in outcome.done.items()
             ]
             self.counts["opened"] += len(created)
+            self._record_dependency_rows()
             self.session.commit()
             retry = self._sort_failures(outcome.failed)
             pending = [by_key[key] for key in retry] + pending
@@ -438,8 +439,8 @@ class SpecWriter:
 
     # -- dependencies --------------------------------------------------------------------
 
-    def _sync_dependencies(self) -> None:
-        """Dependency rows, and GitHub's "blocked by" links, as the spec says."""
+    def _record_dependency_rows(self) -> list[TicketDependency]:
+        """Dependency rows as the spec says; returns the rows that should go."""
         to_remove: list[TicketDependency] = []
         for task in self._active_tasks():
             ticket = task.ticket
@@ -454,6 +455,11 @@ class SpecWriter:
                 if depends_on_id not in recorded:
                     ticket.dependencies.append(TicketDependency(depends_on=depends_on))
         self.session.flush()
+        return to_remove
+
+    def _sync_dependencies(self) -> None:
+        """Dependency rows, and GitHub's "blocked by" links, as the spec says."""
+        to_remove = self._record_dependency_rows()
         unlink = [r for r in to_remove if r.on_github and r.depends_on.issue_node_id]
         link = [
             row

@@ -19,7 +19,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import REPO_ROOT, WEBHOOK_SECRET
+from tests.support import REPO_ROOT, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET
 
 
 def free_port() -> int:
@@ -205,7 +205,7 @@ class Stack:
             default_branch="main",
             files=files,
             project={"number": 1},
-            **options,
+            **{"status_options": SPECBRIDGE_COLUMNS, **options},
         )
 
     def commit(
@@ -242,6 +242,10 @@ class Stack:
             if not r["path"].endswith("/access_tokens")
             and (r["graphql"] == "mutation" or (r["graphql"] is None and r["method"] != "GET"))
         ]
+
+    def mutations(self) -> dict[str, int]:
+        """GraphQL mutations sent since the last reset, counted one by one by name."""
+        return self.admin("GET", "requests/summary")["mutations"]
 
     def mismatches(self) -> list[dict[str, Any]]:
         return self.state()["mismatches"]

@@ -99,10 +99,14 @@ def test_a_spec_becomes_tracked_issues_and_completes(stack: Stack) -> None:
         )
     assert stack.board(REPO)[new[0]["number"]] == "Backlog"
     assert new[0]["number"] in after[tracking["number"]]["sub_issues"]
-    patched = {r["path"] for r in stack.writes() if r["method"] == "PATCH"}
-    assert patched == {
-        f"/repos/{REPO}/issues/{n}"
-        for n in (tickets["TSK-1"]["number"], tickets["TSK-5"]["number"], tracking["number"])
+    # One write of each kind the edit needs, batched: nothing for the unchanged tasks.
+    assert stack.mutations() == {
+        "createIssue": 1,  # TSK-6
+        "updateIssue": 2,  # TSK-1's title, the tracking issue's list and progress
+        "addComment": 1,  # why TSK-5 closes
+        "closeIssue": 1,  # TSK-5, not planned
+        "addBlockedBy": 1,  # TSK-6 waits for TSK-1
+        "updateProjectV2ItemFieldValue": 1,  # TSK-6's card in Backlog
     }
 
     # 3. The same push delivered again, and a sync by hand, write nothing.

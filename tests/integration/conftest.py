@@ -10,6 +10,7 @@ from bot.repo_config import RepoConfig
 from bot.settings import Settings, load_settings
 from bot.sync import GitHubSide
 from fakehub import FakeHub
+from tests.support import SPECBRIDGE_COLUMNS
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +42,7 @@ def new_repository(hub: FakeHub, name: str, files: dict[str, str] | None = None)
             "name": name,
             "files": files or {"README.md": "x\n"},
             "project": {"number": 1},
+            "status_options": SPECBRIDGE_COLUMNS,
         },
         timeout=30,
     )

@@ -17,6 +17,7 @@ from specs.load import load_spec
 from storage.db import session_scope
 from storage.models import Approval, Ticket, TicketPhase
 from tests.integration.conftest import github_side
+from tests.support import SPECBRIDGE_COLUMNS
 
 SPEC = """\
 id: solo
@@ -32,7 +33,13 @@ tasks:
 def test_reconcile_applies_card_moves_from_a_user_board(hub: FakeHub, settings: Settings) -> None:
     requests.post(
         f"{hub.url}/_admin/repos",
-        json={"owner": "octocat", "name": "solo", "owner_type": "User", "project": {"number": 2}},
+        json={
+            "owner": "octocat",
+            "name": "solo",
+            "owner_type": "User",
+            "project": {"number": 2},
+            "status_options": SPECBRIDGE_COLUMNS,
+        },
         timeout=30,
     ).raise_for_status()
     config = RepoConfig(project_owner="octocat", project_number=2)

@@ -1,17 +1,20 @@
-"""A sync killed between creating an issue and recording it never duplicates the issue."""
+"""Every task becomes exactly one issue, whatever happens between GitHub creating
+an issue and specbridge recording it."""
 
 from __future__ import annotations
 
 import hashlib
 
 import pytest
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings
-from bot.sync import _TicketSync, sync_spec
+from bot.sync import sync_spec, writer
+from bot.sync.writer import SpecWriter
 from fakehub import FakeHub
 from specs.load import load_spec
 from storage.db import session_scope
@@ -26,6 +29,8 @@ tasks:
   - {id: TSK-1, title: One}
   - {id: TSK-2, title: Two, depends_on: [TSK-1]}
   - {id: TSK-3, title: Three}
+  - {id: TSK-4, title: Four}
+  - {id: TSK-5, title: Five, depends_on: [TSK-4]}
 """
 
 
@@ -33,48 +38,81 @@ class Killed(BaseException):
     """Stands for the process dying: nothing after it runs, no handler catches it."""
 
 
-def test_a_killed_sync_retried_makes_one_issue_per_task(
+def test_a_sync_killed_before_recording_what_github_created_makes_one_issue_per_task(
     hub: FakeHub, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     full_name = new_repository(hub, "crashy")
-    spec, _ = load_spec(SPEC, "specs/crashy.yaml")
-    assert spec is not None
-    config = RepoConfig(project_owner="acme", project_number=1)
-    record = _TicketSync._record_ticket
-    created = []
+    record = SpecWriter._record_ticket
+    calls = []
 
-    def die_after_the_second_issue(self, task, issue):  # type: ignore[no-untyped-def]
-        created.append(issue.number)
-        if len(created) == 2:
-            raise Killed  # the issue exists on GitHub; its row is never committed
-        return record(self, task, issue)
+    def die_while_recording(self, task, issue, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(issue.number)
+        if len(calls) == 2:
+            raise Killed  # the issues exist on GitHub; their rows are never committed
+        return record(self, task, issue, *args, **kwargs)
 
-    monkeypatch.setattr(_TicketSync, "_record_ticket", die_after_the_second_issue)
+    monkeypatch.setattr(SpecWriter, "_record_ticket", die_while_recording)
     with pytest.raises(Killed), session_scope(settings.database_url) as session:
-        _sync(session, settings, full_name, spec, config)
-    monkeypatch.setattr(_TicketSync, "_record_ticket", record)
+        _sync(session, settings, full_name)
+    monkeypatch.setattr(SpecWriter, "_record_ticket", record)
 
     with session_scope(settings.database_url) as session:
-        _sync(session, settings, full_name, spec, config)
-        tickets = session.scalars(select(Ticket)).all()
-        assert len(tickets) == 3
+        _sync(session, settings, full_name)
+    _assert_one_issue_per_task(hub, settings, full_name)
 
+
+def test_a_batch_github_partly_refuses_ends_with_every_ticket_created_once(
+    hub: FakeHub, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub runs a batch's creations in order and stops those past its content budget."""
+    full_name = new_repository(hub, "refused")
+    monkeypatch.setattr(writer, "HOLD_OFF_SECONDS", 1)
+    # Three new items a "minute" of 0.6 s: the tracking issue and two tickets, then refusals.
+    limits = {"content_per_minute": 3, "time_scale": 0.01}
+    requests.post(f"{hub.url}/_admin/limits", json=limits, timeout=30).raise_for_status()
+    refused_before = hub.budgets.refused
+    try:
+        with session_scope(settings.database_url) as session:
+            _sync(session, settings, full_name)
+    finally:
+        requests.post(
+            f"{hub.url}/_admin/limits", json={"content_per_minute": 80, "time_scale": 1}, timeout=30
+        ).raise_for_status()
+    assert hub.budgets.refused > refused_before  # GitHub did refuse part of a batch
+    _assert_one_issue_per_task(hub, settings, full_name)
+
+
+def _assert_one_issue_per_task(hub: FakeHub, settings: Settings, full_name: str) -> None:
+    with session_scope(settings.database_url) as session:
+        tickets = session.scalars(select(Ticket)).all()
+        recorded = sorted(t.issue_number for t in tickets if t.repository.full_name == full_name)
     issues = hub.state.repos[full_name].issues.values()
     titles = sorted(i.title for i in issues)
-    assert titles == ["Spec: Crashy", "TSK-1: One", "TSK-2: Two", "TSK-3: Three"]
-    assert sorted(t.issue_number for t in tickets) == sorted(
-        i.number for i in issues if i.title.startswith("TSK")
-    )
+    assert titles == [
+        "Spec: Crashy",
+        "TSK-1: One",
+        "TSK-2: Two",
+        "TSK-3: Three",
+        "TSK-4: Four",
+        "TSK-5: Five",
+    ]
+    assert recorded == sorted(i.number for i in issues if i.title.startswith("TSK"))
+    tracking = next(i for i in issues if i.title == "Spec: Crashy")
+    assert sorted(tracking.sub_issues) == recorded
     project = hub.state.projects[("acme", 1)]
     on_board = [
         i
         for i in project.items.values()
         if hub.state.issue_by_node(i["content"]).repo.full_name == full_name
     ]
-    assert len(on_board) == 3
+    assert len(on_board) == 5
+    assert all(project.status_name(i["status"]) == "Backlog" for i in on_board)
 
 
-def _sync(session: Session, settings: Settings, full_name: str, spec, config: RepoConfig) -> None:  # type: ignore[no-untyped-def]
+def _sync(session: Session, settings: Settings, full_name: str) -> None:
+    spec, _ = load_spec(SPEC, "specs/crashy.yaml")
+    assert spec is not None
+    config = RepoConfig(project_owner="acme", project_number=1)
     repository = record_repository(session, {"full_name": full_name, "default_branch": "main"})
     sync_spec(
         session,

@@ -4,10 +4,10 @@ shaped like GitHub's own schemas, faults on demand."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import github
@@ -21,7 +21,7 @@ from bot.github import BoardGateway, GitHubConnection, RepositoryGateway, github
 from bot.github.issues import IssueWriter
 from bot.settings import load_settings
 from fakehub import FakeHub
-from tests.support import FIXTURES, WEBHOOK_SECRET, signature
+from tests.support import FIXTURES, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET, signature
 
 SCHEMAS = FIXTURES / "webhook-schemas"
 
@@ -88,6 +88,7 @@ def repo(hub: FakeHub) -> str:
             "owner": "acme",
             "name": name,
             "project": {"number": 1},
+            "status_options": SPECBRIDGE_COLUMNS,
             "files": {"specs/a.yaml": "title: A\n", "specs/b.yaml": "title: B\n"},
         },
         timeout=30,
@@ -200,7 +201,10 @@ def test_contents_come_from_git_after_a_commit(
     assert gateway.read_file("specs/a.yaml", result["sha"]) == b"title: A2\n"
     assert gateway.read_file("specs/b.yaml", result["sha"]) is None
     assert gateway.list_files("specs", result["sha"]) == ["specs/a.yaml"]
-    assert Path(gateway.clone_url()).joinpath("HEAD").exists()
+    refs = subprocess.run(
+        ["git", "ls-remote", gateway.clone_url(), "main"], capture_output=True, text=True
+    )
+    assert refs.stdout.split() == [result["sha"], "refs/heads/main"]
 
 
 def _validator(event: str, action: str | None) -> jsonschema.Draft7Validator:

@@ -1,0 +1,329 @@
+"""The double's REST routes: each one an operation of GitHub's REST description
+(requests are checked against it before they get here)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, abort, g, jsonify, request
+
+from fakehub.limits import RateLimited
+from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
+
+TOKEN_LIFETIME = 3600
+
+
+def register_rest(app: Flask, hub: Any) -> None:
+    from fakehub.server import Refused, TooQuickly, error
+
+    state = hub.state
+
+    def repo_or_404(owner: str, name: str) -> Repo:
+        repo = state.repo(owner, name)
+        if repo is None or not state.may_read(g.get("token"), repo):
+            abort(error(404, "Not Found")[0])
+        return repo
+
+    def issue_or_404(owner: str, name: str, number: int) -> Issue:
+        issue = repo_or_404(owner, name).issues.get(number)
+        if issue is None:
+            abort(error(404, "Not Found")[0])
+        return issue
+
+    def creating(action: Callable[[], Any]) -> Any:
+        """Run a change that creates content: 403 when the budget is spent, 422 when refused."""
+        token = g.get("token") or "anonymous"
+        try:
+            hub.budgets.check_content(token)
+        except RateLimited as limited:
+            from fakehub.server import _rate_limited
+
+            return _rate_limited(limited.retry_after)
+        return changing(action)
+
+    def changing(action: Callable[[], Any]) -> Any:
+        try:
+            with state.lock:
+                return action()
+        except TooQuickly as refused:
+            return error(403, str(refused))
+        except Refused as refused:
+            return error(422, "Validation Failed", errors=[{"message": str(refused)}])
+
+    @app.post("/app/installations/<int:installation_id>/access_tokens")
+    def access_token(installation_id: int) -> Any:
+        data = request.get_json(silent=True) or {}
+        owner = next((o for o, i in state.installations.items() if i == installation_id), None)
+        names = set(data.get("repositories") or [])
+        ids = set(data.get("repository_ids") or [])
+        repositories = None
+        if names or ids:
+            repositories = {
+                r.full_name
+                for r in state.repos.values()
+                if r.owner == owner and (r.name in names or r.id in ids)
+            }
+            if len(repositories) < len(names) + len(ids):
+                return error(422, "There is at least one repository that does not exist")
+        permissions = data.get("permissions") or {
+            "issues": "write",
+            "contents": "write",
+            "pull_requests": "write",
+            "metadata": "read",
+        }
+        token = f"ghs_fake{installation_id}_{new_id()}"
+        expires = time.time() + TOKEN_LIFETIME
+        state.tokens[token] = Token(installation_id, repositories, permissions, expires)
+        answer: dict[str, Any] = {
+            "token": token,
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
+            "permissions": permissions,
+            "repository_selection": "selected" if repositories is not None else "all",
+        }
+        if repositories is not None:
+            answer["repositories"] = [state.repos[name].json() for name in sorted(repositories)]
+        return jsonify(answer), 201
+
+    @app.get("/repos/<owner>/<name>/installation")
+    def installation(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        return jsonify(
+            id=repo.installation_id,
+            app_id=4242,
+            app_slug="specbridge",
+            account=repo.owner_json(),
+            target_type=repo.owner_type,
+            permissions={},
+            events=[],
+            repository_selection="all",
+        )
+
+    @app.get("/repos/<owner>/<name>")
+    def get_repo(owner: str, name: str) -> Any:
+        return jsonify(repo_or_404(owner, name).json())
+
+    @app.get("/repos/<owner>/<name>/commits/<path:ref>")
+    def get_commit(owner: str, name: str, ref: str) -> Any:
+        sha = repo_or_404(owner, name).git.sha(ref)
+        if sha is None:
+            return error(422, f"No commit found for SHA: {ref}")
+        return jsonify(sha=sha, node_id=node_id("C", len(sha)), commit={"message": ""})
+
+    @app.get("/repos/<owner>/<name>/contents/<path:path>")
+    def contents(owner: str, name: str, path: str) -> Any:
+        repo = repo_or_404(owner, name)
+        ref = request.args.get("ref", repo.default_branch)
+        entries = repo.git.list_dir(ref, path)
+        if entries is not None:
+            return jsonify(
+                [
+                    {
+                        "type": kind,
+                        "name": p.rsplit("/", 1)[-1],
+                        "path": p,
+                        "sha": sha,
+                        "size": 0,
+                    }
+                    for kind, p, sha in entries
+                ]
+            )
+        data = repo.git.read(ref, path)
+        if data is None:
+            return error(404, "Not Found")
+        return jsonify(
+            type="file",
+            encoding="base64",
+            size=len(data),
+            name=path.rsplit("/", 1)[-1],
+            path=path,
+            sha=f"{abs(hash(data)):040x}"[:40],
+            content=base64.b64encode(data).decode(),
+        )
+
+    @app.post("/repos/<owner>/<name>/issues")
+    def create_issue(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        data = request.get_json()
+
+        def create() -> Any:
+            issue = hub.create_issue(
+                repo,
+                str(data["title"]),
+                data.get("body"),
+                g.get("token") or "anonymous",
+                labels=[x if isinstance(x, str) else x["name"] for x in data.get("labels") or []],
+                assignees=list(data.get("assignees") or []),
+            )
+            return jsonify(issue.json()), 201
+
+        return creating(create)
+
+    @app.get("/repos/<owner>/<name>/issues")
+    def list_issues(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        wanted_state = request.args.get("state", "open")
+        labels = [x for x in request.args.get("labels", "").split(",") if x]
+        since = request.args.get("since")
+        issues = [
+            i
+            for i in sorted(repo.issues.values(), key=lambda i: -i.number)
+            if (wanted_state == "all" or i.state == wanted_state)
+            and all(label in i.labels for label in labels)
+            and (since is None or i.updated_at >= since)
+        ]
+        per_page = min(int(request.args.get("per_page", 30)), 100)
+        page = int(request.args.get("page", 1))
+        chunk = issues[(page - 1) * per_page : page * per_page]
+        response = jsonify([i.json() for i in chunk])
+        if page * per_page < len(issues):
+            base = f"{request.host_url.rstrip('/')}{request.path}"
+            query = "&".join(f"{k}={v}" for k, v in request.args.items() if k != "page")
+            response.headers["Link"] = f'<{base}?{query}&page={page + 1}>; rel="next"'
+        return response
+
+    @app.get("/repos/<owner>/<name>/issues/<int:number>")
+    def get_issue(owner: str, name: str, number: int) -> Any:
+        return jsonify(issue_or_404(owner, name, number).json())
+
+    @app.patch("/repos/<owner>/<name>/issues/<int:number>")
+    def update_issue(owner: str, name: str, number: int) -> Any:
+        issue = issue_or_404(owner, name, number)
+        data = dict(request.get_json())
+        if "labels" in data:
+            data["labels"] = [x if isinstance(x, str) else x["name"] for x in data["labels"]]
+
+        def edit() -> Any:
+            hub.edit_issue(issue, data)
+            return jsonify(issue.json())
+
+        return changing(edit)
+
+    @app.route("/repos/<owner>/<name>/issues/<int:number>/comments", methods=["GET", "POST"])
+    def issue_comments(owner: str, name: str, number: int) -> Any:
+        issue = issue_or_404(owner, name, number)
+        if request.method == "GET":
+            return jsonify(issue.comments)
+        body = request.get_json()["body"]
+        token = g.get("token") or "anonymous"
+        return creating(
+            lambda: (jsonify(hub.add_comment(issue, BOT["login"], body, "NONE", token)), 201)
+        )
+
+    @app.post("/repos/<owner>/<name>/issues/comments/<int:comment_id>/reactions")
+    def react(owner: str, name: str, comment_id: int) -> Any:
+        repo = repo_or_404(owner, name)
+        comment = next(
+            (c for i in repo.issues.values() for c in i.comments if c["id"] == comment_id), None
+        )
+        if comment is None:
+            return error(404, "Not Found")
+        content = request.get_json()["content"]
+        with state.lock:
+            comment.setdefault("reaction_list", []).append(
+                {"user": BOT["login"], "content": content}
+            )
+        reaction_id = new_id()
+        return jsonify(
+            id=reaction_id,
+            node_id=node_id("REA", reaction_id),
+            user=user(BOT["login"]),
+            content=content,
+            created_at=now(),
+        ), 201
+
+    @app.get("/repos/<owner>/<name>/collaborators/<login>/permission")
+    def permission(owner: str, name: str, login: str) -> Any:
+        repo = repo_or_404(owner, name)
+        role = repo.collaborators.get(login, "none" if login != owner else "admin")
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return jsonify(permission=legacy, role_name=role, user=user(login))
+
+    @app.post("/repos/<owner>/<name>/commits/<sha>/comments")
+    def commit_comment(owner: str, name: str, sha: str) -> Any:
+        repo = repo_or_404(owner, name)
+        data = request.get_json()
+
+        def comment() -> Any:
+            hub._spend_content(g.get("token") or "anonymous")
+            created = {
+                "id": new_id(),
+                "commit_id": sha,
+                "body": data["body"],
+                "path": data.get("path"),
+                "line": data.get("line"),
+                "user": user(BOT["login"]),
+                "created_at": now(),
+            }
+            repo.commit_comments.append(created)
+            return jsonify(created), 201
+
+        return creating(comment)
+
+    @app.get("/repos/<owner>/<name>/issues/<int:number>/sub_issues")
+    def list_sub_issues(owner: str, name: str, number: int) -> Any:
+        issue = issue_or_404(owner, name, number)
+        return jsonify([issue.repo.issues[n].json() for n in issue.sub_issues])
+
+    @app.post("/repos/<owner>/<name>/issues/<int:number>/sub_issues")
+    def add_sub_issue(owner: str, name: str, number: int) -> Any:
+        parent = issue_or_404(owner, name, number)
+        data = request.get_json()
+        child = next((i for i in parent.repo.issues.values() if i.id == data["sub_issue_id"]), None)
+        if child is None:
+            return error(422, "Validation Failed")
+
+        def link() -> Any:
+            hub.add_sub_issue(parent, child, bool(data.get("replace_parent")))
+            return jsonify(parent.json()), 201
+
+        return changing(link)
+
+    @app.route(
+        "/repos/<owner>/<name>/issues/<int:number>/dependencies/blocked_by",
+        methods=["GET", "POST"],
+    )
+    def blocked_by(owner: str, name: str, number: int) -> Any:
+        issue = issue_or_404(owner, name, number)
+        if request.method == "GET":
+            return jsonify([issue.repo.issues[n].json() for n in issue.blocked_by])
+        blocking_id = request.get_json()["issue_id"]
+        blocking = next((i for i in issue.repo.issues.values() if i.id == blocking_id), None)
+        if blocking is None:
+            return error(404, "Not Found")
+
+        def block() -> Any:
+            hub.add_blocked_by(issue, blocking)
+            return jsonify(blocking.json()), 201
+
+        return changing(block)
+
+    @app.delete("/repos/<owner>/<name>/issues/<int:number>/dependencies/blocked_by/<int:issue_id>")
+    def unblock(owner: str, name: str, number: int, issue_id: int) -> Any:
+        issue = issue_or_404(owner, name, number)
+        blocking = next((i for i in issue.repo.issues.values() if i.id == issue_id), None)
+        if blocking is None or blocking.number not in issue.blocked_by:
+            return error(404, "Not Found")
+        with state.lock:
+            hub.remove_blocked_by(issue, blocking)
+        return jsonify(blocking.json())
+
+    @app.route("/repos/<owner>/<name>/pulls", methods=["GET", "POST"])
+    def pulls(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        if request.method == "GET":
+            head = request.args.get("head", "")
+            found = [
+                p
+                for p in repo.pulls.values()
+                if (not head or f"{owner}:{p['head']['ref']}" == head)
+                and request.args.get("state", "open") in (p["state"], "all")
+            ]
+            return jsonify(found)
+        data = request.get_json()
+        if repo.git.sha(data["head"]) is None:
+            return error(422, "Validation Failed", errors=[{"field": "head", "code": "invalid"}])
+        token = g.get("token") or "anonymous"
+        return creating(lambda: (jsonify(hub.open_pull(repo, data, BOT["login"], token)), 201))
