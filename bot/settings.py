@@ -8,6 +8,7 @@ can print it and exit instead of failing later in a worker.
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -37,6 +38,9 @@ class Settings:
     # The App's slug: events its bot account (`<slug>[bot]`) caused are not acted on twice.
     github_app_slug: str | None = None
     agents_file: Path | None = None
+    # The account agents run as when the bot runs as root, so they cannot read
+    # the bot's memory, environment or files (unset: "nobody").
+    agent_user: str | None = None
     # GitHub asks integrators to leave a second between content-creating
     # requests; a GitHub Enterprise Server (or a test double) may not need it.
     github_write_interval: float = 1.0
@@ -70,6 +74,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github_token=env.get("GITHUB_TOKEN") or None,
         github_app_slug=env.get("GITHUB_APP_SLUG") or None,
         agents_file=_existing_file("SPECBRIDGE_AGENTS", env.get("SPECBRIDGE_AGENTS") or None),
+        agent_user=_account("SPECBRIDGE_AGENT_USER", env.get("SPECBRIDGE_AGENT_USER") or None),
         github_write_interval=_seconds(
             "GITHUB_WRITE_INTERVAL", env.get("GITHUB_WRITE_INTERVAL") or "1.0"
         ),
@@ -164,6 +169,16 @@ def _content_limits(value: str) -> tuple[tuple[int, float], ...]:
             )
         windows.append(window)
     return tuple(windows)
+
+
+def _account(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        pwd.getpwnam(value)
+    except KeyError:
+        raise SettingsError(f"{name} names no account on this machine: {value!r}") from None
+    return value
 
 
 def _existing_file(name: str, value: str | None) -> Path | None:

@@ -27,6 +27,7 @@ from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents.isolation import agent_account
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.workspace import Workspace, WorkspaceError
 from bot.board import show_on_board
@@ -116,10 +117,15 @@ class _Run:
             # The clone needs a credential only for a private repository, and
             # only for that one git command: the workspace keeps none.
             workspace = Workspace.create(
-                self.repo.clone_url(), self.default_branch, branch, self.repo.connection.token
+                self.repo.clone_url(),
+                self.default_branch,
+                branch,
+                self.repo.connection.token,
+                agent_account(self.settings),
             )
             self._move(TicketPhase.ANALYZING)
             workspace.write_context(*self.context)
+            workspace.hand_over()
             self._move(TicketPhase.BUILDING)
             self._run_step("command", profile.command, workspace, profile)
             if profile.test:
@@ -197,6 +203,7 @@ class _Run:
             self._cancelled,
             self._heartbeat,
             self.settings.task_heartbeat_seconds,
+            workspace.account,
         )
         self.output += f"$ {command}\n{result.output}\n"
         if result.stopped:
@@ -273,14 +280,17 @@ def run_command(
     should_stop: Callable[[], bool],
     heartbeat: Callable[[], None],
     heartbeat_every: float = 5,
+    account: tuple[int, int] | None = None,
 ) -> CommandResult:
     """Run a shell command line under its supervisor (bot/agents/supervise.py).
 
     The supervisor kills the command's whole process group when asked (timeout,
     stop) and when this process dies, so an agent never outlives its job.
+    `account`: the (uid, gid) the command runs as.
     """
+    run_as = ["--as", f"{account[0]}:{account[1]}"] if account else []
     process = subprocess.Popen(
-        [sys.executable, "-I", str(SUPERVISOR), command],
+        [sys.executable, "-I", str(SUPERVISOR), *run_as, command],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,

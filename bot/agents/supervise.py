@@ -1,11 +1,11 @@
 """The agent's supervising parent: an agent never outlives the job that started it.
 
-Run as a file (`python -I supervise.py COMMAND`), with the agent's clean
-environment and no import of specbridge. It asks the kernel to signal it
-when its parent (the worker's job) dies, runs COMMAND through the shell in a
-process group of its own, and on SIGTERM — from the job (timeout, cancel) or
-from the kernel (the job was killed) — kills that whole group and exits.
-Stdlib only, on purpose.
+Run as a file (`python -I supervise.py [--as UID:GID] COMMAND`), with the
+agent's clean environment and no import of specbridge. It asks the kernel to
+signal it when its parent (the worker's job) dies, runs COMMAND through the
+shell in a process group of its own (as another account with --as), and on
+SIGTERM — from the job (timeout, cancel) or from the kernel (the job was
+killed) — kills that whole group and exits. Stdlib only, on purpose.
 """
 
 import contextlib
@@ -34,7 +34,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     if os.getppid() != parent:  # the parent died before we asked: stop at once
         return 143
-    agent = subprocess.Popen(["/bin/sh", "-c", sys.argv[1]], process_group=0)
+    command, account = sys.argv[-1], {}
+    if sys.argv[1] == "--as":
+        uid, gid = (int(n) for n in sys.argv[2].split(":"))
+        account = {"user": uid, "group": gid, "extra_groups": []}
+    agent = subprocess.Popen(["/bin/sh", "-c", command], process_group=0, **account)
     agents.append(agent)
     status = agent.wait()
     # The command is done; anything it left running in its group goes with it.

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ class WorkspaceError(RuntimeError):
 @dataclass
 class Workspace:
     root: Path
+    account: tuple[int, int] | None = None  # who the agent runs as, when not us
 
     @property
     def checkout(self) -> Path:
@@ -52,9 +55,14 @@ class Workspace:
 
     @classmethod
     def create(
-        cls, clone_url: str, default_branch: str, branch: str, token: str | None = None
+        cls,
+        clone_url: str,
+        default_branch: str,
+        branch: str,
+        token: str | None = None,
+        account: tuple[int, int] | None = None,
     ) -> Workspace:
-        workspace = cls(Path(tempfile.mkdtemp(prefix="specbridge-task-")))
+        workspace = cls(Path(tempfile.mkdtemp(prefix="specbridge-task-")), account)
         try:
             workspace._git(
                 "clone",
@@ -76,6 +84,20 @@ class Workspace:
         self.task_file.parent.mkdir(parents=True, exist_ok=True)
         self.task_file.write_text(markdown)
         self.task_json.write_text(json.dumps(data, indent=2))
+
+    def hand_over(self) -> None:
+        """Give the workspace to the account the agent runs as."""
+        if self.account is None:
+            return
+        uid, gid = self.account
+        for folder in self.root.parents:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                raise WorkspaceError(
+                    f"the agents' account (uid {uid}) cannot reach {self.root}: {folder} is "
+                    "closed to it; point TMPDIR at a folder it can enter"
+                )
+        for path in [self.root, *self.root.rglob("*")]:
+            os.lchown(path, uid, gid)
 
     def has_changes(self) -> bool:
         return bool(self._git("status", "--porcelain"))
@@ -106,8 +128,11 @@ class Workspace:
 
 def credential_environment(token: str | None) -> dict[str, str]:
     """git configuration for one command, through the environment (GIT_CONFIG_*):
-    the token as an HTTP header, and no credential helper that could store it."""
-    settings = [("credential.helper", "")]
+    the token as an HTTP header, and no credential helper that could store it.
+
+    The checkout may belong to the agent's account: we trust it (safe.directory).
+    """
+    settings = [("credential.helper", ""), ("safe.directory", "*")]
     if token:
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         settings.append(("http.extraHeader", f"Authorization: Basic {basic}"))

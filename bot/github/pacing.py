@@ -8,9 +8,10 @@ or in the database when there is no Redis (the embedded mode, and a
 `specbridge sync` run beside it).
 
 A write asks `before_write(content=n)`: it waits for its turn and for room
-in every content window, up to `max_wait`; when the room would only come
-later than that, it raises BudgetExhausted with the time it will be there,
-so a long sync can stop, say when it continues, and be resumed.
+in the shortest content window (a minute). When a longer window (the hour)
+is full, or the wait would pass `max_wait`, it raises BudgetExhausted with
+the time room comes back, so a long sync stops, says when it continues, and
+is resumed then instead of holding a worker.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Pacer:
                     time.sleep(granted.at - now)
                 return
             assert granted.room_at is not None and granted.full is not None
-            if granted.room_at > deadline:
+            shortest = min(self.windows, key=lambda w: w.seconds)
+            if granted.full != shortest or granted.room_at > deadline:
                 raise BudgetExhausted(granted.room_at, granted.full)
             time.sleep(max(granted.room_at - now, 0.01))
 

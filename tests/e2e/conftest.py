@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,3 +41,12 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
 @pytest.fixture
 def stack(start_stack: StartStack) -> Stack:
     return start_stack()
+
+
+@pytest.fixture
+def workspaces() -> Iterator[Path]:
+    """Where agent workspaces go: a folder the agents' account (nobody, under root) can enter."""
+    folder = Path(tempfile.mkdtemp(prefix="specbridge-e2e-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

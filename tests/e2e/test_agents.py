@@ -39,11 +39,9 @@ snoop:
 """
 
 
-def _start(start_stack: StartStack, tmp_path: Path) -> tuple[Stack, Path]:
+def _start(start_stack: StartStack, tmp_path: Path, workspaces: Path) -> tuple[Stack, Path]:
     profiles = tmp_path / "agents.yaml"
     profiles.write_text(PROFILES)
-    workspaces = tmp_path / "workspaces"
-    workspaces.mkdir()
     stack = start_stack(
         SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
     )
@@ -71,9 +69,9 @@ def _tasks(stack: Stack) -> dict[int, list[TaskStatus]]:
 
 
 def test_ready_tasks_run_and_dependants_wait_for_the_merge(
-    start_stack: StartStack, tmp_path: Path
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
 ) -> None:
-    stack, workspaces = _start(start_stack, tmp_path)
+    stack, _ = _start(start_stack, tmp_path, workspaces)
     stack.commit(
         REPO,
         {
@@ -110,9 +108,9 @@ def test_ready_tasks_run_and_dependants_wait_for_the_merge(
 
 
 def test_failures_are_reported_without_secrets_or_leftovers(
-    start_stack: StartStack, tmp_path: Path
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
 ) -> None:
-    stack, workspaces = _start(start_stack, tmp_path)
+    stack, _ = _start(start_stack, tmp_path, workspaces)
     push = stack.commit(
         REPO,
         {
@@ -154,8 +152,10 @@ def test_failures_are_reported_without_secrets_or_leftovers(
     assert stack.mismatches() == []
 
 
-def test_a_task_whose_worker_dies_is_run_again(start_stack: StartStack, tmp_path: Path) -> None:
-    stack, _ = _start(start_stack, tmp_path)
+def test_a_task_whose_worker_dies_is_run_again(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    stack, _ = _start(start_stack, tmp_path, workspaces)
     stack.commit(
         REPO,
         {
