@@ -217,11 +217,10 @@ def resume_spec(spec_pk: int) -> None:
         spec = session.get(Spec, spec_pk)
         if spec is None or spec.resume_at is None:
             return
-        repository = spec.repository
-        path = spec.path
-        session.commit()
+        repository, path, branch = spec.repository, spec.path, spec.repository.default_branch
         github = github_side_for(settings, repository, RepoConfig())
-        commit = github.repo.commit_sha(repository.default_branch)
+        session.commit()
+        commit = github.repo.commit_sha(branch)
         github.config = read_repo_config(github.repo, repository, commit)
         sync_files(
             session, settings, github, repository, commit, [path], report_invalid_on_commit=False

@@ -21,13 +21,13 @@ def start_stack(tmp_path: Path) -> Iterator[StartStack]:
     """Starts the double, the bot's web process and (with Redis) two workers, on a new database."""
     started: list[Stack] = []
 
-    def start(**extra_env: str) -> Stack:
+    def start(own_redis: bool = False, embedded: bool = False, **extra_env: str) -> Stack:
         database_url = create_empty_database(tmp_path)
         upgrade(database_url)
-        redis_url = os.environ.get("REDIS_URL") or None
-        if redis_url:
+        redis_url = None if embedded else os.environ.get("REDIS_URL") or None
+        if redis_url and not own_redis:
             redis_connection(redis_url).flushdb()
-        stack = Stack(database_url, redis_url, tmp_path, extra_env=extra_env)
+        stack = Stack(database_url, redis_url, tmp_path, extra_env=extra_env, own_redis=own_redis)
         started.append(stack)
         stack.start()
         return stack

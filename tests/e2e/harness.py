@@ -59,6 +59,9 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     commands: dict[str, list[str]] = field(default_factory=dict)
+    # A Redis of its own, which a test may stop and start again.
+    own_redis: bool = False
+    redis_port: int = field(default_factory=free_port)
 
     @property
     def hub(self) -> str:
@@ -88,6 +91,9 @@ class Stack:
         return env
 
     def start(self) -> None:
+        if self.own_redis:
+            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+            self.start_redis()
         env = self.environment()
         self._spawn(
             "hub",
@@ -125,6 +131,13 @@ class Stack:
             start_new_session=True,  # so kill() takes its children (gunicorn workers, RQ horses)
         )
         self.commands[name] = command
+
+    def start_redis(self) -> None:
+        """An empty Redis that keeps nothing on disk, as a restarted one is."""
+        command = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no"]
+        self._spawn("redis", command, dict(os.environ))
+        wait_until(lambda: _redis_answers(self.redis_port), 30, "Redis")
 
     def job_runners(self) -> list[str]:
         """The processes that run queue jobs: the workers, or serve's embedded queue."""
@@ -275,7 +288,7 @@ class Stack:
         from sqlalchemy import func, select
 
         from storage.db import session_scope
-        from storage.models import Delivery, DeliveryStatus, Task, TaskStatus
+        from storage.models import Delivery, DeliveryStatus, Spec, Task, TaskStatus
 
         unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
         with session_scope(self.database_url) as session:
@@ -283,7 +296,15 @@ class Stack:
             tasks = session.scalar(
                 select(func.count()).where(Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]))
             )
-        return bool(deliveries or tasks)
+            paused = session.scalar(select(func.count()).where(Spec.resume_at.is_not(None)))
+        return bool(deliveries or tasks or paused)
+
+
+def _redis_answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+    return False
 
 
 def _answers(url: str) -> bool:
