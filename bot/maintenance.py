@@ -1,7 +1,7 @@
 """Periodic chores that keep the outbox honest: deliveries queued again, tasks
-whose worker died reaped. They run in every worker (in a process of its own)
-and in the embedded server (on a thread); each is safe to run anywhere, any
-number of times at once."""
+whose worker died reaped, paused syncs resumed if their job was lost. They run
+in every worker (in a process of its own) and in the embedded server (on a
+thread); each is safe to run anywhere, any number of times at once."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ from collections.abc import Callable
 from bot.agents.reaper import reap_stale_tasks
 from bot.deliveries import requeue_unfinished
 from bot.settings import Settings
+from bot.sync import resume_due_specs
 
 log = logging.getLogger(__name__)
 
-CHORES: tuple[Callable[[Settings], object], ...] = (requeue_unfinished, reap_stale_tasks)
+CHORES: tuple[Callable[[Settings], object], ...] = (
+    requeue_unfinished,
+    reap_stale_tasks,
+    resume_due_specs,
+)
 
 
 def run_chores(settings: Settings) -> None:

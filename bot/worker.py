@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Sequence
 
 from rq import Queue, Worker
@@ -31,6 +32,7 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         raise SystemExit(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
         )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     hide_environment_from_children()
     preload()
     maintenance.start_process(settings)

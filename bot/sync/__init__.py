@@ -140,7 +140,7 @@ def sync_spec(
     """
     with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
-        spec.resume_at, spec.sync_note = None, None
+        spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
         if spec.phase is not SpecPhase.TASKS:
             return None
@@ -154,6 +154,7 @@ def sync_spec(
             _log_sync(
                 spec, writer, time.monotonic() - started, github.repo.connection.writes - writes
             )
+        spec.resume_at = None
         refresh_progress(session, spec, github.repo)
         writer.update_tracking_issue()
         schedule_spec(session, settings, spec, github.repo)
@@ -246,7 +247,7 @@ def _pause(session: Session, settings: Settings, writer: SpecWriter, spent: Budg
     writer.update_tracking_issue()
     delay = max(spent.resume_at - time.time(), 1)
     try:
-        enqueue(settings, EVENTS, resume_spec, spec.id, job_id=f"resume-{spec.id}", delay=delay)
+        enqueue(settings, EVENTS, resume_spec, spec.id, job_id=_resume_job(spec), delay=delay)
     except Exception:  # the queue is down: the periodic chore queues it when it is due
         log.warning("could not queue the resumption of %s", spec.key, exc_info=True)
     log.info("sync of %s paused: %s", spec.key, spec.sync_note)
@@ -259,14 +260,23 @@ def resume_due_specs(settings: Settings) -> int:
     from storage.db import session_scope
 
     with session_scope(settings.database_url) as session:
-        due = session.scalars(
-            select(Spec.id).where(Spec.resume_at.is_not(None), Spec.resume_at <= datetime.now(UTC))
-        ).all()
-    waiting = pending(settings, EVENTS, [f"resume-{pk}" for pk in due])
-    for pk in due:
-        if f"resume-{pk}" not in waiting:
-            enqueue(settings, EVENTS, resume_spec, pk, job_id=f"resume-{pk}")
-    return len(due)
+        due = {
+            spec.id: _resume_job(spec)
+            for spec in session.scalars(
+                select(Spec).where(Spec.resume_at.is_not(None), Spec.resume_at <= datetime.now(UTC))
+            )
+        }
+    waiting = pending(settings, EVENTS, due.values())
+    lost = [pk for pk, job_id in due.items() if job_id not in waiting]
+    for pk in lost:
+        enqueue(settings, EVENTS, resume_spec, pk, job_id=due[pk])
+    return len(lost)
+
+
+def _resume_job(spec: Spec) -> str:
+    """One job per pause: a sync that pauses again while resuming queues a new one."""
+    assert spec.resume_at is not None
+    return f"resume-{spec.id}-{int(spec.resume_at.timestamp())}"
 
 
 def _report_invalid(

@@ -178,7 +178,7 @@ class Stack:
         from sqlalchemy import select
 
         from storage.db import session_scope
-        from storage.models import Delivery, DeliveryStatus, Task
+        from storage.models import Delivery, DeliveryStatus, Spec, Task
 
         done = [DeliveryStatus.DONE, DeliveryStatus.IGNORED]
         with session_scope(self.database_url) as session:
@@ -191,6 +191,12 @@ class Stack:
                 f"task {t.id}: {t.status.value}, attempt {t.attempts}, {t.error or ''}"
                 for t in session.scalars(select(Task))
             ]
+            lines += [
+                f"spec {s.key}: paused until {s.resume_at}"
+                for s in session.scalars(select(Spec).where(Spec.resume_at.is_not(None)))
+            ]
+        recent = self.state()["requests"][-5:]
+        lines += [f"request {r['method']} {r['path']} {r['status']}" for r in recent]
         return lines
 
     # -- the double's admin interface ------------------------------------------------
