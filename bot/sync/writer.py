@@ -133,9 +133,14 @@ class SpecWriter:
     # -- labels and the repository ---------------------------------------------------
 
     def _labels(self, names: Iterable[str]) -> tuple[str, ...]:
-        """Node ids of labels, created when the repository lacks them."""
+        """Node ids of labels, created when the repository lacks them.
+
+        The first call looks up every label the spec's issues carry, so that
+        creating the missing ones costs one request, not one per step.
+        """
         names = list(dict.fromkeys(names))
-        missing = [n for n in names if n not in self._label_ids]
+        wanted = names if self._repository_id else [*names, *self._every_label()]
+        missing = list(dict.fromkeys(n for n in wanted if n not in self._label_ids))
         if missing or self._repository_id is None:
             self.session.commit()
             self._repository_id, found = self.issues.repository_and_labels(missing)
@@ -146,6 +151,12 @@ class SpecWriter:
                 self._label_ids.update(created.done)
                 self.refused.update({f"label {k}": v for k, v in created.failed.items()})
         return tuple(self._label_ids[n] for n in names if n in self._label_ids)
+
+    def _every_label(self) -> list[str]:
+        names = [*render.tracking_labels(self.spec), *render.group_labels(self.spec)]
+        for task in self._active_tasks():
+            names += render.ticket_labels(self.spec, task)
+        return names
 
     def _repository(self) -> str:
         if self._repository_id is None:
@@ -247,10 +258,11 @@ class SpecWriter:
             retry = self._sort_failures(outcome.failed)
             pending = [by_key[key] for key in retry] + pending
             if first_batch and created:
-                # Ready work first: its agents start now, not after the whole spec.
+                # Ready work first: its agents start now, not after the whole spec (their
+                # cards get a Status below, in the column of the phase they are in by then).
                 first_batch = False
-                self._set_statuses(board)
                 schedule_tickets(self.session, self.settings, created, self.github.repo)
+                self._set_statuses(board)
         self._creation_done()
 
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
