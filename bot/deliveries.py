@@ -12,23 +12,27 @@ still handled once at a time.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from bot import handlers
 from bot.locks import LockBusy
-from bot.queue import EVENTS, enqueue, pending
+from bot.queue import EVENTS, enqueue, pending, redis_connection
 from bot.router import Event, router
 from bot.settings import Settings, get_settings
-from storage.db import get_engine, session_scope
+from storage.db import session_scope, statement_engine
 from storage.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ LOCK_BUSY_DELAY = 10
 SWEEP_GRACE_SECONDS = 10
 SWEEP_BATCH = 1000
 
+# Where the web process announces stored deliveries to the workers' dispatchers.
+INBOX = "specbridge:deliveries:stored"
 FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
 CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
 # Events the App's own writes cause: stored, never queued.
@@ -75,19 +81,33 @@ def store_delivery(
         "attempts": 0,
         "error": OWN_EVENT if own else None,
     }
-    engine = get_engine(settings.database_url)
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Delivery)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(Delivery.id)
-    )
-    with engine.begin() as connection:
-        pk = connection.execute(statement).scalar()
+    pk = _insert_once(settings.database_url, values)
     if pk is not None:
         return Stored(pk, queue=not own, status=status.value)
     return _redelivered(settings, delivery_id)
+
+
+def _insert_once(database_url: str, values: dict[str, Any]) -> int | None:
+    """Insert the delivery unless it is known: one statement, committed by itself."""
+    engine = statement_engine(database_url)
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return connection.execute(_insert_statement(engine.dialect.name), values).scalar()
+        except DBAPIError as error:
+            if attempt == 2 or not error.connection_invalidated:
+                raise  # a connection that died in the pool is replaced once
+    return None
+
+
+@cache
+def _insert_statement(dialect: str):  # type: ignore[no-untyped-def]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Delivery)
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(Delivery.id)
+    )
 
 
 def _redelivered(settings: Settings, delivery_id: str) -> Stored:
@@ -114,6 +134,42 @@ def caused_by_us(settings: Settings, payload: dict[str, Any]) -> bool:
     return bool(slug) and sender.get("type") == "Bot" and sender.get("login") == f"{slug}[bot]"
 
 
+def announce_delivery(settings: Settings, delivery_pk: int) -> bool:
+    """From the web process: tell the workers a delivery is stored, in one Redis command.
+
+    Making the queue job is the dispatcher's work (`dispatch_announced`), off the
+    path of the answer GitHub waits for. Without Redis the job is queued at once.
+    """
+    if settings.redis_url is None:
+        return queue_delivery(settings, delivery_pk)
+    try:
+        redis_connection(settings.redis_url).lpush(INBOX, delivery_pk)
+        return True
+    except RedisError:
+        return _left_for_the_sweep(settings, delivery_pk)
+
+
+def dispatch_announced(settings: Settings, wait: float = 1) -> int:
+    """Turn announced deliveries into queue jobs; returns how many (0 after `wait` idle)."""
+    assert settings.redis_url is not None
+    connection = redis_connection(settings.redis_url)
+    dispatched = 0
+    while popped := connection.brpop([INBOX], timeout=wait if not dispatched else 0.001):
+        queue_delivery(settings, int(popped[1]))
+        dispatched += 1
+    return dispatched
+
+
+def run_dispatcher(settings: Settings) -> None:
+    """A worker's dispatcher, for as long as the worker lives (see bot/worker.py)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        try:
+            dispatch_announced(settings)
+        except RedisError:
+            time.sleep(1)  # Redis is away: what was announced meanwhile the sweep finds
+
+
 def queue_delivery(settings: Settings, delivery_pk: int, delay: float = 0) -> bool:
     """Hand a stored delivery to the queue; False (and left for the sweep) when it cannot."""
     try:
@@ -127,14 +183,18 @@ def queue_delivery(settings: Settings, delivery_pk: int, delay: float = 0) -> bo
         )
         return True
     except Exception:  # the queue is unreachable: the row is kept, the sweep queues it later
-        log.warning("could not queue delivery %s now; it stays stored", delivery_pk, exc_info=True)
-        with session_scope(settings.database_url) as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.QUEUED)
-                .values(status=DeliveryStatus.RECEIVED)
-            )
-        return False
+        return _left_for_the_sweep(settings, delivery_pk)
+
+
+def _left_for_the_sweep(settings: Settings, delivery_pk: int) -> bool:
+    log.warning("could not queue delivery %s now; it stays stored", delivery_pk, exc_info=True)
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.QUEUED)
+            .values(status=DeliveryStatus.RECEIVED)
+        )
+    return False
 
 
 def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:

@@ -31,7 +31,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        # Gunicorn's own settings from GUNICORN_CMD_ARGS win over ours, as with `gunicorn`.
+        parsed = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(parsed).items():
+            if value is not None and key != "args" and key.lower() in self.cfg.settings:
+                self.cfg.set(key.lower(), value)
         if self._settings.embedded_queue:
+            # One process runs the jobs: whatever GUNICORN_CMD_ARGS says, one worker.
+            self.cfg.set("workers", 1)
             self.cfg.set("post_worker_init", self.start_embedded_queue)
 
     def load(self):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from bot.deliveries import queue_delivery, store_delivery
+from bot.deliveries import announce_delivery, store_delivery
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def receive_webhook() -> tuple[Response, int]:
         return jsonify(ok=True, zen=payload.get("zen")), 200
 
     stored = store_delivery(settings, delivery_id, event, payload)
-    if stored.queue and not queue_delivery(settings, stored.pk):
+    if stored.queue and not announce_delivery(settings, stored.pk):
         # Stored, so not lost: the outbox sweep queues it once the queue is back.
         return jsonify(delivery=delivery_id, status="stored"), 202
     return jsonify(delivery=delivery_id, status=stored.status), 202 if stored.queue else 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
 from collections.abc import Sequence
 
 from rq import Queue, Worker
@@ -11,6 +12,7 @@ from sqlalchemy.orm import configure_mappers
 
 from bot import commands, handlers, maintenance
 from bot.agents.isolation import hide_environment_from_children
+from bot.deliveries import run_dispatcher
 from bot.queue import QUEUES, redis_connection
 from bot.settings import Settings
 
@@ -36,6 +38,10 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     hide_environment_from_children()
     preload()
     maintenance.start_process(settings)
+    # Announced deliveries become queue jobs here, not in the web process (bot/deliveries.py).
+    multiprocessing.get_context("fork").Process(
+        target=run_dispatcher, args=(settings,), name="dispatcher", daemon=True
+    ).start()
     connection = redis_connection(settings.redis_url)
     names = list(queue_names or QUEUES)
     Worker([Queue(n, connection=connection) for n in names], connection=connection).work(

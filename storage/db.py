@@ -26,6 +26,21 @@ def get_engine(database_url: str) -> Engine:
     return engine
 
 
+@cache
+def statement_engine(database_url: str) -> Engine:
+    """For single statements on a hot path (storing a webhook delivery): each one
+    commits by itself, in one round trip, on a connection that is not pinged first.
+
+    A connection that died in the pool fails its statement with a disconnect
+    error instead of being found by a ping; the caller runs the statement again.
+    """
+    if database_url.startswith("sqlite"):
+        return get_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT", pool_recycle=300)
+    _engines.append(engine)
+    return engine
+
+
 _engines: list[Engine] = []
 _transactions = threading.local()
 

@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 
 from bot import handlers
 from bot.app import create_app
+from bot.deliveries import dispatch_announced
 from bot.queue import EVENTS, EmbeddedQueue, embedded_queue, redis_connection
 from bot.settings import Settings, get_settings, load_settings
 from storage.db import session_scope
@@ -93,6 +94,7 @@ def run_queued_jobs(db: str) -> None:
     if settings.redis_url:
         from rq import SimpleWorker
 
+        dispatch_announced(settings, wait=0.01)
         connection = redis_connection(settings.redis_url)
         SimpleWorker([EVENTS], connection=connection).work(burst=True)
     else:

@@ -131,3 +131,41 @@ def _stored_without_job(delivery_id: str) -> None:
     """A delivery stored and marked queued whose job is gone, as after a crash."""
     stored = store_delivery(get_settings(), delivery_id, "installation", INSTALLATION)
     assert stored.queue
+
+
+def test_the_dispatcher_outlives_redis_and_stops_with_its_worker(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in its own process beside the worker: a Redis error must not end it, and
+    it must end when the worker that started it is gone."""
+    calls: list[str] = []
+
+    def dispatch(_settings: object) -> int:
+        calls.append("dispatch")
+        if len(calls) == 1:
+            raise deliveries.RedisError("Connection refused")
+        return 0
+
+    parents = iter([100, 100, 100, 1])  # the worker (pid 100) dies after two rounds
+    monkeypatch.setattr(deliveries, "dispatch_announced", dispatch)
+    monkeypatch.setattr(deliveries.os, "getppid", lambda: next(parents))
+    monkeypatch.setattr(deliveries.time, "sleep", lambda _seconds: calls.append("sleep"))
+
+    deliveries.run_dispatcher(load_settings(_env(db)))
+
+    assert calls == ["dispatch", "sleep", "dispatch"]
+
+
+def test_an_announced_delivery_lost_with_redis_is_queued_by_the_sweep(
+    client: FlaskClient, db: str
+) -> None:
+    settings = get_settings()
+    if not settings.redis_url:
+        pytest.skip("deliveries are announced through Redis only when REDIS_URL is set")
+    post_webhook(client, "installation", INSTALLATION, "announced")
+    deliveries.redis_connection(settings.redis_url).flushdb()  # Redis restarted empty
+    _set(db, received_at=datetime.now(UTC) - timedelta(minutes=5))
+
+    assert requeue_unfinished(settings) == 1
+    run_queued_jobs(db)
+    assert [d.status for d in stored_deliveries(db)] == [DeliveryStatus.DONE]
