@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -151,8 +152,11 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/faults")
     def faults() -> Any:
+        fault = {"count": 1, **body()}
+        if "seconds" in fault:  # a window of time rather than a number of requests
+            fault.update(count=0, until=time.time() + fault.pop("seconds"))
         with state.lock:
-            state.faults.append({"count": 1, **body()})
+            state.faults.append(fault)
         return jsonify(ok=True), 201
 
 

@@ -469,12 +469,16 @@ class FakeHub:
         return jsonify(body)
 
     def _take_fault(self, method: str, path: str) -> tuple[Response, int] | None:
+        now = time.time()
         for fault in self.state.faults:
             if (
-                fault["count"] > 0
+                (fault["count"] > 0 or fault.get("until", 0) > now)
                 and fault.get("method", method) == method
                 and re.search(fault.get("path", ""), path)
             ):
+                fault["seen"] = fault.get("seen", 0) + 1
+                if fault["seen"] % fault.get("every", 1):
+                    continue  # one matching request in `every` fails
                 fault["count"] -= 1
                 status = fault["status"]
                 if status in (403, 429):

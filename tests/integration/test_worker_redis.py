@@ -1,0 +1,72 @@
+"""`specbridge worker` outlives Redis: started while Redis is down, or with Redis
+restarted under it, it works the queues once Redis answers again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.deliveries import queue_delivery, store_delivery
+from bot.settings import load_settings
+from storage.db import session_scope
+from storage.models import Delivery, DeliveryStatus
+from tests.e2e.harness import Stack, wait_until
+from tests.support import REPO_ROOT
+
+
+@pytest.fixture
+def redis_stack(db: str, tmp_path: Path) -> Iterator[Stack]:
+    """A Redis of its own (which the test stops and starts), no other process yet."""
+    stack = Stack(db, None, tmp_path)
+    stack.redis_url = f"redis://127.0.0.1:{stack.redis_port}/0"
+    yield stack
+    stack.stop()
+
+
+def _start_worker(stack: Stack) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
+    env.update(DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url or "")
+    env.update(PYTHONPATH=str(REPO_ROOT), SPECBRIDGE_HEARTBEAT_SECONDS="1")
+    stack._spawn("worker", [sys.executable, "-m", "bot.cli", "worker"], env)
+
+
+def _delivery_processed(stack: Stack, delivery_id: str) -> None:
+    settings = load_settings({"DATABASE_URL": stack.database_url, "REDIS_URL": stack.redis_url})
+    stored = store_delivery(settings, delivery_id, "star", {"action": "created"})
+    queue_delivery(settings, stored.pk)
+
+    def finished() -> bool:
+        with session_scope(stack.database_url) as session:
+            delivery = session.get(Delivery, stored.pk)
+            return delivery is not None and delivery.status is DeliveryStatus.IGNORED
+
+    try:
+        wait_until(finished, 60, f"delivery {delivery_id} processed")
+    except AssertionError as error:
+        raise AssertionError((stack.workdir / "worker.log").read_text()[-4000:]) from error
+
+
+def test_a_worker_started_while_redis_is_down_works_once_it_is_up(redis_stack: Stack) -> None:
+    _start_worker(redis_stack)
+    with pytest.raises(subprocess.TimeoutExpired):
+        redis_stack.processes["worker"].wait(timeout=5)  # still there, waiting
+
+    redis_stack.start_redis()
+    _delivery_processed(redis_stack, "after-start")
+    assert redis_stack.processes["worker"].poll() is None
+
+
+def test_a_worker_works_on_after_redis_restarts_empty(redis_stack: Stack) -> None:
+    redis_stack.start_redis()
+    _start_worker(redis_stack)
+    _delivery_processed(redis_stack, "before-restart")
+
+    redis_stack.kill("redis")
+    redis_stack.start_redis()
+    _delivery_processed(redis_stack, "after-restart")
+    assert redis_stack.processes["worker"].poll() is None
