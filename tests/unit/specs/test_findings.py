@@ -106,8 +106,10 @@ def test_github_says_how_many_findings_it_could_not_show(tmp_path: Path) -> None
 
 
 def test_output_to_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
-    for i in range(300):
-        (tmp_path / f"s{i}.yaml").write_text("title: T\nphase: explore\ncolour: red\n")
+    # Far more output than a pipe holds, so the writer is still writing when it closes.
+    keys = "".join(f"colour{i}: red\n" for i in range(30))
+    for i in range(100):
+        (tmp_path / f"s{i}.yaml").write_text("title: T\nphase: explore\n" + keys)
     validate = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "validate", str(tmp_path)],
         stdout=subprocess.PIPE,
