@@ -46,8 +46,8 @@ def load_spec(
         return None, [
             Finding(path, refused.line, refused.column, "error", refused.code, refused.message)
         ]
-    spec, findings = check_spec(node, path, PurePosixPath(path).stem, known_agents)
-    findings.sort(key=lambda f: (f.line, f.column))
+    spec, found = check_spec(node, path, PurePosixPath(path).stem, known_agents)
+    findings = sorted(dict.fromkeys(found), key=lambda f: (f.line, f.column))
     if any(f.is_error for f in findings):
         return None, findings
     return spec, findings
@@ -59,7 +59,7 @@ def _compose(text: str | bytes) -> yaml.Node:
     try:
         node = yaml.compose(source, Loader=_Loader)
     except yaml.YAMLError as error:  # pragma: no cover - the event pass sees these first
-        raise _syntax(error) from None
+        raise _syntax(error, source) from None
     if node is None:
         raise _Refused("empty", "the file is empty; a spec needs at least a title and a phase")
     return node
@@ -120,7 +120,7 @@ def _check_events(source: str) -> None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as error:
-        raise _syntax(error) from None
+        raise _syntax(error, source) from None
 
 
 def _check_tag(event: yaml.NodeEvent) -> None:
@@ -139,8 +139,17 @@ def _check_tag(event: yaml.NodeEvent) -> None:
         )
 
 
-def _syntax(error: yaml.YAMLError) -> _Refused:
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+def _syntax(error: yaml.YAMLError, source: str) -> _Refused:
     problem = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None) or ""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    message = f"YAML syntax error: {problem}"
+    if context.startswith("while scanning a quoted scalar") and error.context_mark:
+        # libyaml notices a missing closing quote only at the end of the file.
+        mark = error.context_mark
+        message = f"YAML syntax error: this quote is never closed ({problem})"
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    return _Refused("yaml-syntax", f"YAML syntax error: {problem}", line, column)
+    lines = source.splitlines()
+    if "\t" in problem or "tab" in problem or (line <= len(lines) and "\t" in lines[line - 1]):
+        message += "; YAML does not allow tabs for indentation: indent with spaces"
+    return _Refused("yaml-syntax", message, line, column)

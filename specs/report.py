@@ -1,4 +1,5 @@
-"""`specbridge validate`: findings for people (text), tools (json) and GitHub Actions."""
+"""`specbridge validate`: findings for people (text), tools (json), GitHub Actions
+(github) and code scanning (sarif)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TextIO
 
 from specs.model import Finding
 from specs.validate import validate_files
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+# GitHub shows 10 error, 10 warning and 10 notice annotations per step.
+ANNOTATIONS_PER_STEP = 10
 
 
 def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
-    """Exit status: 0 without errors (warnings allowed), 1 with errors, 2 on usage problems."""
+    """Exit status: 0 without errors (warnings allowed), 1 with errors or no spec file at all,
+    2 for a path that does not exist."""
     files: dict[str, bytes] = {}
     for name in paths:
         path = Path(name)
@@ -30,6 +34,13 @@ def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
         else:
             print(f"specbridge validate: {name} is neither a file nor a directory", file=sys.stderr)
             return 2
+    if not files:
+        suffixes = ", ".join(f"*{suffix}" for suffix in SPEC_SUFFIXES)
+        print(
+            f"specbridge validate: no spec files ({suffixes}) in {', '.join(paths)}",
+            file=sys.stderr,
+        )
+        return 1
     findings = [f for _, found in validate_files(files).values() for f in found]
     FORMATS[fmt](findings, len(files), out)
     return 1 if any(f.is_error for f in findings) else 0
@@ -51,7 +62,14 @@ def _json(findings: list[Finding], _file_count: int, out: TextIO) -> None:
 
 
 def _github(findings: list[Finding], _file_count: int, out: TextIO) -> None:
+    """Annotations, as many as GitHub shows for one step; the rest as log lines and a notice."""
+    shown: dict[str, int] = {}
+    hidden: list[Finding] = []
     for f in findings:
+        if shown.get(f.severity, 0) == ANNOTATIONS_PER_STEP:
+            hidden.append(f)
+            continue
+        shown[f.severity] = shown.get(f.severity, 0) + 1
         properties = ",".join(
             f"{key}={_escape_property(str(value))}"
             for key, value in (
@@ -62,6 +80,59 @@ def _github(findings: list[Finding], _file_count: int, out: TextIO) -> None:
             )
         )
         out.write(f"::{f.severity} {properties}::{_escape_data(f.message)}\n")
+    if hidden:
+        _text(hidden, _file_count, out)
+        out.write(
+            f"::notice title=specbridge::{_count(len(hidden), 'more finding')} not shown as "
+            f"annotations: GitHub shows {ANNOTATIONS_PER_STEP} errors and "
+            f"{ANNOTATIONS_PER_STEP} warnings per step; they are in this step's log\n"
+        )
+
+
+def _sarif(findings: list[Finding], _file_count: int, out: TextIO) -> None:
+    """SARIF 2.1.0, as GitHub code scanning uploads it."""
+    codes = sorted({f.code for f in findings})
+    rules = [{"id": code, "shortDescription": {"text": code}} for code in codes]
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": codes.index(f.code),
+            "level": f.severity,
+            "message": {"text": f.message},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _uri(f.path)},
+                        "region": {"startLine": f.line, "startColumn": f.column},
+                    }
+                }
+            ],
+        }
+        for f in findings
+    ]
+    log = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "specbridge",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    json.dump(log, out, indent=2)
+    out.write("\n")
+
+
+def _uri(path: str) -> str:
+    """Relative paths stay relative (code scanning resolves them from the checkout)."""
+    posix = PurePath(path)
+    return posix.as_uri() if posix.is_absolute() else posix.as_posix()
 
 
 def _escape_data(value: str) -> str:
@@ -76,4 +147,4 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-FORMATS = {"text": _text, "json": _json, "github": _github}
+FORMATS = {"text": _text, "json": _json, "github": _github, "sarif": _sarif}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -46,6 +46,7 @@ REQUIRED_KEYS = {
     "criterion": ("id", "text"),
     "task": ("id", "title"),
 }
+PHASES_BEFORE_TASKS = PHASES[: PHASES.index("tasks")]
 ENUMS = {"phase": PHASES, "priority": PRIORITIES, "approval": APPROVALS}
 
 EARS_PATTERNS = (
@@ -57,6 +58,7 @@ _EARS_OPENINGS = re.compile(r"^\s*(when|while|where|the)\b|^\s*if\b.*\bthen\b", 
 _SHALL = re.compile(r"\bshall\b", re.I)
 
 _STR = "tag:yaml.org,2002:str"
+_SURPRISING_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp")}
 
 
 def is_ears(text: str) -> bool:
@@ -84,7 +86,7 @@ class _Checker:
         entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR:
-                self.add(key_node, "wrong-type", f"keys of {where} must be plain names")
+                self.not_text(key_node, f"keys of {where} must be plain names")
                 continue
             key = key_node.value
             if key in entries:
@@ -115,13 +117,34 @@ class _Checker:
             return default
         node = entries[key][1]
         if not isinstance(node, yaml.ScalarNode) or node.tag != _STR:
-            self.add(node, "wrong-type", f"'{key}' must be text, not {_kind(node)}")
+            self.not_text(node, f"'{key}' must be text")
             return default
         return node.value
 
+    def not_text(self, node: yaml.Node, what: str) -> None:
+        """A value that is not text; a plain one YAML 1.1 reads otherwise is told to quote."""
+        if _reads_as_other_than_text(node):
+            self.add(
+                node,
+                "needs-quotes",
+                f"{what}, but YAML 1.1 reads {node.value} as {_kind(node)}; "
+                f'quote it: "{node.value}"',
+            )
+        else:
+            self.add(node, "wrong-type", f"{what}, not {_kind(node)}")
+
     def enum(self, entries: dict, key: str, default: str | None = None) -> str | None:  # type: ignore[type-arg]
-        value = self.string(entries, key, default)
         allowed = ENUMS[key]
+        node = entries[key][1] if key in entries else None
+        if _reads_as_other_than_text(node) and node.value not in allowed:
+            # `approval: no` is a wrong choice before it is a quoting problem.
+            self.add(
+                node,
+                "invalid-value",
+                f"'{key}' must be one of {', '.join(allowed)}, not '{node.value}'",
+            )
+            return None
+        value = self.string(entries, key, default)
         if key in entries and value is not None and value not in allowed:
             self.add(
                 entries[key][1],
@@ -149,7 +172,7 @@ class _Checker:
             if isinstance(item, yaml.ScalarNode) and item.tag == _STR:
                 values.append((item.value, item))
             else:
-                self.add(item, "wrong-type", f"items of '{key}' must be text, not {_kind(item)}")
+                self.not_text(item, f"items of '{key}' must be text")
         return values
 
     def item_id(self, entries: dict, kind: str) -> str | None:  # type: ignore[type-arg]
@@ -200,6 +223,14 @@ def check_spec(
             "no-tasks",
             "a spec in the 'tasks' phase needs at least one task",
         )
+    if phase in PHASES_BEFORE_TASKS and tasks:
+        check.add(
+            top["tasks"][0],
+            "tasks-not-worked",
+            f"the spec is in the '{phase}' phase: its {len(tasks)} task(s) will not be worked "
+            "until 'phase: tasks'",
+            "warning",
+        )
     spec = Spec(
         id=spec_id,
         title=check.string(top, "title", "") or "",
@@ -215,6 +246,15 @@ def check_spec(
         tasks=tuple(tasks),
     )
     return spec, check.findings
+
+
+def _reads_as_other_than_text(node: yaml.Node | None) -> TypeGuard[yaml.ScalarNode]:
+    """An unquoted yes, off, 2024-01-01, 1:30 …: YAML 1.1 does not read it as text."""
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and not node.style  # plain: None from PyYAML, "" from libyaml
+        and node.tag in _SURPRISING_TAGS
+    )
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -296,7 +336,8 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         check.require(node, entries, REQUIRED_KEYS["task"], "a task")
         task_id = check.item_id(entries, "task")
         _unique(check, entries, task_id, seen, "task")
-        for requirement, ref in check.strings(entries, "requirements"):
+        served = check.strings(entries, "requirements")
+        for requirement, ref in served:
             if requirement not in requirement_ids:
                 check.add(
                     ref,
@@ -316,7 +357,7 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
                     title=check.string(entries, "title", "") or "",
                     description=check.string(entries, "description", "") or "",
                     priority=check.enum(entries, "priority", "medium") or "medium",
-                    requirements=tuple(v for v, _ in check.strings(entries, "requirements")),
+                    requirements=tuple(v for v, _ in served),
                     depends_on=tuple(v for v, _ in depends_on),
                     agent=agent,
                 )

@@ -1,0 +1,92 @@
+"""Specs from other planning tools: their Markdown in, a specbridge spec out.
+
+Each importer is pure: it takes the text of the tool's files by name and
+returns the spec as a mapping ready to write as YAML, with a note for each
+thing it read but could not map. The mapping rules are in specs/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Imported:
+    spec: dict[str, Any]
+    unmapped: list[str] = field(default_factory=list)
+
+
+def build_spec(
+    spec_id: str,
+    title: str,
+    *,
+    context: str = "",
+    requirements: list[dict[str, Any]] | None = None,
+    design: str = "",
+    tasks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The spec mapping in the format's key order, its phase the furthest the files reach."""
+    phase = (
+        "tasks" if tasks else "design" if design else "requirements" if requirements else "explore"
+    )
+    spec: dict[str, Any] = {"id": spec_id, "title": title or spec_id, "phase": phase}
+    for key, value in (
+        ("context", context.strip()),
+        ("requirements", requirements),
+        ("design", design.strip()),
+        ("tasks", tasks),
+    ):
+        if value:
+            spec[key] = value
+    return spec
+
+
+def slug(name: str) -> str:
+    """A spec id from a directory name: lowercase letters, digits and '-'."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    return cleaned or "imported"
+
+
+def spec_yaml(imported: Imported, origin: str) -> str:
+    """The spec as YAML, multi-line text as literal blocks; strings YAML 1.1 would misread
+    come out quoted (the dumper resolves as the loader does)."""
+    header = f"# Imported from {origin} by `specbridge import`; edit it as any spec.\n"
+    return header + yaml.dump(
+        imported.spec, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=_NO_WRAP
+    )
+
+
+def drop_unknown_references(tasks: list[dict[str, Any]], unmapped: list[str]) -> None:
+    """Dependencies on tasks the import does not have are removed, and said so."""
+    ids = {task["id"] for task in tasks}
+    for task in tasks:
+        kept = []
+        for target in task.get("depends_on", []):
+            if target in ids and target != task["id"] and target not in kept:
+                kept.append(target)
+            elif target not in ids:
+                unmapped.append(f"task {task['id']} depends on {target}, which is not a task")
+        if kept:
+            task["depends_on"] = kept
+        else:
+            task.pop("depends_on", None)
+
+
+_NO_WRAP = 1 << 20  # long lines stay whole: titles and EARS text read better
+
+
+class _SpecDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value.rstrip() + "\n", style="|")
+    return dumper.represent_str(value)
+
+
+_SpecDumper.add_representer(str, _represent_text)
