@@ -111,6 +111,12 @@ class GitRepository:
             {"A": added, "D": removed}.get(status[0], modified).append(name)
         return added, removed, modified
 
+    def merge_base(self, base: str, head: str) -> str | None:
+        try:
+            return git("merge-base", base, head, cwd=self.bare).strip()
+        except RuntimeError:
+            return None
+
     def merge(self, head: str, base: str, message: str) -> str:
         git("fetch", "--quiet", "origin", base, head, cwd=self.work)
         git("checkout", "--quiet", "-B", base, f"origin/{base}", cwd=self.work)
