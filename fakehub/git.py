@@ -38,8 +38,10 @@ class GitRepository:
     ) -> tuple[str, str]:
         """Commit files (None deletes) on branch and push; returns (before, after) shas."""
         before = self.sha(branch) or "0" * 40
-        if before != "0" * 40:
-            git("fetch", "--quiet", "origin", branch, cwd=self.work)
+        # A new branch starts from the default branch, as one made on GitHub does.
+        start = branch if before != "0" * 40 else self.default_branch
+        if self.sha(start) is not None:
+            git("fetch", "--quiet", "origin", start, cwd=self.work)
             git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=self.work)
         else:
             git("checkout", "--quiet", "--orphan", branch, cwd=self.work)
