@@ -14,7 +14,9 @@ shows on the pull request; the older run stays with its commit, as CI does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot import plan_report
@@ -23,10 +25,12 @@ from bot.github import RepositoryGateway
 from bot.github.checks import Annotation, CheckRun, ChecksGateway
 from bot.locks import exclusive
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
-from bot.repositories import repository_from_payload
+from bot.repositories import find_repository, repository_from_payload
 from bot.router import Event
+from bot.settings import Settings
 from bot.sync.plan import Plan, plan_files
 from specs.model import Finding
+from storage.db import session_scope
 
 CHECK_NAME = "specbridge"
 _LEVELS = {"error": "failure", "warning": "warning"}
@@ -99,6 +103,36 @@ def check_head(event: Event, target: CheckTarget) -> None:
             summary,
             annotations(plan, changes.config_error),
         )
+
+
+def local_plan(settings: Settings, full_name: str, paths: Sequence[str]) -> tuple[str, bool]:
+    """`specbridge plan`: the same plan for files on disk (paths as in the repository,
+    from its root), against the rows of DATABASE_URL; and whether every file is valid.
+    A recorded spec whose file is missing from a directory given is planned as deleted."""
+    files: dict[str, bytes] = {}
+    directories = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            directories.append(path.as_posix().rstrip("/") + "/")
+            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            files |= {p.as_posix(): p.read_bytes() for p in found}
+        else:
+            files[path.as_posix()] = path.read_bytes()
+    with session_scope(settings.database_url) as session:
+        repository = find_repository(session, full_name)
+        recorded = [s.path for s in repository.specs] if repository else []
+        removed = [p for p in recorded if p.startswith(tuple(directories)) and p not in files]
+        plan = plan_files(
+            session,
+            repository.id if repository else None,
+            files,
+            removed,
+            set(load_profiles(settings)),
+        )
+    notes = [] if repository else [f"Nothing is recorded of {full_name}: every issue is new."]
+    text = plan_report.summary(plan, f"Plan for {full_name}", notes)
+    return text, not any(f.is_error for f in plan.findings)
 
 
 def annotations(plan: Plan, config_error: str | None = None) -> list[Annotation]:

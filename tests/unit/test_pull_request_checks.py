@@ -362,3 +362,55 @@ def test_a_repository_added_to_the_installation_is_synced_too(
     dispatch(session, handler_settings, "installation_repositories", payload)
     assert len(contents.calls) == 1
     assert session.scalars(select(Spec)).all() == []
+
+
+# -- specbridge plan -------------------------------------------------------------------
+
+
+def test_specbridge_plan_prints_the_plan_of_files_on_disk(
+    session: Session,
+    db: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+    from bot.settings import get_settings
+
+    repository = Repository(full_name=REPO)
+    old = Spec(
+        repository=repository,
+        key="old",
+        path="specs/old.yaml",
+        title="Old",
+        phase=SpecPhase.TASKS,
+        status=SpecStatus.PLANNED,
+        tracking_issue_number=3,
+    )
+    task = SpecTask(spec=old, key="OLD-1", title="Old work")
+    session.add_all(
+        [
+            repository,
+            old,
+            task,
+            Ticket(repository=repository, spec=old, spec_task=task, issue_number=4),
+        ]
+    )
+    session.commit()
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "login.yaml").write_text(LOGIN)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", db)
+    get_settings.cache_clear()
+    try:
+        assert main(["plan", "specs/", "--repo", REPO]) == 0
+        out = capsys.readouterr().out
+        assert "`TSK-1` Store one-time tokens" in out and "```mermaid" in out
+        assert "The file is deleted: the spec is cancelled." in out
+        assert "- #4 `OLD-1`" in out
+        assert main(["plan", "missing.yaml", "--repo", REPO]) == 2
+        assert capsys.readouterr().err.strip() == (
+            "specbridge: cannot read missing.yaml: No such file or directory"
+        )
+    finally:
+        get_settings.cache_clear()
