@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=_quiet_on_closed_pipe(_schema))
 
+    plan = commands.add_parser(
+        "plan", help="what merging spec files would do to a repository's issues (no GitHub)"
+    )
+    plan.add_argument("paths", nargs="*", default=["specs/"], metavar="PATH")
+    plan.add_argument("--repo", required=True, metavar="OWNER/NAME")
+    plan.set_defaults(run=_plan)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(title="db commands", metavar="COMMAND", required=True)
     db_commands.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
@@ -196,6 +203,18 @@ def _quiet_on_closed_pipe(
             return 141  # as a shell reports a command ended by SIGPIPE
 
     return quietly
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from bot.checks import local_plan
+
+    try:
+        text, valid = local_plan(_settings(), args.repo, args.paths)
+    except OSError as error:
+        print(f"specbridge: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0 if valid else 1
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -77,6 +77,17 @@ def register_admin(app: Flask, hub: Any) -> None:
             )
         return jsonify(created), 201
 
+    @app.post("/_admin/repos/<owner>/<name>/pulls")
+    def open_pull(owner: str, name: str) -> Any:
+        from fakehub.server import Refused
+
+        try:
+            with state.lock:
+                pull = hub.person_opens_pull(repo(owner, name), body())
+        except Refused as refused:
+            return jsonify(error=str(refused)), 422
+        return jsonify(pull), 201
+
     @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge(owner: str, name: str, number: int) -> Any:
         with state.lock:

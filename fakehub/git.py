@@ -38,8 +38,10 @@ class GitRepository:
     ) -> tuple[str, str]:
         """Commit files (None deletes) on branch and push; returns (before, after) shas."""
         before = self.sha(branch) or "0" * 40
-        if before != "0" * 40:
-            git("fetch", "--quiet", "origin", branch, cwd=self.work)
+        # A new branch starts from the default branch, as one made on GitHub does.
+        start = branch if before != "0" * 40 else self.default_branch
+        if self.sha(start) is not None:
+            git("fetch", "--quiet", "origin", start, cwd=self.work)
             git("checkout", "--quiet", "-B", branch, "FETCH_HEAD", cwd=self.work)
         else:
             git("checkout", "--quiet", "--orphan", branch, cwd=self.work)
@@ -110,6 +112,12 @@ class GitRepository:
             status, name = line.split("\t", 1)
             {"A": added, "D": removed}.get(status[0], modified).append(name)
         return added, removed, modified
+
+    def merge_base(self, base: str, head: str) -> str | None:
+        try:
+            return git("merge-base", base, head, cwd=self.bare).strip()
+        except RuntimeError:
+            return None
 
     def merge(self, head: str, base: str, message: str) -> str:
         git("fetch", "--quiet", "origin", base, head, cwd=self.work)

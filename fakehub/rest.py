@@ -14,6 +14,8 @@ from fakehub.limits import RateLimited
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
 
 TOKEN_LIFETIME = 3600
+# GitHub lists at most this many files of a comparison.
+MAX_COMPARED_FILES = 300
 
 
 def register_rest(app: Flask, hub: Any) -> None:
@@ -321,9 +323,104 @@ def register_rest(app: Flask, hub: Any) -> None:
                 if (not head or f"{owner}:{p['head']['ref']}" == head)
                 and request.args.get("state", "open") in (p["state"], "all")
             ]
-            return jsonify(found)
+            return jsonify([{k: v for k, v in p.items() if k != "head_repo_fork"} for p in found])
         data = request.get_json()
         if repo.git.sha(data["head"]) is None:
             return error(422, "Validation Failed", errors=[{"field": "head", "code": "invalid"}])
         token = g.get("token") or "anonymous"
         return creating(lambda: (jsonify(hub.open_pull(repo, data, BOT["login"], token)), 201))
+
+    @app.get("/repos/<owner>/<name>/compare/<basehead>")
+    def compare(owner: str, name: str, basehead: str) -> Any:
+        repo = repo_or_404(owner, name)
+        base, _, head = basehead.partition("...")
+        head_sha, base_sha = repo.git.sha(head), repo.git.sha(base)
+        if head_sha is None or base_sha is None:
+            return error(404, "Not Found")
+        merge_base = repo.git.merge_base(base_sha, head_sha) or base_sha
+        added, removed, modified = repo.git.changes(merge_base, head_sha)
+        statuses = [("added", added), ("removed", removed), ("modified", modified)]
+        files = [
+            {"filename": path, "status": status, "sha": head_sha}
+            for status, paths in statuses
+            for path in paths
+        ]
+        return jsonify(
+            status="ahead" if files else "identical",
+            merge_base_commit={"sha": merge_base},
+            files=sorted(files, key=lambda f: f["filename"])[:MAX_COMPARED_FILES],
+        )
+
+    @app.post("/repos/<owner>/<name>/check-runs")
+    def create_check_run(owner: str, name: str) -> Any:
+        repo = repo_or_404(owner, name)
+        data = request.get_json()
+        if repo.git.sha(data["head_sha"]) is None:
+            return error(422, "No commit found for SHA: " + data["head_sha"])
+        return changing(
+            lambda: (jsonify(check_run_json(repo, hub.create_check_run(repo, data))), 201)
+        )
+
+    @app.get("/repos/<owner>/<name>/check-runs/<int:run_id>")
+    def get_check_run(owner: str, name: str, run_id: int) -> Any:
+        repo = repo_or_404(owner, name)
+        run = next((r for r in repo.check_runs if r["id"] == run_id), None)
+        if run is None:
+            return error(404, "Not Found")
+        return jsonify(check_run_json(repo, run))
+
+    @app.patch("/repos/<owner>/<name>/check-runs/<int:run_id>")
+    def update_check_run(owner: str, name: str, run_id: int) -> Any:
+        repo = repo_or_404(owner, name)
+        run = next((r for r in repo.check_runs if r["id"] == run_id), None)
+        if run is None:
+            return error(404, "Not Found")
+        data = request.get_json()
+        return changing(lambda: jsonify(check_run_json(repo, hub.update_check_run(run, data))))
+
+    @app.get("/repos/<owner>/<name>/commits/<ref>/check-runs")
+    def check_runs_for_ref(owner: str, name: str, ref: str) -> Any:
+        repo = repo_or_404(owner, name)
+        sha = repo.git.sha(ref)
+        wanted = request.args.get("check_name")
+        runs = [
+            r
+            for r in repo.check_runs
+            if r["head_sha"] == sha and (wanted is None or r["name"] == wanted)
+        ]
+        if request.args.get("filter", "latest") == "latest":
+            latest: dict[str, dict[str, Any]] = {}
+            for run in runs:
+                latest[run["name"]] = run
+            runs = list(latest.values())
+        runs.sort(key=lambda r: -r["id"])
+        return jsonify(total_count=len(runs), check_runs=[check_run_json(repo, r) for r in runs])
+
+
+def check_run_json(repo: Repo, run: dict[str, Any]) -> dict[str, Any]:
+    """A check run as the REST API answers it."""
+    url = f"{repo.api_url}/check-runs/{run['id']}"
+    return {
+        "id": run["id"],
+        "node_id": node_id("CR", run["id"]),
+        "head_sha": run["head_sha"],
+        "external_id": run.get("external_id") or "",
+        "url": url,
+        "html_url": f"{repo.html_url}/runs/{run['id']}",
+        "details_url": run.get("details_url") or "https://specbridge.example.com",
+        "status": run["status"],
+        "conclusion": run.get("conclusion"),
+        "started_at": run.get("started_at"),
+        "completed_at": run.get("completed_at"),
+        "output": {
+            "title": run["output"].get("title"),
+            "summary": run["output"].get("summary"),
+            "text": run["output"].get("text"),
+            "annotations_count": len(run["annotations"]),
+            "annotations_url": f"{url}/annotations",
+        },
+        "name": run["name"],
+        "check_suite": {"id": run["check_suite_id"]},
+        "app": {"id": 4242, "slug": "specbridge", "name": "specbridge"},
+        "pull_requests": [],
+    }

@@ -50,10 +50,13 @@ from fakehub.webhooks import (
     envelope,
     issue_payload,
     project_item_payload,
+    pull_request_json,
     push_payload,
 )
 
 DOCS = "https://docs.github.com/rest"
+# The Checks API takes at most this many annotations per request.
+ANNOTATIONS_PER_REQUEST = 50
 
 
 class Refused(Exception):
@@ -143,7 +146,14 @@ class FakeHub:
         self, repo: Repo, branch: str, files: dict[str, str | None], message: str, author: str
     ) -> dict[str, str]:
         before, after = repo.git.commit(branch, files, message, author)
-        return {"sha": after, "delivery_id": self.pushed(repo, branch, before, after, author)}
+        delivery_id = self.pushed(repo, branch, before, after, author)
+        for pull in repo.pulls.values():
+            if pull["state"] == "open" and pull["head"]["ref"] == branch:
+                pull["head"]["sha"] = after
+                self.send_pull_request(
+                    repo, pull, "synchronize", author, before=before, after=after
+                )
+        return {"sha": after, "delivery_id": delivery_id}
 
     def pushed(self, repo: Repo, branch: str, before: str, after: str, pusher: str) -> str:
         """A branch moved (a commit, a push over HTTP, a merge): its webhooks."""
@@ -358,6 +368,62 @@ class FakeHub:
         }
         repo.pulls[number] = pull
         return pull
+
+    def person_opens_pull(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
+        """A person opens a pull request (from a fork with `head_repo_fork`): `pull_request`."""
+        if repo.git.sha(data["head"]) is None or repo.git.sha(data["base"]) is None:
+            raise Refused("head and base must be branches of the repository")
+        login = data.get("user", "octocat")
+        pull = self.open_pull(repo, data, login)
+        pull["head_repo_fork"] = bool(data.get("head_repo_fork"))
+        self.send_pull_request(repo, pull, "opened", login)
+        return pull
+
+    def send_pull_request(
+        self, repo: Repo, pull: dict[str, Any], action: str, sender: str, **extra: Any
+    ) -> str:
+        return self.send(
+            "pull_request",
+            repo,
+            sender,
+            action=action,
+            number=pull["number"],
+            **extra,
+            pull_request=pull_request_json(repo, pull),
+        )
+
+    def create_check_run(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
+        run = {
+            "id": new_id(),
+            "name": data["name"],
+            "head_sha": data["head_sha"],
+            "status": "queued",
+            "conclusion": None,
+            "started_at": now(),
+            "completed_at": None,
+            "output": {},
+            "annotations": [],
+            "check_suite_id": new_id(),
+        }
+        self.update_check_run(run, data)
+        repo.check_runs.append(run)
+        return run
+
+    def update_check_run(self, run: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        """As GitHub does: a conclusion completes the run; annotations are appended."""
+        output = data.get("output") or {}
+        annotations = output.get("annotations") or []
+        if len(annotations) > ANNOTATIONS_PER_REQUEST:
+            raise Refused(f"Only {ANNOTATIONS_PER_REQUEST} annotations are allowed per request")
+        for key in ("name", "status", "conclusion", "started_at", "completed_at", "external_id"):
+            if key in data:
+                run[key] = data[key]
+        if data.get("conclusion"):
+            run["status"] = "completed"
+            run["completed_at"] = run.get("completed_at") or now()
+        run["output"].update({k: v for k, v in output.items() if k != "annotations"})
+        run["annotations"] += annotations
+        return run
 
     def merge_pull(self, repo: Repo, number: int, actor: str) -> dict[str, Any]:
         pull = repo.pulls[number]

@@ -159,3 +159,97 @@ def project_item_payload(
         },
         **extra,
     }
+
+
+def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
+    """A pull request as webhooks carry it (GitHub's full shape)."""
+    number = pull["number"]
+    api = f"{repo.api_url}/pulls/{number}"
+    html = pull["html_url"]
+    head_repo = repo.json()
+    if pull.get("head_repo_fork"):
+        login = pull["user"]["login"]
+        head_repo = {
+            **head_repo,
+            "id": repo.id + 1_000_000,
+            "node_id": node_id("R", repo.id + 1_000_000),
+            "full_name": f"{login}/{repo.name}",
+            "owner": user(login),
+            "fork": True,
+            "html_url": f"https://github.com/{login}/{repo.name}",
+            "url": f"https://api.github.com/repos/{login}/{repo.name}",
+        }
+    owner = head_repo["owner"]["login"]
+
+    def side(which: dict[str, Any], data: dict[str, Any], who: str) -> dict[str, Any]:
+        return {
+            "label": f"{who}:{which['ref']}",
+            "ref": which["ref"],
+            "sha": which["sha"],
+            "user": user(who),
+            "repo": data,
+        }
+
+    links = {
+        name: {"href": href}
+        for name, href in {
+            "self": api,
+            "html": html,
+            "issue": f"{repo.api_url}/issues/{number}",
+            "comments": f"{repo.api_url}/issues/{number}/comments",
+            "review_comments": f"{api}/comments",
+            "review_comment": f"{repo.api_url}/pulls/comments{{/number}}",
+            "commits": f"{api}/commits",
+            "statuses": f"{repo.api_url}/statuses/{pull['head']['sha']}",
+        }.items()
+    }
+    return {
+        "url": api,
+        "id": pull["id"],
+        "node_id": node_id("PR", pull["id"]),
+        "html_url": html,
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "issue_url": f"{repo.api_url}/issues/{number}",
+        "number": number,
+        "state": pull["state"],
+        "locked": False,
+        "title": pull["title"],
+        "user": pull["user"],
+        "body": pull.get("body"),
+        "created_at": pull["created_at"],
+        "updated_at": now(),
+        "closed_at": None,
+        "merged_at": None,
+        "merge_commit_sha": None,
+        "assignee": None,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "labels": [],
+        "milestone": None,
+        "draft": pull["draft"],
+        "commits_url": f"{api}/commits",
+        "review_comments_url": f"{api}/comments",
+        "review_comment_url": f"{repo.api_url}/pulls/comments{{/number}}",
+        "comments_url": f"{repo.api_url}/issues/{number}/comments",
+        "statuses_url": f"{repo.api_url}/statuses/{pull['head']['sha']}",
+        "head": side(pull["head"], head_repo, owner),
+        "base": side(pull["base"], repo.json(), repo.owner),
+        "_links": links,
+        "author_association": "CONTRIBUTOR" if pull.get("head_repo_fork") else "MEMBER",
+        "auto_merge": None,
+        "active_lock_reason": None,
+        "merged": False,
+        "mergeable": None,
+        "rebaseable": None,
+        "mergeable_state": "unknown",
+        "merged_by": None,
+        "comments": 0,
+        "review_comments": 0,
+        "maintainer_can_modify": False,
+        "commits": 1,
+        "additions": 0,
+        "deletions": 0,
+        "changed_files": 0,
+    }

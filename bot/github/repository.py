@@ -80,6 +80,18 @@ class RepositoryGateway:
             return None
         return base64.b64decode(data.get("content") or "")
 
+    def changed_files(self, base: str, head: str) -> tuple[list[str], list[str]]:
+        """Paths present at head that differ from the merge base of base and head, and
+        paths removed, as a pull request shows them (GitHub lists up to 300 files)."""
+        data = self._request("GET", f"/compare/{quote(base, safe='')}...{quote(head, safe='')}")
+        present: list[str] = []
+        removed: list[str] = []
+        for entry in data.get("files") or []:
+            (removed if entry["status"] == "removed" else present).append(entry["filename"])
+            if entry.get("previous_filename"):  # renamed: the old path is gone
+                removed.append(entry["previous_filename"])
+        return sorted(present), sorted(removed)
+
     def list_files(self, directory: str, ref: str) -> list[str]:
         """Paths of the files directly inside directory at ref."""
         try:

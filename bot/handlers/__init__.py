@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("installation", "push", "issues", "issue_comment", "projects_v2_item")
+MODULES = (
+    "installation",
+    "push",
+    "issues",
+    "issue_comment",
+    "projects_v2_item",
+    "pull_request",
+    "check_suite",
+    "check_run",
+)
 
 
 def load() -> None:

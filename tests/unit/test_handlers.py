@@ -28,9 +28,20 @@ def dispatch(session: Session, settings: Settings, event: str, payload: dict) ->
     return router.dispatch(Event(event, payload, "delivery-1", settings, session))
 
 
+def _repository_without_specs(full_name: str) -> None:
+    """What the first sync of a newly installed repository reads: no spec file there."""
+    api = f"{API}/repos/{full_name}"
+    responses.get(api, json={"default_branch": "main"})
+    responses.get(f"{api}/commits/main", json={"sha": "c0ffee"})
+    for path in (".github/specbridge.yml", "specs"):
+        responses.get(f"{api}/contents/{path}", status=404, json={"message": "Not Found"})
+
+
+@responses.activate
 def test_installation_repositories_added_and_removed(
     session: Session, handler_settings: Settings
 ) -> None:
+    _repository_without_specs("Codertocat/Space")
     added = github_payload("installation_repositories", "added.payload.json")
     dispatch(session, handler_settings, "installation_repositories", added)
     repository = session.scalars(select(Repository)).one()
@@ -42,9 +53,11 @@ def test_installation_repositories_added_and_removed(
     assert repository.removed_at is not None
 
 
+@responses.activate
 def test_installation_deleted_marks_it_and_its_repositories(
     session: Session, handler_settings: Settings
 ) -> None:
+    _repository_without_specs("Codertocat/Hello-World")
     created = github_payload("installation", "created.payload.json")
     deleted = github_payload("installation", "deleted.payload.json")
     created["installation"]["id"] = deleted["installation"]["id"]

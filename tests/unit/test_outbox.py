@@ -19,6 +19,7 @@ from tests.support import github_payload
 from tests.unit.conftest import post_webhook, run_queued_jobs, stored_deliveries
 
 INSTALLATION = github_payload("installation", "created.payload.json")
+INSTALLATION["repositories"] = []  # no repository to sync: these tests reach no GitHub
 
 
 def _set(db: str, **values: object) -> None:

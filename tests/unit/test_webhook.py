@@ -17,6 +17,7 @@ from tests.unit.conftest import post_webhook, run_queued_jobs, stored_deliveries
 
 def test_signed_delivery_is_stored_queued_and_processed(client: FlaskClient, db: str) -> None:
     payload = github_payload("installation", "created.payload.json")
+    payload["repositories"] = []  # no repository to sync: this test reaches no GitHub
     response = post_webhook(client, "installation", payload, "d-1")
 
     assert response.status_code == 202
@@ -42,6 +43,7 @@ def test_repeated_delivery_is_acknowledged_not_processed_twice(
     client: FlaskClient, db: str
 ) -> None:
     payload = github_payload("installation", "created.payload.json")
+    payload["repositories"] = []  # no repository to sync: this test reaches no GitHub
     assert post_webhook(client, "installation", payload, "same").status_code == 202
     run_queued_jobs(db)
     again = post_webhook(client, "installation", payload, "same")
