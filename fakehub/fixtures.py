@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -40,15 +39,14 @@ class FixturesUnavailable(RuntimeError):
     """GitHub's descriptions are neither on disk nor obtainable from npm."""
 
 
-@functools.cache
 def github_fixtures() -> Path:
     configured = os.environ.get("SPECBRIDGE_GITHUB_FIXTURES")
     if configured:
-        return _filled(Path(configured).expanduser().resolve())
+        return filled(Path(configured).expanduser().resolve())
     beside = REPO_ROOT.parent / "shared" / "github-fixtures"
     if beside.is_dir():
         return beside
-    return _filled(default_cache())
+    return filled(default_cache())
 
 
 def default_cache() -> Path:
@@ -58,21 +56,15 @@ def default_cache() -> Path:
     return Path(cache_home) / "specbridge" / "github-fixtures" / pins
 
 
-def __getattr__(name: str) -> Path:
-    # `FIXTURES` is resolved (and perhaps downloaded) when first imported, not
-    # when this module is: the test suite can report a failure once, clearly.
-    if name == "FIXTURES":
-        return github_fixtures()
-    raise AttributeError(name)
-
-
-def _filled(destination: Path) -> Path:
+def filled(destination: Path, packages: Path = PACKAGES) -> Path:
+    """`destination`, filled from the npm packages listed in `packages` unless it
+    has contents already."""
     if _has_contents(destination):
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     with _lock(destination):
         if not _has_contents(destination):  # another process may have filled it meanwhile
-            fill_from_npm(destination, json.loads(PACKAGES.read_text()))
+            fill_from_npm(destination, json.loads(packages.read_text()))
     return destination
 
 
@@ -203,3 +195,6 @@ def _write_json(path: Path, document: Any) -> None:
 def _write(path: Path, contents: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(contents)
+
+
+FIXTURES = github_fixtures()

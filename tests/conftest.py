@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from fakehub.fixtures import FixturesUnavailable, github_fixtures
+# Importing fakehub finds GitHub's published descriptions, or fetches them once,
+# before any test module reads them: when they cannot be had, this conftest fails
+# to load with one error saying what to do, instead of every test failing.
+import fakehub.fixtures  # noqa: F401
 from storage.db import new_session, session_scope
 from storage.migrate import upgrade
 from storage.models import Base
@@ -16,13 +19,6 @@ from tests.databases import create_empty_database, drop_database
 # Holding a database transaction open across a call to GitHub is an error in
 # tests (a warning in production): see bot/github/connection.py.
 os.environ["SPECBRIDGE_CHECK_TRANSACTIONS"] = "1"
-
-# GitHub's published descriptions, found or fetched once before any test module
-# reads them: without them, one clear message instead of every test failing.
-try:
-    github_fixtures()
-except FixturesUnavailable as error:
-    pytest.exit(f"GitHub's published descriptions are unavailable: {error}", returncode=4)
 
 
 @pytest.fixture
