@@ -40,6 +40,7 @@ class FixturesUnavailable(RuntimeError):
 
 
 def github_fixtures() -> Path:
+    """The directory of GitHub's published descriptions, filled first if need be."""
     configured = os.environ.get("SPECBRIDGE_GITHUB_FIXTURES")
     if configured:
         return filled(Path(configured).expanduser().resolve())
@@ -64,7 +65,7 @@ def filled(destination: Path, packages: Path = PACKAGES) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     with _lock(destination):
         if not _has_contents(destination):  # another process may have filled it meanwhile
-            fill_from_npm(destination, json.loads(packages.read_text()))
+            _fill_from_npm(destination, json.loads(packages.read_text()))
     return destination
 
 
@@ -79,7 +80,7 @@ def _lock(destination: Path) -> Iterator[None]:
         yield
 
 
-def fill_from_npm(destination: Path, manifest: dict[str, Any]) -> None:
+def _fill_from_npm(destination: Path, manifest: dict[str, Any]) -> None:
     """Lay out `destination` from the manifest's npm packages, all at once."""
     work = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
