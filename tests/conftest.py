@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+# Importing fakehub finds GitHub's published descriptions, or fetches them once,
+# before any test module reads them: when they cannot be had, this conftest fails
+# to load with one error saying what to do, instead of every test failing.
+import fakehub.fixtures  # noqa: F401
 from storage.db import new_session, session_scope
 from storage.migrate import upgrade
 from storage.models import Base

@@ -19,7 +19,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import REPO_ROOT, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET
+from tests.support import FIXTURES, REPO_ROOT, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET
 
 
 def free_port() -> int:
@@ -83,6 +83,8 @@ class Stack:
             GITHUB_PRIVATE_KEY=app_private_key(),
             PYTHONPATH=str(REPO_ROOT),
             SPECBRIDGE_CHECK_TRANSACTIONS="1",
+            # The double reads the descriptions the tests read (found or fetched already).
+            SPECBRIDGE_GITHUB_FIXTURES=str(FIXTURES),
             GITHUB_APP_SLUG="specbridge",
         )
         if self.redis_url:
