@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from bot import maintenance
 from bot.agents.isolation import hide_environment_from_children
 from bot.app import create_app
 from bot.deliveries import requeue_unfinished
+from bot.logs import configure_logging, log_formatter
 from bot.settings import Settings
 from bot.worker import preload
 from storage.migrate import upgrade
@@ -31,6 +33,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
+        formatter = log_formatter(self._settings)
+        self.cfg.set("logger_class", type("Logger", (_FormattedLogger,), {"formatter": formatter}))
         if self._settings.embedded_queue:
             self.cfg.set("post_worker_init", self.start_embedded_queue)
 
@@ -45,8 +49,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         maintenance.start_thread(self._settings)
 
 
+class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's own lines (errors, the access log) in the same format as ours."""
+
+    formatter: logging.Formatter
+
+    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(self.formatter)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)
     upgrade(settings.database_url)
     if settings.embedded_queue:
         hide_environment_from_children()  # agents run inside this process's queue
