@@ -15,6 +15,7 @@ answer is left alone for a while and those counts are lost.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ BACKOFF_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Histogram:
-    buckets: list[tuple[str, float]]  # cumulative: (upper bound, observations ≤ it), then +Inf
+    buckets: list[tuple[float, float]]  # cumulative: (upper bound, observations ≤ it), up to inf
     count: float
     sum: float
 
@@ -59,16 +60,15 @@ def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
 
 def sync_durations(settings: Settings) -> Histogram:
     counts = _store(settings).read(SYNC_SECONDS_KEY)
-    bounds = [*(_bound(b) for b in SYNC_BUCKETS), "+Inf"]
     return Histogram(
-        buckets=[(bound, counts.get(bound, 0)) for bound in bounds],
+        buckets=[(bound, counts.get(_bound(bound), 0)) for bound in (*SYNC_BUCKETS, math.inf)],
         count=counts.get("count", 0),
         sum=counts.get("sum", 0),
     )
 
 
 def _bound(seconds: float) -> str:
-    return f"{seconds:g}"
+    return "+Inf" if seconds == math.inf else f"{seconds:g}"
 
 
 class _MemoryStore:

@@ -21,6 +21,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 
 from bot import counters
@@ -129,6 +130,6 @@ def _syncs(settings: Settings) -> Iterator[Metric]:
     yield HistogramMetricFamily(
         "specbridge_sync_duration_seconds",
         "How long syncing one spec took",
-        buckets=durations.buckets,
+        buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
         sum_value=durations.sum,
     )
