@@ -34,6 +34,8 @@ from storage.models import (
 
 TOKEN = "let-me-see"
 FAILURE = "agent exited with status 2: tests failed"
+# Debian's name first (.ci/run installs it), then what other systems call it.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 @dataclass
@@ -244,7 +246,7 @@ def served(settings: Settings) -> Iterator[str]:
 
 def chromium(profile: Path, *arguments: str) -> str:
     """Headless Chromium with a profile of its own (a fresh directory each call)."""
-    browser = shutil.which("chromium")
+    browser = next(filter(None, map(shutil.which, BROWSERS)), None)
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does)")
     command = [
