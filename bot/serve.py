@@ -23,6 +23,10 @@ from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
+# gunicorn's default, with the path instead of the whole request line: a query
+# string (the status page's ?token=) never lands in the logs.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, settings: Settings, options: dict[str, object]) -> None:
@@ -71,5 +75,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
     workers = 1 if settings.embedded_queue else 2
     _Gunicorn(
         settings,
-        {"bind": f"{host}:{port}", "workers": workers, "threads": 8, "accesslog": "-"},
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": 8,
+            "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
+        },
     ).run()
