@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import counters
 from bot.app import create_app
@@ -31,12 +32,15 @@ from storage.models import (
     Delivery,
     DeliveryStatus,
     Repository,
+    Spec,
     Task,
     TaskStatus,
     Ticket,
 )
 from tests.support import MOCK_API, WEBHOOK_SECRET, github_payload
 from tests.unit.conftest import post_webhook, run_queued_jobs
+from tests.unit.test_commands import REPO as COMMAND_REPO
+from tests.unit.test_commands import comment, dispatch
 
 # -- logs ---------------------------------------------------------------------------------
 
@@ -60,6 +64,27 @@ def test_a_delivery_is_logged_with_its_id_through_the_webhook_and_the_queue(
     as_json = json.loads(JsonFormatter().format(line))
     assert as_json["delivery"] == delivery_id
     assert as_json["message"] == line.getMessage()
+
+
+@responses.activate
+def test_a_command_is_logged_with_who_what_and_whether_it_was_allowed(
+    session: Session, handler_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    repository = Repository(full_name=COMMAND_REPO)
+    spec = Spec(repository=repository, key="login", path="specs/login.yaml", title="Login")
+    session.add(Ticket(repository=repository, spec=spec, issue_number=1))
+    session.commit()
+    api = f"{MOCK_API}/repos/{COMMAND_REPO}"
+    responses.post(f"{api}/issues/comments/7/reactions", json={}, status=201)
+    responses.get(f"{api}/collaborators/stranger/permission", json={"permission": "read"})
+    responses.post(f"{api}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, handler_settings, "issue_comment", comment("/approve", "NONE", "stranger"))
+
+    [line] = [r for r in caplog.records if getattr(r, "command", None) == "approve"]
+    assert (line.user, line.allowed, line.repository) == ("stranger", False, COMMAND_REPO)
+    assert "refused" in line.getMessage()
 
 
 @pytest.fixture
