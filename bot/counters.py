@@ -55,7 +55,11 @@ def observe_sync(settings: Settings, seconds: float) -> None:
 def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
     """(kind, status) → requests so far."""
     counts = _store(settings).read(GITHUB_REQUESTS_KEY)
-    return {tuple(field.split("|", 1)): value for field, value in counts.items()}  # type: ignore[misc]
+    return {
+        (kind, status): value
+        for field, value in counts.items()
+        for kind, _, status in [field.partition("|")]
+    }
 
 
 def sync_durations(settings: Settings) -> Histogram:

@@ -147,16 +147,19 @@ def read_status(settings: Settings) -> Status:
 def _specs(session: Session) -> dict[str, list[SpecRow]]:
     specs: dict[str, list[SpecRow]] = {}
     rows = session.execute(
-        select(Repository.full_name, Spec)
+        select(
+            Repository.full_name,
+            Spec.key,
+            Spec.title,
+            Spec.status,
+            Spec.tickets_closed,
+            Spec.tickets_total,
+        )
         .join(Spec.repository)
         .order_by(Repository.full_name, Spec.key)
     )
-    for full_name, spec in rows:
-        specs.setdefault(full_name, []).append(
-            SpecRow(
-                spec.key, spec.title, spec.status.value, spec.tickets_closed, spec.tickets_total
-            )
-        )
+    for full_name, key, title, status, closed, total in rows:
+        specs.setdefault(full_name, []).append(SpecRow(key, title, status.value, closed, total))
     return specs
 
 

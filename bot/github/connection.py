@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from github import Github, GithubException, GithubRetry
 from github.Requester import Requester
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 20
 
-Answer = TypeVar("Answer")
 # Told of every request: its kind (rest_read, rest_write, graphql_query,
 # graphql_mutation) and GitHub's answer (a status code, or "error": no answer).
 RequestHook = Callable[[str, str], None]
@@ -106,7 +105,6 @@ class GitHubConnection:
         _, data = self._counted(
             "graphql_query",
             lambda: self.requester.graphql_query(document, variables),
-            status_of=lambda _: 200,  # an answer that is not a 200 raises
         )
         return data["data"]
 
@@ -143,13 +141,12 @@ class GitHubConnection:
             raise GraphQLError(answer.other_errors)
         return answer
 
-    def _counted(
-        self,
-        kind: str,
-        send: Callable[[], Answer],
-        status_of: Callable[[Answer], int] = lambda answer: answer[0],  # type: ignore[index]
-    ) -> Answer:
-        """Send one request and tell the hook how GitHub answered."""
+    def _counted(self, kind: str, send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """Send one request and tell the hook how GitHub answered.
+
+        `send` answers (status, headers, body), or (headers, data) when any
+        status but 200 raises (PyGithub's graphql_query).
+        """
         if self._on_request is None:
             return send()
         try:
@@ -160,7 +157,8 @@ class GitHubConnection:
         except Exception:
             self._on_request(kind, "error")
             raise
-        self._on_request(kind, str(status_of(answer)))
+        status = answer[0] if isinstance(answer[0], int) else 200
+        self._on_request(kind, str(status))
         return answer
 
 
