@@ -30,6 +30,17 @@ PRUNABLE = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.FAILED)
 # Rows deleted per statement, so a first prune of a large table takes no long lock.
 PRUNE_BATCH = 500
 PRUNE_MAX_BATCHES = 20
+# Pruning reads the whole table: once an hour per process is plenty.
+PRUNE_EVERY_SECONDS = 3600
+_last_prune: float | None = None
+
+
+def prune_when_due(settings: Settings) -> int:
+    global _last_prune
+    if _last_prune is not None and time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
+        return 0
+    _last_prune = time.monotonic()
+    return prune_deliveries(settings)
 
 
 def prune_deliveries(settings: Settings) -> int:
@@ -63,7 +74,7 @@ CHORES: tuple[Callable[[Settings], object], ...] = (
     requeue_unfinished,
     reap_stale_tasks,
     resume_due_specs,
-    prune_deliveries,
+    prune_when_due,
 )
 
 

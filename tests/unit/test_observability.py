@@ -18,7 +18,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import counters
+from bot import counters, maintenance
 from bot.app import create_app
 from bot.github import github_client
 from bot.github.auth import pace_key
@@ -358,3 +358,15 @@ def test_a_retention_of_zero_keeps_every_delivery(db: str) -> None:
 
     settings = load_settings({"DATABASE_URL": db, "SPECBRIDGE_DELIVERY_RETENTION_DAYS": "0"})
     assert prune_deliveries(settings) == 0
+
+
+def test_the_chores_prune_once_an_hour(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(maintenance, "_last_prune", None)
+    pruned: list[Settings] = []
+    monkeypatch.setattr(maintenance, "prune_deliveries", pruned.append)
+    settings = load_settings({"DATABASE_URL": db})
+
+    maintenance.run_chores(settings)
+    maintenance.run_chores(settings)
+
+    assert pruned == [settings]
