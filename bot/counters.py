@@ -8,6 +8,12 @@ is one atomic HINCRBY and the scrape reads them all at once. Without Redis
 there is one process (`specbridge serve` runs the queue inside itself), and
 its memory is the right place.
 
+Not prometheus_client's multiprocess mode: it needs one directory shared by
+every process, so RQ workers on another machine than the web process would
+go uncounted, and the directory must be emptied at each deploy. Not the
+database: a write per GitHub request would add a transaction to every read
+the sync makes, and a migration.
+
 Counting must never break or slow the work it counts: a Redis that does not
 answer is left alone for a while and those counts are lost.
 """
