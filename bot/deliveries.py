@@ -262,10 +262,10 @@ def process_delivery(delivery_pk: int) -> None:
         _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
     finally:
         log.info(
-            "delivery %s %s.%s %s",
+            "delivery %s %s%s %s",
             delivery.delivery_id,
             delivery.event,
-            delivery.action,
+            f".{delivery.action}" if delivery.action else "",  # push has none
             outcome,
             extra={
                 "delivery": delivery.delivery_id,

@@ -10,16 +10,22 @@ from __future__ import annotations
 import logging
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from bot import maintenance
 from bot.agents.isolation import hide_environment_from_children
 from bot.app import create_app
 from bot.deliveries import requeue_unfinished
+from bot.logs import configure_logging, log_formatter
 from bot.settings import Settings
 from bot.worker import preload
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
+
+# gunicorn's default, with the path instead of the whole request line: a query
+# string (the status page's ?token=) never lands in the logs.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -36,6 +42,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         for key, value in vars(parsed).items():
             if value is not None and key != "args" and key.lower() in self.cfg.settings:
                 self.cfg.set(key.lower(), value)
+        formatter = log_formatter(self._settings)
+        self.cfg.set("logger_class", type("Logger", (_FormattedLogger,), {"formatter": formatter}))
         if self._settings.embedded_queue:
             # One process runs the jobs: whatever GUNICORN_CMD_ARGS says, one worker.
             self.cfg.set("workers", 1)
@@ -52,8 +60,20 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         maintenance.start_thread(self._settings)
 
 
+class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's own lines (errors, the access log) in the same format as ours."""
+
+    formatter: logging.Formatter
+
+    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(self.formatter)
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)
     upgrade(settings.database_url)
     if settings.embedded_queue:
         hide_environment_from_children()  # agents run inside this process's queue
@@ -62,5 +82,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
     workers = 1 if settings.embedded_queue else 2
     _Gunicorn(
         settings,
-        {"bind": f"{host}:{port}", "workers": workers, "threads": 8, "accesslog": "-"},
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": 8,
+            "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
+        },
     ).run()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///specbridge.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,12 @@ class Settings:
     # A running agent task writes a heartbeat this often; one silent for six
     # beats has lost its worker and is queued again.
     task_heartbeat_seconds: float = 5.0
+    # "text" (one readable line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
+    # Finished deliveries older than this are pruned by the periodic chores (0: kept forever).
+    delivery_retention_days: int = 30
+    # Opens the status page at / (unset: the page is off).
+    status_token: str | None = None
 
     @property
     def embedded_queue(self) -> bool:
@@ -82,6 +89,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         task_heartbeat_seconds=_seconds(
             "SPECBRIDGE_HEARTBEAT_SECONDS", env.get("SPECBRIDGE_HEARTBEAT_SECONDS") or "5"
         ),
+        log_format=_log_format(env.get("SPECBRIDGE_LOG_FORMAT") or "text"),
+        delivery_retention_days=_days(
+            "SPECBRIDGE_DELIVERY_RETENTION_DAYS",
+            env.get("SPECBRIDGE_DELIVERY_RETENTION_DAYS") or "30",
+        ),
+        status_token=env.get("SPECBRIDGE_STATUS_TOKEN") or None,
     )
 
 
@@ -149,6 +162,20 @@ def _seconds(name: str, value: str) -> float:
     if seconds < 0:
         raise SettingsError(f"{name} must be a number of seconds, got {value!r}")
     return seconds
+
+
+def _log_format(value: str) -> str:
+    if value.strip().lower() not in LOG_FORMATS:
+        raise SettingsError(f"SPECBRIDGE_LOG_FORMAT must be text or json, got {value!r}")
+    return value.strip().lower()
+
+
+def _days(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise SettingsError(
+            f"{name} must be a whole number of days (0: keep forever), got {value!r}"
+        )
+    return int(value)
 
 
 def _content_limits(value: str) -> tuple[tuple[int, float], ...]:

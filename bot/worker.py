@@ -16,6 +16,7 @@ from sqlalchemy.orm import configure_mappers
 from bot import commands, handlers, maintenance
 from bot.agents.isolation import hide_environment_from_children
 from bot.deliveries import run_dispatcher
+from bot.logs import configure_logging
 from bot.queue import QUEUES, redis_connection
 from bot.settings import Settings
 
@@ -40,7 +41,7 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         raise SystemExit(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs jobs"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)
     hide_environment_from_children()
     preload()
     maintenance.start_process(settings)

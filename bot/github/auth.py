@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from functools import partial
 
 from github import Auth, Github, GithubIntegration
 
+from bot.counters import count_github_request
 from bot.github.connection import GitHubConnection, client_options
 from bot.github.pacing import Pacer
 from bot.settings import Settings
@@ -89,7 +91,8 @@ def _new_connection(settings: Settings, installation_id: int | None) -> GitHubCo
     # Both clients share one auth, so one installation token serves both.
     reading = Github(auth=auth, base_url=settings.github_api_url, **client_options())
     once = Github(auth=auth, base_url=settings.github_api_url, **client_options(once=True))
-    return GitHubConnection(reading, once, Pacer(settings, pace_key(settings, installation_id)))
+    pacer = Pacer(settings, pace_key(settings, installation_id))
+    return GitHubConnection(reading, once, pacer, partial(count_github_request, settings))
 
 
 def _integration(settings: Settings) -> GithubIntegration:

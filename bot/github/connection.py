@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from github import Github, GithubRetry
+from github import Github, GithubException, GithubRetry
 from github.Requester import Requester
 
 from bot.github.pacing import Pacer
@@ -25,6 +26,10 @@ from storage.db import transaction_open
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 20
+
+# Told of every request: its kind (rest_read, rest_write, graphql_query,
+# graphql_mutation) and GitHub's answer (a status code, or "error": no answer).
+RequestHook = Callable[[str, str], None]
 
 
 class TransactionOpenError(RuntimeError):
@@ -47,12 +52,15 @@ class GraphQLError(RuntimeError):
 
 
 class GitHubConnection:
-    def __init__(self, github: Github, once: Github, pacer: Pacer) -> None:
+    def __init__(
+        self, github: Github, once: Github, pacer: Pacer, on_request: RequestHook | None = None
+    ) -> None:
         self.github = github
         self.requester: Requester = github.requester
         self._once: Requester = once.requester
         self.pacer = pacer
         self.writes = 0  # write requests sent, for the logs and the benches
+        self._on_request = on_request
 
     @property
     def token(self) -> str | None:
@@ -80,7 +88,10 @@ class GitHubConnection:
             self.pacer.before_write(content)
             self.writes += 1
         requester = self._once if once else self.requester
-        status, headers, output = requester.requestJson(verb, path, params or None, None, body)
+        status, headers, output = self._counted(
+            "rest_read" if verb == "GET" else "rest_write",
+            lambda: requester.requestJson(verb, path, params or None, None, body),
+        )
         data = json.loads(output) if output else None
         if status >= 400:
             raise requester.createException(status, headers, data)
@@ -91,7 +102,10 @@ class GitHubConnection:
     def query(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         """A GraphQL query; any error raises (NOT_FOUND as UnknownObjectException)."""
         _check_no_transaction("GraphQL query")
-        _, data = self.requester.graphql_query(document, variables)
+        _, data = self._counted(
+            "graphql_query",
+            lambda: self.requester.graphql_query(document, variables),
+        )
         return data["data"]
 
     def mutate(
@@ -102,8 +116,15 @@ class GitHubConnection:
         self.pacer.before_write(content)
         self.writes += 1
         requester = self._once if once else self.requester
-        status, headers, output = requester.requestJson(
-            "POST", requester.graphql_url, None, None, {"query": document, "variables": variables}
+        status, headers, output = self._counted(
+            "graphql_mutation",
+            lambda: requester.requestJson(
+                "POST",
+                requester.graphql_url,
+                None,
+                None,
+                {"query": document, "variables": variables},
+            ),
         )
         body = json.loads(output) if output else {}
         if status >= 400:
@@ -118,6 +139,26 @@ class GitHubConnection:
                 answer.other_errors.append(message)
         if answer.other_errors and not answer.data:
             raise GraphQLError(answer.other_errors)
+        return answer
+
+    def _counted(self, kind: str, send: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """Send one request and tell the hook how GitHub answered.
+
+        `send` answers (status, headers, body), or (headers, data) when any
+        status but 200 raises (PyGithub's graphql_query).
+        """
+        if self._on_request is None:
+            return send()
+        try:
+            answer = send()
+        except GithubException as error:
+            self._on_request(kind, str(error.status))
+            raise
+        except Exception:
+            self._on_request(kind, "error")
+            raise
+        status = answer[0] if isinstance(answer[0], int) else 200
+        self._on_request(kind, str(status))
         return answer
 
 

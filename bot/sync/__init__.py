@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot import render
 from bot.agents.profiles import load_profiles
+from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.pacing import BudgetExhausted
 from bot.locks import exclusive, spec_lock
@@ -151,8 +152,12 @@ def sync_spec(
         except BudgetExhausted as spent:
             return _pause(session, settings, writer, spent)
         finally:
-            _log_sync(
-                spec, writer, time.monotonic() - started, github.repo.connection.writes - writes
+            _record_sync(
+                settings,
+                spec,
+                writer,
+                time.monotonic() - started,
+                github.repo.connection.writes - writes,
             )
         spec.resume_at = None
         refresh_progress(session, spec, github.repo)
@@ -296,7 +301,11 @@ def _report_invalid(
         )
 
 
-def _log_sync(spec: Spec, writer: SpecWriter, seconds: float, writes: int) -> None:
+def _record_sync(
+    settings: Settings, spec: Spec, writer: SpecWriter, seconds: float, writes: int
+) -> None:
+    """The sync's summary line, and its duration for /metrics."""
+    observe_sync(settings, seconds)
     counts = writer.counts
     log.info(
         "synced %s: %d opened, %d changed, %d closed, %d writes in %.1fs",

@@ -3,8 +3,6 @@ acknowledged and processed once."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -115,19 +113,7 @@ def test_without_a_secret_every_delivery_is_refused(db: str) -> None:
     assert "GITHUB_WEBHOOK_SECRET" in response.json["error"]
 
 
-def test_healthz_reports_database_and_queue(client: FlaskClient) -> None:
+def test_healthz_answers_while_the_process_lives(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": True, "queue": True}
-
-
-def test_healthz_fails_when_the_database_is_unreachable() -> None:
-    settings = load_settings(
-        {
-            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-            "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        }
-    )
-    response = create_app(settings).test_client().get("/healthz")
-    assert response.status_code == 503
-    assert response.json["database"] is False
+    assert response.json == {"status": "ok"}

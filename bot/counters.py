@@ -1,0 +1,134 @@
+"""Counters that every specbridge process adds to and `/metrics` reads.
+
+With Redis, several processes make GitHub requests and run syncs: gunicorn
+workers, RQ workers and the work horse RQ forks for each job (which exits
+when its job ends, taking anything kept in its memory along). So the counts
+are kept in Redis hashes, where an increment from any process on any machine
+is one atomic HINCRBY and the scrape reads them all at once. Without Redis
+there is one process (`specbridge serve` runs the queue inside itself), and
+its memory is the right place.
+
+Not prometheus_client's multiprocess mode: it needs one directory shared by
+every process, so RQ workers on another machine than the web process would
+go uncounted, and the directory must be emptied at each deploy. Not the
+database: a write per GitHub request would add a transaction to every read
+the sync makes, and a migration.
+
+Counting must never break or slow the work it counts: a Redis that does not
+answer is left alone for a while and those counts are lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GITHUB_REQUESTS_KEY = "specbridge:metrics:github_requests"
+SYNC_SECONDS_KEY = "specbridge:metrics:sync_seconds"
+# Upper bounds (seconds) of the sync duration histogram's buckets.
+SYNC_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+# After Redis failed to take a count, counting pauses this long.
+BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Histogram:
+    buckets: list[tuple[float, float]]  # cumulative: (upper bound, observations ≤ it), up to inf
+    count: float
+    sum: float
+
+
+def count_github_request(settings: Settings, kind: str, status: str) -> None:
+    """One request to GitHub of `kind` (rest_read, graphql_mutation…) answered `status`."""
+    _store(settings).increment(GITHUB_REQUESTS_KEY, {f"{kind}|{status}": 1})
+
+
+def observe_sync(settings: Settings, seconds: float) -> None:
+    """One spec synced in `seconds`."""
+    fields: dict[str, float] = {_bound(b): 1 for b in SYNC_BUCKETS if seconds <= b}
+    fields.update({"+Inf": 1, "count": 1, "sum": seconds})
+    _store(settings).increment(SYNC_SECONDS_KEY, fields)
+
+
+def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
+    """(kind, status) → requests so far."""
+    counts = _store(settings).read(GITHUB_REQUESTS_KEY)
+    return {
+        (kind, status): value
+        for field, value in counts.items()
+        for kind, _, status in [field.partition("|")]
+    }
+
+
+def sync_durations(settings: Settings) -> Histogram:
+    counts = _store(settings).read(SYNC_SECONDS_KEY)
+    return Histogram(
+        buckets=[(bound, counts.get(_bound(bound), 0)) for bound in (*SYNC_BUCKETS, math.inf)],
+        count=counts.get("count", 0),
+        sum=counts.get("sum", 0),
+    )
+
+
+def _bound(seconds: float) -> str:
+    return "+Inf" if seconds == math.inf else f"{seconds:g}"
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self._hashes: dict[str, Counter[str]] = {}
+        self._lock = threading.Lock()
+
+    def increment(self, key: str, fields: dict[str, float]) -> None:
+        with self._lock:
+            self._hashes.setdefault(key, Counter()).update(fields)
+
+    def read(self, key: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._hashes.get(key, {}))
+
+
+class _RedisStore:
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._quiet_until = 0.0
+
+    def increment(self, key: str, fields: dict[str, float]) -> None:
+        if time.monotonic() < self._quiet_until:
+            return
+        from bot.queue import redis_connection
+
+        try:
+            with redis_connection(self.redis_url).pipeline() as pipe:
+                for field, amount in fields.items():
+                    if float(amount).is_integer():
+                        pipe.hincrby(key, field, int(amount))
+                    else:
+                        pipe.hincrbyfloat(key, field, amount)
+                pipe.execute()
+        except Exception:  # a count is not worth failing or slowing the request it counts
+            self._quiet_until = time.monotonic() + BACKOFF_SECONDS
+            log.warning("could not count in Redis; counting pauses %gs", BACKOFF_SECONDS)
+
+    def read(self, key: str) -> dict[str, float]:
+        from bot.queue import redis_connection
+
+        raw = redis_connection(self.redis_url).hgetall(key)
+        return {field.decode(): float(value) for field, value in raw.items()}
+
+
+_memory = _MemoryStore()
+_redis_stores: dict[str, _RedisStore] = {}
+
+
+def _store(settings: Settings) -> _MemoryStore | _RedisStore:
+    if settings.redis_url is None:
+        return _memory
+    return _redis_stores.setdefault(settings.redis_url, _RedisStore(settings.redis_url))
