@@ -1,7 +1,7 @@
 """What people wait for: GitHub writes per new ticket, time to the board and to
 the first agent, an unchanged re-sync, and a closed issue in a big spec.
 
-    python bench/bench_bridge.py
+    python -m bench.bench_bridge
 
 Runs in-process against the GitHub double on a temporary SQLite database.
 On github.com the pace dominates (about one write a second, 80 new items a

@@ -1,7 +1,7 @@
 """The promise under faults: GitHub answering 502 and secondary-rate-limit 403
 with Retry-After for a minute, a worker killed mid-sync, Redis restarted.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test python bench/bench_faults.py
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test python -m bench.bench_faults
 
 Real processes, as in the end-to-end tests: the GitHub double, `specbridge
 serve`, two `specbridge worker`s, a Redis of its own, and PostgreSQL when
@@ -19,18 +19,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import requests
+from sqlalchemy import func, select
+
+from bot.render import parse_marker
+from storage.db import session_scope
+from storage.migrate import upgrade
+from storage.models import Delivery, DeliveryStatus
+from tests.databases import create_empty_database, drop_database
+from tests.e2e.harness import Stack, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import requests  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-
-from bot.render import parse_marker  # noqa: E402
-from storage.db import session_scope  # noqa: E402
-from storage.migrate import upgrade  # noqa: E402
-from storage.models import Delivery, DeliveryStatus  # noqa: E402
-from tests.databases import create_empty_database, drop_database  # noqa: E402
-from tests.e2e.harness import Stack, wait_until  # noqa: E402
 
 REPO = "acme/rocket"
 CONFIG = "project:\n  owner: acme\n  number: 1\n"

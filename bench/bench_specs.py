@@ -1,6 +1,6 @@
 """How fast spec files are refused or validated.
 
-    python bench/bench_specs.py
+    python -m bench.bench_specs
 
 Prints the time to refuse an alias bomb and a 50 MiB file, and the time to
 validate 1,000 spec files of 50 tasks each, per file and as a ratio to a

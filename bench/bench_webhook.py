@@ -3,7 +3,7 @@ gunicorn settings: latency at a fixed rate of signed deliveries, and the rate
 at which p99 passes one second.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
-    REDIS_URL=redis://127.0.0.1:6379/9 python bench/bench_webhook.py [--seconds 20]
+    REDIS_URL=redis://127.0.0.1:6379/9 python -m bench.bench_webhook [--seconds 20]
 
 The load is open-loop: requests leave on a fixed schedule and latency counts
 from when each was due, so a slow answer cannot hide the ones queued behind it.
@@ -27,13 +27,12 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from storage.migrate import upgrade
+from tests.databases import create_empty_database, drop_database
+from tests.e2e.harness import free_port, wait_until
+from tests.support import WEBHOOK_SECRET, github_payload, webhook_headers
 
-from storage.migrate import upgrade  # noqa: E402
-from tests.databases import create_empty_database, drop_database  # noqa: E402
-from tests.e2e.harness import free_port, wait_until  # noqa: E402
-from tests.support import WEBHOOK_SECRET, github_payload, webhook_headers  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GUNICORN = ["--workers", "2", "--threads", "8", "--access-logfile", "-"]
 
