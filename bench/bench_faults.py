@@ -29,7 +29,6 @@ from storage.models import Delivery, DeliveryStatus
 from tests.databases import create_empty_database, drop_database
 from tests.e2e.harness import Stack, wait_until
 
-
 REPO = "acme/rocket"
 CONFIG = "project:\n  owner: acme\n  number: 1\n"
 
