@@ -78,19 +78,28 @@ def move_ticket(boards: BoardGateway, ticket: Ticket, phase: TicketPhase) -> Non
     """Set the ticket's phase, and its card's Status when it is on a board."""
     if ticket.phase is phase:
         return
-    ticket.phase = phase
-    show_on_board(boards, ticket)
+    shown_as, ticket.phase = ticket.phase, phase
+    show_on_board(boards, ticket, shown_as)
 
 
-def show_on_board(boards: BoardGateway, ticket: Ticket) -> None:
-    """Put the ticket's card in the column of its phase."""
+def show_on_board(
+    boards: BoardGateway, ticket: Ticket, shown_as: TicketPhase | None = None
+) -> None:
+    """Put the ticket's card in the column of its phase.
+
+    `shown_as`: the phase its card shows now. On a board where both phases share
+    a column (In Progress stands for three), the card stays and nothing is written.
+    """
     settings = ticket.repository.settings or {}
     project = settings.get("project")
     if not project or ticket.project_item_id is None:
         return
+    names = settings.get("status") or {}
     try:
         board = boards.find_board(project["owner"], project["number"])
-        column = column_for(board, settings.get("status") or {}, ticket.phase)
+        column = column_for(board, names, ticket.phase)
+        if shown_as is not None and column_for(board, names, shown_as) == column:
+            return
         boards.set_status(board, [ticket.project_item_id], column)
     except (BoardNotFound, ColumnMissing) as error:
         log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)

@@ -125,6 +125,9 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
         lines += [shown(summary), ""]
     if spec.sync_note:
         lines += [f"> [!NOTE]\n> {spec.sync_note}", ""]
+    if spec.repository.settings_error:
+        # Where people look: a board that cannot be found, a column missing, a bad setting.
+        lines += [f"> [!WARNING]\n> {shown(spec.repository.settings_error)}", ""]
     lines += _progress(tickets)
     requirements = [r for r in spec.requirements if r.removed_at is None]
     if requirements:

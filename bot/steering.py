@@ -40,8 +40,7 @@ class Steering:
 
     def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
         cancelled = cancel_live_tasks(ticket, f"by @{by}")
-        ticket.phase = TicketPhase.BACKLOG
-        self._show(ticket, move_card)
+        self._show(ticket, TicketPhase.BACKLOG, move_card)
         if not cancelled:
             return "No task was queued or running; the ticket is back in the backlog."
         ids = ", ".join(str(t.id) for t in cancelled)
@@ -53,8 +52,7 @@ class Steering:
         """Apply a phase chosen by a person; `from_board` when the card already shows it."""
         if phase is TicketPhase.BACKLOG:
             return self.cancel(ticket, by, move_card=not from_board)
-        ticket.phase = phase
-        self._show(ticket, not from_board)
+        self._show(ticket, phase, not from_board)
         if phase is TicketPhase.DONE:
             if ticket.state is IssueState.OPEN:
                 self.repo.close_issue(ticket.issue_number, "completed")
@@ -70,7 +68,8 @@ class Steering:
                 reply += " " + self.start(ticket)
         return reply
 
-    def _show(self, ticket: Ticket, move_card: bool) -> None:
+    def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
+        shown_as, ticket.phase = ticket.phase, phase
         self.session.commit()
         if move_card:
-            show_on_board(self.boards, ticket)
+            show_on_board(self.boards, ticket, shown_as)

@@ -178,9 +178,9 @@ class _Run:
     def _move(self, phase: TicketPhase) -> None:
         if self.ticket.phase is phase:
             return
-        self.ticket.phase = phase
+        shown_as, self.ticket.phase = self.ticket.phase, phase
         self.session.commit()
-        show_on_board(self.boards, self.ticket)
+        show_on_board(self.boards, self.ticket, shown_as)
 
     def _run_step(
         self, what: str, command: str, workspace: Workspace, profile: AgentProfile

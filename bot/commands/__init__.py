@@ -53,15 +53,18 @@ class Command:
     where: Where
     changes_things: bool
     usage: str
+    summary: str  # what it does, in one line of /help
     run: Callable[[Context, str], str]
 
 
 REGISTRY: dict[tuple[str, Where], Command] = {}
 
 
-def command(name: str, where: Where, usage: str, changes_things: bool = True) -> Callable:  # type: ignore[type-arg]
+def command(  # type: ignore[type-arg]
+    name: str, where: Where, usage: str, summary: str, changes_things: bool = True
+) -> Callable:
     def register(run: Callable[[Context, str], str]) -> Callable[[Context, str], str]:
-        REGISTRY[(name, where)] = Command(name, where, changes_things, usage, run)
+        REGISTRY[(name, where)] = Command(name, where, changes_things, usage, summary, run)
         return run
 
     return register

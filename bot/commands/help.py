@@ -5,7 +5,13 @@ from __future__ import annotations
 from bot.commands import Context, Where, available, command
 
 
-@command("help", Where.ANYWHERE, "/help", changes_things=False)
+@command(
+    "help",
+    Where.ANYWHERE,
+    "/help",
+    "list the commands that work here, with what each does",
+    changes_things=False,
+)
 def help_(ctx: Context, _args: str) -> str:
     where = {
         Where.TICKET: "on a ticket",
@@ -13,5 +19,5 @@ def help_(ctx: Context, _args: str) -> str:
         Where.ANYWHERE: "here",
     }[ctx.where]
     lines = [f"Commands {where} (those that change anything need write access):", ""]
-    lines += [f"- `{c.usage}`" for c in available(ctx.where)]
+    lines += [f"- `{c.usage}` — {c.summary}" for c in available(ctx.where)]
     return "\n".join(lines)

@@ -14,22 +14,38 @@ def _ticket(ctx: Context) -> Ticket:
     return ctx.ticket
 
 
-@command("approve", Where.TICKET, "/approve")
+@command(
+    "approve",
+    Where.TICKET,
+    "/approve",
+    "let this task start (its agent runs once its dependencies are done)",
+)
 def approve(ctx: Context, _args: str) -> str:
     return ctx.steering.approve(_ticket(ctx), ctx.user)
 
 
-@command("retry", Where.TICKET, "/retry")
+@command("retry", Where.TICKET, "/retry", "run this task's agent again (after a failure, say)")
 def retry(ctx: Context, _args: str) -> str:
     return ctx.steering.start(_ticket(ctx))
 
 
-@command("cancel", Where.TICKET, "/cancel")
+@command(
+    "cancel",
+    Where.TICKET,
+    "/cancel",
+    "stop its queued or running agent; the ticket goes back to the backlog",
+)
 def cancel(ctx: Context, _args: str) -> str:
     return ctx.steering.cancel(_ticket(ctx), ctx.user)
 
 
-@command("status", Where.TICKET, "/status", changes_things=False)
+@command(
+    "status",
+    Where.TICKET,
+    "/status",
+    "this ticket's phase, approval and agent attempts",
+    changes_things=False,
+)
 def status(ctx: Context, _args: str) -> str:
     ticket = _ticket(ctx)
     reason = not_ready_because(ticket, ctx.steering.settings)
@@ -49,7 +65,12 @@ def status(ctx: Context, _args: str) -> str:
     return "\n".join(lines)
 
 
-@command("phase", Where.TICKET, "/phase <backlog|analyzing|building|testing|done>")
+@command(
+    "phase",
+    Where.TICKET,
+    "/phase <backlog|analyzing|building|testing|done>",
+    "move the ticket (and its card) to a phase",
+)
 def phase(ctx: Context, args: str) -> str:
     try:
         wanted = TicketPhase(args.strip().lower())
@@ -59,7 +80,12 @@ def phase(ctx: Context, args: str) -> str:
     return ctx.steering.set_phase(_ticket(ctx), wanted, ctx.user)
 
 
-@command("block", Where.TICKET, "/block <reason>")
+@command(
+    "block",
+    Where.TICKET,
+    "/block <reason>",
+    "mark the ticket blocked, with why: nothing new is queued for it",
+)
 def block(ctx: Context, args: str) -> str:
     if not args.strip():
         raise CommandError("`/block` needs a reason, e.g. `/block waiting for the API keys`.")
@@ -68,7 +94,9 @@ def block(ctx: Context, args: str) -> str:
     return f"Blocked: {ticket.blocked_reason}. Nothing new is queued until `/unblock`."
 
 
-@command("unblock", Where.TICKET, "/unblock")
+@command(
+    "unblock", Where.TICKET, "/unblock", "clear the blocked mark; the task is queued if it is ready"
+)
 def unblock(ctx: Context, _args: str) -> str:
     ticket = _ticket(ctx)
     if not ticket.blocked:
@@ -77,7 +105,12 @@ def unblock(ctx: Context, _args: str) -> str:
     return "Unblocked. " + ctx.steering.start(ticket, explicit=False)
 
 
-@command("agent", Where.TICKET, "/agent <profile>")
+@command(
+    "agent",
+    Where.TICKET,
+    "/agent <profile>",
+    "work this task with another agent profile, or manual",
+)
 def agent(ctx: Context, args: str) -> str:
     name = args.strip()
     profiles = load_profiles(ctx.steering.settings)

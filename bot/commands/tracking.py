@@ -12,7 +12,12 @@ def _spec(ctx: Context) -> Spec:
     return ctx.spec
 
 
-@command("approve", Where.TRACKING, "/approve all")
+@command(
+    "approve",
+    Where.TRACKING,
+    "/approve all",
+    "approve every task of this spec that waits for approval",
+)
 def approve_all(ctx: Context, args: str) -> str:
     if args.strip() != "all":
         raise CommandError("On a tracking issue, `/approve all` approves every ticket of the spec.")
@@ -24,7 +29,13 @@ def approve_all(ctx: Context, args: str) -> str:
     return f"Approved {len(pending)} ticket(s): " + ", ".join(f"#{t.issue_number}" for t in pending)
 
 
-@command("status", Where.TRACKING, "/status", changes_things=False)
+@command(
+    "status",
+    Where.TRACKING,
+    "/status",
+    "the spec's progress: its tickets by phase, blocked and running",
+    changes_things=False,
+)
 def status(ctx: Context, _args: str) -> str:
     spec = _spec(ctx)
     progress = f"{spec.tickets_closed} of {spec.tickets_total} closed"
@@ -45,7 +56,7 @@ def status(ctx: Context, _args: str) -> str:
     return "\n".join(lines)
 
 
-@command("sync", Where.TRACKING, "/sync")
+@command("sync", Where.TRACKING, "/sync", "sync this spec from the default branch now")
 def sync(ctx: Context, _args: str) -> str:
     from bot.sync import GitHubSide, read_repo_config, sync_files
 

@@ -148,6 +148,58 @@ def test_an_unknown_command_names_the_nearest(
     assert "Did you mean `/approve`?" in json.loads(reply.calls[0].request.body)["body"]
 
 
+@responses.activate
+@pytest.mark.parametrize("body", ["/lgtm", "/assign @octocat", "/cc @hubot", "/approve"])
+def test_on_an_issue_specbridge_did_not_create_it_says_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    payload = comment(body)
+    payload["issue"]["number"] = 42  # a person's issue: no ticket, no tracking issue
+    dispatch(session, handler_settings, "issue_comment", payload)
+    assert len(responses.calls) == 0  # no reaction, no reply, no permission lookup
+    assert session.scalars(select(CommandRun)).all() == []
+
+
+@responses.activate
+@pytest.mark.parametrize("body", ["/lgtm", "/assign @octocat", "/cc @hubot"])
+def test_other_bots_commands_on_a_ticket_get_no_answer(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    dispatch(session, handler_settings, "issue_comment", comment(body))
+    assert len(responses.calls) == 0
+    assert session.scalars(select(CommandRun)).all() == []
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "body",
+    [
+        "How to approve:\n```\n/approve\n```",
+        "~~~sh\n/approve\n~~~",
+        "> /approve\nquoting the docs",
+    ],
+)
+def test_an_approve_in_a_code_block_or_a_quote_changes_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    dispatch(session, handler_settings, "issue_comment", comment(body))
+    assert len(responses.calls) == 0
+    assert ticket.approval is Approval.PENDING
+
+
+@responses.activate
+def test_help_says_what_each_command_does(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "issue_comment", comment("/help"))
+    body = json.loads(reply.calls[0].request.body)["body"]
+    listed = [line for line in body.splitlines() if line.startswith("- `/")]
+    assert {line.split("`")[1].split()[0] for line in listed} >= {"/approve", "/retry", "/phase"}
+    assert all(" — " in line and len(line.split(" — ")[1]) > 10 for line in listed)
+
+
 def _issue_json(number: int) -> dict:  # type: ignore[type-arg]
     return {
         "number": number,
