@@ -18,6 +18,7 @@ from tests.e2e.harness import free_port, wait_until
 from tests.support import REPO_ROOT
 
 READY_SECONDS = 150
+DEMO = [sys.executable, "-m", "bot.cli", "demo"]
 
 
 def _answers(url: str) -> bool:
@@ -40,8 +41,7 @@ def test_demo_runs_to_ready_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     env["PYTHONPATH"] = str(REPO_ROOT)
     env.setdefault("SPECBRIDGE_GITHUB_FIXTURES", str(REPO_ROOT.parent / "shared/github-fixtures"))
     demo = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "demo", "--port", str(hub_port)]
-        + ["--bot-port", str(bot_port)],
+        [*DEMO, "--port", str(hub_port), "--bot-port", str(bot_port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
