@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,13 +47,16 @@ def run_demo(hub_port: int, bot_port: int, say: Callable[[str], None]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="specbridge-demo-"))
     workdir.chmod(0o755)  # agents run as another account under root
     demo = Demo(workdir, hub_port, bot_port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C, or SIGTERM, stops it at any point (also where SIGINT came in ignored, as it
+    # does for a job a shell put in the background).
+    for stopping in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stopping, _interrupt)
     try:
         demo.start()
         for line in demo.guide():
             say(line)
-        while not stop.wait(1):
+        while True:
+            time.sleep(1)
             demo.check_alive()
     except KeyboardInterrupt:
         pass
@@ -63,6 +65,10 @@ def run_demo(hub_port: int, bot_port: int, say: Callable[[str], None]) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         say("stopped the GitHub double and the bot")
     return 0
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _require_fakehub() -> None:

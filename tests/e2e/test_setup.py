@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -132,8 +133,8 @@ def test_setup_creates_the_app_and_serve_accepts_its_signed_deliveries(
         )
         assert forged.status_code == 401
     finally:
-        serve.kill()
-        serve.wait()
+        os.killpg(serve.pid, signal.SIGTERM)  # gunicorn's master and its worker
+        serve.wait(timeout=30)
 
 
 def test_setup_keeps_an_existing_env_file(tmp_path: Path) -> None:
