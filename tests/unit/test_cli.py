@@ -173,6 +173,18 @@ def test_unreachable_database(monkeypatch, capsys, tmp_path) -> None:  # type: i
     assert _one_line(err).startswith("specbridge: cannot reach the database at postgresql")
 
 
+def test_serve_on_an_unreachable_database(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["serve"],
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere",
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: cannot reach the database at postgresql")
+
+
 def test_unmigrated_database_says_run_db_upgrade(  # type: ignore[no-untyped-def]
     empty_database_url: str, monkeypatch, capsys, tmp_path
 ) -> None:
@@ -281,3 +293,16 @@ def test_sync_reads_folders_recursively_and_ends_with_counts_and_links(  # type:
     tracking = hub.state.repo("acme", "rocket").issues
     number = next(n for n, i in tracking.items() if "passwordless" in i.title.lower())
     assert lines[-1] == f"passwordless-login: {hub.url}/acme/rocket/issues/{number}"
+
+
+def test_refused_credentials_are_one_line() -> None:
+    from github import BadCredentialsException
+
+    from bot.cli import expected_problem
+
+    refused = BadCredentialsException(401, {"message": "Bad credentials"}, {})
+    assert expected_problem(refused) == (
+        "GitHub refused the credentials (401): check GITHUB_APP_ID and the private key, "
+        "or GITHUB_TOKEN"
+    )
+    assert expected_problem(ZeroDivisionError()) is None  # a bug keeps its traceback
