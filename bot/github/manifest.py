@@ -19,11 +19,17 @@ def convert_manifest_code(api_url: str, code: str) -> dict[str, Any]:
 
     The code is good for one hour and once.
     """
-    response = requests.post(
-        f"{api_url}/app-manifests/{quote(code, safe='')}/conversions",
-        headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
-        timeout=TIMEOUT_SECONDS,
-    )
+    try:
+        response = requests.post(
+            f"{api_url}/app-manifests/{quote(code, safe='')}/conversions",
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+            },
+            timeout=TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as error:
+        raise ConversionFailed(f"cannot reach GitHub at {api_url}: {error}") from None
     if response.status_code != 201:
         try:
             message = response.json().get("message")
