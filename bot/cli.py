@@ -387,10 +387,16 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--port", type=int, default=3000, help="local port of the setup page (default: 3000)"
     )
     setup.add_argument(
-        "--webhook-url", metavar="URL", help="where GitHub sends webhooks (default: app.yaml's hook_attributes)"
+        "--webhook-url",
+        metavar="URL",
+        help="where GitHub sends webhooks (default: app.yaml's hook_attributes)",
     )
-    setup.add_argument("--manifest", default="app.yaml", metavar="PATH", help="the manifest (default: app.yaml)")
-    setup.add_argument("--env-file", default=".env", metavar="PATH", help="where to write (default: .env)")
+    setup.add_argument(
+        "--manifest", default="app.yaml", metavar="PATH", help="the manifest (default: app.yaml)"
+    )
+    setup.add_argument(
+        "--env-file", default=".env", metavar="PATH", help="where to write (default: .env)"
+    )
     setup.add_argument("--force", action="store_true", help="overwrite an existing env file")
     setup.add_argument(
         "--no-browser", action="store_true", help="print the page's address, do not open it"
