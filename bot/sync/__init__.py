@@ -192,10 +192,11 @@ def sync_repository(
 ) -> SyncReport:
     """Every spec file of the repository at ref, in specs_path and its subfolders, as a push
     would (by hand, or on install); progress hears what it is doing, one line at a time."""
-    say = progress or (lambda _line: None)
     from bot.github import installation_id_for
     from bot.repositories import record_repository
     from storage.db import session_scope
+
+    say = progress or (lambda _line: None)
 
     connection = github_client(settings, installation_id_for(settings, full_name))
     repo = RepositoryGateway(connection, full_name)
