@@ -3,14 +3,20 @@
 Without Redis the queue runs inside this process, so there is exactly one
 gunicorn worker (threads serve the requests) and the jobs it queued before a
 restart are queued again at start.
+
+Gunicorn's own settings come from `GUNICORN_CMD_ARGS` as with the `gunicorn`
+command (`--workers 4 --timeout 60`); they override specbridge's defaults.
+Behind a proxy, SPECBRIDGE_PROXY_HOPS says how many X-Forwarded-* hops to trust.
 """
 
 from __future__ import annotations
 
 import logging
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot import maintenance
 from bot.agents.isolation import hide_environment_from_children
@@ -37,20 +43,24 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
-        # Gunicorn's own settings from GUNICORN_CMD_ARGS win over ours, as with `gunicorn`.
-        parsed = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
-        for key, value in vars(parsed).items():
-            if value is not None and key != "args" and key.lower() in self.cfg.settings:
-                self.cfg.set(key.lower(), value)
         formatter = log_formatter(self._settings)
         self.cfg.set("logger_class", type("Logger", (_FormattedLogger,), {"formatter": formatter}))
+        self._apply_gunicorn_cmd_args()
         if self._settings.embedded_queue:
-            # One process runs the jobs: whatever GUNICORN_CMD_ARGS says, one worker.
+            if self.cfg.workers != 1:
+                log.warning("without REDIS_URL the queue runs in one process: using 1 worker")
             self.cfg.set("workers", 1)
             self.cfg.set("post_worker_init", self.start_embedded_queue)
 
+    def _apply_gunicorn_cmd_args(self) -> None:
+        """GUNICORN_CMD_ARGS, read as the `gunicorn` command reads it."""
+        named = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(named).items():
+            if value is not None and key in self.cfg.settings:
+                self.cfg.set(key.lower(), value)
+
     def load(self):  # type: ignore[no-untyped-def]
-        return create_app(self._settings)
+        return behind_proxies(create_app(self._settings), self._settings.proxy_hops)
 
     def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """In the worker process, never in gunicorn's master: threads must not cross a fork."""
@@ -72,7 +82,17 @@ class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
                 handler.setFormatter(self.formatter)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def behind_proxies(app: Flask, hops: int) -> Flask:
+    """Believe X-Forwarded-For/-Proto/-Host/-Port/-Prefix from that many proxies (0: none)."""
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    return app
+
+
+def serve(settings: Settings, host: str, port: int | None = None) -> None:
+    """Migrate, then serve on host:port (port None: the PORT setting)."""
     configure_logging(settings)
     upgrade(settings.database_url)
     if settings.embedded_queue:
@@ -83,7 +103,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     _Gunicorn(
         settings,
         {
-            "bind": f"{host}:{port}",
+            "bind": f"{host}:{port or settings.port}",
             "workers": workers,
             "threads": 8,
             "accesslog": "-",

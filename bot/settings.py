@@ -1,6 +1,8 @@
 """Environment → one settings object, read once.
 
-Every variable is named in DESIGN.md ("Settings"). A malformed value raises
+Every variable is named in DESIGN.md ("Settings"). The process environment is
+read over a `.env` file in the working directory (what `specbridge setup`
+writes): a variable set in the environment wins. A malformed value raises
 SettingsError with a one-line message naming the variable, so `specbridge`
 can print it and exit instead of failing later in a worker.
 """
@@ -9,18 +11,22 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///specbridge.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_FORMATS = ("text", "json")
+DEFAULT_PORT = 8000
+ENV_FILE = ".env"
 
 
 class SettingsError(ValueError):
@@ -56,6 +62,10 @@ class Settings:
     delivery_retention_days: int = 30
     # Opens the status page at / (unset: the page is off).
     status_token: str | None = None
+    # Where `specbridge serve` listens when --port is not given (PORT, as platforms set it).
+    port: int = DEFAULT_PORT
+    # Proxies in front of `serve` whose X-Forwarded-* headers are believed (0: none).
+    proxy_hops: int = 0
 
     @property
     def embedded_queue(self) -> bool:
@@ -63,12 +73,18 @@ class Settings:
         return self.redis_url is None
 
     @property
+    def github_web_url(self) -> str:
+        """Where people see what the API serves: github.com, an Enterprise Server, or a double."""
+        return web_url_for(self.github_api_url)
+
+    @property
     def uses_app_auth(self) -> bool:
         return self.github_app_id is not None and self.github_private_key is not None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
+    """Settings from environ; without one, from `.env` overlaid by the process environment."""
+    env = {**read_env_file(Path(ENV_FILE)), **os.environ} if environ is None else environ
     return Settings(
         database_url=_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         redis_url=_redis_url(env.get("REDIS_URL") or None),
@@ -95,7 +111,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env.get("SPECBRIDGE_DELIVERY_RETENTION_DAYS") or "30",
         ),
         status_token=env.get("SPECBRIDGE_STATUS_TOKEN") or None,
+        port=_port(env.get("PORT") or str(DEFAULT_PORT)),
+        proxy_hops=_count("SPECBRIDGE_PROXY_HOPS", env.get("SPECBRIDGE_PROXY_HOPS") or "0"),
     )
+
+
+def web_url_for(api_url: str) -> str:
+    """https://api.github.com → https://github.com; https://ghe.example/api/v3 → https://ghe.example."""
+    if api_url == DEFAULT_GITHUB_API_URL:
+        return "https://github.com"
+    return api_url.removesuffix("/api/v3")
+
+
+def api_url_for(web_url: str) -> str:
+    """The other way: https://github.com → its API; an Enterprise Server's is under /api/v3."""
+    web_url = web_url.rstrip("/")
+    if urlparse(web_url).netloc == "github.com":
+        return DEFAULT_GITHUB_API_URL
+    return f"{web_url}/api/v3"
 
 
 @cache
@@ -149,9 +182,30 @@ def _private_key(env: Mapping[str, str]) -> str | None:
     if key is None and path is not None:
         key_file = _existing_file("GITHUB_PRIVATE_KEY_PATH", path)
         key = key_file.read_text() if key_file else None
-    if key is not None and "PRIVATE KEY" not in key:
-        raise SettingsError("GITHUB_PRIVATE_KEY is not a PEM private key")
+    if key is None:
+        return None
+    try:
+        load_pem_private_key(key.encode(), password=None)
+    except (ValueError, TypeError):
+        name = "GITHUB_PRIVATE_KEY" if env.get("GITHUB_PRIVATE_KEY") else "GITHUB_PRIVATE_KEY_PATH"
+        raise SettingsError(
+            f"{name} is not a PEM private key without a passphrase "
+            "(the .pem file GitHub gives for the App)"
+        ) from None
     return key
+
+
+def _port(value: str) -> int:
+    port = _count("PORT", value)
+    if not 0 < port < 65536:
+        raise SettingsError(f"PORT must be a TCP port (1-65535), got {value!r}")
+    return port
+
+
+def _count(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise SettingsError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _seconds(name: str, value: str) -> float:
@@ -215,3 +269,49 @@ def _existing_file(name: str, value: str | None) -> Path | None:
     if not path.is_file():
         raise SettingsError(f"{name} names a file that does not exist: {value}")
     return path
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (as docker compose's env_file reads them); absent file: nothing.
+
+    Double-quoted values take \\n, \\" and \\\\ escapes (a private key fits on one line);
+    single-quoted values are literal; `#` starts a comment outside quotes.
+    """
+    if not path.is_file():
+        return {}
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, raw = stripped.removeprefix("export ").partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            raise SettingsError(f"{path}:{number} is not a KEY=VALUE line")
+        values[key] = _env_value(raw.strip(), f"{path}:{number}")
+    return values
+
+
+def _env_value(raw: str, where: str) -> str:
+    if raw[:1] in ('"', "'"):
+        quote = raw[0]
+        end = _closing_quote(raw, quote)
+        if end is None:
+            raise SettingsError(f"{where}: the value's {quote} quote is not closed")
+        inner = raw[1:end]
+        if quote == "'":
+            return inner
+        return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m[1], m[1]), inner)
+    return raw.split(" #", 1)[0].strip()
+
+
+def _closing_quote(raw: str, quote: str) -> int | None:
+    index = 1
+    while index < len(raw):
+        if raw[index] == "\\" and quote == '"':
+            index += 2
+            continue
+        if raw[index] == quote:
+            return index
+        index += 1
+    return None

@@ -1,32 +1,42 @@
-"""`specbridge tasks`: agent tasks as a plain table."""
+"""`specbridge tasks`: agent tasks as a plain table, or as JSON for scripts."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from storage.db import session_scope
-from storage.models import Repository, Task, TaskStatus, Ticket
+from storage.models import Repository, SpecTask, Task, TaskStatus, Ticket
 
-COLUMNS = (
-    "TASK",
-    "REPOSITORY",
-    "ISSUE",
-    "AGENT",
-    "STATUS",
-    "ATTEMPTS",
-    "QUEUED",
-    "RAN FOR",
-    "RESULT",
-)
+# Column title → the key of a task's record.
+COLUMNS = {
+    "TASK": "id",
+    "REPOSITORY": "repository",
+    "SPEC": "spec",
+    "KEY": "task",
+    "ISSUE": "issue",
+    "AGENT": "agent",
+    "STATUS": "status",
+    "ATTEMPTS": "attempts",
+    "QUEUED": "queued_at",
+    "RAN FOR": "seconds",
+    "RESULT": "result",
+}
 
 
-def task_table(database_url: str, repo: str | None = None, status: str | None = None) -> str:
+def task_records(
+    database_url: str, repo: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """One record per agent task, oldest first."""
     query = (
-        select(Task, Ticket.issue_number, Repository.full_name)
+        select(Task, Ticket, Repository.full_name)
         .join(Task.ticket)
         .join(Ticket.repository)
+        .options(joinedload(Task.ticket).joinedload(Ticket.spec_task).joinedload(SpecTask.spec))
         .order_by(Task.id)
     )
     if repo:
@@ -34,36 +44,63 @@ def task_table(database_url: str, repo: str | None = None, status: str | None = 
     if status:
         query = query.where(Task.status == TaskStatus(status))
     with session_scope(database_url) as session:
-        rows = [_row(task, number, full_name) for task, number, full_name in session.execute(query)]
+        return [_record(task, ticket, name) for task, ticket, name in session.execute(query)]
+
+
+def task_table(database_url: str, repo: str | None = None, status: str | None = None) -> str:
+    rows = [_cells(record) for record in task_records(database_url, repo, status)]
     if not rows:
         return "no tasks"
-    widths = [max(len(str(r[i])) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    titles = tuple(COLUMNS)
+    widths = [max(len(r[i]) for r in [titles, *rows]) for i in range(len(titles))]
     return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [COLUMNS, *rows]
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [titles, *rows]
     )
 
 
-def _row(task: Task, issue_number: int, full_name: str) -> tuple[str, ...]:
-    result = f"#{task.pull_request_number}" if task.pull_request_number else (task.error or "")
-    return (
-        str(task.id),
-        full_name,
-        f"#{issue_number}",
-        task.agent,
-        task.status.value,
-        str(task.attempts),
-        _when(task.queued_at),
-        _duration(task.started_at, task.finished_at),
-        result[:60],
-    )
+def task_json(database_url: str, repo: str | None = None, status: str | None = None) -> str:
+    return json.dumps(task_records(database_url, repo, status), indent=2)
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+def _record(task: Task, ticket: Ticket, full_name: str) -> dict[str, Any]:
+    spec_task = ticket.spec_task
+    return {
+        "id": task.id,
+        "repository": full_name,
+        "spec": spec_task.spec.key if spec_task else None,
+        "task": spec_task.key if spec_task else None,
+        "issue": ticket.issue_number,
+        "agent": task.agent,
+        "status": task.status.value,
+        "attempts": task.attempts,
+        "queued_at": _iso(task.queued_at),
+        "started_at": _iso(task.started_at),
+        "finished_at": _iso(task.finished_at),
+        "seconds": _seconds(task.started_at, task.finished_at),
+        "pull_request": task.pull_request_number,
+        "error": task.error,
+    }
 
 
-def _duration(start: datetime | None, end: datetime | None) -> str:
+def _cells(record: dict[str, Any]) -> tuple[str, ...]:
+    result = f"#{record['pull_request']}" if record["pull_request"] else (record["error"] or "")
+    queued = record["queued_at"]
+    shown = {
+        **record,
+        "issue": f"#{record['issue']}",
+        "queued_at": datetime.fromisoformat(queued).strftime("%Y-%m-%d %H:%M") if queued else None,
+        "seconds": None if record["seconds"] is None else f"{record['seconds']:.0f}s",
+        "result": result[:60],
+    }
+    return tuple(str(shown[key]) if shown[key] is not None else "-" for key in COLUMNS.values())
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
-        return "-"
-    return f"{(end - start).total_seconds():.0f}s"
+        return None
+    return (end - start).total_seconds()

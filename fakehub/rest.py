@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, abort, g, jsonify, request
 
@@ -23,16 +23,21 @@ def register_rest(app: Flask, hub: Any) -> None:
 
     state = hub.state
 
+    def not_found() -> NoReturn:
+        response, status = error(404, "Not Found")
+        response.status_code = status  # abort() sends the response with its own status
+        abort(response)
+
     def repo_or_404(owner: str, name: str) -> Repo:
         repo = state.repo(owner, name)
         if repo is None or not state.may_read(g.get("token"), repo):
-            abort(error(404, "Not Found")[0])
+            not_found()
         return repo
 
     def issue_or_404(owner: str, name: str, number: int) -> Issue:
         issue = repo_or_404(owner, name).issues.get(number)
         if issue is None:
-            abort(error(404, "Not Found")[0])
+            not_found()
         return issue
 
     def creating(action: Callable[[], Any]) -> Any:

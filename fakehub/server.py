@@ -19,6 +19,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import make_server
 
 from fakehub import graphql_api
+from fakehub.apps import WEB_FORM
 from fakehub.git import GitRepository
 from fakehub.limits import (
     MAX_BODY,
@@ -454,6 +455,7 @@ class FakeHub:
 
     def _build_app(self) -> Flask:
         from fakehub.admin import register_admin
+        from fakehub.apps import register_apps
         from fakehub.git_http import register_git
         from fakehub.rest import register_rest
 
@@ -464,11 +466,12 @@ class FakeHub:
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)
+        register_apps(app, self)
         return app
 
     def _check_request(self) -> Any:
         if request.path.startswith("/_admin/") or request.path.endswith(
-            (".git/info/refs", ".git/git-upload-pack", ".git/git-receive-pack")
+            (".git/info/refs", ".git/git-upload-pack", ".git/git-receive-pack", WEB_FORM)
         ):
             return None
         body = request.get_json(silent=True) if request.data else None

@@ -92,15 +92,20 @@ class RepositoryGateway:
                 removed.append(entry["previous_filename"])
         return sorted(present), sorted(removed)
 
-    def list_files(self, directory: str, ref: str) -> list[str]:
-        """Paths of the files directly inside directory at ref."""
+    def list_files(self, directory: str, ref: str, recursive: bool = False) -> list[str]:
+        """Paths of the files inside directory at ref (and in its subfolders, if recursive)."""
         try:
             entries = self._request("GET", f"/contents/{quote(directory.rstrip('/'))}", ref=ref)
         except UnknownObjectException:
             return []
         if not isinstance(entries, list):
             return []
-        return sorted(entry["path"] for entry in entries if entry["type"] == "file")
+        paths = [entry["path"] for entry in entries if entry["type"] == "file"]
+        if recursive:
+            for entry in entries:
+                if entry["type"] == "dir":
+                    paths += self.list_files(entry["path"], ref, recursive=True)
+        return sorted(paths)
 
     # -- issues ----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -189,11 +189,19 @@ def cancel_spec_at(
     return True
 
 
-def sync_repository(settings: Settings, full_name: str, ref: str | None = None) -> SyncReport:
-    """Every spec file of the repository at ref, as a push would (by hand, or on install)."""
+def sync_repository(
+    settings: Settings,
+    full_name: str,
+    ref: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyncReport:
+    """Every spec file of the repository at ref, in specs_path and its subfolders, as a push
+    would (by hand, or on install); progress hears what it is doing, one line at a time."""
     from bot.github import installation_id_for
     from bot.repositories import record_repository
     from storage.db import session_scope
+
+    say = progress or (lambda _line: None)
 
     connection = github_client(settings, installation_id_for(settings, full_name))
     repo = RepositoryGateway(connection, full_name)
@@ -206,7 +214,13 @@ def sync_repository(settings: Settings, full_name: str, ref: str | None = None) 
         session.commit()
         config = read_repo_config(repo, repository, commit)
         session.commit()
-        paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
+        say(f"reading {config.specs_path} in {full_name} at {commit[:7]}")
+        paths = [
+            p
+            for p in repo.list_files(config.specs_path, commit, recursive=True)
+            if config.is_spec_path(p)
+        ]
+        say(f"syncing {len(paths)} spec file(s): {', '.join(paths) or 'none'}")
         github = GitHubSide(repo, BoardGateway(connection), config)
         return sync_files(
             session, settings, github, repository, commit, paths, report_invalid_on_commit=False

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from bot import __version__
 from bot.cli import main
+from fakehub import FakeHub
 from storage.migrate import current_revision
+from tests.e2e.harness import app_private_key
+from tests.support import REPO_ROOT
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,6 +92,8 @@ def test_tasks_table_lists_tasks_with_their_ticket(
         assert lines[0].split() == [
             "TASK",
             "REPOSITORY",
+            "SPEC",
+            "KEY",
             "ISSUE",
             "AGENT",
             "STATUS",
@@ -95,9 +104,205 @@ def test_tasks_table_lists_tasks_with_their_ticket(
             "RESULT",
         ]
         assert len(lines) == 2
-        assert lines[1].split()[1:6] == ["acme/rocket", "#7", "default", "succeeded", "1"]
+        assert lines[1].split()[1:8] == ["acme/rocket", "-", "-", "#7", "default", "succeeded", "1"]
         assert lines[1].split()[-2:] == ["42s", "#12"]
         assert main(["tasks", "--repo", "acme/other"]) == 0
         assert capsys.readouterr().out.strip() == "no tasks"
+        assert main(["tasks", "--json", "--status", "failed"]) == 0
+        [failed] = json.loads(capsys.readouterr().out)
+        assert failed["status"] == "failed"
+        assert failed["issue"] == 7
+        assert failed["error"] == "the command exited with status 4"
     finally:
         get_settings.cache_clear()
+
+
+# -- expected problems: one line on stderr, exit status 2, no traceback ------------------
+
+
+def _run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    args: list[str],
+    **env: str,
+) -> tuple[int, str, str]:
+    """The command's exit status, stdout and stderr."""
+    from bot.settings import get_settings
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name in ("DATABASE_URL", "REDIS_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_APP_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        try:
+            code = main(args)
+        except SystemExit as exit_:  # argparse's usage errors
+            code = int(exit_.code or 0)
+    finally:
+        get_settings.cache_clear()
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[FakeHub]:
+    double = FakeHub(state_dir=tmp_path / "hub")
+    double.start()
+    yield double
+    double.stop()
+
+
+def test_unreachable_database(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["tasks"],
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere",
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: cannot reach the database at postgresql")
+
+
+def test_serve_on_an_unreachable_database(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["serve"],
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere",
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: cannot reach the database at postgresql")
+
+
+def test_unmigrated_database_says_run_db_upgrade(  # type: ignore[no-untyped-def]
+    empty_database_url: str, monkeypatch, capsys, tmp_path
+) -> None:
+    for args in (["tasks"], ["sync", "--repo", "acme/rocket"], ["reconcile"]):
+        code, _, err = _run(monkeypatch, capsys, tmp_path, args, DATABASE_URL=empty_database_url)
+        assert code == 2
+        assert _one_line(err).endswith("is empty: run `specbridge db upgrade`")
+
+
+def test_unreachable_redis(db: str, monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["worker"],
+        DATABASE_URL=db,
+        REDIS_URL="redis://127.0.0.1:1/9",
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: cannot reach Redis at redis://127.0.0.1:1/9")
+
+
+def test_bad_private_key(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broken = "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n"
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["sync", "--repo", "acme/rocket"],
+        GITHUB_APP_ID="42",
+        GITHUB_PRIVATE_KEY=broken,
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: GITHUB_PRIVATE_KEY is not a PEM private key")
+
+
+def test_malformed_repo(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(monkeypatch, capsys, tmp_path, ["sync", "--repo", "rocket"])
+    assert code == 2
+    assert "'rocket' is not OWNER/NAME" in _one_line(err)
+
+
+def test_unreachable_github(db: str, monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["sync", "--repo", "acme/rocket"],
+        DATABASE_URL=db,
+        GITHUB_TOKEN="t",
+        GITHUB_API_URL="http://127.0.0.1:1",
+    )
+    assert code == 2
+    assert _one_line(err).startswith("specbridge: cannot reach GitHub at http://127.0.0.1:1")
+
+
+def test_repository_the_app_is_not_installed_on(  # type: ignore[no-untyped-def]
+    db: str, hub: FakeHub, monkeypatch, capsys, tmp_path
+) -> None:
+    code, _, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["sync", "--repo", "acme/rocket"],
+        DATABASE_URL=db,
+        GITHUB_API_URL=hub.url,
+        GITHUB_APP_ID="42",
+        GITHUB_PRIVATE_KEY=app_private_key(),
+        GITHUB_APP_SLUG="specbridge",
+    )
+    assert code == 2
+    assert _one_line(err) == (
+        "specbridge: the App is not installed on acme/rocket, or there is no such repository: "
+        f"install it from {hub.url}/apps/specbridge"
+    )
+
+
+def test_sync_reads_folders_recursively_and_ends_with_counts_and_links(  # type: ignore[no-untyped-def]
+    db: str, hub: FakeHub, monkeypatch, capsys, tmp_path
+) -> None:
+    spec = (REPO_ROOT / "specs/examples/passwordless-login.yaml").read_text()
+    hub.create_repo(
+        {
+            "owner": "acme",
+            "name": "rocket",
+            "files": {"specs/auth/passwordless-login.yaml": spec, "specs/broken.yaml": "id: [\n"},
+        }
+    )
+    monkeypatch.setenv("SPECBRIDGE_CHECK_TRANSACTIONS", "1")
+    code, out, err = _run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        ["sync", "--repo", "acme/rocket"],
+        DATABASE_URL=db,
+        GITHUB_API_URL=hub.url,
+        GITHUB_TOKEN="t",
+        GITHUB_WRITE_INTERVAL="0",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("reading specs/ in acme/rocket at ")
+    assert "specs/auth/passwordless-login.yaml" in lines[1]
+    assert "synced specs/auth/passwordless-login.yaml" in lines
+    assert "0 paused" in lines[-2] and "1 synced" in lines[-2] and "1 invalid" in lines[-2]
+    tracking = hub.state.repo("acme", "rocket").issues
+    number = next(n for n, i in tracking.items() if "passwordless" in i.title.lower())
+    assert lines[-1] == f"passwordless-login: {hub.url}/acme/rocket/issues/{number}"
+
+
+def test_refused_credentials_are_one_line() -> None:
+    from github import BadCredentialsException
+
+    from bot.cli import expected_problem
+
+    refused = BadCredentialsException(401, {"message": "Bad credentials"}, {})
+    assert expected_problem(refused) == (
+        "GitHub refused the credentials (401): check GITHUB_APP_ID and the private key, "
+        "or GITHUB_TOKEN"
+    )
+    assert expected_problem(ZeroDivisionError()) is None  # a bug keeps its traceback
