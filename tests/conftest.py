@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,16 @@ from tests.databases import create_empty_database, drop_database
 # Holding a database transaction open across a call to GitHub is an error in
 # tests (a warning in production): see bot/github/connection.py.
 os.environ["SPECBRIDGE_CHECK_TRANSACTIONS"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A command under test that sets up logging (serve, worker) leaves no handler behind."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
