@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import specs
-from bot.cli import CommandError
+from bot.cli.problems import CommandError
 
 REPO = "acme/rocket"
 SPEC = "passwordless-login"

@@ -1,0 +1,144 @@
+"""Running specbridge: the web service, workers, the database schema, setting up
+the App, and the demo."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.cli.problems import (
+    UPGRADE_HINT,
+    CommandError,
+    migrated_settings,
+    read_settings,
+    require_redis,
+)
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """serve, worker, db, setup, demo."""
+    serve = commands.add_parser(
+        "serve", help="run the webhook service (and, without Redis, the queue)"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="port to listen on (default: $PORT, or 8000 without it)"
+    )
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run an RQ worker for the events and agents queues")
+    worker.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="queue to work (repeatable; default: events and agents)",
+    )
+    worker.set_defaults(run=_worker)
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(title="db commands", metavar="COMMAND", required=True)
+    db_commands.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
+        run=_db_upgrade
+    )
+    db_commands.add_parser("current", help="print the schema revision").set_defaults(
+        run=_db_current
+    )
+
+    _add_setup(commands)
+    _add_demo(commands)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.serve import serve
+
+    settings = read_settings()
+    require_redis(settings)
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from bot.worker import run_worker
+
+    settings = migrated_settings()
+    if settings.redis_url is None:
+        raise CommandError(
+            "specbridge worker needs REDIS_URL; without it `specbridge serve` runs the jobs"
+        )
+    require_redis(settings)
+    run_worker(settings, args.queues)
+    return 0
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from storage.migrate import current_revision, upgrade
+
+    url = read_settings().database_url
+    upgrade(url)
+    print(f"database at revision {current_revision(url)}")
+    return 0
+
+
+def _db_current(_args: argparse.Namespace) -> int:
+    from storage.migrate import current_revision
+
+    print(current_revision(read_settings().database_url) or f"empty ({UPGRADE_HINT})")
+    return 0
+
+
+def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    setup = commands.add_parser(
+        "setup", help="create the GitHub App from app.yaml and write its credentials to .env"
+    )
+    setup.add_argument("--org", help="create the App in this organization (default: your account)")
+    setup.add_argument(
+        "--github-url",
+        metavar="URL",
+        help="GitHub's web address, for GitHub Enterprise Server "
+        "(default: the one GITHUB_API_URL belongs to, else https://github.com)",
+    )
+    setup.add_argument(
+        "--port", type=int, default=3000, help="local port of the setup page (default: 3000)"
+    )
+    setup.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="where GitHub sends webhooks (default: app.yaml's hook_attributes)",
+    )
+    setup.add_argument(
+        "--manifest", default="app.yaml", metavar="PATH", help="the manifest (default: app.yaml)"
+    )
+    setup.add_argument(
+        "--env-file", default=".env", metavar="PATH", help="where to write (default: .env)"
+    )
+    setup.add_argument("--force", action="store_true", help="overwrite an existing env file")
+    setup.add_argument(
+        "--no-browser", action="store_true", help="print the page's address, do not open it"
+    )
+    setup.set_defaults(run=_setup)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from bot.setup_app import run_setup
+
+    return run_setup(args, print)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    demo = commands.add_parser(
+        "demo", help="try specbridge without GitHub: the GitHub double, the bot, a board, a spec"
+    )
+    demo.add_argument(
+        "--port", type=int, default=8900, help="the GitHub double's port (default: 8900)"
+    )
+    demo.add_argument(
+        "--bot-port", type=int, default=8000, help="specbridge serve's port (default: 8000)"
+    )
+    demo.set_defaults(run=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(args.port, args.bot_port, print)

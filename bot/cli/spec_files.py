@@ -1,0 +1,135 @@
+"""Spec files, no server needed: validate, import from other tools, print the
+schema, and the plan of a merge against the recorded state."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.cli.problems import quiet_on_closed_pipe, read_settings
+
+# tool → (its importer module, which names the FILES it reads, and the function)
+IMPORTERS = {
+    "spec-kit": ("specs.importers.spec_kit", "import_spec_kit"),
+    "kiro": ("specs.importers.kiro", "import_kiro"),
+}
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """validate, import, schema, plan."""
+    validate = commands.add_parser("validate", help="validate spec files, no server needed")
+    validate.add_argument(
+        "paths",
+        nargs="*",
+        default=["specs/"],
+        metavar="PATH",
+        help="spec files or folders, read recursively (default: specs/)",
+    )
+    validate.add_argument(
+        "--format",
+        choices=("text", "json", "github", "sarif"),
+        default="text",
+        help="text for people, json for scripts, github for workflow annotations, "
+        "sarif for code scanning",
+    )
+    validate.set_defaults(run=quiet_on_closed_pipe(_validate))
+
+    importer = commands.add_parser("import", help="write a spec from spec-kit or Kiro files")
+    importer.add_argument("tool", choices=sorted(IMPORTERS), help="the tool the files come from")
+    importer.add_argument("path", metavar="PATH", help="the feature's directory, or a file in it")
+    importer.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
+    importer.set_defaults(run=quiet_on_closed_pipe(_import))
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of spec files")
+    schema.add_argument(
+        "--config", action="store_true", help="print the schema of .github/specbridge.yml instead"
+    )
+    schema.set_defaults(run=quiet_on_closed_pipe(_schema))
+
+    plan = commands.add_parser(
+        "plan", help="what merging spec files would do to a repository's issues (no GitHub)"
+    )
+    plan.add_argument(
+        "paths",
+        nargs="*",
+        default=["specs/"],
+        metavar="PATH",
+        help="spec files or folders, as in the repository (default: specs/)",
+    )
+    plan.add_argument(
+        "--repo", required=True, metavar="OWNER/NAME", help="the repository whose issues to plan"
+    )
+    plan.set_defaults(run=_plan)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from specs.report import validate_paths
+
+    return validate_paths(args.paths, args.format, sys.stdout)
+
+
+def _import(args: argparse.Namespace) -> int:
+    import importlib
+    from pathlib import Path
+
+    from specs.importers import spec_yaml
+    from specs.load import load_spec
+
+    module_name, function = IMPORTERS[args.tool]
+    module = importlib.import_module(module_name)
+    directory = Path(args.path)
+    directory = directory.parent if directory.is_file() else directory
+    try:
+        files = {
+            name: (directory / name).read_text(encoding="utf-8")
+            for name in module.FILES
+            if (directory / name).is_file()
+        }
+    except UnicodeDecodeError as error:
+        print(f"specbridge import: a file in {directory} is not UTF-8 ({error})", file=sys.stderr)
+        return 2
+    if not files:
+        print(
+            f"specbridge import: {directory} has none of {', '.join(module.FILES)}",
+            file=sys.stderr,
+        )
+        return 2
+    imported = getattr(module, function)(files, directory.resolve().name)
+    text = spec_yaml(imported, f"{args.tool} {directory}")
+    for note in imported.unmapped:
+        print(f"specbridge import: not mapped: {note}", file=sys.stderr)
+    output = Path(args.output) if args.output else None
+    _, findings = load_spec(text, str(output or f"{imported.spec['id']}.yaml"))
+    for finding in (f for f in findings if f.is_error):
+        print(f"specbridge import: {finding.code}: {finding.message}", file=sys.stderr)
+    if output is None:
+        sys.stdout.write(text)
+    elif output.exists():
+        print(f"specbridge import: {output} exists; not overwritten", file=sys.stderr)
+        return 2
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    return 1 if any(f.is_error for f in findings) else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    package, name = (
+        ("bot", "repo_config.schema.json") if args.config else ("specs", "spec.schema.json")
+    )
+    sys.stdout.write(files(package).joinpath(name).read_text(encoding="utf-8"))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from bot.checks import local_plan
+
+    try:
+        text, valid = local_plan(read_settings(), args.repo, args.paths)
+    except OSError as error:
+        print(f"specbridge: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0 if valid else 1
