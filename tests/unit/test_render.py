@@ -15,3 +15,10 @@ def test_content_hash_ignores_label_order_only() -> None:
     one = render.content_hash("t", "b", ["b", "a"])
     assert one == render.content_hash("t", "b", ["a", "b"])
     assert one != render.content_hash("t", "b ", ["a", "b"])
+
+
+def test_mentions_in_spec_text_notify_nobody() -> None:
+    text = "Ask @octocat and @acme/security; mail ops@acme.example; keep `@decorator`."
+    assert render.shown(text) == (
+        "Ask @&#8203;octocat and @&#8203;acme/security; mail ops@acme.example; keep `@decorator`."
+    )
