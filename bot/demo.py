@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 import specs
 from bot.cli.problems import CommandError
@@ -128,6 +126,8 @@ class Demo:
     def _start_bot(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
         env.pop("REDIS_URL", None)
+        from fakehub.apps import new_private_key  # the demo's extra: checked before
+
         agents = self.workdir / "agents.yaml"
         agents.write_text(AGENTS)
         env.update(
@@ -136,7 +136,7 @@ class Demo:
             GITHUB_WEBHOOK_SECRET=SECRET,
             GITHUB_APP_ID="4242",
             GITHUB_APP_SLUG="specbridge",
-            GITHUB_PRIVATE_KEY=_private_key(),
+            GITHUB_PRIVATE_KEY=new_private_key(),
             GITHUB_WRITE_INTERVAL="0",
             SPECBRIDGE_AGENTS=str(agents),
             PYTHONPATH=os.pathsep.join(filter(None, [_source_root(), env.get("PYTHONPATH")])),
@@ -236,13 +236,3 @@ def _number(issue: dict[str, Any]) -> int:
 def _source_root() -> str:
     """Where bot/ is, so the bot's process imports this very copy."""
     return str(Path(__file__).resolve().parents[1])
-
-
-def _private_key() -> str:
-    """Any RSA key: the double accepts every App token."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()

@@ -95,11 +95,12 @@ def _registered_app(base_url: str, manifest: dict[str, Any]) -> dict[str, Any]:
         "client_id": f"Iv1.{secrets.token_hex(8)}",
         "client_secret": secrets.token_hex(20),
         "webhook_secret": secrets.token_hex(20),
-        "pem": _private_key(),
+        "pem": new_private_key(),
     }
 
 
-def _private_key() -> str:
+def new_private_key() -> str:
+    """An App's RSA key, as GitHub makes one (the double accepts any App token)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
         serialization.Encoding.PEM,

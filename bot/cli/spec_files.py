@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.problems import quiet_on_closed_pipe, read_settings
+from bot.cli.problems import quiet_on_closed_pipe, read_settings, repo_name
 
 # tool → (its importer module, which names the FILES it reads, and the function)
 IMPORTERS = {
@@ -57,7 +57,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         help="spec files or folders, as in the repository (default: specs/)",
     )
     plan.add_argument(
-        "--repo", required=True, metavar="OWNER/NAME", help="the repository whose issues to plan"
+        "--repo",
+        required=True,
+        type=repo_name,
+        metavar="OWNER/NAME",
+        help="the repository whose issues to plan",
     )
     plan.set_defaults(run=_plan)
 

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fakehub.apps import new_private_key
 from tests.support import FIXTURES, REPO_ROOT, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET
 
 
@@ -26,15 +25,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def app_private_key() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
@@ -80,7 +70,7 @@ class Stack:
             GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
             GITHUB_APP_ID="4242",
             GITHUB_WRITE_INTERVAL="0",
-            GITHUB_PRIVATE_KEY=app_private_key(),
+            GITHUB_PRIVATE_KEY=new_private_key(),
             PYTHONPATH=str(REPO_ROOT),
             SPECBRIDGE_CHECK_TRANSACTIONS="1",
             # The double reads the descriptions the tests read (found or fetched already).

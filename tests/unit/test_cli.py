@@ -9,8 +9,8 @@ import pytest
 from bot import __version__
 from bot.cli import main
 from fakehub import FakeHub
+from fakehub.apps import new_private_key
 from storage.migrate import current_revision
-from tests.e2e.harness import app_private_key
 from tests.support import REPO_ROOT
 
 
@@ -252,7 +252,7 @@ def test_repository_the_app_is_not_installed_on(  # type: ignore[no-untyped-def]
         DATABASE_URL=db,
         GITHUB_API_URL=hub.url,
         GITHUB_APP_ID="42",
-        GITHUB_PRIVATE_KEY=app_private_key(),
+        GITHUB_PRIVATE_KEY=new_private_key(),
         GITHUB_APP_SLUG="specbridge",
     )
     assert code == 2

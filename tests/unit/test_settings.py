@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
-from tests.e2e.harness import app_private_key
+from fakehub.apps import new_private_key
 
 
 def test_defaults_are_embedded() -> None:
@@ -38,7 +38,7 @@ def test_a_malformed_value_names_its_variable(name: str, value: str) -> None:
 
 def test_private_key_is_read_from_its_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     key_file = tmp_path / "app.pem"
-    key_file.write_text(app_private_key())
+    key_file.write_text(new_private_key())
     settings = load_settings({"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY_PATH": str(key_file)})
     assert settings.uses_app_auth
     assert settings.github_app_id == 42

@@ -21,7 +21,7 @@ from bot.settings import (
     web_url_for,
 )
 from bot.setup_app import env_lines, manifest, new_app_url, write_env_file
-from tests.e2e.harness import app_private_key
+from fakehub.apps import new_private_key
 from tests.support import REPO_ROOT
 
 APP = {"id": 77, "slug": "specbridge-acme", "webhook_secret": 'se"cr\\et', "pem": ""}
@@ -54,7 +54,7 @@ def test_new_app_form_for_an_account_an_organization_and_an_enterprise_server() 
 
 
 def test_env_file_round_trips_a_private_key_and_is_private(tmp_path: Path) -> None:
-    key = app_private_key()
+    key = new_private_key()
     env_file = tmp_path / ".env"
     write_env_file(env_file, env_lines({**APP, "pem": key}, "https://ghe.acme.dev/api/v3"), False)
     assert env_file.stat().st_mode & 0o777 == 0o600
