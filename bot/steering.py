@@ -69,7 +69,9 @@ class Steering:
         return reply
 
     def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
-        shown_as, ticket.phase = ticket.phase, phase
+        ticket.phase = phase
         self.session.commit()
         if move_card:
-            show_on_board(self.boards, ticket, shown_as)
+            # Always written: a person's move may race an agent's, so what the card shows
+            # now is not known here.
+            show_on_board(self.boards, ticket)
