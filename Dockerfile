@@ -16,8 +16,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-# Not root: the bot is then not dumpable, so agents (run as this same account) cannot
-# read its environment or memory through /proc.
+# Not root: agents run as this same account, and the bot marks itself not dumpable
+# (bot/agents/isolation.py), which keeps them out of its /proc; root would see it all.
 RUN useradd --create-home --uid 10001 specbridge
 USER specbridge
 WORKDIR /home/specbridge
