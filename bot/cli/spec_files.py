@@ -7,12 +7,7 @@ import argparse
 import sys
 
 from bot.cli.problems import quiet_on_closed_pipe, read_settings, repo_name
-
-# tool → (its importer module, which names the FILES it reads, and the function)
-IMPORTERS = {
-    "spec-kit": ("specs.importers.spec_kit", "import_spec_kit"),
-    "kiro": ("specs.importers.kiro", "import_kiro"),
-}
+from specs import importers
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +30,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     validate.set_defaults(run=quiet_on_closed_pipe(_validate))
 
     importer = commands.add_parser("import", help="write a spec from spec-kit or Kiro files")
-    importer.add_argument("tool", choices=sorted(IMPORTERS), help="the tool the files come from")
+    importer.add_argument(
+        "tool", choices=sorted(importers.IMPORTERS), help="the tool the files come from"
+    )
     importer.add_argument("path", metavar="PATH", help="the feature's directory, or a file in it")
     importer.add_argument("--output", "-o", metavar="FILE", help="write here (default: stdout)")
     importer.set_defaults(run=quiet_on_closed_pipe(_import))
@@ -73,33 +70,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    import importlib
     from pathlib import Path
 
-    from specs.importers import spec_yaml
+    from specs.importers import ImportProblem, import_feature
     from specs.load import load_spec
 
-    module_name, function = IMPORTERS[args.tool]
-    module = importlib.import_module(module_name)
-    directory = Path(args.path)
-    directory = directory.parent if directory.is_file() else directory
     try:
-        files = {
-            name: (directory / name).read_text(encoding="utf-8")
-            for name in module.FILES
-            if (directory / name).is_file()
-        }
-    except UnicodeDecodeError as error:
-        print(f"specbridge import: a file in {directory} is not UTF-8 ({error})", file=sys.stderr)
+        imported, text = import_feature(args.tool, Path(args.path))
+    except ImportProblem as problem:
+        print(f"specbridge import: {problem}", file=sys.stderr)
         return 2
-    if not files:
-        print(
-            f"specbridge import: {directory} has none of {', '.join(module.FILES)}",
-            file=sys.stderr,
-        )
-        return 2
-    imported = getattr(module, function)(files, directory.resolve().name)
-    text = spec_yaml(imported, f"{args.tool} {directory}")
     for note in imported.unmapped:
         print(f"specbridge import: not mapped: {note}", file=sys.stderr)
     output = Path(args.output) if args.output else None

@@ -7,17 +7,49 @@ thing it read but could not map. The mapping rules are in specs/README.md.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+# tool → (its importer module, which names the FILES it reads, and the function)
+IMPORTERS = {
+    "spec-kit": ("specs.importers.spec_kit", "import_spec_kit"),
+    "kiro": ("specs.importers.kiro", "import_kiro"),
+}
+
+
+class ImportProblem(ValueError):
+    """The files cannot be imported; the message says why, in one line."""
 
 
 @dataclass
 class Imported:
     spec: dict[str, Any]
     unmapped: list[str] = field(default_factory=list)
+
+
+def import_feature(tool: str, path: Path) -> tuple[Imported, str]:
+    """Import the feature whose directory is `path` (or holds the file `path`), and
+    the spec's YAML text."""
+    module_name, function = IMPORTERS[tool]
+    module = importlib.import_module(module_name)
+    directory = path.parent if path.is_file() else path
+    try:
+        files = {
+            name: (directory / name).read_text(encoding="utf-8")
+            for name in module.FILES
+            if (directory / name).is_file()
+        }
+    except UnicodeDecodeError as error:
+        raise ImportProblem(f"a file in {directory} is not UTF-8 ({error})") from None
+    if not files:
+        raise ImportProblem(f"{directory} has none of {', '.join(module.FILES)}")
+    imported = getattr(module, function)(files, directory.resolve().name)
+    return imported, spec_yaml(imported, f"{tool} {directory}")
 
 
 def build_spec(
