@@ -5,9 +5,9 @@ Nothing is written to GitHub but the check run: the plan is read from the
 rows the last sync of the default branch recorded and from the head's files.
 A pull request from a fork gets the same check (it only reads).
 
-One run per head commit: a redelivered event, or `pull_request` and
-`check_suite` for the same push, find the run already there (and complete it
-when a crash left it in progress). A re-run asked for on GitHub gets a new run.
+One run per head commit: a redelivered event, or a pull request reopened on
+the same head, finds the run already there (and completes it when a crash
+left it in progress). A re-run asked for on GitHub gets a new run.
 A newer push gets its own run on its own commit, which is the one GitHub
 shows on the pull request; the older run stays with its commit, as CI does.
 """

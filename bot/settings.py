@@ -106,7 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SPECBRIDGE_HEARTBEAT_SECONDS", env.get("SPECBRIDGE_HEARTBEAT_SECONDS") or "5"
         ),
         log_format=_log_format(env.get("SPECBRIDGE_LOG_FORMAT") or "text"),
-        delivery_retention_days=_days(
+        delivery_retention_days=_count(
             "SPECBRIDGE_DELIVERY_RETENTION_DAYS",
             env.get("SPECBRIDGE_DELIVERY_RETENTION_DAYS") or "30",
         ),
@@ -222,14 +222,6 @@ def _log_format(value: str) -> str:
     if value.strip().lower() not in LOG_FORMATS:
         raise SettingsError(f"SPECBRIDGE_LOG_FORMAT must be text or json, got {value!r}")
     return value.strip().lower()
-
-
-def _days(name: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise SettingsError(
-            f"{name} must be a whole number of days (0: keep forever), got {value!r}"
-        )
-    return int(value)
 
 
 def _content_limits(value: str) -> tuple[tuple[int, float], ...]:

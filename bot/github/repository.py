@@ -92,8 +92,8 @@ class RepositoryGateway:
                 removed.append(entry["previous_filename"])
         return sorted(present), sorted(removed)
 
-    def list_files(self, directory: str, ref: str, recursive: bool = False) -> list[str]:
-        """Paths of the files inside directory at ref (and in its subfolders, if recursive)."""
+    def list_files(self, directory: str, ref: str) -> list[str]:
+        """Paths of the files inside directory and its subfolders at ref (specs may nest)."""
         try:
             entries = self._request("GET", f"/contents/{quote(directory.rstrip('/'))}", ref=ref)
         except UnknownObjectException:
@@ -101,10 +101,9 @@ class RepositoryGateway:
         if not isinstance(entries, list):
             return []
         paths = [entry["path"] for entry in entries if entry["type"] == "file"]
-        if recursive:
-            for entry in entries:
-                if entry["type"] == "dir":
-                    paths += self.list_files(entry["path"], ref, recursive=True)
+        for entry in entries:
+            if entry["type"] == "dir":
+                paths += self.list_files(entry["path"], ref)
         return sorted(paths)
 
     # -- issues ----------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""`check_suite` requested or rerequested → the `specbridge` check on its head.
+"""`check_suite` rerequested (a person re-ran every check of a commit) → a new
+`specbridge` run on its head.
 
-GitHub lists a suite's pull requests only when they come from the same
-repository: a fork's suite, or a push with no pull request, lists none. A
-suite requested for a push with no pull request gets no check (the
-`pull_request` event brings one when a pull request opens); one re-run by a
-person is checked against the default branch.
+Only the re-run: a suite GitHub requests for a pushed commit comes with the
+`pull_request` event for that push, which already checks it. GitHub lists a
+suite's pull requests only when they come from the same repository; a suite
+with none is checked against the default branch.
 """
 
 from __future__ import annotations
@@ -13,12 +13,7 @@ from bot.checks import check_head, target_of
 from bot.router import Event, router
 
 
-@router.register("check_suite", "requested", "rerequested")
+@router.register("check_suite", "rerequested")
 def on_check_suite(event: Event) -> None:
     suite = event.payload["check_suite"]
-    target = target_of(
-        event, suite["head_sha"], suite.get("pull_requests") or [], event.action == "rerequested"
-    )
-    if target.pull_number is None and not target.rerun:
-        return
-    check_head(event, target)
+    check_head(event, target_of(event, suite["head_sha"], suite.get("pull_requests") or [], True))

@@ -215,11 +215,7 @@ def sync_repository(
         config = read_repo_config(repo, repository, commit)
         session.commit()
         say(f"reading {config.specs_path} in {full_name} at {commit[:7]}")
-        paths = [
-            p
-            for p in repo.list_files(config.specs_path, commit, recursive=True)
-            if config.is_spec_path(p)
-        ]
+        paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
         say(f"syncing {len(paths)} spec file(s): {', '.join(paths) or 'none'}")
         github = GitHubSide(repo, BoardGateway(connection), config)
         return sync_files(
