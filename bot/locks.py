@@ -41,6 +41,12 @@ def spec_lock(full_name: str, spec_key: str) -> str:
     return f"spec:{full_name}:{spec_key}"
 
 
+def card_lock(full_name: str, issue_number: int) -> str:
+    """Held while a ticket's phase and its card change: a person's and an agent's
+    moves, in two processes, would otherwise land in either order."""
+    return f"card:{full_name}#{issue_number}"
+
+
 class Lease:
     """What a holder has: a way to check, before each write, that it still holds the lock."""
 

@@ -5,12 +5,15 @@ Each action records its change and commits before it asks anything of GitHub.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway
+from bot.locks import Lease, card_lock, exclusive
 from bot.scheduler import cancel_live_tasks, not_ready_because, queue_task
 from bot.settings import Settings
 from bot.tickets import apply_issue_state, ticket_state_changed
@@ -39,8 +42,11 @@ class Steering:
         return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
 
     def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
-        cancelled = cancel_live_tasks(ticket, f"by @{by}")
-        self._show(ticket, TicketPhase.BACKLOG, move_card)
+        # Under the card's lock: a running agent checks for a cancel, and moves
+        # its card, under the same lock, so the card ends in the backlog.
+        with self._card(ticket):
+            cancelled = cancel_live_tasks(ticket, f"by @{by}")
+            self._show(ticket, TicketPhase.BACKLOG, move_card)
         if not cancelled:
             return "No task was queued or running; the ticket is back in the backlog."
         ids = ", ".join(str(t.id) for t in cancelled)
@@ -69,9 +75,18 @@ class Steering:
         return reply
 
     def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
-        ticket.phase = phase
-        self.session.commit()
-        if move_card:
-            # Always written: a person's move may race an agent's, so what the card shows
-            # now is not known here.
-            show_on_board(self.boards, ticket)
+        with self._card(ticket) as lease:
+            ticket.phase = phase
+            self.session.commit()
+            if move_card:
+                # Always written: what the card shows now is not known here (GitHub's
+                # own workflows move cards too).
+                lease.check()
+                show_on_board(self.boards, ticket)
+
+    @contextmanager
+    def _card(self, ticket: Ticket) -> Iterator[Lease]:
+        with exclusive(
+            self.settings, card_lock(ticket.repository.full_name, ticket.issue_number)
+        ) as lease:
+            yield lease

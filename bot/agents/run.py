@@ -33,6 +33,7 @@ from bot.agents.workspace import Workspace, WorkspaceError
 from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
+from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.settings import Settings, get_settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket, TicketPhase
@@ -149,7 +150,7 @@ class _Run:
             self._succeed(branch, number)
         except (AgentFailed, WorkspaceError) as failure:
             self._fail(str(failure))
-        except (GithubException, RequestException) as error:
+        except (GithubException, RequestException, LockBusy, LockLost) as error:
             if self.task.attempts >= MAX_ATTEMPTS:
                 self._fail(f"GitHub kept failing: {error}")
                 return
@@ -176,11 +177,22 @@ class _Run:
         return profile
 
     def _move(self, phase: TicketPhase) -> None:
-        if self.ticket.phase is phase:
-            return
-        shown_as, self.ticket.phase = self.ticket.phase, phase
-        self.session.commit()
-        show_on_board(self.boards, self.ticket, shown_as)
+        """Show the run's progress on the card, unless the task was cancelled.
+
+        A person's /cancel or card move holds the same lock: whichever of us comes
+        second sees the other's change, so a cancelled run never moves its card back.
+        """
+        with exclusive(self.settings, card_lock(self.full_name, self.issue)) as lease:
+            if self._cancelled():
+                raise AgentFailed("the task was cancelled while it ran")
+            self.session.refresh(self.ticket, ["phase"])
+            if self.ticket.phase is phase:
+                self.session.commit()
+                return
+            shown_as, self.ticket.phase = self.ticket.phase, phase
+            self.session.commit()
+            lease.check()
+            show_on_board(self.boards, self.ticket, shown_as)
 
     def _run_step(
         self, what: str, command: str, workspace: Workspace, profile: AgentProfile
