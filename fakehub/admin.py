@@ -94,6 +94,33 @@ def register_admin(app: Flask, hub: Any) -> None:
             pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
         return jsonify(pull)
 
+    @app.post("/_admin/repos/<owner>/<name>/check-runs/<int:run_id>/rerequest")
+    def rerun_check(owner: str, name: str, run_id: int) -> Any:
+        """A person presses Re-run on one check run."""
+        from fakehub.server import Refused
+
+        target = repo(owner, name)
+        run = next((r for r in target.check_runs if r["id"] == run_id), None)
+        if run is None:
+            raise KeyError(f"no check run {run_id}")
+        try:
+            with state.lock:
+                hub.rerequest_check_run(target, run, body().get("user", "octocat"))
+        except Refused as refused:
+            return jsonify(error=str(refused)), 422
+        return jsonify({}), 201
+
+    @app.post("/_admin/repos/<owner>/<name>/check-suites/<int:suite_id>/rerequest")
+    def rerun_checks(owner: str, name: str, suite_id: int) -> Any:
+        """A person presses Re-run all checks on a commit."""
+        target = repo(owner, name)
+        suite = next((s for s in target.check_suites.values() if s["id"] == suite_id), None)
+        if suite is None:
+            raise KeyError(f"no check suite {suite_id}")
+        with state.lock:
+            hub.rerequest_check_suite(target, suite, body().get("user", "octocat"))
+        return jsonify({}), 201
+
     @app.post("/_admin/orgs/<owner>/projects/<int:number>/items/<int:issue_number>/status")
     def move_card(owner: str, number: int, issue_number: int) -> Any:
         data = body()
@@ -253,4 +280,5 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         "project_items": items,
         "pull_requests": list(repo.pulls.values()),
         "check_runs": repo.check_runs,
+        "check_suites": list(repo.check_suites.values()),
     }

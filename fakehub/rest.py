@@ -12,6 +12,7 @@ from flask import Flask, abort, g, jsonify, request
 
 from fakehub.limits import RateLimited
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
+from fakehub.webhooks import check_run_json
 
 TOKEN_LIFETIME = 3600
 # GitHub lists at most this many files of a comparison.
@@ -381,7 +382,9 @@ def register_rest(app: Flask, hub: Any) -> None:
         if run is None:
             return error(404, "Not Found")
         data = request.get_json()
-        return changing(lambda: jsonify(check_run_json(repo, hub.update_check_run(run, data))))
+        return changing(
+            lambda: jsonify(check_run_json(repo, hub.update_check_run(repo, run, data)))
+        )
 
     @app.get("/repos/<owner>/<name>/commits/<ref>/check-runs")
     def check_runs_for_ref(owner: str, name: str, ref: str) -> Any:
@@ -400,32 +403,3 @@ def register_rest(app: Flask, hub: Any) -> None:
             runs = list(latest.values())
         runs.sort(key=lambda r: -r["id"])
         return jsonify(total_count=len(runs), check_runs=[check_run_json(repo, r) for r in runs])
-
-
-def check_run_json(repo: Repo, run: dict[str, Any]) -> dict[str, Any]:
-    """A check run as the REST API answers it."""
-    url = f"{repo.api_url}/check-runs/{run['id']}"
-    return {
-        "id": run["id"],
-        "node_id": node_id("CR", run["id"]),
-        "head_sha": run["head_sha"],
-        "external_id": run.get("external_id") or "",
-        "url": url,
-        "html_url": f"{repo.html_url}/runs/{run['id']}",
-        "details_url": run.get("details_url") or "https://specbridge.example.com",
-        "status": run["status"],
-        "conclusion": run.get("conclusion"),
-        "started_at": run.get("started_at"),
-        "completed_at": run.get("completed_at"),
-        "output": {
-            "title": run["output"].get("title"),
-            "summary": run["output"].get("summary"),
-            "text": run["output"].get("text"),
-            "annotations_count": len(run["annotations"]),
-            "annotations_url": f"{url}/annotations",
-        },
-        "name": run["name"],
-        "check_suite": {"id": run["check_suite_id"]},
-        "app": {"id": 4242, "slug": "specbridge", "name": "specbridge"},
-        "pull_requests": [],
-    }

@@ -47,7 +47,10 @@ from fakehub.state import (
     user,
 )
 from fakehub.webhooks import (
+    SUITE_CONCLUSIONS,
     WebhookSender,
+    check_run_payload,
+    check_suite_json,
     envelope,
     issue_payload,
     project_item_payload,
@@ -159,9 +162,19 @@ class FakeHub:
     def pushed(self, repo: Repo, branch: str, before: str, after: str, pusher: str) -> str:
         """A branch moved (a commit, a push over HTTP, a merge): its webhooks."""
         message = repo.git.message(after)
-        return self.send(
+        delivery_id = self.send(
             "push", repo, pusher, **push_payload(repo, branch, before, after, message, pusher)
         )
+        # GitHub makes a check suite for each App with checks permission, and asks it to check.
+        suite = self._suite(repo, after, branch, before)
+        self.send(
+            "check_suite",
+            repo,
+            pusher,
+            action="requested",
+            check_suite=check_suite_json(repo, suite),
+        )
+        return delivery_id
 
     def create_issue(
         self,
@@ -394,6 +407,9 @@ class FakeHub:
         )
 
     def create_check_run(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
+        """A run joins the App's suite for its commit (made now if GitHub had not);
+        the App hears of it (`check_run` created, and completed)."""
+        suite = self._suite(repo, data["head_sha"])
         run = {
             "id": new_id(),
             "name": data["name"],
@@ -404,13 +420,60 @@ class FakeHub:
             "completed_at": None,
             "output": {},
             "annotations": [],
-            "check_suite_id": new_id(),
+            "check_suite_id": suite["id"],
         }
-        self.update_check_run(run, data)
+        self._apply_check_run(run, data)
         repo.check_runs.append(run)
+        self.send("check_run", repo, BOT["login"], **check_run_payload("created", repo, run, suite))
+        self._check_run_changed(repo, run, suite, was_completed=False)
         return run
 
-    def update_check_run(self, run: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    def update_check_run(
+        self, repo: Repo, run: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        was_completed = run["status"] == "completed"
+        self._apply_check_run(run, data)
+        suite = next(s for s in repo.check_suites.values() if s["id"] == run["check_suite_id"])
+        self._check_run_changed(repo, run, suite, was_completed)
+        return run
+
+    def rerequest_check_run(self, repo: Repo, run: dict[str, Any], person: str) -> None:
+        """A person presses Re-run on one check: GitHub asks its App (`check_run` rerequested)."""
+        if run["status"] != "completed":
+            raise Refused("This check run is not rerequestable")
+        suite = next(s for s in repo.check_suites.values() if s["id"] == run["check_suite_id"])
+        self.send("check_run", repo, person, **check_run_payload("rerequested", repo, run, suite))
+
+    def rerequest_check_suite(self, repo: Repo, suite: dict[str, Any], person: str) -> None:
+        """A person presses Re-run all checks: the suite is queued again, its App asked."""
+        suite.update(status="queued", conclusion=None, updated_at=now())
+        self.send(
+            "check_suite",
+            repo,
+            person,
+            action="rerequested",
+            check_suite=check_suite_json(repo, suite),
+        )
+
+    def _suite(
+        self, repo: Repo, sha: str, branch: str | None = None, before: str | None = None
+    ) -> dict[str, Any]:
+        suite = repo.check_suites.get(sha)
+        if suite is None:
+            suite = repo.check_suites[sha] = {
+                "id": new_id(),
+                "head_sha": sha,
+                "head_branch": branch,
+                "before": before,
+                "status": "queued",
+                "conclusion": None,
+                "created_at": now(),
+                "updated_at": now(),
+            }
+        return suite
+
+    @staticmethod
+    def _apply_check_run(run: dict[str, Any], data: dict[str, Any]) -> None:
         """As GitHub does: a conclusion completes the run; annotations are appended."""
         output = data.get("output") or {}
         annotations = output.get("annotations") or []
@@ -424,7 +487,31 @@ class FakeHub:
             run["completed_at"] = run.get("completed_at") or now()
         run["output"].update({k: v for k, v in output.items() if k != "annotations"})
         run["annotations"] += annotations
-        return run
+
+    def _check_run_changed(
+        self, repo: Repo, run: dict[str, Any], suite: dict[str, Any], was_completed: bool
+    ) -> None:
+        """A run that completes is announced; its suite completes with its last run."""
+        runs = [r for r in repo.check_runs if r["check_suite_id"] == suite["id"]]
+        if run["status"] != "completed":
+            suite.update(status="in_progress", conclusion=None, updated_at=now())
+            return
+        if was_completed:
+            return
+        self.send(
+            "check_run", repo, BOT["login"], **check_run_payload("completed", repo, run, suite)
+        )
+        if all(r["status"] == "completed" for r in runs):
+            concluded = {r["conclusion"] for r in runs}
+            conclusion = next(c for c in SUITE_CONCLUSIONS if c in concluded)
+            suite.update(status="completed", conclusion=conclusion, updated_at=now())
+            self.send(
+                "check_suite",
+                repo,
+                BOT["login"],
+                action="completed",
+                check_suite=check_suite_json(repo, suite),
+            )
 
     def merge_pull(self, repo: Repo, number: int, actor: str) -> dict[str, Any]:
         pull = repo.pulls[number]

@@ -142,6 +142,7 @@ class Repo:
     commit_comments: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
+    check_suites: dict[str, dict[str, Any]] = field(default_factory=dict)  # by head commit
     label_ids: dict[str, int] = field(default_factory=dict)
 
     @property

@@ -253,3 +253,123 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
         "deletions": 0,
         "changed_files": 0,
     }
+
+
+# The App the double's checks belong to: specbridge, as GitHub shows it in check payloads.
+CHECKS_APP = {
+    "id": 4242,
+    "slug": "specbridge",
+    "node_id": node_id("A", 4242),
+    "owner": user("acme", "Organization"),
+    "name": "specbridge",
+    "description": "Specs in, tracked work out",
+    "external_url": "https://specbridge.example.com",
+    "html_url": "https://github.com/apps/specbridge",
+    "created_at": "2026-01-01T00:00:00Z",
+    "updated_at": "2026-01-01T00:00:00Z",
+    "permissions": {"checks": "write", "contents": "write", "metadata": "read"},
+    "events": ["check_run", "check_suite", "pull_request", "push"],
+}
+# Worst first: a suite concludes with the first of these its runs concluded with.
+SUITE_CONCLUSIONS = (
+    "action_required",
+    "startup_failure",
+    "failure",
+    "timed_out",
+    "cancelled",
+    "stale",
+    "neutral",
+    "skipped",
+    "success",
+)
+
+
+def pull_request_refs(repo: Repo, sha: str) -> list[dict[str, Any]]:
+    """The open pull requests whose head is `sha`, as checks list them: GitHub
+    leaves out those from forks."""
+
+    def side(which: dict[str, Any]) -> dict[str, Any]:
+        repository = {"id": repo.id, "url": repo.api_url, "name": repo.name}
+        return {"ref": which["ref"], "sha": which["sha"], "repo": repository}
+
+    return [
+        {
+            "url": f"{repo.api_url}/pulls/{pull['number']}",
+            "id": pull["id"],
+            "number": pull["number"],
+            "head": side(pull["head"]),
+            "base": side(pull["base"]),
+        }
+        for pull in repo.pulls.values()
+        if pull["state"] == "open" and pull["head"]["sha"] == sha and not pull.get("head_repo_fork")
+    ]
+
+
+def check_suite_json(repo: Repo, suite: dict[str, Any]) -> dict[str, Any]:
+    url = f"{repo.api_url}/check-suites/{suite['id']}"
+    runs = [r for r in repo.check_runs if r["check_suite_id"] == suite["id"]]
+    message = repo.git.message(suite["head_sha"])
+    author = {"name": "octocat", "email": "octocat@users.noreply.github.com"}
+    return {
+        "id": suite["id"],
+        "node_id": node_id("CS", suite["id"]),
+        "head_branch": suite["head_branch"],
+        "head_sha": suite["head_sha"],
+        "status": suite["status"],
+        "conclusion": suite["conclusion"],
+        "url": url,
+        "before": suite["before"],
+        "after": suite["head_sha"],
+        "pull_requests": pull_request_refs(repo, suite["head_sha"]),
+        "app": CHECKS_APP,
+        "created_at": suite["created_at"],
+        "updated_at": suite["updated_at"],
+        "latest_check_runs_count": len(runs),
+        "check_runs_url": f"{url}/check-runs",
+        "head_commit": {
+            "id": suite["head_sha"],
+            "tree_id": suite["head_sha"],
+            "message": message,
+            "timestamp": suite["created_at"],
+            "author": author,
+            "committer": author,
+        },
+    }
+
+
+def check_run_json(repo: Repo, run: dict[str, Any]) -> dict[str, Any]:
+    """A check run as the REST API answers it."""
+    url = f"{repo.api_url}/check-runs/{run['id']}"
+    return {
+        "id": run["id"],
+        "node_id": node_id("CR", run["id"]),
+        "head_sha": run["head_sha"],
+        "external_id": run.get("external_id") or "",
+        "url": url,
+        "html_url": f"{repo.html_url}/runs/{run['id']}",
+        "details_url": run.get("details_url") or "https://specbridge.example.com",
+        "status": run["status"],
+        "conclusion": run.get("conclusion"),
+        "started_at": run.get("started_at"),
+        "completed_at": run.get("completed_at"),
+        "output": {
+            "title": run["output"].get("title"),
+            "summary": run["output"].get("summary"),
+            "text": run["output"].get("text"),
+            "annotations_count": len(run["annotations"]),
+            "annotations_url": f"{url}/annotations",
+        },
+        "name": run["name"],
+        "check_suite": {"id": run["check_suite_id"]},
+        "app": CHECKS_APP,
+        "pull_requests": pull_request_refs(repo, run["head_sha"]),
+    }
+
+
+def check_run_payload(
+    action: str, repo: Repo, run: dict[str, Any], suite: dict[str, Any]
+) -> dict[str, Any]:
+    """A `check_run` webhook: the run with its suite (without the suite's counts and commit)."""
+    brief = ("check_runs_url", "head_commit", "latest_check_runs_count")
+    shown = {k: v for k, v in check_suite_json(repo, suite).items() if k not in brief}
+    return {"action": action, "check_run": {**check_run_json(repo, run), "check_suite": shown}}

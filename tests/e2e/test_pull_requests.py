@@ -121,6 +121,40 @@ def test_a_pull_request_is_checked_with_its_plan_and_merged_as_planned(stack: St
     assert stack.mismatches() == []
 
 
+def test_a_person_re_runs_the_check_and_gets_a_new_run(stack: Stack) -> None:
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
+    stack.admin("POST", f"repos/{REPO}/commits", branch="audit", files={"specs/audit.yaml": BROKEN})
+    pull = stack.admin(
+        "POST", f"repos/{REPO}/pulls", head="audit", base="main", title="Audit", user="mona"
+    )
+    sha = pull["head"]["sha"]
+    first = completed_run(stack, sha)
+
+    def runs_done(count: int) -> list[dict[str, Any]] | None:
+        runs = [r for r in check_runs(stack, sha) if r["status"] == "completed"]
+        return runs if len(runs) >= count else None
+
+    # Re-run on the one check, then Re-run all checks on the commit: a new run each time.
+    stack.admin("POST", f"repos/{REPO}/check-runs/{first['id']}/rerequest", user="mona")
+    wait_until(lambda: runs_done(2), 90, "the re-run of the check")
+    stack.admin(
+        "POST", f"repos/{REPO}/check-suites/{first['check_suite_id']}/rerequest", user="mona"
+    )
+    wait_until(lambda: runs_done(3), 90, "the re-run of the suite")
+    stack.settle()
+
+    # Its own check_run and check_suite events (created, completed) start nothing more.
+    runs = check_runs(stack, sha)
+    assert [r["conclusion"] for r in runs] == ["failure"] * 3
+    assert {r["check_suite_id"] for r in runs} == {first["check_suite_id"]}
+    assert all(
+        [(a["path"], a["start_line"]) for a in r["annotations"]] == [("specs/audit.yaml", 7)]
+        for r in runs
+    )
+    [suite] = [s for s in stack.repo_state(REPO)["check_suites"] if s["head_sha"] == sha]
+    assert (suite["status"], suite["conclusion"]) == ("completed", "failure")
+
+
 def test_a_pull_request_from_a_fork_is_checked_and_writes_nothing(stack: Stack) -> None:
     stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
     stack.commit(REPO, {"specs/login.yaml": VALID})

@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from bot.github import BoardGateway, GitHubConnection, RepositoryGateway, github_client
+from bot.github.checks import ChecksGateway
 from bot.github.issues import IssueWriter
 from bot.settings import load_settings
 from fakehub import FakeHub
@@ -224,9 +225,22 @@ def test_every_webhook_is_signed_and_shaped_like_githubs(
 ) -> None:
     receiver.received.clear()
     gateway = RepositoryGateway(client, repo)
-    requests.post(
+    pushed = requests.post(
         f"{hub.url}/_admin/repos/{repo}/commits", json={"files": {"x.txt": "x"}}, timeout=30
-    )
+    ).json()
+    checks = ChecksGateway(client, repo)
+    run = checks.start("specbridge", pushed["sha"], "Checking", "…")
+    checks.complete(run.id, "success", "Fine", "All good")
+    requests.post(
+        f"{hub.url}/_admin/repos/{repo}/check-runs/{run.id}/rerequest", json={}, timeout=30
+    ).raise_for_status()
+    state = requests.get(f"{hub.url}/_admin/state", timeout=30).json()
+    [repo_state] = [r for r in state["repositories"] if r["full_name"] == repo]
+    [suite] = [s for s in repo_state["check_suites"] if s["head_sha"] == pushed["sha"]]
+    assert (suite["status"], suite["conclusion"]) == ("completed", "success")
+    requests.post(
+        f"{hub.url}/_admin/repos/{repo}/check-suites/{suite['id']}/rerequest", json={}, timeout=30
+    ).raise_for_status()
     issue = gateway.create_issue("t", "b", ["specbridge"])
     gateway.update_issue(issue.number, title="t2")
     gateway.comment_on_issue(issue.number, "hello")
@@ -254,6 +268,12 @@ def test_every_webhook_is_signed_and_shaped_like_githubs(
         kinds.append((event, payload.get("action")))
     assert kinds == [
         ("push", None),
+        ("check_suite", "requested"),
+        ("check_run", "created"),
+        ("check_run", "completed"),
+        ("check_suite", "completed"),
+        ("check_run", "rerequested"),
+        ("check_suite", "rerequested"),
         ("issues", "opened"),
         ("issues", "edited"),
         ("issue_comment", "created"),
@@ -271,5 +291,5 @@ def test_redelivery_keeps_the_delivery_id(hub: FakeHub, receiver: Receiver, repo
     ).json()
     requests.post(f"{hub.url}/_admin/deliveries/{result['delivery_id']}/redeliver", timeout=30)
     requests.post(f"{hub.url}/_admin/wait", timeout=60)
-    ids = [d["headers"]["X-GitHub-Delivery"] for d in receiver.received]
-    assert ids == [result["delivery_id"], result["delivery_id"]]
+    pushes = [d for d in receiver.received if d["headers"]["X-GitHub-Event"] == "push"]
+    assert [d["headers"]["X-GitHub-Delivery"] for d in pushes] == [result["delivery_id"]] * 2
