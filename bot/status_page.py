@@ -21,12 +21,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from bot.github.pacing import Pacer
 from bot.metrics import pace_keys
 from bot.settings import Settings
+from bot.task_table import tasks_query
 from storage.db import session_scope
 from storage.models import (
     Delivery,
     Repository,
     Spec,
-    SpecTask,
     Task,
     TaskStatus,
     Ticket,
@@ -200,30 +200,24 @@ def _tasks(
     newest_by: InstrumentedAttribute[datetime | None],
     limit: int | None = None,
 ) -> list[TaskRow]:
-    query = (
-        select(Task, Ticket.issue_number, Repository.full_name, Spec.key, SpecTask.key)
-        .join(Task.ticket)
-        .join(Ticket.repository)
-        .outerjoin(Ticket.spec)
-        .outerjoin(Ticket.spec_task)
-        .where(Task.status == status)
-        .order_by(newest_by.desc(), Task.id.desc())
-        .limit(limit)
-    )
-    return [
-        TaskRow(
-            task.id,
-            full_name,
-            issue_number,
-            f"{spec_key or '?'}/{task_key or '?'}",
-            task.agent,
-            task.status.value,
-            task.attempts,
-            task.started_at,
-            (task.error or "").splitlines()[0][:200] if task.error else "",
+    query = tasks_query(status=status).order_by(None).order_by(newest_by.desc(), Task.id.desc())
+    rows = []
+    for task, ticket, full_name in session.execute(query.limit(limit)):
+        spec_task = ticket.spec_task
+        rows.append(
+            TaskRow(
+                task.id,
+                full_name,
+                ticket.issue_number,
+                f"{spec_task.spec.key}/{spec_task.key}" if spec_task else "?/?",
+                task.agent,
+                task.status.value,
+                task.attempts,
+                task.started_at,
+                (task.error or "").splitlines()[0][:200] if task.error else "",
+            )
         )
-        for task, issue_number, full_name, spec_key, task_key in session.execute(query)
-    ]
+    return rows
 
 
 def _budget(settings: Settings) -> list[BudgetRow] | None:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from storage.db import session_scope
@@ -28,10 +28,11 @@ COLUMNS = {
 }
 
 
-def task_records(
-    database_url: str, repo: str | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
-    """One record per agent task, oldest first."""
+def tasks_query(
+    repo: str | None = None, status: TaskStatus | None = None
+) -> Select[tuple[Task, Ticket, str]]:
+    """Agent tasks, oldest first, each with its ticket (its spec task and spec loaded)
+    and its repository's name: what `specbridge tasks` and the status page show."""
     query = (
         select(Task, Ticket, Repository.full_name)
         .join(Task.ticket)
@@ -42,7 +43,15 @@ def task_records(
     if repo:
         query = query.where(Repository.full_name == repo)
     if status:
-        query = query.where(Task.status == TaskStatus(status))
+        query = query.where(Task.status == status)
+    return query
+
+
+def task_records(
+    database_url: str, repo: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """One record per agent task, oldest first."""
+    query = tasks_query(repo, TaskStatus(status) if status else None)
     with session_scope(database_url) as session:
         return [_record(task, ticket, name) for task, ticket, name in session.execute(query)]
 
