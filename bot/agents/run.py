@@ -17,7 +17,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +68,39 @@ def run_task(task_id: int) -> None:
     with session_scope(settings.database_url) as session:
         if not _claim(session, task_id):
             return  # cancelled, or already taken by another worker
-        _Run(session, settings, session.get_one(Task, task_id)).execute()
+        with _heartbeats(settings, task_id):
+            _Run(session, settings, session.get_one(Task, task_id)).execute()
+
+
+@contextmanager
+def _heartbeats(settings: Settings, task_id: int) -> Iterator[None]:
+    """A heartbeat for the whole run, from a thread of its own.
+
+    Not only while the agent's command runs: a long clone, a card write waiting
+    for GitHub's pace or for a lock is the run alive, and a task silent for
+    STALE_AFTER_BEATS is run again by the reaper, twice at once if it was alive.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(settings.task_heartbeat_seconds):
+            try:
+                with session_scope(settings.database_url) as session:
+                    session.execute(
+                        update(Task)
+                        .where(Task.id == task_id, Task.status == TaskStatus.RUNNING)
+                        .values(heartbeat_at=datetime.now(UTC))
+                    )
+            except Exception:  # the database away for a moment: the next beat tries again
+                log.warning("could not record the heartbeat of task %s", task_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{task_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _claim(session: Session, task_id: int) -> bool:
@@ -208,14 +241,7 @@ class _Run:
             "SPECBRIDGE_ISSUE": str(self.issue),
         }
         result = run_command(
-            command,
-            workspace.checkout,
-            env,
-            profile.timeout,
-            self._cancelled,
-            self._heartbeat,
-            self.settings.task_heartbeat_seconds,
-            workspace.account,
+            command, workspace.checkout, env, profile.timeout, self._cancelled, workspace.account
         )
         self.output += f"$ {command}\n{result.output}\n"
         if result.stopped:
@@ -224,10 +250,6 @@ class _Run:
             raise AgentFailed(f"the {what} ran longer than its {profile.timeout}s timeout")
         if result.exit_code != 0:
             raise AgentFailed(f"the {what} exited with status {result.exit_code}")
-
-    def _heartbeat(self) -> None:
-        with session_scope(self.settings.database_url) as session:
-            session.get_one(Task, self.task.id).heartbeat_at = datetime.now(UTC)
 
     def _cancelled(self) -> bool:
         with session_scope(self.settings.database_url) as session:
@@ -290,8 +312,6 @@ def run_command(
     env: dict[str, str],
     timeout: float,
     should_stop: Callable[[], bool],
-    heartbeat: Callable[[], None],
-    heartbeat_every: float = 5,
     account: tuple[int, int] | None = None,
 ) -> CommandResult:
     """Run a shell command line under its supervisor (bot/agents/supervise.py).
@@ -314,7 +334,6 @@ def run_command(
     reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
-    next_heartbeat = time.monotonic() + heartbeat_every
     result = CommandResult(exit_code=None, output="")
     while process.poll() is None:
         try:
@@ -322,9 +341,6 @@ def run_command(
             break
         except subprocess.TimeoutExpired:
             pass
-        if time.monotonic() >= next_heartbeat:
-            heartbeat()
-            next_heartbeat = time.monotonic() + heartbeat_every
         if time.monotonic() >= deadline:
             result.timed_out = True
         elif should_stop():

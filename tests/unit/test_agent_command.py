@@ -20,7 +20,7 @@ def test_command_sees_only_the_environment_it_is_given(tmp_path: Path) -> None:
     os.environ["GITHUB_WEBHOOK_SECRET_FOR_TEST"] = "hunter2"
     try:
         result = run_command(
-            "env", tmp_path, {"PATH": "/usr/bin:/bin", "SPECBRIDGE_ISSUE": "7"}, 30, _never, _never
+            "env", tmp_path, {"PATH": "/usr/bin:/bin", "SPECBRIDGE_ISSUE": "7"}, 30, _never
         )
     finally:
         del os.environ["GITHUB_WEBHOOK_SECRET_FOR_TEST"]
@@ -37,7 +37,6 @@ def test_command_over_its_timeout_is_killed_with_its_children(tmp_path: Path) ->
         {"PATH": "/usr/bin:/bin"},
         1,
         _never,
-        _never,
     )
     assert result.timed_out
     assert result.exit_code != 0
@@ -46,15 +45,13 @@ def test_command_over_its_timeout_is_killed_with_its_children(tmp_path: Path) ->
 
 
 def test_command_is_stopped_when_asked(tmp_path: Path) -> None:
-    result = run_command("sleep 30", tmp_path, {"PATH": "/usr/bin:/bin"}, 60, lambda: True, _never)
+    result = run_command("sleep 30", tmp_path, {"PATH": "/usr/bin:/bin"}, 60, lambda: True)
     assert result.stopped
     assert not result.timed_out
 
 
 def test_failing_command_reports_its_status_and_output(tmp_path: Path) -> None:
-    result = run_command(
-        "echo broken; exit 3", tmp_path, {"PATH": "/usr/bin:/bin"}, 30, _never, _never
-    )
+    result = run_command("echo broken; exit 3", tmp_path, {"PATH": "/usr/bin:/bin"}, 30, _never)
     assert result.exit_code == 3
     assert result.output == "broken\n"
 
@@ -72,7 +69,7 @@ def test_an_agent_dies_with_the_job_that_started_it(tmp_path: Path) -> None:
             "-c",
             "from bot.agents.run import run_command; run_command("
             f"'touch {started}; (sleep 3; touch {survived}) & sleep 3; touch {survived}', "
-            f"'{tmp_path}', {{'PATH': '/usr/bin:/bin'}}, 60, lambda: False, lambda: None)",
+            f"'{tmp_path}', {{'PATH': '/usr/bin:/bin'}}, 60, lambda: False)",
         ],
         cwd=Path(__file__).resolve().parents[2],
     )

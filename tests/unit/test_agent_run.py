@@ -1,8 +1,12 @@
-"""A /cancel while the agent's run moves its card: the card ends in the backlog.
+"""An agent's run beside what else happens to its task meanwhile.
 
-The run (a worker) and the command (another worker) write the card from two
-processes; GitHub applies the writes in the order they land. Seen in the e2e
-test: the run's "Building" landed after the cancel's "Backlog".
+A /cancel while the run moves its card: the card ends in the backlog. The run
+(a worker) and the command (another worker) write the card from two processes;
+GitHub applies the writes in the order they land. Seen in the e2e test: the
+run's "Building" landed after the cancel's "Backlog".
+
+A run slow before its agent's command (a long clone, a card write waiting for
+GitHub's pace) is alive: the reaper leaves it alone.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents import run
-from bot.agents.run import AgentFailed, _Run
+from bot.agents.reaper import reap_stale_tasks
+from bot.agents.run import STALE_AFTER_BEATS, AgentFailed, _Run, run_task
 from bot.github import Board
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, get_settings, load_settings
 from bot.steering import Steering
 from storage.db import session_scope
 from storage.models import Repository, Spec, SpecStatus, Task, TaskStatus, Ticket, TicketPhase
+from tests.e2e.harness import wait_until
 from tests.support import MOCK_API
 
 COLUMNS = ("Backlog", "Analyzing", "Building", "Testing", "Done")
@@ -138,3 +144,40 @@ def test_a_cancelled_run_does_not_move_its_card(
 
     assert board.landed == ["Backlog"]
     assert _ticket(settings) == (TicketPhase.BACKLOG, TaskStatus.CANCELLED)
+
+
+def test_a_run_slow_before_its_command_keeps_its_heartbeat(
+    db: str, running_task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("SPECBRIDGE_HEARTBEAT_SECONDS", "0.1")
+    monkeypatch.delenv("REDIS_URL", raising=False)  # the reaper's requeue goes nowhere
+    get_settings.cache_clear()
+    settings = get_settings()
+    with session_scope(db) as session:
+        session.get_one(Task, running_task.id).status = TaskStatus.QUEUED
+    cloned = threading.Event()
+    monkeypatch.setattr(_Run, "__init__", lambda self, *args: None)
+    monkeypatch.setattr(_Run, "execute", lambda self: cloned.wait(30))  # a clone that takes long
+    worker = threading.Thread(target=run_task, args=(running_task.id,))
+    worker.start()
+    try:
+        claimed_at = wait_until(lambda: _heartbeat(db), 10, "the task to be claimed")
+        silent_for = settings.task_heartbeat_seconds * (STALE_AFTER_BEATS + 2)
+        wait_until(
+            lambda: (_heartbeat(db) - claimed_at).total_seconds() > silent_for,
+            30,
+            "heartbeats past the reaper's cutoff",
+        )
+        assert reap_stale_tasks(settings) == 0
+        assert _ticket(settings)[1] is TaskStatus.RUNNING
+    finally:
+        cloned.set()
+        worker.join(30)
+        get_settings.cache_clear()
+
+
+def _heartbeat(db: str):  # type: ignore[no-untyped-def]
+    with session_scope(db) as session:
+        task = session.scalars(select(Task)).one()
+        return task.heartbeat_at if task.status is TaskStatus.RUNNING else None
