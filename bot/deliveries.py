@@ -11,6 +11,7 @@ still handled once at a time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -46,6 +47,7 @@ LOCK_BUSY_DELAY = 10
 # The web process queues a new delivery itself; the sweep leaves it that long.
 SWEEP_GRACE_SECONDS = 10
 SWEEP_BATCH = 1000
+MAX_DELIVERY_ID = 64  # the column's length
 
 # Where the web process announces stored deliveries to the workers' dispatchers.
 INBOX = "specbridge:deliveries:stored"
@@ -70,7 +72,37 @@ def store_delivery(
     """Store a delivery (one statement for a new one) and decide whether to queue it."""
     own = caused_by_us(settings, payload)
     status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
-    values = {
+    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is not None:
+        return Stored(pk, queue=not own, status=status.value)
+    return _redelivered(settings, delivery_id)
+
+
+def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict[str, Any]) -> None:
+    """Store work that follows from the delivery `parent` as a delivery of its own, and queue it.
+
+    It has the outbox's guarantees (stored first, retried with backoff, queued again
+    when lost) and attempts of its own: one failing never runs its siblings again.
+    Its id is its parent's and `key`, so a parent that is retried stores nothing twice.
+    """
+    delivery_id = f"{parent}/{key}"
+    if len(delivery_id) > MAX_DELIVERY_ID:
+        delivery_id = hashlib.sha256(delivery_id.encode()).hexdigest()[:MAX_DELIVERY_ID]
+    values = _row(delivery_id, event, payload, DeliveryStatus.QUEUED, None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is not None:
+        queue_delivery(settings, pk)
+
+
+def _row(
+    delivery_id: str,
+    event: str,
+    payload: dict[str, Any],
+    status: DeliveryStatus,
+    error: str | None,
+) -> dict[str, Any]:
+    return {
         "delivery_id": delivery_id,
         "event": event,
         "action": payload.get("action"),
@@ -79,12 +111,8 @@ def store_delivery(
         "payload": payload,
         "status": status,
         "attempts": 0,
-        "error": OWN_EVENT if own else None,
+        "error": error,
     }
-    pk = _insert_once(settings.database_url, values)
-    if pk is not None:
-        return Stored(pk, queue=not own, status=status.value)
-    return _redelivered(settings, delivery_id)
 
 
 def _insert_once(database_url: str, values: dict[str, Any]) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import responses
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
@@ -15,7 +16,7 @@ from bot.deliveries import requeue_unfinished, store_delivery
 from bot.settings import get_settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
-from tests.support import github_payload
+from tests.support import MOCK_API, github_payload
 from tests.unit.conftest import post_webhook, run_queued_jobs, stored_deliveries
 
 INSTALLATION = github_payload("installation", "created.payload.json")
@@ -170,3 +171,42 @@ def test_an_announced_delivery_lost_with_redis_is_queued_by_the_sweep(
     assert requeue_unfinished(settings) == 1
     run_queued_jobs(db)
     assert [d.status for d in stored_deliveries(db)] == [DeliveryStatus.DONE]
+
+
+@responses.activate
+def test_each_new_repository_is_synced_in_a_delivery_of_its_own(
+    client: FlaskClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One repository GitHub cannot show fails alone: the other is synced once, even
+    when the installation's delivery comes again."""
+    monkeypatch.setenv("GITHUB_API_URL", MOCK_API)
+    get_settings.cache_clear()
+    installed = github_payload("installation", "created.payload.json")
+    broken = {**installed["repositories"][0], "id": 7, "full_name": "Codertocat/Gone"}
+    installed["repositories"].append(broken)
+    api = f"{MOCK_API}/repos/Codertocat/Hello-World"
+    reads = [
+        responses.get(api, json={"default_branch": "main"}),
+        responses.get(f"{api}/commits/main", json={"sha": "c0ffee"}),
+    ]
+    for path in (".github/specbridge.yml", "specs"):
+        responses.get(f"{api}/contents/{path}", status=404, json={"message": "Not Found"})
+    responses.get(f"{MOCK_API}/repos/Codertocat/Gone", status=404, json={"message": "Not Found"})
+
+    post_webhook(client, "installation", installed, "installed")
+    run_queued_jobs(db)
+    post_webhook(client, "installation", installed, "installed")  # GitHub redelivers it
+    run_queued_jobs(db)
+
+    rows = {d.delivery_id: d for d in stored_deliveries(db)}
+    assert set(rows) == {"installed", "installed/sync-186853002", "installed/sync-7"}
+    assert rows["installed"].status is DeliveryStatus.DONE
+    synced, failed = rows["installed/sync-186853002"], rows["installed/sync-7"]
+    assert (synced.event, synced.repository_full_name) == (
+        "specbridge_first_sync",
+        "Codertocat/Hello-World",
+    )
+    assert (synced.status, synced.attempts) == (DeliveryStatus.DONE, 1)
+    assert [r.call_count for r in reads] == [1, 1]
+    assert failed.attempts == 1 and failed.next_attempt_at is not None  # retried on its own
+    assert "Not Found" in (failed.error or "")
