@@ -39,6 +39,14 @@ def register_admin(app: Flask, hub: Any) -> None:
             project_id=project.node_id if project else None,
         ), 201
 
+    @app.post("/_admin/installations/<owner>")
+    def install(owner: str) -> Any:
+        """A person installs the App on some of the owner's repositories."""
+        data = body()
+        with state.lock:
+            delivery_id = hub.install(owner, data["repositories"], data.get("user", "octocat"))
+        return jsonify(delivery_id=delivery_id), 201
+
     @app.post("/_admin/repos/<owner>/<name>/commits")
     def commit(owner: str, name: str) -> Any:
         data = body()

@@ -98,6 +98,8 @@ def register_rest(app: Flask, hub: Any) -> None:
     @app.get("/repos/<owner>/<name>/installation")
     def installation(owner: str, name: str) -> Any:
         repo = repo_or_404(owner, name)
+        if not repo.installed:
+            not_found()
         return jsonify(
             id=repo.installation_id,
             app_id=4242,

@@ -52,10 +52,12 @@ from fakehub.webhooks import (
     check_run_payload,
     check_suite_json,
     envelope,
+    installation_json,
     issue_payload,
     project_item_payload,
     pull_request_json,
     push_payload,
+    repository_brief,
 )
 
 DOCS = "https://docs.github.com/rest"
@@ -111,7 +113,10 @@ class FakeHub:
 
     # -- changes, each sending the webhooks GitHub sends ------------------------------------
 
-    def send(self, event: str, repo: Repo, sender: str, **payload: Any) -> str:
+    def send(self, event: str, repo: Repo, sender: str, **payload: Any) -> str | None:
+        """GitHub tells an App only of the repositories it is installed on."""
+        if not repo.installed:
+            return None
         data = envelope(self.state, repo, sender, **payload)
         if event == "projects_v2_item":
             del data["repository"]  # a board belongs to an owner, not to a repository
@@ -136,6 +141,7 @@ class FakeHub:
             base_url=self.url,
             private=bool(data.get("private")),
             collaborators=data.get("collaborators") or {},
+            installed=data.get("installed", True),
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -175,6 +181,31 @@ class FakeHub:
             check_suite=check_suite_json(repo, suite),
         )
         return delivery_id
+
+    def install(self, owner: str, names: list[str], person: str) -> str | None:
+        """A person installs the App on repositories of `owner`: `installation` created
+        when it was on none of them yet, else `installation_repositories` added."""
+        owned = [r for r in self.state.repos.values() if r.owner == owner]
+        chosen = [r for r in owned if r.name in names and not r.installed]
+        if not chosen:
+            return None
+        first = not any(r.installed for r in owned)
+        for repo in chosen:
+            repo.installed = True
+        listed = [repository_brief(r) for r in chosen]
+        common = {"installation": installation_json(chosen[0]), "sender": user(person)}
+        if first:
+            payload = {"action": "created", **common, "repositories": listed}
+            return self.webhooks.send("installation", payload)
+        payload = {
+            "action": "added",
+            **common,
+            "repository_selection": "selected",
+            "repositories_added": listed,
+            "repositories_removed": [],
+            "requester": None,
+        }
+        return self.webhooks.send("installation_repositories", payload)
 
     def create_issue(
         self,

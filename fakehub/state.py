@@ -137,6 +137,7 @@ class Repo:
     base_url: str = ""  # where the double serves git over HTTP
     private: bool = False
     collaborators: dict[str, str] = field(default_factory=dict)
+    installed: bool = True  # the App is installed on it: it hears of it and may write to it
     id: int = field(default_factory=new_id)
     issues: dict[int, Issue] = field(default_factory=dict)
     commit_comments: list[dict[str, Any]] = field(default_factory=list)
@@ -348,7 +349,8 @@ class State:
         if issued is None:
             return not token.startswith("ghs_")  # a user's token: full access
         return (
-            issued.expires_at > time.time()
+            repo.installed
+            and issued.expires_at > time.time()
             and issued.installation_id == repo.installation_id
             and (issued.repositories is None or repo.full_name in issued.repositories)
             and issued.permissions.get("contents") == "write"

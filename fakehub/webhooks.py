@@ -373,3 +373,38 @@ def check_run_payload(
     brief = ("check_runs_url", "head_commit", "latest_check_runs_count")
     shown = {k: v for k, v in check_suite_json(repo, suite).items() if k not in brief}
     return {"action": action, "check_run": {**check_run_json(repo, run), "check_suite": shown}}
+
+
+def installation_json(repo: Repo) -> dict[str, Any]:
+    """The App's installation on the repository's owner, as installation webhooks carry it."""
+    number = repo.installation_id
+    return {
+        "id": number,
+        "account": repo.owner_json(),
+        "repository_selection": "selected",
+        "access_tokens_url": f"https://api.github.com/app/installations/{number}/access_tokens",
+        "repositories_url": "https://api.github.com/installation/repositories",
+        "html_url": f"https://github.com/settings/installations/{number}",
+        "app_id": CHECKS_APP["id"],
+        "app_slug": CHECKS_APP["slug"],
+        "target_id": repo.owner_json()["id"],
+        "target_type": repo.owner_type,
+        "permissions": CHECKS_APP["permissions"],
+        "events": CHECKS_APP["events"],
+        "created_at": now(),
+        "updated_at": now(),
+        "single_file_name": None,
+        "suspended_at": None,
+        "suspended_by": None,
+    }
+
+
+def repository_brief(repo: Repo) -> dict[str, Any]:
+    """A repository as installation webhooks list it."""
+    return {
+        "id": repo.id,
+        "node_id": repo.node_id,
+        "name": repo.name,
+        "full_name": repo.full_name,
+        "private": repo.private,
+    }

@@ -293,3 +293,40 @@ def test_redelivery_keeps_the_delivery_id(hub: FakeHub, receiver: Receiver, repo
     requests.post(f"{hub.url}/_admin/wait", timeout=60)
     pushes = [d for d in receiver.received if d["headers"]["X-GitHub-Event"] == "push"]
     assert [d["headers"]["X-GitHub-Delivery"] for d in pushes] == [result["delivery_id"]] * 2
+
+
+def test_an_app_hears_only_of_repositories_it_is_installed_on(
+    hub: FakeHub, receiver: Receiver
+) -> None:
+    for name in ("quiet-1", "quiet-2"):
+        requests.post(
+            f"{hub.url}/_admin/repos",
+            json={"owner": "hooli", "name": name, "installed": False},
+            timeout=30,
+        ).raise_for_status()
+    receiver.received.clear()
+    requests.post(
+        f"{hub.url}/_admin/repos/hooli/quiet-1/commits", json={"files": {"a": "a"}}, timeout=30
+    )
+    not_yet = requests.get(f"{hub.url}/repos/hooli/quiet-1/installation", timeout=30)
+    for name in ("quiet-1", "quiet-2"):
+        requests.post(
+            f"{hub.url}/_admin/installations/hooli",
+            json={"repositories": [name], "user": "gilfoyle"},
+            timeout=30,
+        ).raise_for_status()
+    requests.post(f"{hub.url}/_admin/wait", timeout=60)
+
+    assert not_yet.status_code == 404
+    payloads = [(d["headers"]["X-GitHub-Event"], json.loads(d["body"])) for d in receiver.received]
+    for event, payload in payloads:
+        errors = [e.message for e in _validator(event, payload["action"]).iter_errors(payload)]
+        assert errors == [], (event, payload["action"])
+    assert [(event, payload["action"]) for event, payload in payloads] == [
+        ("installation", "created"),
+        ("installation_repositories", "added"),
+    ]
+    assert [r["full_name"] for r in payloads[0][1]["repositories"]] == ["hooli/quiet-1"]
+    assert [r["full_name"] for r in payloads[1][1]["repositories_added"]] == ["hooli/quiet-2"]
+    installed = requests.get(f"{hub.url}/repos/hooli/quiet-1/installation", timeout=30)
+    assert installed.json()["id"] == payloads[0][1]["installation"]["id"]
