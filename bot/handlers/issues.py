@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bot.locks import exclusive, spec_lock
+from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import find_repository
 from bot.router import Event, router
 from bot.tickets import apply_issue_state, ticket_state_changed
@@ -18,11 +18,14 @@ def on_ticket_state(event: Event) -> None:
     ticket = _ticket(event)
     if ticket is None or ticket.spec is None:
         return
-    lock = spec_lock(ticket.repository.full_name, ticket.spec.key)
+    full_name = ticket.repository.full_name
+    spec, card = spec_lock(full_name, ticket.spec.key), card_lock(full_name, ticket.issue_number)
     session = event.session
     session.commit()
     repo = event.repository_gateway()
-    with exclusive(event.settings, lock):
+    # The card's lock too: an agent's run moving the card must not write its phase
+    # over the one the issue's close gives the ticket.
+    with exclusive(event.settings, spec), exclusive(event.settings, card):
         session.refresh(ticket)
         if event.action in ("deleted", "transferred"):
             ticket.state = IssueState(event.action)
