@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.agents import run
@@ -159,6 +160,7 @@ def test_a_run_slow_before_its_command_keeps_its_heartbeat(
     cloned = threading.Event()
     monkeypatch.setattr(_Run, "__init__", lambda self, *args: None)
     monkeypatch.setattr(_Run, "execute", lambda self: cloned.wait(30))  # a clone that takes long
+    monkeypatch.setattr(run, "session_scope", _failing_once_in_heartbeats(run.session_scope))
     worker = threading.Thread(target=run_task, args=(running_task.id,))
     worker.start()
     try:
@@ -175,6 +177,19 @@ def test_a_run_slow_before_its_command_keeps_its_heartbeat(
         cloned.set()
         worker.join(30)
         get_settings.cache_clear()
+
+
+def _failing_once_in_heartbeats(scope):  # type: ignore[no-untyped-def]
+    """The database away for the first heartbeat: the next ones must still come."""
+    failed = threading.Event()
+
+    def flaky(url: str):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name.startswith("heartbeat-") and not failed.is_set():
+            failed.set()
+            raise OperationalError("SELECT 1", {}, ConnectionError("the database went away"))
+        return scope(url)
+
+    return flaky
 
 
 def _heartbeat(db: str):  # type: ignore[no-untyped-def]
