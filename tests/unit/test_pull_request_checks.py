@@ -15,10 +15,21 @@ from sqlalchemy.orm import Session
 
 from bot.github import github_client
 from bot.github.checks import Annotation, ChecksGateway
+from bot.handlers.installation import FIRST_SYNC
 from bot.router import Event, router
 from bot.settings import Settings
-from storage.models import IssueState, Repository, Spec, SpecPhase, SpecStatus, SpecTask, Ticket
+from storage.models import (
+    Delivery,
+    IssueState,
+    Repository,
+    Spec,
+    SpecPhase,
+    SpecStatus,
+    SpecTask,
+    Ticket,
+)
 from tests.support import MOCK_API, github_payload
+from tests.unit.conftest import HeldJob
 
 REPO = "Codertocat/Hello-World"
 API = f"{MOCK_API}/repos/{REPO}"
@@ -319,7 +330,7 @@ def test_a_run_rerequested_is_checked_again_if_it_is_ours(
 
 @responses.activate
 def test_installing_the_app_syncs_the_spec_files_already_there(
-    session: Session, handler_settings: Settings
+    session: Session, handler_settings: Settings, held_jobs: list[HeldJob]
 ) -> None:
     payload = github_payload("installation", "created.payload.json")
     responses.get(API, json={"default_branch": "master"})
@@ -335,6 +346,8 @@ def test_installing_the_app_syncs_the_spec_files_already_there(
     responses.get(f"{API}/contents/specs/login.yaml", json=_contents(design))
 
     dispatch(session, handler_settings, "installation", payload)
+    assert len(responses.calls) == 0  # the sync is a delivery of its own
+    _run_first_syncs(session, handler_settings, held_jobs)
 
     session.expire_all()
     spec = session.scalars(select(Spec)).one()
@@ -349,7 +362,7 @@ def test_installing_the_app_syncs_the_spec_files_already_there(
 
 @responses.activate
 def test_a_repository_added_to_the_installation_is_synced_too(
-    session: Session, handler_settings: Settings
+    session: Session, handler_settings: Settings, held_jobs: list[HeldJob]
 ) -> None:
     payload = github_payload("installation_repositories", "added.payload.json")
     api = f"{MOCK_API}/repos/Codertocat/Space"
@@ -360,8 +373,19 @@ def test_a_repository_added_to_the_installation_is_synced_too(
     )
     contents = responses.get(f"{api}/contents/specs", status=404, json={"message": "Not Found"})
     dispatch(session, handler_settings, "installation_repositories", payload)
+    _run_first_syncs(session, handler_settings, held_jobs)
     assert len(contents.calls) == 1
     assert session.scalars(select(Spec)).all() == []
+
+
+def _run_first_syncs(session: Session, settings: Settings, held_jobs: list[HeldJob]) -> None:
+    """The first syncs the installation handed on, each one queued as its own delivery."""
+    handed_on = session.scalars(select(Delivery).where(Delivery.event == FIRST_SYNC)).all()
+    assert [job.args for job in held_jobs if job.name == "process_delivery"] == [
+        (d.id,) for d in handed_on
+    ]
+    for delivery in handed_on:
+        dispatch(session, settings, delivery.event, delivery.payload)
 
 
 # -- specbridge plan -------------------------------------------------------------------
