@@ -42,6 +42,7 @@ class SlowBoard:
 
     def __init__(self) -> None:
         self.landed: list[str] = []
+        self.building_in_flight = threading.Event()
         self.cancel_started = threading.Event()
         self.backlog_landed = threading.Event()
 
@@ -50,6 +51,7 @@ class SlowBoard:
 
     def set_status(self, board: Board, item_ids: list[str], column: str) -> None:
         if column == "Building":
+            self.building_in_flight.set()
             self.cancel_started.wait(10)
             self.backlog_landed.wait(IN_FLIGHT_SECONDS)
         self.landed.append(column)
@@ -120,8 +122,12 @@ def test_a_cancel_during_the_runs_card_move_leaves_the_card_in_the_backlog(
 ) -> None:
     agent, board = agent_run
     replies: list[str] = []
-    person = threading.Thread(target=lambda: replies.append(_cancel(settings, board)))
 
+    def cancel_once_the_run_writes() -> None:
+        board.building_in_flight.wait(10)
+        replies.append(_cancel(settings, board))
+
+    person = threading.Thread(target=cancel_once_the_run_writes)
     person.start()
     agent._move(TicketPhase.BUILDING)
     person.join(30)
