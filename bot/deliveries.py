@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -29,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from bot import handlers
+from bot.beats import beating
 from bot.locks import LockBusy
 from bot.queue import EVENTS, enqueue, pending, redis_connection
 from bot.router import Event, router
@@ -347,33 +346,18 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
         )
 
 
-@contextmanager
-def _lease_kept(settings: Settings, delivery_pk: int) -> Iterator[None]:
+def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[None]:
     """Renew the processing lease while the handlers run (a sync can take minutes)."""
-    stop = threading.Event()
 
     def renew() -> None:
-        while not stop.wait(LEASE_SECONDS / 3):
-            try:
-                with session_scope(settings.database_url) as session:
-                    session.execute(
-                        update(Delivery)
-                        .where(
-                            Delivery.id == delivery_pk,
-                            Delivery.status == DeliveryStatus.PROCESSING,
-                        )
-                        .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
-                    )
-            except Exception:
-                log.warning("could not renew the lease of delivery %s", delivery_pk, exc_info=True)
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.PROCESSING)
+                .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
+            )
 
-    renewer = threading.Thread(target=renew, name=f"lease-delivery-{delivery_pk}", daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        renewer.join()
+    return beating(LEASE_SECONDS / 3, renew, f"lease-delivery-{delivery_pk}")
 
 
 def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:

@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.agents.isolation import agent_account
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.workspace import Workspace, WorkspaceError
+from bot.beats import beating
 from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
@@ -72,35 +73,23 @@ def run_task(task_id: int) -> None:
             _Run(session, settings, session.get_one(Task, task_id)).execute()
 
 
-@contextmanager
-def _heartbeats(settings: Settings, task_id: int) -> Iterator[None]:
+def _heartbeats(settings: Settings, task_id: int) -> AbstractContextManager[None]:
     """A heartbeat for the whole run, from a thread of its own.
 
     Not only while the agent's command runs: a long clone, a card write waiting
     for GitHub's pace or for a lock is the run alive, and a task silent for
     STALE_AFTER_BEATS is run again by the reaper, twice at once if it was alive.
     """
-    stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(settings.task_heartbeat_seconds):
-            try:
-                with session_scope(settings.database_url) as session:
-                    session.execute(
-                        update(Task)
-                        .where(Task.id == task_id, Task.status == TaskStatus.RUNNING)
-                        .values(heartbeat_at=datetime.now(UTC))
-                    )
-            except Exception:  # the database away for a moment: the next beat tries again
-                log.warning("could not record the heartbeat of task %s", task_id, exc_info=True)
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status == TaskStatus.RUNNING)
+                .values(heartbeat_at=datetime.now(UTC))
+            )
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{task_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return beating(settings.task_heartbeat_seconds, beat, f"heartbeat-{task_id}")
 
 
 def _claim(session: Session, task_id: int) -> bool:
