@@ -29,6 +29,7 @@ from bot.repositories import find_repository, repository_from_payload
 from bot.router import Event
 from bot.settings import Settings
 from bot.sync.plan import Plan, plan_files
+from specs.files import read_spec_files
 from specs.model import Finding
 from storage.db import session_scope
 
@@ -115,10 +116,7 @@ def local_plan(settings: Settings, full_name: str, paths: Sequence[str]) -> tupl
         path = Path(given)
         if path.is_dir():
             directories.append(path.as_posix().rstrip("/") + "/")
-            found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
-            files |= {p.as_posix(): p.read_bytes() for p in found}
-        else:
-            files[path.as_posix()] = path.read_bytes()
+        files |= read_spec_files(path)
     with session_scope(settings.database_url) as session:
         repository = find_repository(session, full_name)
         recorded = [s.path for s in repository.specs] if repository else []

@@ -10,10 +10,10 @@ from dataclasses import asdict
 from pathlib import Path, PurePath
 from typing import TextIO
 
+from specs.files import SPEC_SUFFIXES, read_spec_files
 from specs.model import Finding
 from specs.validate import validate_files
 
-SPEC_SUFFIXES = (".yaml", ".yml")
 # GitHub shows 10 error, 10 warning and 10 notice annotations per step.
 ANNOTATIONS_PER_STEP = 10
 
@@ -24,16 +24,10 @@ def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
     files: dict[str, bytes] = {}
     for name in paths:
         path = Path(name)
-        if path.is_dir():
-            for found in sorted(
-                p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()
-            ):
-                files[str(found)] = found.read_bytes()
-        elif path.is_file():
-            files[str(path)] = path.read_bytes()
-        else:
+        if not (path.is_dir() or path.is_file()):
             print(f"specbridge validate: {name} is neither a file nor a directory", file=sys.stderr)
             return 2
+        files |= read_spec_files(path)
     if not files:
         suffixes = ", ".join(f"*{suffix}" for suffix in SPEC_SUFFIXES)
         print(
