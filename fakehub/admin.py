@@ -108,7 +108,7 @@ def register_admin(app: Flask, hub: Any) -> None:
         from fakehub.server import Refused
 
         target = repo(owner, name)
-        run = next((r for r in target.check_runs if r["id"] == run_id), None)
+        run = target.check_run(run_id)
         if run is None:
             raise KeyError(f"no check run {run_id}")
         try:
@@ -122,7 +122,7 @@ def register_admin(app: Flask, hub: Any) -> None:
     def rerun_checks(owner: str, name: str, suite_id: int) -> Any:
         """A person presses Re-run all checks on a commit."""
         target = repo(owner, name)
-        suite = next((s for s in target.check_suites.values() if s["id"] == suite_id), None)
+        suite = target.check_suite(suite_id)
         if suite is None:
             raise KeyError(f"no check suite {suite_id}")
         with state.lock:

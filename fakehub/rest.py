@@ -372,7 +372,7 @@ def register_rest(app: Flask, hub: Any) -> None:
     @app.get("/repos/<owner>/<name>/check-runs/<int:run_id>")
     def get_check_run(owner: str, name: str, run_id: int) -> Any:
         repo = repo_or_404(owner, name)
-        run = next((r for r in repo.check_runs if r["id"] == run_id), None)
+        run = repo.check_run(run_id)
         if run is None:
             return error(404, "Not Found")
         return jsonify(check_run_json(repo, run))
@@ -380,7 +380,7 @@ def register_rest(app: Flask, hub: Any) -> None:
     @app.patch("/repos/<owner>/<name>/check-runs/<int:run_id>")
     def update_check_run(owner: str, name: str, run_id: int) -> Any:
         repo = repo_or_404(owner, name)
-        run = next((r for r in repo.check_runs if r["id"] == run_id), None)
+        run = repo.check_run(run_id)
         if run is None:
             return error(404, "Not Found")
         data = request.get_json()

@@ -464,7 +464,7 @@ class FakeHub:
     ) -> dict[str, Any]:
         was_completed = run["status"] == "completed"
         self._apply_check_run(run, data)
-        suite = next(s for s in repo.check_suites.values() if s["id"] == run["check_suite_id"])
+        suite = repo.suite_of(run)
         self._check_run_changed(repo, run, suite, was_completed)
         return run
 
@@ -472,7 +472,7 @@ class FakeHub:
         """A person presses Re-run on one check: GitHub asks its App (`check_run` rerequested)."""
         if run["status"] != "completed":
             raise Refused("This check run is not rerequestable")
-        suite = next(s for s in repo.check_suites.values() if s["id"] == run["check_suite_id"])
+        suite = repo.suite_of(run)
         self.send("check_run", repo, person, **check_run_payload("rerequested", repo, run, suite))
 
     def rerequest_check_suite(self, repo: Repo, suite: dict[str, Any], person: str) -> None:
@@ -523,7 +523,7 @@ class FakeHub:
         self, repo: Repo, run: dict[str, Any], suite: dict[str, Any], was_completed: bool
     ) -> None:
         """A run that completes is announced; its suite completes with its last run."""
-        runs = [r for r in repo.check_runs if r["check_suite_id"] == suite["id"]]
+        runs = repo.runs_in(suite)
         if run["status"] != "completed":
             suite.update(status="in_progress", conclusion=None, updated_at=now())
             return

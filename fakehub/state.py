@@ -165,6 +165,19 @@ class Repo:
     def next_number(self) -> int:
         return max([0, *self.issues, *self.pulls]) + 1
 
+    def check_run(self, run_id: int) -> dict[str, Any] | None:
+        return next((r for r in self.check_runs if r["id"] == run_id), None)
+
+    def check_suite(self, suite_id: int) -> dict[str, Any] | None:
+        return next((s for s in self.check_suites.values() if s["id"] == suite_id), None)
+
+    def suite_of(self, run: dict[str, Any]) -> dict[str, Any]:
+        """The suite a run joined when it was created."""
+        return self.check_suites[run["head_sha"]]
+
+    def runs_in(self, suite: dict[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in self.check_runs if r["check_suite_id"] == suite["id"]]
+
     @property
     def node_id(self) -> str:
         return node_id("R", self.id)

@@ -307,7 +307,7 @@ def pull_request_refs(repo: Repo, sha: str) -> list[dict[str, Any]]:
 
 def check_suite_json(repo: Repo, suite: dict[str, Any]) -> dict[str, Any]:
     url = f"{repo.api_url}/check-suites/{suite['id']}"
-    runs = [r for r in repo.check_runs if r["check_suite_id"] == suite["id"]]
+    runs = repo.runs_in(suite)
     message = repo.git.message(suite["head_sha"])
     author = {"name": "octocat", "email": "octocat@users.noreply.github.com"}
     return {
