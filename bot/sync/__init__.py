@@ -4,6 +4,8 @@ what a merge would do (`plan`), and where tickets hang (`tree`).
 Entry points: `sync_files` for a push, `sync_repository` for every spec of a
 repository (by hand, or when the App is installed), `resume_spec` for a sync
 that GitHub's content budget paused. One bad file never stops the others.
+
+May import agents, github and the foundations; never steer, review or a stage above.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import render
 from bot.agents.profiles import load_profiles
+from bot.agents.scheduler import schedule_spec
 from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.pacing import BudgetExhausted
 from bot.locks import exclusive, spec_lock
-from bot.progress import refresh_progress
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
-from bot.scheduler import schedule_spec
 from bot.settings import Settings
+from bot.sync import render
 from bot.sync.github_side import GitHubSide
+from bot.sync.progress import refresh_progress
 from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_spec
 from bot.sync.writer import SpecWriter
 from specs.model import Finding

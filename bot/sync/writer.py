@@ -23,15 +23,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot import render
-from bot.board import ColumnMissing, column_for
+from bot.agents.scheduler import schedule_tickets
 from bot.github import Board
+from bot.github.columns import ColumnMissing, column_for
 from bot.github.issues import CREATE_BATCH, IssueUpdate, IssueWriter, NewIssue, WrittenIssue
 from bot.github.projects import BoardNotFound
 from bot.locks import Lease
 from bot.repo_config import CONFIG_PATH
-from bot.scheduler import schedule_tickets
 from bot.settings import Settings
+from bot.sync import render
 from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
 from bot.sync.tree import place
