@@ -19,7 +19,6 @@ from bot.events.deliveries import run_dispatcher
 from bot.logs import configure_logging
 from bot.queue import QUEUES, redis_connection
 from bot.settings import Settings
-from bot.steer import commands
 
 # What jobs import, loaded once here: RQ forks a work horse per job, and a horse
 # inherits these instead of importing them again (about 190 ms a job otherwise).
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 def preload() -> None:
     handlers.load()
-    commands.load()
     for module in JOB_MODULES:
         importlib.import_module(module)
     configure_mappers()

@@ -25,7 +25,7 @@ from typing import Any
 import requests
 
 import specs
-from bot.cli.problems import CommandError
+from bot.errors import CommandError
 
 REPO = "acme/rocket"
 SPEC = "passwordless-login"

@@ -24,7 +24,7 @@ import yaml
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from bot.cli.problems import CommandError
+from bot.errors import CommandError
 from bot.github.manifest import ConversionFailed, convert_manifest_code
 from bot.settings import DEFAULT_GITHUB_API_URL, api_url_for, get_settings
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from bot.agents.profiles import load_profiles
-from bot.events.router import Event
 from bot.github import RepositoryGateway
 from bot.github.checks import Annotation, CheckRun, ChecksGateway
 from bot.locks import exclusive
@@ -35,6 +36,16 @@ from storage.db import session_scope
 
 CHECK_NAME = "specbridge"
 _LEVELS = {"error": "failure", "warning": "warning"}
+
+
+class Event(Protocol):
+    """What a check needs of the delivery that asks for it (bot.events.router.Event)."""
+
+    payload: dict[str, Any]
+    settings: Settings
+    session: Session
+
+    def repository_gateway(self) -> RepositoryGateway: ...
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.events.handlers.projects_v2_item import apply_column
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.projects import BoardNotFound
 from bot.locks import exclusive, spec_lock
@@ -55,7 +54,7 @@ def reconcile(settings: Settings, full_name: str | None = None) -> list[str]:
                     continue
                 with exclusive(settings, spec_lock(repository.full_name, ticket.spec.key)):
                     session.refresh(ticket)
-                    result = apply_column(steering, ticket, column, "board")
+                    result = steering.apply_column(ticket, column, "board")
                     session.commit()
                 if result:
                     changes.append(f"{repository.full_name}#{ticket.issue_number}: {result}")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents.scheduler import cancel_live_tasks, not_ready_because, queue_task
 from bot.github import BoardGateway, RepositoryGateway
-from bot.github.columns import show_on_board
+from bot.github.columns import phase_of, same_column, show_on_board
 from bot.locks import Lease, card_lock, exclusive
 from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
@@ -73,6 +73,14 @@ class Steering:
             else:
                 reply += " " + self.start(ticket)
         return reply
+
+    def apply_column(self, ticket: Ticket, column: str | None, by: str) -> str | None:
+        """Apply the column a card was moved to; None when nothing changes."""
+        names = (ticket.repository.settings or {}).get("status") or {}
+        phase = phase_of(names, column)
+        if phase is None or same_column(names, column, ticket.phase):
+            return None
+        return self.set_phase(ticket, phase, by, from_board=True)
 
     def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
         with self._card(ticket) as lease:

@@ -29,7 +29,7 @@ from bot.locks import exclusive, spec_lock
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings
 from bot.sync import render
-from bot.sync.github_side import GitHubSide
+from bot.sync.github_side import GitHubSide, github_side_for
 from bot.sync.progress import refresh_progress
 from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_spec
 from bot.sync.writer import SpecWriter
@@ -72,14 +72,6 @@ def read_repo_config(repo: RepositoryGateway, repository: Repository, ref: str) 
     repository.settings = config.as_dict()
     repository.settings_error = error
     return config
-
-
-def github_side_for(settings: Settings, repository: Repository, config: RepoConfig) -> GitHubSide:
-    installation = repository.installation.github_id if repository.installation else None
-    connection = github_client(settings, installation)
-    return GitHubSide(
-        RepositoryGateway(connection, repository.full_name), BoardGateway(connection), config
-    )
 
 
 def sync_files(

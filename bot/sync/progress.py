@@ -13,8 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
-from bot.settings import Settings
+from bot.locks import exclusive, spec_lock
+from bot.queue import EVENTS, enqueue, pending
+from bot.repo_config import RepoConfig
+from bot.settings import Settings, get_settings
 from bot.sync import render
+from bot.sync.github_side import github_side_for
+from bot.sync.writer import SpecWriter
+from storage.db import session_scope
 from storage.models import IssueState, Spec, SpecStatus, Ticket
 
 log = logging.getLogger(__name__)
@@ -61,8 +67,6 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
 
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
     """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
-    from bot.queue import EVENTS, enqueue, pending
-
     job_id = f"tracking-{spec_id}"
     if pending(settings, EVENTS, [job_id]):
         return
@@ -73,13 +77,6 @@ def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
 
 def refresh_tracking(spec_id: int) -> None:
     """The queue job: the tracking issue (and group issues) as the spec is now."""
-    from bot.locks import exclusive, spec_lock
-    from bot.repo_config import RepoConfig
-    from bot.settings import get_settings
-    from bot.sync import github_side_for
-    from bot.sync.writer import SpecWriter
-    from storage.db import session_scope
-
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         spec = session.get(Spec, spec_id)

@@ -39,7 +39,6 @@ def on_comment(event: Event) -> None:
     lines = commands.parse(comment.get("body") or "")
     if not lines:
         return
-    commands.load()
     session = event.session
     repository = repository_from_payload(session, event.payload)
     number = event.payload["issue"]["number"]

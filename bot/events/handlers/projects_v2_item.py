@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from bot.events.router import Event, router
-from bot.github.columns import phase_of, same_column
 from bot.locks import exclusive, spec_lock
 from bot.steer.steering import Steering
 from storage.models import Ticket
@@ -47,14 +46,5 @@ def on_card(event: Event) -> None:
         # The payload names the field, not its value: read the card as it is now.
         column = boards.item_status(item["node_id"])
         session.refresh(ticket)
-        apply_column(Steering(session, event.settings, repo, boards), ticket, column, event.sender)
+        Steering(session, event.settings, repo, boards).apply_column(ticket, column, event.sender)
         session.commit()
-
-
-def apply_column(steering: Steering, ticket: Ticket, column: str | None, by: str) -> str | None:
-    """Apply a card's column to its ticket; None when nothing changes."""
-    names = (ticket.repository.settings or {}).get("status") or {}
-    phase = phase_of(names, column)
-    if phase is None or same_column(names, column, ticket.phase):
-        return None
-    return steering.set_phase(ticket, phase, by, from_board=True)

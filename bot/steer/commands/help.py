@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.steer.commands import Context, Where, available, command
+from bot.steer.commands.registry import Context, Where, available, command
 
 
 @command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import agent_for, not_ready_because
-from bot.steer.commands import CommandError, Context, Where, command
+from bot.steer.commands.registry import CommandError, Context, Where, command
 from specs.model import MANUAL_AGENT
 from storage.models import Ticket, TicketPhase
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.agents.scheduler import agent_for
-from bot.steer.commands import CommandError, Context, Where, command
+from bot.steer.commands.registry import CommandError, Context, Where, command
 from storage.models import Approval, Spec, Task
 
 
