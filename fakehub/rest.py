@@ -353,8 +353,12 @@ def register_rest(app: Flask, hub: Any) -> None:
             for status, paths in statuses
             for path in paths
         ]
+        ahead_by = repo.git.commits_between(base_sha, head_sha)
+        behind_by = repo.git.commits_between(head_sha, base_sha)
         return jsonify(
-            status="ahead" if files else "identical",
+            status=compare_status(ahead_by, behind_by),
+            ahead_by=ahead_by,
+            behind_by=behind_by,
             merge_base_commit={"sha": merge_base},
             files=sorted(files, key=lambda f: f["filename"])[:MAX_COMPARED_FILES],
         )
@@ -405,3 +409,10 @@ def register_rest(app: Flask, hub: Any) -> None:
             runs = list(latest.values())
         runs.sort(key=lambda r: -r["id"])
         return jsonify(total_count=len(runs), check_runs=[check_run_json(repo, r) for r in runs])
+
+
+def compare_status(ahead_by: int, behind_by: int) -> str:
+    """GitHub's word for how head stands to base in the commit graph."""
+    if ahead_by and behind_by:
+        return "diverged"
+    return "ahead" if ahead_by else "behind" if behind_by else "identical"
