@@ -47,6 +47,7 @@ from fakehub.state import (
     user,
 )
 from fakehub.webhooks import (
+    GITHUB_TIMEOUT,
     SUITE_CONCLUSIONS,
     WebhookSender,
     check_run_payload,
@@ -83,13 +84,14 @@ class FakeHub:
         webhook_url: str | None = None,
         webhook_secret: str = "",
         state_dir: Path | None = None,
+        webhook_timeout: float = GITHUB_TIMEOUT,
     ) -> None:
         root = Path(state_dir or tempfile.mkdtemp(prefix="fakehub-"))
         root.mkdir(parents=True, exist_ok=True)
         self.state = State(root)
         self.limits = Limits()
         self.budgets = Budgets(self.limits)
-        self.webhooks = WebhookSender(webhook_url, webhook_secret)
+        self.webhooks = WebhookSender(webhook_url, webhook_secret, webhook_timeout)
         self.app = self._build_app()
         self._server: Any = None
         self.url = ""
@@ -575,12 +577,14 @@ class FakeHub:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
         from fakehub.git_http import register_git
+        from fakehub.hook_deliveries import register_hook_deliveries
         from fakehub.rest import register_rest
 
         app = Flask("fakehub")
         app.before_request(self._check_request)
         app.after_request(self._finish)
         register_rest(app, self)
+        register_hook_deliveries(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)
