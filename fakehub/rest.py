@@ -15,12 +15,13 @@ from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
 from fakehub.webhooks import check_run_json
 
 TOKEN_LIFETIME = 3600
+SUB_ISSUES_DOCS = "https://docs.github.com/rest/issues/sub-issues#add-sub-issue"
 # GitHub lists at most this many files of a comparison.
 MAX_COMPARED_FILES = 300
 
 
 def register_rest(app: Flask, hub: Any) -> None:
-    from fakehub.server import Refused, TooQuickly, error
+    from fakehub.server import Refused, SubIssueRefused, TooQuickly, error
 
     state = hub.state
 
@@ -286,7 +287,15 @@ def register_rest(app: Flask, hub: Any) -> None:
             return error(422, "Validation Failed")
 
         def link() -> Any:
-            hub.add_sub_issue(parent, child, bool(data.get("replace_parent")))
+            try:
+                hub.add_sub_issue(parent, child, bool(data.get("replace_parent")))
+            except SubIssueRefused as refused:
+                # github.com's answer: the reasons in `message`, no `errors`.
+                return error(
+                    422,
+                    f"An error occurred while adding the sub-issue to the parent issue. {refused}",
+                    documentation_url=SUB_ISSUES_DOCS,
+                )
             return jsonify(parent.json()), 201
 
         return changing(link)
