@@ -83,8 +83,14 @@ def _npm(spec: str, *arguments: str | Path) -> None:
             f"`npm {arguments[0]}` of {spec} took over {NPM_TIMEOUT_SECONDS} s"
         ) from None
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise AgentCliUnavailable(f"`npm {arguments[0]}` of {spec} failed: {reason}")
+        raise AgentCliUnavailable(f"`npm {arguments[0]}` of {spec} failed: {_reason(done.stderr)}")
+
+
+def _reason(stderr: str) -> str:
+    """npm's first telling error line (after `code`, `errno`... come the words)."""
+    errors = [line.removeprefix("npm error").strip() for line in stderr.splitlines()]
+    telling = [e for e in errors if e and e.split()[0] not in ("code", "syscall", "errno", "path")]
+    return (telling or ["no message"])[0]
 
 
 def _check_lock(spec: str, pin: dict[str, Any], lock: dict[str, Any]) -> None:

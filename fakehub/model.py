@@ -59,13 +59,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{next(_ids):024d}"
 
 
+def checked(script: Any) -> list[Turn]:
+    kinds = {"text", "write_file", "tool"}
+    if not isinstance(script, list) or not all(
+        isinstance(turn, dict) and len(kinds & turn.keys()) == 1 for turn in script
+    ):
+        raise ValueError(f"a script is a list of turns, each with one of {sorted(kinds)}")
+    return list(script)
+
+
 class Unanswerable(Exception):
     """The script cannot answer this request: a mismatch."""
 
 
 class ModelDouble:
     def __init__(self, script: list[Turn] | None = None, verbose: bool = False) -> None:
-        self.script = list(script or [])
+        self.script = checked(script or [])
         self.requests: list[dict[str, Any]] = []
         self.mismatches: list[dict[str, Any]] = []
         self.verbose = verbose
@@ -87,7 +96,7 @@ class ModelDouble:
 
     def set_script(self, script: list[Turn]) -> None:
         with self._lock:
-            self.script, self._answered = list(script), 0
+            self.script, self._answered = checked(script), 0
 
     @property
     def turns_left(self) -> int:
@@ -140,7 +149,10 @@ class ModelDouble:
                 }
             )
         if (method, path) == ("POST", "/_admin/script"):
-            self.set_script(body)
+            try:
+                self.set_script(body)
+            except ValueError as wrong:
+                return _json({"message": str(wrong)}, 400)
             return _json({"turns_left": self.turns_left})
         return _json({"message": "Not Found"}, 404)
 

@@ -213,6 +213,15 @@ def test_another_process_gives_a_script_and_reads_the_requests(double):
     assert seen["turns_left"] == 1
 
 
+def test_a_malformed_script_is_refused(double):
+    refused = requests.post(f"{double.url}/_admin/script", json=[{"say": "hello"}])
+
+    assert refused.status_code == 400
+    assert "each with one of ['text', 'tool', 'write_file']" in refused.json()["message"]
+    with pytest.raises(ValueError):
+        ModelDouble([{"text": "a", "tool": "Bash"}])
+
+
 def test_python_m_fakehub_model_serves_a_script_file(tmp_path):
     script = tmp_path / "script.json"
     script.write_text(json.dumps([DONE]))
