@@ -4,6 +4,10 @@ Jobs are named by import path and take only ids, so a worker on another
 machine loads everything else from the database itself. A job may carry an id
 of our choosing (`delivery-42`), so the outbox can ask whether it is still
 pending after Redis restarted with nothing in it.
+
+Whoever can write to Redis can put a job on a queue. So a worker runs only the
+functions named in JOBS, with arguments stored as JSON (RQ's default, pickle,
+runs code as it loads): anything else is failed and logged, never imported.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
 
 from bot.settings import Settings
 
@@ -28,6 +33,15 @@ log = logging.getLogger(__name__)
 EVENTS = "events"
 AGENTS = "agents"
 QUEUES = (EVENTS, AGENTS)
+# The only functions a worker runs.
+JOBS = frozenset(
+    {
+        "bot.events.deliveries.process_delivery",
+        "bot.agents.run.run_task",
+        "bot.sync.resume_spec",
+        "bot.sync.progress.refresh_tracking",
+    }
+)
 JOB_TIMEOUT_SECONDS = 15 * 60
 # A job in these states will still run (or is running).
 PENDING_STATES = {
@@ -36,6 +50,38 @@ PENDING_STATES = {
     JobStatus.DEFERRED,
     JobStatus.STARTED,
 }
+
+
+class ForeignJob(RuntimeError):
+    """A job on our queue that specbridge did not put there."""
+
+
+class OurJob(Job):
+    """A job that resolves only to a function of JOBS, and runs no callback."""
+
+    @property
+    def func(self) -> Callable[..., Any]:
+        if self.func_name not in JOBS or self.instance is not None:
+            log.error("refused job %s: %r is not a specbridge job", self.id, self.func_name)
+            raise ForeignJob(f"{self.func_name!r} is not a specbridge job")
+        return super().func
+
+    # Callbacks are named by import path too; ours set none.
+    success_callback = failure_callback = stopped_callback = property(lambda self: None)
+
+
+def job_name(job: Callable[..., Any]) -> str:
+    return f"{job.__module__}.{job.__qualname__}"
+
+
+def rq_queue(redis_url: str, name: str) -> Queue:
+    """One of our RQ queues, holding JSON and running only jobs of ours."""
+    return Queue(
+        name,
+        connection=redis_connection(redis_url),
+        serializer=JSONSerializer,
+        job_class=OurJob,
+    )
 
 
 @cache
@@ -57,17 +103,19 @@ def enqueue(
     retry_intervals: Sequence[int] = (),
 ) -> None:
     """Queue `job(*args)`; raises when the queue cannot take it (Redis down)."""
+    if job_name(job) not in JOBS:
+        raise ValueError(f"{job_name(job)} is not in bot.queue.JOBS: a worker would refuse it")
     if settings.redis_url is None:
         embedded_queue(queue_name).put(job, args, job_id, delay, list(retry_intervals))
         return
-    rq_queue = Queue(queue_name, connection=redis_connection(settings.redis_url))
+    target = rq_queue(settings.redis_url, queue_name)
     options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout}
     if retry_intervals:
         options["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
     if delay > 0:
-        rq_queue.enqueue_in(timedelta(seconds=delay), job, *args, **options)
+        target.enqueue_in(timedelta(seconds=delay), job, *args, **options)
     else:
-        rq_queue.enqueue(job, *args, **options)
+        target.enqueue(job, *args, **options)
 
 
 def pending(settings: Settings, queue_name: str, job_ids: Iterable[str]) -> set[str]:
@@ -102,7 +150,7 @@ def depth(settings: Settings, queue_name: str) -> int:
     """Jobs waiting in a queue (not counting the running ones)."""
     if settings.redis_url is None:
         return embedded_queue(queue_name).waiting
-    return Queue(queue_name, connection=redis_connection(settings.redis_url)).count
+    return rq_queue(settings.redis_url, queue_name).count
 
 
 class EmbeddedQueue:

@@ -10,14 +10,15 @@ import time
 from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue, Worker
+from rq import Worker
+from rq.serializers import JSONSerializer
 from sqlalchemy.orm import configure_mappers
 
 from bot.agents.isolation import hide_environment_from_children
 from bot.events import handlers, maintenance
 from bot.events.deliveries import run_dispatcher
 from bot.logs import configure_logging
-from bot.queue import QUEUES, redis_connection
+from bot.queue import QUEUES, OurJob, redis_connection, rq_queue
 from bot.settings import Settings
 
 # What jobs import, loaded once here: RQ forks a work horse per job, and a horse
@@ -63,7 +64,12 @@ def work_until_stopped(settings: Settings, names: Sequence[str]) -> None:
     connection = redis_connection(settings.redis_url)
     while True:
         try:
-            worker = Worker([Queue(n, connection=connection) for n in names], connection=connection)
+            worker = Worker(
+                [rq_queue(settings.redis_url, n) for n in names],
+                connection=connection,
+                job_class=OurJob,
+                serializer=JSONSerializer,
+            )
             worker.work(with_scheduler=True)
             return
         except RedisConnectionError as error:

@@ -64,6 +64,9 @@ def env_lines(app: dict[str, Any], api_url: str) -> str:
         "GITHUB_APP_SLUG": app["slug"],
         "GITHUB_WEBHOOK_SECRET": app.get("webhook_secret") or "",
         "GITHUB_PRIVATE_KEY": app["pem"],
+        # For compose.yaml's PostgreSQL and Redis: never a password fixed in a file.
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(32),
+        "REDIS_PASSWORD": secrets.token_urlsafe(32),
     }
     if api_url != DEFAULT_GITHUB_API_URL:
         values["GITHUB_API_URL"] = api_url

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from redis import Redis
 from rq import Queue
+from rq.serializers import JSONSerializer
 
 from bot.events.deliveries import queue_delivery, store_delivery
 from bot.queue import EVENTS
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
 from tests.e2e.harness import Stack, wait_until
@@ -31,15 +35,20 @@ def redis_stack(db: str, tmp_path: Path) -> Iterator[Stack]:
     stack.stop()
 
 
-def _start_worker(stack: Stack) -> None:
+def _start_worker(stack: Stack, github_api_url: str = "http://127.0.0.1:9") -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
     env.update(DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url or "")
+    env.update(GITHUB_API_URL=github_api_url, GITHUB_TOKEN="t")
     env.update(PYTHONPATH=str(REPO_ROOT), SPECBRIDGE_HEARTBEAT_SECONDS="1")
     stack._spawn("worker", [sys.executable, "-m", "bot.cli", "worker"], env)
 
 
+def _settings(stack: Stack) -> Settings:
+    return load_settings({"DATABASE_URL": stack.database_url, "REDIS_URL": stack.redis_url})
+
+
 def _delivery_processed(stack: Stack, delivery_id: str) -> None:
-    settings = load_settings({"DATABASE_URL": stack.database_url, "REDIS_URL": stack.redis_url})
+    settings = _settings(stack)
     stored = store_delivery(settings, delivery_id, "star", {"action": "created"})
     queue_delivery(settings, stored.pk)
 
@@ -57,16 +66,19 @@ def _delivery_processed(stack: Stack, delivery_id: str) -> None:
 def test_a_worker_whose_redis_goes_away_during_a_job_works_on(redis_stack: Stack) -> None:
     """RQ quits when it cannot record a job's end; `specbridge worker` waits for Redis."""
     redis_stack.start_redis()
-    _start_worker(redis_stack)
-    _delivery_processed(redis_stack, "before")
-    connection = Redis.from_url(redis_stack.redis_url or "")
-    Queue(EVENTS, connection=connection).enqueue(time.sleep, 3)
-    wait_until(lambda: connection.llen(f"rq:queue:{EVENTS}") == 0, 30, "the job to start")
+    with _slow_github(seconds=3) as github:
+        _start_worker(redis_stack, github)
+        _delivery_processed(redis_stack, "before")
+        connection = Redis.from_url(redis_stack.redis_url or "")
+        # A push whose handler waits 3 s on GitHub for the branch's head.
+        stored = store_delivery(_settings(redis_stack), "slow", "push", SPEC_PUSH)
+        queue_delivery(_settings(redis_stack), stored.pk)
+        wait_until(lambda: connection.llen(f"rq:queue:{EVENTS}") == 0, 30, "the job to start")
 
-    redis_stack.kill("redis")  # while the job runs
-    time.sleep(4)
-    redis_stack.start_redis()
-    _delivery_processed(redis_stack, "after")
+        redis_stack.kill("redis")  # while the job runs
+        time.sleep(4)
+        redis_stack.start_redis()
+        _delivery_processed(redis_stack, "after")
     assert redis_stack.processes["worker"].poll() is None
 
 
@@ -79,3 +91,56 @@ def test_a_worker_works_on_after_redis_restarts_empty(redis_stack: Stack) -> Non
     redis_stack.start_redis()
     _delivery_processed(redis_stack, "after-restart")
     assert redis_stack.processes["worker"].poll() is None
+
+
+SPEC_PUSH = {
+    "ref": "refs/heads/main",
+    "repository": {"id": 1, "full_name": "acme/rocket", "name": "rocket", "default_branch": "main"},
+    "commits": [{"added": ["specs/rocket.yaml"], "modified": [], "removed": []}],
+    "sender": {"login": "octocat", "type": "User"},
+}
+
+
+@contextmanager
+def _slow_github(seconds: float) -> Iterator[str]:
+    """A GitHub that answers every request 404, after `seconds`."""
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(seconds)
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"message": "Not Found"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def test_a_worker_runs_no_job_that_specbridge_did_not_queue(
+    redis_stack: Stack, tmp_path: Path
+) -> None:
+    """An agent that reaches Redis can push jobs; none of them runs in the worker."""
+    redis_stack.start_redis()
+    _start_worker(redis_stack)
+    connection = Redis.from_url(redis_stack.redis_url or "")
+    marks = [tmp_path / f"pwned-{n}" for n in range(3)]
+    # As RQ's own client does it (pickle, which runs code as it loads) ...
+    Queue(EVENTS, connection=connection).enqueue(os.system, f"touch {marks[0]}")
+    pickled = Queue(EVENTS, connection=connection)
+    pickled.enqueue(Path.touch, marks[1])
+    # ... and as JSON naming a function that is not ours.
+    json_queue = Queue(EVENTS, connection=connection, serializer=JSONSerializer)
+    json_queue.enqueue("os.system", f"touch {marks[2]}")
+
+    _delivery_processed(redis_stack, "after-the-intruders")  # the worker works on
+    assert [mark.exists() for mark in marks] == [False, False, False]
+    assert redis_stack.processes["worker"].poll() is None
+    assert "is not a specbridge job" in (redis_stack.workdir / "worker.log").read_text()

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from bot.events import handlers
 from bot.events.deliveries import dispatch_announced
-from bot.queue import EVENTS, EmbeddedQueue, embedded_queue, redis_connection
+from bot.queue import EVENTS, EmbeddedQueue, OurJob, embedded_queue, redis_connection, rq_queue
 from bot.settings import Settings, get_settings, load_settings
 from bot.web.app import create_app
 from storage.db import session_scope
@@ -93,9 +93,14 @@ def run_queued_jobs(db: str) -> None:
     settings = load_settings()
     if settings.redis_url:
         from rq import SimpleWorker
+        from rq.serializers import JSONSerializer
 
         dispatch_announced(settings, wait=0.01)
-        connection = redis_connection(settings.redis_url)
-        SimpleWorker([EVENTS], connection=connection).work(burst=True)
+        SimpleWorker(
+            [rq_queue(settings.redis_url, EVENTS)],
+            connection=redis_connection(settings.redis_url),
+            job_class=OurJob,
+            serializer=JSONSerializer,
+        ).work(burst=True)
     else:
         embedded_queue(EVENTS).join()

@@ -32,11 +32,20 @@ def test_compose_runs_migrations_once_before_web_and_worker() -> None:
         assert after["migrate"]["condition"] == "service_completed_successfully"
         assert after["redis"]["condition"] == "service_healthy"
         environment = services[name]["environment"]
-        assert environment["DATABASE_URL"].startswith("postgresql://")
-        assert environment["REDIS_URL"].startswith("redis://redis:")
+        assert environment["DATABASE_URL"].startswith(
+            "postgresql://specbridge:${POSTGRES_PASSWORD:?"
+        )
+        assert environment["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
     assert services["web"]["command"][:1] == ["serve"]
     assert "0.0.0.0" in services["web"]["command"]
     assert services["worker"]["command"] == ["worker"]
+
+
+def test_postgresql_and_redis_need_the_passwords_from_env() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    redis = services["redis"]["command"]
+    assert redis[redis.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
 
 
 def test_compose_config_accepts_the_file() -> None:

@@ -14,7 +14,6 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
-from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,7 +24,7 @@ from bot.github import github_client
 from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.logs import JsonFormatter, configure_logging
-from bot.queue import AGENTS, redis_connection
+from bot.queue import AGENTS, redis_connection, rq_queue
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
 from storage.db import session_scope
@@ -250,7 +249,7 @@ def test_metrics_show_the_github_budget_left(metrics_settings: Settings) -> None
 
 def test_metrics_show_queue_depths(metrics_settings: Settings) -> None:
     if metrics_settings.redis_url:
-        agents = Queue(AGENTS, connection=redis_connection(metrics_settings.redis_url))
+        agents = rq_queue(metrics_settings.redis_url, AGENTS)
         agents.enqueue("bot.agents.run.run_task", 1)
         agents.enqueue("bot.agents.run.run_task", 2)
         expected = 2

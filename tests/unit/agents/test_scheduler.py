@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from rq import Queue
 
 from bot.agents.scheduler import enqueue_task
-from bot.queue import AGENTS, redis_connection
+from bot.queue import AGENTS, redis_connection, rq_queue
 from bot.settings import load_settings
 
 
@@ -27,6 +26,6 @@ def test_the_agents_job_timeout_follows_the_profile(tmp_path: Path) -> None:
 
     enqueue_task(settings, 42, "slow")
 
-    [job] = Queue(AGENTS, connection=connection).jobs
-    assert job.args == (42,)
+    [job] = rq_queue(settings.redis_url or "", AGENTS).jobs
+    assert job.args == [42]  # stored as JSON
     assert job.timeout is not None and job.timeout > 3600

@@ -64,6 +64,10 @@ def test_env_file_round_trips_a_private_key_and_is_private(tmp_path: Path) -> No
     assert values["GITHUB_API_URL"] == "https://ghe.acme.dev/api/v3"
     settings = load_settings(values)
     assert settings.github_app_id == 77 and settings.uses_app_auth
+    # compose.yaml's PostgreSQL and Redis passwords: generated, a new pair each time.
+    again = env_lines({**APP, "pem": key}, "https://ghe.acme.dev/api/v3")
+    for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD"):
+        assert len(values[name]) >= 32 and f"{name}={values[name]}" not in again
 
     with pytest.raises(CommandError, match="pass --force"):
         write_env_file(env_file, "X=1\n", force=False)
