@@ -98,8 +98,13 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge(owner: str, name: str, number: int) -> Any:
-        with state.lock:
-            pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
+        from fakehub.server import Refused
+
+        try:
+            with state.lock:
+                pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
+        except Refused as refused:
+            return jsonify(error=str(refused)), 405
         return jsonify(pull)
 
     @app.post("/_admin/repos/<owner>/<name>/check-runs/<int:run_id>/rerequest")
