@@ -269,6 +269,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                 "state": i.state,
                 "state_reason": i.state_reason,
                 "labels": i.labels,
+                "assignees": i.assignees,
                 "sub_issues": i.sub_issues,
                 "blocked_by": i.blocked_by,
                 "parent": i.parent,
@@ -294,4 +295,9 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         "pull_requests": list(repo.pulls.values()),
         "check_runs": repo.check_runs,
         "check_suites": list(repo.check_suites.values()),
+        "reviews": {str(n): reviews for n, reviews in repo.reviews.items()},
+        "review_comments": {str(n): found for n, found in repo.review_comments.items()},
+        "copilot": repo.copilot,
+        "copilot_assignments": repo.copilot_assignments,
+        "protected_branches": sorted(repo.protected_branches),
     }

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, abort, g, jsonify, request
 
+from fakehub import copilot
 from fakehub.limits import RateLimited
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
 from fakehub.webhooks import check_run_json
@@ -159,14 +160,19 @@ def register_rest(app: Flask, hub: Any) -> None:
         data = request.get_json()
 
         def create() -> Any:
+            assignees, agent = copilot.take_from_rest(
+                hub, repo, list(data.get("assignees") or []), data, g.get("token")
+            )
             issue = hub.create_issue(
                 repo,
                 str(data["title"]),
                 data.get("body"),
                 g.get("token") or "anonymous",
                 labels=[x if isinstance(x, str) else x["name"] for x in data.get("labels") or []],
-                assignees=list(data.get("assignees") or []),
+                assignees=assignees,
             )
+            if agent is not None:
+                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
             return jsonify(issue.json()), 201
 
         return creating(create)
@@ -206,7 +212,20 @@ def register_rest(app: Flask, hub: Any) -> None:
             data["labels"] = [x if isinstance(x, str) else x["name"] for x in data["labels"]]
 
         def edit() -> Any:
+            agent = None
+            if data.get("assignees") is not None:
+                kept = [copilot.rest_login(a) for a in data["assignees"]]
+                had = copilot.COPILOT["login"] in issue.assignees
+                new = [a for a in kept if a not in issue.assignees]
+                _, agent = copilot.take_from_rest(
+                    hub, issue.repo, new, data, g.get("token"), issue.number
+                )
+                data["assignees"] = [a for a in kept if a != copilot.COPILOT["login"]]
+                if had and copilot.COPILOT["login"] in kept:
+                    data["assignees"].append(copilot.COPILOT["login"])
             hub.edit_issue(issue, data)
+            if agent is not None:
+                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
             return jsonify(issue.json())
 
         return changing(edit)

@@ -142,6 +142,7 @@ class FakeHub:
             private=bool(data.get("private")),
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
+            copilot=bool(data.get("copilot")),
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -588,7 +589,9 @@ class FakeHub:
     def _build_app(self) -> Flask:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
+        from fakehub.assignees import register_assignees
         from fakehub.git_http import register_git
+        from fakehub.people import register_people
         from fakehub.pulls import register_pulls
         from fakehub.rest import register_rest
 
@@ -597,6 +600,8 @@ class FakeHub:
         app.after_request(self._finish)
         register_rest(app, self)
         register_pulls(app, self)
+        register_assignees(app, self)
+        register_people(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)

@@ -353,6 +353,7 @@ class State:
         self.projects: dict[tuple[str, int], Project] = {}
         self.installations: dict[str, int] = {}
         self.tokens: dict[str, Token] = {}
+        self.user_tokens: dict[str, str] = {}  # a person's token → their login
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self._issues_by_node: dict[str, Issue] = {}
