@@ -12,6 +12,7 @@ from flask import Flask, abort, g, jsonify, request
 
 from fakehub import copilot
 from fakehub.limits import RateLimited
+from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
 from fakehub.webhooks import check_run_json
 
@@ -150,7 +151,7 @@ def register_rest(app: Flask, hub: Any) -> None:
             size=len(data),
             name=path.rsplit("/", 1)[-1],
             path=path,
-            sha=f"{abs(hash(data)):040x}"[:40],
+            sha=blob_sha(repo, ref, path) or "",
             content=base64.b64encode(data).decode(),
         )
 

@@ -592,6 +592,7 @@ class FakeHub:
         from fakehub.assignees import register_assignees
         from fakehub.git_http import register_git
         from fakehub.people import register_people
+        from fakehub.protection import register_protection
         from fakehub.pulls import register_pulls
         from fakehub.rest import register_rest
 
@@ -602,6 +603,7 @@ class FakeHub:
         register_pulls(app, self)
         register_assignees(app, self)
         register_people(app, self)
+        register_protection(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)
