@@ -98,11 +98,16 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge(owner: str, name: str, number: int) -> Any:
+        from fakehub.pulls import mark_ready
         from fakehub.server import Refused
 
+        target, person = repo(owner, name), body().get("user", "octocat")
         try:
             with state.lock:
-                pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
+                if target.pulls[number].get("draft") and target.pulls[number]["state"] == "open":
+                    # GitHub merges no draft: the person marks it ready first, as on github.com
+                    mark_ready(hub, target, target.pulls[number], person)
+                pull = hub.merge_pull(target, number, person)
         except Refused as refused:
             return jsonify(error=str(refused)), 405
         return jsonify(pull)

@@ -106,13 +106,13 @@ def test_a_draft_is_marked_ready_then_merged_and_closes_the_issue_it_fixes(
     assert shown["body"].startswith(f"Fixes #{number}")
     assert shown["user"]["login"] == "Copilot" and shown["user"]["type"] == "Bot"
     assert rest_errors("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", shown) == []
-    refused = admin(hub, "POST", f"repos/{repo}/pulls/{pull['number']}/merge", user="mona")
-    assert refused.status_code == 405  # a draft cannot be merged
 
     admin(hub, "POST", f"repos/{repo}/pulls/{pull['number']}/ready", user="Copilot")
     merged = admin(hub, "POST", f"repos/{repo}/pulls/{pull['number']}/merge", user="mona")
+    again = admin(hub, "POST", f"repos/{repo}/pulls/{pull['number']}/merge", user="mona")
 
     assert merged.status_code == 200
+    assert again.status_code == 405  # GitHub: "Pull Request is not mergeable"
     sent = deliveries(hub, since)
     _all_shaped(sent)
     pulls = [(p["action"], p["pull_request"]) for e, p in sent if e == "pull_request"]
@@ -129,6 +129,17 @@ def test_a_draft_is_marked_ready_then_merged_and_closes_the_issue_it_fixes(
     assert issues == [("closed", number), ("closed", other)]
     shown = _get(hub, f"repos/{repo}/pulls/{pull['number']}").json()
     assert (shown["state"], shown["merged"], shown["draft"]) == ("closed", True, False)
+
+
+def test_a_person_merging_a_draft_marks_it_ready_first(hub: FakeHub, repo: str) -> None:
+    pull = _agent_pull(hub, repo, "")
+    since = delivery_count(hub)
+
+    admin(hub, "POST", f"repos/{repo}/pulls/{pull['number']}/merge", user="mona")
+
+    sent = deliveries(hub, since)
+    _all_shaped(sent)
+    assert [p["action"] for e, p in sent if e == "pull_request"] == ["ready_for_review", "closed"]
 
 
 def test_a_pull_request_closed_without_merging_closes_no_issue(hub: FakeHub, repo: str) -> None:
