@@ -89,8 +89,10 @@ class OpenAPI:
 
     def _convert(self, node: Any, depth: int) -> Any:
         """OpenAPI 3.0 schema → JSON Schema: $refs inlined, `nullable` as a type."""
-        if depth > 12:
-            return {}
+        if depth > 12:  # deeper schemas are taken as anything; scalars and names stay
+            if isinstance(node, list):
+                return [{} if isinstance(n, dict) else n for n in node]
+            return {} if isinstance(node, dict) else node
         if isinstance(node, list):
             return [self._convert(n, depth) for n in node]
         if not isinstance(node, dict):

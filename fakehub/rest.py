@@ -14,7 +14,7 @@ from fakehub import copilot
 from fakehub.limits import RateLimited
 from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
-from fakehub.webhooks import check_run_json
+from fakehub.webhooks import check_run_json, pull_request_json
 
 TOKEN_LIFETIME = 3600
 # GitHub lists at most this many files of a comparison.
@@ -351,12 +351,17 @@ def register_rest(app: Flask, hub: Any) -> None:
                 if (not head or f"{owner}:{p['head']['ref']}" == head)
                 and request.args.get("state", "open") in (p["state"], "all")
             ]
-            return jsonify([{k: v for k, v in p.items() if k != "head_repo_fork"} for p in found])
+            return jsonify([pull_request_json(repo, p) for p in found])
         data = request.get_json()
         if repo.git.sha(data["head"]) is None:
             return error(422, "Validation Failed", errors=[{"field": "head", "code": "invalid"}])
         token = g.get("token") or "anonymous"
-        return creating(lambda: (jsonify(hub.open_pull(repo, data, BOT["login"], token)), 201))
+        return creating(
+            lambda: (
+                jsonify(pull_request_json(repo, hub.open_pull(repo, data, BOT["login"], token))),
+                201,
+            )
+        )
 
     @app.get("/repos/<owner>/<name>/compare/<basehead>")
     def compare(owner: str, name: str, basehead: str) -> Any:

@@ -290,3 +290,21 @@ def test_branches_refs_and_contents_at_a_ref(hub: FakeHub, repo: str) -> None:
     assert _get(hub, f"repos/{repo}/git/ref/heads/nope").status_code == 404
     mismatches = requests.get(f"{hub.url}/_admin/state", timeout=30).json()["mismatches"]
     assert [m for m in mismatches if repo in m["path"]] == []
+
+
+def test_pull_requests_through_rest_have_githubs_shape(hub: FakeHub, repo: str) -> None:
+    admin(hub, "POST", f"repos/{repo}/commits", branch="agent/x", files={"x": "x"})
+    created = requests.post(
+        f"{hub.url}/repos/{repo}/pulls",
+        json={"head": "agent/x", "base": "main", "title": "X", "body": "Closes #1", "draft": True},
+        headers={"Authorization": "token t"},
+        timeout=30,
+    )
+    listed = _get(hub, f"repos/{repo}/pulls", head="acme:agent/x").json()
+
+    assert created.status_code == 201
+    assert rest_errors("POST", "/repos/{owner}/{repo}/pulls", created.json(), "201") == []
+    assert rest_errors("GET", "/repos/{owner}/{repo}/pulls", listed) == []
+    assert [(p["number"], p["draft"], p["user"]["login"]) for p in listed] == [
+        (created.json()["number"], True, "specbridge[bot]")
+    ]
