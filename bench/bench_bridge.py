@@ -23,14 +23,15 @@ from typing import Any
 import requests
 from sqlalchemy import event, select
 
-from bot import handlers, scheduler
-from bot import tickets as tickets_module
+from bot.agents import scheduler
+from bot.events import handlers
+from bot.events.router import Event, router
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.issues import IssueWriter
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
-from bot.router import Event, router
 from bot.settings import Settings, load_settings
+from bot.steer import tickets as tickets_module
 from bot.sync import GitHubSide, sync_spec
 from fakehub import FakeHub
 from specs.load import load_spec

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import func, select
 
-from bot.render import parse_marker
+from bot.sync.render import parse_marker
 from storage.db import session_scope
 from storage.migrate import upgrade
 from storage.models import Delivery, DeliveryStatus

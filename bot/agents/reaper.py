@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
+from bot.agents.scheduler import enqueue_task
 from bot.github import RepositoryGateway, github_client
-from bot.scheduler import enqueue_task
 from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus

@@ -32,9 +32,9 @@ from bot.agents.isolation import agent_account
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.workspace import Workspace, WorkspaceError
 from bot.beats import beating
-from bot.board import show_on_board
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
+from bot.github.columns import show_on_board
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.settings import Settings, get_settings
 from storage.db import session_scope

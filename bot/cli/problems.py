@@ -13,16 +13,13 @@ import sys
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from bot.errors import CommandError
 from bot.settings import Settings, SettingsError, get_settings
 
 REPO_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
 UPGRADE_HINT = "run `specbridge db upgrade`"
-
-
-class CommandError(Exception):
-    """An expected problem, said in one line."""
 
 
 def repo_name(value: str) -> str:

@@ -104,7 +104,7 @@ def _sync_summary(settings: Settings, full_name: str, report: SyncReport) -> str
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from bot.reconcile import reconcile
+    from bot.steer.reconcile import reconcile
 
     settings = migrated_settings()
     require_github(settings)
@@ -114,7 +114,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    from bot.task_table import task_json, task_table
+    from bot.agents.task_table import task_json, task_table
 
     show = task_json if args.json else task_table
     print(show(migrated_settings().database_url, args.repo, args.status))

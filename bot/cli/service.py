@@ -50,7 +50,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.serve import serve
+    from bot.web.serve import serve
 
     settings = read_settings()
     require_redis(settings)
@@ -59,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from bot.worker import run_worker
+    from bot.events.worker import run_worker
 
     settings = migrated_settings()
     if settings.redis_url is None:
@@ -120,7 +120,7 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from bot.setup_app import run_setup
+    from bot.ops.setup_app import run_setup
 
     return run_setup(args, print)
 
@@ -139,6 +139,6 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from bot.demo import run_demo
+    from bot.ops.demo import run_demo
 
     return run_demo(args.port, args.bot_port, print)

@@ -108,7 +108,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from bot.checks import local_plan
+    from bot.review.checks import local_plan
 
     try:
         text, valid = local_plan(read_settings(), args.repo, args.paths)

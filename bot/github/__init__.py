@@ -1,4 +1,6 @@
-"""The gateway: the only code in specbridge that speaks HTTP to GitHub."""
+"""The gateway: the only code in specbridge that speaks HTTP to GitHub, and the board's columns.
+
+May import the foundations (bot/*.py) only."""
 
 from bot.github.auth import github_client, installation_id_for
 from bot.github.connection import GitHubConnection

@@ -4,6 +4,8 @@ what a merge would do (`plan`), and where tickets hang (`tree`).
 Entry points: `sync_files` for a push, `sync_repository` for every spec of a
 repository (by hand, or when the App is installed), `resume_spec` for a sync
 that GitHub's content budget paused. One bad file never stops the others.
+
+May import agents, github and the foundations; never steer, review or a stage above.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import render
 from bot.agents.profiles import load_profiles
+from bot.agents.scheduler import schedule_spec
 from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.pacing import BudgetExhausted
 from bot.locks import exclusive, spec_lock
-from bot.progress import refresh_progress
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
-from bot.scheduler import schedule_spec
 from bot.settings import Settings
-from bot.sync.github_side import GitHubSide
+from bot.sync import render
+from bot.sync.github_side import GitHubSide, github_side_for
+from bot.sync.progress import refresh_progress
 from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_spec
 from bot.sync.writer import SpecWriter
 from specs.model import Finding
@@ -72,14 +74,6 @@ def read_repo_config(repo: RepositoryGateway, repository: Repository, ref: str) 
     return config
 
 
-def github_side_for(settings: Settings, repository: Repository, config: RepoConfig) -> GitHubSide:
-    installation = repository.installation.github_id if repository.installation else None
-    connection = github_client(settings, installation)
-    return GitHubSide(
-        RepositoryGateway(connection, repository.full_name), BoardGateway(connection), config
-    )
-
-
 def sync_files(
     session: Session,
     settings: Settings,
@@ -118,7 +112,7 @@ def sync_files(
             session.rollback()
             report.failed[path] = f"{type(error).__name__}: {error}"
     for path in removed:
-        if cancel_spec_at(session, settings, github, repository, path):
+        if cancel_spec_at(session, settings, github, repository, path, commit):
             report.cancelled.append(path)
     if report.failed:
         raise SyncFailed(str(report))
@@ -140,6 +134,8 @@ def sync_spec(
     it resumes by itself).
     """
     with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
+        if _older_than_recorded(session, github, repository, spec_file.id, commit):
+            return None
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
@@ -167,16 +163,25 @@ def sync_spec(
 
 
 def cancel_spec_at(
-    session: Session, settings: Settings, github: GitHubSide, repository: Repository, path: str
+    session: Session,
+    settings: Settings,
+    github: GitHubSide,
+    repository: Repository,
+    path: str,
+    commit: str,
 ) -> bool:
-    """The spec file was deleted: close its open issues as not planned."""
+    """The spec file was deleted at commit: close its open issues as not planned."""
     spec = session.scalars(
         select(Spec).where(Spec.repository_id == repository.id, Spec.path == path)
     ).first()
     if spec is None or spec.status is SpecStatus.CANCELLED:
         return False
     with exclusive(settings, spec_lock(repository.full_name, spec.key)) as lease:
+        if _older_than_recorded(session, github, repository, spec.key, commit):
+            return False
+        session.refresh(spec)
         cancel_spec(spec)
+        spec.source_commit = commit
         SpecWriter(session, settings, github, spec, lease).close_removed()
         if spec.tracking_issue_number is not None and not spec.tracking_issue_closed:
             session.commit()
@@ -187,6 +192,36 @@ def cancel_spec_at(
             spec.tracking_issue_closed = True
         session.commit()
     return True
+
+
+def _older_than_recorded(
+    session: Session, github: GitHubSide, repository: Repository, key: str, commit: str
+) -> bool:
+    """Whether the spec was recorded at a newer commit than this one (two pushes close
+    together, or a late redelivery): then this sync is skipped, and logged.
+
+    Asked under the spec's lock, so the newest commit always wins. History rewritten
+    by a force push leaves the two diverged: then the branch's head decides.
+    """
+    recorded = session.scalar(
+        select(Spec.source_commit).where(Spec.repository_id == repository.id, Spec.key == key)
+    )
+    if recorded is None or recorded == commit:
+        return False
+    session.commit()  # no transaction while GitHub answers
+    status = github.repo.compare_commits(recorded, commit)
+    stale = status == "behind" or (
+        status == "diverged" and github.repo.commit_sha(repository.default_branch) != commit
+    )
+    if stale:
+        log.info(
+            "skipped %s of %s at %s: it is recorded at %s, a newer commit",
+            key,
+            repository.full_name,
+            commit[:12],
+            recorded[:12],
+        )
+    return stale
 
 
 def sync_repository(

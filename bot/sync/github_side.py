@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.github import BoardGateway, RepositoryGateway
+from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.repo_config import RepoConfig
+from bot.settings import Settings
+from storage.models import Repository
 
 
 @dataclass
@@ -13,3 +15,12 @@ class GitHubSide:
     repo: RepositoryGateway
     boards: BoardGateway
     config: RepoConfig
+
+
+def github_side_for(settings: Settings, repository: Repository, config: RepoConfig) -> GitHubSide:
+    """The gateways of a recorded repository, through its installation's token."""
+    installation = repository.installation.github_id if repository.installation else None
+    connection = github_client(settings, installation)
+    return GitHubSide(
+        RepositoryGateway(connection, repository.full_name), BoardGateway(connection), config
+    )

@@ -7,10 +7,10 @@ import hashlib
 import requests
 from sqlalchemy import select
 
-from bot.reconcile import reconcile
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings
+from bot.steer.reconcile import reconcile
 from bot.sync import sync_spec
 from fakehub import FakeHub
 from specs.load import load_spec

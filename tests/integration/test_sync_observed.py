@@ -8,11 +8,11 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import render_metrics
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings
 from bot.sync import sync_spec
+from bot.web.metrics import render_metrics
 from fakehub import FakeHub
 from specs.load import load_spec
 from storage.db import session_scope

@@ -13,7 +13,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from bot.deliveries import queue_delivery, store_delivery
+from bot.events.deliveries import queue_delivery, store_delivery
 from bot.queue import EVENTS
 from bot.settings import load_settings
 from storage.db import session_scope

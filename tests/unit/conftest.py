@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from bot import handlers
-from bot.app import create_app
-from bot.deliveries import dispatch_announced
+from bot.events import handlers
+from bot.events.deliveries import dispatch_announced
 from bot.queue import EVENTS, EmbeddedQueue, embedded_queue, redis_connection
 from bot.settings import Settings, get_settings, load_settings
+from bot.web.app import create_app
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.support import MOCK_API, WEBHOOK_SECRET, webhook_headers

@@ -18,15 +18,16 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import counters, maintenance
-from bot.app import create_app
+from bot import counters
+from bot.events import maintenance
+from bot.events.maintenance import prune_deliveries
 from bot.github import github_client
 from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.logs import JsonFormatter, configure_logging
-from bot.maintenance import prune_deliveries
 from bot.queue import AGENTS, redis_connection
 from bot.settings import Settings, SettingsError, load_settings
+from bot.web.app import create_app
 from storage.db import session_scope
 from storage.models import (
     Delivery,
@@ -39,8 +40,8 @@ from storage.models import (
 )
 from tests.support import MOCK_API, WEBHOOK_SECRET, github_payload
 from tests.unit.conftest import post_webhook, run_queued_jobs
-from tests.unit.test_commands import REPO as COMMAND_REPO
-from tests.unit.test_commands import comment, dispatch
+from tests.unit.steer.test_commands import REPO as COMMAND_REPO
+from tests.unit.steer.test_commands import comment, dispatch
 
 # -- logs ---------------------------------------------------------------------------------
 
@@ -120,12 +121,12 @@ def test_text_logs_are_plain_lines(root_logging: None, monkeypatch: pytest.Monke
     monkeypatch.setattr("sys.stderr", stream)
     configure_logging(load_settings({}))
 
-    logging.getLogger("bot.commands").info("command /approve by octocat: allowed")
+    logging.getLogger("bot.steer.commands").info("command /approve by octocat: allowed")
 
     assert (
         stream.getvalue()
         .rstrip()
-        .endswith("INFO bot.commands command /approve by octocat: allowed")
+        .endswith("INFO bot.steer.commands command /approve by octocat: allowed")
     )
 
 

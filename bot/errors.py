@@ -1,0 +1,6 @@
+"""The one error a command raises for a problem that is not a bug (a setting, a port
+in use, a file that exists): the CLI says it in one line and exits 2."""
+
+
+class CommandError(Exception):
+    """An expected problem, said in one line."""

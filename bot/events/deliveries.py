@@ -1,0 +1,406 @@
+"""Deliveries: an outbox. Each webhook is stored before it is acknowledged, and
+the stored row, not the queue, says what is left to do.
+
+A delivery is queued under the job id `delivery-<id>`. Until it is done (or
+has failed every retry) the periodic sweep queues it again whenever no job for
+it is pending: after Redis restarted empty, after its worker died mid-job
+(its processing lease runs out), or when it was stored while the queue was
+unreachable. Processing claims the row first, so a delivery queued twice is
+still handled once at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from bot.beats import beating
+from bot.events import handlers
+from bot.events.router import Event, router
+from bot.locks import LockBusy
+from bot.queue import EVENTS, enqueue, pending, redis_connection
+from bot.settings import Settings, get_settings
+from storage.db import session_scope, statement_engine
+from storage.models import Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60
+# A failed delivery runs again after these delays, then stays failed.
+RETRY_DELAYS = (5, 30, 120, 600, 1800)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# Waiting for a spec another job holds does not use up an attempt.
+LOCK_BUSY_DELAY = 10
+# The web process queues a new delivery itself; the sweep leaves it that long.
+SWEEP_GRACE_SECONDS = 10
+SWEEP_BATCH = 1000
+MAX_DELIVERY_ID = 64  # the column's length
+
+# Where the web process announces stored deliveries to the workers' dispatchers.
+INBOX = "specbridge:deliveries:stored"
+FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
+CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
+# Events the App's own writes cause: stored, never queued.
+OWN_EVENT = "caused by specbridge itself"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing a delivery decided."""
+
+    pk: int
+    queue: bool  # hand it to the queue now
+    status: str  # for the answer: queued, ignored, duplicate, in progress
+
+
+def store_delivery(
+    settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
+) -> Stored:
+    """Store a delivery (one statement for a new one) and decide whether to queue it."""
+    own = caused_by_us(settings, payload)
+    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
+    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is not None:
+        return Stored(pk, queue=not own, status=status.value)
+    return _redelivered(settings, delivery_id)
+
+
+def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict[str, Any]) -> None:
+    """Store work that follows from the delivery `parent` as a delivery of its own, and queue it.
+
+    It has the outbox's guarantees (stored first, retried with backoff, queued again
+    when lost) and attempts of its own: one failing never runs its siblings again.
+    Its id is its parent's and `key`, so a parent that is retried stores nothing twice.
+    """
+    delivery_id = f"{parent}/{key}"
+    if len(delivery_id) > MAX_DELIVERY_ID:
+        delivery_id = hashlib.sha256(delivery_id.encode()).hexdigest()[:MAX_DELIVERY_ID]
+    values = _row(delivery_id, event, payload, DeliveryStatus.QUEUED, None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is not None:
+        queue_delivery(settings, pk)
+
+
+def _row(
+    delivery_id: str,
+    event: str,
+    payload: dict[str, Any],
+    status: DeliveryStatus,
+    error: str | None,
+) -> dict[str, Any]:
+    return {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": payload.get("action"),
+        "installation_github_id": (payload.get("installation") or {}).get("id"),
+        "repository_full_name": (payload.get("repository") or {}).get("full_name"),
+        "payload": payload,
+        "status": status,
+        "attempts": 0,
+        "error": error,
+    }
+
+
+def _insert_once(database_url: str, values: dict[str, Any]) -> int | None:
+    """Insert the delivery unless it is known: one statement, committed by itself."""
+    engine = statement_engine(database_url)
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                return connection.execute(_insert_statement(engine.dialect.name), values).scalar()
+        except DBAPIError as error:
+            if attempt == 2 or not error.connection_invalidated:
+                raise  # a connection that died in the pool is replaced once
+    return None
+
+
+@cache
+def _insert_statement(dialect: str):  # type: ignore[no-untyped-def]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Delivery)
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(Delivery.id)
+    )
+
+
+def _redelivered(settings: Settings, delivery_id: str) -> Stored:
+    """GitHub (or a person) sent it again: run it if it is not done or running."""
+    now = datetime.now(UTC)
+    with session_scope(settings.database_url) as session:
+        delivery = session.scalars(
+            select(Delivery).where(Delivery.delivery_id == delivery_id)
+        ).one()
+        if delivery.status in FINISHED:
+            return Stored(delivery.id, queue=False, status="duplicate")
+        if delivery.status is DeliveryStatus.PROCESSING and _lease_live(delivery, now):
+            return Stored(delivery.id, queue=False, status="in progress")
+        if delivery.status is DeliveryStatus.FAILED:
+            delivery.attempts = 0  # a person asked for it: every retry again
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.QUEUED, None
+        return Stored(delivery.id, queue=True, status="queued")
+
+
+def caused_by_us(settings: Settings, payload: dict[str, Any]) -> bool:
+    """Sent by the App's own bot account: the change was ours and is already applied."""
+    sender = payload.get("sender") or {}
+    slug = settings.github_app_slug
+    return bool(slug) and sender.get("type") == "Bot" and sender.get("login") == f"{slug}[bot]"
+
+
+def announce_delivery(settings: Settings, delivery_pk: int) -> bool:
+    """From the web process: tell the workers a delivery is stored, in one Redis command.
+
+    Making the queue job is the dispatcher's work (`dispatch_announced`), off the
+    path of the answer GitHub waits for. Without Redis the job is queued at once.
+    """
+    if settings.redis_url is None:
+        return queue_delivery(settings, delivery_pk)
+    try:
+        redis_connection(settings.redis_url).lpush(INBOX, delivery_pk)
+        return True
+    except RedisError:
+        return _left_for_the_sweep(settings, delivery_pk)
+
+
+def dispatch_announced(settings: Settings, wait: float = 1) -> int:
+    """Turn announced deliveries into queue jobs; returns how many (0 after `wait` idle)."""
+    assert settings.redis_url is not None
+    connection = redis_connection(settings.redis_url)
+    dispatched = 0
+    while popped := connection.brpop([INBOX], timeout=wait if not dispatched else 0.001):
+        queue_delivery(settings, int(popped[1]))
+        dispatched += 1
+    return dispatched
+
+
+def run_dispatcher(settings: Settings) -> None:
+    """A worker's dispatcher, for as long as the worker lives (see bot/worker.py)."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        try:
+            dispatch_announced(settings)
+        except RedisError:
+            time.sleep(1)  # Redis is away: what was announced meanwhile the sweep finds
+
+
+def queue_delivery(settings: Settings, delivery_pk: int, delay: float = 0) -> bool:
+    """Hand a stored delivery to the queue; False (and left for the sweep) when it cannot."""
+    try:
+        enqueue(
+            settings,
+            EVENTS,
+            process_delivery,
+            delivery_pk,
+            job_id=_job_id(delivery_pk),
+            delay=delay,
+        )
+        return True
+    except Exception:  # the queue is unreachable: the row is kept, the sweep queues it later
+        return _left_for_the_sweep(settings, delivery_pk)
+
+
+def _left_for_the_sweep(settings: Settings, delivery_pk: int) -> bool:
+    log.warning("could not queue delivery %s now; it stays stored", delivery_pk, exc_info=True)
+    with session_scope(settings.database_url) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.QUEUED)
+            .values(status=DeliveryStatus.RECEIVED)
+        )
+    return False
+
+
+def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
+    """Queue again every delivery that is not done and has no pending job.
+
+    `after_restart`: the embedded queue's process just started, so nothing of
+    its own can be running and every lease is void.
+    """
+    now = datetime.now(UTC)
+    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    waiting = and_(
+        Delivery.status.in_(CLAIMABLE),
+        due,
+        or_(
+            Delivery.status == DeliveryStatus.RECEIVED,
+            Delivery.received_at <= now - timedelta(seconds=SWEEP_GRACE_SECONDS),
+            Delivery.next_attempt_at.is_not(None),
+        ),
+    )
+    dropped = and_(
+        Delivery.status == DeliveryStatus.PROCESSING,
+        true() if after_restart else Delivery.lease_until < now,
+    )
+    with session_scope(settings.database_url) as session:
+        candidates = session.scalars(
+            select(Delivery.id)
+            .where(or_(waiting, dropped))
+            .order_by(Delivery.id)
+            .limit(SWEEP_BATCH)
+        ).all()
+    if not candidates:
+        return 0
+    running = pending(settings, EVENTS, [_job_id(pk) for pk in candidates])
+    requeued = [pk for pk in candidates if _job_id(pk) not in running]
+    for pk in requeued:
+        if not queue_delivery(settings, pk):
+            break  # the queue is down: the next sweep tries again
+    if requeued:
+        log.info("queued again %d stored deliveries", len(requeued))
+    return len(requeued)
+
+
+def process_delivery(delivery_pk: int) -> None:
+    """The `events` queue job: route one stored delivery to its handlers."""
+    settings = get_settings()
+    handlers.load()
+    delivery = _claim(settings, delivery_pk)
+    if delivery is None:
+        return  # done already, or another worker holds it
+    started = time.monotonic()
+    outcome = "done"
+    try:
+        with _lease_kept(settings, delivery_pk), session_scope(settings.database_url) as session:
+            handled = router.dispatch(
+                Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
+            )
+        outcome = "done" if handled else "ignored"
+        _finish(settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED)
+    except LockBusy as busy:
+        outcome = "waiting"
+        _later(settings, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
+    except Exception as error:
+        outcome = "failed"
+        log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
+        _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
+    finally:
+        log.info(
+            "delivery %s %s%s %s",
+            delivery.delivery_id,
+            delivery.event,
+            f".{delivery.action}" if delivery.action else "",  # push has none
+            outcome,
+            extra={
+                "delivery": delivery.delivery_id,
+                "event": delivery.event,
+                "action": delivery.action,
+                "repository": delivery.repository_full_name,
+                "outcome": outcome,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery_id: str
+    event: str
+    action: str | None
+    repository_full_name: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
+    """Take the delivery for this worker: one UPDATE, so only one worker wins."""
+    now = datetime.now(UTC)
+    claimable = or_(
+        Delivery.status.in_(CLAIMABLE),
+        and_(Delivery.status == DeliveryStatus.PROCESSING, Delivery.lease_until < now),
+    )
+    with session_scope(settings.database_url) as session:
+        claimed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk, claimable)
+            .values(
+                status=DeliveryStatus.PROCESSING,
+                attempts=Delivery.attempts + 1,
+                lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                next_attempt_at=None,
+            )
+        ).rowcount
+        if claimed != 1:
+            return None
+        row = session.get_one(Delivery, delivery_pk)
+        return _Claimed(
+            row.delivery_id,
+            row.event,
+            row.action,
+            row.repository_full_name,
+            row.payload,
+            row.attempts,
+        )
+
+
+def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[None]:
+    """Renew the processing lease while the handlers run (a sync can take minutes)."""
+
+    def renew() -> None:
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.PROCESSING)
+                .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
+            )
+
+    return beating(LEASE_SECONDS / 3, renew, f"lease-delivery-{delivery_pk}")
+
+
+def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:
+    reason = f"{type(error).__name__}: {error}"
+    if attempts >= MAX_ATTEMPTS:
+        _finish(settings, delivery_pk, DeliveryStatus.FAILED, reason)
+        return
+    _later(settings, delivery_pk, RETRY_DELAYS[attempts - 1], reason)
+
+
+def _later(
+    settings: Settings, delivery_pk: int, delay: float, reason: str, used_attempt: bool = True
+) -> None:
+    with session_scope(settings.database_url) as session:
+        delivery = session.get_one(Delivery, delivery_pk)
+        delivery.status = DeliveryStatus.QUEUED
+        delivery.error = reason
+        delivery.lease_until = None
+        delivery.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        if not used_attempt:
+            delivery.attempts -= 1
+    queue_delivery(settings, delivery_pk, delay)
+
+
+def _finish(
+    settings: Settings, delivery_pk: int, status: DeliveryStatus, error: str | None = None
+) -> None:
+    with session_scope(settings.database_url) as session:
+        delivery = session.get_one(Delivery, delivery_pk)
+        delivery.status = status
+        delivery.error = error
+        delivery.lease_until = None
+        delivery.processed_at = datetime.now(UTC)
+
+
+def _lease_live(delivery: Delivery, now: datetime) -> bool:
+    lease = delivery.lease_until
+    if lease is None:
+        return False
+    if lease.tzinfo is None:  # SQLite keeps no zone
+        lease = lease.replace(tzinfo=UTC)
+    return lease > now
+
+
+def _job_id(delivery_pk: int) -> str:
+    return f"delivery-{delivery_pk}"

@@ -1,0 +1,22 @@
+"""One module per GitHub event; each registers its handlers on bot.events.router.router."""
+
+from __future__ import annotations
+
+import importlib
+
+MODULES = (
+    "installation",
+    "push",
+    "issues",
+    "issue_comment",
+    "projects_v2_item",
+    "pull_request",
+    "check_suite",
+    "check_run",
+)
+
+
+def load() -> None:
+    """Import every handler module so its handlers are registered (idempotent)."""
+    for module in MODULES:
+        importlib.import_module(f"bot.events.handlers.{module}")

@@ -1,0 +1,183 @@
+"""`issue_comment` created → comment commands, on the issues specbridge made.
+
+Quiet elsewhere: on an issue or pull request specbridge did not create it says
+nothing, and on its own issues a command it does not know (another bot's
+`/lgtm`) gets no answer unless it looks like a typo of one of its own.
+Permission checks come before anything runs; every command is recorded in
+CommandRun, and a redelivered comment is not run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.events.router import Event, router
+from bot.locks import exclusive, spec_lock
+from bot.repositories import repository_from_payload
+from bot.steer import commands
+from bot.steer.commands import CommandError, Context, Where
+from bot.steer.permissions import may_steer, permission_to_steer
+from bot.steer.steering import Steering
+from storage.models import CommandRun, IssueGroup, Spec, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@router.register("issue_comment", "created")
+def on_comment(event: Event) -> None:
+    comment = event.payload["comment"]
+    user = comment["user"]
+    if user.get("type") == "Bot" or user["login"].endswith("[bot]"):
+        return  # specbridge's own replies, and other bots': no loops
+    lines = commands.parse(comment.get("body") or "")
+    if not lines:
+        return
+    session = event.session
+    repository = repository_from_payload(session, event.payload)
+    number = event.payload["issue"]["number"]
+    ticket, spec = _target(session, repository.id, number)
+    if ticket is None and spec is None:
+        return  # not an issue of ours
+    where = Where.TICKET if ticket is not None else Where.TRACKING
+    lines = [line for line in lines if _ours(line[1], where)]
+    if not lines:
+        return
+    lock = _lock_name(repository.full_name, ticket, spec)
+    session.commit()
+    repo = event.repository_gateway()
+    with exclusive(event.settings, lock):
+        runs = _new_runs(event, repository.id, number, comment, lines)
+        if not runs:
+            return  # this comment was handled before (a redelivery)
+        repo.react_to_comment(comment["id"], "eyes")
+        association = comment.get("author_association", "NONE")
+        can_write = _changes_things(lines, where) and may_steer(
+            permission_to_steer(repo, user["login"], association)
+        )
+        ctx = Context(
+            session,
+            Steering(session, event.settings, repo, event.board_gateway()),
+            repo,
+            repository,
+            number,
+            user["login"],
+            ticket,
+            spec,
+        )
+        replies = [_run(ctx, run, can_write) for run in runs]
+        session.commit()
+    repo.comment_on_issue(number, _reply(user["login"], replies))
+
+
+def _changes_things(lines: list[tuple[int, str, str]], where: Where) -> bool:
+    return any(
+        (found := commands.find(name, where)) and found.changes_things for _, name, _ in lines
+    )
+
+
+def _ours(name: str, where: Where) -> bool:
+    return commands.find(name, where) is not None or commands.nearest(name, where) is not None
+
+
+def _lock_name(full_name: str, ticket: Ticket | None, spec: Spec | None) -> str:
+    """The spec's lock, shared with its syncs and issue events."""
+    owner = ticket.spec if ticket is not None and ticket.spec is not None else spec
+    assert owner is not None
+    return spec_lock(full_name, owner.key)
+
+
+def _target(session, repository_id: int, number: int) -> tuple[Ticket | None, Spec | None]:  # type: ignore[no-untyped-def]
+    """The ticket of this issue, or the spec whose tracking (or group) issue it is."""
+    ticket = session.scalars(
+        select(Ticket).where(Ticket.repository_id == repository_id, Ticket.issue_number == number)
+    ).first()
+    if ticket is not None:
+        return ticket, None
+    spec = session.scalars(
+        select(Spec).where(
+            Spec.repository_id == repository_id, Spec.tracking_issue_number == number
+        )
+    ).first()
+    if spec is None:
+        group = session.scalars(
+            select(IssueGroup)
+            .join(Spec)
+            .where(Spec.repository_id == repository_id, IssueGroup.issue_number == number)
+        ).first()
+        spec = group.spec if group else None
+    return None, spec
+
+
+def _new_runs(
+    event: Event,
+    repository_id: int,
+    number: int,
+    comment: dict,
+    lines: list,  # type: ignore[type-arg]
+) -> list[CommandRun]:
+    runs = []
+    for line, name, arguments in lines:
+        run = CommandRun(
+            repository_id=repository_id,
+            issue_number=number,
+            comment_id=comment["id"],
+            line=line,
+            user_login=comment["user"]["login"],
+            command=name,
+            arguments=arguments,
+            allowed=False,
+        )
+        try:
+            with event.session.begin_nested():
+                event.session.add(run)
+        except IntegrityError:
+            continue
+        runs.append(run)
+    event.session.commit()
+    return runs
+
+
+def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
+    found = commands.find(run.command, ctx.where)
+    if found is None:
+        run.refusal_reason = "unknown command"
+        near = commands.nearest(run.command, ctx.where)
+        _log_command(ctx, run)
+        return (
+            f"`/{run.command}` is not a command here. Did you mean `/{near}`? `/help` lists them."
+        )
+    if found.changes_things and not can_write:
+        run.refusal_reason = "needs write access to the repository"
+        _log_command(ctx, run)
+        return f"`/{run.command}` needs write access to this repository; @{ctx.user} has none."
+    run.allowed = True
+    try:
+        run.result = found.run(ctx, run.arguments)
+    except CommandError as error:
+        run.result = str(error)
+    _log_command(ctx, run)
+    return run.result
+
+
+def _log_command(ctx: Context, run: CommandRun) -> None:
+    log.info(
+        "command /%s by %s on %s#%s: %s",
+        run.command,
+        run.user_login,
+        ctx.repository.full_name,
+        ctx.issue_number,
+        "allowed" if run.allowed else f"refused ({run.refusal_reason})",
+        extra={
+            "user": run.user_login,
+            "command": run.command,
+            "allowed": run.allowed,
+            "repository": ctx.repository.full_name,
+        },
+    )
+
+
+def _reply(user: str, replies: list[str]) -> str:
+    return f"@{user}\n\n" + "\n\n---\n\n".join(replies)

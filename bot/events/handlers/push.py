@@ -1,0 +1,64 @@
+"""`push` to the default branch touching spec files → sync them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.events.router import Event, router
+from bot.repo_config import CONFIG_PATH, RepoConfig
+from bot.repositories import repository_from_payload
+from bot.sync import GitHubSide, read_repo_config, render, sync_files
+
+
+@router.register("push")
+def on_push(event: Event) -> None:
+    payload = event.payload
+    default_branch = payload["repository"].get("default_branch")
+    if payload["ref"] != f"refs/heads/{default_branch}" or payload.get("deleted"):
+        return
+    session = event.session
+    repository = repository_from_payload(session, payload)
+    touched_config = CONFIG_PATH in _touched(payload)[0]
+    known = RepoConfig.from_dict(repository.settings)
+    if not touched_config and changed_spec_paths(payload, known) == ([], []):
+        return  # no spec file and no settings changed: nothing to read or write
+    session.commit()
+    repo = event.repository_gateway()
+    # The files are read at the branch's head, not at this push's commit: a
+    # delivery retried or redelivered late must not bring back older content.
+    commit = repo.commit_sha(default_branch)
+    previous_error = repository.settings_error
+    config = read_repo_config(repo, repository, commit)
+    session.commit()
+    if repository.settings_error and repository.settings_error != previous_error:
+        repo.comment_on_commit(commit, render.config_error_comment(repository.settings_error))
+    changed, removed = changed_spec_paths(payload, config)
+    if touched_config:
+        # New settings (say, a board) apply to every spec, not only the changed ones.
+        changed = sorted(set(changed) | {s.path for s in repository.specs if s.path not in removed})
+    if not changed and not removed:
+        return
+    github = GitHubSide(repo, event.board_gateway(), config)
+    sync_files(session, event.settings, github, repository, commit, changed, removed)
+
+
+def changed_spec_paths(payload: dict[str, Any], config: RepoConfig) -> tuple[list[str], list[str]]:
+    """Spec files added or modified, and removed, by the push's commits."""
+    present, removed = _touched(payload)
+    return (
+        sorted(p for p in present if config.is_spec_path(p)),
+        sorted(p for p in removed if config.is_spec_path(p)),
+    )
+
+
+def _touched(payload: dict[str, Any]) -> tuple[set[str], set[str]]:
+    present: set[str] = set()
+    removed: set[str] = set()
+    for commit in payload.get("commits") or []:
+        for path in (commit.get("added") or []) + (commit.get("modified") or []):
+            present.add(path)
+            removed.discard(path)
+        for path in commit.get("removed") or []:
+            removed.add(path)
+            present.discard(path)
+    return present, removed

@@ -1,0 +1,120 @@
+"""Periodic chores that keep the outbox honest: deliveries queued again, tasks
+whose worker died reaped, paused syncs resumed if their job was lost, finished
+deliveries pruned after the retention time. They run
+in every worker (in a process of its own) and in the embedded server (on a
+thread); each is safe to run anywhere, any number of times at once."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+
+from bot.agents.reaper import reap_stale_tasks
+from bot.events.deliveries import requeue_unfinished
+from bot.settings import Settings
+from bot.sync import resume_due_specs
+from storage.db import session_scope
+from storage.models import Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+# Deliveries with nothing left to do: done, ignored, or failed every retry.
+PRUNABLE = (DeliveryStatus.DONE, DeliveryStatus.IGNORED, DeliveryStatus.FAILED)
+# Rows deleted per statement, so a first prune of a large table takes no long lock.
+PRUNE_BATCH = 500
+PRUNE_MAX_BATCHES = 20
+# Pruning reads the whole table: once an hour per process is plenty.
+PRUNE_EVERY_SECONDS = 3600
+_last_prune: float | None = None
+
+
+def prune_when_due(settings: Settings) -> int:
+    global _last_prune
+    if _last_prune is not None and time.monotonic() - _last_prune < PRUNE_EVERY_SECONDS:
+        return 0
+    _last_prune = time.monotonic()
+    return prune_deliveries(settings)
+
+
+def prune_deliveries(settings: Settings) -> int:
+    """Delete finished deliveries older than the retention time; never an unfinished one."""
+    days = settings.delivery_retention_days
+    if days == 0:
+        return 0
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    finished_at = func.coalesce(Delivery.processed_at, Delivery.received_at)
+    expired = (
+        select(Delivery.id)
+        .where(Delivery.status.in_(PRUNABLE), finished_at < cutoff)
+        .order_by(Delivery.id)
+        .limit(PRUNE_BATCH)
+    )
+    pruned = 0
+    for _ in range(PRUNE_MAX_BATCHES):  # the rest waits for the next round
+        with session_scope(settings.database_url) as session:
+            ids = session.scalars(expired).all()
+            if ids:
+                session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+        pruned += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            break
+    if pruned:
+        log.info("pruned %d deliveries finished before %s", pruned, f"{cutoff:%Y-%m-%d %H:%M}")
+    return pruned
+
+
+CHORES: tuple[Callable[[Settings], object], ...] = (
+    requeue_unfinished,
+    reap_stale_tasks,
+    resume_due_specs,
+    prune_when_due,
+)
+
+
+def run_chores(settings: Settings) -> None:
+    for chore in CHORES:
+        try:
+            chore(settings)
+        except Exception:  # one failing chore (Redis down) must not stop the others
+            log.exception("periodic %s failed", chore.__name__)
+
+
+def interval(settings: Settings) -> float:
+    return settings.task_heartbeat_seconds * 2
+
+
+def start_thread(settings: Settings) -> None:
+    """For the embedded server: chores on a daemon thread of this process."""
+
+    def loop() -> None:
+        while True:
+            run_chores(settings)
+            time.sleep(interval(settings))
+
+    threading.Thread(target=loop, name="maintenance", daemon=True).start()
+
+
+def start_process(settings: Settings) -> None:
+    """For an RQ worker: chores in a forked process that ends with its parent.
+
+    RQ forks a work horse per job: a thread of ours in the worker could be
+    holding a lock at that moment and leave the horse deadlocked, so the
+    chores never run as a thread there.
+    """
+    multiprocessing.get_context("fork").Process(
+        target=_while_parent_lives, args=(settings,), name="maintenance", daemon=True
+    ).start()
+
+
+def _while_parent_lives(settings: Settings) -> None:
+    parent = os.getppid()
+    while os.getppid() == parent:
+        run_chores(settings)
+        time.sleep(interval(settings))

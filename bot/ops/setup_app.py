@@ -1,0 +1,214 @@
+"""`specbridge setup`: create the GitHub App from `app.yaml`, as Probot does.
+
+GitHub's manifest flow: a local page (127.0.0.1) posts the manifest to
+GitHub's new-app form; the person confirms there; GitHub redirects back to
+the page with `?code=`, which is exchanged for the App's credentials. They go
+to a `.env` file (mode 0600) that `serve` and `worker` read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import secrets
+import threading
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+from flask import Flask, request
+from werkzeug.serving import make_server
+
+from bot.errors import CommandError
+from bot.github.manifest import ConversionFailed, convert_manifest_code
+from bot.settings import DEFAULT_GITHUB_API_URL, api_url_for, get_settings
+
+# The keys of app.yaml that GitHub's manifest takes (the rest are comments for people).
+MANIFEST_KEYS = (
+    "name",
+    "url",
+    "description",
+    "hook_attributes",
+    "public",
+    "default_permissions",
+    "default_events",
+)
+CALLBACK = "/callback"
+
+
+def manifest(app_yaml: dict[str, Any], redirect_url: str, webhook_url: str | None) -> dict:
+    """The JSON GitHub's new-app form takes, from app.yaml."""
+    data = {key: app_yaml[key] for key in MANIFEST_KEYS if key in app_yaml}
+    data["hook_attributes"] = {**data.get("hook_attributes", {})}
+    if webhook_url:
+        data["hook_attributes"]["url"] = webhook_url
+    data["redirect_url"] = redirect_url
+    return data
+
+
+def new_app_url(web_url: str, org: str | None, state: str) -> str:
+    """GitHub's new-app form, for the person's account or an organization."""
+    owner = f"/organizations/{org}" if org else ""
+    return f"{web_url.rstrip('/')}{owner}/settings/apps/new?{urlencode({'state': state})}"
+
+
+def env_lines(app: dict[str, Any], api_url: str) -> str:
+    """The settings `serve` and `worker` read, from GitHub's answer to the conversion."""
+    values = {
+        "GITHUB_APP_ID": str(app["id"]),
+        "GITHUB_APP_SLUG": app["slug"],
+        "GITHUB_WEBHOOK_SECRET": app.get("webhook_secret") or "",
+        "GITHUB_PRIVATE_KEY": app["pem"],
+    }
+    if api_url != DEFAULT_GITHUB_API_URL:
+        values["GITHUB_API_URL"] = api_url
+    header = f"# The GitHub App {app['slug']}, written by `specbridge setup`. Keep it secret.\n"
+    return header + "".join(f"{key}={_quoted(value)}\n" for key, value in values.items())
+
+
+def write_env_file(path: Path, text: str, force: bool) -> None:
+    """Readable by its owner only; an existing file stays unless force."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise CommandError(f"{path} exists: pass --force to overwrite it") from None
+    os.fchmod(descriptor, 0o600)  # an overwritten file keeps no wider mode it had
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
+def run_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    env_file = Path(args.env_file)
+    if env_file.exists() and not args.force:
+        raise CommandError(f"{env_file} exists: pass --force to overwrite it")
+    app_yaml = _read_manifest(Path(args.manifest))
+    settings = get_settings()
+    web_url = (args.github_url or settings.github_web_url).rstrip("/")
+    api_url = settings.github_api_url
+    if args.github_url and api_url == DEFAULT_GITHUB_API_URL:
+        api_url = api_url_for(web_url)
+    flow = ManifestFlow(app_yaml, web_url, api_url, args, env_file)
+    page = flow.start(args.port)
+    hook = flow.manifest["hook_attributes"].get("url", "")
+    say(f"webhooks will go to {hook}" + (" (pass --webhook-url)" if "example." in hook else ""))
+    say(f"open {page} to create the App on {web_url}; Ctrl-C to stop")
+    if not args.no_browser:
+        webbrowser.open(page)
+    try:
+        app = flow.wait()
+    finally:
+        flow.stop()
+    say(f"created the GitHub App {app['slug']} (id {app['id']}); its credentials are in {env_file}")
+    say(f"install it on your repositories: {app['html_url']}/installations/new")
+    say("then start it: specbridge serve")
+    return 0
+
+
+class ManifestFlow:
+    """The local page and the redirect back, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        app_yaml: dict[str, Any],
+        web_url: str,
+        api_url: str,
+        args: argparse.Namespace,
+        env_file: Path,
+    ) -> None:
+        self.app_yaml, self.web_url, self.api_url = app_yaml, web_url, api_url
+        self.args, self.env_file = args, env_file
+        self.state = secrets.token_urlsafe(16)
+        self.manifest: dict[str, Any] = {}
+        self._done = threading.Event()
+        self._result: dict[str, Any] | None = None
+        self._server: Any = None
+
+    def start(self, port: int) -> str:
+        try:
+            self._server = make_server("127.0.0.1", port, self._app(), threaded=True)
+        except OSError as error:
+            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        base = f"http://127.0.0.1:{self._server.server_port}"
+        self.manifest = manifest(self.app_yaml, base + CALLBACK, self.args.webhook_url)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return base + "/"
+
+    def wait(self) -> dict[str, Any]:
+        while not self._done.wait(0.5):
+            pass
+        assert self._result is not None
+        return self._result
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+
+    def _app(self) -> Flask:
+        app = Flask("specbridge-setup")
+        app.add_url_rule("/", view_func=self._page)
+        app.add_url_rule(CALLBACK, view_func=self._callback)
+        return app
+
+    def _page(self) -> str:
+        target = new_app_url(self.web_url, self.args.org, self.state)
+        permissions = "".join(
+            f"<li>{html.escape(k)}: {html.escape(str(v))}</li>"
+            for k, v in self.manifest.get("default_permissions", {}).items()
+        )
+        sent = html.escape(json.dumps(self.manifest))
+        return (
+            f"<!doctype html><title>Create {html.escape(self.manifest.get('name', 'the App'))}"
+            "</title><h1>Create the GitHub App</h1>"
+            f"<p>On {html.escape(self.web_url)}"
+            f"{' for ' + html.escape(self.args.org) if self.args.org else ''}, "
+            f"with these permissions:</p><ul>{permissions}</ul>"
+            f'<form method="post" action="{html.escape(target)}">'
+            f'<input type="hidden" name="manifest" value="{sent}">'
+            '<button type="submit">Create the GitHub App</button></form>'
+        )
+
+    def _callback(self) -> tuple[str, int]:
+        if request.args.get("state") != self.state:
+            return "This redirect did not come from the page specbridge setup showed.", 400
+        code = request.args.get("code")
+        if not code:
+            return "GitHub sent no code.", 400
+        try:
+            app = convert_manifest_code(self.api_url, code)
+            write_env_file(self.env_file, env_lines(app, self.api_url), self.args.force)
+        except (ConversionFailed, CommandError) as error:
+            return html.escape(str(error)), 502
+        self._result = app
+        self._done.set()
+        install = html.escape(f"{app['html_url']}/installations/new")
+        return (
+            f"<!doctype html><h1>{html.escape(app['slug'])} is created</h1>"
+            f"<p>Its credentials are in {html.escape(str(self.env_file.resolve()))}.</p>"
+            f'<p>Next: <a href="{install}">install it on your repositories</a>, then run '
+            "<code>specbridge serve</code>.</p>",
+            200,
+        )
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise CommandError(f"cannot read the manifest {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise CommandError(f"{path} is not YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not data.get("name"):
+        raise CommandError(f"{path} is not a GitHub App manifest (it needs at least `name`)")
+    return data
+
+
+def _quoted(value: str) -> str:
+    """Double-quoted, with the escapes bot/settings.py's read_env_file undoes."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

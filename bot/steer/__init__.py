@@ -1,0 +1,3 @@
+"""People steering: comment commands (one module per family), card moves, ticket state, reconcile.
+
+May import sync, agents, github and the foundations; never events or a stage above."""

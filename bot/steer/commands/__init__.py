@@ -1,0 +1,16 @@
+"""Comment commands, one module per family (as Prow's plugins): each family
+registers its commands in `registry` with where they apply and whether they
+change anything; importing this package registers them all."""
+
+from bot.steer.commands import help, ticket, tracking  # noqa: F401 (they register)
+from bot.steer.commands.registry import (
+    CommandError,
+    Context,
+    Where,
+    available,
+    find,
+    nearest,
+    parse,
+)
+
+__all__ = ["CommandError", "Context", "Where", "available", "find", "nearest", "parse"]

@@ -1,0 +1,23 @@
+"""/help: the commands that apply where it is typed."""
+
+from __future__ import annotations
+
+from bot.steer.commands.registry import Context, Where, available, command
+
+
+@command(
+    "help",
+    Where.ANYWHERE,
+    "/help",
+    "list the commands that work here, with what each does",
+    changes_things=False,
+)
+def help_(ctx: Context, _args: str) -> str:
+    where = {
+        Where.TICKET: "on a ticket",
+        Where.TRACKING: "on a spec's tracking issue",
+        Where.ANYWHERE: "here",
+    }[ctx.where]
+    lines = [f"Commands {where} (those that change anything need write access):", ""]
+    lines += [f"- `{c.usage}` — {c.summary}" for c in available(ctx.where)]
+    return "\n".join(lines)

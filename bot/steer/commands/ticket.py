@@ -1,0 +1,121 @@
+"""Commands on a ticket's issue: approve, retry, cancel, status, phase, block, unblock, agent."""
+
+from __future__ import annotations
+
+from bot.agents.profiles import load_profiles
+from bot.agents.scheduler import agent_for, not_ready_because
+from bot.steer.commands.registry import CommandError, Context, Where, command
+from specs.model import MANUAL_AGENT
+from storage.models import Ticket, TicketPhase
+
+
+def _ticket(ctx: Context) -> Ticket:
+    assert ctx.ticket is not None
+    return ctx.ticket
+
+
+@command(
+    "approve",
+    Where.TICKET,
+    "/approve",
+    "let this task start (its agent runs once its dependencies are done)",
+)
+def approve(ctx: Context, _args: str) -> str:
+    return ctx.steering.approve(_ticket(ctx), ctx.user)
+
+
+@command("retry", Where.TICKET, "/retry", "run this task's agent again (after a failure, say)")
+def retry(ctx: Context, _args: str) -> str:
+    return ctx.steering.start(_ticket(ctx))
+
+
+@command(
+    "cancel",
+    Where.TICKET,
+    "/cancel",
+    "stop its queued or running agent; the ticket goes back to the backlog",
+)
+def cancel(ctx: Context, _args: str) -> str:
+    return ctx.steering.cancel(_ticket(ctx), ctx.user)
+
+
+@command(
+    "status",
+    Where.TICKET,
+    "/status",
+    "this ticket's phase, approval and agent attempts",
+    changes_things=False,
+)
+def status(ctx: Context, _args: str) -> str:
+    ticket = _ticket(ctx)
+    reason = not_ready_because(ticket, ctx.steering.settings)
+    lines = [
+        f"- phase: **{ticket.phase.value}**, issue {ticket.state.value}",
+        f"- approval: {ticket.approval.value.replace('_', ' ')}",
+        f"- agent: `{agent_for(ticket)}`",
+        f"- {'blocked: ' + (ticket.blocked_reason or '') if ticket.blocked else 'not blocked'}",
+        f"- {'ready to run' if reason is None else 'not ready: ' + reason}",
+    ]
+    for task in ticket.tasks[-3:]:
+        outcome = f" → #{task.pull_request_number}" if task.pull_request_number else ""
+        error = f" ({task.error})" if task.error else ""
+        lines.append(
+            f"- task {task.id}: {task.status.value}, attempt {task.attempts}{outcome}{error}"
+        )
+    return "\n".join(lines)
+
+
+@command(
+    "phase",
+    Where.TICKET,
+    "/phase <backlog|analyzing|building|testing|done>",
+    "move the ticket (and its card) to a phase",
+)
+def phase(ctx: Context, args: str) -> str:
+    try:
+        wanted = TicketPhase(args.strip().lower())
+    except ValueError:
+        names = ", ".join(p.value for p in TicketPhase)
+        raise CommandError(f"`/phase` takes one of {names}, not `{args.strip()}`.") from None
+    return ctx.steering.set_phase(_ticket(ctx), wanted, ctx.user)
+
+
+@command(
+    "block",
+    Where.TICKET,
+    "/block <reason>",
+    "mark the ticket blocked, with why: nothing new is queued for it",
+)
+def block(ctx: Context, args: str) -> str:
+    if not args.strip():
+        raise CommandError("`/block` needs a reason, e.g. `/block waiting for the API keys`.")
+    ticket = _ticket(ctx)
+    ticket.blocked, ticket.blocked_reason = True, args.strip()
+    return f"Blocked: {ticket.blocked_reason}. Nothing new is queued until `/unblock`."
+
+
+@command(
+    "unblock", Where.TICKET, "/unblock", "clear the blocked mark; the task is queued if it is ready"
+)
+def unblock(ctx: Context, _args: str) -> str:
+    ticket = _ticket(ctx)
+    if not ticket.blocked:
+        return "The ticket was not blocked."
+    ticket.blocked, ticket.blocked_reason = False, None
+    return "Unblocked. " + ctx.steering.start(ticket, explicit=False)
+
+
+@command(
+    "agent",
+    Where.TICKET,
+    "/agent <profile>",
+    "work this task with another agent profile, or manual",
+)
+def agent(ctx: Context, args: str) -> str:
+    name = args.strip()
+    profiles = load_profiles(ctx.steering.settings)
+    if name != MANUAL_AGENT and name not in profiles:
+        known = ", ".join([*sorted(profiles), MANUAL_AGENT])
+        raise CommandError(f"No agent profile named `{name}`; the operator defines: {known}.")
+    _ticket(ctx).agent_override = name
+    return f"This ticket's agent is now `{name}`."

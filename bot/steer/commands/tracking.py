@@ -1,0 +1,77 @@
+"""Commands on a spec's tracking issue: approve all, status, sync."""
+
+from __future__ import annotations
+
+from bot.agents.scheduler import agent_for
+from bot.steer.commands.registry import CommandError, Context, Where, command
+from storage.models import Approval, Spec, Task
+
+
+def _spec(ctx: Context) -> Spec:
+    assert ctx.spec is not None
+    return ctx.spec
+
+
+@command(
+    "approve",
+    Where.TRACKING,
+    "/approve all",
+    "approve every task of this spec that waits for approval",
+)
+def approve_all(ctx: Context, args: str) -> str:
+    if args.strip() != "all":
+        raise CommandError("On a tracking issue, `/approve all` approves every ticket of the spec.")
+    pending = [t for t in _spec(ctx).tickets if t.approval is Approval.PENDING]
+    if not pending:
+        return "No ticket of this spec waits for approval."
+    for ticket in pending:
+        ctx.steering.approve(ticket, ctx.user)
+    return f"Approved {len(pending)} ticket(s): " + ", ".join(f"#{t.issue_number}" for t in pending)
+
+
+@command(
+    "status",
+    Where.TRACKING,
+    "/status",
+    "the spec's progress: its tickets by phase, blocked and running",
+    changes_things=False,
+)
+def status(ctx: Context, _args: str) -> str:
+    spec = _spec(ctx)
+    progress = f"{spec.tickets_closed} of {spec.tickets_total} closed"
+    lines = [
+        f"**{spec.title}**: {spec.status.value}, {progress}",
+        "",
+        "| task | issue | phase | state | approval | agent | last task |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for ticket in sorted(spec.tickets, key=lambda t: t.issue_number):
+        task_key = ticket.spec_task.key if ticket.spec_task else "?"
+        last: Task | None = ticket.tasks[-1] if ticket.tasks else None
+        last_text = f"{last.status.value} ({last.attempts})" if last else "-"
+        lines.append(
+            f"| {task_key} | #{ticket.issue_number} | {ticket.phase.value} | {ticket.state.value} "
+            f"| {ticket.approval.value.replace('_', ' ')} | `{agent_for(ticket)}` | {last_text} |"
+        )
+    return "\n".join(lines)
+
+
+@command("sync", Where.TRACKING, "/sync", "sync this spec from the default branch now")
+def sync(ctx: Context, _args: str) -> str:
+    from bot.sync import GitHubSide, read_repo_config, sync_files
+
+    spec = _spec(ctx)
+    ctx.session.commit()
+    commit = ctx.repo.commit_sha(ctx.repository.default_branch)
+    config = read_repo_config(ctx.repo, ctx.repository, commit)
+    github = GitHubSide(ctx.repo, ctx.steering.boards, config)
+    report = sync_files(
+        ctx.session,
+        ctx.steering.settings,
+        github,
+        ctx.repository,
+        commit,
+        [spec.path],
+        report_invalid_on_commit=False,
+    )
+    return f"Synced `{spec.path}` at {commit[:7]}:\n\n```\n{report}\n```"

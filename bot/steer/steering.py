@@ -1,0 +1,129 @@
+"""What people do to a ticket, from a comment, a card on the board or a reconcile.
+
+Each action records its change and commits before it asks anything of GitHub.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from bot.agents.scheduler import cancel_live_tasks, not_ready_because, queue_task
+from bot.github import BoardGateway, RepositoryGateway
+from bot.github.columns import phase_of, same_column, show_on_board
+from bot.locks import Lease, card_lock, exclusive
+from bot.settings import Settings
+from bot.steer.tickets import apply_issue_state, ticket_state_changed
+from storage.models import Approval, IssueState, Ticket, TicketPhase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Steering:
+    session: Session
+    settings: Settings
+    repo: RepositoryGateway
+    boards: BoardGateway
+
+    def approve(self, ticket: Ticket, by: str) -> str:
+        if ticket.approval is not Approval.PENDING:
+            return f"#{ticket.issue_number} needs no approval now."
+        ticket.approval, ticket.approved_by = Approval.APPROVED, by
+        return f"Approved by @{by}. " + self.start(ticket, explicit=False)
+
+    def start(self, ticket: Ticket, explicit: bool = True) -> str:
+        """Queue a Task when the ticket is ready; say why not otherwise."""
+        reason = not_ready_because(ticket, self.settings)
+        if reason is None and (explicit or not ticket.tasks):
+            task = queue_task(self.session, self.settings, ticket)
+            return f"Task {task.id} is queued for the agent `{task.agent}`."
+        return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
+
+    def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
+        # Under the card's lock: a running agent checks for a cancel, and moves
+        # its card, under the same lock, so the card ends in the backlog.
+        with self._card(ticket):
+            cancelled = cancel_live_tasks(ticket, f"by @{by}")
+            self._show(ticket, TicketPhase.BACKLOG, move_card)
+        if not cancelled:
+            return "No task was queued or running; the ticket is back in the backlog."
+        ids = ", ".join(str(t.id) for t in cancelled)
+        return f"Cancelled task {ids}; the ticket is back in the backlog."
+
+    def set_phase(
+        self, ticket: Ticket, phase: TicketPhase, by: str, from_board: bool = False
+    ) -> str:
+        """Apply a phase chosen by a person; `from_board` when the card already shows it."""
+        if phase is TicketPhase.BACKLOG:
+            return self.cancel(ticket, by, move_card=not from_board)
+        self._show(ticket, phase, not from_board)
+        if phase is TicketPhase.DONE:
+            if ticket.state is IssueState.OPEN:
+                self.repo.close_issue(ticket.issue_number, "completed")
+                # Our own close comes back as an event we do not act on: apply it here.
+                apply_issue_state(ticket, "closed", "completed")
+                ticket_state_changed(self.session, self.settings, ticket, self.repo)
+            return "Moved to Done: the issue is closed as completed."
+        reply = f"Moved to {phase.value}."
+        if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):
+            if ticket.approval is Approval.PENDING:
+                reply += " " + self.approve(ticket, by)
+            else:
+                reply += " " + self.start(ticket)
+        return reply
+
+    def phase_moved_to(self, ticket: Ticket, column: str | None) -> TicketPhase | None:
+        """The phase a card's new column stands for; None when it is the ticket's own."""
+        names = (ticket.repository.settings or {}).get("status") or {}
+        phase = phase_of(names, column)
+        if phase is None or same_column(names, column, ticket.phase):
+            return None
+        return phase
+
+    def apply_column(self, ticket: Ticket, column: str | None, by: str) -> str | None:
+        """Apply the column a card was moved to; None when nothing changes."""
+        phase = self.phase_moved_to(ticket, column)
+        return None if phase is None else self.set_phase(ticket, phase, by, from_board=True)
+
+    def refuse_move(self, ticket: Ticket, column: str | None, by: str, permission: str) -> None:
+        """Put back a card moved by someone who may not steer, and say why on its issue."""
+        log.warning(
+            "card of %s#%s moved to %s by %s (%s access): put back",
+            ticket.repository.full_name,
+            ticket.issue_number,
+            column,
+            by,
+            permission,
+        )
+        self.session.commit()
+        with self._card(ticket) as lease:
+            lease.check()
+            show_on_board(self.boards, ticket)
+        self.repo.comment_on_issue(
+            ticket.issue_number,
+            f"@{by} moved this card to {column}, but moving it needs write access to this "
+            f"repository, and @{by} has {'no' if permission == 'none' else permission} access. "
+            f"The card is back in {ticket.phase.value}.",
+        )
+
+    def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
+        with self._card(ticket) as lease:
+            ticket.phase = phase
+            self.session.commit()
+            if move_card:
+                # Always written: what the card shows now is not known here (GitHub's
+                # own workflows move cards too).
+                lease.check()
+                show_on_board(self.boards, ticket)
+
+    @contextmanager
+    def _card(self, ticket: Ticket) -> Iterator[Lease]:
+        with exclusive(
+            self.settings, card_lock(ticket.repository.full_name, ticket.issue_number)
+        ) as lease:
+            yield lease

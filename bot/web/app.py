@@ -1,0 +1,57 @@
+"""The Flask application factory: /webhook, /healthz, /readyz, /metrics and the status page."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, jsonify
+from sqlalchemy import text
+
+from bot.queue import queue_reachable
+from bot.settings import Settings, get_settings
+from bot.web import metrics, status_page, webhook
+from storage.db import get_engine
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    app = Flask("specbridge")
+    app.config["SPECBRIDGE_SETTINGS"] = settings or get_settings()
+    app.config["MAX_CONTENT_LENGTH"] = webhook.MAX_PAYLOAD_BYTES
+    app.register_blueprint(webhook.blueprint)
+    app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(status_page.blueprint)
+    app.add_url_rule("/healthz", view_func=healthz)
+    app.add_url_rule("/readyz", view_func=readyz)
+    return app
+
+
+def healthz() -> tuple[Response, int]:
+    """Liveness: the process answers. Restart it only when this fails, not for a Redis blip."""
+    return jsonify(status="ok"), 200
+
+
+def readyz() -> tuple[Response, int]:
+    """Readiness: whether deliveries can be taken and acted on now; 503 names what is missing."""
+    settings: Settings = current_app.config["SPECBRIDGE_SETTINGS"]
+    problems = {
+        "database": None if _database_reachable(settings) else "the database does not answer",
+        "queue": None if queue_reachable(settings) else "the queue (Redis) does not answer",
+        "webhook_secret": None
+        if settings.github_webhook_secret
+        else "GITHUB_WEBHOOK_SECRET is not set: every delivery is refused",
+        "github_credentials": None
+        if settings.uses_app_auth or settings.github_token
+        else "no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN",
+    }
+    failed = {check: problem for check, problem in problems.items() if problem}
+    checks = {check: problem is None for check, problem in problems.items()}
+    if failed:
+        return jsonify(status="unavailable", checks=checks, failed=failed), 503
+    return jsonify(status="ok", checks=checks), 200
+
+
+def _database_reachable(settings: Settings) -> bool:
+    try:
+        with get_engine(settings.database_url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure means "not reachable" for /readyz
+        return False

@@ -1,0 +1,112 @@
+"""`specbridge serve`: the web app under gunicorn, migrated and ready.
+
+Without Redis the queue runs inside this process, so there is exactly one
+gunicorn worker (threads serve the requests) and the jobs it queued before a
+restart are queued again at start.
+
+Gunicorn's own settings come from `GUNICORN_CMD_ARGS` as with the `gunicorn`
+command (`--workers 4 --timeout 60`); they override specbridge's defaults.
+Behind a proxy, SPECBRIDGE_PROXY_HOPS says how many X-Forwarded-* hops to trust.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bot.agents.isolation import hide_environment_from_children
+from bot.events import maintenance
+from bot.events.deliveries import requeue_unfinished
+from bot.events.worker import preload
+from bot.logs import configure_logging, log_formatter
+from bot.settings import Settings
+from bot.web.app import create_app
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+# gunicorn's default, with the path instead of the whole request line: a query
+# string (the status page's ?token=) never lands in the logs.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, options: dict[str, object]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+        formatter = log_formatter(self._settings)
+        self.cfg.set("logger_class", type("Logger", (_FormattedLogger,), {"formatter": formatter}))
+        self._apply_gunicorn_cmd_args()
+        if self._settings.embedded_queue:
+            if self.cfg.workers != 1:
+                log.warning("without REDIS_URL the queue runs in one process: using 1 worker")
+            self.cfg.set("workers", 1)
+            self.cfg.set("post_worker_init", self.start_embedded_queue)
+
+    def _apply_gunicorn_cmd_args(self) -> None:
+        """GUNICORN_CMD_ARGS, read as the `gunicorn` command reads it."""
+        named = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(named).items():
+            if value is not None and key in self.cfg.settings:
+                self.cfg.set(key.lower(), value)
+
+    def load(self):  # type: ignore[no-untyped-def]
+        return behind_proxies(create_app(self._settings), self._settings.proxy_hops)
+
+    def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
+        """In the worker process, never in gunicorn's master: threads must not cross a fork."""
+        preload()
+        # Only this process ran jobs: whatever it left unfinished was cut short.
+        requeue_unfinished(self._settings, after_restart=True)
+        maintenance.start_thread(self._settings)
+
+
+class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's own lines (errors, the access log) in the same format as ours."""
+
+    formatter: logging.Formatter
+
+    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                handler.setFormatter(self.formatter)
+
+
+def behind_proxies(app: Flask, hops: int) -> Flask:
+    """Believe X-Forwarded-For/-Proto/-Host/-Port/-Prefix from that many proxies (0: none)."""
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    return app
+
+
+def serve(settings: Settings, host: str, port: int | None = None) -> None:
+    """Migrate, then serve on host:port (port None: the PORT setting)."""
+    configure_logging(settings)
+    upgrade(settings.database_url)
+    if settings.embedded_queue:
+        hide_environment_from_children()  # agents run inside this process's queue
+    if not settings.github_webhook_secret:
+        log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
+    workers = 1 if settings.embedded_queue else 2
+    _Gunicorn(
+        settings,
+        {
+            "bind": f"{host}:{port or settings.port}",
+            "workers": workers,
+            "threads": 8,
+            "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
+        },
+    ).run()

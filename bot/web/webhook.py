@@ -1,0 +1,70 @@
+"""POST /webhook: verify, store, enqueue, answer — in milliseconds."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from bot.events.deliveries import announce_delivery, store_delivery
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("webhook", __name__)
+
+# GitHub caps webhook payloads at 25 MB.
+MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+@blueprint.post("/webhook")
+def receive_webhook() -> tuple[Response, int]:
+    settings: Settings = current_app.config["SPECBRIDGE_SETTINGS"]
+    if not settings.github_webhook_secret:
+        return _error(503, "GITHUB_WEBHOOK_SECRET is not set: deliveries cannot be verified")
+    if (request.content_length or 0) > MAX_PAYLOAD_BYTES:
+        return _error(413, f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    body = request.get_data(cache=False)
+    if len(body) > MAX_PAYLOAD_BYTES:
+        return _error(413, f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+
+    signature = request.headers.get("X-Hub-Signature-256")
+    if not signature:
+        return _error(401, "missing X-Hub-Signature-256")
+    if not _signature_matches(settings.github_webhook_secret, body, signature):
+        return _error(401, "X-Hub-Signature-256 does not match the payload")
+
+    event = request.headers.get("X-GitHub-Event")
+    delivery_id = request.headers.get("X-GitHub-Delivery")
+    if not event or not delivery_id:
+        return _error(400, "missing X-GitHub-Event or X-GitHub-Delivery")
+    if request.mimetype != "application/json":
+        return _error(415, "the webhook's content type must be application/json")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "the payload is not JSON")
+    except RecursionError:  # nesting deeper than any of GitHub's payloads
+        return _error(400, "the payload is nested too deeply")
+    if not isinstance(payload, dict):
+        return _error(400, "the payload is not a JSON object")
+
+    if event == "ping":
+        return jsonify(ok=True, zen=payload.get("zen")), 200
+
+    stored = store_delivery(settings, delivery_id, event, payload)
+    if stored.queue and not announce_delivery(settings, stored.pk):
+        # Stored, so not lost: the outbox sweep queues it once the queue is back.
+        return jsonify(delivery=delivery_id, status="stored"), 202
+    return jsonify(delivery=delivery_id, status=stored.status), 202 if stored.queue else 200
+
+
+def _signature_matches(secret: str, body: bytes, signature: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)

@@ -1,0 +1,83 @@
+"""The agent's command: its environment, its timeout, being stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.agents.run import redact, run_command
+
+
+def _never() -> bool:
+    return False
+
+
+def test_command_sees_only_the_environment_it_is_given(tmp_path: Path) -> None:
+    os.environ["GITHUB_WEBHOOK_SECRET_FOR_TEST"] = "hunter2"
+    try:
+        result = run_command(
+            "env", tmp_path, {"PATH": "/usr/bin:/bin", "SPECBRIDGE_ISSUE": "7"}, 30, _never
+        )
+    finally:
+        del os.environ["GITHUB_WEBHOOK_SECRET_FOR_TEST"]
+    assert result.exit_code == 0
+    assert "SPECBRIDGE_ISSUE=7" in result.output
+    assert "hunter2" not in result.output
+
+
+def test_command_over_its_timeout_is_killed_with_its_children(tmp_path: Path) -> None:
+    marker = tmp_path / "survived"
+    result = run_command(
+        f"(sleep 3; touch {marker}) & sleep 30",
+        tmp_path,
+        {"PATH": "/usr/bin:/bin"},
+        1,
+        _never,
+    )
+    assert result.timed_out
+    assert result.exit_code != 0
+    time.sleep(3.5)
+    assert not marker.exists()
+
+
+def test_command_is_stopped_when_asked(tmp_path: Path) -> None:
+    result = run_command("sleep 30", tmp_path, {"PATH": "/usr/bin:/bin"}, 60, lambda: True)
+    assert result.stopped
+    assert not result.timed_out
+
+
+def test_failing_command_reports_its_status_and_output(tmp_path: Path) -> None:
+    result = run_command("echo broken; exit 3", tmp_path, {"PATH": "/usr/bin:/bin"}, 30, _never)
+    assert result.exit_code == 3
+    assert result.output == "broken\n"
+
+
+def test_redact_hides_every_secret() -> None:
+    assert redact("token abc123 and s3cret", ["abc123", "s3cret"]) == "token *** and ***"
+
+
+def test_an_agent_dies_with_the_job_that_started_it(tmp_path: Path) -> None:
+    """A worker killed mid-run (RQ's timeout, a crash) leaves no agent running on."""
+    started, survived = tmp_path / "started", tmp_path / "survived"
+    job = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bot.agents.run import run_command; run_command("
+            f"'touch {started}; (sleep 3; touch {survived}) & sleep 3; touch {survived}', "
+            f"'{tmp_path}', {{'PATH': '/usr/bin:/bin'}}, 60, lambda: False)",
+        ],
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists()
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    time.sleep(4)
+    assert not survived.exists()

@@ -1,0 +1,74 @@
+"""GitHub's pace is the installation's, shared by every process: writes spaced,
+content within 80 a minute and 500 an hour (here scaled down)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from bot.github.pacing import BudgetExhausted, Pacer
+from bot.settings import Settings, load_settings
+
+
+@pytest.fixture(params=["database", "redis"])
+def settings(request: pytest.FixtureRequest, db: str) -> Settings:
+    environ = {"DATABASE_URL": db, "GITHUB_WRITE_INTERVAL": "0.2"}
+    if request.param == "redis":
+        if not os.environ.get("REDIS_URL"):
+            pytest.skip("the Redis budget needs REDIS_URL")
+        environ["REDIS_URL"] = os.environ["REDIS_URL"]
+    # 3 new items per second, 5 per 30 seconds.
+    return load_settings({**environ, "GITHUB_CONTENT_LIMITS": "3/1,5/30"})
+
+
+def _two_processes(settings: Settings) -> tuple[Pacer, Pacer]:
+    key = f"installation-{uuid.uuid4().hex}"
+    return Pacer(settings, key), Pacer(settings, key)
+
+
+def test_writes_of_every_process_are_spaced(settings: Settings) -> None:
+    one, other = _two_processes(settings)
+    started = time.monotonic()
+    for pacer in (one, other, one, other):
+        pacer.before_write()
+    # Four writes at 0.2 s intervals, whichever process sends them.
+    assert time.monotonic() - started >= 0.6
+
+
+def test_content_waits_for_room_in_the_minute_window(settings: Settings) -> None:
+    one, other = _two_processes(settings)
+    one.before_write(content=3)
+    assert other.room() == 0
+    started = time.monotonic()
+    other.before_write(content=1)
+    assert time.monotonic() - started >= 0.5  # until the first window's items age out
+    assert one.room() == 1  # the 30 s window holds 4 of 5
+
+
+def test_a_spent_hourly_budget_pauses_instead_of_waiting(settings: Settings) -> None:
+    one, other = _two_processes(settings)
+    one.before_write(content=3)
+    time.sleep(1.05)
+    one.before_write(content=2)
+    with pytest.raises(BudgetExhausted) as spent:
+        other.before_write(content=1)
+    assert spent.value.window.limit == 5
+    assert 25 < spent.value.resume_at - time.time() <= 30
+    assert [left for _, left in one.snapshot()] == [1, 0]
+
+
+def test_items_count_from_when_github_answered_not_from_their_slot(settings: Settings) -> None:
+    """At the window's edge: a create that took 0.6 s counts from its answer, as GitHub's
+    count does, so the window opens 0.6 s later than its slot would say."""
+    one, other = _two_processes(settings)
+    reservation = one.before_write(content=3)
+    time.sleep(0.6)  # GitHub makes the three items while the request is under way
+    one.counted(reservation)
+    time.sleep(0.5)  # 1.1 s after the slot, 0.5 s after GitHub counted them
+    assert other.room() == 0
+    started = time.monotonic()
+    other.before_write(content=1)
+    assert time.monotonic() - started >= 0.4  # until 1 s after the answer

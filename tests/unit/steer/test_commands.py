@@ -1,0 +1,317 @@
+"""Comment commands and card moves, fed GitHub's published payloads
+(changed only in ids and bodies), with the exact requests they make."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.events.router import Event, router
+from bot.settings import Settings
+from bot.steer import commands
+from storage.models import (
+    Approval,
+    CommandRun,
+    IssueState,
+    Repository,
+    Spec,
+    SpecStatus,
+    Ticket,
+    TicketPhase,
+)
+from tests.support import MOCK_API, MOCK_GRAPHQL, github_payload
+
+API = MOCK_API
+GRAPHQL = MOCK_GRAPHQL
+REPO = "Codertocat/Hello-World"
+
+
+@pytest.fixture
+def ticket(session: Session) -> Ticket:
+    repository = Repository(
+        full_name=REPO, settings={"project": {"owner": "Octocoders", "number": 1}}
+    )
+    spec = Spec(
+        repository=repository,
+        key="login",
+        path="specs/login.yaml",
+        title="Login",
+        phase="tasks",
+        status=SpecStatus.PLANNED,
+        tracking_issue_number=9,
+    )
+    ticket = Ticket(
+        repository=repository,
+        spec=spec,
+        issue_number=1,
+        approval=Approval.PENDING,
+        issue_node_id="I_1",
+        project_item_id="PVTI_lADOAWcTxs07G84AVqWu",
+    )
+    session.add_all([repository, spec, ticket])
+    session.commit()
+    return ticket
+
+
+def comment(
+    body: str, association: str = "OWNER", login: str = "Codertocat", comment_id: int = 7
+) -> dict:  # type: ignore[type-arg]
+    payload = github_payload("issue_comment", "created.payload.json")
+    payload["comment"].update(body=body, author_association=association, id=comment_id)
+    payload["comment"]["user"]["login"] = login
+    return payload
+
+
+def dispatch(session: Session, settings: Settings, event: str, payload: dict) -> None:  # type: ignore[type-arg]
+    router.dispatch(Event(event, payload, "d", settings, session))
+
+
+def test_parse_finds_commands_at_the_start_of_lines_only() -> None:
+    body = "Looks good.\n/approve\nplease /retry later\n/block waiting for keys \n/Status"
+    assert commands.parse(body) == [(2, "approve", ""), (4, "block", "waiting for keys")]
+
+
+def test_a_command_after_an_html_comment_keeps_its_line_number() -> None:
+    assert commands.parse("<!--\n/approve\n-->\n/status") == [(4, "status", "")]
+
+
+@responses.activate
+def test_an_owner_approves_a_ticket(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    reaction = responses.post(
+        f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201
+    )
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "issue_comment", comment("/approve"))
+    assert json.loads(reaction.calls[0].request.body) == {"content": "eyes"}
+    assert ticket.approval is Approval.APPROVED and ticket.approved_by == "Codertocat"
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert body.startswith("@Codertocat") and "Approved by @Codertocat" in body
+    run = session.scalars(select(CommandRun)).one()
+    assert (run.command, run.allowed, run.user_login, run.line) == (
+        "approve",
+        True,
+        "Codertocat",
+        1,
+    )
+
+
+@responses.activate
+def test_someone_without_write_access_is_refused(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    permission = responses.get(
+        f"{API}/repos/{REPO}/collaborators/stranger/permission",
+        json={"permission": "read", "role_name": "read"},
+    )
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(
+        session, handler_settings, "issue_comment", comment("/approve", "CONTRIBUTOR", "stranger")
+    )
+    assert permission.call_count == 1
+    assert ticket.approval is Approval.PENDING
+    assert "needs write access" in json.loads(reply.calls[0].request.body)["body"]
+    run = session.scalars(select(CommandRun)).one()
+    assert (run.allowed, run.refusal_reason) == (False, "needs write access to the repository")
+
+
+@responses.activate
+def test_a_redelivered_comment_runs_nothing_twice(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+    dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+    assert reply.call_count == 1
+    assert ticket.blocked and ticket.blocked_reason == "waiting for keys"
+
+
+@responses.activate
+def test_bots_are_ignored(session: Session, handler_settings: Settings, ticket: Ticket) -> None:
+    payload = comment("/approve", login="specbridge[bot]")
+    payload["comment"]["user"]["type"] = "Bot"
+    dispatch(session, handler_settings, "issue_comment", payload)
+    assert len(responses.calls) == 0
+    assert session.scalars(select(CommandRun)).all() == []
+
+
+@responses.activate
+def test_an_unknown_command_names_the_nearest(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "issue_comment", comment("/aprove"))
+    assert "Did you mean `/approve`?" in json.loads(reply.calls[0].request.body)["body"]
+
+
+@responses.activate
+@pytest.mark.parametrize("body", ["/lgtm", "/assign @octocat", "/cc @hubot", "/approve"])
+def test_on_an_issue_specbridge_did_not_create_it_says_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    payload = comment(body)
+    payload["issue"]["number"] = 42  # a person's issue: no ticket, no tracking issue
+    dispatch(session, handler_settings, "issue_comment", payload)
+    assert len(responses.calls) == 0  # no reaction, no reply, no permission lookup
+    assert session.scalars(select(CommandRun)).all() == []
+
+
+@responses.activate
+@pytest.mark.parametrize("body", ["/lgtm", "/assign @octocat", "/cc @hubot"])
+def test_other_bots_commands_on_a_ticket_get_no_answer(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    dispatch(session, handler_settings, "issue_comment", comment(body))
+    assert len(responses.calls) == 0
+    assert session.scalars(select(CommandRun)).all() == []
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "body",
+    [
+        "How to approve:\n```\n/approve\n```",
+        "~~~sh\n/approve\n~~~",
+        "> /approve\nquoting the docs",
+        "<!-- /approve -->",
+        "Thanks!\n<!--\n/approve\n-->",
+        "<!-- hidden until the end\n/approve",
+    ],
+)
+def test_an_approve_in_a_code_block_a_quote_or_an_html_comment_changes_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, body: str
+) -> None:
+    dispatch(session, handler_settings, "issue_comment", comment(body))
+    assert len(responses.calls) == 0
+    assert ticket.approval is Approval.PENDING
+
+
+@responses.activate
+def test_help_says_what_each_command_does(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "issue_comment", comment("/help"))
+    body = json.loads(reply.calls[0].request.body)["body"]
+    listed = [line for line in body.splitlines() if line.startswith("- `/")]
+    assert {line.split("`")[1].split()[0] for line in listed} >= {"/approve", "/retry", "/phase"}
+    assert all(" — " in line and len(line.split(" — ")[1]) > 10 for line in listed)
+
+
+def _issue_json(number: int) -> dict:  # type: ignore[type-arg]
+    return {
+        "number": number,
+        "id": number,
+        "node_id": f"I_{number}",
+        "title": "t",
+        "body": "",
+        "state": "open",
+        "state_reason": None,
+        "labels": [],
+    }
+
+
+def _card_moved(column: str, by_permission: str = "write") -> None:
+    responses.get(
+        f"{API}/repos/{REPO}/collaborators/wolfy1339/permission",
+        json={"permission": by_permission, "role_name": by_permission},
+    )
+    responses.post(
+        GRAPHQL,
+        json={
+            "data": {
+                "node": {"id": "PVTI_lADOAWcTxs07G84AVqWu", "fieldValueByName": {"name": column}}
+            }
+        },
+    )
+
+
+def _edited_payload() -> dict:  # type: ignore[type-arg]
+    payload = github_payload("projects_v2_item", "edited.payload.json")
+    payload["projects_v2_item"].update(content_type="Issue", content_node_id="I_1")
+    return payload
+
+
+@responses.activate
+def test_a_card_moved_to_done_closes_the_issue(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    _card_moved("Done")
+    close = responses.patch(
+        f"{API}/repos/{REPO}/issues/1",
+        json={
+            "number": 1,
+            "id": 1,
+            "node_id": "I_1",
+            "title": "t",
+            "body": "",
+            "state": "closed",
+            "state_reason": "completed",
+            "labels": [],
+        },
+    )
+    completion = responses.post(f"{API}/repos/{REPO}/issues/9/comments", json={}, status=201)
+    close_tracking = responses.patch(
+        f"{API}/repos/{REPO}/issues/9", json={**_issue_json(9), "state": "closed"}
+    )
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
+    assert json.loads(close.calls[0].request.body) == {
+        "state": "closed",
+        "state_reason": "completed",
+    }
+    assert ticket.phase is TicketPhase.DONE
+    # Applied at once: the bot's own close comes back as an event it does not act on.
+    assert (ticket.state, ticket.state_reason) == (IssueState.CLOSED, "completed")
+    # It was the spec's only ticket: the tracking issue closes with a word why.
+    assert "complete" in json.loads(completion.calls[0].request.body)["body"]
+    assert json.loads(close_tracking.calls[0].request.body)["state"] == "closed"
+
+
+@responses.activate
+def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    _card_moved("Analyzing")
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
+    assert ticket.phase is TicketPhase.ANALYZING
+    assert ticket.approval is Approval.APPROVED
+    assert ticket.approved_by == "wolfy1339"
+
+
+@responses.activate
+@pytest.mark.parametrize(("column", "permission"), [("Done", "read"), ("Analyzing", "triage")])
+def test_a_card_moved_by_someone_without_write_access_changes_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, column: str, permission: str
+) -> None:
+    _card_moved(column, by_permission=permission)
+    said = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
+    assert (ticket.phase, ticket.state, ticket.approval) == (
+        TicketPhase.BACKLOG,
+        IssueState.OPEN,
+        Approval.PENDING,
+    )
+    assert not ticket.tasks
+    body = json.loads(said.calls[0].request.body)["body"]
+    assert f"needs write access to this repository, and @wolfy1339 has {permission}" in body
+    assert "The card is back in backlog." in body
+
+
+@responses.activate
+def test_the_bots_own_moves_are_not_acted_on(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    payload = _edited_payload()
+    payload["sender"].update(login="specbridge[bot]", type="Bot")
+    dispatch(session, handler_settings, "projects_v2_item", payload)
+    assert len(responses.calls) == 0
+    assert ticket.phase is TicketPhase.BACKLOG
