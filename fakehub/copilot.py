@@ -57,10 +57,22 @@ def is_installation_token(state: Any, token: str | None) -> bool:
     return token is not None and (token in state.tokens or token.startswith("ghs_"))
 
 
+def is_user_token(state: Any, token: str | None) -> bool:
+    """A person's token: neither an installation token nor the App's own JWT."""
+    from fakehub.hook_deliveries import jwt_claims
+
+    return (
+        token not in (None, "anonymous")
+        and not is_installation_token(state, token)
+        and jwt_claims(token) is None
+    )
+
+
 def actor_of(state: Any, token: str | None) -> str:
-    """Who a request acts as: the App's bot for an installation token, else the
-    person a user token was made for (`POST /_admin/tokens`), else `octocat`."""
-    if token is None or is_installation_token(state, token):
+    """Who a request acts as: the App's bot for an installation token (or the App's
+    JWT), else the person a user token was made for (`POST /_admin/tokens`), else
+    `octocat`."""
+    if not is_user_token(state, token):
         return BOT["login"]
     return state.user_tokens.get(token, "octocat")
 
@@ -116,11 +128,7 @@ def suggested_actors(
     """Copilot first where it is enabled and the viewer is a person (an installation
     token does not see it), then the people who may be assigned."""
     actors: list[dict[str, Any]] = []
-    if (
-        "CAN_BE_ASSIGNED" in capabilities
-        and repo.copilot
-        and not is_installation_token(state, token)
-    ):
+    if "CAN_BE_ASSIGNED" in capabilities and repo.copilot and is_user_token(state, token):
         actors.append(copilot_node())
     people = [repo.owner] if repo.owner_type == "User" else []
     people += [login for login in repo.collaborators if login not in people]
@@ -159,7 +167,7 @@ def check(
         raise CopilotRefused(
             f"Assigning Copilot through the API needs the header `GraphQL-Features: {FEATURE}`"
         )
-    if is_installation_token(state, token):
+    if not is_user_token(state, token):
         raise CopilotRefused(
             "Copilot can be assigned only with a user token (a personal access token or a "
             "GitHub App user-to-server token), not an installation token"

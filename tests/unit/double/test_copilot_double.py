@@ -5,6 +5,9 @@ and the GraphQL-Features header, refused otherwise; then a test acts as Copilot.
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections.abc import Iterator
 from itertools import count
 from typing import Any
@@ -125,6 +128,16 @@ def _copilot_id(hub: FakeHub, repo: str, token: str) -> tuple[str, str]:
     return first["id"], data["id"]
 
 
+def _app_jwt() -> str:
+    """An App JWT's shape (the double does not check its signature)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"iat": int(time.time()) - 60, "exp": int(time.time()) + 540, "iss": "4242"}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
 def _assignments(hub: FakeHub, repo: str) -> list[dict[str, Any]]:
     return repo_state(hub, repo)["copilot_assignments"]
 
@@ -238,6 +251,7 @@ def test_copilot_then_works_as_a_test_acts_it(hub: FakeHub, repo: str, user_toke
     ("case", "message"),
     [
         ("installation token", "user token"),
+        ("app jwt", "user token"),
         ("no feature header", FEATURE),
         ("not enabled", "not enabled"),
         ("no such base", "no branch"),
@@ -251,7 +265,7 @@ def test_github_refuses_to_assign_copilot(
     bot, _ = _copilot_id(hub, enabled, user_token)
     repo = _repo(hub, copilot=False) if case == "not enabled" else enabled
     issue = _issue(hub, repo)
-    token = installation_token if case == "installation token" else user_token
+    token = {"installation token": installation_token, "app jwt": _app_jwt()}.get(case, user_token)
     features = () if case == "no feature header" else (FEATURE,)
     agent = {
         "no such base": {"baseRef": "nope"},
