@@ -98,8 +98,18 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge(owner: str, name: str, number: int) -> Any:
-        with state.lock:
-            pull = hub.merge_pull(repo(owner, name), number, body().get("user", "octocat"))
+        from fakehub.pulls import mark_ready
+        from fakehub.server import Refused
+
+        target, person = repo(owner, name), body().get("user", "octocat")
+        try:
+            with state.lock:
+                if target.pulls[number].get("draft") and target.pulls[number]["state"] == "open":
+                    # GitHub merges no draft: the person marks it ready first, as on github.com
+                    mark_ready(hub, target, target.pulls[number], person)
+                pull = hub.merge_pull(target, number, person)
+        except Refused as refused:
+            return jsonify(error=str(refused)), 405
         return jsonify(pull)
 
     @app.post("/_admin/repos/<owner>/<name>/check-runs/<int:run_id>/rerequest")
@@ -277,6 +287,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                 "state": i.state,
                 "state_reason": i.state_reason,
                 "labels": i.labels,
+                "assignees": i.assignees,
                 "sub_issues": i.sub_issues,
                 "blocked_by": i.blocked_by,
                 "parent": i.parent,
@@ -302,4 +313,9 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         "pull_requests": list(repo.pulls.values()),
         "check_runs": repo.check_runs,
         "check_suites": list(repo.check_suites.values()),
+        "reviews": {str(n): reviews for n, reviews in repo.reviews.items()},
+        "review_comments": {str(n): found for n, found in repo.review_comments.items()},
+        "copilot": repo.copilot,
+        "copilot_assignments": repo.copilot_assignments,
+        "protected_branches": sorted(repo.protected_branches),
     }

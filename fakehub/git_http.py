@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from fakehub.protection import refused_push
 from fakehub.server import request_token
 from fakehub.state import BOT
 
@@ -39,6 +40,10 @@ def register_git(app: Flask, hub: Any) -> None:
                 401,
                 {"WWW-Authenticate": 'Basic realm="GitHub"'},
             )
+        if rest == "git-receive-pack":
+            refusal = refused_push(repo)  # a protected branch: github.com's answer
+            if refusal is not None:
+                return refusal
         before = repo.git.refs() if pushing and rest == "git-receive-pack" else None
         response = _http_backend(state.root / "git", f"/{owner}/{name}.git/{rest}", token)
         if before is not None:

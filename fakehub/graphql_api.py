@@ -22,9 +22,10 @@ from graphql import (
 )
 from graphql.language import FieldNode, OperationDefinitionNode
 
+from fakehub import copilot
 from fakehub.fixtures import FIXTURES
 from fakehub.limits import MAX_PAGE
-from fakehub.state import BOT, Issue, Project, State, new_id, node_id, now
+from fakehub.state import BOT, COPILOT, Issue, Project, State, new_id, node_id, now
 
 ADDITIONS = Path(__file__).with_name("schema-additions.graphql")
 # Mutations that create content, and spend the content budget.
@@ -177,6 +178,7 @@ class _Root(dict):  # type: ignore[type-arg]
             removeBlockedBy=lambda info, input: self._blocked_by(input, add=False),
             createLabel=lambda info, input: self._create_label(input),
         )
+        self.update(copilot.graphql_fields(self))
 
     # -- queries ---------------------------------------------------------------------
 
@@ -212,9 +214,23 @@ class _Root(dict):  # type: ignore[type-arg]
             found = [_label_node(repo.label(n)) for n in names]
             return page(found, first, kw.get("last"), kw.get("after"), "labels")
 
+        def suggested_actors(info: Any, capabilities: list[str], **kw: Any) -> Any:
+            actors = copilot.suggested_actors(
+                self.state, repo, self.token, capabilities, kw.get("loginNames")
+            )
+            found = page(
+                actors, kw.get("first"), kw.get("last"), kw.get("after"), "suggestedActors"
+            )
+            start = int(kw.get("after") or 0)
+            edges = [
+                {"cursor": str(start + i + 1), "node": a} for i, a in enumerate(found["nodes"])
+            ]
+            return {**found, "edges": edges}
+
         return {
             "id": repo.node_id,
             "nameWithOwner": repo.full_name,
+            "suggestedActors": suggested_actors,
             "issue": lambda info, number: issue_node(self.state, repo.issues.get(number)),
             "label": label,
             "labels": labels,
@@ -253,11 +269,16 @@ class _Root(dict):  # type: ignore[type-arg]
         assignees = [self._login(a) for a in input.get("assigneeIds") or []]
         if parent is not None:  # checked first: GitHub creates nothing it cannot place
             self._guarded(lambda: self.hub.check_room(parent))
+        assignees, agent = copilot.take_from_graphql(
+            self, repo, assignees, input.get("agentAssignment"), None
+        )
         issue = self._guarded(
             lambda: self.hub.create_issue(
                 repo, input["title"], input.get("body"), self.token, labels, assignees
             )
         )
+        if agent is not None:
+            copilot.assign(self.hub, issue, agent, copilot.actor_of(self.state, self.token))
         if parent is not None:
             self._guarded(lambda: self.hub.add_sub_issue(parent, issue))
         for project in projects:
@@ -271,11 +292,22 @@ class _Root(dict):  # type: ignore[type-arg]
         }
         if input.get("labelIds") is not None:
             changes["labels"] = [self._label_name(issue.repo, i) for i in input["labelIds"]]
+        agent, keep_copilot = None, False
         if input.get("assigneeIds") is not None:
-            changes["assignees"] = [self._login(a) for a in input["assigneeIds"]]
+            wanted = [self._login(a) for a in input["assigneeIds"]]
+            keep_copilot = COPILOT["login"] in wanted and COPILOT["login"] in issue.assignees
+            new = [w for w in wanted if w not in issue.assignees]
+            _, agent = copilot.take_from_graphql(
+                self, issue.repo, new, input.get("agentAssignment"), issue.number
+            )
+            changes["assignees"] = [w for w in wanted if w != COPILOT["login"]]
         if input.get("state"):
             changes["state"] = input["state"].lower()
         self._guarded(lambda: self.hub.edit_issue(issue, changes))
+        if keep_copilot:
+            issue.assignees.append(COPILOT["login"])
+        if agent is not None:
+            copilot.assign(self.hub, issue, agent, copilot.actor_of(self.state, self.token))
         return {"issue": issue_node(self.state, issue), "actor": None}
 
     def _set_state(self, input: dict[str, Any], state: str) -> dict[str, Any]:
@@ -348,6 +380,9 @@ class _Root(dict):  # type: ignore[type-arg]
         return name
 
     def _login(self, user_id: str) -> str:
+        known = copilot.login_of(self.state, user_id)
+        if known is not None:
+            return known
         return next(
             (
                 login
@@ -403,6 +438,9 @@ def issue_node(state: State, issue: Issue | None) -> dict[str, Any] | None:
         "url": f"{repo.html_url}/issues/{issue.number}",
         "repository": {"id": repo.node_id, "nameWithOwner": repo.full_name},
         "labels": connection(lambda: [_label_node(repo.label(n)) for n in issue.labels], "labels"),
+        "assignees": connection(
+            lambda: [copilot.user_node(login) for login in issue.assignees], "assignees"
+        ),
         "projectItems": connection(project_items, "projectItems"),
         "parent": lambda info: (
             issue_node(state, repo.issues[issue.parent]) if issue.parent else None

@@ -20,7 +20,8 @@ class OpenAPI:
         self.spec = json.loads(path.read_text())
         self.routes = []
         for template, item in self.spec["paths"].items():
-            pattern = re.sub(r"\{path\}$", "(?P<path>.+)", template)
+            # A trailing file path, git ref or branch name may hold slashes.
+            pattern = re.sub(r"\{(path|ref|branch)\}$", r"(?P<\1>.+)", template)
             pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
             literal = len(re.sub(r"\{\w+\}", "", template))
             self.routes.append((literal, re.compile(f"^{pattern}$"), template, item))
@@ -88,8 +89,10 @@ class OpenAPI:
 
     def _convert(self, node: Any, depth: int) -> Any:
         """OpenAPI 3.0 schema → JSON Schema: $refs inlined, `nullable` as a type."""
-        if depth > 12:
-            return {}
+        if depth > 12:  # deeper schemas are taken as anything; scalars and names stay
+            if isinstance(node, list):
+                return [{} if isinstance(n, dict) else n for n in node]
+            return {} if isinstance(node, dict) else node
         if isinstance(node, list):
             return [self._convert(n, depth) for n in node]
         if not isinstance(node, dict):

@@ -10,9 +10,11 @@ from typing import Any, NoReturn
 
 from flask import Flask, abort, g, jsonify, request
 
+from fakehub import copilot
 from fakehub.limits import RateLimited
+from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
-from fakehub.webhooks import check_run_json
+from fakehub.webhooks import check_run_json, pull_request_json
 
 TOKEN_LIFETIME = 3600
 SUB_ISSUES_DOCS = "https://docs.github.com/rest/issues/sub-issues#add-sub-issue"
@@ -150,7 +152,7 @@ def register_rest(app: Flask, hub: Any) -> None:
             size=len(data),
             name=path.rsplit("/", 1)[-1],
             path=path,
-            sha=f"{abs(hash(data)):040x}"[:40],
+            sha=blob_sha(repo, ref, path) or "",
             content=base64.b64encode(data).decode(),
         )
 
@@ -160,14 +162,19 @@ def register_rest(app: Flask, hub: Any) -> None:
         data = request.get_json()
 
         def create() -> Any:
+            assignees, agent = copilot.take_from_rest(
+                hub, repo, list(data.get("assignees") or []), data, g.get("token")
+            )
             issue = hub.create_issue(
                 repo,
                 str(data["title"]),
                 data.get("body"),
                 g.get("token") or "anonymous",
                 labels=[x if isinstance(x, str) else x["name"] for x in data.get("labels") or []],
-                assignees=list(data.get("assignees") or []),
+                assignees=assignees,
             )
+            if agent is not None:
+                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
             return jsonify(issue.json()), 201
 
         return creating(create)
@@ -207,7 +214,20 @@ def register_rest(app: Flask, hub: Any) -> None:
             data["labels"] = [x if isinstance(x, str) else x["name"] for x in data["labels"]]
 
         def edit() -> Any:
+            agent = None
+            if data.get("assignees") is not None:
+                kept = [copilot.rest_login(a) for a in data["assignees"]]
+                had = copilot.COPILOT["login"] in issue.assignees
+                new = [a for a in kept if a not in issue.assignees]
+                _, agent = copilot.take_from_rest(
+                    hub, issue.repo, new, data, g.get("token"), issue.number
+                )
+                data["assignees"] = [a for a in kept if a != copilot.COPILOT["login"]]
+                if had and copilot.COPILOT["login"] in kept:
+                    data["assignees"].append(copilot.COPILOT["login"])
             hub.edit_issue(issue, data)
+            if agent is not None:
+                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
             return jsonify(issue.json())
 
         return changing(edit)
@@ -340,12 +360,17 @@ def register_rest(app: Flask, hub: Any) -> None:
                 if (not head or f"{owner}:{p['head']['ref']}" == head)
                 and request.args.get("state", "open") in (p["state"], "all")
             ]
-            return jsonify([{k: v for k, v in p.items() if k != "head_repo_fork"} for p in found])
+            return jsonify([pull_request_json(repo, p) for p in found])
         data = request.get_json()
         if repo.git.sha(data["head"]) is None:
             return error(422, "Validation Failed", errors=[{"field": "head", "code": "invalid"}])
         token = g.get("token") or "anonymous"
-        return creating(lambda: (jsonify(hub.open_pull(repo, data, BOT["login"], token)), 201))
+        return creating(
+            lambda: (
+                jsonify(pull_request_json(repo, hub.open_pull(repo, data, BOT["login"], token))),
+                201,
+            )
+        )
 
     @app.get("/repos/<owner>/<name>/compare/<basehead>")
     def compare(owner: str, name: str, basehead: str) -> Any:

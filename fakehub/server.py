@@ -172,6 +172,7 @@ class FakeHub:
             private=bool(data.get("private")),
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
+            copilot=bool(data.get("copilot")),
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -592,17 +593,31 @@ class FakeHub:
             )
 
     def merge_pull(self, repo: Repo, number: int, actor: str) -> dict[str, Any]:
+        """A person merges: the base moves (`push`), `pull_request` closed with merged
+        true; merged into the default branch, the issues its body names with a closing
+        keyword close, as on GitHub."""
+        from fakehub.pulls import closing_issues
+
         pull = repo.pulls[number]
+        if pull["state"] != "open":
+            raise Refused("Pull Request is not mergeable")
+        if pull.get("draft"):
+            raise Refused("Pull Request is still a draft")
         base = pull["base"]["ref"]
         before = repo.git.sha(base) or "0" * 40
         sha = repo.git.merge(pull["head"]["ref"], base, f"Merge pull request #{number}")
-        pull.update(state="closed", merged=True, merge_commit_sha=sha)
+        pull.update(
+            state="closed",
+            merged=True,
+            merge_commit_sha=sha,
+            closed_at=now(),
+            merged_at=now(),
+            merged_by=actor,
+        )
         self.pushed(repo, base, before, sha, actor)
-        for closed in re.findall(
-            r"(?i)\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s+#(\d+)", pull.get("body") or ""
-        ):
-            issue = repo.issues.get(int(closed))
-            if issue is not None:
+        self.send_pull_request(repo, pull, "closed", actor)
+        if base == repo.default_branch:
+            for issue in closing_issues(repo, pull.get("body")):
                 self.set_issue_state(issue, "closed", "completed", actor)
         return pull
 
@@ -621,8 +636,12 @@ class FakeHub:
     def _build_app(self) -> Flask:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
+        from fakehub.assignees import register_assignees
         from fakehub.git_http import register_git
         from fakehub.hook_deliveries import register_hook_deliveries
+        from fakehub.people import register_people
+        from fakehub.protection import register_protection
+        from fakehub.pulls import register_pulls
         from fakehub.rest import register_rest
 
         app = Flask("fakehub")
@@ -630,6 +649,10 @@ class FakeHub:
         app.after_request(self._finish)
         register_rest(app, self)
         register_hook_deliveries(app, self)
+        register_pulls(app, self)
+        register_assignees(app, self)
+        register_people(app, self)
+        register_protection(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)

@@ -14,6 +14,9 @@ from typing import Any
 from fakehub.git import GitRepository
 
 BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
+# GitHub's Copilot coding agent: REST and webhooks show it as the Bot `Copilot`
+# (https://github.com/apps/copilot-swe-agent); GraphQL's suggestedActors as `copilot-swe-agent`.
+COPILOT = {"login": "Copilot", "id": 198982749, "type": "Bot", "app": "copilot-swe-agent"}
 # A board made on github.com gets these Status options.
 GITHUB_DEFAULT_STATUS = ("Todo", "In Progress", "Done")
 _ids = itertools.count(1000)
@@ -34,17 +37,22 @@ def now() -> str:
 def user(login: str, kind: str | None = None) -> dict[str, Any]:
     if login == BOT["login"]:
         kind, user_id = "Bot", BOT["id"]
+    elif login == COPILOT["login"]:
+        kind, user_id = "Bot", COPILOT["id"]
     else:
         user_id = abs(hash(login)) % 10_000_000
     base = f"https://api.github.com/users/{login}"
+    html = f"https://github.com/{login}"
+    if login == COPILOT["login"]:
+        html = f"https://github.com/apps/{COPILOT['app']}"
     return {
         "login": login,
         "id": user_id,
-        "node_id": node_id("U", user_id),
+        "node_id": node_id("BOT" if login == COPILOT["login"] else "U", user_id),
         "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
         "gravatar_id": "",
         "url": base,
-        "html_url": f"https://github.com/{login}",
+        "html_url": html,
         "followers_url": f"{base}/followers",
         "following_url": f"{base}/following{{/other_user}}",
         "gists_url": f"{base}/gists{{/gist_id}}",
@@ -145,6 +153,13 @@ class Repo:
     check_runs: list[dict[str, Any]] = field(default_factory=list)
     check_suites: dict[str, dict[str, Any]] = field(default_factory=dict)  # by head commit
     label_ids: dict[str, int] = field(default_factory=dict)
+    # Pull request reviews and their line comments, by pull request number (fakehub/pulls.py).
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    review_comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    # Copilot coding agent enabled here, and the assignments it accepted (fakehub/copilot.py).
+    copilot: bool = False
+    copilot_assignments: list[dict[str, Any]] = field(default_factory=list)
+    protected_branches: set[str] = field(default_factory=set)  # fakehub/people.py
 
     @property
     def full_name(self) -> str:
@@ -228,6 +243,7 @@ class Repo:
             "has_projects": True,
             "has_downloads": True,
             "has_wiki": False,
+            "has_discussions": False,
             "has_pages": False,
             "forks_count": 0,
             "mirror_url": None,
@@ -337,6 +353,7 @@ class State:
         self.projects: dict[tuple[str, int], Project] = {}
         self.installations: dict[str, int] = {}
         self.tokens: dict[str, Token] = {}
+        self.user_tokens: dict[str, str] = {}  # a person's token → their login
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
         self._issues_by_node: dict[str, Issue] = {}
