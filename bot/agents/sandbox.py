@@ -81,9 +81,6 @@ WATCH_SECONDS = 0.2
 STOP_CHECK_SECONDS = 1
 STOP_GRACE_SECONDS = 5
 TAIL_LINES = 400
-# A command that failed after one of its processes came this close to the
-# memory limit most likely failed for memory (RLIMIT_AS makes allocations fail).
-NEAR_MEMORY_LIMIT = 0.7
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 Command = str | Sequence[str]
@@ -152,10 +149,11 @@ class Policy:
 class Outcome:
     exit_code: int | None
     output: str
-    # "exit" (on its own), or why it was ended or failed: "timeout", "memory",
-    # "processes" (limits), "stopped" (should_stop said so).
+    # "exit": it ended on its own (a process refused memory by RLIMIT_AS fails
+    # its allocation and exits: "exit", its output says why). Or why it was
+    # ended: "timeout"; "memory", "processes": its processes together held as
+    # much as the limit; "stopped": should_stop said so.
     reason: str = "exit"
-    peak_memory: int = 0  # bytes held by its largest process, when it exited on its own
 
     @property
     def hit_limit(self) -> bool:
@@ -447,42 +445,35 @@ def _watch(
     assert process.stdout is not None
     reader = threading.Thread(target=_read_lines, args=(process.stdout, tail), daemon=True)
     reader.start()
-    outcome = _wait(process, limits, should_stop)
-    if outcome.reason != "exit":
+    reason = _wait(process, limits, should_stop)
+    if reason != "exit":
         _stop(process)
-    elif outcome.exit_code and outcome.peak_memory >= NEAR_MEMORY_LIMIT * limits.memory:
-        outcome.reason = "memory"
     reader.join(timeout=5)
-    outcome.exit_code = process.returncode
-    outcome.output = "".join(tail)
-    return outcome
+    return Outcome(process.returncode, "".join(tail), reason)
 
 
-def _wait(
-    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool]
-) -> Outcome:
-    """Wait for the command to end, or for a reason to end it."""
+def _wait(process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool]) -> str:
+    """Wait for the command to end ("exit"), or for a reason to end it."""
     deadline = time.monotonic() + limits.timeout
     next_stop_check = time.monotonic() + STOP_CHECK_SECONDS
     while True:
-        # wait4, not Popen.wait: its usage holds the largest process's peak memory.
-        pid, status, used = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return Outcome(process.returncode, "", "exit", used.ru_maxrss * 1024)
+        try:
+            process.wait(timeout=WATCH_SECONDS)
+            return "exit"
+        except subprocess.TimeoutExpired:
+            pass
         now = time.monotonic()
         threads, memory = usage(process.pid)
         if now >= deadline:
-            return Outcome(None, "", "timeout")
+            return "timeout"
         if memory >= limits.memory:
-            return Outcome(None, "", "memory")
+            return "memory"
         if threads >= limits.processes:
-            return Outcome(None, "", "processes")
+            return "processes"
         if now >= next_stop_check:
             if should_stop():
-                return Outcome(None, "", "stopped")
+                return "stopped"
             next_stop_check = now + STOP_CHECK_SECONDS
-        time.sleep(WATCH_SECONDS)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
