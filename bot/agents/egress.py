@@ -61,6 +61,7 @@ class EgressProxy:
         self._server: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._stopped = False
 
     def __enter__(self) -> EgressProxy:
         self.start()
@@ -85,6 +86,7 @@ class EgressProxy:
             _close(self._server)  # wakes the accepting thread
             self._server = None
         with self._lock:
+            self._stopped = True
             for sock in self._open:
                 _close(sock)
             self._open.clear()
@@ -100,7 +102,10 @@ class EgressProxy:
                 client, _ = server.accept()
             except OSError:
                 return  # stopped
-            self._track(client)
+            try:
+                self._track(client)
+            except OSError:
+                return  # stopped
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
@@ -109,13 +114,13 @@ class EgressProxy:
         except Refused as refused:
             log.warning("egress refused: %s (%s %s)", refused.where, refused.status, refused)
             _answer(client, refused.status, str(refused))
+            self._forget(client)
             return
         except OSError:
-            _close(client)
+            self._forget(client)
             return
         pipe(client, upstream)
-        with self._lock:
-            self._open.difference_update({client, upstream})
+        self._forget(client, upstream)
 
     def _open_upstream(self, client: socket.socket) -> socket.socket:
         """Read the request, check it, connect, and pass on what the client sent."""
@@ -124,15 +129,28 @@ class EgressProxy:
         if not self.allows(host, port):
             raise Refused(403, "Forbidden", f"{host}:{port}")
         upstream = self._track(_connect(host, port))
-        if tunnel:
-            client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-        else:
-            upstream.sendall(head)
-        upstream.sendall(rest)
+        try:
+            if tunnel:
+                client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            else:
+                upstream.sendall(head)
+            upstream.sendall(rest)
+        except OSError:
+            self._forget(upstream)
+            raise
         return upstream
+
+    def _forget(self, *socks: socket.socket) -> None:
+        with self._lock:
+            self._open.difference_update(socks)
+        for sock in socks:
+            sock.close()
 
     def _track(self, sock: socket.socket) -> socket.socket:
         with self._lock:
+            if self._stopped:  # a connection made while stopping: cut it too
+                _close(sock)
+                raise OSError("the egress proxy stopped")
             self._open.add(sock)
         return sock
 

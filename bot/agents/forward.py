@@ -28,9 +28,9 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
     """
     peers = {a: b, b: a}
     selector = selectors.DefaultSelector()
-    for sock in peers:
-        selector.register(sock, selectors.EVENT_READ)
     try:
+        for sock in peers:
+            selector.register(sock, selectors.EVENT_READ)
         while selector.get_map():
             for key, _ in selector.select():
                 source = key.fileobj
@@ -41,8 +41,8 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
                     continue
                 selector.unregister(source)
                 peers[source].shutdown(socket.SHUT_WR)
-    except OSError:
-        pass  # a reset or a closed peer: the connection is over either way
+    except (OSError, ValueError):
+        pass  # a reset, or closed meanwhile (ValueError): the connection is over either way
     finally:
         selector.close()
         a.close()

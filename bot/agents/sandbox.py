@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from bot.agents.egress import EgressProxy, parse_destination
 
@@ -179,7 +179,7 @@ def run(
     backend = choose_backend(policy.backend, account)
     if backend == "none":
         process = _launch(_unsandboxed(command, account), env, limits, None, cwd=workspace)
-        return _watch(process, limits, should_stop)
+        return _watch(process, limits, should_stop, _uid(account))
     if backend != "bubblewrap":
         raise SandboxError(f"the {backend} sandbox is not wired yet (see container_argv)")
     if os.geteuid() == 0 and account is None:
@@ -192,7 +192,7 @@ def run(
         if socket_path:
             inside |= proxy_environment()
         process = _launch(argv, inside, limits, account, cwd=Path("/"))
-        return _watch(process, limits, should_stop)
+        return _watch(process, limits, should_stop, _uid(account))
 
 
 def choose_backend(requested: str | None, account: tuple[int, int] | None = None) -> str:
@@ -332,8 +332,14 @@ def parse_size(value: object) -> int:
     return _positive_int("size", int(match[1]) << (10 * power))
 
 
-def usage(root: int) -> tuple[int, int]:
-    """Threads, and anonymous resident bytes, of process `root` and all its descendants.
+class Usage(NamedTuple):
+    threads: int  # of the process and its descendants
+    memory: int  # anonymous resident bytes, of the same
+    account_threads: int  # of every process of the account, which RLIMIT_NPROC counts
+
+
+def usage(root: int, account: int) -> Usage:
+    """What process `root` and all its descendants hold, from /proc.
 
     Anonymous memory only (resident minus file-backed): libraries and the page
     cache are shared and reclaimable. Pages a fork shares with its parent count
@@ -341,10 +347,12 @@ def usage(root: int) -> tuple[int, int]:
     """
     children: dict[int, list[int]] = defaultdict(list)
     held: dict[int, tuple[int, int]] = {}
+    account_threads = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
+            owner = os.stat(f"/proc/{name}").st_uid
             stat = Path(f"/proc/{name}/stat").read_text()
             resident, shared = Path(f"/proc/{name}/statm").read_text().split()[1:3]
         except (OSError, ValueError):
@@ -352,6 +360,7 @@ def usage(root: int) -> tuple[int, int]:
         fields = stat.rpartition(")")[2].split()  # after the command's name, which may hold spaces
         children[int(fields[1])].append(int(name))
         held[int(name)] = (int(fields[17]), (int(resident) - int(shared)) * PAGE)
+        account_threads += int(fields[17]) if owner == account else 0
     threads = memory = 0
     todo = [root]
     while todo:
@@ -359,7 +368,7 @@ def usage(root: int) -> tuple[int, int]:
         count, size = held.get(pid, (0, 0))
         threads, memory = threads + count, memory + size
         todo += children.get(pid, [])
-    return threads, memory
+    return Usage(threads, memory, account_threads)
 
 
 def _argv(command: Command) -> list[str]:
@@ -438,21 +447,28 @@ def _as(account: tuple[int, int] | None) -> dict[str, object]:
     return {"user": account[0], "group": account[1], "extra_groups": []}
 
 
+def _uid(account: tuple[int, int] | None) -> int:
+    """The user the command runs as."""
+    return account[0] if account is not None and os.geteuid() == 0 else os.getuid()
+
+
 def _watch(
-    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool]
+    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool], uid: int
 ) -> Outcome:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     assert process.stdout is not None
     reader = threading.Thread(target=_read_lines, args=(process.stdout, tail), daemon=True)
     reader.start()
-    reason = _wait(process, limits, should_stop)
+    reason = _wait(process, limits, should_stop, uid)
     if reason != "exit":
         _stop(process)
     reader.join(timeout=5)
     return Outcome(process.returncode, "".join(tail), reason)
 
 
-def _wait(process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool]) -> str:
+def _wait(
+    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool], uid: int
+) -> str:
     """Wait for the command to end ("exit"), or for a reason to end it."""
     deadline = time.monotonic() + limits.timeout
     next_stop_check = time.monotonic() + STOP_CHECK_SECONDS
@@ -463,17 +479,29 @@ def _wait(process: subprocess.Popen[bytes], limits: Limits, should_stop: Callabl
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
-        threads, memory = usage(process.pid)
+        held = usage(process.pid, uid)
         if now >= deadline:
             return "timeout"
-        if memory >= limits.memory:
+        if held.memory >= limits.memory:
             return "memory"
-        if threads >= limits.processes:
+        if _at_process_limit(held, limits.processes):
             return "processes"
         if now >= next_stop_check:
             if should_stop():
                 return "stopped"
             next_stop_check = now + STOP_CHECK_SECONDS
+
+
+def _at_process_limit(held: Usage, limit: int) -> bool:
+    """Whether the sandbox holds its account's last processes.
+
+    The kernel counts all the account's processes: the bot's own, when it runs
+    agents as itself (not root), and other runs' sharing the account. So: at
+    the limit, and the larger holder of what is held.
+    """
+    return held.threads >= limit or (
+        held.account_threads >= limit and 2 * held.threads > held.account_threads
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

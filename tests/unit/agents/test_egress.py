@@ -27,17 +27,18 @@ def other_port() -> Iterator[int]:
 
 
 def ask(socket_path: Path, request: bytes, then: bytes = b"") -> bytes:
-    """Send `request` to the proxy; after a 200 to a CONNECT, send `then` through the tunnel."""
+    """Send `request` to the proxy, and all it answers; after a 200 to a CONNECT, send
+    `then` through the tunnel, and all that answers."""
     with socket.socket(socket.AF_UNIX) as client:
         client.settimeout(5)
         client.connect(str(socket_path))
         client.sendall(request)
-        answer = client.recv(65536)
-        if then and answer.startswith(b"HTTP/1.1 200"):
+        if then:
+            assert client.recv(65536) == b"HTTP/1.1 200 Connection Established\r\n\r\n"
             client.sendall(then)
-            answer = b""
-            while chunk := client.recv(65536):
-                answer += chunk
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
         return answer
 
 
