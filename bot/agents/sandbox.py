@@ -15,10 +15,12 @@ Backends (the profile's `sandbox:`):
 - `none`: the command runs as it did before sandboxes (as the agents' account,
   under bot/agents/supervise.py). Only when the profile asks for it by name.
 
-Limits, for bubblewrap and none: RLIMIT_AS (virtual memory, per process) and
-RLIMIT_NPROC (counted per real uid, across the host: give agents an account of
-their own) through `prlimit`, and a watchdog that reads /proc: the sandbox's
-processes together may not hold more memory or threads than the limits either.
+Limits, for bubblewrap and none: a watchdog reads /proc and ends the run when
+the sandbox's processes together hold `memory` (resident) or `processes`
+(threads); the kernel refuses, per process, address space past
+`address_space` (RLIMIT_AS) and, per account, threads past `processes`
+(RLIMIT_NPROC: counted per real uid across the host, so give agents an account
+of their own), set through `prlimit`.
 """
 
 from __future__ import annotations
@@ -93,18 +95,23 @@ class SandboxError(RuntimeError):
 @dataclass(frozen=True)
 class Limits:
     timeout: float
-    memory: int = 4 << 30  # bytes, per process (RLIMIT_AS) and all together (watchdog)
+    memory: int = 4 << 30  # resident bytes, all processes together (the watchdog)
+    # Virtual bytes, per process (RLIMIT_AS), a backstop for a hog faster than
+    # the watchdog. Not lower: Node reserves ~10 GiB per WebAssembly memory.
+    address_space: int = 16 << 30
     processes: int = 512  # threads, in fact: the kernel counts both
     cpus: float | None = None  # containers only
     scratch: int = 512 << 20  # bytes of each of /tmp, HOME, /dev/shm (memory, too)
 
     @classmethod
     def from_profile(cls, timeout: float, data: Mapping[str, object]) -> Limits:
-        """The profile's `memory: 4G`, `processes: 512`, `cpus: 2`, `scratch: 512M`."""
+        """The profile's `memory: 4G`, `address_space: 16G`, `processes: 512`, `cpus: 2`,
+        `scratch: 512M`."""
         defaults = cls(timeout)
         return cls(
             timeout=timeout,
             memory=parse_size(data.get("memory", defaults.memory)),
+            address_space=parse_size(data.get("address_space", defaults.address_space)),
             processes=_positive_int("processes", data.get("processes", defaults.processes)),
             cpus=float(data["cpus"]) if data.get("cpus") is not None else None,  # type: ignore[arg-type]
             scratch=parse_size(data.get("scratch", defaults.scratch)),
@@ -149,10 +156,10 @@ class Policy:
 class Outcome:
     exit_code: int | None
     output: str
-    # "exit": it ended on its own (a process refused memory by RLIMIT_AS fails
-    # its allocation and exits: "exit", its output says why). Or why it was
-    # ended: "timeout"; "memory", "processes": its processes together held as
-    # much as the limit; "stopped": should_stop said so.
+    # "exit": it ended on its own (a process refused address space by RLIMIT_AS
+    # fails its allocation and exits: "exit", its output says why). Or why it
+    # was ended: "timeout"; "memory", "processes": its processes together held
+    # as much as the limit; "stopped": should_stop said so.
     reason: str = "exit"
 
     @property
@@ -423,7 +430,7 @@ def _launch(
     # prlimit, not preexec_fn: the worker has threads, and preexec_fn is unsafe then.
     prlimit = [
         shutil.which("prlimit") or "/usr/bin/prlimit",
-        f"--as={limits.memory}",
+        f"--as={limits.address_space}",
         f"--nproc={limits.processes}",
         "--core=0",
         "--",

@@ -258,20 +258,21 @@ def test_a_fork_bomb_ends_the_run_at_the_process_limit(task: Task) -> None:
 
 
 @needs_bubblewrap
-def test_a_memory_hog_fails_its_allocations(task: Task) -> None:
-    """RLIMIT_AS: past the limit, a process's allocations fail, and it ends on its own."""
-    outcome = task.run("memory-hog", limits=Limits(timeout=60, memory=512 << 20))
-    assert (outcome.reason, outcome.exit_code) == ("exit", 1)
-    assert "MemoryError" in outcome.output
+@pytest.mark.parametrize("processes", [1, 4])
+def test_a_memory_hog_ends_the_run_at_the_memory_limit(task: Task, processes: int) -> None:
+    """One process, or four each under the limit (768 MB of 1 GB), all together over it."""
+    outcome = task.run("memory-hog", str(processes), limits=Limits(timeout=60, memory=1 << 30))
+    assert (outcome.reason, outcome.hit_limit) == ("memory", True), outcome.output
+    assert outcome.exit_code != 0
     assert not running("probe.py")
 
 
 @needs_bubblewrap
-def test_memory_hogs_together_end_the_run_at_the_memory_limit(task: Task) -> None:
-    """Four processes, each under the limit (768 MB of 1 GB), all together over it."""
-    outcome = task.run("memory-hog", "4", limits=Limits(timeout=60, memory=1 << 30))
-    assert (outcome.reason, outcome.hit_limit) == ("memory", True), outcome.output
-    assert outcome.exit_code != 0
+def test_a_process_is_refused_address_space_past_its_limit(task: Task) -> None:
+    """RLIMIT_AS: past it, a process's allocations fail, and it ends on its own."""
+    outcome = task.run("memory-hog", limits=Limits(timeout=60, address_space=512 << 20))
+    assert (outcome.reason, outcome.exit_code) == ("exit", 1)
+    assert "MemoryError" in outcome.output
     assert not running("probe.py")
 
 
@@ -396,13 +397,15 @@ def test_profiles_name_the_sandbox_and_its_limits() -> None:
         "network": ["api.anthropic.com:443", "127.0.0.1:8080"],
         "read_only": ["/opt/claude"],
         "memory": "2G",
+        "address_space": "12G",
         "processes": 256,
     }
     policy = Policy.from_profile(data)
     assert policy.network == ("api.anthropic.com:443", "127.0.0.1:8080")
     assert policy.read_only == ("/opt/claude",)
     limits = Limits.from_profile(600, data)
-    assert (limits.memory, limits.processes, limits.timeout) == (2 << 30, 256, 600)
+    assert (limits.memory, limits.address_space) == (2 << 30, 12 << 30)
+    assert (limits.processes, limits.timeout) == (256, 600)
     assert Policy.from_profile({"network": "none"}).network == ()
 
 
