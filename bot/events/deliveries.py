@@ -24,7 +24,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.beats import beating
 from bot.events import handlers
@@ -54,6 +55,9 @@ FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
 CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
 # Events the App's own writes cause: stored, never queued.
 OWN_EVENT = "caused by specbridge itself"
+# The database is away (down, unreachable, out of connections): what is not
+# stored now can be later, so a delivery goes to the spool (bot/events/spool.py).
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,22 @@ def store_delivery(
     if pk is not None:
         return Stored(pk, queue=not own, status=status.value)
     return _redelivered(settings, delivery_id)
+
+
+def store_spooled(
+    settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
+) -> bool:
+    """A delivery the spool kept while the database was away: stored and queued
+    unless the outbox has it already (False then: nothing is done twice)."""
+    own = caused_by_us(settings, payload)
+    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
+    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is None:
+        return False
+    if not own:
+        queue_delivery(settings, pk)
+    return True
 
 
 def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
-"""Periodic chores that keep the outbox honest: deliveries queued again, tasks
-whose worker died reaped, paused syncs resumed if their job was lost, finished
-deliveries pruned after the retention time. They run
-in every worker (in a process of its own) and in the embedded server (on a
-thread); each is safe to run anywhere, any number of times at once."""
+"""Periodic chores that keep the outbox honest: spooled deliveries moved into
+the outbox, deliveries queued again, tasks whose worker died reaped, paused
+syncs resumed if their job was lost, finished deliveries pruned after the
+retention time. They run in every worker (in a process of its own) and in the
+embedded server (on a thread), the first round at start; `serve` with Redis
+drains the spool on a thread too. Each is safe to run anywhere, any number of
+times at once."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy import delete, func, select
 
 from bot.agents.reaper import reap_stale_tasks
 from bot.events.deliveries import requeue_unfinished
+from bot.events.spool import drain_spool
 from bot.settings import Settings
 from bot.sync import resume_due_specs
 from storage.db import session_scope
@@ -70,16 +73,21 @@ def prune_deliveries(settings: Settings) -> int:
     return pruned
 
 
-CHORES: tuple[Callable[[Settings], object], ...] = (
+Chore = Callable[[Settings], object]
+
+CHORES: tuple[Chore, ...] = (
+    drain_spool,
     requeue_unfinished,
     reap_stale_tasks,
     resume_due_specs,
     prune_when_due,
 )
+# In `serve` when workers run the jobs (with Redis): the spool it fills.
+WEB_CHORES: tuple[Chore, ...] = (drain_spool,)
 
 
-def run_chores(settings: Settings) -> None:
-    for chore in CHORES:
+def run_chores(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
+    for chore in chores:
         try:
             chore(settings)
         except Exception:  # one failing chore (Redis down) must not stop the others
@@ -90,12 +98,12 @@ def interval(settings: Settings) -> float:
     return settings.task_heartbeat_seconds * 2
 
 
-def start_thread(settings: Settings) -> None:
+def start_thread(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
     """For the embedded server: chores on a daemon thread of this process."""
 
     def loop() -> None:
         while True:
-            run_chores(settings)
+            run_chores(settings, chores)
             time.sleep(interval(settings))
 
     threading.Thread(target=loop, name="maintenance", daemon=True).start()
