@@ -3,10 +3,14 @@ the stored row, not the queue, says what is left to do.
 
 A delivery is queued under the job id `delivery-<id>`. Until it is done (or
 has failed every retry) the periodic sweep queues it again whenever no job for
-it is pending: after Redis restarted empty, after its worker died mid-job
-(its processing lease runs out), or when it was stored while the queue was
-unreachable. Processing claims the row first, so a delivery queued twice is
-still handled once at a time.
+it is pending: after Redis restarted empty, after its worker died mid-job, or
+when it was stored while the queue was unreachable. Processing claims the row
+first, so a delivery queued twice is still handled once at a time.
+
+A worker's death is read from the delivery's own lease, renewed every third of
+SPECBRIDGE_DELIVERY_LEASE_SECONDS while the handlers run: once it ran out the
+delivery is queued again even though RQ still calls the killed worker's job
+`started` (it would until the job timeout, 15 minutes).
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from storage.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60
 # A failed delivery runs again after these delays, then stays failed.
 RETRY_DELAYS = (5, 30, 120, 600, 1800)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -266,15 +269,23 @@ def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
         true() if after_restart else Delivery.lease_until < now,
     )
     with session_scope(settings.database_url) as session:
-        candidates = session.scalars(
-            select(Delivery.id)
+        rows = session.execute(
+            select(Delivery.id, Delivery.status)
             .where(or_(waiting, dropped))
             .order_by(Delivery.id)
             .limit(SWEEP_BATCH)
         ).all()
-    if not candidates:
+    if not rows:
         return 0
-    running = pending(settings, EVENTS, [_job_id(pk) for pk in candidates])
+    candidates = [pk for pk, _ in rows]
+    running = pending(
+        settings, EVENTS, [_job_id(pk) for pk, status in rows if status in CLAIMABLE]
+    ) | pending(
+        settings,
+        EVENTS,
+        [_job_id(pk) for pk, status in rows if status is DeliveryStatus.PROCESSING],
+        started=False,  # its lease ran out: the worker running it is dead
+    )
     requeued = [pk for pk in candidates if _job_id(pk) not in running]
     for pk in requeued:
         if not queue_delivery(settings, pk):
@@ -349,7 +360,7 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
             .values(
                 status=DeliveryStatus.PROCESSING,
                 attempts=Delivery.attempts + 1,
-                lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                lease_until=now + timedelta(seconds=settings.delivery_lease_seconds),
                 next_attempt_at=None,
             )
         ).rowcount
@@ -369,15 +380,17 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
 def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[None]:
     """Renew the processing lease while the handlers run (a sync can take minutes)."""
 
+    lease = settings.delivery_lease_seconds
+
     def renew() -> None:
         with session_scope(settings.database_url) as session:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.PROCESSING)
-                .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
+                .values(lease_until=datetime.now(UTC) + timedelta(seconds=lease))
             )
 
-    return beating(LEASE_SECONDS / 3, renew, f"lease-delivery-{delivery_pk}")
+    return beating(lease / 3, renew, f"lease-delivery-{delivery_pk}")
 
 
 def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:
