@@ -1,4 +1,5 @@
-"""python -m fakehub --port P --webhook-url URL --webhook-secret S [--state-dir DIR]"""
+"""python -m fakehub --port P --webhook-url URL --webhook-secret S [--state-dir DIR]
+[--webhook-timeout SECONDS]"""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from pathlib import Path
 
 from fakehub import FakeHub
+from fakehub.webhooks import GITHUB_TIMEOUT
 
 
 def main() -> None:
@@ -16,8 +18,11 @@ def main() -> None:
     parser.add_argument("--webhook-url")
     parser.add_argument("--webhook-secret", default="")
     parser.add_argument("--state-dir", type=Path)
+    parser.add_argument(
+        "--webhook-timeout", type=float, default=GITHUB_TIMEOUT, help="seconds (GitHub: 10)"
+    )
     args = parser.parse_args()
-    hub = FakeHub(args.webhook_url, args.webhook_secret, args.state_dir)
+    hub = FakeHub(args.webhook_url, args.webhook_secret, args.state_dir, args.webhook_timeout)
     print(f"fakehub on {hub.start(args.port, args.host)}", flush=True)
     threading.Event().wait()
 

@@ -172,12 +172,25 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.get("/_admin/deliveries")
     def deliveries() -> Any:
+        """One entry per event: `id` is its guid, `status` its last attempt's status
+        code (or `failed: ...`), `attempts` the ids of its attempts."""
         return jsonify(
             [
-                {k: d[k] for k in ("id", "event", "action", "status", "payload")}
-                for d in hub.webhooks.deliveries
+                {k: d[k] for k in ("id", "event", "action", "status", "payload", "attempts")}
+                for d in list(hub.webhooks.deliveries)
             ]
         )
+
+    @app.route("/_admin/webhook", methods=["GET", "POST"])
+    def webhook() -> Any:
+        """Where webhooks go, and how long the double waits for an answer: a URL
+        nobody listens on takes the bot "down" (each delivery then fails)."""
+        data = body()
+        if "url" in data:
+            hub.webhooks.url = data["url"]
+        if "timeout" in data:
+            hub.webhooks.timeout = float(data["timeout"])
+        return jsonify(url=hub.webhooks.url, timeout=hub.webhooks.timeout)
 
     @app.post("/_admin/deliveries/<delivery_id>/redeliver")
     def redeliver(delivery_id: str) -> Any:

@@ -119,6 +119,10 @@ class GitRepository:
         except RuntimeError:
             return None
 
+    def commits_between(self, base: str, head: str) -> int:
+        """How many commits head has that base has not (GitHub's ahead_by)."""
+        return int(git("rev-list", "--count", f"{base}..{head}", cwd=self.bare).strip())
+
     def merge(self, head: str, base: str, message: str) -> str:
         git("fetch", "--quiet", "origin", base, head, cwd=self.work)
         git("checkout", "--quiet", "-B", base, f"origin/{base}", cwd=self.work)

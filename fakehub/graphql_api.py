@@ -56,6 +56,10 @@ class _Forbidden(GraphQLError):
     type = "FORBIDDEN"
 
 
+class _Validation(GraphQLError):
+    type = "VALIDATION"
+
+
 def kind(query: str) -> str | None:
     operations = _operations(query)
     if operations is None:
@@ -297,10 +301,15 @@ class _Root(dict):  # type: ignore[type-arg]
         }
 
     def _add_sub_issue(self, input: dict[str, Any]) -> dict[str, Any]:
+        from fakehub.server import SubIssueRefused
+
         parent, child = self._issue(input["issueId"]), self._issue(input.get("subIssueId"))
-        self._guarded(
-            lambda: self.hub.add_sub_issue(parent, child, bool(input.get("replaceParent")))
-        )
+        try:
+            self.hub.add_sub_issue(parent, child, bool(input.get("replaceParent")))
+        except SubIssueRefused as refused:
+            raise _Validation(
+                f"Failed to add sub-issue #{child.number} to parent #{parent.number}. {refused}"
+            ) from None
         return {"issue": issue_node(self.state, parent), "subIssue": issue_node(self.state, child)}
 
     def _remove_sub_issue(self, input: dict[str, Any]) -> dict[str, Any]:

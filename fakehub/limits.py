@@ -4,6 +4,17 @@
   minute and 500 an hour. A request made when the budget is spent is answered
   403 with the secondary-rate-limit message and Retry-After; creations that run
   past it inside one GraphQL request fail with "was submitted too quickly".
+  Each created item counts, at the moment the double creates it: a GraphQL
+  request with 10 `createIssue` counts 10, each stamped as it runs, in order.
+  The windows slide: an item counts for the 60 s (3,600 s) after it was made,
+  and a new one fits while fewer than 80 (500) items fall in the last 60 s
+  (3,600 s). GitHub documents "no more than 80 content-generating requests per
+  minute and no more than 500 content-generating requests per hour"
+  (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits)
+  and not whether its minute is sliding or on the clock; the sliding window is
+  the reading that holds under both (a client kept within it is within any
+  calendar minute too; not the other way round, which lets 160 through across a
+  minute's boundary).
 - Secondary points per token: a GraphQL request with mutations costs 5 points,
   a query 1, of 2,000 a minute; REST GET 1 and other methods 5, of 900 a minute.
 - A parent issue holds at most 100 sub-issues (closed ones count), 8 levels deep.

@@ -15,12 +15,13 @@ from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
 from fakehub.webhooks import check_run_json
 
 TOKEN_LIFETIME = 3600
+SUB_ISSUES_DOCS = "https://docs.github.com/rest/issues/sub-issues#add-sub-issue"
 # GitHub lists at most this many files of a comparison.
 MAX_COMPARED_FILES = 300
 
 
 def register_rest(app: Flask, hub: Any) -> None:
-    from fakehub.server import Refused, TooQuickly, error
+    from fakehub.server import Refused, SubIssueRefused, TooQuickly, error
 
     state = hub.state
 
@@ -286,7 +287,15 @@ def register_rest(app: Flask, hub: Any) -> None:
             return error(422, "Validation Failed")
 
         def link() -> Any:
-            hub.add_sub_issue(parent, child, bool(data.get("replace_parent")))
+            try:
+                hub.add_sub_issue(parent, child, bool(data.get("replace_parent")))
+            except SubIssueRefused as refused:
+                # github.com's answer: the reasons in `message`, no `errors`.
+                return error(
+                    422,
+                    f"An error occurred while adding the sub-issue to the parent issue. {refused}",
+                    documentation_url=SUB_ISSUES_DOCS,
+                )
             return jsonify(parent.json()), 201
 
         return changing(link)
@@ -353,8 +362,12 @@ def register_rest(app: Flask, hub: Any) -> None:
             for status, paths in statuses
             for path in paths
         ]
+        ahead_by = repo.git.commits_between(base_sha, head_sha)
+        behind_by = repo.git.commits_between(head_sha, base_sha)
         return jsonify(
-            status="ahead" if files else "identical",
+            status=compare_status(ahead_by, behind_by),
+            ahead_by=ahead_by,
+            behind_by=behind_by,
             merge_base_commit={"sha": merge_base},
             files=sorted(files, key=lambda f: f["filename"])[:MAX_COMPARED_FILES],
         )
@@ -405,3 +418,10 @@ def register_rest(app: Flask, hub: Any) -> None:
             runs = list(latest.values())
         runs.sort(key=lambda r: -r["id"])
         return jsonify(total_count=len(runs), check_runs=[check_run_json(repo, r) for r in runs])
+
+
+def compare_status(ahead_by: int, behind_by: int) -> str:
+    """GitHub's word for how head stands to base in the commit graph."""
+    if ahead_by and behind_by:
+        return "diverged"
+    return "ahead" if ahead_by else "behind" if behind_by else "identical"

@@ -47,6 +47,7 @@ from fakehub.state import (
     user,
 )
 from fakehub.webhooks import (
+    GITHUB_TIMEOUT,
     SUITE_CONCLUSIONS,
     WebhookSender,
     check_run_payload,
@@ -73,8 +74,36 @@ class TooQuickly(Refused):
     """Content created faster than the budget allows."""
 
 
+# github.com's words for a sub-issue it will not link: Rails validation messages,
+# joined as `to_sentence` joins them ("A and B", "A, B, and C").
+TOO_MANY_SUB_ISSUES = f"Parent cannot have more than {SUB_ISSUES_PER_PARENT} sub-issues"
+TOO_DEEP = (
+    f"You can\u2019t add more than {NESTING_LEVELS - 1} layers of sub-issues. "
+    "To add a sub-issue, remove a parent issue at any level."
+)
+
+
+class SubIssueRefused(Refused):
+    """A sub-issue github.com will not link, with every rule it breaks. REST answers
+    422 `An error occurred while adding the sub-issue to the parent issue. <reasons>`;
+    GraphQL `Failed to add sub-issue #<child> to parent #<parent>. <reasons>`
+    (type VALIDATION)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(to_sentence(reasons))
+
+
+def to_sentence(parts: list[str]) -> str:
+    """Rails' Array#to_sentence."""
+    if len(parts) <= 2:
+        return " and ".join(parts)
+    return f"{', '.join(parts[:-1])}, and {parts[-1]}"
+
+
 def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify(message=message, documentation_url=DOCS, status=str(status), **extra), status
+    answer = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
+    return jsonify(answer), status
 
 
 class FakeHub:
@@ -83,13 +112,14 @@ class FakeHub:
         webhook_url: str | None = None,
         webhook_secret: str = "",
         state_dir: Path | None = None,
+        webhook_timeout: float = GITHUB_TIMEOUT,
     ) -> None:
         root = Path(state_dir or tempfile.mkdtemp(prefix="fakehub-"))
         root.mkdir(parents=True, exist_ok=True)
         self.state = State(root)
         self.limits = Limits()
         self.budgets = Budgets(self.limits)
-        self.webhooks = WebhookSender(webhook_url, webhook_secret)
+        self.webhooks = WebhookSender(webhook_url, webhook_secret, webhook_timeout)
         self.app = self._build_app()
         self._server: Any = None
         self.url = ""
@@ -305,14 +335,31 @@ class FakeHub:
     def check_room(self, parent: Issue, height: int = 1) -> None:
         """GitHub's limits on a parent: 100 sub-issues (closed ones count), 8 levels."""
         if len(parent.sub_issues) >= SUB_ISSUES_PER_PARENT:
-            raise Refused(f"Parent cannot have more than {SUB_ISSUES_PER_PARENT} sub-issues")
+            raise SubIssueRefused([TOO_MANY_SUB_ISSUES])
         if _depth(parent) + height > NESTING_LEVELS:
-            raise Refused(f"Sub-issues can be nested at most {NESTING_LEVELS} levels deep")
+            raise SubIssueRefused([TOO_DEEP])
 
     def add_sub_issue(self, parent: Issue, child: Issue, replace: bool = False) -> None:
+        """As github.com validates the link (see SubIssueRefused): every broken rule is
+        named, in one sentence; the depth is checked once the rules hold. With
+        `replace`, a child of another parent moves to the end of this one."""
+        reasons = []
+        if child is parent:
+            reasons.append("Sub issue cannot be the same as the parent issue")
+        if child.repo.owner != parent.repo.owner:
+            reasons.append("Sub issue must have the same owner as the parent")
+        if child.number in parent.sub_issues:
+            reasons.append("Issue may not contain duplicate sub-issues")
         if child.parent is not None and not replace:
-            raise Refused("Sub issue may only have one parent")
-        self.check_room(parent, _height(child))
+            reasons.append("Sub issue may only have one parent")
+        if child is not parent and _is_ancestor(child, parent):
+            reasons.append("Sub issue may not create a circular dependency.")
+        if len(parent.sub_issues) >= SUB_ISSUES_PER_PARENT:
+            reasons.append(TOO_MANY_SUB_ISSUES)
+        if reasons:
+            raise SubIssueRefused(reasons)
+        if _depth(parent) + _height(child) > NESTING_LEVELS:
+            raise SubIssueRefused([TOO_DEEP])
         if child.parent is not None:
             old = parent.repo.issues[child.parent]
             old.sub_issues.remove(child.number)
@@ -575,12 +622,14 @@ class FakeHub:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
         from fakehub.git_http import register_git
+        from fakehub.hook_deliveries import register_hook_deliveries
         from fakehub.rest import register_rest
 
         app = Flask("fakehub")
         app.before_request(self._check_request)
         app.after_request(self._finish)
         register_rest(app, self)
+        register_hook_deliveries(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)
@@ -711,6 +760,16 @@ def _depth(issue: Issue) -> int:
         current = current.repo.issues[current.parent]
         levels += 1
     return levels
+
+
+def _is_ancestor(issue: Issue, of: Issue) -> bool:
+    """Whether `issue` is `of` or above it in its tree."""
+    current: Issue | None = of
+    while current is not None:
+        if current is issue:
+            return True
+        current = current.repo.issues[current.parent] if current.parent is not None else None
+    return False
 
 
 def _height(issue: Issue) -> int:

@@ -1,12 +1,22 @@
-"""Signed webhooks, sent one at a time in the order the changes happened."""
+"""Signed webhooks, sent one at a time in the order the changes happened, and
+every attempt recorded as GitHub's App webhook deliveries list them.
+
+As on GitHub, a delivery is tried once: a 5xx, a timeout or a refused
+connection leaves it failed until someone redelivers it (the App, through
+`POST /app/hook/deliveries/{id}/attempts`, or a test through the admin
+interface). A redelivery goes out with the same `X-GitHub-Delivery` (the
+`guid`) and is recorded as a new attempt with its own `id`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import queue
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -14,13 +24,26 @@ import requests
 
 from fakehub.state import Issue, Project, Repo, State, node_id, now, user
 
+# GitHub gives up on a webhook after 10 seconds
+# (https://docs.github.com/webhooks/using-webhooks/best-practices-for-using-webhooks).
+GITHUB_TIMEOUT = 10.0
+HOOK_ID = 1
+
 
 class WebhookSender:
-    def __init__(self, url: str | None, secret: str) -> None:
+    """`deliveries`: one entry per event (its `id` is the guid, `status` the last
+    attempt's), as the admin interface lists them. `attempts`: every attempt, oldest
+    first, with GitHub's fields (`hook_deliveries` answers them newest first)."""
+
+    def __init__(self, url: str | None, secret: str, timeout: float = GITHUB_TIMEOUT) -> None:
         self.url = url
         self.secret = secret
+        self.timeout = timeout
         self.deliveries: list[dict[str, Any]] = []
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.attempts: list[dict[str, Any]] = []
+        self._ids = itertools.count(int(time.time()) * 1000)
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[dict[str, Any], bool]] = queue.Queue()
         threading.Thread(target=self._run, name="webhooks", daemon=True).start()
 
     def send(self, event: str, payload: dict[str, Any]) -> str:
@@ -30,44 +53,108 @@ class WebhookSender:
             "action": payload.get("action"),
             "payload": payload,
             "status": None,
+            "attempts": [],
         }
-        self.deliveries.append(delivery)
-        self._queue.put(delivery)
+        with self._lock:
+            self.deliveries.append(delivery)
+        self._queue.put((delivery, False))
         return delivery["id"]
 
-    def redeliver(self, delivery_id: str) -> None:
-        original = next(d for d in self.deliveries if d["id"] == delivery_id)
-        self._queue.put(original)
+    def redeliver(self, guid: str) -> None:
+        """Send an event again with the same `X-GitHub-Delivery` (KeyError if unknown)."""
+        with self._lock:
+            original = next((d for d in self.deliveries if d["id"] == guid), None)
+        if original is None:
+            raise KeyError(f"no delivery {guid}")
+        self._queue.put((original, True))
+
+    def redeliver_attempt(self, attempt_id: int) -> bool:
+        """What `POST /app/hook/deliveries/{id}/attempts` does; False if no such attempt."""
+        attempt = self.attempt(attempt_id)
+        if attempt is None:
+            return False
+        self.redeliver(attempt["guid"])
+        return True
+
+    def attempt(self, attempt_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            return next((a for a in self.attempts if a["id"] == attempt_id), None)
+
+    def hook_deliveries(self) -> list[dict[str, Any]]:
+        """Every attempt, newest first."""
+        with self._lock:
+            return list(reversed(self.attempts))
 
     def wait(self) -> None:
         self._queue.join()
 
     def _run(self) -> None:
         while True:
-            delivery = self._queue.get()
+            delivery, redelivery = self._queue.get()
             try:
-                delivery["status"] = self._post(delivery)
-            except requests.RequestException as error:
-                delivery["status"] = f"failed: {error}"
+                self._deliver(delivery, redelivery)
             finally:
                 self._queue.task_done()
 
-    def _post(self, delivery: dict[str, Any]) -> int | None:
-        if not self.url:
-            return None
+    def _deliver(self, delivery: dict[str, Any], redelivery: bool) -> None:
+        url = self.url
+        if not url:  # no webhook URL: GitHub sends nothing and records nothing
+            return
         body = json.dumps(delivery["payload"]).encode()
+        headers = self._headers(delivery, body)
+        payload = delivery["payload"]
+        attempt: dict[str, Any] = {
+            "id": next(self._ids),
+            "guid": delivery["id"],
+            "delivered_at": now(),
+            "redelivery": redelivery,
+            "duration": 0.0,
+            "status": "",
+            "status_code": 0,
+            "event": delivery["event"],
+            "action": delivery["action"],
+            "installation_id": (payload.get("installation") or {}).get("id"),
+            "repository_id": (payload.get("repository") or {}).get("id"),
+            "throttled_at": None,
+            "url": url,
+            "request": {"headers": headers, "payload": payload},
+            "response": {"headers": None, "payload": None},
+        }
+        started = time.monotonic()
+        try:
+            answer = requests.post(url, data=body, headers=headers, timeout=self.timeout)
+        except requests.Timeout:
+            attempt["status"] = "timed out"
+        except requests.RequestException:
+            attempt["status"] = "failed to connect to host"
+        else:
+            attempt["status_code"] = answer.status_code
+            attempt["status"] = (
+                "OK"
+                if 200 <= answer.status_code < 300
+                else f"Invalid HTTP Response: {answer.status_code}"
+            )
+            attempt["response"] = {"headers": dict(answer.headers), "payload": answer.text}
+        attempt["duration"] = round(time.monotonic() - started, 2)
+        with self._lock:
+            self.attempts.append(attempt)
+            delivery["attempts"].append(attempt["id"])
+            code = attempt["status_code"]
+            delivery["status"] = code if code else f"failed: {attempt['status']}"
+
+    def _headers(self, delivery: dict[str, Any], body: bytes) -> dict[str, str]:
         signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
+        return {
+            "Accept": "*/*",
             "Content-Type": "application/json",
             "User-Agent": "GitHub-Hookshot/fakehub",
             "X-GitHub-Event": delivery["event"],
             "X-GitHub-Delivery": delivery["id"],
-            "X-GitHub-Hook-ID": "1",
+            "X-GitHub-Hook-ID": str(HOOK_ID),
             "X-GitHub-Hook-Installation-Target-Type": "integration",
             "X-GitHub-Hook-Installation-Target-ID": "4242",
             "X-Hub-Signature-256": f"sha256={signature}",
         }
-        return requests.post(self.url, data=body, headers=headers, timeout=30).status_code
 
 
 def envelope(state: State, repo: Repo, sender: str, **payload: Any) -> dict[str, Any]:

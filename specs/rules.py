@@ -391,28 +391,32 @@ def _check_dependencies(
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each elementary cycle found by depth-first search, once, starting at its smallest id."""
-    found: dict[tuple[str, ...], list[str]] = {}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
+    """Each elementary cycle found by depth-first search, once, starting at its smallest id.
 
-    def visit(node: str) -> None:
-        state[node] = 1
-        path.append(node)
-        for target in graph.get(node, []):
-            if state.get(target) == 1:
-                cycle = path[path.index(target) :]
+    Iterative: a chain of thousands of tasks listed head first is as deep as it is long.
+    """
+    found: dict[tuple[str, ...], list[str]] = {}
+    done: set[str] = set()
+    for root in sorted(graph):
+        if root in done:
+            continue
+        path, on_path = [root], {root: 0}
+        pending = [iter(graph.get(root, []))]
+        while pending:
+            target = next(pending[-1], None)
+            if target is None:
+                done.add(path[-1])
+                del on_path[path.pop()]
+                pending.pop()
+            elif target in on_path:
+                cycle = path[on_path[target] :]
                 start = cycle.index(min(cycle))
                 rotated = cycle[start:] + cycle[:start]
                 found.setdefault(tuple(rotated), rotated)
-            elif target not in state:
-                visit(target)
-        path.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
+            elif target not in done:
+                on_path[target] = len(path)
+                path.append(target)
+                pending.append(iter(graph.get(target, [])))
     return list(found.values())
 
 

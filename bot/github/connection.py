@@ -84,14 +84,18 @@ class GitHubConnection:
         `once`: not resent after an answer that leaves unknown whether it was done.
         """
         _check_no_transaction(f"{verb} {path}")
+        reservation = None
         if verb != "GET":
-            self.pacer.before_write(content)
+            reservation = self.pacer.before_write(content)
             self.writes += 1
         requester = self._once if once else self.requester
-        status, headers, output = self._counted(
-            "rest_read" if verb == "GET" else "rest_write",
-            lambda: requester.requestJson(verb, path, params or None, None, body),
-        )
+        try:
+            status, headers, output = self._counted(
+                "rest_read" if verb == "GET" else "rest_write",
+                lambda: requester.requestJson(verb, path, params or None, None, body),
+            )
+        finally:
+            self.pacer.counted(reservation)
         data = json.loads(output) if output else None
         if status >= 400:
             raise requester.createException(status, headers, data)
@@ -113,19 +117,22 @@ class GitHubConnection:
     ) -> GraphQLAnswer:
         """Mutations under aliases, run in order; each alias succeeds or fails on its own."""
         _check_no_transaction("GraphQL mutation")
-        self.pacer.before_write(content)
+        reservation = self.pacer.before_write(content)
         self.writes += 1
         requester = self._once if once else self.requester
-        status, headers, output = self._counted(
-            "graphql_mutation",
-            lambda: requester.requestJson(
-                "POST",
-                requester.graphql_url,
-                None,
-                None,
-                {"query": document, "variables": variables},
-            ),
-        )
+        try:
+            status, headers, output = self._counted(
+                "graphql_mutation",
+                lambda: requester.requestJson(
+                    "POST",
+                    requester.graphql_url,
+                    None,
+                    None,
+                    {"query": document, "variables": variables},
+                ),
+            )
+        finally:
+            self.pacer.counted(reservation)
         body = json.loads(output) if output else {}
         if status >= 400:
             raise requester.createException(status, headers, body)

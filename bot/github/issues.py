@@ -19,6 +19,7 @@ from bot.github.connection import GitHubConnection, GraphQLAnswer
 # whatever it holds.
 CREATE_BATCH = 25
 WRITE_BATCH = 50
+READ_BATCH = 100
 
 ISSUE_FIELDS = (
     "id databaseId number title body state stateReason "
@@ -135,6 +136,27 @@ class IssueWriter:
         except Exception:  # an unknown login: nobody is assigned, the issue is still written
             return {}
         return {user["login"]: user["id"] for user in data.values() if user}
+
+    def parents_of(self, node_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each issue's parent issue (node id), or None: what GitHub holds, read back."""
+        parents: dict[str, str | None] = {}
+        for start in range(0, len(node_ids), READ_BATCH):
+            chunk = node_ids[start : start + READ_BATCH]
+            document = (
+                "query("
+                + ", ".join(f"$c{i}: ID!" for i in range(len(chunk)))
+                + ") {"
+                + "".join(
+                    f" c{i}: node(id: $c{i}) {{ ... on Issue {{ parent {{ id }} }} }}"
+                    for i in range(len(chunk))
+                )
+                + " }"
+            )
+            data = self.connection.query(document, {f"c{i}": n for i, n in enumerate(chunk)})
+            for i, node_id in enumerate(chunk):
+                parent = (data.get(f"c{i}") or {}).get("parent")
+                parents[node_id] = parent["id"] if parent else None
+        return parents
 
     # -- writes --------------------------------------------------------------------
 
@@ -267,6 +289,8 @@ class IssueWriter:
                 "subIssue { id }",
             ),
             key=lambda link: link[0],
+            # GitHub's refusal of a child already under that very parent: what we wanted.
+            tolerated="duplicate sub-issues",
         )
 
     # -- batching ------------------------------------------------------------------

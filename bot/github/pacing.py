@@ -12,6 +12,11 @@ in the shortest content window (a minute). When a longer window (the hour)
 is full, or the wait would pass `max_wait`, it raises BudgetExhausted with
 the time room comes back, so a long sync stops, says when it continues, and
 is resumed then instead of holding a worker.
+
+GitHub counts a creation when it makes the item, after the request reached it;
+a reservation counts the items at the slot the request may start, so each is
+stamped again once GitHub has answered (`counted`): a window never opens here
+before it opens on GitHub.
 """
 
 from __future__ import annotations
@@ -53,9 +58,11 @@ class ContentWindow:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Granted: write at `at`. Refused: room comes at `room_at`, in window `full`."""
+    """Granted: write at `at`, its new items recorded as `items`. Refused: room comes at
+    `room_at`, in window `full`."""
 
     at: float | None = None
+    items: tuple[str | int, ...] = ()
     room_at: float | None = None
     full: ContentWindow | None = None
 
@@ -82,10 +89,13 @@ class Pacer:
         """No spacing and no budget (GITHUB_WRITE_INTERVAL=0, GITHUB_CONTENT_LIMITS=none)."""
         return self.interval == 0 and not self.windows
 
-    def before_write(self, content: int = 0, max_wait: float = MAX_INLINE_WAIT_SECONDS) -> None:
-        """Wait for this installation's next write slot and room for `content` new items."""
+    def before_write(
+        self, content: int = 0, max_wait: float = MAX_INLINE_WAIT_SECONDS
+    ) -> Reservation | None:
+        """Wait for this installation's next write slot and room for `content` new items;
+        the reservation is to be handed to `counted` once GitHub has answered."""
         if self.off:
-            return
+            return None
         deadline = time.time() + max_wait
         while True:
             now = time.time()
@@ -93,12 +103,17 @@ class Pacer:
             if granted.at is not None:
                 if granted.at > now:
                     time.sleep(granted.at - now)
-                return
+                return granted
             assert granted.room_at is not None and granted.full is not None
             shortest = min(self.windows, key=lambda w: w.seconds)
             if granted.full != shortest or granted.room_at > deadline:
                 raise BudgetExhausted(granted.room_at, granted.full)
             time.sleep(max(granted.room_at - now, 0.01))
+
+    def counted(self, reservation: Reservation | None) -> None:
+        """GitHub has answered the write: its items count from now, as GitHub's do."""
+        if reservation is not None and reservation.items:
+            self._store.restamp(self.key, reservation.items, self.windows, time.time())
 
     def room(self) -> int:
         """New items that could be created now without waiting for a window."""
@@ -138,6 +153,11 @@ class _Store:
         raise NotImplementedError
 
     def push_next_write(self, key: str, at: float) -> None:
+        raise NotImplementedError
+
+    def restamp(
+        self, key: str, items: tuple[str | int, ...], windows: tuple[ContentWindow, ...], at: float
+    ) -> None:
         raise NotImplementedError
 
 
@@ -191,14 +211,24 @@ class _RedisStore(_Store):
         for window in windows:
             args += [window.limit, window.seconds]
         args.append(uuid.uuid4().hex)
+        member = args[-1]
         kind, at, full = self.script(keys=keys, args=args)
         if kind == b"slot":
-            return Reservation(at=float(at))
+            return Reservation(
+                at=float(at), items=tuple(f"{member}:{n + 1}" for n in range(content))
+            )
         return Reservation(room_at=float(at), full=windows[int(full) - 1])
 
     def used(self, key: str, window: ContentWindow, now: float) -> int:
         name = f"specbridge:pace:{key}:content:{window.seconds:g}"
         return int(self.redis.zcount(name, now - window.seconds, "+inf"))
+
+    def restamp(self, key, items, windows, at):  # type: ignore[no-untyped-def]
+        pipeline = self.redis.pipeline()
+        for window in windows:
+            name = f"specbridge:pace:{key}:content:{window.seconds:g}"
+            pipeline.zadd(name, dict.fromkeys(items, at), xx=True)
+        pipeline.execute()
 
     def push_next_write(self, key: str, at: float) -> None:
         name = f"specbridge:pace:{key}:next"
@@ -246,11 +276,15 @@ class _DatabaseStore(_Store):
                 .where(GitHubPace.key == key)
                 .values(next_write_at=slot + interval)
             )
+            items: tuple[int, ...] = ()
             if content:
-                connection.execute(
-                    self.insert(GitHubContentUse), [{"key": key, "at": slot}] * content
+                inserted = connection.execute(
+                    self.insert(GitHubContentUse)
+                    .values([{"key": key, "at": slot}] * content)
+                    .returning(GitHubContentUse.id)
                 )
-            return Reservation(at=slot)
+                items = tuple(inserted.scalars())
+            return Reservation(at=slot, items=items)
 
     def _room_at(self, connection, key, window, now, content):  # type: ignore[no-untyped-def]
         if content == 0:
@@ -276,6 +310,12 @@ class _DatabaseStore(_Store):
                     )
                 )
                 or 0
+            )
+
+    def restamp(self, key, items, windows, at):  # type: ignore[no-untyped-def]
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(GitHubContentUse).where(GitHubContentUse.id.in_(items)).values(at=at)
             )
 
     def push_next_write(self, key: str, at: float) -> None:

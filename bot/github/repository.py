@@ -92,6 +92,12 @@ class RepositoryGateway:
                 removed.append(entry["previous_filename"])
         return sorted(present), sorted(removed)
 
+    def compare_commits(self, base: str, head: str) -> str:
+        """How head stands to base: ahead, behind, identical or diverged."""
+        return self._request("GET", f"/compare/{quote(base, safe='')}...{quote(head, safe='')}")[
+            "status"
+        ]
+
     def list_files(self, directory: str, ref: str) -> list[str]:
         """Paths of the files inside directory and its subfolders at ref (specs may nest)."""
         try:

@@ -5,6 +5,7 @@ Each action records its change and commits before it asks anything of GitHub.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from bot.locks import Lease, card_lock, exclusive
 from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from storage.models import Approval, IssueState, Ticket, TicketPhase
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,13 +77,39 @@ class Steering:
                 reply += " " + self.start(ticket)
         return reply
 
-    def apply_column(self, ticket: Ticket, column: str | None, by: str) -> str | None:
-        """Apply the column a card was moved to; None when nothing changes."""
+    def phase_moved_to(self, ticket: Ticket, column: str | None) -> TicketPhase | None:
+        """The phase a card's new column stands for; None when it is the ticket's own."""
         names = (ticket.repository.settings or {}).get("status") or {}
         phase = phase_of(names, column)
         if phase is None or same_column(names, column, ticket.phase):
             return None
-        return self.set_phase(ticket, phase, by, from_board=True)
+        return phase
+
+    def apply_column(self, ticket: Ticket, column: str | None, by: str) -> str | None:
+        """Apply the column a card was moved to; None when nothing changes."""
+        phase = self.phase_moved_to(ticket, column)
+        return None if phase is None else self.set_phase(ticket, phase, by, from_board=True)
+
+    def refuse_move(self, ticket: Ticket, column: str | None, by: str, permission: str) -> None:
+        """Put back a card moved by someone who may not steer, and say why on its issue."""
+        log.warning(
+            "card of %s#%s moved to %s by %s (%s access): put back",
+            ticket.repository.full_name,
+            ticket.issue_number,
+            column,
+            by,
+            permission,
+        )
+        self.session.commit()
+        with self._card(ticket) as lease:
+            lease.check()
+            show_on_board(self.boards, ticket)
+        self.repo.comment_on_issue(
+            ticket.issue_number,
+            f"@{by} moved this card to {column}, but moving it needs write access to this "
+            f"repository, and @{by} has {'no' if permission == 'none' else permission} access. "
+            f"The card is back in {ticket.phase.value}.",
+        )
 
     def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
         with self._card(ticket) as lease:

@@ -112,7 +112,7 @@ def sync_files(
             session.rollback()
             report.failed[path] = f"{type(error).__name__}: {error}"
     for path in removed:
-        if cancel_spec_at(session, settings, github, repository, path):
+        if cancel_spec_at(session, settings, github, repository, path, commit):
             report.cancelled.append(path)
     if report.failed:
         raise SyncFailed(str(report))
@@ -134,6 +134,8 @@ def sync_spec(
     it resumes by itself).
     """
     with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
+        if _older_than_recorded(session, github, repository, spec_file.id, commit):
+            return None
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
@@ -161,16 +163,25 @@ def sync_spec(
 
 
 def cancel_spec_at(
-    session: Session, settings: Settings, github: GitHubSide, repository: Repository, path: str
+    session: Session,
+    settings: Settings,
+    github: GitHubSide,
+    repository: Repository,
+    path: str,
+    commit: str,
 ) -> bool:
-    """The spec file was deleted: close its open issues as not planned."""
+    """The spec file was deleted at commit: close its open issues as not planned."""
     spec = session.scalars(
         select(Spec).where(Spec.repository_id == repository.id, Spec.path == path)
     ).first()
     if spec is None or spec.status is SpecStatus.CANCELLED:
         return False
     with exclusive(settings, spec_lock(repository.full_name, spec.key)) as lease:
+        if _older_than_recorded(session, github, repository, spec.key, commit):
+            return False
+        session.refresh(spec)
         cancel_spec(spec)
+        spec.source_commit = commit
         SpecWriter(session, settings, github, spec, lease).close_removed()
         if spec.tracking_issue_number is not None and not spec.tracking_issue_closed:
             session.commit()
@@ -181,6 +192,36 @@ def cancel_spec_at(
             spec.tracking_issue_closed = True
         session.commit()
     return True
+
+
+def _older_than_recorded(
+    session: Session, github: GitHubSide, repository: Repository, key: str, commit: str
+) -> bool:
+    """Whether the spec was recorded at a newer commit than this one (two pushes close
+    together, or a late redelivery): then this sync is skipped, and logged.
+
+    Asked under the spec's lock, so the newest commit always wins. History rewritten
+    by a force push leaves the two diverged: then the branch's head decides.
+    """
+    recorded = session.scalar(
+        select(Spec.source_commit).where(Spec.repository_id == repository.id, Spec.key == key)
+    )
+    if recorded is None or recorded == commit:
+        return False
+    session.commit()  # no transaction while GitHub answers
+    status = github.repo.compare_commits(recorded, commit)
+    stale = status == "behind" or (
+        status == "diverged" and github.repo.commit_sha(repository.default_branch) != commit
+    )
+    if stale:
+        log.info(
+            "skipped %s of %s at %s: it is recorded at %s, a newer commit",
+            key,
+            repository.full_name,
+            commit[:12],
+            recorded[:12],
+        )
+    return stale
 
 
 def sync_repository(

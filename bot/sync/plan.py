@@ -27,22 +27,39 @@ def creation_order(new: Sequence[SpecTask], tickets: dict[str, Ticket]) -> list[
     A task is ready when none of its dependencies is open; the others follow
     their dependencies, so most issues can name theirs when they are created.
     """
-    by_key = {task.key: task for task in new}
-    depth: dict[str, int] = {}
-
-    def level(task: SpecTask, seen: frozenset[str] = frozenset()) -> int:
-        if task.key not in depth:
-            waits_on = [by_key[k] for k in task.depends_on if k in by_key and k not in seen]
-            depth[task.key] = 1 + max((level(d, seen | {task.key}) for d in waits_on), default=-1)
-        return depth[task.key]
+    depth = _levels({task.key: task for task in new})
 
     def ready(task: SpecTask) -> bool:
         return all(_completed(tickets.get(key)) for key in task.depends_on)
 
     return sorted(
         new,
-        key=lambda t: (level(t), not ready(t), _priority_rank(t.priority), t.position),
+        key=lambda t: (depth[t.key], not ready(t), _priority_rank(t.priority), t.position),
     )
+
+
+def _levels(by_key: dict[str, SpecTask]) -> dict[str, int]:
+    """How many new tasks each waits on in a row (0: none). Iterative: a chain can be
+    thousands long; a dependency met again on the path (a cycle) is not followed."""
+
+    def waits_on(key: str) -> list[str]:
+        return [k for k in by_key[key].depends_on if k in by_key]
+
+    depth: dict[str, int] = {}
+    for root in by_key:
+        if root in depth:
+            continue
+        path, pending = [root], [iter(waits_on(root))]
+        while pending:
+            key = next(pending[-1], None)
+            if key is None:
+                done = path.pop()
+                pending.pop()
+                depth[done] = 1 + max((depth[k] for k in waits_on(done) if k in depth), default=-1)
+            elif key not in depth and key not in path:
+                path.append(key)
+                pending.append(iter(waits_on(key)))
+    return depth
 
 
 def _completed(ticket: Ticket | None) -> bool:

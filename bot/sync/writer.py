@@ -351,6 +351,9 @@ class SpecWriter:
         unlinked = [t for t in self.spec.tickets if not t.parent_linked and t.issue_node_id]
         if not unlinked or self.spec.tracking_issue_node_id is None:
             return
+        unlinked = self._read_back_links(unlinked)
+        if not unlinked:
+            return
         placement = place(self.spec.groups, self._linked(), len(unlinked))
         self._create_groups(placement.new_groups)
         self._move(placement.moves)
@@ -365,6 +368,23 @@ class SpecWriter:
                 ticket.parent_linked, ticket.group = True, self._group(parent)
         self.refused.update({f"link {k}": v for k, v in outcome.failed.items()})
         self.session.commit()
+
+    def _read_back_links(self, unlinked: list[Ticket]) -> list[Ticket]:
+        """Record the links GitHub already has (a sync cut short after creating issues
+        under their parent); the tickets still unlinked. Sending those links again would
+        be refused by a parent that is full."""
+        ours = {g.issue_node_id: g for g in self.spec.groups if g.issue_node_id}
+        self.session.commit()
+        parents = self.issues.parents_of([t.issue_node_id or "" for t in unlinked])
+        still = []
+        for ticket in unlinked:
+            parent = parents.get(ticket.issue_node_id or "")
+            if parent == self.spec.tracking_issue_node_id or parent in ours:
+                ticket.parent_linked, ticket.group = True, ours.get(parent)
+            else:
+                still.append(ticket)
+        self.session.commit()
+        return still
 
     # -- edits, closes, reopens --------------------------------------------------------
 

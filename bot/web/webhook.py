@@ -55,6 +55,8 @@ def receive_webhook() -> tuple[Response, int]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "the payload is not JSON")
+    except RecursionError:  # nesting deeper than any of GitHub's payloads
+        return _error(400, "the payload is nested too deeply")
     if not isinstance(payload, dict):
         return _error(400, "the payload is not a JSON object")
 

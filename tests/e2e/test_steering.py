@@ -136,3 +136,20 @@ def test_a_burst_of_commands_is_answered_once_each(start_stack: StartStack, tmp_
     assert runs == 50
     for person in people:
         assert sum(f"@{person}\n" in r["body"] for r in replies) == 10
+
+
+def test_cards_moved_by_people_without_write_access_go_back(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    stack = _start(start_stack, tmp_path)
+    one, three = _numbers(stack)["T-1"], _numbers(stack)["T-3"]
+    for number, user, column in ((one, "mallory", "Analyzing"), (three, "reader", "Done")):
+        stack.admin("POST", f"orgs/acme/projects/1/items/{number}/status", status=column, user=user)
+    stack.settle()
+
+    assert stack.board(REPO)[one] == stack.board(REPO)[three] == "Backlog"
+    assert [stack.issue(REPO, n)["state"] for n in (one, three)] == ["open", "open"]
+    assert _tasks(stack, one) == []  # not approved, not started
+    assert "@mallory has no access" in stack.comments(REPO, one)[-1]["body"]
+    assert "@reader has read access" in stack.comments(REPO, three)[-1]["body"]
+    assert stack.mismatches() == []

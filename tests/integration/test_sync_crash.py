@@ -61,6 +61,39 @@ def test_a_sync_killed_before_recording_what_github_created_makes_one_issue_per_
     _assert_one_issue_per_task(hub, settings, full_name)
 
 
+def test_a_sync_killed_with_its_parent_full_resumes_without_linking_twice(
+    hub: FakeHub, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 tickets fill the tracking issue; those created but never recorded are found
+    again, and their links, which GitHub already has, are read back, not sent again."""
+    full_name = new_repository(hub, "full")
+    text = "id: full\ntitle: Full\nphase: tasks\ntasks:\n" + "".join(
+        f"  - {{id: T-{n}, title: Task {n}}}\n" for n in range(1, 101)
+    )
+    record = SpecWriter._record_ticket
+    calls = []
+
+    def die_near_the_end(self, task, issue, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(issue.number)
+        if len(calls) == 90:
+            raise Killed  # 100 issues exist under the tracking issue; 11 have no row
+        return record(self, task, issue, *args, **kwargs)
+
+    monkeypatch.setattr(SpecWriter, "_record_ticket", die_near_the_end)
+    with pytest.raises(Killed), session_scope(settings.database_url) as session:
+        _sync(session, settings, full_name, text)
+    monkeypatch.setattr(SpecWriter, "_record_ticket", record)
+
+    with session_scope(settings.database_url) as session:
+        _sync(session, settings, full_name, text)  # raised SyncIncomplete: link refused
+        recorded = session.scalars(select(Ticket).where(Ticket.spec.has(key="full"))).all()
+        assert len(recorded) == 100 and all(t.parent_linked for t in recorded)
+    issues = hub.state.repos[full_name].issues.values()
+    tracking = next(i for i in issues if i.title == "Spec: Full")
+    assert sorted(tracking.sub_issues) == sorted(t.issue_number for t in recorded)
+    assert len(issues) == 101
+
+
 def test_a_batch_github_partly_refuses_ends_with_every_ticket_created_once(
     hub: FakeHub, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,8 +142,8 @@ def _assert_one_issue_per_task(hub: FakeHub, settings: Settings, full_name: str)
     assert all(project.status_name(i["status"]) == "Backlog" for i in on_board)
 
 
-def _sync(session: Session, settings: Settings, full_name: str) -> None:
-    spec, _ = load_spec(SPEC, "specs/crashy.yaml")
+def _sync(session: Session, settings: Settings, full_name: str, text: str = SPEC) -> None:
+    spec, _ = load_spec(text, f"specs/{full_name.split('/')[1]}.yaml")
     assert spec is not None
     config = RepoConfig(project_owner="acme", project_number=1)
     repository = record_repository(session, {"full_name": full_name, "default_branch": "main"})
@@ -121,5 +154,5 @@ def _sync(session: Session, settings: Settings, full_name: str) -> None:
         repository,
         spec,
         "c0ffee",
-        hashlib.sha256(SPEC.encode()).hexdigest(),
+        hashlib.sha256(text.encode()).hexdigest(),
     )

@@ -15,19 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.events.router import Event, router
-from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
 from bot.repositories import repository_from_payload
 from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
+from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.steering import Steering
 from storage.models import CommandRun, IssueGroup, Spec, Ticket
 
 log = logging.getLogger(__name__)
-
-# Associations that prove write access without asking GitHub.
-WRITERS_BY_ASSOCIATION = {"OWNER"}
-WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 
 
 @router.register("issue_comment", "created")
@@ -58,7 +54,9 @@ def on_comment(event: Event) -> None:
             return  # this comment was handled before (a redelivery)
         repo.react_to_comment(comment["id"], "eyes")
         association = comment.get("author_association", "NONE")
-        can_write = _changes_things(lines, where) and _can_write(repo, user["login"], association)
+        can_write = _changes_things(lines, where) and may_steer(
+            permission_to_steer(repo, user["login"], association)
+        )
         ctx = Context(
             session,
             Steering(session, event.settings, repo, event.board_gateway()),
@@ -162,12 +160,6 @@ def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
         run.result = str(error)
     _log_command(ctx, run)
     return run.result
-
-
-def _can_write(repo: RepositoryGateway, login: str, association: str) -> bool:
-    if association in WRITERS_BY_ASSOCIATION:
-        return True
-    return repo.permission_of(login) in WRITE_PERMISSIONS
 
 
 def _log_command(ctx: Context, run: CommandRun) -> None:

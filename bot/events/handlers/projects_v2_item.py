@@ -1,4 +1,5 @@
-"""`projects_v2_item` → a card moved by a person becomes the ticket's phase.
+"""`projects_v2_item` → a card moved by a person becomes the ticket's phase; a card
+moved by someone without write access to the repository is put back, with a comment.
 
 GitHub sends these for organization-owned boards only; `specbridge reconcile`
 applies the same moves for boards owned by a user.
@@ -10,6 +11,7 @@ from sqlalchemy import or_, select
 
 from bot.events.router import Event, router
 from bot.locks import exclusive, spec_lock
+from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.steering import Steering
 from storage.models import Ticket
 
@@ -46,5 +48,14 @@ def on_card(event: Event) -> None:
         # The payload names the field, not its value: read the card as it is now.
         column = boards.item_status(item["node_id"])
         session.refresh(ticket)
-        Steering(session, event.settings, repo, boards).apply_column(ticket, column, event.sender)
+        steering = Steering(session, event.settings, repo, boards)
+        if steering.phase_moved_to(ticket, column) is None:
+            return
+        session.commit()  # no transaction while GitHub answers
+        permission = permission_to_steer(repo, event.sender)
+        session.refresh(ticket)
+        if may_steer(permission):
+            steering.apply_column(ticket, column, event.sender)
+        else:
+            steering.refuse_move(ticket, column, event.sender, permission)
         session.commit()

@@ -17,6 +17,7 @@ from storage.models import Repository, Spec, Ticket
 
 _COMMAND_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*?))?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 
 class Where(Enum):
@@ -73,11 +74,12 @@ def command(  # type: ignore[type-arg]
 def parse(body: str) -> list[tuple[int, str, str]]:
     """(line number, command, arguments) for each line of the comment starting with `/`.
 
-    Lines in code blocks and quoted lines (`> /approve`) are text, not commands.
+    Lines in code blocks, quoted lines (`> /approve`) and HTML comments (which
+    GitHub does not show: `<!-- /approve -->`) are text, not commands.
     """
     found = []
     fence: str | None = None
-    for number, line in enumerate((body or "").splitlines(), start=1):
+    for number, line in enumerate(_without_html_comments(body or "").splitlines(), start=1):
         opening = _FENCE.match(line)
         if opening:
             marker = opening[1]
@@ -89,6 +91,12 @@ def parse(body: str) -> list[tuple[int, str, str]]:
         if match:
             found.append((number, match[1], match[2] or ""))
     return found
+
+
+def _without_html_comments(body: str) -> str:
+    """The body with each HTML comment blanked, its lines kept; an unclosed one hides
+    the rest, as GitHub shows it."""
+    return _HTML_COMMENT.sub(lambda m: "\n" * m[0].count("\n"), body)
 
 
 def find(name: str, where: Where) -> Command | None:

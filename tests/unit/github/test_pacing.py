@@ -58,3 +58,17 @@ def test_a_spent_hourly_budget_pauses_instead_of_waiting(settings: Settings) -> 
     assert spent.value.window.limit == 5
     assert 25 < spent.value.resume_at - time.time() <= 30
     assert [left for _, left in one.snapshot()] == [1, 0]
+
+
+def test_items_count_from_when_github_answered_not_from_their_slot(settings: Settings) -> None:
+    """At the window's edge: a create that took 0.6 s counts from its answer, as GitHub's
+    count does, so the window opens 0.6 s later than its slot would say."""
+    one, other = _two_processes(settings)
+    reservation = one.before_write(content=3)
+    time.sleep(0.6)  # GitHub makes the three items while the request is under way
+    one.counted(reservation)
+    time.sleep(0.5)  # 1.1 s after the slot, 0.5 s after GitHub counted them
+    assert other.room() == 0
+    started = time.monotonic()
+    other.before_write(content=1)
+    assert time.monotonic() - started >= 0.4  # until 1 s after the answer

@@ -219,3 +219,27 @@ def test_duplicate_spec_ids_across_files_are_errors_in_both() -> None:
         assert [(f.code, f.line) for f in found] == [("duplicate-spec-id", 1)]
     assert "specs/b.yaml" in results["specs/a.yaml"][1][0].message
     assert results["specs/c.yaml"][0] is not None
+
+
+def _chain(length: int, closing_back_to: int | None = None) -> str:
+    """Tasks T0001 → T0002 → … (each waits on the next), listed head first."""
+    lines = ["title: Chain", "phase: tasks", "tasks:"]
+    for i in range(1, length + 1):
+        lines += [f"  - id: T{i:04d}", f"    title: Task {i}"]
+        target = i + 1 if i < length else closing_back_to
+        if target is not None:
+            lines.append(f"    depends_on: [T{target:04d}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_chain_of_1500_tasks_listed_head_first_is_valid() -> None:
+    spec, findings = load_spec(_chain(1500), "specs/chain.yaml")
+    assert findings == []
+    assert spec is not None and len(spec.tasks) == 1500
+
+
+def test_a_cycle_at_the_end_of_a_1500_task_chain_is_named() -> None:
+    _, findings = load_spec(_chain(1500, closing_back_to=1498), "specs/chain.yaml")
+    assert [f.message for f in findings if f.code == "dependency-cycle"] == [
+        "dependency cycle: T1498 → T1499 → T1500 → T1498"
+    ]

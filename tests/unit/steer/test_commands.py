@@ -75,6 +75,10 @@ def test_parse_finds_commands_at_the_start_of_lines_only() -> None:
     assert commands.parse(body) == [(2, "approve", ""), (4, "block", "waiting for keys")]
 
 
+def test_a_command_after_an_html_comment_keeps_its_line_number() -> None:
+    assert commands.parse("<!--\n/approve\n-->\n/status") == [(4, "status", "")]
+
+
 @responses.activate
 def test_an_owner_approves_a_ticket(
     session: Session, handler_settings: Settings, ticket: Ticket
@@ -177,9 +181,12 @@ def test_other_bots_commands_on_a_ticket_get_no_answer(
         "How to approve:\n```\n/approve\n```",
         "~~~sh\n/approve\n~~~",
         "> /approve\nquoting the docs",
+        "<!-- /approve -->",
+        "Thanks!\n<!--\n/approve\n-->",
+        "<!-- hidden until the end\n/approve",
     ],
 )
-def test_an_approve_in_a_code_block_or_a_quote_changes_nothing(
+def test_an_approve_in_a_code_block_a_quote_or_an_html_comment_changes_nothing(
     session: Session, handler_settings: Settings, ticket: Ticket, body: str
 ) -> None:
     dispatch(session, handler_settings, "issue_comment", comment(body))
@@ -213,7 +220,11 @@ def _issue_json(number: int) -> dict:  # type: ignore[type-arg]
     }
 
 
-def _card_moved(column: str) -> None:
+def _card_moved(column: str, by_permission: str = "write") -> None:
+    responses.get(
+        f"{API}/repos/{REPO}/collaborators/wolfy1339/permission",
+        json={"permission": by_permission, "role_name": by_permission},
+    )
     responses.post(
         GRAPHQL,
         json={
@@ -274,6 +285,25 @@ def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
     assert ticket.phase is TicketPhase.ANALYZING
     assert ticket.approval is Approval.APPROVED
     assert ticket.approved_by == "wolfy1339"
+
+
+@responses.activate
+@pytest.mark.parametrize(("column", "permission"), [("Done", "read"), ("Analyzing", "triage")])
+def test_a_card_moved_by_someone_without_write_access_changes_nothing(
+    session: Session, handler_settings: Settings, ticket: Ticket, column: str, permission: str
+) -> None:
+    _card_moved(column, by_permission=permission)
+    said = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
+    assert (ticket.phase, ticket.state, ticket.approval) == (
+        TicketPhase.BACKLOG,
+        IssueState.OPEN,
+        Approval.PENDING,
+    )
+    assert not ticket.tasks
+    body = json.loads(said.calls[0].request.body)["body"]
+    assert f"needs write access to this repository, and @wolfy1339 has {permission}" in body
+    assert "The card is back in backlog." in body
 
 
 @responses.activate

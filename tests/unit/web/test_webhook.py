@@ -117,3 +117,11 @@ def test_healthz_answers_while_the_process_lives(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
+
+
+def test_signed_but_absurdly_deep_json_is_refused_with_400(client: FlaskClient, db: str) -> None:
+    body = b'{"a":' * 200_000 + b"1" + b"}" * 200_000
+    response = client.post("/webhook", data=body, headers=webhook_headers("push", "deep", body))
+    assert response.status_code == 400
+    assert response.json == {"error": "the payload is nested too deeply"}
+    assert stored_deliveries(db) == []
