@@ -1,11 +1,12 @@
 """Periodic chores that keep the outbox honest: spooled deliveries moved into
 the outbox, deliveries queued again, tasks whose worker died reaped, paused
 syncs resumed if their job was lost, finished deliveries pruned after the
-retention time, events GitHub failed to deliver redelivered (one process per
-interval, bot/events/redelivery.py). They run in every worker (in a process of its own) and in the
-embedded server (on a thread), the first round at start; `serve` with Redis
-drains the spool on a thread too. Each is safe to run anywhere, any number of
-times at once."""
+retention time, events GitHub failed to deliver redelivered, repositories whose
+head is not the one synced synced again (these two: one process per interval,
+bot/events/redelivery.py, bot/events/heads.py). They run in every worker (in a
+process of its own) and in the embedded server (on a thread), the first round
+at start; `serve` with Redis drains the spool on a thread too. Each is safe to
+run anywhere, any number of times at once."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy import delete, func, select
 
 from bot.agents.reaper import reap_stale_tasks
 from bot.events.deliveries import requeue_unfinished
+from bot.events.heads import check_heads_when_due
 from bot.events.redelivery import redeliver_when_due
 from bot.events.spool import drain_spool
 from bot.settings import Settings
@@ -84,6 +86,7 @@ CHORES: tuple[Chore, ...] = (
     resume_due_specs,
     prune_when_due,
     redeliver_when_due,
+    check_heads_when_due,
 )
 # In `serve` when workers run the jobs (with Redis): the spool it fills.
 WEB_CHORES: tuple[Chore, ...] = (drain_spool,)
