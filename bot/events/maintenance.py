@@ -4,9 +4,10 @@ syncs resumed if their job was lost, finished deliveries pruned after the
 retention time, events GitHub failed to deliver redelivered, repositories whose
 head is not the one synced synced again (these two: one process per interval,
 bot/events/redelivery.py, bot/events/heads.py). They run in every worker (in a
-process of its own) and in the embedded server (on a thread), the first round
-at start; `serve` with Redis drains the spool on a thread too. Each is safe to
-run anywhere, any number of times at once."""
+process of their own, those that wait on GitHub in another) and in the embedded
+server (on two threads), the first round at start; `serve` with Redis drains
+the spool on a thread too. Each is safe to run anywhere, any number of times
+at once."""
 
 from __future__ import annotations
 
@@ -85,9 +86,10 @@ CHORES: tuple[Chore, ...] = (
     reap_stale_tasks,
     resume_due_specs,
     prune_when_due,
-    redeliver_when_due,
-    check_heads_when_due,
 )
+# Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
+# reach (minutes of retries) must not hold up the outbox's chores.
+GITHUB_CHORES: tuple[Chore, ...] = (redeliver_when_due, check_heads_when_due)
 # In `serve` when workers run the jobs (with Redis): the spool it fills.
 WEB_CHORES: tuple[Chore, ...] = (drain_spool,)
 
@@ -115,20 +117,28 @@ def start_thread(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None
     threading.Thread(target=loop, name="maintenance", daemon=True).start()
 
 
+def start_threads(settings: Settings) -> None:
+    """Every chore, the outbox's and GitHub's on a thread each."""
+    start_thread(settings, CHORES)
+    start_thread(settings, GITHUB_CHORES)
+
+
 def start_process(settings: Settings) -> None:
-    """For an RQ worker: chores in a forked process that ends with its parent.
+    """For an RQ worker: chores in forked processes (the outbox's, GitHub's) that end
+    with their parent.
 
     RQ forks a work horse per job: a thread of ours in the worker could be
     holding a lock at that moment and leave the horse deadlocked, so the
     chores never run as a thread there.
     """
-    multiprocessing.get_context("fork").Process(
-        target=_while_parent_lives, args=(settings,), name="maintenance", daemon=True
-    ).start()
+    for name, chores in (("maintenance", CHORES), ("maintenance-github", GITHUB_CHORES)):
+        multiprocessing.get_context("fork").Process(
+            target=_while_parent_lives, args=(settings, chores), name=name, daemon=True
+        ).start()
 
 
-def _while_parent_lives(settings: Settings) -> None:
+def _while_parent_lives(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
     parent = os.getppid()
     while os.getppid() == parent:
-        run_chores(settings)
+        run_chores(settings, chores)
         time.sleep(interval(settings))

@@ -71,7 +71,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         maintenance.run_chores(self._settings, maintenance.WEB_CHORES)
         # Only this process ran jobs: whatever it left unfinished was cut short.
         requeue_unfinished(self._settings, after_restart=True)
-        maintenance.start_thread(self._settings)
+        maintenance.start_threads(self._settings)
 
     def start_web_chores(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """The workers run the jobs; this process drains the spool it fills, from start."""
