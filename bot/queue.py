@@ -118,13 +118,23 @@ def enqueue(
         target.enqueue(job, *args, **options)
 
 
-def pending(settings: Settings, queue_name: str, job_ids: Iterable[str]) -> set[str]:
-    """Which of these jobs are still waiting or running (one round trip to Redis)."""
+def pending(
+    settings: Settings, queue_name: str, job_ids: Iterable[str], started: bool = True
+) -> set[str]:
+    """Which of these jobs are still waiting or running (one round trip to Redis).
+
+    `started=False`: a job RQ says is running does not count. For a job whose
+    holder's own lease ran out: a worker killed mid-job leaves it `started`
+    until RQ's job timeout (15 minutes), long after the lease said it was dead.
+    The embedded queue runs its jobs in this very process, so there a job it
+    holds is always alive.
+    """
     ids = list(job_ids)
     if not ids:
         return set()
     if settings.redis_url is None:
         return embedded_queue(queue_name).pending(ids)
+    states = PENDING_STATES if started else PENDING_STATES - {JobStatus.STARTED}
     connection = redis_connection(settings.redis_url)
     with connection.pipeline() as pipe:
         for job_id in ids:
@@ -133,7 +143,7 @@ def pending(settings: Settings, queue_name: str, job_ids: Iterable[str]) -> set[
     return {
         job_id
         for job_id, status in zip(ids, statuses, strict=True)
-        if status is not None and JobStatus(status.decode()) in PENDING_STATES
+        if status is not None and JobStatus(status.decode()) in states
     }
 
 

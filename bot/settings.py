@@ -66,11 +66,33 @@ class Settings:
     port: int = DEFAULT_PORT
     # Proxies in front of `serve` whose X-Forwarded-* headers are believed (0: none).
     proxy_hops: int = 0
+    # Where a delivery waits when the database cannot store it and there is no
+    # Redis (unset: beside the SQLite database, or the working directory).
+    spool_dir: Path | None = None
+    # A delivery being processed is held this long past its worker's last beat
+    # (renewed every third of it); a dead worker's delivery runs again after it.
+    delivery_lease_seconds: float = 40.0
+    # How often GitHub's record of the App's webhook deliveries is read for
+    # failed ones to redeliver (0: never). As an App only.
+    redeliver_seconds: float = 300.0
+    # How often each repository's default branch head is compared with the one
+    # whose spec files were synced last (0: never).
+    head_check_seconds: float = 900.0
 
     @property
     def embedded_queue(self) -> bool:
         """Without Redis, jobs run inside the serving process."""
         return self.redis_url is None
+
+    @property
+    def spool_directory(self) -> Path:
+        """SPECBRIDGE_SPOOL_DIR, else the SQLite database's folder, else the working directory."""
+        if self.spool_dir is not None:
+            return self.spool_dir
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(url.database).resolve().parent
+        return Path.cwd()
 
     @property
     def github_web_url(self) -> str:
@@ -113,6 +135,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         status_token=env.get("SPECBRIDGE_STATUS_TOKEN") or None,
         port=_port(env.get("PORT") or str(DEFAULT_PORT)),
         proxy_hops=_count("SPECBRIDGE_PROXY_HOPS", env.get("SPECBRIDGE_PROXY_HOPS") or "0"),
+        spool_dir=Path(env["SPECBRIDGE_SPOOL_DIR"]) if env.get("SPECBRIDGE_SPOOL_DIR") else None,
+        delivery_lease_seconds=_positive_seconds(
+            "SPECBRIDGE_DELIVERY_LEASE_SECONDS",
+            env.get("SPECBRIDGE_DELIVERY_LEASE_SECONDS") or "40",
+        ),
+        redeliver_seconds=_seconds(
+            "SPECBRIDGE_REDELIVER_SECONDS", env.get("SPECBRIDGE_REDELIVER_SECONDS") or "300"
+        ),
+        head_check_seconds=_seconds(
+            "SPECBRIDGE_HEAD_CHECK_SECONDS", env.get("SPECBRIDGE_HEAD_CHECK_SECONDS") or "900"
+        ),
     )
 
 
@@ -215,6 +248,13 @@ def _seconds(name: str, value: str) -> float:
         seconds = -1
     if seconds < 0:
         raise SettingsError(f"{name} must be a number of seconds, got {value!r}")
+    return seconds
+
+
+def _positive_seconds(name: str, value: str) -> float:
+    seconds = _seconds(name, value)
+    if seconds == 0:
+        raise SettingsError(f"{name} must be more than 0 seconds, got {value!r}")
     return seconds
 
 

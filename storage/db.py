@@ -26,6 +26,9 @@ def get_engine(database_url: str) -> Engine:
     return engine
 
 
+STATEMENT_CONNECT_SECONDS = 4
+
+
 @cache
 def statement_engine(database_url: str) -> Engine:
     """For single statements on a hot path (storing a webhook delivery): each one
@@ -36,7 +39,15 @@ def statement_engine(database_url: str) -> Engine:
     """
     if database_url.startswith("sqlite"):
         return get_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-    engine = create_engine(database_url, isolation_level="AUTOCOMMIT", pool_recycle=300)
+    # A database that does not answer fails the statement in seconds (the caller then
+    # spools the delivery), well inside the 10 s GitHub waits for an answer.
+    engine = create_engine(
+        database_url,
+        isolation_level="AUTOCOMMIT",
+        pool_recycle=300,
+        pool_timeout=STATEMENT_CONNECT_SECONDS,
+        connect_args={"connect_timeout": STATEMENT_CONNECT_SECONDS},
+    )
     _engines.append(engine)
     return engine
 

@@ -147,6 +147,9 @@ class Repository(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     settings_error: Mapped[str | None] = mapped_column(Text)
     removed_at: Mapped[datetime | None]
+    # The default branch's head whose spec files are all synced: the periodic
+    # head check (bot/events/heads.py) syncs the repository when the head differs.
+    synced_head: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -458,3 +461,18 @@ class GitHubContentUse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(128), index=True)
     at: Mapped[float] = mapped_column(Float)
+
+
+class ChoreRun(Base):
+    """When a periodic chore that all processes share last ran, and how far it got.
+
+    A process runs such a chore only after claiming its row (one UPDATE), so N
+    workers sweep GitHub once per interval, not N times.
+    """
+
+    __tablename__ = "chore_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ran_at: Mapped[datetime | None]
+    # The redelivery sweep: the newest of GitHub's webhook delivery ids it has read.
+    mark: Mapped[int | None] = mapped_column(BigInteger)

@@ -3,10 +3,14 @@ the stored row, not the queue, says what is left to do.
 
 A delivery is queued under the job id `delivery-<id>`. Until it is done (or
 has failed every retry) the periodic sweep queues it again whenever no job for
-it is pending: after Redis restarted empty, after its worker died mid-job
-(its processing lease runs out), or when it was stored while the queue was
-unreachable. Processing claims the row first, so a delivery queued twice is
-still handled once at a time.
+it is pending: after Redis restarted empty, after its worker died mid-job, or
+when it was stored while the queue was unreachable. Processing claims the row
+first, so a delivery queued twice is still handled once at a time.
+
+A worker's death is read from the delivery's own lease, renewed every third of
+SPECBRIDGE_DELIVERY_LEASE_SECONDS while the handlers run: once it ran out the
+delivery is queued again even though RQ still calls the killed worker's job
+`started` (it would until the job timeout, 15 minutes).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.beats import beating
 from bot.events import handlers
@@ -37,7 +42,6 @@ from storage.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60
 # A failed delivery runs again after these delays, then stays failed.
 RETRY_DELAYS = (5, 30, 120, 600, 1800)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -54,6 +58,9 @@ FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
 CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
 # Events the App's own writes cause: stored, never queued.
 OWN_EVENT = "caused by specbridge itself"
+# The database is away (down, unreachable, out of connections): what is not
+# stored now can be later, so a delivery goes to the spool (bot/events/spool.py).
+DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeoutError)
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,22 @@ def store_delivery(
     if pk is not None:
         return Stored(pk, queue=not own, status=status.value)
     return _redelivered(settings, delivery_id)
+
+
+def store_spooled(
+    settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
+) -> bool:
+    """A delivery the spool kept while the database was away: stored and queued
+    unless the outbox has it already (False then: nothing is done twice)."""
+    own = caused_by_us(settings, payload)
+    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
+    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    pk = _insert_once(settings.database_url, values)
+    if pk is None:
+        return False
+    if not own:
+        queue_delivery(settings, pk)
+    return True
 
 
 def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict[str, Any]) -> None:
@@ -246,15 +269,23 @@ def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
         true() if after_restart else Delivery.lease_until < now,
     )
     with session_scope(settings.database_url) as session:
-        candidates = session.scalars(
-            select(Delivery.id)
+        rows = session.execute(
+            select(Delivery.id, Delivery.status)
             .where(or_(waiting, dropped))
             .order_by(Delivery.id)
             .limit(SWEEP_BATCH)
         ).all()
-    if not candidates:
+    if not rows:
         return 0
-    running = pending(settings, EVENTS, [_job_id(pk) for pk in candidates])
+    candidates = [pk for pk, _ in rows]
+    running = pending(
+        settings, EVENTS, [_job_id(pk) for pk, status in rows if status in CLAIMABLE]
+    ) | pending(
+        settings,
+        EVENTS,
+        [_job_id(pk) for pk, status in rows if status is DeliveryStatus.PROCESSING],
+        started=False,  # its lease ran out: the worker running it is dead
+    )
     requeued = [pk for pk in candidates if _job_id(pk) not in running]
     for pk in requeued:
         if not queue_delivery(settings, pk):
@@ -329,7 +360,7 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
             .values(
                 status=DeliveryStatus.PROCESSING,
                 attempts=Delivery.attempts + 1,
-                lease_until=now + timedelta(seconds=LEASE_SECONDS),
+                lease_until=now + timedelta(seconds=settings.delivery_lease_seconds),
                 next_attempt_at=None,
             )
         ).rowcount
@@ -349,15 +380,17 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
 def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[None]:
     """Renew the processing lease while the handlers run (a sync can take minutes)."""
 
+    lease = settings.delivery_lease_seconds
+
     def renew() -> None:
         with session_scope(settings.database_url) as session:
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.PROCESSING)
-                .values(lease_until=datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
+                .values(lease_until=datetime.now(UTC) + timedelta(seconds=lease))
             )
 
-    return beating(LEASE_SECONDS / 3, renew, f"lease-delivery-{delivery_pk}")
+    return beating(lease / 3, renew, f"lease-delivery-{delivery_pk}")
 
 
 def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:

@@ -1,8 +1,13 @@
-"""Periodic chores that keep the outbox honest: deliveries queued again, tasks
-whose worker died reaped, paused syncs resumed if their job was lost, finished
-deliveries pruned after the retention time. They run
-in every worker (in a process of its own) and in the embedded server (on a
-thread); each is safe to run anywhere, any number of times at once."""
+"""Periodic chores that keep the outbox honest: spooled deliveries moved into
+the outbox, deliveries queued again, tasks whose worker died reaped, paused
+syncs resumed if their job was lost, finished deliveries pruned after the
+retention time, events GitHub failed to deliver redelivered, repositories whose
+head is not the one synced synced again (these two: one process per interval,
+bot/events/redelivery.py, bot/events/heads.py). They run in every worker (in a
+process of their own, those that wait on GitHub in another) and in the embedded
+server (on two threads), the first round at start; `serve` with Redis drains
+the spool on a thread too. Each is safe to run anywhere, any number of times
+at once."""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ from sqlalchemy import delete, func, select
 
 from bot.agents.reaper import reap_stale_tasks
 from bot.events.deliveries import requeue_unfinished
+from bot.events.heads import check_heads_when_due
+from bot.events.redelivery import redeliver_when_due
+from bot.events.spool import drain_spool
 from bot.settings import Settings
 from bot.sync import resume_due_specs
 from storage.db import session_scope
@@ -70,16 +78,24 @@ def prune_deliveries(settings: Settings) -> int:
     return pruned
 
 
-CHORES: tuple[Callable[[Settings], object], ...] = (
+Chore = Callable[[Settings], object]
+
+CHORES: tuple[Chore, ...] = (
+    drain_spool,
     requeue_unfinished,
     reap_stale_tasks,
     resume_due_specs,
     prune_when_due,
 )
+# Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
+# reach (minutes of retries) must not hold up the outbox's chores.
+GITHUB_CHORES: tuple[Chore, ...] = (redeliver_when_due, check_heads_when_due)
+# In `serve` when workers run the jobs (with Redis): the spool it fills.
+WEB_CHORES: tuple[Chore, ...] = (drain_spool,)
 
 
-def run_chores(settings: Settings) -> None:
-    for chore in CHORES:
+def run_chores(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
+    for chore in chores:
         try:
             chore(settings)
         except Exception:  # one failing chore (Redis down) must not stop the others
@@ -90,31 +106,39 @@ def interval(settings: Settings) -> float:
     return settings.task_heartbeat_seconds * 2
 
 
-def start_thread(settings: Settings) -> None:
+def start_thread(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
     """For the embedded server: chores on a daemon thread of this process."""
 
     def loop() -> None:
         while True:
-            run_chores(settings)
+            run_chores(settings, chores)
             time.sleep(interval(settings))
 
     threading.Thread(target=loop, name="maintenance", daemon=True).start()
 
 
+def start_threads(settings: Settings) -> None:
+    """Every chore, the outbox's and GitHub's on a thread each."""
+    start_thread(settings, CHORES)
+    start_thread(settings, GITHUB_CHORES)
+
+
 def start_process(settings: Settings) -> None:
-    """For an RQ worker: chores in a forked process that ends with its parent.
+    """For an RQ worker: chores in forked processes (the outbox's, GitHub's) that end
+    with their parent.
 
     RQ forks a work horse per job: a thread of ours in the worker could be
     holding a lock at that moment and leave the horse deadlocked, so the
     chores never run as a thread there.
     """
-    multiprocessing.get_context("fork").Process(
-        target=_while_parent_lives, args=(settings,), name="maintenance", daemon=True
-    ).start()
+    for name, chores in (("maintenance", CHORES), ("maintenance-github", GITHUB_CHORES)):
+        multiprocessing.get_context("fork").Process(
+            target=_while_parent_lives, args=(settings, chores), name=name, daemon=True
+        ).start()
 
 
-def _while_parent_lives(settings: Settings) -> None:
+def _while_parent_lives(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
     parent = os.getppid()
     while os.getppid() == parent:
-        run_chores(settings)
+        run_chores(settings, chores)
         time.sleep(interval(settings))

@@ -12,6 +12,7 @@ import threading
 from functools import partial
 
 from github import Auth, Github, GithubIntegration
+from github.Requester import Requester
 
 from bot.counters import count_github_request
 from bot.github.connection import GitHubConnection, client_options
@@ -67,6 +68,15 @@ def repository_token(settings: Settings, installation_id: int | None, full_name:
     return data["token"]
 
 
+def app_requester(settings: Settings, once: bool = False) -> Requester:
+    """Requests as the App itself, with its JWT (not an installation's token): the
+    App's own resources, such as its webhook's deliveries. `once`: not resent after
+    a 5xx (see bot/github/connection.py)."""
+    if settings.github_token or not settings.uses_app_auth:
+        raise GitHubAuthError("only an App (GITHUB_APP_ID and GITHUB_PRIVATE_KEY) has an App JWT")
+    return _integration(settings, once).requester
+
+
 def pace_key(settings: Settings, installation_id: int | None) -> str:
     """Whose budget a request spends: the installation's, or the token's."""
     if settings.github_token:
@@ -95,10 +105,10 @@ def _new_connection(settings: Settings, installation_id: int | None) -> GitHubCo
     return GitHubConnection(reading, once, pacer, partial(count_github_request, settings))
 
 
-def _integration(settings: Settings) -> GithubIntegration:
+def _integration(settings: Settings, once: bool = False) -> GithubIntegration:
     assert settings.github_app_id is not None and settings.github_private_key is not None
     return GithubIntegration(
         auth=Auth.AppAuth(settings.github_app_id, settings.github_private_key),
         base_url=settings.github_api_url,
-        **client_options(),
+        **client_options(once),
     )

@@ -52,6 +52,7 @@ class SyncReport:
     invalid: dict[str, list[Finding]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
+    commit: str | None = None  # the commit read (sync_repository)
 
     def __str__(self) -> str:
         lines = [f"synced {path}" for path in self.synced]
@@ -253,9 +254,11 @@ def sync_repository(
         paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
         say(f"syncing {len(paths)} spec file(s): {', '.join(paths) or 'none'}")
         github = GitHubSide(repo, BoardGateway(connection), config)
-        return sync_files(
+        report = sync_files(
             session, settings, github, repository, commit, paths, report_invalid_on_commit=False
         )
+        report.commit = commit
+        return report
 
 
 def resume_spec(spec_pk: int) -> None:

@@ -51,6 +51,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 log.warning("without REDIS_URL the queue runs in one process: using 1 worker")
             self.cfg.set("workers", 1)
             self.cfg.set("post_worker_init", self.start_embedded_queue)
+        else:
+            self.cfg.set("post_worker_init", self.start_web_chores)
 
     def _apply_gunicorn_cmd_args(self) -> None:
         """GUNICORN_CMD_ARGS, read as the `gunicorn` command reads it."""
@@ -65,9 +67,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """In the worker process, never in gunicorn's master: threads must not cross a fork."""
         preload()
+        # What waited in the spool first, so the restart's requeue sees it too.
+        maintenance.run_chores(self._settings, maintenance.WEB_CHORES)
         # Only this process ran jobs: whatever it left unfinished was cut short.
         requeue_unfinished(self._settings, after_restart=True)
-        maintenance.start_thread(self._settings)
+        maintenance.start_threads(self._settings)
+
+    def start_web_chores(self, _worker) -> None:  # type: ignore[no-untyped-def]
+        """The workers run the jobs; this process drains the spool it fills, from start."""
+        maintenance.start_thread(self._settings, maintenance.WEB_CHORES)
 
 
 class _FormattedLogger(GunicornLogger):  # type: ignore[misc]

@@ -1,4 +1,8 @@
-"""POST /webhook: verify, store, enqueue, answer — in milliseconds."""
+"""POST /webhook: verify, store, enqueue, answer — in milliseconds.
+
+When the database cannot store a verified delivery, it is spooled (bot/events/spool.py)
+and still answered 202: GitHub does not send a delivery again by itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from bot.events.deliveries import announce_delivery, store_delivery
+from bot.events.deliveries import DATABASE_AWAY, announce_delivery, store_delivery
+from bot.events.spool import spool_delivery
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,8 +63,18 @@ def receive_webhook() -> tuple[Response, int]:
     if event == "ping":
         return jsonify(ok=True, zen=payload.get("zen")), 200
 
-    stored = store_delivery(settings, delivery_id, event, payload)
-    if stored.queue and not announce_delivery(settings, stored.pk):
+    try:
+        stored = store_delivery(settings, delivery_id, event, payload)
+    except DATABASE_AWAY:
+        log.warning("the database cannot store delivery %s", delivery_id, exc_info=True)
+        if spool_delivery(settings, delivery_id, event, payload):
+            return jsonify(delivery=delivery_id, status="spooled"), 202
+        return _error(503, "the database is unreachable and the delivery could not be spooled")
+    try:
+        announced = not stored.queue or announce_delivery(settings, stored.pk)
+    except DATABASE_AWAY:
+        announced = False  # the database went away after storing it
+    if not announced:
         # Stored, so not lost: the outbox sweep queues it once the queue is back.
         return jsonify(delivery=delivery_id, status="stored"), 202
     return jsonify(delivery=delivery_id, status=stored.status), 202 if stored.queue else 200

@@ -1,5 +1,6 @@
 """`specbridge worker` outlives Redis: restarted under it, idle or in the middle
-of a job, it works the queues once Redis answers again."""
+of a job, it works the queues once Redis answers again. A worker killed in the
+middle of a delivery has it taken back by another within a minute."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bot.settings import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
 from tests.e2e.harness import Stack, wait_until
+from tests.integration.worker_with_slow_handler import SLOW_EVENT
 from tests.support import REPO_ROOT
 
 
@@ -35,11 +37,16 @@ def redis_stack(db: str, tmp_path: Path) -> Iterator[Stack]:
     stack.stop()
 
 
-def _start_worker(stack: Stack, github_api_url: str = "http://127.0.0.1:9") -> None:
+def _worker_env(stack: Stack, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
     env.update(DATABASE_URL=stack.database_url, REDIS_URL=stack.redis_url or "")
-    env.update(GITHUB_API_URL=github_api_url, GITHUB_TOKEN="t")
-    env.update(PYTHONPATH=str(REPO_ROOT), SPECBRIDGE_HEARTBEAT_SECONDS="1")
+    env.update(GITHUB_API_URL="http://127.0.0.1:9", GITHUB_TOKEN="t")
+    env.update(PYTHONPATH=str(REPO_ROOT), SPECBRIDGE_HEARTBEAT_SECONDS="1", **extra)
+    return env
+
+
+def _start_worker(stack: Stack, github_api_url: str = "http://127.0.0.1:9") -> None:
+    env = _worker_env(stack, GITHUB_API_URL=github_api_url)
     stack._spawn("worker", [sys.executable, "-m", "bot.cli", "worker"], env)
 
 
@@ -144,3 +151,51 @@ def test_a_worker_runs_no_job_that_specbridge_did_not_queue(
     assert [mark.exists() for mark in marks] == [False, False, False]
     assert redis_stack.processes["worker"].poll() is None
     assert "is not a specbridge job" in (redis_stack.workdir / "worker.log").read_text()
+
+
+def test_a_delivery_whose_worker_is_killed_is_taken_back_by_another(
+    redis_stack: Stack, tmp_path: Path
+) -> None:
+    """SIGKILLed mid-delivery, a worker leaves its RQ job `started` until RQ's job
+    timeout (15 minutes); its lease runs out in seconds, and another worker runs it.
+
+    The lease (3 s) and the sweep (every 2 s) are shortened; at their defaults
+    (40 s, 10 s) the same happens within a minute.
+    """
+    redis_stack.start_redis()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = _worker_env(redis_stack, SPECBRIDGE_DELIVERY_LEASE_SECONDS="3", SLOW_MARKS=str(marks))
+    command = [sys.executable, str(REPO_ROOT / "tests/integration/worker_with_slow_handler.py")]
+    for name in ("worker1", "worker2"):
+        redis_stack._spawn(name, command, env)
+    settings = load_settings(
+        {"DATABASE_URL": redis_stack.database_url, "REDIS_URL": redis_stack.redis_url or ""}
+    )
+    stored = store_delivery(settings, "slow", SLOW_EVENT, {})
+    queue_delivery(settings, stored.pk)
+
+    def started() -> str | None:
+        path = marks / "started"
+        return path.read_text() if path.exists() and path.stat().st_size else None
+
+    holder = int(wait_until(started, 60, "a worker to start the delivery"))
+    [victim] = [name for name, process in redis_stack.processes.items() if process.pid == holder]
+    redis_stack.kill(victim)
+    killed_at = time.monotonic()
+
+    def processed() -> bool:
+        with session_scope(redis_stack.database_url) as session:
+            delivery = session.get(Delivery, stored.pk)
+            return delivery is not None and delivery.status is DeliveryStatus.DONE
+
+    try:
+        wait_until(processed, 60, "the delivery processed by the other worker")
+    except AssertionError as error:
+        logs = [(tmp_path / f"{n}.log").read_text()[-3000:] for n in ("worker1", "worker2")]
+        raise AssertionError("\n".join(logs)) from error
+    assert time.monotonic() - killed_at < 60
+    survivor = "worker2" if victim == "worker1" else "worker1"
+    assert int((marks / "done").read_text()) == redis_stack.processes[survivor].pid
+    with session_scope(redis_stack.database_url) as session:
+        assert session.get_one(Delivery, stored.pk).attempts == 2

@@ -7,6 +7,7 @@ import importlib
 MODULES = (
     "installation",
     "push",
+    "heads",  # after push: it follows what the push handler did
     "issues",
     "issue_comment",
     "projects_v2_item",

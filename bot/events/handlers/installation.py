@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.events.deliveries import hand_on
+from bot.events.handlers.heads import sync_to_head
 from bot.events.router import Event, router
 from bot.repositories import find_repository, mark_removed, record_installation, record_repository
-from bot.sync import sync_repository
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def on_first_sync(event: Event) -> None:
     if repository is None or repository.removed_at is not None:
         return
     event.session.commit()
-    log.info("first sync of %s: %s", full_name, sync_repository(event.settings, full_name))
+    log.info("first sync of %s: %s", full_name, sync_to_head(event, full_name))
 
 
 def _hand_on_first_syncs(event: Event, repositories: list[dict[str, Any]]) -> None:

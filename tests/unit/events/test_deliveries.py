@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import responses
 from flask.testing import FlaskClient
+from rq.job import Job
 from sqlalchemy import update
 
-from bot.events import deliveries
+from bot.events import deliveries, maintenance
 from bot.events.deliveries import requeue_unfinished, store_delivery
 from bot.settings import get_settings, load_settings
 from bot.web.app import create_app
@@ -78,6 +79,41 @@ def test_a_delivery_whose_worker_died_is_processed_after_its_lease(
     run_queued_jobs(db)
     [delivery] = stored_deliveries(db)
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.DONE, 2)
+
+
+def test_a_killed_workers_delivery_runs_again_after_its_lease_not_rqs_timeout(
+    client: FlaskClient, db: str
+) -> None:
+    """SIGKILLed mid-job, a worker leaves its RQ job `started` until the job timeout
+    (15 minutes): the delivery's lease, not RQ, says it is dead."""
+    settings = get_settings()
+    if not settings.redis_url:
+        pytest.skip("the embedded queue's jobs run in this process: they die with it")
+    _stored_without_job("killed-worker")
+    [stored] = stored_deliveries(db)
+    lapsed = datetime.now(UTC) - timedelta(seconds=1)
+    _set(db, status=DeliveryStatus.PROCESSING, attempts=1, lease_until=lapsed)
+    job = Job.key_for(f"delivery-{stored.id}")
+    deliveries.redis_connection(settings.redis_url).hset(job, "status", "started")
+
+    assert requeue_unfinished(settings) == 1
+    run_queued_jobs(db)
+    [delivery] = stored_deliveries(db)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DONE, 2)
+
+
+def test_a_delivery_whose_lease_is_live_is_left_to_its_worker(client: FlaskClient, db: str) -> None:
+    _stored_without_job("busy")
+    live = datetime.now(UTC) + timedelta(seconds=30)
+    _set(db, status=DeliveryStatus.PROCESSING, attempts=1, lease_until=live)
+
+    assert requeue_unfinished(get_settings()) == 0
+
+
+def test_a_dead_workers_delivery_is_taken_back_within_a_minute_by_default() -> None:
+    """The lease runs out, then the next sweep (every two heartbeats) queues it."""
+    settings = load_settings({})
+    assert settings.delivery_lease_seconds + maintenance.interval(settings) <= 60
 
 
 def test_a_redelivery_of_an_unfinished_delivery_processes_it(client: FlaskClient, db: str) -> None:

@@ -30,6 +30,7 @@ EVERY_ENTITY = {
     "github_pace",
     "github_content_use",
     "issue_groups",
+    "chore_runs",
 }
 
 
