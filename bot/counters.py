@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 
 GITHUB_REQUESTS_KEY = "specbridge:metrics:github_requests"
 SYNC_SECONDS_KEY = "specbridge:metrics:sync_seconds"
-# Upper bounds (seconds) of the sync duration histogram's buckets.
+AGENT_RUNS_KEY = "specbridge:metrics:agent_runs"
+AGENT_SECONDS_KEY = "specbridge:metrics:agent_seconds"
+# Upper bounds (seconds) of the duration histograms' buckets.
 SYNC_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
+AGENT_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
 # After Redis failed to take a count, counting pauses this long.
 BACKOFF_SECONDS = 30.0
 
@@ -53,9 +56,13 @@ def count_github_request(settings: Settings, kind: str, status: str) -> None:
 
 def observe_sync(settings: Settings, seconds: float) -> None:
     """One spec synced in `seconds`."""
-    fields: dict[str, float] = {_bound(b): 1 for b in SYNC_BUCKETS if seconds <= b}
-    fields.update({"+Inf": 1, "count": 1, "sum": seconds})
-    _store(settings).increment(SYNC_SECONDS_KEY, fields)
+    _store(settings).increment(SYNC_SECONDS_KEY, _observation(SYNC_BUCKETS, seconds))
+
+
+def observe_agent_run(settings: Settings, profile: str, outcome: str, seconds: float) -> None:
+    """One agent run of `profile` ended with `outcome` (succeeded, failed, cancelled)."""
+    _store(settings).increment(AGENT_RUNS_KEY, {f"{profile}|{outcome}": 1})
+    _store(settings).increment(AGENT_SECONDS_KEY, _observation(AGENT_BUCKETS, seconds))
 
 
 def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
@@ -68,10 +75,32 @@ def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
     }
 
 
+def agent_runs(settings: Settings) -> dict[tuple[str, str], float]:
+    """(profile, outcome) → runs so far."""
+    counts = _store(settings).read(AGENT_RUNS_KEY)
+    return {
+        (profile, outcome): value
+        for field, value in counts.items()
+        for profile, _, outcome in [field.rpartition("|")]
+    }
+
+
 def sync_durations(settings: Settings) -> Histogram:
-    counts = _store(settings).read(SYNC_SECONDS_KEY)
+    return _histogram(_store(settings).read(SYNC_SECONDS_KEY), SYNC_BUCKETS)
+
+
+def agent_durations(settings: Settings) -> Histogram:
+    return _histogram(_store(settings).read(AGENT_SECONDS_KEY), AGENT_BUCKETS)
+
+
+def _observation(buckets: tuple[float, ...], seconds: float) -> dict[str, float]:
+    fields: dict[str, float] = {_bound(b): 1 for b in buckets if seconds <= b}
+    return fields | {"+Inf": 1, "count": 1, "sum": seconds}
+
+
+def _histogram(counts: dict[str, float], buckets: tuple[float, ...]) -> Histogram:
     return Histogram(
-        buckets=[(bound, counts.get(_bound(bound), 0)) for bound in (*SYNC_BUCKETS, math.inf)],
+        buckets=[(bound, counts.get(_bound(bound), 0)) for bound in (*buckets, math.inf)],
         count=counts.get("count", 0),
         sum=counts.get("sum", 0),
     )

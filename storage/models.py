@@ -394,6 +394,12 @@ class Task(Base):
     pull_request_number: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str | None] = mapped_column(Text)
+    # 0: the first run; n: the nth run again on the same branch, asked for by a review.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    review: Mapped[str | None] = mapped_column(Text)  # what the reviewers asked, for the prompt
+    summary: Mapped[str | None] = mapped_column(Text)  # the agent's own account of its run
+    # Set when the task went to an agent GitHub runs (no worker holds it).
+    dispatched_at: Mapped[datetime | None]
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

@@ -1,32 +1,116 @@
 """Agent profiles, defined by the operator in the YAML file named by SPECBRIDGE_AGENTS.
 
-default:
-  command: my-agent --task "$SPECBRIDGE_TASK_FILE"
-  timeout: 1800
-  test: pytest -q
-  env: {MODEL: large}
+A profile runs a coding agent CLI by preset, a command of the operator's, or
+dispatches the task to an agent GitHub runs:
+
+    claude:
+      preset: claude-code            # claude-code | codex | aider | gemini
+      model: claude-sonnet-4-5
+      max_turns: 40
+      args: [--verbose]              # more flags for the CLI
+      env_from: [ANTHROPIC_API_KEY]  # taken from the worker's environment; nothing else passes
+      timeout: 3600
+      test: pytest -q
+      max_revisions: 3               # reruns asked for by reviews and /revise
+      network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
+      sandbox: bubblewrap            # the default; docker | podman | none (said explicitly)
+      memory: 4G
+      processes: 512
+    mine:
+      command: my-agent "$SPECBRIDGE_TASK_FILE"
+    copilot:
+      github: {assign: copilot, base: main, instructions: "Run the tests before you finish."}
+    openhands:
+      github: {label: fix-me}
+    claude-action:
+      github: {comment: "@claude implement this issue as described"}
+
+The file is read again each time a profile is needed, so an edit applies at
+once; `check_profiles` says what is wrong with it, for start-up and /readyz.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from bot.agents.presets import PRESETS
+from bot.agents.sandbox import Limits, Policy
 from bot.settings import Settings, SettingsError
 from specs.model import MANUAL_AGENT
 
 DEFAULT_TIMEOUT = 1800
+DEFAULT_MAX_REVISIONS = 3
+HOSTED_KINDS = ("assign", "label", "comment")
+KEYS = {
+    "preset",
+    "command",
+    "model",
+    "max_turns",
+    "args",
+    "env",
+    "env_from",
+    "timeout",
+    "test",
+    "max_revisions",
+    "github",
+    "sandbox",
+    "network",
+    "read_only",
+    "image",
+    "memory",
+    "address_space",
+    "processes",
+    "cpus",
+    "scratch",
+}
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A task handed to an agent GitHub runs: Copilot assigned, a label, or a comment."""
+
+    assign: str | None = None  # "copilot"
+    label: str | None = None
+    comment: str | None = None
+    base: str | None = None
+    instructions: str | None = None
+    custom_agent: str | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
 class AgentProfile:
     name: str
-    command: str
+    command: str | None = None  # None: dispatched on GitHub
     timeout: int = DEFAULT_TIMEOUT
     test: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    env_from: tuple[str, ...] = ()
+    preset: str | None = None
+    max_revisions: int = DEFAULT_MAX_REVISIONS
+    policy: Policy = field(default_factory=Policy)
+    limits: Limits = field(default_factory=lambda: Limits(DEFAULT_TIMEOUT))
+    dispatch: Dispatch | None = None
+
+    @property
+    def hosted(self) -> bool:
+        return self.dispatch is not None
+
+    def environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """The profile's own variables and those it names from the worker's environment."""
+        missing = [name for name in self.env_from if name not in environ]
+        if missing:
+            raise SettingsError(
+                f"SPECBRIDGE_AGENTS: profile {self.name!r} takes {', '.join(missing)} from the "
+                "environment, which does not set it"
+            )
+        return {**self.env, **{name: environ[name] for name in self.env_from}}
 
 
 def load_profiles(settings: Settings) -> dict[str, AgentProfile]:
@@ -35,30 +119,112 @@ def load_profiles(settings: Settings) -> dict[str, AgentProfile]:
     return parse_profiles(settings.agents_file)
 
 
+def check_profiles(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
+    """Raise SettingsError, in one line, for a profiles file that cannot run: one that
+    does not parse, a profile with nothing to run, or a variable it needs unset."""
+    for profile in load_profiles(settings).values():
+        profile.environment(environ)
+
+
 def parse_profiles(path: Path) -> dict[str, AgentProfile]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise SettingsError(f"SPECBRIDGE_AGENTS: cannot read {path}: {error}") from None
+        reason = str(error).splitlines()[0]
+        raise SettingsError(f"SPECBRIDGE_AGENTS: cannot read {path}: {reason}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"SPECBRIDGE_AGENTS: {path} must map profile names to profiles")
     profiles = {}
     for name, value in data.items():
         if name == MANUAL_AGENT:
             raise SettingsError(f"SPECBRIDGE_AGENTS: {MANUAL_AGENT!r} is reserved for no agent")
-        if not isinstance(value, dict) or not isinstance(value.get("command"), str):
-            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r} needs a command")
-        timeout = value.get("timeout", DEFAULT_TIMEOUT)
-        if not isinstance(timeout, int) or timeout <= 0:
-            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r} timeout must be seconds > 0")
-        env = value.get("env") or {}
-        if not isinstance(env, dict):
-            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r} env must be a mapping")
-        profiles[str(name)] = AgentProfile(
-            name=str(name),
-            command=value["command"],
-            timeout=timeout,
-            test=value.get("test"),
-            env={str(k): str(v) for k, v in env.items()},
-        )
+        try:
+            profiles[str(name)] = _profile(str(name), value)
+        except ValueError as error:
+            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r}: {error}") from None
     return profiles
+
+
+def _profile(name: str, value: Any) -> AgentProfile:
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping")
+    unknown = sorted(set(value) - KEYS)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(KEYS))})")
+    timeout = _positive(value, "timeout", DEFAULT_TIMEOUT)
+    env = value.get("env") or {}
+    if not isinstance(env, dict):
+        raise ValueError("env must be a mapping")
+    env_from = _strings(value, "env_from")
+    preset, command = _command(value)
+    dispatch = _dispatch(value.get("github"))
+    if sum(x is not None for x in (command, dispatch)) != 1:
+        raise ValueError("needs one of preset, command or github")
+    if preset is not None:
+        if "network" not in value:
+            value = {**value, "network": list(preset.hosts)}
+        if preset.key and "env_from" not in value:
+            env_from = (preset.key,)
+        env = {**preset.env, **env}
+    return AgentProfile(
+        name=name,
+        command=command,
+        timeout=timeout,
+        test=value.get("test"),
+        env={str(k): str(v) for k, v in env.items()},
+        env_from=env_from,
+        preset=preset.name if preset else None,
+        max_revisions=_positive(value, "max_revisions", DEFAULT_MAX_REVISIONS, zero=True),
+        policy=Policy.from_profile(value),
+        limits=Limits.from_profile(timeout, value),
+        dispatch=dispatch,
+    )
+
+
+def _command(value: dict[str, Any]) -> tuple[Any, str | None]:
+    """The preset (or None) and the shell command line it runs."""
+    if "preset" in value and "command" in value:
+        raise ValueError("has both preset and command: keep one")
+    if "command" in value:
+        if not isinstance(value["command"], str) or not value["command"].strip():
+            raise ValueError("command must be a shell command line")
+        return None, value["command"]
+    if "preset" not in value:
+        return None, None
+    preset = PRESETS.get(value["preset"])
+    if preset is None:
+        raise ValueError(f"unknown preset {value['preset']!r} (known: {', '.join(PRESETS)})")
+    max_turns = _positive(value, "max_turns", 0, zero=True) or None
+    model = value.get("model")
+    return preset, preset.command(str(model) if model else None, max_turns, _strings(value, "args"))
+
+
+def _dispatch(value: Any) -> Dispatch | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("github must be a mapping, such as {label: fix-me}")
+    kinds = [kind for kind in HOSTED_KINDS if kind in value]
+    if len(kinds) != 1:
+        raise ValueError("github needs one of assign, label or comment")
+    if value.get("assign") not in (None, "copilot"):
+        raise ValueError("github assign: only copilot can be assigned")
+    known = {"base", "instructions", "custom_agent", "model", *HOSTED_KINDS}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"github: unknown key {unknown[0]!r}")
+    return Dispatch(**{key: str(v) for key, v in value.items()})
+
+
+def _positive(value: dict[str, Any], key: str, default: int, zero: bool = False) -> int:
+    number = value.get(key, default)
+    if not isinstance(number, int) or isinstance(number, bool) or number < (0 if zero else 1):
+        raise ValueError(f"{key} must be a whole number {'≥ 0' if zero else '> 0'}")
+    return number
+
+
+def _strings(value: dict[str, Any], key: str) -> tuple[str, ...]:
+    items = value.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, str | int | float) for i in items):
+        raise ValueError(f"{key} must be a list")
+    return tuple(str(i) for i in items)

@@ -1,49 +1,44 @@
 """One agent run: the `agents` queue job for one Task.
 
-Workspace → context → the profile's command → its tests → commit, push,
-pull request "Closes #N" → a comment with the outcome. The board follows:
-Analyzing (workspace ready), Building (command running), Testing (tests).
-The command runs with a clean environment holding none of the bot's secrets.
+Workspace → prompt → the profile's command → its tests → commit, push,
+pull request "Closes #N" → a comment with the agent's own summary. The board
+follows: Analyzing (workspace ready), Building (command running), Testing
+(tests). The command and its tests run in a sandbox (bot/agents/sandbox.py)
+with a clean environment holding none of the bot's secrets. A revision (a
+review asked for changes) runs on the pull request's branch and pushes to it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from github import GithubException
 from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents import sandbox
 from bot.agents.isolation import agent_account
+from bot.agents.presets import summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
+from bot.agents.prompt import build_prompt, read_instructions
 from bot.agents.workspace import Workspace, WorkspaceError
 from bot.beats import beating
+from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
-from bot.settings import Settings, get_settings
+from bot.settings import Settings, SettingsError, get_settings, web_url_for
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
-SUPERVISOR = Path(__file__).with_name("supervise.py")
-POLL_SECONDS = 1
 # A running Task silent for this many heartbeats has lost its worker.
 STALE_AFTER_BEATS = 6
 MAX_ATTEMPTS = 3
@@ -54,14 +49,6 @@ LOG_TAIL_CHARS = 4000
 
 class AgentFailed(Exception):
     """The run failed for a reason of its own: reported, never retried by the queue."""
-
-
-@dataclass
-class CommandResult:
-    exit_code: int | None
-    output: str
-    timed_out: bool = False
-    stopped: bool = False
 
 
 def run_task(task_id: int) -> None:
@@ -124,53 +111,67 @@ class _Run:
         self.spec_path = self.ticket.spec.path if self.ticket.spec else None
         self.task_key = self.ticket.spec_task.key if self.ticket.spec_task else str(self.issue)
         self.title = self.ticket.spec_task.title if self.ticket.spec_task else f"#{self.issue}"
-        self.context = task_context(self.ticket)
+        self.revision = task.revision
+        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
+        web = web_url_for(settings.github_api_url)
+        self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
         session.commit()
         connection = github_client(settings, self.installation)
         self.repo = RepositoryGateway(connection, self.full_name)
         self.boards = BoardGateway(connection)
         self.output = ""
+        self.summary: dict[str, object] | None = None
+        self.started = time.monotonic()
         self._push_token: str | None = None
 
     def execute(self) -> None:
         workspace: Workspace | None = None
-        branch = f"specbridge/{self.spec_key}/{self.task_key}"
+        log.info(
+            "agent run of task %s for %s#%s started: profile %s, revision %s",
+            self.task.id,
+            self.full_name,
+            self.issue,
+            self.task.agent,
+            self.revision,
+        )
         try:
             profile = self._profile()
+            env = self._environment(profile)
             # The clone needs a credential only for a private repository, and
             # only for that one git command: the workspace keeps none.
             workspace = Workspace.create(
                 self.repo.clone_url(),
-                self.default_branch,
-                branch,
+                self.branch if self.revision else self.default_branch,
+                self.branch,
                 self.repo.connection.token,
                 agent_account(self.settings),
             )
             self._move(TicketPhase.ANALYZING)
-            workspace.write_context(*self.context)
+            self._write_prompt(workspace, profile)
             workspace.hand_over()
             self._move(TicketPhase.BUILDING)
-            self._run_step("command", profile.command, workspace, profile)
+            output = self._run_step("command", profile.command or "", workspace, profile, env)
+            self.summary = summary_of(profile.preset, output)
             if profile.test:
                 self._move(TicketPhase.TESTING)
-                self._run_step("test command", profile.test, workspace, profile)
+                self._run_step("test command", profile.test, workspace, profile, env)
             if not workspace.has_changes():
                 raise AgentFailed("the agent finished without changing any file")
             # specbridge pushes, after the agent is gone, with a token for this
             # repository's contents only, handed to that one git command.
             self._push_token = repository_token(self.settings, self.installation, self.full_name)
             workspace.commit_and_push(
-                branch, f"{self.task_key}: {self.title}\n\nPart of #{self.issue}", self._push_token
+                self.branch, self._commit_message(), self._push_token, force=not self.revision
             )
-            number = self.repo.open_pull_request(
+            number = self.task.pull_request_number or self.repo.open_pull_request(
                 title=f"{self.task_key}: {self.title}",
-                head=branch,
+                head=self.branch,
                 base=self.default_branch,
                 body=self._pull_request_body(profile),
                 draft=True,
             )
-            self._succeed(branch, number)
-        except (AgentFailed, WorkspaceError) as failure:
+            self._succeed(number, profile)
+        except (AgentFailed, WorkspaceError, sandbox.SandboxError) as failure:
             self._fail(str(failure))
         except (GithubException, RequestException, LockBusy, LockLost) as error:
             if self.task.attempts >= MAX_ATTEMPTS:
@@ -184,19 +185,50 @@ class _Run:
             if workspace is not None:
                 workspace.remove()
 
+    def _profile(self) -> AgentProfile:
+        try:
+            profile = load_profiles(self.settings).get(self.task.agent)
+        except SettingsError as error:
+            raise AgentFailed(str(error)) from None
+        if profile is None:
+            raise AgentFailed(f"no agent profile named {self.task.agent!r} is configured")
+        if profile.command is None:
+            raise AgentFailed(f"the profile {profile.name!r} dispatches on GitHub: nothing runs")
+        return profile
+
+    def _environment(self, profile: AgentProfile) -> dict[str, str]:
+        try:
+            own = profile.environment()
+        except SettingsError as error:
+            raise AgentFailed(str(error)) from None
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **own}
+
+    def _write_prompt(self, workspace: Workspace, profile: AgentProfile) -> None:
+        prompt = build_prompt(
+            self.ticket,
+            self.issue_url,
+            profile.test,
+            read_instructions(workspace.checkout),
+            self.task.review,
+        )
+        self.session.commit()
+        workspace.write_context(prompt.markdown, prompt.data)
+
+    def _commit_message(self) -> str:
+        if self.revision:
+            return (
+                f"{self.task_key}: revise after review ({self.revision})\n\nPart of #{self.issue}"
+            )
+        return f"{self.task_key}: {self.title}\n\nPart of #{self.issue}"
+
     def _pull_request_body(self, profile: AgentProfile) -> str:
         spec = f"[`{self.spec_path}`](../blob/{self.default_branch}/{self.spec_path})"
         return (
             f"Closes #{self.issue}\n\nA draft by the agent profile `{profile.name}` for the task "
             f"`{self.task_key}` of the spec `{self.spec_key}` ({spec}). Review it, mark it ready, "
-            "and merge it to close the ticket."
+            "and merge it to close the ticket; a review that requests changes, or `/revise` on "
+            f"the issue, runs the agent again on this branch.{self._summary_block()}"
         )
-
-    def _profile(self) -> AgentProfile:
-        profile = load_profiles(self.settings).get(self.task.agent)
-        if profile is None:
-            raise AgentFailed(f"no agent profile named {self.task.agent!r} is configured")
-        return profile
 
     def _move(self, phase: TicketPhase) -> None:
         """Show the run's progress on the card, unless the task was cancelled.
@@ -217,43 +249,66 @@ class _Run:
             show_on_board(self.boards, self.ticket, shown_as)
 
     def _run_step(
-        self, what: str, command: str, workspace: Workspace, profile: AgentProfile
-    ) -> None:
+        self,
+        what: str,
+        command: str,
+        workspace: Workspace,
+        profile: AgentProfile,
+        env: dict[str, str],
+    ) -> str:
+        """Run the command (or the tests) in the profile's sandbox; its output."""
+        if profile.policy.backend == "none":
+            log.warning("agent profile %s runs without a sandbox (sandbox: none)", profile.name)
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": "C.UTF-8",
+            **env,
             "HOME": str(workspace.root),
             "TMPDIR": str(workspace.root),
-            **profile.env,
             "SPECBRIDGE_TASK_FILE": str(workspace.task_file),
             "SPECBRIDGE_TASK_JSON": str(workspace.task_json),
             "SPECBRIDGE_ISSUE": str(self.issue),
         }
-        result = run_command(
-            command, workspace.checkout, env, profile.timeout, self._cancelled, workspace.account
+        outcome = sandbox.run(
+            command,
+            workspace=workspace.checkout,
+            context=workspace.task_file.parent,
+            env=env,
+            limits=profile.limits,
+            policy=profile.policy,
+            account=workspace.account,
+            should_stop=self._cancelled,
         )
-        self.output += f"$ {command}\n{result.output}\n"
-        if result.stopped:
+        self.output += f"$ {command}\n{outcome.output}\n"
+        if outcome.reason == "stopped":
             raise AgentFailed("the task was cancelled while it ran")
-        if result.timed_out:
+        if outcome.reason == "timeout":
             raise AgentFailed(f"the {what} ran longer than its {profile.timeout}s timeout")
-        if result.exit_code != 0:
-            raise AgentFailed(f"the {what} exited with status {result.exit_code}")
+        if outcome.reason in ("memory", "processes"):
+            raise AgentFailed(f"the {what} was stopped: it went past its {outcome.reason} limit")
+        if outcome.exit_code != 0:
+            raise AgentFailed(f"the {what} exited with status {outcome.exit_code}")
+        return outcome.output
 
     def _cancelled(self) -> bool:
         with session_scope(self.settings.database_url) as session:
             status = session.scalar(select(Task.status).where(Task.id == self.task.id))
         return status is TaskStatus.CANCELLED
 
-    def _succeed(self, branch: str, pull_request: int) -> None:
+    def _succeed(self, pull_request: int, profile: AgentProfile) -> None:
         self.task.status = TaskStatus.SUCCEEDED
-        self.task.branch, self.task.pull_request_number = branch, pull_request
+        self.task.branch, self.task.pull_request_number = self.branch, pull_request
         self._finish()
-        self.repo.comment_on_issue(
-            self.issue,
-            f"The agent finished: #{pull_request} (a draft) closes this issue when it merges."
-            f"\n\n{self._tail_block()}",
-        )
+        if self.revision:
+            said = (
+                f"The agent revised #{pull_request} after its review in {self._duration()} "
+                f"(revision {self.revision} of {profile.max_revisions})."
+            )
+        else:
+            said = (
+                f"The agent finished in {self._duration()}: #{pull_request} (a draft) closes "
+                "this issue when it merges."
+            )
+        body = f"{said}{self._summary_block()}\n\n{self._tail_block()}"
+        self.repo.comment_on_issue(self.issue, body)
 
     def _fail(self, reason: str) -> None:
         self.session.refresh(self.task)
@@ -263,14 +318,47 @@ class _Run:
         self._finish()
         self.repo.comment_on_issue(
             self.issue,
-            f"The agent run failed: {redact(reason, self._secrets())}. Comment `/retry` to run it "
-            f"again.\n\n{self._tail_block()}",
+            f"The agent run failed after {self._duration()}: {redact(reason, self._secrets())}. "
+            f"Comment `/retry` to run it again.\n\n{self._tail_block()}",
         )
 
     def _finish(self) -> None:
         self.task.finished_at = datetime.now(UTC)
         self.task.log_tail = self._tail()
+        if self.summary is not None:
+            self.task.summary = redact(str(self.summary["text"]), self._secrets())
+        outcome = self.task.status.value
         self.session.commit()
+        seconds = time.monotonic() - self.started
+        observe_agent_run(self.settings, self.task.agent, outcome, seconds)
+        log.info(
+            "agent run of task %s for %s#%s ended: profile %s, %s in %.0fs, revision %s",
+            self.task.id,
+            self.full_name,
+            self.issue,
+            self.task.agent,
+            outcome,
+            seconds,
+            self.revision,
+        )
+
+    def _duration(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+    def _summary_block(self) -> str:
+        """The agent's own account of its run, quoted, with its turns and cost if it said."""
+        if self.summary is None:
+            return ""
+        text = redact(str(self.summary["text"]), self._secrets()).strip()
+        quoted = "\n".join(f"> {line}" for line in text.splitlines())
+        facts = []
+        if self.summary.get("turns") is not None:
+            facts.append(f"{self.summary['turns']} turns")
+        if self.summary.get("cost_usd") is not None:
+            facts.append(f"${float(str(self.summary['cost_usd'])):.2f}")
+        told = f" ({', '.join(facts)})" if facts else ""
+        return f"\n\nThe agent's summary{told}:\n\n{quoted}"
 
     def _tail(self) -> str:
         return redact(self.output[-LOG_TAIL_CHARS:], self._secrets())
@@ -295,111 +383,7 @@ class _Run:
         return [v for v in values if v]
 
 
-def run_command(
-    command: str,
-    cwd: os.PathLike[str],
-    env: dict[str, str],
-    timeout: float,
-    should_stop: Callable[[], bool],
-    account: tuple[int, int] | None = None,
-) -> CommandResult:
-    """Run a shell command line under its supervisor (bot/agents/supervise.py).
-
-    The supervisor kills the command's whole process group when asked (timeout,
-    stop) and when this process dies, so an agent never outlives its job.
-    `account`: the (uid, gid) the command runs as.
-    """
-    run_as = ["--as", f"{account[0]}:{account[1]}"] if account else []
-    process = subprocess.Popen(
-        [sys.executable, "-I", str(SUPERVISOR), *run_as, command],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # out of reach of a kill aimed at the job's own group
-    )
-    tail: deque[str] = deque(maxlen=400)
-    reader = threading.Thread(target=_read_lines, args=(process, tail), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    result = CommandResult(exit_code=None, output="")
-    while process.poll() is None:
-        try:
-            process.wait(timeout=min(POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
-            break
-        except subprocess.TimeoutExpired:
-            pass
-        if time.monotonic() >= deadline:
-            result.timed_out = True
-        elif should_stop():
-            result.stopped = True
-        if result.timed_out or result.stopped:
-            _stop(process)
-    reader.join(timeout=5)
-    result.exit_code = process.returncode
-    result.output = "".join(tail)
-    return result
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()  # the supervisor kills the agent's group, then exits
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _read_lines(process: subprocess.Popen[bytes], tail: deque[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        # Output is stored and posted as text: NUL is not text (and PostgreSQL refuses it).
-        tail.append(line.decode(errors="replace").replace("\x00", "\ufffd"))
-
-
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
-
-
-def task_context(ticket: Ticket) -> tuple[str, dict[str, object]]:
-    """What the agent is told: the task, the requirements it serves, the design."""
-    task = ticket.spec_task
-    spec = ticket.spec
-    requirements = []
-    if spec is not None and task is not None:
-        for requirement in spec.requirements:
-            if requirement.key in task.requirement_keys and requirement.removed_at is None:
-                requirements.append(
-                    {
-                        "id": requirement.key,
-                        "text": requirement.text,
-                        "acceptance": [
-                            {"id": c.key, "text": c.text}
-                            for c in requirement.acceptance_criteria
-                            if c.removed_at is None
-                        ],
-                    }
-                )
-    data: dict[str, object] = {
-        "issue": ticket.issue_number,
-        "spec": spec.key if spec else None,
-        "task": task.key if task else None,
-        "title": task.title if task else "",
-        "description": task.description if task else "",
-        "requirements": requirements,
-        "design": spec.design if spec else "",
-        "depends_on": [d.depends_on.issue_number for d in ticket.dependencies],
-    }
-    lines = [f"# {data['task']}: {data['title']}", "", str(data["description"]), ""]
-    for requirement in requirements:
-        lines.append(f"## {requirement['id']}: {requirement['text']}")
-        lines += [f"- [ ] {c['id']}: {c['text']}" for c in requirement["acceptance"]]
-        lines.append("")
-    if data["design"]:
-        lines += ["## Design", "", str(data["design"]), ""]
-    if data["depends_on"]:
-        lines += ["## Depends on", ""] + [f"- #{n}" for n in data["depends_on"]]
-    return "\n".join(lines), json.loads(json.dumps(data))

@@ -102,11 +102,15 @@ class Workspace:
     def has_changes(self) -> bool:
         return bool(self._git("status", "--porcelain"))
 
-    def commit_and_push(self, branch: str, message: str, token: str | None) -> None:
+    def commit_and_push(
+        self, branch: str, message: str, token: str | None, force: bool = True
+    ) -> None:
+        """`force`: the branch is specbridge's own, and a retry replaces what an earlier
+        attempt pushed. A revision adds to a pull request people review: never forced."""
         self._git("add", "--all")
         self._git("commit", "--quiet", "--no-verify", "-m", message)
-        # The branch is specbridge's own: a retry replaces what an earlier attempt pushed.
-        self._git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{branch}", token=token)
+        forced = ["--force"] if force else []
+        self._git("push", "--quiet", *forced, "origin", f"HEAD:refs/heads/{branch}", token=token)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

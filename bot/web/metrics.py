@@ -53,7 +53,14 @@ class _Collector:
         self.settings = settings
 
     def collect(self) -> Iterator[Metric]:
-        for source in (_stored_rows, _queue_depths, _github_budget, _github_requests, _syncs):
+        for source in (
+            _stored_rows,
+            _queue_depths,
+            _github_budget,
+            _github_requests,
+            _syncs,
+            _agent_runs,
+        ):
             try:
                 yield from source(self.settings)
             except Exception:  # one source down (Redis) must not hide the others
@@ -130,6 +137,24 @@ def _syncs(settings: Settings) -> Iterator[Metric]:
     yield HistogramMetricFamily(
         "specbridge_sync_duration_seconds",
         "How long syncing one spec took",
+        buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
+        sum_value=durations.sum,
+    )
+
+
+def _agent_runs(settings: Settings) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        "specbridge_agent_runs",
+        "Agent runs by profile and outcome (succeeded, failed, cancelled)",
+        labels=["profile", "outcome"],
+    )
+    for (profile, outcome), count in sorted(counters.agent_runs(settings).items()):
+        runs.add_metric([profile, outcome], count)
+    yield runs
+    durations = counters.agent_durations(settings)
+    yield HistogramMetricFamily(
+        "specbridge_agent_run_duration_seconds",
+        "How long one agent run took, from its claim to its end",
         buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
         sum_value=durations.sum,
     )

@@ -23,7 +23,6 @@ import pytest
 
 import bot
 from bot.agents import sandbox
-from bot.agents.run import run_command
 from bot.agents.sandbox import Limits, Policy, SandboxError
 from tests.unit.agents.servers import http_server
 
@@ -206,9 +205,18 @@ def findings(task: Task) -> dict[str, Any]:
 
 
 def test_without_a_sandbox_the_probe_reaches_everything(task: Task, world: World) -> None:
-    """Today's run_command (supervise.py, as the agents' account): the probe sees this much."""
+    """`sandbox: none` (supervise.py, as the agents' account: how every agent ran before
+    sandboxes): the probe sees this much."""
     command = f"{PYTHON} -I probe.py survey probe-config.json"
-    result = run_command(command, task.clone, task.env(), 60, lambda: False, AGENT)
+    result = sandbox.run(
+        command,
+        workspace=task.clone,
+        context=None,
+        env=task.env(),
+        limits=Limits(60),
+        policy=Policy(backend="none"),
+        account=AGENT,
+    )
     assert result.exit_code == 0, result.output
     found = findings(task)
     assert found["secrets"]  # another agent's environment

@@ -1,4 +1,6 @@
-"""The agent's command: its environment, its timeout, being stopped."""
+"""`sandbox: none`, said explicitly: the command still sees only the environment it
+is given, ends at its timeout with its children, stops when asked, and dies with
+the job that started it."""
 
 from __future__ import annotations
 
@@ -9,11 +11,26 @@ import sys
 import time
 from pathlib import Path
 
-from bot.agents.run import redact, run_command
+from bot.agents.run import redact
+from bot.agents.sandbox import Limits, Outcome, Policy, run
 
 
 def _never() -> bool:
     return False
+
+
+def run_command(
+    command: str, cwd: Path, env: dict[str, str], timeout: float, should_stop=_never
+) -> Outcome:
+    return run(
+        command,
+        workspace=cwd,
+        context=None,
+        env=env,
+        limits=Limits(timeout),
+        policy=Policy(backend="none"),
+        should_stop=should_stop,
+    )
 
 
 def test_command_sees_only_the_environment_it_is_given(tmp_path: Path) -> None:
@@ -38,7 +55,7 @@ def test_command_over_its_timeout_is_killed_with_its_children(tmp_path: Path) ->
         1,
         _never,
     )
-    assert result.timed_out
+    assert result.reason == "timeout"
     assert result.exit_code != 0
     time.sleep(3.5)
     assert not marker.exists()
@@ -46,8 +63,7 @@ def test_command_over_its_timeout_is_killed_with_its_children(tmp_path: Path) ->
 
 def test_command_is_stopped_when_asked(tmp_path: Path) -> None:
     result = run_command("sleep 30", tmp_path, {"PATH": "/usr/bin:/bin"}, 60, lambda: True)
-    assert result.stopped
-    assert not result.timed_out
+    assert result.reason == "stopped"
 
 
 def test_failing_command_reports_its_status_and_output(tmp_path: Path) -> None:
@@ -67,9 +83,10 @@ def test_an_agent_dies_with_the_job_that_started_it(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from bot.agents.run import run_command; run_command("
+            "from pathlib import Path; from bot.agents.sandbox import Limits, Policy, run; run("
             f"'touch {started}; (sleep 3; touch {survived}) & sleep 3; touch {survived}', "
-            f"'{tmp_path}', {{'PATH': '/usr/bin:/bin'}}, 60, lambda: False)",
+            f"workspace=Path('{tmp_path}'), context=None, env={{'PATH': '/usr/bin:/bin'}}, "
+            "limits=Limits(60), policy=Policy(backend='none'))",
         ],
         cwd=Path(__file__).resolve().parents[3],
     )
