@@ -39,8 +39,9 @@ from typing import Any
 
 import yaml
 
+from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS
-from bot.agents.sandbox import Limits, Policy
+from bot.agents.sandbox import Limits, Policy, SandboxError, choose_backend
 from bot.settings import Settings, SettingsError
 from specs.model import MANUAL_AGENT
 
@@ -119,11 +120,24 @@ def load_profiles(settings: Settings) -> dict[str, AgentProfile]:
     return parse_profiles(settings.agents_file)
 
 
-def check_profiles(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
-    """Raise SettingsError, in one line, for a profiles file that cannot run: one that
-    does not parse, a profile with nothing to run, or a variable it needs unset."""
-    for profile in load_profiles(settings).values():
+def check_profiles(
+    settings: Settings, runs_agents: bool, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Raise SettingsError, in one line, for a profiles file that cannot work: one that
+    does not parse or has a profile with nothing to run; and, where agents run, a
+    variable a profile takes that is unset, or a sandbox that cannot start here."""
+    profiles = load_profiles(settings)
+    if not runs_agents:
+        return
+    account = agent_account(settings)
+    for profile in profiles.values():
         profile.environment(environ)
+        if profile.command is None:
+            continue
+        try:
+            choose_backend(profile.policy.backend, account)
+        except SandboxError as error:
+            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {profile.name!r}: {error}") from None
 
 
 def parse_profiles(path: Path) -> dict[str, AgentProfile]:

@@ -50,15 +50,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bot.agents.profiles import check_profiles
     from bot.web.serve import serve
 
     settings = read_settings()
     require_redis(settings)
+    # Without Redis, serve runs the agents too.
+    check_profiles(settings, runs_agents=settings.redis_url is None)
     serve(settings, args.host, args.port)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from bot.agents.profiles import check_profiles
     from bot.events.worker import run_worker
 
     settings = migrated_settings()
@@ -67,6 +71,7 @@ def _worker(args: argparse.Namespace) -> int:
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs the jobs"
         )
     require_redis(settings)
+    check_profiles(settings, runs_agents=True)
     run_worker(settings, args.queues)
     return 0
 

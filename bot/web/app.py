@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
+from bot.agents.profiles import check_profiles
 from bot.queue import queue_reachable
-from bot.settings import Settings, get_settings
+from bot.settings import Settings, SettingsError, get_settings
 from bot.web import metrics, status_page, webhook
 from storage.db import get_engine
 
@@ -40,12 +41,22 @@ def readyz() -> tuple[Response, int]:
         "github_credentials": None
         if settings.uses_app_auth or settings.github_token
         else "no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN",
+        "agents": _agents_problem(settings),
     }
     failed = {check: problem for check, problem in problems.items() if problem}
     checks = {check: problem is None for check, problem in problems.items()}
     if failed:
         return jsonify(status="unavailable", checks=checks, failed=failed), 503
     return jsonify(status="ok", checks=checks), 200
+
+
+def _agents_problem(settings: Settings) -> str | None:
+    """What is wrong with the agent profiles file now (it is read again on each use)."""
+    try:
+        check_profiles(settings, runs_agents=settings.redis_url is None)
+    except SettingsError as error:
+        return str(error)
+    return None
 
 
 def _database_reachable(settings: Settings) -> bool:

@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import responses
@@ -285,6 +286,19 @@ def test_readyz_names_missing_github_credentials(db: str) -> None:
     ready = create_app(_ready_settings(db, GITHUB_TOKEN="")).test_client().get("/readyz")
     assert ready.status_code == 503
     assert list(ready.json["failed"]) == ["github_credentials"]
+
+
+def test_readyz_names_an_agent_profiles_file_broken_under_a_running_process(
+    db: str, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default:\n  command: make\n")
+    client = create_app(_ready_settings(db, SPECBRIDGE_AGENTS=str(profiles))).test_client()
+    assert client.get("/readyz").status_code == 200
+    profiles.write_text("default:\n  preset: cursor\n")  # edited while it runs
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert "unknown preset 'cursor'" in ready.json["failed"]["agents"]
 
 
 def test_readyz_is_ok_when_everything_is_in_place(db: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.events.router import Event, router
 from bot.locks import exclusive, spec_lock
 from bot.repositories import repository_from_payload
+from bot.settings import SettingsError
 from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
 from bot.steer.permissions import may_steer, permission_to_steer
@@ -158,6 +159,9 @@ def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
         run.result = found.run(ctx, run.arguments)
     except CommandError as error:
         run.result = str(error)
+    except SettingsError as error:
+        # The operator's settings (say, a broken agent profiles file): a reply, not a retry.
+        run.result = f"`/{run.command}` cannot run now: {error}. An operator must fix it."
     _log_command(ctx, run)
     return run.result
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import responses
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.events.router import Event, router
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from bot.steer import commands
 from storage.models import (
     Approval,
@@ -99,6 +100,31 @@ def test_an_owner_approves_a_ticket(
         "Codertocat",
         1,
     )
+
+
+@responses.activate
+def test_a_command_that_needs_a_broken_profiles_file_gets_a_reply(
+    session: Session, db: str, tmp_path: Path, ticket: Ticket
+) -> None:
+    """Not an error retried and then marked done in silence: the person hears why."""
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default: [unclosed\n")
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_API_URL": API,
+            "GITHUB_WRITE_INTERVAL": "0",
+            "SPECBRIDGE_AGENTS": str(profiles),
+        }
+    )
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    ticket.approval = Approval.APPROVED
+    session.commit()
+    dispatch(session, settings, "issue_comment", comment("/retry"))
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "`/retry` cannot run now: SPECBRIDGE_AGENTS: cannot read" in body
 
 
 @responses.activate
