@@ -25,6 +25,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 
 from bot import counters
+from bot.events.spool import spooled
 from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.queue import QUEUES, depth
@@ -53,14 +54,16 @@ class _Collector:
         self.settings = settings
 
     def collect(self) -> Iterator[Metric]:
-        for source in (
+        sources = (
             _stored_rows,
             _queue_depths,
+            _spooled,
             _github_budget,
             _github_requests,
             _syncs,
             _agent_runs,
-        ):
+        )
+        for source in sources:
             try:
                 yield from source(self.settings)
             except Exception:  # one source down (Redis) must not hide the others
@@ -96,6 +99,14 @@ def _queue_depths(settings: Settings) -> Iterator[Metric]:
     for name in QUEUES:
         queued.add_metric([name], depth(settings, name))
     yield queued
+
+
+def _spooled(settings: Settings) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "specbridge_spooled_deliveries",
+        "Deliveries waiting in the spool for the database to store them",
+        value=spooled(settings),
+    )
 
 
 def _github_budget(settings: Settings) -> Iterator[Metric]:

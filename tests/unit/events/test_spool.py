@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from bot.events import deliveries, maintenance, spool
 from bot.events.spool import drain_spool, spooled
 from bot.settings import Settings, get_settings, load_settings
+from bot.web.metrics import render_metrics
 from storage.models import DeliveryStatus
 from tests.support import github_payload
 from tests.unit.conftest import HeldJob, post_webhook, run_queued_jobs, stored_deliveries
@@ -71,9 +72,12 @@ def test_a_delivery_the_database_cannot_store_is_spooled_then_processed(
     assert drain_spool(settings) == 0  # still away: it stays spooled
     assert spooled(settings) == 1
 
+    assert b"specbridge_spooled_deliveries 1.0" in render_metrics(settings)
+
     database.away = False
     assert drain_spool(settings) == 1
     assert spooled(settings) == 0
+    assert b"specbridge_spooled_deliveries 0.0" in render_metrics(settings)
     run_queued_jobs(db)
     [delivery] = stored_deliveries(db)
     assert (delivery.delivery_id, delivery.event, delivery.status) == (

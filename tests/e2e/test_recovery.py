@@ -1,0 +1,150 @@
+"""Nothing pushed while the bot was away is lost: deliveries GitHub failed to make
+are redelivered, a head that moved without a delivery is synced, and deliveries
+the database could not store wait in the spool until it is back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from storage.db import session_scope
+from storage.models import Spec, SpecStatus
+from tests.e2e.conftest import StartStack
+from tests.e2e.harness import Stack, wait_until
+
+pytestmark = pytest.mark.e2e
+
+REPO = "acme/rocket"
+# Chores every 2 s, the GitHub-reading ones as often as they come.
+QUICK = {"SPECBRIDGE_HEARTBEAT_SECONDS": "1"}
+
+
+def _spec(key: str, tasks: int = 2) -> str:
+    lines = [f"id: {key}", f"title: {key.upper()}", "phase: tasks", "tasks:"]
+    lines += [f"  - {{id: {key.upper()}-{n}, title: Task {n}}}" for n in range(1, tasks + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _task_issues(stack: Stack) -> set[str]:
+    return {i["title"].split(":")[0] for i in stack.issues(REPO) if "-" in i["title"]}
+
+
+def _deliveries(stack: Stack, guids: list[str]) -> list[dict]:  # type: ignore[type-arg]
+    by_guid = {d["id"]: d for d in stack.admin("GET", "deliveries")}
+    return [by_guid[guid] for guid in guids]
+
+
+def _wait_for_tasks(stack: Stack, expected: set[str], what: str) -> None:
+    try:
+        wait_until(lambda: expected <= _task_issues(stack), 120, what)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{stack.logs()}") from None
+
+
+def test_pushes_github_could_not_deliver_are_redelivered_and_synced(
+    start_stack: StartStack,
+) -> None:
+    """The web process is down: GitHub's attempts fail and it never tries again by
+    itself. Once the bot is back, it asks GitHub to redeliver them."""
+    stack = start_stack(
+        **QUICK, SPECBRIDGE_REDELIVER_SECONDS="2", SPECBRIDGE_HEAD_CHECK_SECONDS="0"
+    )
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.settle()
+
+    stack.kill("serve")
+    pushes = [stack.commit(REPO, {f"specs/{key}.yaml": _spec(key)}) for key in ("a", "b", "c")]
+    stack.admin("POST", "wait")
+    guids = [push["delivery_id"] for push in pushes]
+    assert all(str(d["status"]).startswith("failed") for d in _deliveries(stack, guids))
+
+    stack.restart("serve")
+    _wait_for_tasks(stack, {"A-1", "A-2", "B-1", "B-2", "C-1", "C-2"}, "every spec synced")
+    stack.settle()
+
+    for delivery in _deliveries(stack, guids):
+        assert delivery["status"] == 202 and len(delivery["attempts"]) >= 2
+    tracking = [i["title"] for i in stack.issues(REPO) if i["title"].startswith("Spec:")]
+    assert sorted(tracking) == ["Spec: A", "Spec: B", "Spec: C"]
+    assert stack.mismatches() == []
+
+
+def test_a_head_that_moved_without_a_delivery_is_synced(start_stack: StartStack) -> None:
+    """Older than GitHub keeps deliveries, a lost push cannot be redelivered (here:
+    redelivery is off): the head check finds the head moved, syncs the new spec
+    and cancels the one whose file was deleted."""
+    stack = start_stack(
+        **QUICK, SPECBRIDGE_REDELIVER_SECONDS="0", SPECBRIDGE_HEAD_CHECK_SECONDS="2"
+    )
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(REPO, {"specs/old.yaml": _spec("old")})
+    _wait_for_tasks(stack, {"OLD-1", "OLD-2"}, "the first spec synced")
+    stack.settle()
+
+    stack.kill("serve")
+    stack.commit(REPO, {"specs/new.yaml": _spec("new")})
+    stack.commit(REPO, {"specs/old.yaml": None})
+    stack.admin("POST", "wait")
+    stack.restart("serve")
+
+    _wait_for_tasks(stack, {"NEW-1", "NEW-2"}, "the spec pushed while away synced")
+
+    def old_cancelled() -> bool:
+        with session_scope(stack.database_url) as session:
+            status = session.scalar(select(Spec.status).where(Spec.key == "old"))
+        return status is SpecStatus.CANCELLED
+
+    wait_until(old_cancelled, 60, "the deleted spec cancelled")
+    stack.settle()
+    old_issues = [i for i in stack.issues(REPO) if i["title"].startswith("OLD-")]
+    assert old_issues and all(i["state"] == "closed" for i in old_issues)
+    assert stack.mismatches() == []
+
+
+@contextmanager
+def _database_refusing_connections(database_url: str) -> Iterator[None]:
+    """PostgreSQL away for this test's own database only: new connections are
+    refused and the open ones are cut, as when the server goes down."""
+    url = make_url(database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = url.database
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": name},
+        )
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+
+def test_pushes_while_postgresql_is_away_are_spooled_then_synced(
+    start_stack: StartStack,
+) -> None:
+    stack = start_stack(
+        **QUICK, SPECBRIDGE_REDELIVER_SECONDS="0", SPECBRIDGE_HEAD_CHECK_SECONDS="0"
+    )
+    if not stack.database_url.startswith("postgresql"):
+        pytest.skip("takes a PostgreSQL database away (DATABASE_URL is not PostgreSQL)")
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.settle()
+
+    with _database_refusing_connections(stack.database_url):
+        pushes = [stack.commit(REPO, {f"specs/{key}.yaml": _spec(key)}) for key in ("a", "b", "c")]
+        stack.admin("POST", "wait")
+        guids = [push["delivery_id"] for push in pushes]
+        # Acknowledged though not stored: GitHub does not send them again by itself.
+        assert [d["status"] for d in _deliveries(stack, guids)] == [202, 202, 202]
+
+    _wait_for_tasks(stack, {"A-1", "A-2", "B-1", "B-2", "C-1", "C-2"}, "every spec synced")
+    stack.settle()
+    assert all(len(d["attempts"]) == 1 for d in _deliveries(stack, guids))  # none redelivered
+    assert stack.mismatches() == []
