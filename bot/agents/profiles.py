@@ -31,6 +31,7 @@ once; `check_profiles` says what is wrong with it, for start-up and /readyz.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from bot.agents.presets import PRESETS
 from bot.agents.sandbox import Limits, Policy, SandboxError, choose_backend
 from bot.settings import Settings, SettingsError
 from specs.model import MANUAL_AGENT
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 1800
 DEFAULT_MAX_REVISIONS = 3
@@ -121,7 +124,10 @@ def load_profiles(settings: Settings) -> dict[str, AgentProfile]:
 
 
 def check_profiles(
-    settings: Settings, runs_agents: bool, environ: Mapping[str, str] = os.environ
+    settings: Settings,
+    runs_agents: bool,
+    environ: Mapping[str, str] = os.environ,
+    warn: bool = False,
 ) -> None:
     """Raise SettingsError, in one line, for a profiles file that cannot work: one that
     does not parse or has a profile with nothing to run; and, where agents run, a
@@ -134,6 +140,8 @@ def check_profiles(
         profile.environment(environ)
         if profile.command is None:
             continue
+        if profile.policy.backend == "none" and warn:
+            log.warning("agent profile %r runs without a sandbox (sandbox: none)", profile.name)
         try:
             choose_backend(profile.policy.backend, account)
         except SandboxError as error:

@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = read_settings()
     require_redis(settings)
     # Without Redis, serve runs the agents too.
-    check_profiles(settings, runs_agents=settings.redis_url is None)
+    check_profiles(settings, runs_agents=settings.redis_url is None, warn=True)
     serve(settings, args.host, args.port)
     return 0
 
@@ -71,7 +71,7 @@ def _worker(args: argparse.Namespace) -> int:
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs the jobs"
         )
     require_redis(settings)
-    check_profiles(settings, runs_agents=True)
+    check_profiles(settings, runs_agents=True, warn=True)
     run_worker(settings, args.queues)
     return 0
 

@@ -96,3 +96,12 @@ def test_a_worker_with_a_broken_profiles_file_stops_at_start_with_one_line(
         get_settings.cache_clear()
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("specbridge: SPECBRIDGE_AGENTS: profile 'default': unknown preset 'x'")
+
+
+def test_a_profile_without_a_sandbox_is_said_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _profiles(tmp_path, "bare:\n  command: make\n  sandbox: none\n")
+    settings = load_settings({"SPECBRIDGE_AGENTS": str(path)})
+    check_profiles(settings, runs_agents=True, environ={}, warn=True)
+    assert "agent profile 'bare' runs without a sandbox (sandbox: none)" in caplog.text
