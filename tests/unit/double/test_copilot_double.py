@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
@@ -51,14 +50,6 @@ mutation($issue: ID!, $actors: [ID!]!, $agent: AgentAssignmentInput) {
     assignable { ... on Issue { assignees(first: 10) { nodes { login } } } }
   }
 }"""
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
-    hub = FakeHub(None, "", tmp_path_factory.mktemp("hub"))
-    hub.start()
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-from collections.abc import Iterator
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ from tests.unit.double.shapes import (
 
 _names = count()
 GIT_ENV = {"PATH": os.environ["PATH"], "GIT_TERMINAL_PROMPT": "0", "HOME": "/nonexistent"}
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
-    hub = FakeHub(None, "", tmp_path_factory.mktemp("hub"))
-    hub.start()
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ shaped like GitHub's, REST answers shaped by GitHub's description."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
@@ -23,14 +22,6 @@ from tests.unit.double.shapes import (
 )
 
 _names = count()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
-    hub = FakeHub(None, "", tmp_path_factory.mktemp("hub"))
-    hub.start()
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture
