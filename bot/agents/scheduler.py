@@ -4,6 +4,8 @@ A ticket is ready when it is open and not blocked, every ticket it depends on
 closed as completed, it needs no approval or has it, and its agent profile
 exists. A ready ticket that never had a Task gets one by itself; after a
 failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
+A pull request an agent opened is revised on request (a review, `/revise`): a
+new Task on its branch, numbered by revision, up to the profile's `max_revisions`.
 Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
 """
 
@@ -132,18 +134,38 @@ def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
     return None
 
 
-def queue_revision(session: Session, settings: Settings, ticket: Ticket, review: str) -> Task:
-    """Queue the agent again on its pull request's branch, told what the reviewers asked.
+def failed_revision(ticket: Ticket) -> Task | None:
+    """The ticket's newest Task when it is a revision that failed or was cancelled: run
+    again (`/retry`, a card moved to Analyzing), it is that revision again, on the pull
+    request's branch, not a first run that would replace what the branch holds."""
+    last = ticket.tasks[-1] if ticket.tasks else None
+    if (
+        last is not None
+        and last.revision > 0
+        and last.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+        and last.branch
+        and last.pull_request_number
+    ):
+        return last
+    return None
 
-    The caller checked `not_revisable_because` under the spec's lock.
+
+def queue_revision(
+    session: Session, settings: Settings, ticket: Ticket, review: str, again: Task | None = None
+) -> Task:
+    """Queue the agent again on its pull request's branch, told what the reviewers asked;
+    `again`: a revision that failed, run once more with its own number.
+
+    The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
+    under the spec's lock.
     """
-    previous = agent_pull_request(ticket)
+    previous = again or agent_pull_request(ticket)
     assert previous is not None and previous.pull_request_number is not None
     task = Task(
         ticket=ticket,
         agent=agent_for(ticket),
         status=TaskStatus.QUEUED,
-        revision=next_revision(ticket, previous.pull_request_number),
+        revision=again.revision if again else next_revision(ticket, previous.pull_request_number),
         branch=previous.branch,
         pull_request_number=previous.pull_request_number,
         review=review,

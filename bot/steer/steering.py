@@ -16,6 +16,7 @@ from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
     agent_pull_request,
     cancel_live_tasks,
+    failed_revision,
     not_ready_because,
     not_revisable_because,
     queue_revision,
@@ -48,6 +49,14 @@ class Steering:
         """Queue a Task when the ticket is ready; say why not otherwise."""
         reason = not_ready_because(ticket, self.settings)
         if reason is None and (explicit or not ticket.tasks):
+            again = failed_revision(ticket)
+            if again is not None:
+                review = again.review or ""
+                task = queue_revision(self.session, self.settings, ticket, review, again)
+                return (
+                    f"Task {task.id} is queued: the agent `{task.agent}` tries revision "
+                    f"{task.revision} of #{task.pull_request_number} again."
+                )
             task = queue_task(self.session, self.settings, ticket)
             return f"Task {task.id} is queued for the agent `{task.agent}`."
         return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."

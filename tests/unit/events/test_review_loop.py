@@ -464,3 +464,33 @@ def test_the_gateway_reads_every_page_of_a_reviews_comments(settings: Settings) 
     assert found[0] == ReviewComment("a.py", 1, "c0")
     assert found[-1] == ReviewComment("b.py", None, "whole file")
     assert [c.request.params["page"] for c in responses.calls] == ["1", "2"]
+
+
+@responses.activate
+def test_retry_after_a_failed_revision_runs_that_revision_again_on_the_branch(
+    session: Session, settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    session.add(
+        Task(
+            ticket=ticket,
+            agent="default",
+            status=TaskStatus.FAILED,
+            branch=BRANCH,
+            pull_request_number=PULL,
+            revision=1,
+            review="@Codertocat asked: rename it",
+        )
+    )
+    session.commit()
+    reply = _command_mocks()
+    dispatch(session, settings, "issue_comment", comment("/retry"))
+    _failed, again = revisions(session)
+    assert (again.revision, again.branch, again.pull_request_number, again.review) == (
+        1,
+        BRANCH,
+        PULL,
+        "@Codertocat asked: rename it",
+    )
+    assert again.status is TaskStatus.QUEUED
+    assert [(job.name, job.args) for job in held_jobs] == [("run_task", (again.id,))]
+    assert "tries revision 1 of #2 again" in _reply(reply.calls[0])
