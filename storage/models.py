@@ -440,6 +440,8 @@ class CommandRun(Base):
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
     issue_number: Mapped[int]
     comment_id: Mapped[int] = mapped_column(BigInteger)
+    # Lines count from 1; 0: a review that requested changes, its id in comment_id
+    # (bot/events/handlers/pull_request_review.py).
     line: Mapped[int] = mapped_column(Integer, default=1)
     user_login: Mapped[str] = mapped_column(String(255))
     command: Mapped[str] = mapped_column(String(64))

@@ -4,6 +4,8 @@ A ticket is ready when it is open and not blocked, every ticket it depends on
 closed as completed, it needs no approval or has it, and its agent profile
 exists. A ready ticket that never had a Task gets one by itself; after a
 failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
+A pull request an agent opened is revised on request (a review, `/revise`): a
+new Task on its branch, numbered by revision, up to the profile's `max_revisions`.
 Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
 """
 
@@ -87,6 +89,91 @@ def enqueue_task(settings: Settings, task_id: int, agent: str) -> None:
     profile = load_profiles(settings).get(agent)
     timeout = (profile.timeout if profile else DEFAULT_TIMEOUT) + RUN_OVERHEAD_SECONDS
     enqueue(settings, AGENTS, run_task, task_id, timeout=timeout, retry_intervals=RETRY_INTERVALS)
+
+
+def agent_pull_request(ticket: Ticket) -> Task | None:
+    """The newest Task of the ticket that opened (or revised) a pull request on its branch."""
+    opened = [t for t in ticket.tasks if t.pull_request_number and t.branch]
+    return max(opened, key=lambda t: t.id, default=None)
+
+
+def next_revision(ticket: Ticket, pull_request: int) -> int:
+    """The revision a new run on this pull request would be: one more than the last,
+    failed ones included (each took a run)."""
+    done = [t.revision for t in ticket.tasks if t.pull_request_number == pull_request]
+    return max(done, default=0) + 1
+
+
+def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
+    """Why the agent cannot run again on the ticket's pull request now, or None when it can."""
+    if ticket.state is not IssueState.OPEN:
+        return "its issue is closed"
+    if ticket.blocked:
+        return f"it is blocked: {ticket.blocked_reason}"
+    previous = agent_pull_request(ticket)
+    if previous is None or previous.pull_request_number is None:
+        return "no agent has opened a pull request for it yet"
+    if any(task.status in LIVE for task in ticket.tasks):
+        return "a task is already queued or running for it"
+    agent = agent_for(ticket)
+    if agent == MANUAL_AGENT:
+        return "its agent is `manual`: people work it"
+    profile = load_profiles(settings).get(agent)
+    if profile is None:
+        return f"no agent profile named `{agent}` is configured"
+    if profile.hosted:
+        return f"the agent `{agent}` works on GitHub: ask it on its pull request"
+    revision = next_revision(ticket, previous.pull_request_number)
+    if revision > profile.max_revisions:
+        if profile.max_revisions == 0:
+            return f"the profile `{agent}` allows no revisions (`max_revisions: 0`)"
+        return (
+            f"#{previous.pull_request_number} was revised {revision - 1} times already, the "
+            f"most the profile `{agent}` allows (`max_revisions: {profile.max_revisions}`)"
+        )
+    return None
+
+
+def failed_revision(ticket: Ticket) -> Task | None:
+    """The ticket's newest Task when it is a revision that failed or was cancelled: run
+    again (`/retry`, a card moved to Analyzing), it is that revision again, on the pull
+    request's branch, not a first run that would replace what the branch holds."""
+    last = ticket.tasks[-1] if ticket.tasks else None
+    if (
+        last is not None
+        and last.revision > 0
+        and last.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+        and last.branch
+        and last.pull_request_number
+    ):
+        return last
+    return None
+
+
+def queue_revision(
+    session: Session, settings: Settings, ticket: Ticket, review: str, again: Task | None = None
+) -> Task:
+    """Queue the agent again on its pull request's branch, told what the reviewers asked;
+    `again`: a revision that failed, run once more with its own number.
+
+    The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
+    under the spec's lock.
+    """
+    previous = again or agent_pull_request(ticket)
+    assert previous is not None and previous.pull_request_number is not None
+    task = Task(
+        ticket=ticket,
+        agent=agent_for(ticket),
+        status=TaskStatus.QUEUED,
+        revision=again.revision if again else next_revision(ticket, previous.pull_request_number),
+        branch=previous.branch,
+        pull_request_number=previous.pull_request_number,
+        review=review,
+    )
+    session.add(task)
+    session.commit()
+    enqueue_task(settings, task.id, task.agent)
+    return task
 
 
 def schedule_spec(

@@ -17,6 +17,16 @@ from bot.github.connection import GitHubConnection
 
 
 @dataclass(frozen=True)
+class ReviewComment:
+    """One line comment of a pull request review: the file, its line (None for a
+    comment on the whole file), and what it says."""
+
+    path: str
+    line: int | None
+    body: str
+
+
+@dataclass(frozen=True)
 class Issue:
     number: int
     id: int
@@ -164,6 +174,31 @@ class RepositoryGateway:
             return existing[0]["number"]
         request = {"title": title, "head": head, "base": base, "body": body, "draft": draft}
         return self._request("POST", "/pulls", request, content=1)["number"]
+
+    def pull_request_state(self, number: int) -> str:
+        """open, closed or merged."""
+        data = self._request("GET", f"/pulls/{number}")
+        return "merged" if data.get("merged") else data["state"]
+
+    def review_comments(self, number: int, review_id: int) -> list[ReviewComment]:
+        """The line comments of one review of pull request `number`, as they were made."""
+        found: list[ReviewComment] = []
+        page = 1
+        while True:
+            batch = self._request(
+                "GET", f"/pulls/{number}/reviews/{review_id}/comments", per_page=100, page=page
+            )
+            found += [
+                ReviewComment(
+                    path=c["path"],
+                    line=c.get("line") or c.get("original_line"),
+                    body=c.get("body") or "",
+                )
+                for c in batch
+            ]
+            if len(batch) < 100:
+                return found
+            page += 1
 
     def add_blocked_by(self, number: int, blocking_issue_id: int) -> None:
         """Record on GitHub that issue `number` is blocked by another (by its id)."""

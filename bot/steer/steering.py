@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot.agents.scheduler import cancel_live_tasks, not_ready_because, queue_task
+from bot.agents.profiles import load_profiles
+from bot.agents.scheduler import (
+    agent_pull_request,
+    cancel_live_tasks,
+    failed_revision,
+    not_ready_because,
+    not_revisable_because,
+    queue_revision,
+    queue_task,
+)
 from bot.github import BoardGateway, RepositoryGateway
 from bot.github.columns import phase_of, same_column, show_on_board
 from bot.locks import Lease, card_lock, exclusive
@@ -40,9 +49,43 @@ class Steering:
         """Queue a Task when the ticket is ready; say why not otherwise."""
         reason = not_ready_because(ticket, self.settings)
         if reason is None and (explicit or not ticket.tasks):
+            again = failed_revision(ticket)
+            if again is not None:
+                review = again.review or ""
+                task = queue_revision(self.session, self.settings, ticket, review, again)
+                return (
+                    f"Task {task.id} is queued: the agent `{task.agent}` tries revision "
+                    f"{task.revision} of #{task.pull_request_number} again."
+                )
             task = queue_task(self.session, self.settings, ticket)
             return f"Task {task.id} is queued for the agent `{task.agent}`."
         return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
+
+    def revise(self, ticket: Ticket, request: str, pull_state: str | None = None) -> str:
+        """Run the agent again on its pull request's branch, told `request` (a review's
+        words, or a /revise); say why not otherwise. `pull_state`: the pull request's
+        state when the caller knows it, else GitHub is asked."""
+        reason = not_revisable_because(ticket, self.settings)
+        if reason is not None:
+            return f"Nothing runs: {reason}."
+        previous = agent_pull_request(ticket)
+        assert previous is not None and previous.pull_request_number is not None
+        number = previous.pull_request_number
+        if pull_state is None:
+            self.session.commit()
+            pull_state = self.repo.pull_request_state(number)
+        if pull_state != "open":
+            return (
+                f"Nothing runs: #{number} is {pull_state}. `/retry` starts over on a new "
+                "pull request."
+            )
+        task = queue_revision(self.session, self.settings, ticket, request)
+        profile = load_profiles(self.settings).get(task.agent)
+        most = f" of {profile.max_revisions}" if profile else ""
+        return (
+            f"Task {task.id} is queued: the agent `{task.agent}` revises #{number} on "
+            f"`{task.branch}` (revision {task.revision}{most})."
+        )
 
     def cancel(self, ticket: Ticket, by: str, move_card: bool = True) -> str:
         # Under the card's lock: a running agent checks for a cancel, and moves

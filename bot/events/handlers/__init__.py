@@ -12,6 +12,7 @@ MODULES = (
     "issue_comment",
     "projects_v2_item",
     "pull_request",
+    "pull_request_review",
     "check_suite",
     "check_run",
 )

@@ -1,4 +1,5 @@
-"""Commands on a ticket's issue: approve, retry, cancel, status, phase, block, unblock, agent."""
+"""Commands on a ticket's issue: approve, retry, revise, cancel, status, phase, block,
+unblock, agent."""
 
 from __future__ import annotations
 
@@ -27,6 +28,23 @@ def approve(ctx: Context, _args: str) -> str:
 @command("retry", Where.TICKET, "/retry", "run this task's agent again (after a failure, say)")
 def retry(ctx: Context, _args: str) -> str:
     return ctx.steering.start(_ticket(ctx))
+
+
+@command(
+    "revise",
+    Where.TICKET,
+    "/revise <what to change>",
+    "run the agent again on its pull request's branch, told what to change "
+    "(as a review that requests changes does)",
+)
+def revise(ctx: Context, args: str) -> str:
+    text = args.strip()
+    if not text:
+        raise CommandError(
+            "`/revise` needs what to change, e.g. `/revise reject an empty password too`."
+        )
+    request = f"@{ctx.user} asked on issue #{ctx.issue_number} (`/revise`):\n\n{text}"
+    return ctx.steering.revise(_ticket(ctx), request)
 
 
 @command(
