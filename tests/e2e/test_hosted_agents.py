@@ -180,11 +180,18 @@ def test_a_label_profile_hands_over_ready_tasks_and_follows_their_pull_requests(
     assert stack.board(REPO)[b] == "Backlog"
     assert "the label `fix-me` is removed" in stack.comments(REPO, b)[-1]["body"]
 
-    # /retry hands it over again.
+    # /retry hands it over again; its card moved back to Backlog takes it back.
     _say(stack, c, "/retry")
     stack.settle()
     assert "fix-me" in _labels(stack, c)
     assert _tasks(stack, c) == [TaskStatus.FAILED, TaskStatus.RUNNING]
+    assert stack.board(REPO)[c] == "Analyzing"
+    stack.admin(
+        "POST", f"orgs/acme/projects/1/items/{c}/status", status="Backlog", user="maintainer"
+    )
+    stack.settle()
+    assert "fix-me" not in _labels(stack, c)
+    assert _tasks(stack, c) == [TaskStatus.FAILED, TaskStatus.CANCELLED]
     assert stack.mismatches() == []
 
 
