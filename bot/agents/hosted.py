@@ -141,7 +141,8 @@ class _Dispatch:
                 said = self._hand_over(profile)
                 self.session.refresh(self.task)
                 self.task.dispatched_at = datetime.now(UTC)
-                _move(self.session, self.boards, self.ticket, TicketPhase.ANALYZING, lease)
+                self.session.commit()
+                self._show_analyzing(lease)
             log.info(
                 "task %s for %s#%s dispatched to %s (%s)",
                 self.task.id,
@@ -159,6 +160,17 @@ class _Dispatch:
             self.task.status = TaskStatus.QUEUED  # the queue retries the job with backoff
             self.session.commit()
             raise
+
+    def _show_analyzing(self, lease: Lease) -> None:
+        """The card to Analyzing. Handed over already: a card write that fails is
+        logged, not retried by handing the task over a second time."""
+        try:
+            _move(self.session, self.boards, self.ticket, TicketPhase.ANALYZING, lease)
+        except (GithubException, RequestException, LockLost) as error:
+            self.session.rollback()
+            log.warning(
+                "card of %s#%s not moved to Analyzing: %s", self.full_name, self.issue, error
+            )
 
     def _profile(self) -> AgentProfile:
         try:
