@@ -38,6 +38,7 @@ JOBS = frozenset(
     {
         "bot.events.deliveries.process_delivery",
         "bot.agents.run.run_task",
+        "bot.agents.hosted.dispatch_task",
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
     }

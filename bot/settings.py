@@ -13,7 +13,7 @@ import os
 import pwd
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -45,6 +45,9 @@ class Settings:
     # The App's slug: events its bot account (`<slug>[bot]`) caused are not acted on twice.
     github_app_slug: str | None = None
     agents_file: Path | None = None
+    # A person's token that may assign issues to GitHub's Copilot coding agent
+    # (GitHub takes that only from a user token, never from an App's). Not in repr.
+    agent_user_token: str | None = field(default=None, repr=False)
     # The account agents run as when the bot runs as root, so they cannot read
     # the bot's memory, environment or files (unset: "nobody").
     agent_user: str | None = None
@@ -119,6 +122,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github_token=env.get("GITHUB_TOKEN") or None,
         github_app_slug=env.get("GITHUB_APP_SLUG") or None,
         agents_file=_existing_file("SPECBRIDGE_AGENTS", env.get("SPECBRIDGE_AGENTS") or None),
+        agent_user_token=env.get("SPECBRIDGE_AGENT_USER_TOKEN") or None,
         agent_user=_account("SPECBRIDGE_AGENT_USER", env.get("SPECBRIDGE_AGENT_USER") or None),
         github_write_interval=_seconds(
             "GITHUB_WRITE_INTERVAL", env.get("GITHUB_WRITE_INTERVAL") or "1.0"

@@ -39,7 +39,12 @@ def reap_stale_tasks(settings: Settings) -> int:
     reaped: list[_Reaped] = []
     with session_scope(settings.database_url) as session:
         stale = session.scalars(
-            select(Task).where(Task.status == TaskStatus.RUNNING, Task.heartbeat_at < cutoff)
+            select(Task).where(
+                Task.status == TaskStatus.RUNNING,
+                Task.heartbeat_at < cutoff,
+                # Handed to an agent GitHub runs: no worker holds it (bot/agents/hosted.py).
+                Task.dispatched_at.is_(None),
+            )
         ).all()
         for task in stale:
             again = task.attempts < MAX_ATTEMPTS

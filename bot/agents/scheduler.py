@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import dispatch_task
 from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
 from bot.agents.run import RUN_OVERHEAD_SECONDS, run_task
 from bot.github import RepositoryGateway
-from bot.queue import AGENTS, enqueue
+from bot.queue import AGENTS, EVENTS, enqueue
 from bot.settings import Settings
 from specs.model import MANUAL_AGENT
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
@@ -85,8 +86,12 @@ def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
 
 
 def enqueue_task(settings: Settings, task_id: int, agent: str) -> None:
-    """Queue a run with room for the profile's timeout, so the queue never cuts it short."""
+    """Queue a run with room for the profile's timeout, so the queue never cuts it short;
+    for a profile GitHub runs, the short job that hands the issue over."""
     profile = load_profiles(settings).get(agent)
+    if profile is not None and profile.hosted:
+        enqueue(settings, EVENTS, dispatch_task, task_id, retry_intervals=RETRY_INTERVALS)
+        return
     timeout = (profile.timeout if profile else DEFAULT_TIMEOUT) + RUN_OVERHEAD_SECONDS
     enqueue(settings, AGENTS, run_task, task_id, timeout=timeout, retry_intervals=RETRY_INTERVALS)
 

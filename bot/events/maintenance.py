@@ -3,7 +3,8 @@ the outbox, deliveries queued again, tasks whose worker died reaped, paused
 syncs resumed if their job was lost, finished deliveries pruned after the
 retention time, events GitHub failed to deliver redelivered, repositories whose
 head is not the one synced synced again (these two: one process per interval,
-bot/events/redelivery.py, bot/events/heads.py). They run in every worker (in a
+bot/events/redelivery.py, bot/events/heads.py), tasks handed to an agent GitHub
+runs that saw no pull request in time failed (bot/agents/hosted.py). They run in every worker (in a
 process of their own, those that wait on GitHub in another) and in the embedded
 server (on two threads), the first round at start; `serve` with Redis drains
 the spool on a thread too. Each is safe to run anywhere, any number of times
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
+from bot.agents.hosted import expire_dispatched_tasks
 from bot.agents.reaper import reap_stale_tasks
 from bot.events.deliveries import requeue_unfinished
 from bot.events.heads import check_heads_when_due
@@ -89,7 +91,11 @@ CHORES: tuple[Chore, ...] = (
 )
 # Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
 # reach (minutes of retries) must not hold up the outbox's chores.
-GITHUB_CHORES: tuple[Chore, ...] = (redeliver_when_due, check_heads_when_due)
+GITHUB_CHORES: tuple[Chore, ...] = (
+    redeliver_when_due,
+    check_heads_when_due,
+    expire_dispatched_tasks,  # hosted agents that opened no pull request in time
+)
 # In `serve` when workers run the jobs (with Redis): the spool it fills.
 WEB_CHORES: tuple[Chore, ...] = (drain_spool,)
 

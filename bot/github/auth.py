@@ -39,6 +39,26 @@ def github_client(settings: Settings, installation_id: int | None) -> GitHubConn
         return connection
 
 
+def user_client(settings: Settings) -> GitHubConnection:
+    """A connection with SPECBRIDGE_AGENT_USER_TOKEN, a person's token: GitHub lets
+    only a person assign an issue to its Copilot coding agent, never an App."""
+    if not settings.agent_user_token:
+        raise GitHubAuthError("SPECBRIDGE_AGENT_USER_TOKEN is not set")
+    key = (settings, "agent-user")
+    with _connections_lock:
+        connection = _connections.get(key)
+        if connection is None:
+            auth = Auth.Token(settings.agent_user_token)
+            base = settings.github_api_url
+            connection = _connections[key] = GitHubConnection(
+                Github(auth=auth, base_url=base, **client_options()),
+                Github(auth=auth, base_url=base, **client_options(once=True)),
+                Pacer(settings, _token_pace_key("user", settings.agent_user_token)),
+                partial(count_github_request, settings),
+            )
+        return connection
+
+
 def installation_id_for(settings: Settings, full_name: str) -> int | None:
     """The App's installation on a repository (None when using a token)."""
     if settings.github_token or not settings.uses_app_auth:
@@ -80,8 +100,12 @@ def app_requester(settings: Settings, once: bool = False) -> Requester:
 def pace_key(settings: Settings, installation_id: int | None) -> str:
     """Whose budget a request spends: the installation's, or the token's."""
     if settings.github_token:
-        return "token-" + hashlib.sha256(settings.github_token.encode()).hexdigest()[:16]
+        return _token_pace_key("token", settings.github_token)
     return f"installation-{installation_id}"
+
+
+def _token_pace_key(kind: str, token: str) -> str:
+    return f"{kind}-" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _new_connection(settings: Settings, installation_id: int | None) -> GitHubConnection:

@@ -113,9 +113,16 @@ class GitHubConnection:
         return data["data"]
 
     def mutate(
-        self, document: str, variables: dict[str, Any], content: int = 0, once: bool = False
+        self,
+        document: str,
+        variables: dict[str, Any],
+        content: int = 0,
+        once: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> GraphQLAnswer:
-        """Mutations under aliases, run in order; each alias succeeds or fails on its own."""
+        """Mutations under aliases, run in order; each alias succeeds or fails on its own.
+
+        `headers`: more request headers, such as GraphQL-Features for a preview."""
         _check_no_transaction("GraphQL mutation")
         reservation = self.pacer.before_write(content)
         self.writes += 1
@@ -127,7 +134,7 @@ class GitHubConnection:
                     "POST",
                     requester.graphql_url,
                     None,
-                    None,
+                    headers,
                     {"query": document, "variables": variables},
                 ),
             )

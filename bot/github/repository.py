@@ -214,6 +214,17 @@ class RepositoryGateway:
         with contextlib.suppress(UnknownObjectException):  # gone already
             self._request("DELETE", f"/issues/{number}/dependencies/blocked_by/{blocking_issue_id}")
 
+    def add_label(self, number: int, label: str) -> None:
+        """Add one label to an issue (GitHub creates a label the repository lacks)."""
+        self._request("POST", f"/issues/{number}/labels", {"labels": [label]})
+
+    def remove_label(self, number: int, label: str) -> None:
+        try:
+            self._request("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")
+        except GithubException as error:
+            if error.status != 404:  # 404 "Label does not exist": not on the issue (any more)
+                raise
+
     def comment_on_issue(self, number: int, body: str) -> None:
         self._request("POST", f"/issues/{number}/comments", {"body": body}, content=1)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
     agent_pull_request,
@@ -91,12 +92,19 @@ class Steering:
         # Under the card's lock: a running agent checks for a cancel, and moves
         # its card, under the same lock, so the card ends in the backlog.
         with self._card(ticket):
+            for task in ticket.tasks:  # as they are now, under the lock a hand-over holds
+                self.session.refresh(task)
             cancelled = cancel_live_tasks(ticket, f"by @{by}")
+            # Handed to an agent GitHub runs: taken back from it (under the card's lock,
+            # as it was handed over, so the two never cross).
+            hosted = [t.agent for t in cancelled if t.dispatched_at is not None]
             self._show(ticket, TicketPhase.BACKLOG, move_card)
+            taken = [withdraw(self.settings, self.repo, ticket.issue_number, a) for a in hosted]
         if not cancelled:
             return "No task was queued or running; the ticket is back in the backlog."
         ids = ", ".join(str(t.id) for t in cancelled)
-        return f"Cancelled task {ids}; the ticket is back in the backlog."
+        also = "".join(f"; {t}" for t in taken if t)
+        return f"Cancelled task {ids}; the ticket is back in the backlog{also}."
 
     def set_phase(
         self, ticket: Ticket, phase: TicketPhase, by: str, from_board: bool = False

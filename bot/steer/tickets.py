@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import finish_on_close
 from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import RepositoryGateway
 from bot.settings import Settings
@@ -40,6 +41,7 @@ def ticket_state_changed(
     """Everything that follows a change of the ticket's state (the caller holds the spec lock)."""
     spec = ticket.spec
     if ticket.state is not IssueState.OPEN:
+        finish_on_close(ticket)  # a hosted agent's pull request merged: its task is done
         cancel_live_tasks(ticket, "its issue closed")
     session.commit()
     if spec is None:

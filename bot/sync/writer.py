@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import handed_over_labels
 from bot.agents.scheduler import schedule_tickets
 from bot.github import Board
 from bot.github.columns import ColumnMissing, column_for
@@ -399,6 +400,8 @@ class SpecWriter:
             labels = render.ticket_labels(self.spec, task)
             digest = render.content_hash(title, body, labels)
             if ticket.content_hash != digest:
+                # A label that hands the issue to a hosted agent stays while it works.
+                labels += handed_over_labels(self.settings, ticket)
                 updates.append((ticket, title, body, labels))
                 wanted[str(ticket.id)] = digest
         if not updates:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
-from bot.agents.profiles import check_profiles
+from bot.agents.profiles import check_profiles, load_profiles
 from bot.queue import queue_reachable
 from bot.settings import Settings, SettingsError, get_settings
 from bot.web import metrics, status_page, webhook
@@ -45,9 +45,30 @@ def readyz() -> tuple[Response, int]:
     }
     failed = {check: problem for check, problem in problems.items() if problem}
     checks = {check: problem is None for check, problem in problems.items()}
+    # Said, not failed: deliveries are still taken; only these profiles' tasks fail.
+    warnings = _agent_warnings(settings)
+    said = {"warnings": warnings} if warnings else {}
     if failed:
-        return jsonify(status="unavailable", checks=checks, failed=failed), 503
-    return jsonify(status="ok", checks=checks), 200
+        return jsonify(status="unavailable", checks=checks, failed=failed, **said), 503
+    return jsonify(status="ok", checks=checks, **said), 200
+
+
+def _agent_warnings(settings: Settings) -> dict[str, str]:
+    """Agent profiles whose tasks will fail: one assigning Copilot without the person's
+    token GitHub requires for that. (A file that cannot be read fails `agents`.)"""
+    try:
+        profiles = load_profiles(settings)
+    except SettingsError:
+        return {}
+    needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
+    if needing and not settings.agent_user_token:
+        names = ", ".join(f"`{n}`" for n in needing)
+        return {
+            "agent_user_token": f"the agent profile {names} assigns issues to Copilot, which "
+            "GitHub allows only with a person's token: set SPECBRIDGE_AGENT_USER_TOKEN; "
+            "until then its tasks fail with a comment saying so"
+        }
+    return {}
 
 
 def _agents_problem(settings: Settings) -> str | None:

@@ -291,8 +291,12 @@ class Stack:
         unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
         with session_scope(self.database_url) as session:
             deliveries = session.scalar(select(func.count()).where(Delivery.status.in_(unfinished)))
+            # A task handed to an agent GitHub runs waits for GitHub, not for the bot.
             tasks = session.scalar(
-                select(func.count()).where(Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]))
+                select(func.count()).where(
+                    Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]),
+                    Task.dispatched_at.is_(None),
+                )
             )
             paused = session.scalar(select(func.count()).where(Spec.resume_at.is_not(None)))
         return bool(deliveries or tasks or paused)

@@ -1,7 +1,9 @@
-"""`pull_request` opened, synchronize or reopened → the `specbridge` check on its head."""
+"""`pull_request` opened, synchronize or reopened → the `specbridge` check on its head;
+any change of a pull request that closes a hosted agent's issue → its card and task."""
 
 from __future__ import annotations
 
+from bot.agents.hosted import PullRequest, follow_pull_request
 from bot.events.router import Event, router
 from bot.review.checks import CheckTarget, check_head
 
@@ -17,4 +19,26 @@ def on_pull_request(event: Event) -> None:
             base_ref=pull["base"]["ref"],
             pull_number=pull["number"],
         ),
+    )
+
+
+@router.register(
+    "pull_request",
+    "opened",
+    "reopened",
+    "edited",
+    "ready_for_review",
+    "converted_to_draft",
+    "closed",
+)
+def on_hosted_agent_pull_request(event: Event) -> None:
+    """Follow the pull request of an agent GitHub runs (bot/agents/hosted.py)."""
+    pull = PullRequest.from_payload(event.action or "", event.payload["pull_request"])
+    event.session.commit()
+    follow_pull_request(
+        event.session,
+        event.settings,
+        event.repository_gateway(),
+        event.board_gateway(),
+        pull,
     )
