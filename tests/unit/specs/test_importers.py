@@ -58,9 +58,9 @@ def test_spec_kit_feature_directory() -> None:
     tasks = {t["id"]: t for t in spec["tasks"]}
     assert tasks["T008"]["requirements"] == ["US1"] and tasks["T008"]["priority"] == "high"
     assert tasks["T012"]["priority"] == "medium"
+    assert tasks["T001"]["done"] is True and "done" not in tasks["T002"]  # - [x] T001
     assert imported.unmapped == [
         "FR-004 still needs clarification: retention period not specified",
-        "task T001 is checked done in tasks.md; imported as work to do",
     ]
 
 
@@ -93,8 +93,8 @@ def test_kiro_spec_directory() -> None:
     assert tasks["TASK-4"]["requirements"] == ["REQ-1", "REQ-2"]
     assert tasks["TASK-2.3"]["priority"] == "low"
     assert "Store the email address" in tasks["TASK-2.1"]["description"]
+    assert tasks["TASK-1"]["done"] is True and "done" not in tasks["TASK-2"]  # - [x] 1.
     assert imported.unmapped == [
-        "task 1 is done in tasks.md; imported as work to do",
         "task 2.3 is optional in Kiro; imported with priority low",
     ]
 
