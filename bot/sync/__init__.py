@@ -35,6 +35,7 @@ from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_
 from bot.sync.writer import SpecWriter
 from specs.model import Finding
 from specs.model import Spec as SpecFile
+from specs.sources import spec_files
 from specs.validate import validate_files
 from storage.models import Repository, Spec, SpecPhase, SpecStatus
 
@@ -84,14 +85,17 @@ def sync_files(
     removed: Sequence[str] = (),
     report_invalid_on_commit: bool = True,
 ) -> SyncReport:
-    """Sync the spec files changed at commit; one bad file never stops the others."""
+    """Sync the specs changed at commit, by their paths (a YAML file, or a spec-kit or
+    Kiro folder: every file of it is read); one bad spec never stops the others."""
     report = SyncReport()
     session.commit()
-    contents = {path: github.repo.read_file(path, commit) for path in changed}
-    removed = [*removed, *(path for path, text in contents.items() if text is None)]
+    contents = read_specs(github.repo, changed, commit)
+    # A spec none of whose files is left is deleted.
+    removed = [*removed, *(path for path, files in contents.items() if not files)]
     # With the operator's profiles known, an unknown `agent:` is a finding on the spec.
     known_agents = set(load_profiles(settings)) or None
-    loaded = validate_files({p: t for p, t in contents.items() if t is not None}, known_agents)
+    present = {name: text for files in contents.values() for name, text in files.items()}
+    loaded = validate_files(present, known_agents, github.config.formats)
     for path, (spec_file, findings) in loaded.items():
         if spec_file is None:
             report.invalid[path] = findings
@@ -101,7 +105,7 @@ def sync_files(
             continue
         try:
             paused = sync_spec(
-                session, settings, github, repository, spec_file, commit, _hash(contents[path])
+                session, settings, github, repository, spec_file, commit, _hash_of(contents[path])
             )
             if paused:
                 report.paused[path] = paused
@@ -117,6 +121,24 @@ def sync_files(
     if report.failed:
         raise SyncFailed(str(report))
     return report
+
+
+def read_specs(
+    repo: RepositoryGateway, spec_paths: Sequence[str], ref: str
+) -> dict[str, dict[str, bytes]]:
+    """Each spec's files at ref (those that exist), by the spec's path."""
+    contents: dict[str, dict[str, bytes]] = {}
+    for spec_path in dict.fromkeys(spec_paths):
+        files = {name: repo.read_file(name, ref) for name in spec_files(spec_path)}
+        contents[spec_path] = {name: text for name, text in files.items() if text is not None}
+    return contents
+
+
+def spec_paths_at(repo: RepositoryGateway, config: RepoConfig, ref: str) -> list[str]:
+    """Every spec of the repository at ref, in the formats the settings read: YAML files
+    in specs_path and its subfolders, spec-kit and Kiro folders."""
+    files = {path for root in config.spec_roots for path in repo.list_files(root, ref)}
+    return sorted({spec for spec in map(config.spec_of, files) if spec is not None})
 
 
 def sync_spec(
@@ -230,8 +252,9 @@ def sync_repository(
     ref: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SyncReport:
-    """Every spec file of the repository at ref, in specs_path and its subfolders, as a push
-    would (by hand, or on install); progress hears what it is doing, one line at a time."""
+    """Every spec of the repository at ref (YAML files in specs_path and its subfolders,
+    spec-kit and Kiro folders), as a push would (by hand, or on install); progress hears
+    what it is doing, one line at a time."""
     from bot.github import installation_id_for
     from bot.repositories import record_repository
     from storage.db import session_scope
@@ -249,9 +272,9 @@ def sync_repository(
         session.commit()
         config = read_repo_config(repo, repository, commit)
         session.commit()
-        say(f"reading {config.specs_path} in {full_name} at {commit[:7]}")
-        paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
-        say(f"syncing {len(paths)} spec file(s): {', '.join(paths) or 'none'}")
+        say(f"reading {', '.join(config.spec_roots)} in {full_name} at {commit[:7]}")
+        paths = spec_paths_at(repo, config, commit)
+        say(f"syncing {len(paths)} spec(s): {', '.join(paths) or 'none'}")
         github = GitHubSide(repo, BoardGateway(connection), config)
         return sync_files(
             session, settings, github, repository, commit, paths, report_invalid_on_commit=False
@@ -384,13 +407,25 @@ def _hash(text: bytes | None) -> str:
     return hashlib.sha256(text or b"").hexdigest()
 
 
+def _hash_of(files: dict[str, bytes]) -> str:
+    """A YAML file's hash, or a folder's: of its files' names and contents."""
+    if len(files) == 1 and next(iter(files)).endswith((".yaml", ".yml")):
+        return _hash(next(iter(files.values())))
+    digest = hashlib.sha256()
+    for name, text in sorted(files.items()):
+        digest.update(f"{name}\0{len(text)}\0".encode() + text)
+    return digest.hexdigest()
+
+
 __all__ = [
     "GitHubSide",
     "SyncFailed",
     "SyncReport",
     "cancel_spec_at",
     "read_repo_config",
+    "read_specs",
     "resume_spec",
+    "spec_paths_at",
     "sync_files",
     "sync_repository",
     "sync_spec",

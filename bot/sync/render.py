@@ -261,7 +261,8 @@ def reopened_comment(ticket: Ticket) -> str:
 def invalid_spec_comment(path: str, findings: Sequence[dict]) -> str:  # type: ignore[type-arg]
     lines = [f"specbridge could not sync `{path}`; the other spec files were synced.", ""]
     lines += [
-        f"- `{path}:{f['line']}:{f['column']}` {f['severity']}[{f['code']}]: {f['message']}"
+        f"- `{f.get('path') or path}:{f['line']}:{f['column']}` "
+        f"{f['severity']}[{f['code']}]: {f['message']}"
         for f in findings
     ]
     lines += ["", "Run `specbridge validate` locally to check a fix before merging it."]
