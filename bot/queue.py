@@ -40,6 +40,7 @@ JOBS = frozenset(
         "bot.agents.run.run_task",
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
+        "bot.sync.write_back.write_back",
     }
 )
 JOB_TIMEOUT_SECONDS = 15 * 60

@@ -66,6 +66,8 @@ class Settings:
     port: int = DEFAULT_PORT
     # Proxies in front of `serve` whose X-Forwarded-* headers are believed (0: none).
     proxy_hops: int = 0
+    # Tasks' progress goes back into spec files once for the changes of this many seconds.
+    write_back_seconds: float = 60.0
 
     @property
     def embedded_queue(self) -> bool:
@@ -113,6 +115,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         status_token=env.get("SPECBRIDGE_STATUS_TOKEN") or None,
         port=_port(env.get("PORT") or str(DEFAULT_PORT)),
         proxy_hops=_count("SPECBRIDGE_PROXY_HOPS", env.get("SPECBRIDGE_PROXY_HOPS") or "0"),
+        write_back_seconds=_seconds(
+            "SPECBRIDGE_WRITE_BACK_SECONDS", env.get("SPECBRIDGE_WRITE_BACK_SECONDS") or "60"
+        ),
     )
 
 

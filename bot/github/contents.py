@@ -38,6 +38,7 @@ class Branch:
     sha: str
     protected: bool
     author: str  # of its head commit (name as git records it)
+    message: str  # of its head commit
     parents: tuple[str, ...]
 
 
@@ -88,6 +89,7 @@ class ContentsGateway:
             sha=commit["sha"],
             protected=bool(data.get("protected")),
             author=((commit.get("commit") or {}).get("author") or {}).get("name") or "",
+            message=(commit.get("commit") or {}).get("message") or "",
             parents=tuple(p["sha"] for p in commit.get("parents") or []),
         )
 

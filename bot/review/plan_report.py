@@ -76,6 +76,11 @@ def _spec_section(diff: SpecDiff, graphs: bool) -> list[str]:
     if diff.open:
         lines.append(f"- **Opens** {_count(len(diff.open), 'issue')}:")
         lines += [f"  - `{t.id}` {shown(t.title)}{_waits_on(t.depends_on)}" for t in diff.open]
+    if diff.done_at_once:
+        lines.append(
+            "- **Closes as completed** at once, ticked done in the file: "
+            + ", ".join(f"`{key}`" for key in diff.done_at_once)
+        )
     for change in diff.change:
         lines.append(
             f"- **Changes** #{change.issue_number} `{change.key}`: {', '.join(change.changes)}"

@@ -10,6 +10,7 @@ May import agents, github and the foundations; never steer, review or a stage ab
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -105,7 +106,7 @@ def sync_files(
             continue
         try:
             paused = sync_spec(
-                session, settings, github, repository, spec_file, commit, _hash_of(contents[path])
+                session, settings, github, repository, spec_file, commit, _digest(spec_file)
             )
             if paused:
                 report.paused[path] = paused
@@ -152,21 +153,26 @@ def sync_spec(
 ) -> str | None:
     """Sync one valid spec, serialized per spec across every worker.
 
+    `file_hash`: a digest of what the spec says (`_digest`). A new commit whose spec
+    says the same (a tasks.md regenerated with the same ids, done marks written back)
+    writes nothing to GitHub.
+
     Returns None when done, or why it paused (GitHub's content budget is spent;
     it resumes by itself).
     """
     with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
         if _older_than_recorded(session, github, repository, spec_file.id, commit):
             return None
+        unchanged = _says_the_same(session, repository, spec_file.id, commit, file_hash)
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
-        if spec.phase is not SpecPhase.TASKS:
+        if spec.phase is not SpecPhase.TASKS or unchanged:
             return None
         writer = SpecWriter(session, settings, github, spec, lease)
         started, writes = time.monotonic(), github.repo.connection.writes
         try:
-            writer.run(returning)
+            writer.run(returning, {task.id for task in spec_file.tasks if task.done})
         except BudgetExhausted as spent:
             return _pause(session, settings, writer, spent)
         finally:
@@ -182,6 +188,26 @@ def sync_spec(
         writer.update_tracking_issue()
         schedule_spec(session, settings, spec, github.repo)
         return None
+
+
+def _says_the_same(
+    session: Session, repository: Repository, key: str, commit: str, digest: str
+) -> bool:
+    """Whether a new commit's spec says what the recorded one said, and that one was
+    synced completely: then there is nothing to write. The same commit again (`/sync`,
+    a retried delivery) is synced in full, which repairs what GitHub refused before."""
+    spec = session.scalars(
+        select(Spec).where(Spec.repository_id == repository.id, Spec.key == key)
+    ).first()
+    return (
+        spec is not None
+        and spec.content_hash == digest
+        and spec.source_commit != commit
+        and spec.status not in (SpecStatus.INVALID, SpecStatus.CANCELLED)
+        and spec.tracking_issue_number is not None
+        and spec.resume_at is None
+        and spec.creation_started_at is None
+    )
 
 
 def cancel_spec_at(
@@ -403,18 +429,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-def _hash(text: bytes | None) -> str:
-    return hashlib.sha256(text or b"").hexdigest()
-
-
-def _hash_of(files: dict[str, bytes]) -> str:
-    """A YAML file's hash, or a folder's: of its files' names and contents."""
-    if len(files) == 1 and next(iter(files)).endswith((".yaml", ".yml")):
-        return _hash(next(iter(files.values())))
-    digest = hashlib.sha256()
-    for name, text in sorted(files.items()):
-        digest.update(f"{name}\0{len(text)}\0".encode() + text)
-    return digest.hexdigest()
+def _digest(spec_file: SpecFile) -> str:
+    """What the spec says, done marks aside: the same for a file rewritten to say it again
+    (a tasks.md regenerated, progress written back, a comment or a blank line)."""
+    tasks = tuple(dataclasses.replace(task, done=False) for task in spec_file.tasks)
+    said = dataclasses.replace(spec_file, tasks=tasks)
+    return hashlib.sha256(repr(said).encode()).hexdigest()
 
 
 __all__ = [

@@ -115,6 +115,8 @@ class SpecDiff:
     tasks: list[TaskFile] = field(default_factory=list)  # every task of the new version
     issue_numbers: dict[str, int] = field(default_factory=dict)  # task key → its issue
     renumbered: list[Renumbered] = field(default_factory=list)
+    # New tasks ticked in the file: their issues close as completed once opened.
+    done_at_once: list[str] = field(default_factory=list)
 
     @property
     def writes_anything(self) -> bool:
@@ -208,6 +210,7 @@ def diff_spec(
         if key not in keys and ticket.state is IssueState.OPEN:
             diff.close.append((key, ticket.issue_number))
     diff.renumbered = _renumbered(diff, rows)
+    diff.done_at_once = [task.id for task in diff.open if task.done]
     diff.start_now = _starting_at_once(diff.open, spec_file, tickets, known_agents)
     return diff
 
@@ -254,10 +257,12 @@ def _starting_at_once(
     """New tasks the scheduler would queue as soon as their issues exist."""
     if spec_file.approval == "required":
         return []
+    done = {task.id for task in new if task.done}  # closed as completed once opened
     return [
         task.id
         for task in new
-        if all(_completed(tickets.get(key)) for key in task.depends_on)
+        if not task.done
+        and all(key in done or _completed(tickets.get(key)) for key in task.depends_on)
         and (task.agent or spec_file.agent) != MANUAL_AGENT
         and (task.agent or spec_file.agent) in known_agents
     ]

@@ -254,6 +254,13 @@ def completion_comment(spec: Spec, tickets: Sequence[Ticket]) -> str:
     )
 
 
+def ticked_comment(spec: Spec) -> str:
+    return (
+        f"This task is ticked done in `{spec.path}`, so its issue is closed as completed. "
+        "Reopen it if there is work left: its box is unticked to match."
+    )
+
+
 def reopened_comment(ticket: Ticket) -> str:
     return f"#{ticket.issue_number} was reopened, so this spec is being worked on again."
 

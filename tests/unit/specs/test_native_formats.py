@@ -12,6 +12,7 @@ from specs.importers import spec_yaml
 from specs.importers.kiro import import_kiro
 from specs.importers.spec_kit import import_spec_kit
 from specs.load import load_spec
+from specs.progress import mark_done
 from specs.sources import format_of, group, spec_files, spec_path_of, tasks_file
 from specs.validate import validate_files
 
@@ -177,3 +178,50 @@ def test_import_maps_a_checked_task_to_done() -> None:
     assert [t.get("done") for t in imported.spec["tasks"]] == [True, None]
     spec, _ = load_spec(spec_yaml(imported, "t"), "specs/x.yaml")
     assert spec is not None and [t.done for t in spec.tasks] == [True, False]
+
+
+def test_progress_flips_exactly_the_boxes_asked_for() -> None:
+    text = (FIXTURES / "spec-kit/specs/001-photo-albums/tasks.md").read_text()
+    new = mark_done("specs/001-photo-albums/", text, {"T001": False, "T005": True, "T404": True})
+    changed = [(a, b) for a, b in zip(text.splitlines(), new.splitlines(), strict=True) if a != b]
+    assert changed == [
+        (
+            "- [x] T001 Create project structure per implementation plan",
+            "- [ ] T001 Create project structure per implementation plan",
+        ),
+        (
+            "- [ ] T005 [P] Setup API routing and middleware structure in src/app.py",
+            "- [x] T005 [P] Setup API routing and middleware structure in src/app.py",
+        ),
+    ]
+    assert mark_done("specs/001-photo-albums/", new, {"T005": True}) == new  # already so
+    kiro = (FIXTURES / "kiro/.kiro/specs/user-authentication/tasks.md").read_text()
+    ticked = mark_done(".kiro/specs/user-authentication/", kiro, {"TASK-3.1": True})
+    assert "  - [x] 3.1 Create the sessions table and SessionService\n" in ticked
+    assert len(ticked) == len(kiro)
+
+
+def test_progress_in_yaml_is_done_true_and_nothing_else_moves() -> None:
+    text = (
+        "title: X  # a comment\nphase: tasks\ntasks:\n"
+        "  - id: A\n    title: a\n"
+        "  - id: B\n    title: b\n    done: true\n"
+        "  - {id: C, title: c}\n"
+    )
+    new = mark_done("specs/x.yaml", text, {"A": True, "B": False, "C": True})
+    assert new == (
+        "title: X  # a comment\nphase: tasks\ntasks:\n"
+        "  - id: A\n    done: true\n    title: a\n"
+        "  - id: B\n    title: b\n"
+        "  - {id: C, title: c, done: true}\n"
+    )
+    spec, findings = load_spec(new, "specs/x.yaml")
+    assert spec is not None and findings == []
+    assert [t.done for t in spec.tasks] == [True, False, True]
+    assert mark_done("specs/x.yaml", new, {"A": True, "B": False, "C": True}) == new
+
+
+def test_done_must_be_true_or_false() -> None:
+    text = 'title: X\nphase: tasks\ntasks:\n  - id: A\n    title: a\n    done: "yes"\n'
+    spec, findings = load_spec(text, "specs/x.yaml")
+    assert spec is None and [(f.line, f.code) for f in findings] == [(6, "wrong-type")]
