@@ -2,9 +2,9 @@
 file (`- [x]` in tasks.md, `done: true` in YAML), one whose issue reopened is
 unticked. Issues closed as not planned leave their task as it is.
 
-Batched: a change queues one job for its repository a `write_back_seconds` window
-(60 s) ahead; every change of that window is in it, and it writes the state of every
-task as it is then, one commit per file. Where it goes is `write_back` in
+Batched: a change queues one job a `write_back_seconds` window (60 s) ahead; every
+change until it runs is in it, as it writes the state of every task of the
+repository as it is then, one commit per file. Where it goes is `write_back` in
 .github/specbridge.yml:
 
 - `pull_request` (the default): commits on the branch `specbridge/progress` and
@@ -29,7 +29,7 @@ marks, which change no issue.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -62,11 +62,14 @@ ATTEMPTS = 3
 
 
 def queue_write_back(settings: Settings, spec_id: int) -> None:
-    """Write the progress of the spec's repository back soon, once for every change of
-    the window this one falls in."""
-    window = max(settings.write_back_seconds, 0.001)
-    job_id = f"write-back-{spec_id}-{int(time.time() // window)}"
-    if pending(settings, EVENTS, [job_id]):
+    """Write the progress of the spec's repository back soon: the first change queues a
+    job a window (`write_back_seconds`) ahead, and every change until it runs is in it.
+    A change while that job is already running queues one more, a window later."""
+    window = settings.write_back_seconds
+    first, again = f"write-back-{spec_id}", f"write-back-{spec_id}-again"
+    waiting = pending(settings, EVENTS, [first, again])
+    job_id = first if first not in waiting else again if again not in waiting else None
+    if job_id is None:
         return
     try:
         enqueue(settings, EVENTS, write_back, spec_id, job_id=job_id, delay=window)
@@ -99,13 +102,15 @@ def write_repository(session: Session, settings: Settings, repository: Repositor
         return Outcome()
     wanted = wanted_marks(repository)
     full_name, default_branch = repository.full_name, repository.default_branch
-    connection = github_side_for(settings, repository, config).repo.connection
+    repo = github_side_for(settings, repository, config).repo
     session.commit()  # no transaction while GitHub answers
-    contents = ContentsGateway(connection, full_name)
+    contents = ContentsGateway(repo.connection, full_name)
     with exclusive(settings, f"write-back:{full_name}"):
         for attempt in range(ATTEMPTS):
             try:
-                return _write(contents, default_branch, config.write_back, wanted)
+                return _write(
+                    contents, repo.compare_commits, default_branch, config.write_back, wanted
+                )
             except FileChanged as changed:
                 log.info("%s changed while writing progress (%s); again", full_name, changed)
                 if attempt == ATTEMPTS - 1:
@@ -135,6 +140,7 @@ def wanted_marks(repository: Repository) -> dict[str, dict[str, tuple[bool, int]
 
 def _write(
     contents: ContentsGateway,
+    compare: Callable[[str, str], str],
     default_branch: str,
     mode: str,
     wanted: dict[str, dict[str, tuple[bool, int]]],
@@ -172,8 +178,18 @@ def _write(
         return outcome
     if branch is None:
         contents.create_branch(BRANCH, main.sha)
+    elif branch.sha != main.sha and compare(main.sha, branch.sha) != "ahead":
+        # The default branch moved on: redo the branch from its head (a rebase), each
+        # file's marks worked out again from the issues' state.
+        contents.move_branch(BRANCH, main.sha)
     elif branch.sha != main.sha:
-        contents.move_branch(BRANCH, main.sha)  # rebased: redone from the issues' state
+        # On top of the default branch's head already: only what differs is written.
+        changes = [
+            (path, new, version.sha, message)
+            for path, new, _sha, message in changes
+            if (version := contents.file(path, BRANCH)) is not None
+            and version.content != _encoded(new)
+        ]
     for path, new, sha, message in changes:
         outcome.written[path] = contents.put_file(path, _encoded(new), message, BRANCH, sha)
     outcome.pull_request = contents.open_pull_request_for(
