@@ -201,3 +201,56 @@ def test_write_back_commit_goes_to_the_default_branch_unless_protected(
     assert "- [x] T006" in on_branch and "- [ ] T005" in on_branch
     assert "- [x] T005" in file_at(stack, FEATURE + "tasks.md", "main")
     assert stack.mismatches() == []
+
+
+def completed_run(stack: Stack, sha: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        runs = [
+            r
+            for r in stack.repo_state(REPO)["check_runs"]
+            if r["head_sha"] == sha and r["status"] == "completed"
+        ]
+        return runs[0] if runs else None
+
+    return wait_until(done, 90, f"the specbridge check on {sha[:7]}")
+
+
+def test_a_pull_request_changing_tasks_md_is_checked_at_its_lines(stack: Stack) -> None:
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
+    stack.commit(REPO, {FEATURE + p.name: p.read_text() for p in SPEC_KIT.iterdir()})
+    stack.settle()
+    number = {key: issue["number"] for key, issue in by_key(stack).items()}
+    tasks = (SPEC_KIT / "tasks.md").read_text()
+
+    # A cycle written into tasks.md fails the check at the line of the task.
+    broken = tasks.replace("T012 [US2] Add", "T012 [US2] (depends on T013) Add")
+    stack.admin(
+        "POST", f"repos/{REPO}/commits", branch="cycle", files={FEATURE + "tasks.md": broken}
+    )
+    pull = stack.admin(
+        "POST", f"repos/{REPO}/pulls", head="cycle", base="main", title="Cycle", user="mona"
+    )
+    run = completed_run(stack, pull["head"]["sha"])
+    assert run["conclusion"] == "failure"
+    line = broken.splitlines().index(next(x for x in broken.splitlines() if "T012 [US2]" in x))
+    assert [(a["path"], a["start_line"], a["annotation_level"]) for a in run["annotations"]] == [
+        (FEATURE + "tasks.md", line + 1, "failure"),
+        (FEATURE + "spec.md", 51, "warning"),  # FR-004 still needs clarification
+    ]
+
+    # Tasks numbered anew: the plan says which issues would be replaced, before the merge.
+    renumbered = tasks.replace("T014 [P] Documentation", "T016 [P] Documentation")
+    stack.admin(
+        "POST", f"repos/{REPO}/commits", branch="renumber", files={FEATURE + "tasks.md": renumbered}
+    )
+    pull = stack.admin(
+        "POST", f"repos/{REPO}/pulls", head="renumber", base="main", title="Renumber", user="mona"
+    )
+    run = completed_run(stack, pull["head"]["sha"])
+    summary = run["output"]["summary"]
+    assert run["conclusion"] == "success"
+    assert "**Renumbered?** 1 task would get a new issue" in summary
+    assert f"`T014` → `T016` Documentation updates in docs/albums.md: #{number['T014']} closes" in (
+        summary
+    )
+    assert stack.mismatches() == []
