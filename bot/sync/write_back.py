@@ -192,9 +192,10 @@ def _write(
         ]
     for path, new, sha, message in changes:
         outcome.written[path] = contents.put_file(path, _encoded(new), message, BRANCH, sha)
-    outcome.pull_request = contents.open_pull_request_for(
-        BRANCH, default_branch, PULL_TITLE, PULL_BODY
-    )
+    if outcome.written:
+        outcome.pull_request = contents.open_pull_request_for(
+            BRANCH, default_branch, PULL_TITLE, PULL_BODY
+        )
     return outcome
 
 

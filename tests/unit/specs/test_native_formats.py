@@ -4,6 +4,7 @@ finding at the Markdown file and line it is about."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,38 @@ def test_done_must_be_true_or_false() -> None:
     text = 'title: X\nphase: tasks\ntasks:\n  - id: A\n    title: a\n    done: "yes"\n'
     spec, findings = load_spec(text, "specs/x.yaml")
     assert spec is None and [(f.line, f.code) for f in findings] == [(6, "wrong-type")]
+
+
+def test_validate_reads_native_folders_and_reports_in_every_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import shutil
+
+    from specs.report import validate_paths
+
+    shutil.copytree(FIXTURES / "spec-kit" / "specs", tmp_path / "specs")
+    shutil.copytree(FIXTURES / "kiro" / ".kiro", tmp_path / ".kiro")
+    (tmp_path / "specs/001-photo-albums/contracts").mkdir()
+    (tmp_path / "specs/001-photo-albums/contracts/albums.yaml").write_text("openapi: 3.1.0\n")
+    (tmp_path / "specs/001-photo-albums/tasks.md").write_text(
+        TASKS.replace("# Tasks: Exports", "# Tasks: Photo albums")
+    )
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert validate_paths(["specs", ".kiro"], "json", out) == 1
+    found = {(f["path"], f["line"], f["code"]) for f in json.loads(out.getvalue())}
+    assert ("specs/001-photo-albums/tasks.md", 13, "duplicate-id") in found
+    assert ("specs/001-photo-albums/spec.md", 51, "needs-clarification") in found
+    assert not any("contracts" in path for path, _, _ in found)
+    sarif = io.StringIO()
+    validate_paths(["specs/001-photo-albums/tasks.md"], "sarif", sarif)  # the folder, all of it
+    results = json.loads(sarif.getvalue())["runs"][0]["results"]
+    locations = [r["locations"][0]["physicalLocation"] for r in results]
+    assert {(loc["artifactLocation"]["uri"], loc["region"]["startLine"]) for loc in locations} >= {
+        ("specs/001-photo-albums/tasks.md", 13),
+        ("specs/001-photo-albums/spec.md", 51),
+    }
+    text = io.StringIO()
+    assert validate_paths([".kiro/specs/user-authentication"], "text", text) == 0
+    assert text.getvalue().endswith("3 files, 0 errors, 0 warnings\n")
