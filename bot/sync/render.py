@@ -100,7 +100,8 @@ def _spec_link(spec: Spec, commit: str | None) -> str:
     # Relative to the issue's page, so it works on github.com and Enterprise Server alike.
     if not commit:
         return f"`{spec.path}`"
-    return f"[`{spec.path}`](../blob/{commit}/{spec.path})"
+    kind = "tree" if spec.path.endswith("/") else "blob"  # a spec-kit or Kiro folder
+    return f"[`{spec.path}`](../{kind}/{commit}/{spec.path})"
 
 
 # -- tracking and group issues ---------------------------------------------------------
