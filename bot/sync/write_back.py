@@ -85,15 +85,23 @@ class Outcome:
     left: str | None = None  # why nothing was written although it should have been
 
 
-def write_back(spec_id: int) -> Outcome:
+def write_back(spec_id: int) -> None:
     """The queue job: every task of the spec's repository marked in its file as its
-    issue stands now."""
+    issue stands now. (It returns nothing: a queue keeps results as JSON.)"""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         spec = session.get(Spec, spec_id)
         if spec is None:
-            return Outcome()
-        return write_repository(session, settings, spec.repository)
+            return
+        outcome = write_repository(session, settings, spec.repository)
+    if outcome.written or outcome.left:
+        log.info(
+            "progress of %s: %s%s",
+            spec_id,
+            ", ".join(outcome.written) or "nothing written",
+            f" ({outcome.left})" if outcome.left else "",
+            extra={"pull_request": outcome.pull_request, "mode": outcome.mode},
+        )
 
 
 def write_repository(session: Session, settings: Settings, repository: Repository) -> Outcome:
