@@ -41,6 +41,7 @@ JOBS = frozenset(
         "bot.agents.hosted.dispatch_task",
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
+        "bot.sync.write_back.write_back",
     }
 )
 JOB_TIMEOUT_SECONDS = 15 * 60

@@ -11,9 +11,15 @@ from typing import Any
 
 import yaml
 
+from specs.sources import FORMATS, spec_path_of
+
 CONFIG_PATH = ".github/specbridge.yml"
 MAX_CONFIG_BYTES = 64 * 1024
 PHASES = ("backlog", "analyzing", "building", "testing", "done")
+# How a task's progress goes back into its file: a pull request from the branch
+# specbridge/progress (never a push to a protected branch), a commit on the
+# default branch, or not at all.
+WRITE_BACK = ("pull_request", "commit", "off")
 
 
 @dataclass(frozen=True)
@@ -24,13 +30,28 @@ class RepoConfig:
     # Board columns named for phases; a phase not named here goes to the board's
     # own column for it (bot/board.py).
     status: dict[str, str] = field(default_factory=dict)
+    # The spec formats read (specs/sources.py); by default every one, wherever found.
+    formats: tuple[str, ...] = FORMATS
+    write_back: str = "pull_request"
 
     @property
     def has_board(self) -> bool:
         return self.project_owner is not None and self.project_number is not None
 
+    def spec_of(self, path: str) -> str | None:
+        """The spec a repository file belongs to (a YAML file, or a spec-kit or Kiro
+        folder), or None."""
+        return spec_path_of(path, self.formats, self.specs_path)
+
     def is_spec_path(self, path: str) -> bool:
-        return path.startswith(self.specs_path) and path.endswith((".yaml", ".yml"))
+        return self.spec_of(path) is not None
+
+    @property
+    def spec_roots(self) -> list[str]:
+        """The folders that hold every spec of the formats read."""
+        roots = [self.specs_path] if "yaml" in self.formats else []
+        roots += [r for fmt, r in _ROOTS.items() if fmt in self.formats and r not in roots]
+        return roots
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> RepoConfig:
@@ -42,6 +63,8 @@ class RepoConfig:
             project_owner=project.get("owner"),
             project_number=project.get("number"),
             status=dict(data.get("status") or {}),
+            formats=tuple(data.get("formats") or FORMATS),
+            write_back=data.get("write_back") or "pull_request",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,7 +76,13 @@ class RepoConfig:
                 else None
             ),
             "status": self.status,
+            "formats": list(self.formats),
+            "write_back": self.write_back,
         }
+
+
+# Where each native format keeps its folders (spec-kit's and Kiro's own places).
+_ROOTS = {"spec-kit": "specs/", "kiro": ".kiro/specs/"}
 
 
 class ConfigError(ValueError):
@@ -81,7 +110,7 @@ def _parse(text: bytes) -> RepoConfig:
         return RepoConfig()
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
-    unknown = set(data) - {"specs_path", "project", "status"}
+    unknown = set(data) - {"specs_path", "project", "status", "formats", "write_back"}
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
     specs_path = data.get("specs_path", "specs/")
@@ -93,7 +122,29 @@ def _parse(text: bytes) -> RepoConfig:
         project_owner=owner,
         project_number=number,
         status=_status(data.get("status")),
+        formats=_formats(data.get("formats")),
+        write_back=_write_back(data.get("write_back", "pull_request")),
     )
+
+
+def _formats(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return FORMATS
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v in FORMATS for v in value)
+    ):
+        raise ConfigError(f"formats must list one or more of {', '.join(FORMATS)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _write_back(value: Any) -> str:
+    if value is False:  # YAML 1.1 reads an unquoted off as false
+        return "off"
+    if value not in WRITE_BACK:
+        raise ConfigError(f"write_back must be one of {', '.join(WRITE_BACK)}")
+    return str(value)
 
 
 def _project(value: Any) -> tuple[str | None, int | None]:

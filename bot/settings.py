@@ -81,6 +81,8 @@ class Settings:
     # How often each repository's default branch head is compared with the one
     # whose spec files were synced last (0: never).
     head_check_seconds: float = 900.0
+    # Tasks' progress goes back into spec files once for the changes of this many seconds.
+    write_back_seconds: float = 60.0
 
     @property
     def embedded_queue(self) -> bool:
@@ -149,6 +151,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         head_check_seconds=_seconds(
             "SPECBRIDGE_HEAD_CHECK_SECONDS", env.get("SPECBRIDGE_HEAD_CHECK_SECONDS") or "900"
+        ),
+        write_back_seconds=_seconds(
+            "SPECBRIDGE_WRITE_BACK_SECONDS", env.get("SPECBRIDGE_WRITE_BACK_SECONDS") or "60"
         ),
     )
 

@@ -642,6 +642,7 @@ class FakeHub:
         from fakehub.people import register_people
         from fakehub.protection import register_protection
         from fakehub.pulls import register_pulls
+        from fakehub.refs import register_refs
         from fakehub.rest import register_rest
 
         app = Flask("fakehub")
@@ -653,6 +654,7 @@ class FakeHub:
         register_assignees(app, self)
         register_people(app, self)
         register_protection(app, self)
+        register_refs(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)

@@ -72,7 +72,7 @@ def _as_text(text: str | bytes) -> str:
             "too-large", f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,}"
         )
     if b"\x00" in raw:
-        raise _Refused("not-text", "the file contains NUL bytes: it is binary, not YAML text")
+        raise _Refused("not-text", "the file contains NUL bytes: it is binary, not text")
     try:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

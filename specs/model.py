@@ -48,6 +48,9 @@ class SpecTask:
     requirements: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     agent: str | None = None  # None: the spec's agent
+    # Ticked in its file: `done: true` in YAML, `- [x]` in tasks.md. The bot writes it
+    # back from the issue's state; it changes no issue.
+    done: bool = False
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,12 @@ def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
     if not files:
         suffixes = ", ".join(f"*{suffix}" for suffix in SPEC_SUFFIXES)
         print(
-            f"specbridge validate: no spec files ({suffixes}) in {', '.join(paths)}",
+            f"specbridge validate: no spec files ({suffixes}) and no spec-kit or Kiro folder "
+            f"in {', '.join(paths)}",
             file=sys.stderr,
         )
         return 1
-    findings = [f for _, found in validate_files(files).values() for f in found]
+    findings = [f for _, found in validate_files(files, anywhere=True).values() for f in found]
     FORMATS[fmt](findings, len(files), out)
     return 1 if any(f.is_error for f in findings) else 0
 

@@ -40,7 +40,16 @@ TOP_KEYS = (
 REQUIRED_TOP_KEYS = ("title", "phase")
 REQUIREMENT_KEYS = ("id", "text", "acceptance")
 CRITERION_KEYS = ("id", "text")
-TASK_KEYS = ("id", "title", "description", "priority", "requirements", "depends_on", "agent")
+TASK_KEYS = (
+    "id",
+    "title",
+    "description",
+    "priority",
+    "requirements",
+    "depends_on",
+    "agent",
+    "done",
+)
 REQUIRED_KEYS = {
     "requirement": ("id", "text"),
     "criterion": ("id", "text"),
@@ -132,6 +141,15 @@ class _Checker:
             )
         else:
             self.add(node, "wrong-type", f"{what}, not {_kind(node)}")
+
+    def boolean(self, entries: dict, key: str) -> bool:  # type: ignore[type-arg]
+        if key not in entries:
+            return False
+        node = entries[key][1]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:bool":
+            return node.value.lower() in ("true", "yes", "on", "y")
+        self.add(node, "wrong-type", f"'{key}' must be true or false, not {_kind(node)}")
+        return False
 
     def enum(self, entries: dict, key: str, default: str | None = None) -> str | None:  # type: ignore[type-arg]
         allowed = ENUMS[key]
@@ -360,6 +378,7 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
                     requirements=tuple(v for v, _ in served),
                     depends_on=tuple(v for v, _ in depends_on),
                     agent=agent,
+                    done=check.boolean(entries, "done"),
                 )
             )
     _check_dependencies(check, references, set(seen))

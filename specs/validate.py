@@ -1,18 +1,25 @@
-"""Validation of several files of one repository: each file, then across files."""
+"""Validation of several files of one repository: each spec, then across specs."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from specs.load import load_spec
 from specs.model import Finding, Spec
+from specs.sources import FORMATS, format_of, group, load_source, main_file
 
 
 def validate_files(
-    files: Mapping[str, str | bytes], known_agents: Collection[str] | None = None
+    files: Mapping[str, str | bytes],
+    known_agents: Collection[str] | None = None,
+    formats: Collection[str] = FORMATS,
+    anywhere: bool = False,
 ) -> dict[str, tuple[Spec | None, list[Finding]]]:
-    """Load every file; a spec id used by two files is an error in both."""
-    results = {path: load_spec(text, path, known_agents) for path, text in sorted(files.items())}
+    """Load every spec the files make up, by its path (a YAML file, or a spec-kit or
+    Kiro folder: specs/sources.py); a spec id used by two specs is an error in both."""
+    results = {
+        spec_path: load_source(spec_path, {p: files[p] for p in paths}, known_agents)
+        for spec_path, paths in group(files, formats, anywhere).items()
+    }
     by_id: dict[str, list[str]] = {}
     for path, (spec, _) in results.items():
         if spec is not None:
@@ -24,9 +31,12 @@ def validate_files(
             spec, findings = results[path]
             assert spec is not None
             others = ", ".join(p for p in paths if p != path)
-            line, column = _id_position(files[path])
+            if format_of(path) == "yaml":
+                where, (line, column) = path, _id_position(files[path])
+            else:
+                where, (line, column) = main_file(path, files), (1, 1)
             finding = Finding(
-                path,
+                where,
                 line,
                 column,
                 "error",

@@ -29,9 +29,11 @@ from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.repositories import find_repository, repository_from_payload
 from bot.review import plan_report
 from bot.settings import Settings
+from bot.sync import read_specs, spec_paths_at
 from bot.sync.plan import Plan, plan_files
 from specs.files import read_spec_files
 from specs.model import Finding
+from specs.sources import group
 from storage.db import session_scope
 
 CHECK_NAME = "specbridge"
@@ -95,11 +97,13 @@ def check_head(event: Event, target: CheckTarget) -> None:
         run = _run_to_complete(checks, target)
         if run is None:
             return
-        contents = {p: repo.read_file(p, target.head_sha) for p in changes.specs}
+        contents = read_specs(repo, changes.specs, target.head_sha)
         known_agents = set(load_profiles(event.settings))
-        present = {p: text for p, text in contents.items() if text is not None}
-        removed = [*changes.removed, *(p for p, text in contents.items() if text is None)]
-        plan = plan_files(session, repository_id, present, removed, known_agents)
+        present = {name: text for files in contents.values() for name, text in files.items()}
+        removed = [*changes.removed, *(p for p, files in contents.items() if not files)]
+        plan = plan_files(
+            session, repository_id, present, removed, known_agents, changes.config.formats
+        )
         notes = _notes(target, default_branch, changes.config_error)
         if target.base_ref is not None and target.base_ref != default_branch:
             plan.diffs = []  # only the default branch is synced: validation alone
@@ -128,16 +132,18 @@ def local_plan(settings: Settings, full_name: str, paths: Sequence[str]) -> tupl
         if path.is_dir():
             directories.append(path.as_posix().rstrip("/") + "/")
         files |= read_spec_files(path)
+    found = group(files, anywhere=True)
     with session_scope(settings.database_url) as session:
         repository = find_repository(session, full_name)
         recorded = [s.path for s in repository.specs] if repository else []
-        removed = [p for p in recorded if p.startswith(tuple(directories)) and p not in files]
+        removed = [p for p in recorded if p.startswith(tuple(directories)) and p not in found]
         plan = plan_files(
             session,
             repository.id if repository else None,
             files,
             removed,
             set(load_profiles(settings)),
+            anywhere=True,
         )
     notes = [] if repository else [f"Nothing is recorded of {full_name}: every issue is new."]
     text = plan_report.summary(plan, f"Plan for {full_name}", notes)
@@ -163,21 +169,24 @@ def _annotation(finding: Finding) -> Annotation:
 def _changed(
     repo: RepositoryGateway, recorded: RepoConfig, base: str, head: str
 ) -> _Changes | None:
-    """The head's spec files to read and those it deletes; None when it touches neither
-    a spec file nor the settings. New settings apply to every spec, as a push's do."""
+    """The head's specs to read (a YAML file, or a spec-kit or Kiro folder any file of
+    which changed) and the YAML specs it deletes; None when it touches neither a spec
+    nor the settings. New settings apply to every spec, as a push's do."""
     present, removed = repo.changed_files(base, head)
     config, error = recorded, None
     touched_config = CONFIG_PATH in present or CONFIG_PATH in removed
     if touched_config:
         config, error = parse_repo_config(repo.read_file(CONFIG_PATH, head))
-    specs = [p for p in present if config.is_spec_path(p)]
-    gone = [p for p in removed if config.is_spec_path(p)]
+    specs = {config.spec_of(p) for p in present}
+    gone = {config.spec_of(p) for p in removed}
+    specs |= {p for p in gone if p is not None and p.endswith("/")}  # read: gone if all are
+    specs.discard(None)
+    gone = gone - specs - {None}
     if not (specs or gone or touched_config):
         return None
     if touched_config:
-        every = [p for p in repo.list_files(config.specs_path, head) if config.is_spec_path(p)]
-        specs = sorted(set(specs) | set(every))
-    return _Changes(specs, gone, config, error)
+        specs |= set(spec_paths_at(repo, config, head))
+    return _Changes(sorted(specs), sorted(gone), config, error)  # type: ignore[arg-type]
 
 
 def _run_to_complete(checks: ChecksGateway, target: CheckTarget) -> CheckRun | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from bot.github.checks import MAX_OUTPUT
 from bot.sync.plan import Plan, SpecDiff
 from bot.sync.render import MAX_GRAPH_NODES, shown
+from specs.model import Finding
 
 CUT_NOTE = "\n\n_The plan is longer than GitHub shows; run `specbridge plan` to see all of it._\n"
 _CLASSES = {
@@ -54,7 +55,7 @@ def _markdown(plan: Plan, heading: str, notes: Sequence[str], graphs: bool) -> s
             f"{_count(errors, 'error')}, shown on the file's lines; nothing of it is synced.",
             "",
         ]
-        lines += [f"- line {f.line}, column {f.column}: {shown(f.message)}" for f in findings]
+        lines += [f"- {_where(f, path)}: {shown(f.message)}" for f in findings]
         lines.append("")
     for diff in sorted(plan.diffs, key=lambda d: d.path):
         lines += _spec_section(diff, graphs)
@@ -66,7 +67,8 @@ def _markdown(plan: Plan, heading: str, notes: Sequence[str], graphs: bool) -> s
 def _spec_section(diff: SpecDiff, graphs: bool) -> list[str]:
     lines = [f"### `{diff.path}`: {shown(diff.title)} (`{diff.spec_id}`)", ""]
     if diff.removed:
-        lines += ["The file is deleted: the spec is cancelled.", ""]
+        what = "The folder's spec files are" if diff.path.endswith("/") else "The file is"
+        lines += [f"{what} deleted: the spec is cancelled.", ""]
     elif not diff.produces_tickets:
         return [*lines, "Not in the `tasks` phase yet: recorded, no issue is opened.", ""]
     if diff.open_tracking_issue:
@@ -74,6 +76,11 @@ def _spec_section(diff: SpecDiff, graphs: bool) -> list[str]:
     if diff.open:
         lines.append(f"- **Opens** {_count(len(diff.open), 'issue')}:")
         lines += [f"  - `{t.id}` {shown(t.title)}{_waits_on(t.depends_on)}" for t in diff.open]
+    if diff.done_at_once:
+        lines.append(
+            "- **Closes as completed** at once, ticked done in the file: "
+            + ", ".join(f"`{key}`" for key in diff.done_at_once)
+        )
     for change in diff.change:
         lines.append(
             f"- **Changes** #{change.issue_number} `{change.key}`: {', '.join(change.changes)}"
@@ -85,6 +92,17 @@ def _spec_section(diff: SpecDiff, graphs: bool) -> list[str]:
         lines.append(f"- **Closes as not planned** the tracking issue #{diff.tracking_issue}")
     if diff.reopen:
         lines.append(f"- **Reopens** {', '.join(f'#{n} `{k}`' for k, n in diff.reopen)}")
+    if diff.renumbered:
+        lines.append(
+            f"- **Renumbered?** {_count(len(diff.renumbered), 'task')} would get a new issue "
+            "under a new id while the issue of the same title closes; keep the old id to keep "
+            "the issue:"
+        )
+        lines += [
+            f"  - `{r.old_key}` → `{r.new_key}` {shown(r.title)}: #{r.issue_number} "
+            + ("gets another task's title" if r.retitled else "closes")
+            for r in diff.renumbered
+        ]
     if diff.start_now:
         lines.append(f"- **Starts at once**: {', '.join(f'`{key}`' for key in diff.start_now)}")
     if not diff.writes_anything:
@@ -109,6 +127,12 @@ def _graph(diff: SpecDiff) -> list[str]:
         lines += [f"  {node[d]} --> {node[task.id]}" for d in task.depends_on if d in node]
     lines += [f"  classDef {kind} {style}" for kind, style in _CLASSES.items()]
     return [*lines, "```", ""]
+
+
+def _where(finding: Finding, spec_path: str) -> str:
+    """line L, column C; with the file's name when the spec is a folder of files."""
+    at = f"line {finding.line}, column {finding.column}"
+    return at if finding.path == spec_path else f"`{finding.path}` {at}"
 
 
 def _label(text: str) -> str:

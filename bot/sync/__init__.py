@@ -10,6 +10,7 @@ May import agents, github and the foundations; never steer, review or a stage ab
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -35,6 +36,7 @@ from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_
 from bot.sync.writer import SpecWriter
 from specs.model import Finding
 from specs.model import Spec as SpecFile
+from specs.sources import spec_files
 from specs.validate import validate_files
 from storage.models import Repository, Spec, SpecPhase, SpecStatus
 
@@ -85,14 +87,17 @@ def sync_files(
     removed: Sequence[str] = (),
     report_invalid_on_commit: bool = True,
 ) -> SyncReport:
-    """Sync the spec files changed at commit; one bad file never stops the others."""
+    """Sync the specs changed at commit, by their paths (a YAML file, or a spec-kit or
+    Kiro folder: every file of it is read); one bad spec never stops the others."""
     report = SyncReport()
     session.commit()
-    contents = {path: github.repo.read_file(path, commit) for path in changed}
-    removed = [*removed, *(path for path, text in contents.items() if text is None)]
+    contents = read_specs(github.repo, changed, commit)
+    # A spec none of whose files is left is deleted.
+    removed = [*removed, *(path for path, files in contents.items() if not files)]
     # With the operator's profiles known, an unknown `agent:` is a finding on the spec.
     known_agents = set(load_profiles(settings)) or None
-    loaded = validate_files({p: t for p, t in contents.items() if t is not None}, known_agents)
+    present = {name: text for files in contents.values() for name, text in files.items()}
+    loaded = validate_files(present, known_agents, github.config.formats)
     for path, (spec_file, findings) in loaded.items():
         if spec_file is None:
             report.invalid[path] = findings
@@ -102,7 +107,7 @@ def sync_files(
             continue
         try:
             paused = sync_spec(
-                session, settings, github, repository, spec_file, commit, _hash(contents[path])
+                session, settings, github, repository, spec_file, commit, _digest(spec_file)
             )
             if paused:
                 report.paused[path] = paused
@@ -120,6 +125,24 @@ def sync_files(
     return report
 
 
+def read_specs(
+    repo: RepositoryGateway, spec_paths: Sequence[str], ref: str
+) -> dict[str, dict[str, bytes]]:
+    """Each spec's files at ref (those that exist), by the spec's path."""
+    contents: dict[str, dict[str, bytes]] = {}
+    for spec_path in dict.fromkeys(spec_paths):
+        files = {name: repo.read_file(name, ref) for name in spec_files(spec_path)}
+        contents[spec_path] = {name: text for name, text in files.items() if text is not None}
+    return contents
+
+
+def spec_paths_at(repo: RepositoryGateway, config: RepoConfig, ref: str) -> list[str]:
+    """Every spec of the repository at ref, in the formats the settings read: YAML files
+    in specs_path and its subfolders, spec-kit and Kiro folders."""
+    files = {path for root in config.spec_roots for path in repo.list_files(root, ref)}
+    return sorted({spec for spec in map(config.spec_of, files) if spec is not None})
+
+
 def sync_spec(
     session: Session,
     settings: Settings,
@@ -131,21 +154,26 @@ def sync_spec(
 ) -> str | None:
     """Sync one valid spec, serialized per spec across every worker.
 
+    `file_hash`: a digest of what the spec says (`_digest`). A new commit whose spec
+    says the same (a tasks.md regenerated with the same ids, done marks written back)
+    writes nothing to GitHub.
+
     Returns None when done, or why it paused (GitHub's content budget is spent;
     it resumes by itself).
     """
     with exclusive(settings, spec_lock(repository.full_name, spec_file.id)) as lease:
         if _older_than_recorded(session, github, repository, spec_file.id, commit):
             return None
+        unchanged = _says_the_same(session, repository, spec_file.id, commit, file_hash)
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
-        if spec.phase is not SpecPhase.TASKS:
+        if spec.phase is not SpecPhase.TASKS or unchanged:
             return None
         writer = SpecWriter(session, settings, github, spec, lease)
         started, writes = time.monotonic(), github.repo.connection.writes
         try:
-            writer.run(returning)
+            writer.run(returning, {task.id for task in spec_file.tasks if task.done})
         except BudgetExhausted as spent:
             return _pause(session, settings, writer, spent)
         finally:
@@ -161,6 +189,26 @@ def sync_spec(
         writer.update_tracking_issue()
         schedule_spec(session, settings, spec, github.repo)
         return None
+
+
+def _says_the_same(
+    session: Session, repository: Repository, key: str, commit: str, digest: str
+) -> bool:
+    """Whether a new commit's spec says what the recorded one said, and that one was
+    synced completely: then there is nothing to write. The same commit again (`/sync`,
+    a retried delivery) is synced in full, which repairs what GitHub refused before."""
+    spec = session.scalars(
+        select(Spec).where(Spec.repository_id == repository.id, Spec.key == key)
+    ).first()
+    return (
+        spec is not None
+        and spec.content_hash == digest
+        and spec.source_commit != commit
+        and spec.status not in (SpecStatus.INVALID, SpecStatus.CANCELLED)
+        and spec.tracking_issue_number is not None
+        and spec.resume_at is None
+        and spec.creation_started_at is None
+    )
 
 
 def cancel_spec_at(
@@ -231,8 +279,9 @@ def sync_repository(
     ref: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SyncReport:
-    """Every spec file of the repository at ref, in specs_path and its subfolders, as a push
-    would (by hand, or on install); progress hears what it is doing, one line at a time."""
+    """Every spec of the repository at ref (YAML files in specs_path and its subfolders,
+    spec-kit and Kiro folders), as a push would (by hand, or on install); progress hears
+    what it is doing, one line at a time."""
     from bot.github import installation_id_for
     from bot.repositories import record_repository
     from storage.db import session_scope
@@ -250,9 +299,9 @@ def sync_repository(
         session.commit()
         config = read_repo_config(repo, repository, commit)
         session.commit()
-        say(f"reading {config.specs_path} in {full_name} at {commit[:7]}")
-        paths = [p for p in repo.list_files(config.specs_path, commit) if config.is_spec_path(p)]
-        say(f"syncing {len(paths)} spec file(s): {', '.join(paths) or 'none'}")
+        say(f"reading {', '.join(config.spec_roots)} in {full_name} at {commit[:7]}")
+        paths = spec_paths_at(repo, config, commit)
+        say(f"syncing {len(paths)} spec(s): {', '.join(paths) or 'none'}")
         github = GitHubSide(repo, BoardGateway(connection), config)
         report = sync_files(
             session, settings, github, repository, commit, paths, report_invalid_on_commit=False
@@ -383,8 +432,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-def _hash(text: bytes | None) -> str:
-    return hashlib.sha256(text or b"").hexdigest()
+def _digest(spec_file: SpecFile) -> str:
+    """What the spec says, done marks aside: the same for a file rewritten to say it again
+    (a tasks.md regenerated, progress written back, a comment or a blank line)."""
+    tasks = tuple(dataclasses.replace(task, done=False) for task in spec_file.tasks)
+    said = dataclasses.replace(spec_file, tasks=tasks)
+    return hashlib.sha256(repr(said).encode()).hexdigest()
 
 
 __all__ = [
@@ -393,7 +446,9 @@ __all__ = [
     "SyncReport",
     "cancel_spec_at",
     "read_repo_config",
+    "read_specs",
     "resume_spec",
+    "spec_paths_at",
     "sync_files",
     "sync_repository",
     "sync_spec",

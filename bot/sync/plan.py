@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from specs.model import MANUAL_AGENT, PRIORITIES, Finding
 from specs.model import Spec as SpecFile
 from specs.model import SpecTask as TaskFile
+from specs.sources import FORMATS
 from specs.validate import validate_files
 from storage.models import IssueState, Spec, SpecRequirement, SpecTask, Ticket
 
@@ -83,6 +84,19 @@ class TaskChange:
 
 
 @dataclass
+class Renumbered:
+    """A new task with the title of a task whose id goes (or gets another title): ids
+    are a task's identity, so that issue closes (or is retitled) and a new one opens,
+    unless the task keeps its old id."""
+
+    old_key: str
+    new_key: str
+    issue_number: int
+    title: str
+    retitled: bool = False  # the old id stays, with another task's title; else it closes
+
+
+@dataclass
 class SpecDiff:
     """What merging a version of a spec file (or its deletion) would do to its issues."""
 
@@ -100,6 +114,9 @@ class SpecDiff:
     tracking_issue: int | None = None
     tasks: list[TaskFile] = field(default_factory=list)  # every task of the new version
     issue_numbers: dict[str, int] = field(default_factory=dict)  # task key → its issue
+    renumbered: list[Renumbered] = field(default_factory=list)
+    # New tasks ticked in the file: their issues close as completed once opened.
+    done_at_once: list[str] = field(default_factory=list)
 
     @property
     def writes_anything(self) -> bool:
@@ -127,8 +144,12 @@ def plan_files(
     contents: Mapping[str, bytes],
     removed: Sequence[str] = (),
     known_agents: Collection[str] = (),
+    formats: Collection[str] = FORMATS,
+    anywhere: bool = False,
 ) -> Plan:
-    """What syncing these spec files (and deleting `removed`) would do, against the rows.
+    """What syncing these files' specs (and deleting the specs at `removed`) would do,
+    against the rows. `contents`: repository files by path, every file of each spec
+    (a spec-kit or Kiro spec is its folder: specs/sources.py).
 
     `known_agents`: the operator's agent profiles; with none, any agent name is accepted
     and no task starts by itself, as the sync and the scheduler do.
@@ -137,7 +158,8 @@ def plan_files(
     recorded = _recorded_specs(session, repository_id)
     by_key = {spec.key: spec for spec in recorded}
     by_path = {spec.path: spec for spec in recorded}
-    for path, (spec_file, findings) in validate_files(contents, set(known_agents) or None).items():
+    loaded = validate_files(contents, set(known_agents) or None, formats, anywhere)
+    for path, (spec_file, findings) in loaded.items():
         if spec_file is None:
             plan.invalid[path] = findings
             continue
@@ -187,8 +209,31 @@ def diff_spec(
     for key, ticket in sorted(tickets.items()):
         if key not in keys and ticket.state is IssueState.OPEN:
             diff.close.append((key, ticket.issue_number))
+    diff.renumbered = _renumbered(diff, rows)
+    diff.done_at_once = [task.id for task in diff.open if task.done]
     diff.start_now = _starting_at_once(diff.open, spec_file, tickets, known_agents)
     return diff
+
+
+def _renumbered(diff: SpecDiff, rows: Mapping[str, SpecTask]) -> list[Renumbered]:
+    """Tasks to close whose titles come back under other ids (a tasks.md regenerated
+    with its tasks numbered anew): said before the merge, which would replace issues."""
+    opening: dict[str, list[TaskFile]] = {}
+    for task in diff.open:
+        opening.setdefault(_same_title(task.title), []).append(task)
+    found = []
+    retitled = [(c.key, c.issue_number) for c in diff.change if "title" in c.changes]
+    for key, number in [*diff.close, *retitled]:
+        row = rows.get(key)
+        candidates = opening.get(_same_title(row.title)) if row is not None else None
+        if candidates:
+            task = candidates.pop(0)
+            found.append(Renumbered(key, task.id, number, task.title, (key, number) in retitled))
+    return sorted(found, key=lambda r: r.issue_number)
+
+
+def _same_title(title: str) -> str:
+    return " ".join(title.casefold().split())
 
 
 def diff_removed(recorded: Spec) -> SpecDiff:
@@ -212,10 +257,12 @@ def _starting_at_once(
     """New tasks the scheduler would queue as soon as their issues exist."""
     if spec_file.approval == "required":
         return []
+    done = {task.id for task in new if task.done}  # closed as completed once opened
     return [
         task.id
         for task in new
-        if all(_completed(tickets.get(key)) for key in task.depends_on)
+        if not task.done
+        and all(key in done or _completed(tickets.get(key)) for key in task.depends_on)
         and (task.agent or spec_file.agent) != MANUAL_AGENT
         and (task.agent or spec_file.agent) in known_agents
     ]

@@ -19,6 +19,7 @@ from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync import render
 from bot.sync.github_side import github_side_for
+from bot.sync.write_back import queue_write_back
 from bot.sync.writer import SpecWriter
 from storage.db import session_scope
 from storage.models import IssueState, Spec, SpecStatus, Ticket
@@ -66,7 +67,10 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
 
 
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
-    """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
+    """A ticket's state changed: rewrite the tracking issue soon, once for however many
+    changes come meanwhile; and write the tasks' progress back into their files
+    (bot/sync/write_back.py), once a minute."""
+    queue_write_back(settings, spec_id)
     job_id = f"tracking-{spec_id}"
     if pending(settings, EVENTS, [job_id]):
         return

@@ -127,7 +127,8 @@ def _spec_link(spec: Spec, commit: str | None) -> str:
     # Relative to the issue's page, so it works on github.com and Enterprise Server alike.
     if not commit:
         return f"`{spec.path}`"
-    return f"[`{spec.path}`](../blob/{commit}/{spec.path})"
+    kind = "tree" if spec.path.endswith("/") else "blob"  # a spec-kit or Kiro folder
+    return f"[`{spec.path}`](../{kind}/{commit}/{spec.path})"
 
 
 # -- tracking and group issues ---------------------------------------------------------
@@ -281,6 +282,13 @@ def completion_comment(spec: Spec, tickets: Sequence[Ticket]) -> str:
     )
 
 
+def ticked_comment(spec: Spec) -> str:
+    return (
+        f"This task is ticked done in `{spec.path}`, so its issue is closed as completed. "
+        "Reopen it if there is work left: its box is unticked to match."
+    )
+
+
 def reopened_comment(ticket: Ticket) -> str:
     return f"#{ticket.issue_number} was reopened, so this spec is being worked on again."
 
@@ -288,7 +296,8 @@ def reopened_comment(ticket: Ticket) -> str:
 def invalid_spec_comment(path: str, findings: Sequence[dict]) -> str:  # type: ignore[type-arg]
     lines = [f"specbridge could not sync `{path}`; the other spec files were synced.", ""]
     lines += [
-        f"- `{path}:{f['line']}:{f['column']}` {f['severity']}[{f['code']}]: {f['message']}"
+        f"- `{f.get('path') or path}:{f['line']}:{f['column']}` "
+        f"{f['severity']}[{f['code']}]: {f['message']}"
         for f in findings
     ]
     lines += ["", "Run `specbridge validate` locally to check a fix before merging it."]

@@ -91,6 +91,7 @@ def record_invalid(
 def findings_as_json(findings: list[Finding]) -> list[dict[str, object]]:
     return [
         {
+            "path": f.path,
             "line": f.line,
             "column": f.column,
             "severity": f.severity,

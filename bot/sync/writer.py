@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from bot.agents.hosted import handed_over_labels
-from bot.agents.scheduler import schedule_tickets
+from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import Board
 from bot.github.columns import ColumnMissing, column_for
 from bot.github.issues import CREATE_BATCH, IssueUpdate, IssueWriter, NewIssue, WrittenIssue
@@ -44,6 +44,7 @@ from storage.models import (
     SpecTask,
     Ticket,
     TicketDependency,
+    TicketPhase,
 )
 
 log = logging.getLogger(__name__)
@@ -69,17 +70,23 @@ class SpecWriter:
         self.issues = IssueWriter(github.repo.connection, github.repo.full_name)
         self.counts: Counter[str] = Counter()
         self.refused: dict[str, str] = {}
+        self.done: set[str] = set()
+        self._created: list[Ticket] = []
         self._repository_id: str | None = None
         self._label_ids: dict[str, str] = {}
 
     # -- the whole sync ----------------------------------------------------------
 
-    def run(self, returning: set[str] = frozenset()) -> Counter[str]:
+    def run(self, returning: set[str] = frozenset(), done: set[str] = frozenset()) -> Counter[str]:
+        """`done`: keys of the tasks ticked in the file (`- [x]`, `done: true`); a new one's
+        issue is closed as completed as soon as it exists (the work was done before)."""
         self.session.commit()
+        self.done = set(done)
         self._recover_unrecorded()
         board = self._board()
         self._ensure_tracking_issue()
         self._create_tickets(board)
+        self._close_done_at_first_sight()
         self._link_unlinked()
         self._update_tickets()
         self.close_removed()
@@ -254,6 +261,7 @@ class SpecWriter:
                 for key, issue in outcome.done.items()
             ]
             self.counts["opened"] += len(created)
+            self._created += created
             self._record_dependency_rows()
             self.session.commit()
             retry = self._sort_failures(outcome.failed)
@@ -262,7 +270,8 @@ class SpecWriter:
                 # Ready work first: its agents start now, not after the whole spec (their
                 # cards get a Status below, in the column of the phase they are in by then).
                 first_batch = False
-                schedule_tickets(self.session, self.settings, created, self.github.repo)
+                ready = [t for t in created if not self._done_at_first_sight(t)]
+                schedule_tickets(self.session, self.settings, ready, self.github.repo)
                 self._set_statuses(board)
         self._creation_done()
 
@@ -417,6 +426,37 @@ class SpecWriter:
                 ticket.content_hash = wanted[str(ticket.id)]
                 self.counts["changed"] += 1
         self.refused.update({f"edit {k}": v for k, v in outcome.failed.items()})
+        self.session.commit()
+
+    def _done_at_first_sight(self, ticket: Ticket) -> bool:
+        return ticket.spec_task is not None and ticket.spec_task.key in self.done
+
+    def _close_done_at_first_sight(self) -> None:
+        """New tickets of tasks the file already ticks: closed as completed, with a word why.
+        Ticks on tasks that had issues before change nothing: their issues say what is done,
+        and their files follow them (bot/sync/write_back.py)."""
+        ticked = [
+            t
+            for t in self._created
+            if self._done_at_first_sight(t) and t.state is IssueState.OPEN and t.issue_node_id
+        ]
+        if not ticked:
+            return
+        comment = render.ticked_comment(self.spec)
+        comments = [(str(t.id), t.issue_node_id or "", comment) for t in ticked]
+        closes = [(str(t.id), t.issue_node_id or "", "COMPLETED") for t in ticked]
+        self.session.commit()
+        self.issues.add_comments(comments)
+        outcome = self.issues.close_issues(closes)
+        now = datetime.now(UTC)
+        for ticket in ticked:
+            if str(ticket.id) in outcome.done:
+                ticket.state, ticket.state_reason = IssueState.CLOSED, "completed"
+                ticket.closed_at, ticket.phase = now, TicketPhase.DONE
+                ticket.status_set = False  # its card goes to Done
+                cancel_live_tasks(ticket, "ticked done in its spec file")
+                self.counts["closed"] += 1
+        self.refused.update({f"close {k}": v for k, v in outcome.failed.items()})
         self.session.commit()
 
     def close_removed(self) -> None:

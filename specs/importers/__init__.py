@@ -26,10 +26,29 @@ class ImportProblem(ValueError):
     """The files cannot be imported; the message says why, in one line."""
 
 
+class Note(str):
+    """Something read but not mapped: its text, and where it was read when known
+    (a file of the tool's and a 1-based line), for annotations on that line."""
+
+    file: str | None
+    line: int | None
+    kind: str
+
+    def __new__(
+        cls, text: str, file: str | None = None, line: int | None = None, kind: str = "not-mapped"
+    ) -> Note:
+        note = super().__new__(cls, text)
+        note.file, note.line, note.kind = file, line, kind
+        return note
+
+
 @dataclass
 class Imported:
     spec: dict[str, Any]
     unmapped: list[str] = field(default_factory=list)
+    # Where each item was read: "task:T005", "requirement:US1", "criterion:US1-AC1"
+    # → (the tool's file, 1-based line).
+    where: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def import_feature(tool: str, path: Path) -> tuple[Imported, str]:
@@ -92,7 +111,11 @@ def spec_yaml(imported: Imported, origin: str) -> str:
     )
 
 
-def drop_unknown_references(tasks: list[dict[str, Any]], unmapped: list[str]) -> None:
+def drop_unknown_references(
+    tasks: list[dict[str, Any]],
+    unmapped: list[str],
+    where: dict[str, tuple[str, int]] | None = None,
+) -> None:
     """Dependencies on tasks the import does not have are removed, and said so."""
     ids = {task["id"] for task in tasks}
     for task in tasks:
@@ -101,7 +124,10 @@ def drop_unknown_references(tasks: list[dict[str, Any]], unmapped: list[str]) ->
             if target in ids and target != task["id"] and target not in kept:
                 kept.append(target)
             elif target not in ids:
-                unmapped.append(f"task {task['id']} depends on {target}, which is not a task")
+                file, line = (where or {}).get(f"task:{task['id']}", (None, None))
+                unmapped.append(
+                    Note(f"task {task['id']} depends on {target}, which is not a task", file, line)
+                )
         if kept:
             task["depends_on"] = kept
         else:

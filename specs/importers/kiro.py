@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from specs.importers import Imported, build_spec, drop_unknown_references, slug
+from specs.importers import Imported, Note, build_spec, drop_unknown_references, slug
 
 FILES = ("requirements.md", "design.md", "tasks.md")
 
@@ -23,8 +23,9 @@ _REFERENCES = re.compile(r"^_?Requirements?:\s*(.+?)_?$")
 def import_kiro(files: Mapping[str, str], name: str) -> Imported:
     """A spec from the Kiro spec directory `.kiro/specs/<name>/`."""
     unmapped: list[str] = []
-    context, requirements = _read_requirements(files.get("requirements.md", ""), unmapped)
-    tasks = _read_tasks(files.get("tasks.md", ""), {r["id"] for r in requirements}, unmapped)
+    where: dict[str, tuple[str, int]] = {}
+    context, requirements = _read_requirements(files.get("requirements.md", ""), unmapped, where)
+    tasks = _read_tasks(files.get("tasks.md", ""), {r["id"] for r in requirements}, unmapped, where)
     spec = build_spec(
         slug(name),
         name.replace("-", " ").replace("_", " ").strip().capitalize(),
@@ -33,18 +34,22 @@ def import_kiro(files: Mapping[str, str], name: str) -> Imported:
         design=_without_title(files.get("design.md", "")),
         tasks=tasks,
     )
-    return Imported(spec, unmapped)
+    return Imported(spec, unmapped, where)
 
 
-def _read_requirements(text: str, unmapped: list[str]) -> tuple[str, list[dict[str, Any]]]:
+def _read_requirements(
+    text: str, unmapped: list[str], where: dict[str, tuple[str, int]]
+) -> tuple[str, list[dict[str, Any]]]:
     introduction: list[str] = []
     requirements: list[dict[str, Any]] = []
     section = ""
     current: dict[str, Any] | None = None
-    for line in text.splitlines():
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if match := _REQUIREMENT.match(line):
             number, title = match.groups()
             current = {"id": f"REQ-{number}", "text": title or f"Requirement {number}"}
+            where[f"requirement#{len(requirements)}"] = ("requirements.md", line_number)
+            where.setdefault(f"requirement:{current['id']}", ("requirements.md", line_number))
             requirements.append(current)
             section = "requirement"
         elif line.startswith("#### ") and current is not None:
@@ -58,36 +63,62 @@ def _read_requirements(text: str, unmapped: list[str]) -> tuple[str, list[dict[s
             current["text"] = match.group(1)
         elif current is not None and section == "criteria" and (match := _CRITERION.match(line)):
             number = current["id"].removeprefix("REQ-")
+            criterion_id = f"AC-{number}.{match.group(1)}"
             current.setdefault("acceptance", []).append(
-                {"id": f"AC-{number}.{match.group(1)}", "text": match.group(2)}
+                {"id": criterion_id, "text": match.group(2)}
             )
+            where.setdefault(f"criterion:{criterion_id}", ("requirements.md", line_number))
         elif current is not None and section == "other" and line.strip():
-            unmapped.append(f"{current['id']}: not mapped: {line.strip()}")
+            unmapped.append(
+                Note(f"{current['id']}: not mapped: {line.strip()}", "requirements.md", line_number)
+            )
     return "\n".join(introduction).strip(), requirements
 
 
-def _read_tasks(text: str, requirement_ids: set[str], unmapped: list[str]) -> list[dict[str, Any]]:
+def _read_tasks(
+    text: str,
+    requirement_ids: set[str],
+    unmapped: list[str],
+    where: dict[str, tuple[str, int]] | None = None,
+) -> list[dict[str, Any]]:
+    where = {} if where is None else where
     tasks: list[dict[str, Any]] = []
     numbers: dict[str, dict[str, Any]] = {}
     details: dict[str, list[str]] = {}
     current: dict[str, Any] | None = None
-    for line in text.splitlines():
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if match := _TASK.match(line):
             _indent, state, optional_box, number, optional_number, title = match.groups()
             current = {"id": f"TASK-{number}", "title": title}
+            at = ("tasks.md", line_number)
+            where[f"task#{len(tasks)}"] = at
+            where.setdefault(f"task:{current['id']}", at)
             if optional_box or optional_number:
                 current["priority"] = "low"
-                unmapped.append(f"task {number} is optional in Kiro; imported with priority low")
-            if state in "xX-":
-                done = "done" if state in "xX" else "in progress"
-                unmapped.append(f"task {number} is {done} in tasks.md; imported as work to do")
+                unmapped.append(
+                    Note(
+                        f"task {number} is optional in Kiro; imported with priority low",
+                        *at,
+                        kind="optional",
+                    )
+                )
+            if state in "xX":
+                current["done"] = True
+            elif state == "-":
+                unmapped.append(
+                    Note(
+                        f"task {number} is in progress in tasks.md; imported as work to do",
+                        *at,
+                        kind="in-progress",
+                    )
+                )
             tasks.append(current)
             numbers[number] = current
             details[current["id"]] = []
         elif current is not None and (match := _DETAIL.match(line)):
             detail = match.group(1)
             if references := _REFERENCES.match(detail):
-                _serve(current, references.group(1), requirement_ids, unmapped)
+                _serve(current, references.group(1), requirement_ids, unmapped, line_number)
             else:
                 details[current["id"]].append(f"- {detail}")
     _order(numbers)
@@ -98,12 +129,16 @@ def _read_tasks(text: str, requirement_ids: set[str], unmapped: list[str]) -> li
             body = f"{body}\n\nDone when its sub-tasks {', '.join(children)} are.".strip()
         if body:
             task["description"] = body
-    drop_unknown_references(tasks, unmapped)
+    drop_unknown_references(tasks, unmapped, where)
     return [_in_key_order(task) for task in tasks]
 
 
 def _serve(
-    task: dict[str, Any], references: str, requirement_ids: set[str], unmapped: list[str]
+    task: dict[str, Any],
+    references: str,
+    requirement_ids: set[str],
+    unmapped: list[str],
+    line: int | None = None,
 ) -> None:
     """Kiro names acceptance criteria (1.2); a task serves the requirement (1) they belong to."""
     served = task.setdefault("requirements", [])
@@ -112,7 +147,13 @@ def _serve(
             continue
         requirement_id = f"REQ-{reference.split('.')[0]}"
         if requirement_id not in requirement_ids:
-            unmapped.append(f"task {task['id']} names requirement {reference}, not defined")
+            unmapped.append(
+                Note(
+                    f"task {task['id']} names requirement {reference}, not defined",
+                    "tasks.md",
+                    line,
+                )
+            )
         elif requirement_id not in served:
             served.append(requirement_id)
     if not served:
@@ -150,7 +191,7 @@ def _parent(number: str) -> str | None:
 
 
 def _in_key_order(task: dict[str, Any]) -> dict[str, Any]:
-    order = ("id", "title", "description", "priority", "requirements", "depends_on")
+    order = ("id", "title", "description", "priority", "requirements", "depends_on", "done")
     return {key: task[key] for key in order if key in task}
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from specs.importers import Imported, build_spec, drop_unknown_references, slug
+from specs.importers import Imported, Note, build_spec, drop_unknown_references, slug
 
 FILES = ("spec.md", "plan.md", "tasks.md")
 
@@ -39,17 +39,18 @@ _PRIORITY = re.compile(r"\(Priority:\s*P(\d+)\)")
 def import_spec_kit(files: Mapping[str, str], name: str) -> Imported:
     """A spec from a spec-kit feature directory named `name` (e.g. 001-photo-albums)."""
     unmapped: list[str] = []
+    where: dict[str, tuple[str, int]] = {}
     title = ""
     context = ""
     requirements: list[dict[str, Any]] = []
     priorities: dict[str, int] = {}
     if "spec.md" in files:
-        title, context, requirements, priorities = _read_spec(files["spec.md"], unmapped)
+        title, context, requirements, priorities = _read_spec(files["spec.md"], unmapped, where)
     design = _without_title(files.get("plan.md", ""))
     tasks: list[dict[str, Any]] = []
     if "tasks.md" in files:
         tasks_title, tasks = _read_tasks(
-            files["tasks.md"], {r["id"] for r in requirements}, priorities, unmapped
+            files["tasks.md"], {r["id"] for r in requirements}, priorities, unmapped, where
         )
         title = title or tasks_title
     spec = build_spec(
@@ -60,11 +61,11 @@ def import_spec_kit(files: Mapping[str, str], name: str) -> Imported:
         design=design,
         tasks=tasks,
     )
-    return Imported(spec, unmapped)
+    return Imported(spec, unmapped, where)
 
 
 def _read_spec(
-    text: str, unmapped: list[str]
+    text: str, unmapped: list[str], where: dict[str, tuple[str, int]]
 ) -> tuple[str, str, list[dict[str, Any]], dict[str, int]]:
     title, context = "", ""
     requirements: list[dict[str, Any]] = []
@@ -74,7 +75,7 @@ def _read_spec(
     seen: set[str] = set()
     notes: list[str] = []  # sections kept as context, e.g. Edge Cases
     in_notes = False
-    for line in _without_comments(text).splitlines():
+    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
         heading = _CONTEXT_SECTION.match(line)
         if heading:
             notes.append(f"### {heading.group(1).strip()}")
@@ -90,9 +91,11 @@ def _read_spec(
         elif match := _INPUT.match(line):
             context = match.group(1)
         elif match := _STORY.match(line):
-            number, story_title, priority = match.groups()
-            story = {"id": f"US{number}", "text": story_title, "acceptance": []}
+            story_number, story_title, priority = match.groups()
+            story = {"id": f"US{story_number}", "text": story_title, "acceptance": []}
+            where[f"requirement#{len(requirements)}"] = ("spec.md", number)
             requirements.append(story)
+            where.setdefault(f"requirement:{story['id']}", ("spec.md", number))
             if priority:
                 priorities[story["id"]] = int(priority)
             in_scenarios = False
@@ -101,16 +104,19 @@ def _read_spec(
             if line.startswith("## "):
                 story = None
         elif match := _FUNCTIONAL.match(line):
-            _functional(match.group(1), match.group(2), requirements, seen, unmapped)
+            if match.group(1) not in seen:
+                where[f"requirement#{len(requirements)}"] = ("spec.md", number)
+            _functional(match.group(1), match.group(2), requirements, seen, unmapped, number)
+            where.setdefault(f"requirement:{match.group(1)}", ("spec.md", number))
         elif line.startswith("**Acceptance Scenarios**"):
             in_scenarios = story is not None
         elif line.startswith("**"):
             in_scenarios = False
         elif story is not None and in_scenarios and (match := _SCENARIO.match(line)):
             criteria = story["acceptance"]
-            criteria.append(
-                {"id": f"{story['id']}-AC{len(criteria) + 1}", "text": _plain(match.group(1))}
-            )
+            criterion_id = f"{story['id']}-AC{len(criteria) + 1}"
+            criteria.append({"id": criterion_id, "text": _plain(match.group(1))})
+            where.setdefault(f"criterion:{criterion_id}", ("spec.md", number))
         elif story is not None and not in_scenarios and line.strip() and not story.get("told"):
             story["text"] = f"{story['text']}: {_plain(line.strip())}"
             story["told"] = True
@@ -129,13 +135,23 @@ def _functional(
     requirements: list[dict[str, Any]],
     seen: set[str],
     unmapped: list[str],
+    line: int | None = None,
 ) -> None:
     if requirement_id in seen:
-        unmapped.append(f"{requirement_id} is defined more than once; kept the first")
+        unmapped.append(
+            Note(f"{requirement_id} is defined more than once; kept the first", "spec.md", line)
+        )
         return
     seen.add(requirement_id)
     for question in _CLARIFY.findall(text):
-        unmapped.append(f"{requirement_id} still needs clarification: {question.strip()}")
+        unmapped.append(
+            Note(
+                f"{requirement_id} still needs clarification: {question.strip()}",
+                "spec.md",
+                line,
+                "needs-clarification",
+            )
+        )
     requirements.append({"id": requirement_id, "text": _ears(_plain(text))})
 
 
@@ -161,13 +177,18 @@ class _Phase:
 
 
 def _read_tasks(
-    text: str, requirement_ids: set[str], priorities: dict[str, int], unmapped: list[str]
+    text: str,
+    requirement_ids: set[str],
+    priorities: dict[str, int],
+    unmapped: list[str],
+    where: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
+    where = {} if where is None else where
     title = ""
     phases: list[_Phase] = []
     phase: _Phase | None = None
     section = ""
-    for number, line in enumerate(_without_comments(text).splitlines(), start=1):
+    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
         if match := _TITLE.match(line):
             title = match.group(1)
         elif match := _PHASE.match(line):
@@ -183,13 +204,23 @@ def _read_tasks(
             if phase is None:
                 phase = _Phase("", False)
                 phases.append(phase)
-            task = _task(match.groups(), phase, section, requirement_ids, priorities, unmapped)
+            where.setdefault(f"task:{match.group(2)}", ("tasks.md", number))
+            where[f"task#{sum(len(p.tasks) for p in phases)}"] = ("tasks.md", number)
+            task = _task(
+                match.groups(), phase, section, requirement_ids, priorities, unmapped, number
+            )
             phase.tasks.append(task)
         elif _CHECKBOX.match(line):
-            unmapped.append(f"tasks.md line {number}: no task id (T001, …): {line.strip()}")
+            unmapped.append(
+                Note(
+                    f"tasks.md line {number}: no task id (T001, …): {line.strip()}",
+                    "tasks.md",
+                    number,
+                )
+            )
     _gate_phases(phases)
     tasks = [task for p in phases for task in p.tasks]
-    drop_unknown_references(tasks, unmapped)
+    drop_unknown_references(tasks, unmapped, where)
     return title, tasks
 
 
@@ -200,6 +231,7 @@ def _task(
     requirement_ids: set[str],
     priorities: dict[str, int],
     unmapped: list[str],
+    number: int | None = None,
 ) -> dict[str, Any]:
     checked, task_id, rest = groups
     markers = []
@@ -217,8 +249,11 @@ def _task(
     if priority is not None:
         task["priority"] = {1: "high", 2: "medium"}.get(priority, "low")
     served = [s for s in stories if s in requirement_ids]
+    line = ("tasks.md", number)
     for story in sorted(set(stories) - requirement_ids):
-        unmapped.append(f"task {task_id} belongs to {story}, which spec.md does not define")
+        unmapped.append(
+            Note(f"task {task_id} belongs to {story}, which spec.md does not define", *line)
+        )
     if served:
         task["requirements"] = served
     depends_on = []
@@ -229,7 +264,7 @@ def _task(
     if depends_on:
         task["depends_on"] = depends_on
     if checked.lower() == "x":
-        unmapped.append(f"task {task_id} is checked done in tasks.md; imported as work to do")
+        task["done"] = True
     return task
 
 
@@ -262,6 +297,11 @@ def _without_title(text: str) -> str:
 
 def _without_comments(text: str) -> str:
     return re.sub(r"<!--.*?-->", "", text, flags=re.S)
+
+
+def _blank_comments(text: str) -> str:
+    """HTML comments removed, their lines kept (empty), so line numbers stay the file's."""
+    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
 
 
 def _plain(text: str) -> str:

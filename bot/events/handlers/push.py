@@ -43,11 +43,16 @@ def on_push(event: Event) -> None:
 
 
 def changed_spec_paths(payload: dict[str, Any], config: RepoConfig) -> tuple[list[str], list[str]]:
-    """Spec files added or modified, and removed, by the push's commits."""
+    """Specs changed by the push's commits, and YAML specs removed. A spec-kit or Kiro
+    spec is its folder: a change to any file it reads (spec.md alone, say) changes it,
+    and it is removed only when none of them is left, which its sync finds out."""
     present, removed = _touched(payload)
+    changed = {config.spec_of(p) for p in present}
+    gone = {config.spec_of(p) for p in removed}
+    changed |= {p for p in gone if p is not None and p.endswith("/")}
     return (
-        sorted(p for p in present if config.is_spec_path(p)),
-        sorted(p for p in removed if config.is_spec_path(p)),
+        sorted(p for p in changed if p is not None),
+        sorted(p for p in gone - changed if p is not None),
     )
 
 

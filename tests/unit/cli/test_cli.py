@@ -286,7 +286,7 @@ def test_sync_reads_folders_recursively_and_ends_with_counts_and_links(  # type:
     )
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("reading specs/ in acme/rocket at ")
+    assert lines[0].startswith("reading specs/, .kiro/specs/ in acme/rocket at ")
     assert "specs/auth/passwordless-login.yaml" in lines[1]
     assert "synced specs/auth/passwordless-login.yaml" in lines
     assert "0 paused" in lines[-2] and "1 synced" in lines[-2] and "1 invalid" in lines[-2]

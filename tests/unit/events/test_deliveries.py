@@ -225,7 +225,7 @@ def test_each_new_repository_is_synced_in_a_delivery_of_its_own(
         responses.get(api, json={"default_branch": "main"}),
         responses.get(f"{api}/commits/main", json={"sha": "c0ffee"}),
     ]
-    for path in (".github/specbridge.yml", "specs"):
+    for path in (".github/specbridge.yml", "specs", ".kiro/specs"):
         responses.get(f"{api}/contents/{path}", status=404, json={"message": "Not Found"})
     responses.get(f"{MOCK_API}/repos/Codertocat/Gone", status=404, json={"message": "Not Found"})
 

@@ -152,7 +152,7 @@ def test_the_head_sync_records_the_head_it_synced(
     _repository(db, "abc123")
     responses.get(API, json={"default_branch": "main"})
     _head("def456")
-    for path in (".github/specbridge.yml", "specs"):
+    for path in (".github/specbridge.yml", "specs", ".kiro/specs"):
         responses.get(f"{API}/contents/{path}", status=404, json={"message": "Not Found"})
 
     payload = {"repository": {"id": 77, "full_name": "acme/rocket"}, "installation": {"id": None}}

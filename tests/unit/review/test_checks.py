@@ -342,6 +342,7 @@ def test_installing_the_app_syncs_the_spec_files_already_there(
         f"{API}/contents/specs",
         json=[{"type": "file", "path": "specs/login.yaml", "name": "login.yaml"}],
     )
+    responses.get(f"{API}/contents/.kiro/specs", status=404, json={"message": "Not Found"})
     design = LOGIN.replace("phase: tasks", "phase: design")
     responses.get(f"{API}/contents/specs/login.yaml", json=_contents(design))
 
@@ -372,6 +373,7 @@ def test_a_repository_added_to_the_installation_is_synced_too(
         f"{api}/contents/.github/specbridge.yml", status=404, json={"message": "Not Found"}
     )
     contents = responses.get(f"{api}/contents/specs", status=404, json={"message": "Not Found"})
+    responses.get(f"{api}/contents/.kiro/specs", status=404, json={"message": "Not Found"})
     dispatch(session, handler_settings, "installation_repositories", payload)
     _run_first_syncs(session, handler_settings, held_jobs)
     assert len(contents.calls) == 1

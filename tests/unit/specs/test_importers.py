@@ -27,7 +27,10 @@ def round_trip(imported: Imported) -> dict[str, tuple[str, ...]]:
     assert spec is not None, [f for f in findings if f.is_error]
     diff = diff_spec(None, spec, known_agents={"default"})
     assert [t.id for t in diff.open] == [t["id"] for t in imported.spec["tasks"]]
-    assert diff.start_now and all(not t.depends_on for t in diff.open if t.id in diff.start_now)
+    done = set(diff.done_at_once)  # ticked in the file: closed as completed once opened
+    assert diff.start_now and all(
+        set(t.depends_on) <= done for t in diff.open if t.id in diff.start_now
+    )
     return {task.id: task.depends_on for task in spec.tasks}
 
 
@@ -58,9 +61,9 @@ def test_spec_kit_feature_directory() -> None:
     tasks = {t["id"]: t for t in spec["tasks"]}
     assert tasks["T008"]["requirements"] == ["US1"] and tasks["T008"]["priority"] == "high"
     assert tasks["T012"]["priority"] == "medium"
+    assert tasks["T001"]["done"] is True and "done" not in tasks["T002"]  # - [x] T001
     assert imported.unmapped == [
         "FR-004 still needs clarification: retention period not specified",
-        "task T001 is checked done in tasks.md; imported as work to do",
     ]
 
 
@@ -93,8 +96,8 @@ def test_kiro_spec_directory() -> None:
     assert tasks["TASK-4"]["requirements"] == ["REQ-1", "REQ-2"]
     assert tasks["TASK-2.3"]["priority"] == "low"
     assert "Store the email address" in tasks["TASK-2.1"]["description"]
+    assert tasks["TASK-1"]["done"] is True and "done" not in tasks["TASK-2"]  # - [x] 1.
     assert imported.unmapped == [
-        "task 1 is done in tasks.md; imported as work to do",
         "task 2.3 is optional in Kiro; imported with priority low",
     ]
 

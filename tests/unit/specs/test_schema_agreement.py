@@ -244,6 +244,16 @@ def test_every_property_is_described_with_its_default() -> None:
         "status:\n",
         "board: 3\n",
         "- specs/\n",
+        "formats: [yaml, kiro]\n",
+        "formats: []\n",
+        "formats: [markdown]\n",
+        "formats: yaml\n",
+        "formats:\n",
+        "write_back: commit\n",
+        "write_back: off\n",
+        "write_back: 'off'\n",
+        "write_back: push\n",
+        "write_back: yes\n",
     ],
 )
 def test_config_schema_and_repo_config_agree(text: str) -> None:
