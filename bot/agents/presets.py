@@ -24,8 +24,13 @@ argument. The flags, and where each comes from:
   `--message-file`, `--yes-always`, `--no-auto-commits` (specbridge commits),
   `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`.
 - gemini (`@google/gemini-cli`), https://github.com/google-gemini/gemini-cli
-  docs/cli/headless.md: `-p` (headless), `--yolo` (approve every tool call),
-  `--output-format json` (`response` is the final message), `-m`.
+  docs/cli/headless.md: `-p` (headless), `--output-format json` (one object,
+  printed indented over many lines, whose `response` is the final message), `-m`;
+  docs/cli/cli-reference.md: `--approval-mode yolo` (approve every tool call;
+  `--yolo` is deprecated); docs/cli/trusted-folders.md, "Headless and automated
+  environments": `--skip-trust`, without which a folder it has not been told to
+  trust (every clone) overrides the approval mode to "default", and a headless
+  run then has every tool call refused.
 """
 
 from __future__ import annotations
@@ -131,7 +136,7 @@ PRESETS = {
     "gemini": Preset(
         name="gemini",
         program="gemini",
-        flags=("--yolo", "--output-format", "json"),
+        flags=("--approval-mode", "yolo", "--skip-trust", "--output-format", "json"),
         model_flag="-m",
         turns_flag=None,
         prompt=f"-p {PROMPT}",
@@ -168,16 +173,19 @@ def summary_of(preset: str | None, output: str) -> dict[str, Any] | None:
 
 
 def _last_json_object(output: str) -> dict[str, Any] | None:
-    """The last line of the output that is a JSON object (the CLI prints one)."""
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict):
-                return found
+    """The last JSON object of the output that starts a line: on one line (Claude
+    Code) or indented over many (Gemini CLI); what the CLI logged around it is skipped."""
+    lines = output.splitlines(keepends=True)
+    decoder = json.JSONDecoder()
+    for start in reversed(range(len(lines))):
+        if not lines[start].startswith("{"):
+            continue
+        try:
+            found, _ = decoder.raw_decode("".join(lines[start:]))
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
     return None
 
 

@@ -1,0 +1,86 @@
+"""The presets' command lines and how each CLI's own summary is read back."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from bot.agents.presets import PRESETS, summary_of
+
+
+def words(preset: str, model: str | None = None, args: tuple[str, ...] = ()) -> list[str]:
+    return shlex.split(PRESETS[preset].command(model, None, args))
+
+
+def test_gemini_runs_headless_approving_every_tool_in_a_folder_it_trusts() -> None:
+    command = words("gemini", "gemini-2.5-pro")
+    # --yolo is deprecated for --approval-mode yolo; without --skip-trust a clone is an
+    # untrusted folder, where the approval mode falls back to "default" (every tool refused).
+    assert command[:6] == [
+        "gemini",
+        "--approval-mode",
+        "yolo",
+        "--skip-trust",
+        "--output-format",
+        "json",
+    ]
+    assert command[6:8] == ["-m", "gemini-2.5-pro"]
+    assert command[8] == "-p" and "SPECBRIDGE_TASK_FILE" in command[9]
+    assert "--yolo" not in command
+
+
+def test_the_gemini_summary_is_read_from_its_indented_json() -> None:
+    # gemini-cli's JsonFormatter: JSON.stringify(output, null, 2), after whatever it logged.
+    document = {
+        "session_id": "c74f9993",
+        "response": "Created hello.txt.\n\nIt says hi.",
+        "stats": {"models": {"gemini-2.5-pro": {"tokens": {"total": 120}}}},
+    }
+    output = "YOLO mode is enabled. All tool calls will be automatically approved.\n"
+    output += json.dumps(document, indent=2) + "\n"
+
+    assert summary_of("gemini", output) == {
+        "text": "Created hello.txt.\n\nIt says hi.",
+        "turns": None,
+        "cost_usd": None,
+    }
+
+
+def test_a_gemini_error_object_is_no_summary() -> None:
+    document = {"session_id": "x", "error": {"type": "Error", "message": "401", "code": 401}}
+
+    assert (
+        summary_of("gemini", "Error when talking to Gemini API\n" + json.dumps(document, indent=2))
+        is None
+    )
+
+
+def test_the_claude_code_summary_is_its_one_line_result() -> None:
+    result = {"type": "result", "result": "Done: created hello.txt", "num_turns": 2}
+    result["total_cost_usd"] = 0.13
+    output = "some warning\n" + json.dumps(result) + "\n"
+
+    assert summary_of("claude-code", output) == {
+        "text": "Done: created hello.txt",
+        "turns": 2,
+        "cost_usd": 0.13,
+    }
+
+
+def test_the_codex_summary_is_its_last_agent_message() -> None:
+    events = [
+        {"type": "thread.started", "thread_id": "t"},
+        {"type": "item.completed", "item": {"type": "agent_message", "text": "Looking"}},
+        {"type": "item.completed", "item": {"type": "file_change", "changes": []}},
+        {"type": "item.completed", "item": {"type": "agent_message", "text": "Done"}},
+        {"type": "turn.completed", "usage": {"input_tokens": 3}},
+    ]
+    output = "Reading additional input from stdin...\n" + "\n".join(map(json.dumps, events))
+
+    assert summary_of("codex", output) == {"text": "Done", "turns": None, "cost_usd": None}
+
+
+def test_no_summary_in_output_that_holds_none() -> None:
+    assert summary_of("claude-code", "Error: something\n{not json") is None
+    assert summary_of("codex", "") is None
+    assert summary_of("aider", "Applied edit to hello.txt") is None
