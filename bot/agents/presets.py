@@ -57,6 +57,7 @@ class Preset:
     hosts: tuple[str, ...]  # its model API
     env: dict[str, str] = field(default_factory=dict)
     setup: str = ""  # shell run before it, in the sandbox
+    limits: dict[str, str] = field(default_factory=dict)  # the sandbox's, unless the profile's
 
     def command(self, model: str | None, max_turns: int | None, args: Sequence[str]) -> str:
         """The shell command line for this profile; the prompt is the task file."""
@@ -142,6 +143,10 @@ PRESETS = {
         prompt=f"-p {PROMPT}",
         key="GEMINI_API_KEY",
         hosts=("generativelanguage.googleapis.com:443",),
+        # Node reserves ~10 GiB of address space per WebAssembly memory, and 0.61.0
+        # makes several before its first request: under 48 GiB (RLIMIT_AS) it stops
+        # with "RangeError: WebAssembly.instantiate(): Out of memory".
+        limits={"address_space": "64G"},
     ),
 }
 

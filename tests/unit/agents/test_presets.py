@@ -6,6 +6,7 @@ import json
 import shlex
 
 from bot.agents.presets import PRESETS, summary_of
+from bot.agents.profiles import parse_profiles
 
 
 def words(preset: str, model: str | None = None, args: tuple[str, ...] = ()) -> list[str]:
@@ -84,3 +85,19 @@ def test_no_summary_in_output_that_holds_none() -> None:
     assert summary_of("claude-code", "Error: something\n{not json") is None
     assert summary_of("codex", "") is None
     assert summary_of("aider", "Applied edit to hello.txt") is None
+
+
+def test_gemini_gets_the_address_space_its_webassembly_needs(tmp_path) -> None:
+    # 0.61.0 stops with "WebAssembly.instantiate(): Out of memory" under RLIMIT_AS 48 GiB.
+    agents = tmp_path / "agents.yaml"
+    agents.write_text(
+        "gemini: {preset: gemini}\n"
+        "small: {preset: gemini, address_space: 20G}\n"
+        "claude: {preset: claude-code}\n"
+    )
+
+    profiles = parse_profiles(agents)
+
+    assert profiles["gemini"].limits.address_space == 64 << 30
+    assert profiles["small"].limits.address_space == 20 << 30  # the profile's own wins
+    assert profiles["claude"].limits.address_space == 16 << 30  # the sandbox's default
