@@ -22,7 +22,11 @@ argument. The flags, and where each comes from:
   https://developers.openai.com/codex/config-reference: `-c key=value`.
 - aider (`aider-chat`), https://aider.chat/docs/scripting.html and /config/options.html:
   `--message-file`, `--yes-always`, `--no-auto-commits` (specbridge commits),
-  `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`.
+  `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`,
+  `--no-gitignore` (it would add `.aider*` to the repository's .gitignore, a change
+  specbridge would commit). Its chat history and tags cache (`.aider.chat.history.md`,
+  `.aider.tags.cache.v4/`) are written in the clone all the same: the preset lists
+  `.aider*` in the clone's .git/info/exclude, which `git add --all` honours.
 - gemini (`@google/gemini-cli`), https://github.com/google-gemini/gemini-cli
   docs/cli/headless.md: `-p` (headless), `--output-format json` (one object,
   printed indented over many lines, whose `response` is the final message), `-m`;
@@ -133,6 +137,10 @@ PRESETS = {
         prompt='--message-file "$SPECBRIDGE_TASK_FILE"',
         key=None,  # it reads whichever key its model needs: name it in env_from
         hosts=("api.anthropic.com:443", "api.openai.com:443"),
+        setup=(
+            'exclude="$(git rev-parse --git-path info/exclude)" && mkdir -p "${exclude%/*}" '
+            "&& printf '%s\\n' '.aider*' >> \"$exclude\""
+        ),
     ),
     "gemini": Preset(
         name="gemini",
