@@ -19,7 +19,12 @@ argument. The flags, and where each comes from:
   `agent_message` is the final message), `--skip-git-repo-check`,
   `--dangerously-bypass-approvals-and-sandbox` (its own Linux sandbox cannot
   nest in ours; ours contains it), `-m`; its settings under CODEX_HOME.
-  https://developers.openai.com/codex/config-reference: `-c key=value`.
+  https://developers.openai.com/codex/config-reference: `-c key=value`;
+  `features.plugins=false` (a `[features]` flag, on by default in `codex features
+  list`; https://github.com/openai/codex/issues/43571 calls it the one switch
+  that stops plugins): without it 0.171.0 reaches for its curated plugins on
+  github.com, api.github.com and chatgpt.com at every start, which the egress
+  proxy refuses.
 - aider (`aider-chat`), https://aider.chat/docs/scripting.html and /config/options.html:
   `--message-file`, `--yes-always`, `--no-auto-commits` (specbridge commits),
   `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`,
@@ -110,6 +115,8 @@ PRESETS = {
             "analytics.enabled=false",
             "-c",
             "check_for_update_on_startup=false",
+            "-c",
+            "features.plugins=false",
         ),
         model_flag="-m",
         turns_flag=None,

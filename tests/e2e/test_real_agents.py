@@ -182,6 +182,9 @@ def test_the_real_cli_works_a_task_into_a_pull_request(
     assert first["body"]["model"] == MODELS[cli]
     assert f"hi from {cli}" in prompt and "T-1" in prompt
     assert stack.mismatches() == []
+    # Nothing else was reached for: the egress proxy logs each refusal.
+    runners = stack.job_runners()
+    assert not [n for n in runners if "egress refused" in (tmp_path / f"{n}.log").read_text()]
     assert list(workspaces.glob("specbridge-task-*")) == []
 
 

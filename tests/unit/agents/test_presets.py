@@ -31,6 +31,14 @@ def test_gemini_runs_headless_approving_every_tool_in_a_folder_it_trusts() -> No
     assert "--yolo" not in command
 
 
+def test_codex_runs_without_its_plugins() -> None:
+    # 0.171.0 otherwise fetches its curated plugins from github.com and chatgpt.com.
+    command = words("codex", "gpt-5.5")
+    assert command[4:8] == ["codex", "exec", "--json", "--skip-git-repo-check"]  # after its setup
+    at = command.index("features.plugins=false")
+    assert command[at - 1] == "-c"
+
+
 def test_the_gemini_summary_is_read_from_its_indented_json() -> None:
     # gemini-cli's JsonFormatter: JSON.stringify(output, null, 2), after whatever it logged.
     document = {
