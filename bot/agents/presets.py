@@ -19,13 +19,27 @@ argument. The flags, and where each comes from:
   `agent_message` is the final message), `--skip-git-repo-check`,
   `--dangerously-bypass-approvals-and-sandbox` (its own Linux sandbox cannot
   nest in ours; ours contains it), `-m`; its settings under CODEX_HOME.
-  https://developers.openai.com/codex/config-reference: `-c key=value`.
+  https://developers.openai.com/codex/config-reference: `-c key=value`;
+  `features.plugins=false` (a `[features]` flag, on by default in `codex features
+  list`; https://github.com/openai/codex/issues/43571 calls it the one switch
+  that stops plugins): without it 0.171.0 reaches for its curated plugins on
+  github.com, api.github.com and chatgpt.com at every start, which the egress
+  proxy refuses.
 - aider (`aider-chat`), https://aider.chat/docs/scripting.html and /config/options.html:
   `--message-file`, `--yes-always`, `--no-auto-commits` (specbridge commits),
-  `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`.
+  `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`,
+  `--no-gitignore` (it would add `.aider*` to the repository's .gitignore, a change
+  specbridge would commit). Its chat history and tags cache (`.aider.chat.history.md`,
+  `.aider.tags.cache.v4/`) are written in the clone all the same: the preset lists
+  `.aider*` in the clone's .git/info/exclude, which `git add --all` honours.
 - gemini (`@google/gemini-cli`), https://github.com/google-gemini/gemini-cli
-  docs/cli/headless.md: `-p` (headless), `--yolo` (approve every tool call),
-  `--output-format json` (`response` is the final message), `-m`.
+  docs/cli/headless.md: `-p` (headless), `--output-format json` (one object,
+  printed indented over many lines, whose `response` is the final message), `-m`;
+  docs/cli/cli-reference.md: `--approval-mode yolo` (approve every tool call;
+  `--yolo` is deprecated); docs/cli/trusted-folders.md, "Headless and automated
+  environments": `--skip-trust`, without which a folder it has not been told to
+  trust (every clone) overrides the approval mode to "default", and a headless
+  run then has every tool call refused.
 """
 
 from __future__ import annotations
@@ -52,6 +66,7 @@ class Preset:
     hosts: tuple[str, ...]  # its model API
     env: dict[str, str] = field(default_factory=dict)
     setup: str = ""  # shell run before it, in the sandbox
+    limits: dict[str, str] = field(default_factory=dict)  # the sandbox's, unless the profile's
 
     def command(self, model: str | None, max_turns: int | None, args: Sequence[str]) -> str:
         """The shell command line for this profile; the prompt is the task file."""
@@ -100,6 +115,8 @@ PRESETS = {
             "analytics.enabled=false",
             "-c",
             "check_for_update_on_startup=false",
+            "-c",
+            "features.plugins=false",
         ),
         model_flag="-m",
         turns_flag=None,
@@ -127,16 +144,24 @@ PRESETS = {
         prompt='--message-file "$SPECBRIDGE_TASK_FILE"',
         key=None,  # it reads whichever key its model needs: name it in env_from
         hosts=("api.anthropic.com:443", "api.openai.com:443"),
+        setup=(
+            'exclude="$(git rev-parse --git-path info/exclude)" && mkdir -p "${exclude%/*}" '
+            "&& printf '%s\\n' '.aider*' >> \"$exclude\""
+        ),
     ),
     "gemini": Preset(
         name="gemini",
         program="gemini",
-        flags=("--yolo", "--output-format", "json"),
+        flags=("--approval-mode", "yolo", "--skip-trust", "--output-format", "json"),
         model_flag="-m",
         turns_flag=None,
         prompt=f"-p {PROMPT}",
         key="GEMINI_API_KEY",
         hosts=("generativelanguage.googleapis.com:443",),
+        # Node reserves ~10 GiB of address space per WebAssembly memory, and 0.61.0
+        # makes several before its first request: under 48 GiB (RLIMIT_AS) it stops
+        # with "RangeError: WebAssembly.instantiate(): Out of memory".
+        limits={"address_space": "64G"},
     ),
 }
 
@@ -168,16 +193,19 @@ def summary_of(preset: str | None, output: str) -> dict[str, Any] | None:
 
 
 def _last_json_object(output: str) -> dict[str, Any] | None:
-    """The last line of the output that is a JSON object (the CLI prints one)."""
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                found = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(found, dict):
-                return found
+    """The last JSON object of the output that starts a line: on one line (Claude
+    Code) or indented over many (Gemini CLI); what the CLI logged around it is skipped."""
+    lines = output.splitlines(keepends=True)
+    decoder = json.JSONDecoder()
+    for start in reversed(range(len(lines))):
+        if not lines[start].startswith("{"):
+            continue
+        try:
+            found, _ = decoder.raw_decode("".join(lines[start:]))
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            return found
     return None
 
 

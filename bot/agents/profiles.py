@@ -188,6 +188,7 @@ def _profile(name: str, value: Any) -> AgentProfile:
         if preset.key and "env_from" not in value:
             env_from = (preset.key,)
         env = {**preset.env, **env}
+        value = {**preset.limits, **value}
     return AgentProfile(
         name=name,
         command=command,

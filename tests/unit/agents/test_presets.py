@@ -1,40 +1,132 @@
-"""What the agent says comes back: each CLI's own summary, read from its output."""
+"""The presets' command lines and how each CLI's own summary is read back."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 
-from bot.agents.presets import summary_of
+from bot.agents.presets import PRESETS, summary_of
+from bot.agents.profiles import parse_profiles
 
 
-def test_claude_codes_result_turns_and_cost() -> None:
-    output = "some log\n" + json.dumps(
-        {
-            "type": "result",
-            "result": "Done: created hello.txt",
-            "num_turns": 3,
-            "total_cost_usd": 0.012,
-        }
-    )
-    assert summary_of("claude-code", output) == {
-        "text": "Done: created hello.txt",
-        "turns": 3,
-        "cost_usd": 0.012,
+def words(preset: str, model: str | None = None, args: tuple[str, ...] = ()) -> list[str]:
+    return shlex.split(PRESETS[preset].command(model, None, args))
+
+
+def test_gemini_runs_headless_approving_every_tool_in_a_folder_it_trusts() -> None:
+    command = words("gemini", "gemini-2.5-pro")
+    # --yolo is deprecated for --approval-mode yolo; without --skip-trust a clone is an
+    # untrusted folder, where the approval mode falls back to "default" (every tool refused).
+    assert command[:6] == [
+        "gemini",
+        "--approval-mode",
+        "yolo",
+        "--skip-trust",
+        "--output-format",
+        "json",
+    ]
+    assert command[6:8] == ["-m", "gemini-2.5-pro"]
+    assert command[8] == "-p" and "SPECBRIDGE_TASK_FILE" in command[9]
+    assert "--yolo" not in command
+
+
+def test_codex_runs_without_its_plugins() -> None:
+    # 0.171.0 otherwise fetches its curated plugins from github.com and chatgpt.com.
+    command = words("codex", "gpt-5.5")
+    assert command[4:8] == ["codex", "exec", "--json", "--skip-git-repo-check"]  # after its setup
+    at = command.index("features.plugins=false")
+    assert command[at - 1] == "-c"
+
+
+def test_the_gemini_summary_is_read_from_its_indented_json() -> None:
+    # gemini-cli's JsonFormatter: JSON.stringify(output, null, 2), after whatever it logged.
+    document = {
+        "session_id": "c74f9993",
+        "response": "Created hello.txt.\n\nIt says hi.",
+        "stats": {"models": {"gemini-2.5-pro": {"tokens": {"total": 120}}}},
+    }
+    output = "YOLO mode is enabled. All tool calls will be automatically approved.\n"
+    output += json.dumps(document, indent=2) + "\n"
+
+    assert summary_of("gemini", output) == {
+        "text": "Created hello.txt.\n\nIt says hi.",
+        "turns": None,
+        "cost_usd": None,
     }
 
 
-def test_codexs_last_agent_message() -> None:
+def test_a_gemini_error_object_is_no_summary() -> None:
+    document = {"session_id": "x", "error": {"type": "Error", "message": "401", "code": 401}}
+
+    assert (
+        summary_of("gemini", "Error when talking to Gemini API\n" + json.dumps(document, indent=2))
+        is None
+    )
+
+
+def test_the_claude_code_summary_is_its_one_line_result() -> None:
+    result = {"type": "result", "result": "Done: created hello.txt", "num_turns": 2}
+    result["total_cost_usd"] = 0.13
+    output = "some warning\n" + json.dumps(result) + "\n"
+
+    assert summary_of("claude-code", output) == {
+        "text": "Done: created hello.txt",
+        "turns": 2,
+        "cost_usd": 0.13,
+    }
+
+
+def test_the_codex_summary_is_its_last_agent_message() -> None:
     events = [
-        {"type": "item.completed", "item": {"type": "agent_message", "text": "Looking."}},
-        {"type": "item.completed", "item": {"type": "command_execution", "command": "ls"}},
-        {"type": "item.completed", "item": {"type": "agent_message", "text": "Done."}},
-        {"type": "turn.completed", "usage": {"input_tokens": 10}},
+        {"type": "thread.started", "thread_id": "t"},
+        {"type": "item.completed", "item": {"type": "agent_message", "text": "Looking"}},
+        {"type": "item.completed", "item": {"type": "file_change", "changes": []}},
+        {"type": "item.completed", "item": {"type": "agent_message", "text": "Done"}},
+        {"type": "turn.completed", "usage": {"input_tokens": 3}},
     ]
-    output = "\n".join(json.dumps(e) for e in events)
-    assert summary_of("codex", output) == {"text": "Done.", "turns": None, "cost_usd": None}
+    output = "Reading additional input from stdin...\n" + "\n".join(map(json.dumps, events))
+
+    assert summary_of("codex", output) == {"text": "Done", "turns": None, "cost_usd": None}
 
 
-def test_no_summary_when_the_output_holds_none() -> None:
-    assert summary_of("claude-code", "Error: no API key\n") is None
+def test_no_summary_in_output_that_holds_none() -> None:
+    assert summary_of("claude-code", "Error: something\n{not json") is None
     assert summary_of("codex", "") is None
-    assert summary_of(None, '{"result": "a command profile says nothing we read"}') is None
+    assert summary_of("aider", "Applied edit to hello.txt") is None
+
+
+def test_gemini_gets_the_address_space_its_webassembly_needs(tmp_path) -> None:
+    # 0.61.0 stops with "WebAssembly.instantiate(): Out of memory" under RLIMIT_AS 48 GiB.
+    agents = tmp_path / "agents.yaml"
+    agents.write_text(
+        "gemini: {preset: gemini}\n"
+        "small: {preset: gemini, address_space: 20G}\n"
+        "claude: {preset: claude-code}\n"
+    )
+
+    profiles = parse_profiles(agents)
+
+    assert profiles["gemini"].limits.address_space == 64 << 30
+    assert profiles["small"].limits.address_space == 20 << 30  # the profile's own wins
+    assert profiles["claude"].limits.address_space == 16 << 30  # the sandbox's default
+
+
+def test_aider_keeps_its_own_files_out_of_what_specbridge_commits(tmp_path) -> None:
+    checkout = tmp_path / "repo"
+    subprocess.run(["git", "init", "--quiet", str(checkout)], check=True)
+    # What aider 0.86 leaves in the clone, --no-gitignore or not.
+    (checkout / ".aider.chat.history.md").write_text("# aider chat\n")
+    (checkout / ".aider.tags.cache.v4").mkdir()
+    (checkout / ".aider.tags.cache.v4" / "cache.db").write_text("")
+    (checkout / "hello.txt").write_text("hi\n")
+
+    setup = PRESETS["aider"].setup
+    subprocess.run(["/bin/sh", "-c", setup], cwd=checkout, check=True)
+    subprocess.run(["/bin/sh", "-c", setup], cwd=checkout, check=True)  # a revision: again
+
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == "?? hello.txt\n"
+    assert PRESETS["aider"].command("gpt-4o", None, ()).startswith(f"{setup} && aider ")
