@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
+from bot.logs import log_context
 from bot.queue import EVENTS, enqueue, pending
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
@@ -87,6 +88,9 @@ def refresh_tracking(spec_id: int) -> None:
         github = github_side_for(
             settings, spec.repository, RepoConfig.from_dict(spec.repository.settings)
         )
-        with exclusive(settings, spec_lock(full_name, spec.key)) as lease:
+        with (
+            log_context(repository=full_name, spec=spec.key),
+            exclusive(settings, spec_lock(full_name, spec.key)) as lease,
+        ):
             session.refresh(spec)
             SpecWriter(session, settings, github, spec, lease).refresh_groups_and_tracking()

@@ -22,7 +22,7 @@ from bot.agents.isolation import hide_environment_from_children
 from bot.events import maintenance
 from bot.events.deliveries import requeue_unfinished
 from bot.events.worker import preload
-from bot.logs import configure_logging, log_formatter
+from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
 from storage.migrate import upgrade
@@ -88,6 +88,14 @@ class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 handler.setFormatter(self.formatter)
+
+    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+        """The access line of a delivery names it, as the lines logged while answering it do."""
+        with log_context(
+            delivery=environ.get("HTTP_X_GITHUB_DELIVERY"),
+            event=environ.get("HTTP_X_GITHUB_EVENT"),
+        ):
+            super().access(resp, req, environ, request_time)
 
 
 def behind_proxies(app: Flask, hops: int) -> Flask:
