@@ -13,6 +13,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from bot.counters import observe_delivery
 from bot.events.deliveries import DATABASE_AWAY, announce_delivery, store_delivery
 from bot.events.spool import spool_delivery
 from bot.logs import log_context
@@ -93,6 +94,8 @@ def _receive() -> tuple[Response, int]:
 def _refused(reason: str) -> tuple[Response, int]:
     """A delivery not signed with our secret: said once in the log, with where it came from
     (a secret that differs from the App's, a proxy that rewrites bodies, or a stranger)."""
+    # Its headers are not to be believed (nor their values made labels): one bucket for all.
+    observe_delivery(current_app.config["SPECBRIDGE_SETTINGS"], "unverified", "refused")
     log.warning(
         "refused a delivery from %s: %s (is GITHUB_WEBHOOK_SECRET the App's webhook secret?)",
         request.remote_addr,
