@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.beats import beating
+from bot.counters import observe_delivery
 from bot.events import handlers
 from bot.events.router import Event, router
 from bot.locks import LockBusy
@@ -331,7 +332,9 @@ def process_delivery(delivery_pk: int) -> None:
             log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
             _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
         finally:
-            duration_ms = round((time.monotonic() - started) * 1000, 1)
+            seconds = time.monotonic() - started
+            observe_delivery(settings, delivery.event, outcome, seconds)
+            duration_ms = round(seconds * 1000, 1)
             log.info(
                 "delivery %s %s%s %s%s in %gms",
                 delivery.delivery_id,
