@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
+from bot.hooks import on_ticket_changed
 from bot.locks import exclusive, spec_lock
 from bot.logs import log_context
 from bot.queue import EVENTS, enqueue, pending
@@ -64,6 +65,19 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
             repo.reopen_issue(spec.tracking_issue_number)
             repo.comment_on_issue(spec.tracking_issue_number, render.reopened_comment(reopened))
     session.commit()
+
+
+@on_ticket_changed
+def ticket_changed(settings: Settings, ticket: Ticket) -> None:
+    """A ticket's phase (a card moved, an agent run's step) or block changed: its spec's
+    tracking issue shows it within seconds, once for a burst of changes. Best effort: the
+    change itself is recorded already, and the next change or sync shows it otherwise."""
+    if ticket.spec_id is None:
+        return
+    try:
+        queue_tracking_refresh(settings, ticket.spec_id)
+    except Exception:  # the queue is away: not worth failing the person's move for
+        log.warning("could not queue the tracking issue's refresh", exc_info=True)
 
 
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:

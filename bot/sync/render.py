@@ -117,7 +117,7 @@ def tracking_labels(spec: Spec) -> list[str]:
 def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     """The spec's progress as it is now: what the tracking issue shows."""
     lines = [
-        f"Tracking issue for the spec `{spec.key}` ({_spec_link(spec, spec.source_commit)}).",
+        f"Tracking issue for the spec `{spec.key}` ({_spec_link(spec, file_commit(spec))}).",
         "",
     ]
     summary = spec.context.strip().split("\n\n", 1)[0]
@@ -139,6 +139,15 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     lines += _listing(spec, tickets)
     lines += ["This issue closes by itself when every task's issue has closed."]
     return _body(lines, marker(spec.key, None))
+
+
+def file_commit(spec: Spec) -> str | None:
+    """The commit where the spec's file last changed, which its link names: a sync at a
+    newer commit that left the file as it was changes nothing on the tracking issue."""
+    for version in reversed(spec.versions):
+        if version.content_hash == spec.content_hash:
+            return version.commit_sha
+    return spec.source_commit
 
 
 def group_title(spec: Spec, position: int) -> str:
