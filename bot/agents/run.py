@@ -32,6 +32,7 @@ from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
+from bot.hooks import ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -255,6 +256,7 @@ class _Run:
                 return
             shown_as, self.ticket.phase = self.ticket.phase, phase
             self.session.commit()
+            ticket_changed(self.settings, self.ticket)  # the tracking issue, within seconds
             lease.check()
             show_on_board(self.boards, self.ticket, shown_as)
 
