@@ -4,6 +4,7 @@ the App, and the demo."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bot.cli.problems import (
     UPGRADE_HINT,
@@ -35,6 +36,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         metavar="NAME",
         help="queue to work (repeatable; default: events and agents)",
     )
+    worker.add_argument(
+        "--alive",
+        action="store_true",
+        help="exit 0 when a worker of this host (container) is registered in Redis, 1 when "
+        "none is: a healthcheck",
+    )
     worker.set_defaults(run=_worker)
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(title="db commands", metavar="COMMAND", required=True)
@@ -65,6 +72,9 @@ def _worker(args: argparse.Namespace) -> int:
     from bot.agents.profiles import check_profiles
     from bot.events.worker import run_worker
 
+    if args.alive:
+        return _worker_alive()
+
     settings = migrated_settings()
     if settings.redis_url is None:
         raise CommandError(
@@ -74,6 +84,35 @@ def _worker(args: argparse.Namespace) -> int:
     check_profiles(settings, runs_agents=True)
     run_worker(settings, args.queues)
     return 0
+
+
+def _worker_alive() -> int:
+    """A worker of this host registered in Redis, its process alive here: RQ keeps the key
+    while the worker beats (it expires some minutes after a hung worker's last beat)."""
+    import os
+    import socket
+
+    from rq import Worker
+
+    from bot.queue import redis_connection
+
+    settings = read_settings()
+    if settings.redis_url is None:
+        raise CommandError("specbridge worker needs REDIS_URL")
+    require_redis(settings)
+    here = socket.gethostname()
+    workers = Worker.all(connection=redis_connection(settings.redis_url))
+    for worker in workers:
+        if worker.hostname == here and worker.pid:
+            try:
+                os.kill(worker.pid, 0)
+            except ProcessLookupError:
+                continue  # a worker killed here, whose key has not expired yet
+            except PermissionError:
+                pass  # alive, as another account
+            return 0
+    print(f"specbridge: no live worker of {here} is registered in Redis", file=sys.stderr)
+    return 1
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
