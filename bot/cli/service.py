@@ -24,7 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     serve.add_argument(
-        "--port", type=int, help="port to listen on (default: $PORT, or 8000 without it)"
+        "--port", type=tcp_port, help="port to listen on (default: $PORT, or 8000 without it)"
     )
     serve.set_defaults(run=_serve)
 
@@ -54,6 +54,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
     _add_setup(commands)
     _add_demo(commands)
+
+
+def tcp_port(value: str) -> int:
+    """--port: a TCP port, or a one-line usage error (not a traceback from the bind)."""
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
+    return int(value)
 
 
 def _serve(args: argparse.Namespace) -> int:
