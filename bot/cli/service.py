@@ -150,7 +150,14 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "(default: the one GITHUB_API_URL belongs to, else https://github.com)",
     )
     setup.add_argument(
-        "--port", type=int, default=3000, help="local port of the setup page (default: 3000)"
+        "--api-url",
+        metavar="URL",
+        help="GitHub's REST API, when it is not where --github-url implies (a proxy, a "
+        "double): default GITHUB_API_URL, else the Enterprise Server's /api/v3, else "
+        "--github-url itself if the API answers there",
+    )
+    setup.add_argument(
+        "--port", type=tcp_port, default=3000, help="local port of the setup page (default: 3000)"
     )
     setup.add_argument(
         "--webhook-url",

@@ -205,3 +205,26 @@ def test_every_option_has_help() -> None:
         return missing
 
     assert walk(_parser()) == []
+
+
+def test_the_api_setup_converts_at_is_found_or_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.ops import setup_app
+
+    roots: set[str] = set()
+    monkeypatch.setattr(setup_app, "is_api_root", lambda url: url in roots)
+    default = "https://api.github.com"
+    choose = setup_app.choose_api_url
+
+    assert choose("https://github.com", None, default, None) == default
+    assert choose("https://github.com", None, default, "https://github.com") == default
+    # An Enterprise Server: its API under /api/v3 (also the guess when nothing answers).
+    roots = {"https://ghe.acme.dev/api/v3"}
+    assert choose("https://ghe.acme.dev", None, default, "x") == "https://ghe.acme.dev/api/v3"
+    roots = set()
+    assert choose("https://ghe.acme.dev", None, default, "x") == "https://ghe.acme.dev/api/v3"
+    # A proxy or a double answering the API at the address itself.
+    roots = {"http://127.0.0.1:9000"}
+    assert choose("http://127.0.0.1:9000", None, default, "x") == "http://127.0.0.1:9000"
+    # Said outright: --api-url, then GITHUB_API_URL.
+    assert choose("https://ghe.acme.dev", "https://proxy/api/", default, "x") == "https://proxy/api"
+    assert choose("https://ghe.acme.dev", None, "https://set/api/v3", "x") == "https://set/api/v3"
