@@ -12,7 +12,8 @@ stages below it (tests/unit/test_layers.py holds them to it):
     sync/     spec files → rows → GitHub, issue bodies, progress       — the bridge
     agents/   scheduler, profiles, one run, the task table             — tasks worked
     github/   auth, REST, GraphQL, pacing, board columns               — the only HTTP to GitHub
-    *.py      settings, locks, beats, queue, logs, counters, repositories, repo_config — foundations
+    *.py      settings, locks, beats, queue, logs, counters, repositories,
+              repo_config, hooks                                       — foundations
 """
 
 __version__ = "0.1.0"

@@ -35,9 +35,12 @@ GITHUB_REQUESTS_KEY = "specbridge:metrics:github_requests"
 SYNC_SECONDS_KEY = "specbridge:metrics:sync_seconds"
 AGENT_RUNS_KEY = "specbridge:metrics:agent_runs"
 AGENT_SECONDS_KEY = "specbridge:metrics:agent_seconds"
+DELIVERIES_KEY = "specbridge:metrics:deliveries"
+DELIVERY_SECONDS_KEY = "specbridge:metrics:delivery_seconds"
 # Upper bounds (seconds) of the duration histograms' buckets.
 SYNC_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 AGENT_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0)
 # After Redis failed to take a count, counting pauses this long.
 BACKOFF_SECONDS = 30.0
 
@@ -63,6 +66,30 @@ def observe_agent_run(settings: Settings, profile: str, outcome: str, seconds: f
     """One agent run of `profile` ended with `outcome` (succeeded, failed, cancelled)."""
     _store(settings).increment(AGENT_RUNS_KEY, {f"{profile}|{outcome}": 1})
     _store(settings).increment(AGENT_SECONDS_KEY, _observation(AGENT_BUCKETS, seconds))
+
+
+def observe_delivery(
+    settings: Settings, event: str, outcome: str, seconds: float | None = None
+) -> None:
+    """One delivery of `event` ended `outcome` (done, ignored, waiting, failed; refused at
+    the door, which has no processing time) after `seconds` of processing."""
+    _store(settings).increment(DELIVERIES_KEY, {f"{event}|{outcome}": 1})
+    if seconds is not None:
+        _store(settings).increment(DELIVERY_SECONDS_KEY, _observation(DELIVERY_BUCKETS, seconds))
+
+
+def deliveries(settings: Settings) -> dict[tuple[str, str], float]:
+    """(event, outcome) → deliveries so far."""
+    counts = _store(settings).read(DELIVERIES_KEY)
+    return {
+        (event, outcome): value
+        for field, value in counts.items()
+        for event, _, outcome in [field.rpartition("|")]
+    }
+
+
+def delivery_durations(settings: Settings) -> Histogram:
+    return _histogram(_store(settings).read(DELIVERY_SECONDS_KEY), DELIVERY_BUCKETS)
 
 
 def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
@@ -137,7 +164,9 @@ class _RedisStore:
         try:
             with redis_connection(self.redis_url).pipeline() as pipe:
                 for field, amount in fields.items():
-                    if float(amount).is_integer():
+                    # A histogram's sum is a float once any observation was (2.5 then 4.0):
+                    # HINCRBY on "2.5" fails, and with it every count of the pipeline.
+                    if field != "sum" and float(amount).is_integer():
                         pipe.hincrby(key, field, int(amount))
                     else:
                         pipe.hincrbyfloat(key, field, amount)

@@ -1,8 +1,9 @@
 """Environment → one settings object, read once.
 
-Every variable is named in DESIGN.md ("Settings"). The process environment is
+Every variable is named in README.md ("Settings"). The process environment is
 read over a `.env` file in the working directory (what `specbridge setup`
-writes): a variable set in the environment wins. A malformed value raises
+writes, read with python-dotenv as compose reads it): a variable set in the
+environment wins. A malformed value raises
 SettingsError with a one-line message naming the variable, so `specbridge`
 can print it and exit instead of failing later in a worker.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from dotenv import dotenv_values
+from dotenv.parser import Original, parse_stream
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -313,46 +316,31 @@ def _existing_file(name: str, value: str | None) -> Path | None:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (as docker compose's env_file reads them); absent file: nothing.
+    """A `.env` file as python-dotenv reads it (and docker compose's env_file): absent, nothing.
 
-    Double-quoted values take \\n, \\" and \\\\ escapes (a private key fits on one line);
-    single-quoted values are literal; `#` starts a comment outside quotes.
+    KEY=VALUE lines, `export ` allowed; double-quoted values may span lines (a PEM
+    key pasted as it is) and take \\n escapes; single-quoted values are literal;
+    `${NAME}` is expanded in unquoted and double-quoted values, as compose does.
+    A line that does not read as a setting is refused, naming it, rather than skipped.
     """
     if not path.is_file():
         return {}
-    values = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, sep, raw = stripped.removeprefix("export ").partition("=")
-        key = key.strip()
-        if not sep or not key.replace("_", "").isalnum():
-            raise SettingsError(f"{path}:{number} is not a KEY=VALUE line")
-        values[key] = _env_value(raw.strip(), f"{path}:{number}")
-    return values
+    literal = {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise SettingsError(_env_line_problem(path, binding.original))
+            if binding.key and _SINGLE_QUOTED.match(binding.original.string):
+                literal[binding.key] = binding.value  # python-dotenv would expand it; compose not
+    values = {**dotenv_values(path, interpolate=True), **literal}
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def _env_value(raw: str, where: str) -> str:
-    if raw[:1] in ('"', "'"):
-        quote = raw[0]
-        end = _closing_quote(raw, quote)
-        if end is None:
-            raise SettingsError(f"{where}: the value's {quote} quote is not closed")
-        inner = raw[1:end]
-        if quote == "'":
-            return inner
-        return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m[1], m[1]), inner)
-    return raw.split(" #", 1)[0].strip()
+_SINGLE_QUOTED = re.compile(r"\s*(?:#[^\n]*\n\s*)*(?:export\s+)?[\w.]+\s*=\s*'")
 
 
-def _closing_quote(raw: str, quote: str) -> int | None:
-    index = 1
-    while index < len(raw):
-        if raw[index] == "\\" and quote == '"':
-            index += 2
-            continue
-        if raw[index] == quote:
-            return index
-        index += 1
-    return None
+def _env_line_problem(path: Path, original: Original) -> str:
+    opened = re.match(r"\s*(?:export\s+)?[\w.]+\s*=\s*([\"'])", original.string)
+    if opened:
+        return f"{path}:{original.line}: the value's {opened[1]} quote is not closed"
+    return f"{path}:{original.line} is not a KEY=VALUE line"

@@ -71,6 +71,9 @@ def register_apps(app: Flask, hub: Any) -> None:
             return error(404, "Not Found")
         registered = _registered_app(hub.url, manifest)
         hub.registered_apps.append(registered)
+        # GitHub signs an App's deliveries with the App's own secret: from now on the
+        # double's are signed with the last registered App's (as `specbridge setup` wrote it).
+        hub.webhooks.secret = registered["webhook_secret"]
         return jsonify(registered), 201
 
 

@@ -114,6 +114,17 @@ def register_rest(app: Flask, hub: Any) -> None:
             repository_selection="all",
         )
 
+    @app.get("/")
+    def api_root() -> Any:
+        """GitHub's API root: its links (setup asks it whether an address is the API)."""
+        base = hub.url
+        return jsonify(
+            current_user_url=f"{base}/user",
+            repository_url=f"{base}/repos/{{owner}}/{{repo}}",
+            organization_url=f"{base}/orgs/{{org}}",
+            rate_limit_url=f"{base}/rate_limit",
+        )
+
     @app.get("/repos/<owner>/<name>")
     def get_repo(owner: str, name: str) -> Any:
         return jsonify(repo_or_404(owner, name).json())

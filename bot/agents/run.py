@@ -32,7 +32,9 @@ from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
+from bot.hooks import ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
+from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket, TicketPhase
@@ -53,11 +55,20 @@ class AgentFailed(Exception):
 
 def run_task(task_id: int) -> None:
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
+    with log_context(task=task_id), session_scope(settings.database_url) as session:
         if not _claim(session, task_id):
             return  # cancelled, or already taken by another worker
-        with _heartbeats(settings, task_id):
-            _Run(session, settings, session.get_one(Task, task_id)).execute()
+        task = session.get_one(Task, task_id)
+        ticket = task.ticket
+        with (
+            _heartbeats(settings, task_id),
+            log_context(
+                repository=ticket.repository.full_name,
+                spec=ticket.spec.key if ticket.spec else None,
+                issue=ticket.issue_number,
+            ),
+        ):
+            _Run(session, settings, task).execute()
 
 
 def _heartbeats(settings: Settings, task_id: int) -> AbstractContextManager[None]:
@@ -245,6 +256,7 @@ class _Run:
                 return
             shown_as, self.ticket.phase = self.ticket.phase, phase
             self.session.commit()
+            ticket_changed(self.settings, self.ticket)  # the tracking issue, within seconds
             lease.check()
             show_on_board(self.boards, self.ticket, shown_as)
 

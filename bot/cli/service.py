@@ -4,6 +4,7 @@ the App, and the demo."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bot.cli.problems import (
     UPGRADE_HINT,
@@ -23,7 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     serve.add_argument(
-        "--port", type=int, help="port to listen on (default: $PORT, or 8000 without it)"
+        "--port", type=tcp_port, help="port to listen on (default: $PORT, or 8000 without it)"
     )
     serve.set_defaults(run=_serve)
 
@@ -34,6 +35,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         dest="queues",
         metavar="NAME",
         help="queue to work (repeatable; default: events and agents)",
+    )
+    worker.add_argument(
+        "--alive",
+        action="store_true",
+        help="exit 0 when a worker of this host (container) is registered in Redis, 1 when "
+        "none is: a healthcheck",
     )
     worker.set_defaults(run=_worker)
     db = commands.add_parser("db", help="database schema")
@@ -47,6 +54,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
     _add_setup(commands)
     _add_demo(commands)
+
+
+def tcp_port(value: str) -> int:
+    """--port: a TCP port, or a one-line usage error (not a traceback from the bind)."""
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
+    return int(value)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -65,6 +79,9 @@ def _worker(args: argparse.Namespace) -> int:
     from bot.agents.profiles import check_profiles
     from bot.events.worker import run_worker
 
+    if args.alive:
+        return _worker_alive()
+
     settings = migrated_settings()
     if settings.redis_url is None:
         raise CommandError(
@@ -74,6 +91,35 @@ def _worker(args: argparse.Namespace) -> int:
     check_profiles(settings, runs_agents=True, warn=True)
     run_worker(settings, args.queues)
     return 0
+
+
+def _worker_alive() -> int:
+    """A worker of this host registered in Redis, its process alive here: RQ keeps the key
+    while the worker beats (it expires some minutes after a hung worker's last beat)."""
+    import os
+    import socket
+
+    from rq import Worker
+
+    from bot.queue import redis_connection
+
+    settings = read_settings()
+    if settings.redis_url is None:
+        raise CommandError("specbridge worker needs REDIS_URL")
+    require_redis(settings)
+    here = socket.gethostname()
+    workers = Worker.all(connection=redis_connection(settings.redis_url))
+    for worker in workers:
+        if worker.hostname == here and worker.pid:
+            try:
+                os.kill(worker.pid, 0)
+            except ProcessLookupError:
+                continue  # a worker killed here, whose key has not expired yet
+            except PermissionError:
+                pass  # alive, as another account
+            return 0
+    print(f"specbridge: no live worker of {here} is registered in Redis", file=sys.stderr)
+    return 1
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
@@ -104,7 +150,14 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "(default: the one GITHUB_API_URL belongs to, else https://github.com)",
     )
     setup.add_argument(
-        "--port", type=int, default=3000, help="local port of the setup page (default: 3000)"
+        "--api-url",
+        metavar="URL",
+        help="GitHub's REST API, when it is not where --github-url implies (a proxy, a "
+        "double): default GITHUB_API_URL, else the Enterprise Server's /api/v3, else "
+        "--github-url itself if the API answers there",
+    )
+    setup.add_argument(
+        "--port", type=tcp_port, default=3000, help="local port of the setup page (default: 3000)"
     )
     setup.add_argument(
         "--webhook-url",

@@ -32,9 +32,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.beats import beating
+from bot.counters import observe_delivery
 from bot.events import handlers
 from bot.events.router import Event, router
 from bot.locks import LockBusy
+from bot.logs import log_context
 from bot.queue import EVENTS, enqueue, pending, redis_connection
 from bot.settings import Settings, get_settings
 from storage.db import session_scope, statement_engine
@@ -302,38 +304,54 @@ def process_delivery(delivery_pk: int) -> None:
     delivery = _claim(settings, delivery_pk)
     if delivery is None:
         return  # done already, or another worker holds it
-    started = time.monotonic()
-    outcome = "done"
-    try:
-        with _lease_kept(settings, delivery_pk), session_scope(settings.database_url) as session:
-            handled = router.dispatch(
-                Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
+    # Every line logged while it is processed, here and in the handlers, names it.
+    with log_context(
+        delivery=delivery.delivery_id,
+        event=delivery.event,
+        repository=delivery.repository_full_name,
+    ):
+        started = time.monotonic()
+        outcome = "done"
+        try:
+            with (
+                _lease_kept(settings, delivery_pk),
+                session_scope(settings.database_url) as session,
+            ):
+                handled = router.dispatch(
+                    Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
+                )
+            outcome = "done" if handled else "ignored"
+            _finish(
+                settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED
             )
-        outcome = "done" if handled else "ignored"
-        _finish(settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED)
-    except LockBusy as busy:
-        outcome = "waiting"
-        _later(settings, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
-    except Exception as error:
-        outcome = "failed"
-        log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
-        _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
-    finally:
-        log.info(
-            "delivery %s %s%s %s",
-            delivery.delivery_id,
-            delivery.event,
-            f".{delivery.action}" if delivery.action else "",  # push has none
-            outcome,
-            extra={
-                "delivery": delivery.delivery_id,
-                "event": delivery.event,
-                "action": delivery.action,
-                "repository": delivery.repository_full_name,
-                "outcome": outcome,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
-            },
-        )
+        except LockBusy as busy:
+            outcome = "waiting"
+            _later(settings, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
+        except Exception as error:
+            outcome = "failed"
+            log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
+            _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
+        finally:
+            seconds = time.monotonic() - started
+            observe_delivery(settings, delivery.event, outcome, seconds)
+            duration_ms = round(seconds * 1000, 1)
+            log.info(
+                "delivery %s %s%s %s%s in %gms",
+                delivery.delivery_id,
+                delivery.event,
+                f".{delivery.action}" if delivery.action else "",  # push has none
+                f"{delivery.repository_full_name} " if delivery.repository_full_name else "",
+                outcome,
+                duration_ms,
+                extra={
+                    "delivery": delivery.delivery_id,
+                    "event": delivery.event,
+                    "action": delivery.action,
+                    "repository": delivery.repository_full_name,
+                    "outcome": outcome,
+                    "duration_ms": duration_ms,
+                },
+            )
 
 
 @dataclass(frozen=True)

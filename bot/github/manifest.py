@@ -10,6 +10,20 @@ import requests
 TIMEOUT_SECONDS = 20
 
 
+def is_api_root(url: str) -> bool:
+    """Whether `url` is the root of a GitHub REST API: `GET /` answers with its links
+    (github.com, an Enterprise Server's /api/v3, or a double serving the API at its root)."""
+    try:
+        response = requests.get(
+            f"{url.rstrip('/')}/",
+            headers={"Accept": "application/vnd.github+json"},
+            timeout=TIMEOUT_SECONDS / 4,
+        )
+        return response.status_code == 200 and "current_user_url" in response.json()
+    except (requests.RequestException, ValueError, TypeError):
+        return False
+
+
 class ConversionFailed(RuntimeError):
     """GitHub did not turn the code into an App (expired, used, or unknown)."""
 

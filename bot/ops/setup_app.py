@@ -25,7 +25,7 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from bot.errors import CommandError
-from bot.github.manifest import ConversionFailed, convert_manifest_code
+from bot.github.manifest import ConversionFailed, convert_manifest_code, is_api_root
 from bot.settings import DEFAULT_GITHUB_API_URL, api_url_for, get_settings
 
 # The keys of app.yaml that GitHub's manifest takes (the rest are comments for people).
@@ -93,9 +93,7 @@ def run_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     app_yaml = _read_manifest(Path(args.manifest))
     settings = get_settings()
     web_url = (args.github_url or settings.github_web_url).rstrip("/")
-    api_url = settings.github_api_url
-    if args.github_url and api_url == DEFAULT_GITHUB_API_URL:
-        api_url = api_url_for(web_url)
+    api_url = choose_api_url(web_url, args.api_url, settings.github_api_url, args.github_url)
     flow = ManifestFlow(app_yaml, web_url, api_url, args, env_file)
     page = flow.start(args.port)
     hook = flow.manifest["hook_attributes"].get("url", "")
@@ -107,10 +105,28 @@ def run_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         app = flow.wait()
     finally:
         flow.stop()
+    if isinstance(app, Exception):  # the conversion failed: waiting longer would not help
+        raise CommandError(str(app))
     say(f"created the GitHub App {app['slug']} (id {app['id']}); its credentials are in {env_file}")
     say(f"install it on your repositories: {app['html_url']}/installations/new")
     say("then start it: specbridge serve")
     return 0
+
+
+def choose_api_url(
+    web_url: str, api_url: str | None, configured: str, github_url: str | None
+) -> str:
+    """Where the conversion goes: --api-url; else GITHUB_API_URL when set; else, for
+    --github-url, an Enterprise Server's /api/v3 or, when that is no API and the address
+    itself is (a proxy, a test double), the address itself."""
+    if api_url:
+        return api_url.rstrip("/")
+    if not github_url or configured != DEFAULT_GITHUB_API_URL:
+        return configured
+    derived = api_url_for(web_url)
+    if derived != DEFAULT_GITHUB_API_URL and not is_api_root(derived) and is_api_root(web_url):
+        return web_url
+    return derived
 
 
 class ManifestFlow:
@@ -129,7 +145,7 @@ class ManifestFlow:
         self.state = secrets.token_urlsafe(16)
         self.manifest: dict[str, Any] = {}
         self._done = threading.Event()
-        self._result: dict[str, Any] | None = None
+        self._result: dict[str, Any] | Exception | None = None
         self._server: Any = None
 
     def start(self, port: int) -> str:
@@ -142,7 +158,8 @@ class ManifestFlow:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return base + "/"
 
-    def wait(self) -> dict[str, Any]:
+    def wait(self) -> dict[str, Any] | Exception:
+        """The App GitHub made, or why the conversion failed."""
         while not self._done.wait(0.5):
             pass
         assert self._result is not None
@@ -186,7 +203,13 @@ class ManifestFlow:
             app = convert_manifest_code(self.api_url, code)
             write_env_file(self.env_file, env_lines(app, self.api_url), self.args.force)
         except (ConversionFailed, CommandError) as error:
-            return html.escape(str(error)), 502
+            self._result = error  # setup ends and says it, instead of waiting on
+            self._done.set()
+            return (
+                f"<!doctype html><h1>The App was not created</h1><p>{html.escape(str(error))}"
+                "</p><p><code>specbridge setup</code> has stopped: run it again.</p>",
+                502,
+            )
         self._result = app
         self._done.set()
         install = html.escape(f"{app['html_url']}/installations/new")

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from bot.github.checks import MAX_OUTPUT
 from bot.sync.plan import Plan, SpecDiff
-from bot.sync.render import MAX_GRAPH_NODES, shown
+from bot.sync.render import shown
+from bot.sync.task_graph import MAX_GRAPH_NODES
 from specs.model import Finding
 
 CUT_NOTE = "\n\n_The plan is longer than GitHub shows; run `specbridge plan` to see all of it._\n"

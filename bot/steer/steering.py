@@ -28,6 +28,7 @@ from bot.github.columns import phase_of, same_column, show_on_board
 from bot.locks import Lease, card_lock, exclusive
 from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
+from bot.sync.progress import ticket_changed
 from storage.models import Approval, IssueState, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class Steering:
         with self._card(ticket) as lease:
             ticket.phase = phase
             self.session.commit()
+            ticket_changed(self.settings, ticket)  # the tracking issue, within seconds
             if move_card:
                 # Always written: what the card shows now is not known here (GitHub's
                 # own workflows move cards too).

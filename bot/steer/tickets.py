@@ -17,6 +17,7 @@ from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import RepositoryGateway
 from bot.settings import Settings
 from bot.sync.progress import queue_tracking_refresh, refresh_progress
+from bot.sync.write_back import queue_write_back
 from storage.models import IssueState, Ticket, TicketDependency, TicketPhase
 
 
@@ -49,6 +50,7 @@ def ticket_state_changed(
     refresh_progress(session, spec, repo)
     schedule_tickets(session, settings, dependants(session, ticket), repo)
     queue_tracking_refresh(settings, spec.id)
+    queue_write_back(settings, spec.id)  # its checkbox in the spec file, once a minute
 
 
 def dependants(session: Session, ticket: Ticket) -> list[Ticket]:

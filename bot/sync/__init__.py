@@ -27,6 +27,7 @@ from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.pacing import BudgetExhausted
 from bot.locks import exclusive, spec_lock
+from bot.logs import log_context
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings
 from bot.sync import render
@@ -89,6 +90,22 @@ def sync_files(
 ) -> SyncReport:
     """Sync the specs changed at commit, by their paths (a YAML file, or a spec-kit or
     Kiro folder: every file of it is read); one bad spec never stops the others."""
+    # Every line of the sync names the repository and commit (and a delivery's id, inside one).
+    with log_context(repository=repository.full_name, commit=commit):
+        args = (commit, changed, removed, report_invalid_on_commit)
+        return _sync_files(session, settings, github, repository, *args)
+
+
+def _sync_files(
+    session: Session,
+    settings: Settings,
+    github: GitHubSide,
+    repository: Repository,
+    commit: str,
+    changed: Sequence[str],
+    removed: Sequence[str],
+    report_invalid_on_commit: bool,
+) -> SyncReport:
     report = SyncReport()
     session.commit()
     contents = read_specs(github.repo, changed, commit)
@@ -392,6 +409,16 @@ def _report_invalid(
 ) -> None:
     new = record_invalid(session, repository, path, commit, findings)
     session.commit()
+    errors = [f for f in findings if f.is_error]
+    log.warning(
+        "%s in %s at %s does not validate, not synced: %s",
+        path,
+        repository.full_name,
+        commit[:7],
+        "; ".join(f"line {f.line}: {f.message}" for f in (errors or findings)[:3])
+        + (f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""),
+        extra={"path": path, "findings": len(findings), "outcome": "invalid"},
+    )
     if on_commit and new:
         github.repo.comment_on_commit(
             commit, render.invalid_spec_comment(path, findings_as_json(findings))

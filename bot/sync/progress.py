@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
+from bot.hooks import on_ticket_changed
 from bot.locks import exclusive, spec_lock
+from bot.logs import log_context
 from bot.queue import EVENTS, enqueue, pending
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync import render
 from bot.sync.github_side import github_side_for
-from bot.sync.write_back import queue_write_back
 from bot.sync.writer import SpecWriter
 from storage.db import session_scope
 from storage.models import IssueState, Spec, SpecStatus, Ticket
@@ -66,11 +67,21 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
     session.commit()
 
 
+@on_ticket_changed
+def ticket_changed(settings: Settings, ticket: Ticket) -> None:
+    """A ticket's phase (a card moved, an agent run's step) or block changed: its spec's
+    tracking issue shows it within seconds, once for a burst of changes. Best effort: the
+    change itself is recorded already, and the next change or sync shows it otherwise."""
+    if ticket.spec_id is None:
+        return
+    try:
+        queue_tracking_refresh(settings, ticket.spec_id)
+    except Exception:  # the queue is away: not worth failing the person's move for
+        log.warning("could not queue the tracking issue's refresh", exc_info=True)
+
+
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
-    """A ticket's state changed: rewrite the tracking issue soon, once for however many
-    changes come meanwhile; and write the tasks' progress back into their files
-    (bot/sync/write_back.py), once a minute."""
-    queue_write_back(settings, spec_id)
+    """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
     job_id = f"tracking-{spec_id}"
     if pending(settings, EVENTS, [job_id]):
         return
@@ -91,6 +102,9 @@ def refresh_tracking(spec_id: int) -> None:
         github = github_side_for(
             settings, spec.repository, RepoConfig.from_dict(spec.repository.settings)
         )
-        with exclusive(settings, spec_lock(full_name, spec.key)) as lease:
+        with (
+            log_context(repository=full_name, spec=spec.key),
+            exclusive(settings, spec_lock(full_name, spec.key)) as lease,
+        ):
             session.refresh(spec)
             SpecWriter(session, settings, github, spec, lease).refresh_groups_and_tracking()

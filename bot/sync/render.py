@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from bot.sync.task_graph import CLOSED, COLOURS, task_graph
 from storage.models import IssueState, Spec, SpecTask, Ticket, TicketPhase
 
 LABEL = "specbridge"
@@ -21,9 +22,8 @@ TRACKING_LABEL = "spec"
 # GitHub refuses longer titles and bodies.
 MAX_TITLE = 256
 MAX_BODY = 65_536
-# The tracking issue lists at most this many tickets, and draws a graph of at most these.
+# The tracking issue lists at most this many tickets (and draws task_graph's MAX_GRAPH_NODES).
 MAX_LISTED = 300
-MAX_GRAPH_NODES = 80
 
 _MARKER = re.compile(
     r"<!-- specbridge: spec=(?P<spec>\S+)"
@@ -145,7 +145,7 @@ def tracking_labels(spec: Spec) -> list[str]:
 def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     """The spec's progress as it is now: what the tracking issue shows."""
     lines = [
-        f"Tracking issue for the spec `{spec.key}` ({_spec_link(spec, spec.source_commit)}).",
+        f"Tracking issue for the spec `{spec.key}` ({_spec_link(spec, file_commit(spec))}).",
         "",
     ]
     summary = spec.context.strip().split("\n\n", 1)[0]
@@ -167,6 +167,15 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     lines += _listing(spec, tickets)
     lines += ["This issue closes by itself when every task's issue has closed."]
     return _body(lines, marker(spec.key, None))
+
+
+def file_commit(spec: Spec) -> str | None:
+    """The commit where the spec's file last changed, which its link names: a sync at a
+    newer commit that left the file as it was changes nothing on the tracking issue."""
+    for version in reversed(spec.versions):
+        if version.content_hash == spec.content_hash:
+            return version.commit_sha
+    return spec.source_commit
 
 
 def group_title(spec: Spec, position: int) -> str:
@@ -208,43 +217,40 @@ def _blocked(tickets: Sequence[Ticket]) -> list[str]:
     return [*lines, ""]
 
 
-_PHASE_STYLES = {
-    TicketPhase.BACKLOG: "fill:#eeeeee,stroke:#999999",
-    TicketPhase.ANALYZING: "fill:#fff3c4,stroke:#d4a72c",
-    TicketPhase.BUILDING: "fill:#ddf4ff,stroke:#54aeff",
-    TicketPhase.TESTING: "fill:#fbefff,stroke:#c297ff",
-    TicketPhase.DONE: "fill:#dafbe1,stroke:#4ac26b",
-}
+# Mermaid's labels: a title cut to this, so a wide spec stays readable on GitHub.
+GRAPH_TITLE_CHARS = 40
 
 
 def _graph(tickets: Sequence[Ticket]) -> list[str]:
-    """The tasks and their dependencies as a Mermaid graph, coloured by phase."""
-    shown_tickets = [
-        t for t in tickets if t.spec_task is not None and t.state is not IssueState.DELETED
-    ]
-    if not shown_tickets or len(shown_tickets) > MAX_GRAPH_NODES:
+    """The tasks and their dependencies as a Mermaid graph, titled and coloured by phase."""
+    graph = task_graph(tickets)
+    if graph is None:
         return []
     lines = ["### Tasks", "", "```mermaid", "graph TD"]
-    ids = {t.id: f"t{t.issue_number}" for t in shown_tickets}
-    for ticket in shown_tickets:
-        assert ticket.spec_task is not None
-        label = ticket.spec_task.key.replace('"', "'")
-        lines.append(
-            f'  {ids[ticket.id]}["#{ticket.issue_number} {label}"]:::{_phase_class(ticket)}'
-        )
-    for ticket in shown_tickets:
-        for dependency in ticket.dependencies:
-            if dependency.depends_on_id in ids:
-                lines.append(f"  {ids[dependency.depends_on_id]} --> {ids[ticket.id]}")
-    lines += [f"  classDef {phase.value} {style}" for phase, style in _PHASE_STYLES.items()]
-    lines += ["  classDef closed fill:#f6f8fa,stroke:#d0d7de,color:#8c959f", "```", ""]
-    return lines
+    ids = {node.id: f"t{node.number}" for node in graph.nodes}
+    for node in graph.nodes:
+        label = _mermaid_text(f"#{node.number} {node.key}: {_cut(node.title, GRAPH_TITLE_CHARS)}")
+        blocked = " ⛔" if node.blocked else ""
+        lines.append(f'  {ids[node.id]}["{label}{blocked}"]:::{node.style}')
+    lines += [f"  {ids[before]} --> {ids[after]}" for before, after in graph.edges]
+    for style, (fill, stroke, text) in COLOURS.items():
+        colour = f",color:{text}" if style == CLOSED else ""
+        lines.append(f"  classDef {style} fill:{fill},stroke:{stroke}{colour}")
+    return [*lines, "```", ""]
 
 
-def _phase_class(ticket: Ticket) -> str:
-    if ticket.state is not IssueState.OPEN and ticket.state_reason != "completed":
-        return "closed"
-    return TicketPhase.DONE.value if ticket.state is not IssueState.OPEN else ticket.phase.value
+def _mermaid_text(text: str) -> str:
+    """Text inside a quoted Mermaid label: no quote, no backtick (a markdown string), no
+    mention, and no markup GitHub's renderer would take as HTML."""
+    text = shown(" ".join(text.split()))
+    for character, entity in (('"', "#quot;"), ("`", "'"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(character, entity)
+    return text
+
+
+def _cut(text: str, length: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 def _listing(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:

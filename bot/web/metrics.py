@@ -2,19 +2,31 @@
 
 Nothing here is counted in the memory of the process that answers: with
 several gunicorn workers and RQ workers that would be one process's share.
-Stored deliveries and tasks come from the database, queue depths and
-GitHub's content budget from where every process keeps them (Redis, or the
-database without it), request counts and sync durations from bot/counters.py.
+Stored deliveries and tasks come from the database, queue depths, the age of
+each queue's oldest waiting job and GitHub's content budget from where every
+process keeps them (Redis, or the database without it), counts of requests,
+deliveries, syncs and agent runs and their durations from bot/counters.py.
 A source that does not answer leaves its metrics out of this scrape.
+
+The exceptions, by nature: `specbridge_build_info` (the version answering) and
+prometheus_client's process collector (`process_*`: the memory, CPU and open
+files of the process that answered this scrape; one gunicorn worker's).
 """
 
 from __future__ import annotations
 
 import logging
+import platform
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -22,16 +34,16 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.utils import floatToGoString
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from bot import counters
+from bot import __version__, counters
 from bot.events.spool import spooled
 from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
-from bot.queue import QUEUES, depth
+from bot.queue import AGENTS, EVENTS, QUEUES, depth, rq_queue
 from bot.settings import Settings
 from storage.db import session_scope
-from storage.models import Delivery, Installation, Task
+from storage.models import Delivery, DeliveryStatus, Installation, Task, TaskStatus
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("metrics", __name__)
@@ -46,6 +58,7 @@ def metrics() -> Response:
 def render_metrics(settings: Settings) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(settings))
+    ProcessCollector(registry=registry)
     return generate_latest(registry)
 
 
@@ -55,8 +68,11 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         sources = (
+            _build_info,
             _stored_rows,
+            _deliveries,
             _queue_depths,
+            _oldest_queued,
             _spooled,
             _github_budget,
             _github_requests,
@@ -90,6 +106,88 @@ def _stored_rows(settings: Settings) -> Iterator[Metric]:
             tasks.add_metric([status.value], count)
     yield deliveries
     yield tasks
+
+
+def _build_info(_settings: Settings) -> Iterator[Metric]:
+    info = GaugeMetricFamily(
+        "specbridge_build_info",
+        "The specbridge version answering, and its Python (always 1)",
+        labels=["version", "python"],
+    )
+    info.add_metric([__version__, platform.python_version()], 1)
+    yield info
+
+
+def _deliveries(settings: Settings) -> Iterator[Metric]:
+    processed = CounterMetricFamily(
+        "specbridge_deliveries",
+        "Webhook deliveries processed, by event and outcome (done, ignored, waiting: a lock "
+        "was busy, failed: an attempt failed; refused: a bad signature, event unverified)",
+        labels=["event", "outcome"],
+    )
+    for (event, outcome), count in sorted(counters.deliveries(settings).items()):
+        processed.add_metric([event, outcome], count)
+    yield processed
+    durations = counters.delivery_durations(settings)
+    yield HistogramMetricFamily(
+        "specbridge_delivery_duration_seconds",
+        "How long processing one delivery took (its handlers, syncs included)",
+        buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
+        sum_value=durations.sum,
+    )
+
+
+def _oldest_queued(settings: Settings) -> Iterator[Metric]:
+    age = GaugeMetricFamily(
+        "specbridge_queue_oldest_job_age_seconds",
+        "How long the oldest job waiting in a queue has waited (0: none waits)",
+        labels=["queue"],
+    )
+    for name in QUEUES:
+        age.add_metric([name], oldest_queued_age(settings, name))
+    yield age
+
+
+def oldest_queued_age(settings: Settings, name: str) -> float:
+    """Seconds the oldest waiting job of a queue has waited: RQ's own record of when it was
+    queued; without Redis, the oldest stored work waiting for that queue (a delivery due,
+    or a queued agent task), which is what the embedded queue holds."""
+    now = datetime.now(UTC)
+    if settings.redis_url is not None:
+        queue = rq_queue(settings.redis_url, name)
+        for job_id in queue.get_job_ids(0, 1):
+            job = queue.fetch_job(job_id)
+            if job is not None and job.enqueued_at is not None:
+                queued = job.enqueued_at
+                queued = queued if queued.tzinfo else queued.replace(tzinfo=UTC)
+                return max(0.0, (now - queued).total_seconds())
+        return 0.0
+    with session_scope(settings.database_url) as session:
+        if name == EVENTS:
+            due = func.coalesce(Delivery.next_attempt_at, Delivery.received_at)
+            row = session.execute(
+                select(Delivery.received_at, Delivery.next_attempt_at)
+                .where(
+                    Delivery.status.in_([DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED]),
+                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+                )
+                .order_by(due)
+                .limit(1)
+            ).first()
+            oldest = (row.next_attempt_at or row.received_at) if row else None
+        elif name == AGENTS:
+            oldest = session.scalar(
+                select(Task.queued_at)
+                .where(Task.status == TaskStatus.QUEUED)
+                .order_by(Task.queued_at)
+                .limit(1)
+            )
+        else:
+            oldest = None
+    if oldest is None:
+        return 0.0
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    return max(0.0, (now - oldest).total_seconds())
 
 
 def _queue_depths(settings: Settings) -> Iterator[Metric]:

@@ -12,6 +12,8 @@ Behind a proxy, SPECBRIDGE_PROXY_HOPS says how many X-Forwarded-* hops to trust.
 from __future__ import annotations
 
 import logging
+import socket
+from socket import AI_PASSIVE
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
@@ -19,10 +21,11 @@ from gunicorn.glogging import Logger as GunicornLogger
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.agents.isolation import hide_environment_from_children
+from bot.errors import CommandError
 from bot.events import maintenance
 from bot.events.deliveries import requeue_unfinished
 from bot.events.worker import preload
-from bot.logs import configure_logging, log_formatter
+from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
 from storage.migrate import upgrade
@@ -89,6 +92,14 @@ class _FormattedLogger(GunicornLogger):  # type: ignore[misc]
             for handler in logger.handlers:
                 handler.setFormatter(self.formatter)
 
+    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+        """The access line of a delivery names it, as the lines logged while answering it do."""
+        with log_context(
+            delivery=environ.get("HTTP_X_GITHUB_DELIVERY"),
+            event=environ.get("HTTP_X_GITHUB_EVENT"),
+        ):
+            super().access(resp, req, environ, request_time)
+
 
 def behind_proxies(app: Flask, hops: int) -> Flask:
     """Believe X-Forwarded-For/-Proto/-Host/-Port/-Prefix from that many proxies (0: none)."""
@@ -99,10 +110,29 @@ def behind_proxies(app: Flask, hops: int) -> Flask:
     return app
 
 
+def check_address(host: str, port: int) -> None:
+    """Whether host:port can be listened on, said in one line: gunicorn would retry and
+    log some ten ERROR lines for a host that is no address or a port already taken."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, socket.gaierror) else str(error)
+        problem = f"cannot listen on {host}:{port}: {host!r} is no address ({reason})"
+        raise CommandError(problem) from None
+    family, kind, protocol, _name, address = addresses[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
 def serve(settings: Settings, host: str, port: int | None = None) -> None:
     """Migrate, then serve on host:port (port None: the PORT setting)."""
     configure_logging(settings)
     upgrade(settings.database_url)
+    check_address(host, port or settings.port)
     if settings.embedded_queue:
         hide_environment_from_children()  # agents run inside this process's queue
     if not settings.github_webhook_secret:

@@ -12,21 +12,27 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from markupsafe import Markup
 from sqlalchemy import func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from bot.agents.task_table import tasks_query
+from bot.events.deliveries import OWN_EVENT
 from bot.github.pacing import Pacer
+from bot.queue import QUEUES, depth
 from bot.settings import Settings
-from bot.web.metrics import pace_keys
+from bot.sync.task_graph import COLOURS, task_graph
+from bot.web.graph_svg import graph_svg
+from bot.web.metrics import oldest_queued_age, pace_keys
 from storage.db import session_scope
 from storage.models import (
     Delivery,
     Repository,
     Spec,
+    SpecStatus,
     Task,
     TaskStatus,
     Ticket,
@@ -40,6 +46,9 @@ COOKIE = "specbridge_status"
 COOKIE_DAYS = 30
 RECENT_DELIVERIES = 50
 RECENT_FAILED_TASKS = 50
+QUEUED_TASKS_SHOWN = 100
+# The page asks for its live part this often (milliseconds), without reloading.
+REFRESH_MS = 5000
 OFF_NOTE = (
     "The status page is off. Set SPECBRIDGE_STATUS_TOKEN to a secret, restart, and open "
     "/?token=<the secret> once (or send it as the password of HTTP basic auth).\n"
@@ -50,9 +59,14 @@ OFF_NOTE = (
 class SpecRow:
     key: str
     title: str
-    status: str
+    status: str  # as shown: a spec's status, or "invalid" for a file that never validated
     closed: int
     total: int
+    file_url: str | None = None
+    tracking_url: str | None = None
+    tracking_number: int | None = None
+    note: str = ""  # the first finding of a file that does not validate
+    graph: Markup | None = None
 
     @property
     def percent(self) -> int:
@@ -70,6 +84,10 @@ class TaskRow:
     attempts: int
     started_at: datetime | None
     error: str
+    queued_at: datetime | None = None
+    issue_url: str = ""
+    pull_request: int | None = None
+    pull_request_url: str | None = None
 
 
 @dataclass
@@ -81,7 +99,9 @@ class DeliveryRow:
     repository: str | None
     status: str
     attempts: int
-    error: str | None
+    note: str | None
+    own: bool = False  # an event specbridge's own writes caused: stored, never acted on
+    repository_url: str | None = None
 
 
 @dataclass
@@ -93,14 +113,59 @@ class BudgetRow:
 
 
 @dataclass
+class QueueRow:
+    name: str
+    depth: int | None  # None: could not be read
+    oldest_seconds: float | None
+
+
+@dataclass
 class Status:
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    deliveries_url: str | None = None  # GitHub's record of the App's deliveries
     specs: dict[str, list[SpecRow]] = field(default_factory=dict)
+    repository_urls: dict[str, str] = field(default_factory=dict)
     phases: list[str] = field(default_factory=lambda: [p.value for p in TicketPhase])
     tickets: dict[str, dict[str, int]] = field(default_factory=dict)  # repository → phase → count
     running: list[TaskRow] = field(default_factory=list)
+    queued: list[TaskRow] = field(default_factory=list)
+    queued_total: int = 0
     failed: list[TaskRow] = field(default_factory=list)
     deliveries: list[DeliveryRow] = field(default_factory=list)
     budget: list[BudgetRow] | None = None  # None: could not be read
+    queues: list[QueueRow] = field(default_factory=list)
+
+    @property
+    def own_deliveries(self) -> int:
+        return sum(1 for d in self.deliveries if d.own)
+
+    @property
+    def failed_deliveries(self) -> int:
+        return sum(1 for d in self.deliveries if d.status == "failed")
+
+
+class Links:
+    """Where things are on GitHub (github.com, an Enterprise Server, or the double)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.web = settings.github_web_url
+        self.slug = settings.github_app_slug
+
+    def repository(self, full_name: str) -> str:
+        return f"{self.web}/{full_name}"
+
+    def issue(self, full_name: str, number: int) -> str:
+        return f"{self.web}/{full_name}/issues/{number}"
+
+    def pull_request(self, full_name: str, number: int) -> str:
+        return f"{self.web}/{full_name}/pull/{number}"
+
+    def file(self, full_name: str, commit: str, path: str) -> str:
+        return f"{self.web}/{full_name}/blob/{commit}/{path}"
+
+    def deliveries(self) -> str | None:
+        """The App's advanced settings, where GitHub lists its recent deliveries by id."""
+        return f"{self.web}/settings/apps/{self.slug}/advanced" if self.slug else None
 
 
 @blueprint.get("/")
@@ -129,41 +194,92 @@ def status() -> Response:
         or _basic_auth_matches(settings.status_token)
     ):
         return _refused()
-    return Response(render_template("status.html", status=read_status(settings)))
+    current = read_status(settings)
+    # The page's refresh asks for its live part alone, every REFRESH_MS.
+    template = "status_live.html" if request.args.get("part") == "live" else "status.html"
+    page = render_template(template, status=current, refresh_ms=REFRESH_MS, colours=COLOURS)
+    response = Response(page)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def read_status(settings: Settings) -> Status:
-    status = Status()
+    links = Links(settings)
+    status = Status(deliveries_url=links.deliveries())
     with session_scope(settings.database_url) as session:
-        status.specs = _specs(session)
+        status.specs = _specs(session, links)
         status.tickets = _tickets_by_phase(session)
-        status.running = _tasks(session, TaskStatus.RUNNING, Task.started_at)
-        status.failed = _tasks(session, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS)
-        status.deliveries = _recent_deliveries(session)
+        status.running = _tasks(session, links, TaskStatus.RUNNING, Task.started_at)
+        status.queued = _tasks(
+            session, links, TaskStatus.QUEUED, Task.queued_at, QUEUED_TASKS_SHOWN, oldest=True
+        )
+        status.queued_total = session.scalar(
+            select(func.count()).where(Task.status == TaskStatus.QUEUED)
+        )
+        status.failed = _tasks(
+            session, links, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS
+        )
+        status.deliveries = _recent_deliveries(session, links)
+    names = {*status.specs, *status.tickets}
+    names |= {d.repository for d in status.deliveries if d.repository}
+    status.repository_urls = {name: links.repository(name) for name in names}
     status.budget = _budget(settings)
+    status.queues = _queues(settings)
     return status
 
 
-def _specs(session: Session) -> dict[str, list[SpecRow]]:
+def _specs(session: Session, links: Links) -> dict[str, list[SpecRow]]:
     specs: dict[str, list[SpecRow]] = {}
-    rows = session.execute(
-        select(
-            Repository.full_name,
-            Spec.key,
-            Spec.title,
-            Spec.status,
-            Spec.tickets_closed,
-            Spec.tickets_total,
-        )
+    rows = session.scalars(
+        select(Spec)
         .join(Spec.repository)
+        .options(
+            selectinload(Spec.repository),
+            selectinload(Spec.tickets).selectinload(Ticket.spec_task),
+            selectinload(Spec.tickets).selectinload(Ticket.dependencies),
+        )
         .order_by(Repository.full_name, Spec.key)
     )
-    for full_name, key, title, status, closed, total in rows:
-        specs.setdefault(full_name, []).append(SpecRow(key, title, status.value, closed, total))
+    for spec in rows:
+        full_name = spec.repository.full_name
+        never_valid = spec.source_commit is None and (
+            spec.status in (SpecStatus.INVALID, SpecStatus.CANCELLED) or bool(spec.findings)
+        )
+        shown_status = spec.status.value
+        if never_valid:  # not "cancelled": it never had issues to cancel
+            removed = spec.status is SpecStatus.CANCELLED
+            shown_status = "invalid, file removed" if removed else "invalid"
+        commit = spec.source_commit or spec.findings_commit
+        row = SpecRow(
+            spec.key,
+            spec.title,
+            shown_status,
+            spec.tickets_closed,
+            spec.tickets_total,
+            file_url=links.file(full_name, commit, spec.path) if commit else None,
+            tracking_number=spec.tracking_issue_number,
+            tracking_url=links.issue(full_name, spec.tracking_issue_number)
+            if spec.tracking_issue_number
+            else None,
+        )
+        if spec.findings and (never_valid or spec.status is SpecStatus.INVALID):
+            first = spec.findings[0]
+            more = len(spec.findings) - 1
+            row.note = f"line {first.get('line')}: {first.get('message')}" + (
+                f" (and {more} more)" if more else ""
+            )
+        tickets = sorted(
+            spec.tickets, key=lambda t: (t.spec_task.position if t.spec_task else 0, t.id)
+        )
+        graph = task_graph(tickets)
+        if graph is not None and spec.status is not SpecStatus.CANCELLED:
+            issue_url = links.repository(full_name) + "/issues/{number}"
+            row.graph = Markup(graph_svg(graph, issue_url))  # graph_svg escapes what it writes
+        specs.setdefault(full_name, []).append(row)
     return specs
 
 
-def _recent_deliveries(session: Session) -> list[DeliveryRow]:
+def _recent_deliveries(session: Session, links: Links) -> list[DeliveryRow]:
     rows = session.execute(
         select(
             Delivery.received_at,
@@ -178,7 +294,19 @@ def _recent_deliveries(session: Session) -> list[DeliveryRow]:
         .order_by(Delivery.id.desc())
         .limit(RECENT_DELIVERIES)
     )
-    return [DeliveryRow(*row[:5], row.status.value, *row[6:]) for row in rows]
+    return [
+        DeliveryRow(
+            *row[:5],
+            row.status.value,
+            row.attempts,
+            None if row.error == OWN_EVENT else row.error,
+            own=row.error == OWN_EVENT,
+            repository_url=links.repository(row.repository_full_name)
+            if row.repository_full_name
+            else None,
+        )
+        for row in rows
+    ]
 
 
 def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
@@ -196,14 +324,19 @@ def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
 
 def _tasks(
     session: Session,
+    links: Links,
     status: TaskStatus,
-    newest_by: InstrumentedAttribute[datetime | None],
+    by: InstrumentedAttribute[datetime | None] | InstrumentedAttribute[datetime],
     limit: int | None = None,
+    oldest: bool = False,
 ) -> list[TaskRow]:
-    query = tasks_query(status=status).order_by(None).order_by(newest_by.desc(), Task.id.desc())
+    """Tasks of a status, newest first (oldest first: queued ones, in the order they run)."""
+    order = (by.asc(), Task.id.asc()) if oldest else (by.desc(), Task.id.desc())
+    query = tasks_query(status=status).order_by(None).order_by(*order)
     rows = []
     for task, ticket, full_name in session.execute(query.limit(limit)):
         spec_task = ticket.spec_task
+        pull = task.pull_request_number
         rows.append(
             TaskRow(
                 task.id,
@@ -215,6 +348,10 @@ def _tasks(
                 task.attempts,
                 task.started_at,
                 (task.error or "").splitlines()[0][:200] if task.error else "",
+                queued_at=task.queued_at,
+                issue_url=links.issue(full_name, ticket.issue_number),
+                pull_request=pull,
+                pull_request_url=links.pull_request(full_name, pull) if pull else None,
             )
         )
     return rows
@@ -230,6 +367,17 @@ def _budget(settings: Settings) -> list[BudgetRow] | None:
     except Exception:  # Redis down: the rest of the page still helps
         log.warning("status page: GitHub budget unavailable", exc_info=True)
         return None
+
+
+def _queues(settings: Settings) -> list[QueueRow]:
+    rows = []
+    for name in QUEUES:
+        try:
+            rows.append(QueueRow(name, depth(settings, name), oldest_queued_age(settings, name)))
+        except Exception:  # Redis down: said on the page
+            log.warning("status page: queue %s unavailable", name, exc_info=True)
+            rows.append(QueueRow(name, None, None))
+    return rows
 
 
 def _cookie_value(token: str) -> str:

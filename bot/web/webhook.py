@@ -13,8 +13,10 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from bot.counters import observe_delivery
 from bot.events.deliveries import DATABASE_AWAY, announce_delivery, store_delivery
 from bot.events.spool import spool_delivery
+from bot.logs import log_context
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,15 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 
 @blueprint.post("/webhook")
 def receive_webhook() -> tuple[Response, int]:
+    # What GitHub says it sends, before anything is verified: so a refusal names it too.
+    with log_context(
+        delivery=request.headers.get("X-GitHub-Delivery"),
+        event=request.headers.get("X-GitHub-Event"),
+    ):
+        return _receive()
+
+
+def _receive() -> tuple[Response, int]:
     settings: Settings = current_app.config["SPECBRIDGE_SETTINGS"]
     if not settings.github_webhook_secret:
         return _error(503, "GITHUB_WEBHOOK_SECRET is not set: deliveries cannot be verified")
@@ -41,9 +52,9 @@ def receive_webhook() -> tuple[Response, int]:
 
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature:
-        return _error(401, "missing X-Hub-Signature-256")
+        return _refused("missing X-Hub-Signature-256")
     if not _signature_matches(settings.github_webhook_secret, body, signature):
-        return _error(401, "X-Hub-Signature-256 does not match the payload")
+        return _refused("X-Hub-Signature-256 does not match the payload")
 
     event = request.headers.get("X-GitHub-Event")
     delivery_id = request.headers.get("X-GitHub-Delivery")
@@ -78,6 +89,20 @@ def receive_webhook() -> tuple[Response, int]:
         # Stored, so not lost: the outbox sweep queues it once the queue is back.
         return jsonify(delivery=delivery_id, status="stored"), 202
     return jsonify(delivery=delivery_id, status=stored.status), 202 if stored.queue else 200
+
+
+def _refused(reason: str) -> tuple[Response, int]:
+    """A delivery not signed with our secret: said once in the log, with where it came from
+    (a secret that differs from the App's, a proxy that rewrites bodies, or a stranger)."""
+    # Its headers are not to be believed (nor their values made labels): one bucket for all.
+    observe_delivery(current_app.config["SPECBRIDGE_SETTINGS"], "unverified", "refused")
+    log.warning(
+        "refused a delivery from %s: %s (is GITHUB_WEBHOOK_SECRET the App's webhook secret?)",
+        request.remote_addr,
+        reason,
+        extra={"outcome": "refused", "remote_addr": request.remote_addr},
+    )
+    return _error(401, reason)
 
 
 def _signature_matches(secret: str, body: bytes, signature: str) -> bool:

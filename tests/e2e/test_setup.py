@@ -21,10 +21,16 @@ from fakehub import FakeHub
 from tests.e2e.harness import free_port, wait_until
 from tests.support import REPO_ROOT, signature
 
+BOT_PORT = free_port()
+
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[FakeHub]:
-    double = FakeHub(state_dir=tmp_path / "hub")
+    """The double, sending its webhooks to where the test's `serve` will listen, signed at
+    first with a secret of its own (the App's, once one is registered)."""
+    double = FakeHub(
+        f"http://127.0.0.1:{BOT_PORT}/webhook", "the double's own secret", tmp_path / "hub"
+    )
     double.start()
     yield double
     double.stop()
@@ -73,8 +79,7 @@ def test_setup_creates_the_app_and_serve_accepts_its_signed_deliveries(
         "--manifest",
         str(REPO_ROOT / "app.yaml"),
         "--no-browser",
-        cwd=tmp_path,
-        GITHUB_API_URL=hub.url,
+        cwd=tmp_path,  # --github-url alone: its API is at its root, as it says when asked
     )
     try:
         page = wait_until(lambda: _page(f"http://127.0.0.1:{port}/"), 30, "the setup page")
@@ -107,10 +112,11 @@ def test_setup_creates_the_app_and_serve_accepts_its_signed_deliveries(
     assert written["GITHUB_WEBHOOK_SECRET"] == registered["webhook_secret"]
     assert written["GITHUB_APP_SLUG"] == registered["slug"]
 
-    bot_port = free_port()
-    serve = _specbridge("serve", cwd=tmp_path, PORT=str(bot_port))
+    assert written["GITHUB_API_URL"] == hub.url
+
+    serve = _specbridge("serve", cwd=tmp_path, PORT=str(BOT_PORT))
     try:
-        bot = f"http://127.0.0.1:{bot_port}"
+        bot = f"http://127.0.0.1:{BOT_PORT}"
         wait_until(lambda: _page(f"{bot}/healthz"), 60, "specbridge serve")
         body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
         headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping"}
@@ -132,6 +138,20 @@ def test_setup_creates_the_app_and_serve_accepts_its_signed_deliveries(
             timeout=10,
         )
         assert forged.status_code == 401
+        # The double's own webhooks, signed with the App's secret as GitHub signs them.
+        requests.post(
+            f"{hub.url}/_admin/repos",
+            json={"owner": "acme", "name": "rocket", "files": {"README.md": "hi\n"}},
+            timeout=30,
+        ).raise_for_status()
+        requests.post(
+            f"{hub.url}/_admin/repos/acme/rocket/commits",
+            json={"files": {"README.md": "hello\n"}},
+            timeout=30,
+        ).raise_for_status()
+        requests.post(f"{hub.url}/_admin/wait", timeout=60)
+        sent = hub.webhooks.attempts
+        assert sent and {a["status_code"] for a in sent} <= {200, 202}, sent[-1]["response"]
     finally:
         os.killpg(serve.pid, signal.SIGTERM)  # gunicorn's master and its worker
         serve.wait(timeout=30)
@@ -144,3 +164,38 @@ def test_setup_keeps_an_existing_env_file(tmp_path: Path) -> None:
     assert setup.returncode == 2
     assert output.strip() == "specbridge: .env exists: pass --force to overwrite it"
     assert (tmp_path / ".env").read_text() == "GITHUB_APP_ID=1\n"
+
+
+def test_a_failed_conversion_ends_setup_with_the_reason(hub: FakeHub, tmp_path: Path) -> None:
+    port = free_port()
+    setup = _specbridge(
+        "setup",
+        "--github-url",
+        hub.url,
+        "--port",
+        str(port),
+        "--manifest",
+        str(REPO_ROOT / "app.yaml"),
+        "--no-browser",
+        cwd=tmp_path,
+    )
+    try:
+        page = wait_until(lambda: _page(f"http://127.0.0.1:{port}/"), 30, "the setup page")
+        action = unescape(re.search(r'<form method="post" action="([^"]+)"', page)[1])
+        state = re.search(r"state=([^&]+)", action)[1]
+        # GitHub sends the person back with a code it will not convert (used, or too old).
+        back = requests.get(
+            f"http://127.0.0.1:{port}/callback", params={"state": state, "code": "used"}, timeout=30
+        )
+        assert back.status_code == 502 and "run it again" in back.text
+        output, _ = setup.communicate(timeout=30)  # it ends: nothing more will come
+    finally:
+        if setup.poll() is None:
+            setup.kill()
+    assert setup.returncode == 2
+    assert (
+        output.strip()
+        .splitlines()[-1]
+        .startswith("specbridge: GitHub did not convert the code (404 Not Found)")
+    )
+    assert not (tmp_path / ".env").exists()

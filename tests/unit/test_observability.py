@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import counters
+from bot import __version__, counters
 from bot.events import maintenance
 from bot.events.maintenance import prune_deliveries
 from bot.github import github_client
@@ -220,15 +220,18 @@ def test_metrics_show_sync_durations(metrics_settings: Settings) -> None:
     under_5s = ("specbridge_sync_duration_seconds_bucket", (("le", "5.0"),))
     under_1s = ("specbridge_sync_duration_seconds_bucket", (("le", "1.0"),))
     count = ("specbridge_sync_duration_seconds_count", ())
+    total = ("specbridge_sync_duration_seconds_sum", ())
     before = _samples(metrics_settings)
 
     counters.observe_sync(metrics_settings, 2.5)
-    counters.observe_sync(metrics_settings, 4.0)
+    counters.observe_sync(metrics_settings, 4.0)  # a whole number added to a fraction
+    counters.observe_sync(metrics_settings, 0.5)  # counting did not pause after it
 
     after = _samples(metrics_settings)
-    assert after[under_5s] - before[under_5s] == 2
-    assert after[under_1s] - before[under_1s] == 0
-    assert after[count] - before[count] == 2
+    assert after[under_5s] - before[under_5s] == 3
+    assert after[under_1s] - before[under_1s] == 1
+    assert after[count] - before[count] == 3
+    assert after[total] - before[total] == pytest.approx(7.0)
 
 
 def test_metrics_show_the_github_budget_left(metrics_settings: Settings) -> None:
@@ -258,6 +261,80 @@ def test_metrics_show_queue_depths(metrics_settings: Settings) -> None:
         expected = 0  # the embedded queue runs what it is given at once
 
     assert _samples(metrics_settings)["specbridge_queue_depth", (("queue", AGENTS),)] == expected
+
+
+def test_metrics_count_deliveries_by_outcome_with_their_durations_pruning_aside(
+    client: FlaskClient, db: str
+) -> None:
+    """specbridge_deliveries_total counts what was processed; pruning the rows leaves it."""
+    settings = load_settings()
+    if settings.redis_url is None:
+        counters._memory._hashes.clear()  # one process's counts: this test's alone
+    payload = github_payload("issues", "labeled.payload.json")
+    for _ in range(2):
+        assert post_webhook(client, "issues", payload).status_code == 202
+    run_queued_jobs(db)
+    refused = client.post(
+        "/webhook",
+        data=b"{}",
+        headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "x", "X-Hub-Signature-256": "no"},
+    )
+    assert refused.status_code == 401
+    with session_scope(db) as session:  # pruned: the stored rows go, the counts stay
+        session.execute(Delivery.__table__.delete())
+
+    text = client.get("/metrics").get_data(as_text=True)
+    families = {(f.name, f.type): f for f in text_string_to_metric_families(text)}
+    total = {
+        tuple(sorted(s.labels.items())): s.value
+        for s in families["specbridge_deliveries", "counter"].samples
+    }
+    processed = sum(v for labels, v in total.items() if ("event", "issues") in labels)
+    assert processed == 2, total
+    assert total[("event", "unverified"), ("outcome", "refused")] == 1
+    assert "specbridge_deliveries", "gauge" in families  # the stored rows, by status
+    histogram = {
+        (s.name, s.labels.get("le")): s.value
+        for s in families["specbridge_delivery_duration_seconds", "histogram"].samples
+    }
+    assert histogram["specbridge_delivery_duration_seconds_count", None] == 2
+    assert histogram["specbridge_delivery_duration_seconds_bucket", "+Inf"] == 2
+    assert histogram["specbridge_delivery_duration_seconds_sum", None] > 0
+
+
+def test_metrics_show_the_version_the_process_and_the_oldest_queued_job(
+    metrics_settings: Settings,
+) -> None:
+    settings = metrics_settings
+    with session_scope(settings.database_url) as session:
+        ticket = Ticket(repository=Repository(full_name="acme/web"), issue_number=7)
+        session.add(
+            Task(
+                ticket=ticket,
+                agent="default",
+                status=TaskStatus.QUEUED,
+                queued_at=datetime.now(UTC) - timedelta(minutes=5),
+            )
+        )
+    if settings.redis_url:
+        # RQ's own record of when a job was queued: made five minutes ago.
+        job = rq_queue(settings.redis_url, AGENTS).enqueue("bot.agents.run.run_task", 1)
+        job.enqueued_at = datetime.now(UTC) - timedelta(minutes=5)
+        job.save()
+
+    text = create_app(settings).test_client().get("/metrics").get_data(as_text=True)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    ages = {
+        s.labels["queue"]: s.value
+        for s in families["specbridge_queue_oldest_job_age_seconds"].samples
+    }
+    assert 290 < ages[AGENTS] < 400
+    assert ages["events"] == 0
+    [info] = families["specbridge_build_info"].samples
+    assert info.value == 1 and info.labels["version"] == __version__
+    assert families["process_resident_memory_bytes"].samples[0].value > 0
+    assert "process_cpu_seconds" in families
 
 
 # -- /healthz and /readyz -----------------------------------------------------------------

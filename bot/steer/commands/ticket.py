@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import agent_for, not_ready_because
 from bot.steer.commands.registry import CommandError, Context, Where, command
+from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
 from storage.models import Ticket, TicketPhase
 
@@ -109,6 +110,8 @@ def block(ctx: Context, args: str) -> str:
         raise CommandError("`/block` needs a reason, e.g. `/block waiting for the API keys`.")
     ticket = _ticket(ctx)
     ticket.blocked, ticket.blocked_reason = True, args.strip()
+    ctx.session.commit()
+    ticket_changed(ctx.steering.settings, ticket)  # the tracking issue lists it, within seconds
     return f"Blocked: {ticket.blocked_reason}. Nothing new is queued until `/unblock`."
 
 
@@ -120,6 +123,8 @@ def unblock(ctx: Context, _args: str) -> str:
     if not ticket.blocked:
         return "The ticket was not blocked."
     ticket.blocked, ticket.blocked_reason = False, None
+    ctx.session.commit()
+    ticket_changed(ctx.steering.settings, ticket)
     return "Unblocked. " + ctx.steering.start(ticket, explicit=False)
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,3 +310,52 @@ def test_refused_credentials_are_one_line() -> None:
         "or GITHUB_TOKEN"
     )
     assert expected_problem(ZeroDivisionError()) is None  # a bug keeps its traceback
+
+
+# -- where serve listens: one line, not a traceback or gunicorn's retries ---------------
+
+
+def _serve_alone(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`specbridge serve` as a person runs it, on an SQLite file of its own (migrated first,
+    so its first lines are the migration's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
+    env.pop("REDIS_URL", None)
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", PYTHONPATH=str(REPO_ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", *arguments],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_on_a_port_out_of_range_is_a_usage_line(tmp_path: Path) -> None:
+    done = _serve_alone(tmp_path, "--port", "99999")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "specbridge serve: argument --port: '99999' is not a TCP port (1-65535) "
+        "(see `specbridge serve --help`)"
+    ]
+
+
+def test_serve_on_a_malformed_host_or_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    bad_host = _serve_alone(tmp_path, "--host", "not a host!", "--port", "8931")
+    assert bad_host.returncode == 2
+    [line] = _not_migrations(bad_host.stderr)
+    assert line.startswith("specbridge: cannot listen on not a host!:8931: 'not a host!' is no")
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = _serve_alone(tmp_path, "--port", str(port))
+    assert in_use.returncode == 2
+    assert _not_migrations(in_use.stderr) == [
+        f"specbridge: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def _not_migrations(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " INFO alembic." not in line]

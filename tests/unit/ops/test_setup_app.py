@@ -4,6 +4,7 @@ against the double is tests/e2e/test_setup.py)."""
 from __future__ import annotations
 
 import argparse
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,34 @@ def test_a_malformed_env_file_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"\.env:2 is not a KEY=VALUE line"):
         read_env_file(tmp_path / ".env")
     (tmp_path / ".env").write_text('GITHUB_PRIVATE_KEY="-----BEGIN\n')
-    with pytest.raises(SettingsError, match="not closed"):
+    with pytest.raises(SettingsError, match=r"\.env:1: the value's \" quote is not closed"):
         read_env_file(tmp_path / ".env")
+
+
+def test_a_private_key_pasted_on_many_lines_is_read_as_compose_reads_it(tmp_path: Path) -> None:
+    """The PEM as GitHub gives it, between double quotes: python-dotenv and compose take it."""
+    key = new_private_key()
+    (tmp_path / ".env").write_text(
+        f'GITHUB_APP_ID=7\nGITHUB_PRIVATE_KEY="{key.strip()}"\n'
+        "POSTGRES_PASSWORD=s3cret\n"
+        'DATABASE_URL="postgresql://specbridge:${POSTGRES_PASSWORD}@db/specbridge"\n'
+        "LITERAL='${POSTGRES_PASSWORD}'\n"
+    )
+    values = read_env_file(tmp_path / ".env")
+    assert values["GITHUB_PRIVATE_KEY"] == key.strip()
+    assert values["DATABASE_URL"] == "postgresql://specbridge:s3cret@db/specbridge"
+    assert values["LITERAL"] == "${POSTGRES_PASSWORD}"
+    assert load_settings(values).uses_app_auth
+
+
+def test_the_env_file_with_the_private_key_is_never_committed() -> None:
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (".env", "deploy/.env"):
+        ignored = subprocess.run(
+            ["git", "check-ignore", "--no-index", "-q", path], cwd=REPO_ROOT, check=False
+        )
+        assert ignored.returncode == 0, f"{path} is not in .gitignore"
 
 
 @pytest.mark.parametrize("value", ["0", "70000", "http"])
@@ -178,3 +205,26 @@ def test_every_option_has_help() -> None:
         return missing
 
     assert walk(_parser()) == []
+
+
+def test_the_api_setup_converts_at_is_found_or_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.ops import setup_app
+
+    roots: set[str] = set()
+    monkeypatch.setattr(setup_app, "is_api_root", lambda url: url in roots)
+    default = "https://api.github.com"
+    choose = setup_app.choose_api_url
+
+    assert choose("https://github.com", None, default, None) == default
+    assert choose("https://github.com", None, default, "https://github.com") == default
+    # An Enterprise Server: its API under /api/v3 (also the guess when nothing answers).
+    roots = {"https://ghe.acme.dev/api/v3"}
+    assert choose("https://ghe.acme.dev", None, default, "x") == "https://ghe.acme.dev/api/v3"
+    roots = set()
+    assert choose("https://ghe.acme.dev", None, default, "x") == "https://ghe.acme.dev/api/v3"
+    # A proxy or a double answering the API at the address itself.
+    roots = {"http://127.0.0.1:9000"}
+    assert choose("http://127.0.0.1:9000", None, default, "x") == "http://127.0.0.1:9000"
+    # Said outright: --api-url, then GITHUB_API_URL.
+    assert choose("https://ghe.acme.dev", "https://proxy/api/", default, "x") == "https://proxy/api"
+    assert choose("https://ghe.acme.dev", None, "https://set/api/v3", "x") == "https://set/api/v3"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 import threading
@@ -12,8 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from bot.events.deliveries import OWN_EVENT
 from bot.settings import Settings, load_settings
 from bot.web.app import create_app
 from storage.db import session_scope
@@ -29,6 +32,7 @@ from storage.models import (
     Task,
     TaskStatus,
     Ticket,
+    TicketDependency,
     TicketPhase,
 )
 
@@ -80,15 +84,85 @@ def rows_of(html: str) -> list[Row]:
     return parser.rows
 
 
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    text: str = ""
+    children: list[Element] = field(default_factory=list)
+
+    def find(self, tag: str | None = None, **attrs: str) -> list[Element]:
+        """Descendants with this tag and these attributes (class matches one of its words)."""
+        found = []
+        for child in self.children:
+            if (tag is None or child.tag == tag) and all(
+                value in (child.attrs.get(name.rstrip("_")) or "").split()
+                if name.rstrip("_") == "class"
+                else child.attrs.get(name.replace("_", "-")) == value
+                for name, value in attrs.items()
+            ):
+                found.append(child)
+            found += child.find(tag, **attrs)
+        return found
+
+    def links(self) -> dict[str, str]:
+        """Link text → href."""
+        return {a.text.strip(): a.attrs.get("href") or "" for a in self.find("a")}
+
+
+_VOID = {"meta", "input", "br", "img", "link", "hr", "path", "rect"}
+
+
+class _Tree(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Element("root", {})
+        self._open = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, dict(attrs))
+        self._open[-1].children.append(element)
+        if tag not in _VOID:
+            self._open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self._open) - 1, 0, -1):
+            if self._open[index].tag == tag:
+                del self._open[index:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        for element in self._open:
+            element.text += data
+
+
+def tree_of(html: str) -> Element:
+    parser = _Tree()
+    parser.feed(html)
+    return parser.root
+
+
+WEB = "https://github.com"
+SLUG = "specbridge-acme"
+
+
 @pytest.fixture
 def settings(db: str) -> Settings:
     return load_settings(
-        {"DATABASE_URL": db, "SPECBRIDGE_STATUS_TOKEN": TOKEN, "GITHUB_TOKEN": "status-page-test"}
+        {
+            "DATABASE_URL": db,
+            "SPECBRIDGE_STATUS_TOKEN": TOKEN,
+            "GITHUB_TOKEN": "status-page-test",
+            "GITHUB_APP_SLUG": SLUG,
+        }
     )
 
 
 def seed(database_url: str) -> None:
-    """acme/web: spec `login`, 3 of 5 tickets closed; one agent task running, one failed."""
+    """acme/web: spec `login` (tracking issue #10), 3 of 5 tickets closed, TSK-2 after TSK-1
+    and TSK-4 after TSK-2 and TSK-3; one agent task running (on its pull request #21), one
+    failed and one queued; a file that never validated, then removed; deliveries, two of
+    them caused by specbridge's own writes."""
     with session_scope(database_url) as session:
         repository = Repository(full_name="acme/web")
         spec = Spec(
@@ -100,6 +174,17 @@ def seed(database_url: str) -> None:
             status=SpecStatus.EXECUTING,
             tickets_total=5,
             tickets_closed=3,
+            tracking_issue_number=10,
+            source_commit="abc123",
+        )
+        broken = Spec(
+            repository=repository,
+            key="broken",
+            path="specs/broken.yaml",
+            title="specs/broken.yaml",
+            status=SpecStatus.CANCELLED,
+            findings=[{"line": 3, "column": 8, "message": "'tasks' must be a list"}],
+            findings_commit="def456",
         )
         phases = [TicketPhase.DONE] * 3 + [TicketPhase.BUILDING, TicketPhase.BACKLOG]
         tickets = []
@@ -114,12 +199,27 @@ def seed(database_url: str) -> None:
                     issue_number=10 + number,
                     phase=phase,
                     state=state,
+                    state_reason="completed" if state is IssueState.CLOSED else None,
                 )
             )
-        session.add_all(tickets)
+        session.add_all([*tickets, broken])
+        session.flush()
         session.add_all(
             [
-                Task(ticket=tickets[3], agent="default", status=TaskStatus.RUNNING, attempts=1),
+                TicketDependency(ticket_id=tickets[1].id, depends_on_id=tickets[0].id),
+                TicketDependency(ticket_id=tickets[3].id, depends_on_id=tickets[1].id),
+                TicketDependency(ticket_id=tickets[3].id, depends_on_id=tickets[2].id),
+            ]
+        )
+        session.add_all(
+            [
+                Task(
+                    ticket=tickets[3],
+                    agent="default",
+                    status=TaskStatus.RUNNING,
+                    attempts=1,
+                    pull_request_number=21,
+                ),
                 Task(
                     ticket=tickets[4],
                     agent="default",
@@ -127,6 +227,7 @@ def seed(database_url: str) -> None:
                     attempts=2,
                     error=f"{FAILURE}\nlong log follows",
                 ),
+                Task(ticket=tickets[4], agent="careful", status=TaskStatus.QUEUED),
                 Delivery(
                     delivery_id="delivery-ok",
                     event="push",
@@ -143,24 +244,81 @@ def seed(database_url: str) -> None:
                     status=DeliveryStatus.FAILED,
                     error="RuntimeError: boom",
                 ),
+                *(
+                    Delivery(
+                        delivery_id=f"delivery-own-{n}",
+                        event="issues",
+                        action="opened",
+                        payload={},
+                        repository_full_name="acme/web",
+                        status=DeliveryStatus.IGNORED,
+                        error=OWN_EVENT,
+                    )
+                    for n in (1, 2)
+                ),
             ]
         )
 
 
 def assert_shows_the_seeded_state(html: str) -> None:
     rows = rows_of(html)
+    page = tree_of(html)
     [spec] = [r for r in rows if r.attrs.get("data-spec") == "acme/web:login"]
     assert (spec.progress["value"], spec.progress["max"]) == ("3", "5")
     assert "3 of 5 closed (60%)" in spec.text
-    [failed] = [r for r in rows if r.attrs.get("class") == "task" and "failed" in r.text]
-    assert FAILURE in failed.text and "#15" in failed.text and "login/TSK-5" in failed.text
+    [spec_row] = page.find("tr", data_spec="acme/web:login")
+    assert spec_row.links()["#10"] == f"{WEB}/acme/web/issues/10"  # the tracking issue
+    assert spec_row.links()["login"] == f"{WEB}/acme/web/blob/abc123/specs/login.yaml"
+    # A file that never validated is said so, not "cancelled", with its first finding.
+    [broken] = page.find("tr", data_spec="acme/web:broken")
+    assert "invalid, file removed" in broken.text and "cancelled" not in broken.text
+    assert "line 3: 'tasks' must be a list" in broken.text
+
+    [failed] = page.find("table", id="tasks-failed")[0].find("tr", class_="task")
+    assert FAILURE in failed.text and "login/TSK-5" in failed.text
+    assert failed.links()["#15"] == f"{WEB}/acme/web/issues/15"
     assert "long log follows" not in html
-    [running] = [r for r in rows if r.attrs.get("class") == "task" and "running" in r.text]
-    assert "#14" in running.text
-    [bad_delivery] = [r for r in rows if "delivery-bad" in r.text]
+    [running] = page.find("table", id="tasks-running")[0].find("tr", class_="task")
+    assert running.links()["#14"] == f"{WEB}/acme/web/issues/14"
+    assert running.links()["#21"] == f"{WEB}/acme/web/pull/21"  # its pull request
+    [queued] = page.find("table", id="tasks-queued")[0].find("tr", class_="task")
+    assert "careful" in queued.text and "queued" in queued.text
+    assert queued.links()["#15"] == f"{WEB}/acme/web/issues/15"
+
+    [bad_delivery] = page.find("tr", data_delivery="delivery-bad")
     assert "issues.closed" in bad_delivery.text and "failed" in bad_delivery.text
-    budget = [r.cells[1:] for r in rows if r.cells[:1] and r.cells[0].startswith("token-")]
-    assert budget == [["60s", "80", "80"], ["3600s", "500", "500"]]
+    assert "RuntimeError: boom" in bad_delivery.text
+    assert bad_delivery.links()["delivery-bad"] == f"{WEB}/settings/apps/{SLUG}/advanced"
+    assert bad_delivery.links()["acme/web"] == f"{WEB}/acme/web"
+    own = page.find("tr", class_="own")
+    assert sorted(o.attrs["data-delivery"] or "" for o in own) == [
+        "delivery-own-1",
+        "delivery-own-2",
+    ]
+    assert "own" not in (bad_delivery.attrs.get("class") or "").split()
+    assert "2 caused by specbridge itself hidden" in html
+
+    # The budget and the queues, at the top.
+    budget = {
+        card.attrs["data-window"]: " ".join(card.find("b")[0].text.split())
+        for card in page.find("div", class_="budget")
+    }
+    assert budget == {"60": "80 of 80", "3600": "500 of 500"}
+    queues = {
+        card.attrs["data-queue"]: card
+        for card in page.find("div", class_="card")
+        if card.attrs.get("data-queue")
+    }
+    assert set(queues) == {"events", "agents"}
+    assert html.index('id="summary"') < html.index("<h2>Specs</h2>")
+
+    # The spec's graph, drawn on the server: each task a link to its issue, coloured by phase.
+    [svg] = page.find("svg", class_="task-graph")
+    nodes = {n.attrs["data-issue"]: n.attrs["data-style"] for n in svg.find("g", class_="node")}
+    assert nodes == {"11": "done", "12": "done", "13": "done", "14": "building", "15": "backlog"}
+    hrefs = sorted(a.attrs["href"] or "" for a in svg.find("a"))
+    assert hrefs == [f"{WEB}/acme/web/issues/{n}" for n in range(11, 16)]
+    assert len(svg.find("g", class_="edges")[0].children) == 2 * 3  # a curve and a head each
 
 
 # -- access -------------------------------------------------------------------------------
@@ -265,17 +423,60 @@ def chromium(profile: Path, *arguments: str) -> str:
     return done.stdout
 
 
-def test_chromium_renders_the_seeded_progress_and_failed_task(
+def artifacts(tmp_path: Path) -> Path:
+    """Where CI keeps what a test leaves for people to look at: $SPECBRIDGE_ARTIFACTS, else
+    the test's own temporary folder."""
+    folder = Path(os.environ.get("SPECBRIDGE_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_chromium_renders_the_page_and_refreshes_it_in_place(
     settings: Settings, served: str, tmp_path: Path
 ) -> None:
+    """Links, a queued task, the graph; after a few seconds the live part was fetched again
+    and swapped in without a reload, and it still shows the same; a screenshot is kept."""
     seed(settings.database_url)
-    screenshot = tmp_path / "status-page.png"
+    screenshot = artifacts(tmp_path) / "status-page.png"
 
     page = f"{served}/?token={TOKEN}"
-    dom = chromium(tmp_path / "dom-profile", "--dump-dom", page)
+    # Virtual time runs the page's timers: 12 s of it is two refreshes or more at 5 s.
+    dom = chromium(tmp_path / "dom-profile", "--virtual-time-budget=12000", "--dump-dom", page)
     chromium(
-        tmp_path / "shot-profile", f"--screenshot={screenshot}", "--window-size=1280,1400", page
+        tmp_path / "shot-profile",
+        f"--screenshot={screenshot}",
+        "--window-size=1280,1700",
+        "--virtual-time-budget=2000",
+        page,
     )
 
     assert_shows_the_seeded_state(dom)
-    assert screenshot.stat().st_size > 10_000  # kept under the pytest tmp dir for a look
+    [live] = tree_of(dom).find("div", id="live")
+    assert int(live.attrs["data-refreshes"] or 0) >= 2
+    # Self-caused deliveries are in the page, hidden until the filter shows them.
+    assert "show-own" not in (tree_of(dom).find("body")[0].attrs.get("class") or "")
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_the_live_part_alone_is_what_the_page_fetches_and_it_is_current(
+    settings: Settings,
+) -> None:
+    seed(settings.database_url)
+    credentials = base64.b64encode(f"ops:{TOKEN}".encode()).decode()
+    client = create_app(settings).test_client()
+    auth = {"Authorization": f"Basic {credentials}"}
+    assert client.get("/?part=live").status_code == 401  # it keeps the page's token
+
+    with session_scope(settings.database_url) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.issue_number == 13)).one()
+        session.add(Task(ticket=ticket, agent="default", status=TaskStatus.QUEUED))
+    live = client.get("/?part=live", headers=auth)
+
+    assert live.status_code == 200 and live.headers["Cache-Control"] == "no-store"
+    html = live.get_data(as_text=True)
+    assert "<html" not in html and "<script" not in html  # the part, not the page
+    queued = tree_of(html).find("table", id="tasks-queued")[0].find("tr", class_="task")
+    assert sorted(row.links()["#13" if "#13" in row.text else "#15"] for row in queued) == [
+        f"{WEB}/acme/web/issues/13",
+        f"{WEB}/acme/web/issues/15",
+    ]
