@@ -336,6 +336,10 @@ class Ticket(Base):
     # A hash of the title, body and labels last written, so an unchanged
     # task costs no GitHub write.
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # What specbridge itself last wrote on the issue, to tell people's edits from its own:
+    # {"title": hash, "part": hash of the generated part of the body, "labels": [names]}.
+    # None: not known (an issue written before it was kept, or one adopted as a ticket).
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     phase: Mapped[TicketPhase] = mapped_column(_enum(TicketPhase), default=TicketPhase.BACKLOG)
     state: Mapped[IssueState] = mapped_column(_enum(IssueState), default=IssueState.OPEN)
     state_reason: Mapped[str | None] = mapped_column(String(32))
