@@ -434,6 +434,34 @@ class Delivery(Base):
     processed_at: Mapped[datetime | None]
 
 
+class TaskProposal(Base):
+    """A change of a spec's tasks asked for on GitHub, proposed as a pull request that
+    edits the spec's tasks file: a task to add (an issue made a sub-issue of the
+    tracking issue, or `/add-task`) or to remove (a ticket taken out of the tracking
+    issue, or closed as not planned). The sync that finds an added task in the merged
+    file makes its issue the task's ticket instead of opening another."""
+
+    __tablename__ = "task_proposals"
+    __table_args__ = (UniqueConstraint("repository_id", "branch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # add | remove
+    task_key: Mapped[str] = mapped_column(String(64))
+    # The issue to adopt as the added task's ticket (none for `/add-task`), or the
+    # ticket's issue whose task is to go.
+    issue_number: Mapped[int | None]
+    issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    branch: Mapped[str] = mapped_column(String(255))
+    pull_request_number: Mapped[int | None]
+    requested_by: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | adopted | dropped
+    created_at: Mapped[datetime] = _created()
+
+    spec: Mapped[Spec] = relationship()
+
+
 class CommandRun(Base):
     """Every comment command: who, what, allowed or refused, and the result."""
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents.hosted import handed_over_labels
@@ -37,6 +38,7 @@ from bot.settings import Settings
 from bot.sync import render
 from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
+from bot.sync.proposals import adoptions
 from bot.sync.tree import place
 from storage.models import (
     Approval,
@@ -87,6 +89,7 @@ class SpecWriter:
         self._recover_unrecorded()
         board = self._board()
         self._ensure_tracking_issue()
+        self._adopt_proposed(board)
         self._create_tickets(board)
         self._close_done_at_first_sight()
         self._link_unlinked()
@@ -277,6 +280,35 @@ class SpecWriter:
                 self._set_statuses(board)
         self._creation_done()
 
+    def _adopt_proposed(self, board: Board | None) -> None:
+        """New tasks proposed from an issue (bot/sync/proposals.py) take that issue as their
+        ticket: no second issue. It is linked, put on the board and written as any
+        ticket below; what its author wrote stays above the generated part."""
+        waiting = {t.key: t for t in self._active_tasks() if t.ticket is None}
+        proposed = adoptions(self.session, self.spec) if waiting else {}
+        proposed = {key: p for key, p in proposed.items() if key in waiting}
+        if not proposed:
+            return
+        taken = set(
+            self.session.scalars(
+                select(Ticket.issue_number).where(
+                    Ticket.repository_id == self.spec.repository_id,
+                    Ticket.issue_number.in_([p.issue_number for p in proposed.values()]),
+                )
+            )
+        )
+        self.session.commit()
+        found = self.issues.read_issues([p.issue_node_id or "" for p in proposed.values()])
+        for key, proposal in proposed.items():
+            issue = found.get(proposal.issue_node_id or "")
+            if issue is None or issue.number in taken:
+                proposal.state = "dropped"  # gone, or a ticket already: the task gets its own
+                continue
+            self._record_ticket(waiting[key], issue, board=board, linked=False, adopted=True)
+            proposal.state = "adopted"
+            self.counts["adopted"] += 1
+        self.session.commit()
+
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
         """Keys to try again (GitHub asked us to slow down); the rest are refused."""
         retry = [key for key, why in failed.items() if any(t in why.lower() for t in TOO_FAST)]
@@ -308,7 +340,9 @@ class SpecWriter:
         group: int | None = None,
         board: Board | None = None,
         linked: bool = True,
+        adopted: bool = False,
     ) -> Ticket:
+        """`adopted`: a person's issue, of which specbridge has written nothing yet."""
         ticket = Ticket(
             repository_id=self.spec.repository_id,
             spec=self.spec,
@@ -317,7 +351,9 @@ class SpecWriter:
             issue_id=issue.database_id,
             issue_node_id=issue.node_id,
             content_hash=render.content_hash(issue.title, issue.body, issue.labels),
-            written=_written(issue.title, render.split_ticket_body(issue.body)[1], issue.labels),
+            written=None
+            if adopted
+            else _written(issue.title, render.split_ticket_body(issue.body)[1], issue.labels),
             state=IssueState(issue.state),
             state_reason=issue.state_reason,
             approval=Approval.PENDING if self.spec.approval_required else Approval.NOT_REQUIRED,

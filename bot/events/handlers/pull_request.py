@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from bot.agents.hosted import PullRequest, follow_pull_request
 from bot.events.router import Event, router
+from bot.repositories import find_repository
 from bot.review.checks import CheckTarget, check_head
+from bot.sync.proposals import drop_proposal, is_proposal_branch
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened")
@@ -42,3 +44,15 @@ def on_hosted_agent_pull_request(event: Event) -> None:
         event.board_gateway(),
         pull,
     )
+
+
+@router.register("pull_request", "closed")
+def on_proposal_closed(event: Event) -> None:
+    """A task proposed from GitHub whose pull request closed without merging: dropped, so
+    a task given that id later does not adopt the issue (bot/sync/proposals.py)."""
+    pull = event.payload["pull_request"]
+    if pull.get("merged") or not is_proposal_branch(pull["head"]["ref"]):
+        return
+    repository = find_repository(event.session, event.repository_full_name or "")
+    if repository is not None:
+        drop_proposal(event.session, repository, pull["head"]["ref"])
