@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import responses
 from graphql import FieldNode, OperationDefinitionNode, parse, validate
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.github import BoardGateway, RepositoryGateway, github_client
@@ -24,7 +25,15 @@ from bot.sync import render
 from bot.sync.github_side import GitHubSide
 from bot.sync.writer import SpecWriter
 from fakehub.graphql_api import github_schema
-from storage.models import Repository, Spec, SpecPhase, SpecStatus, SpecTask, Ticket
+from storage.models import (
+    Repository,
+    Spec,
+    SpecPhase,
+    SpecStatus,
+    SpecTask,
+    TaskProposal,
+    Ticket,
+)
 from tests.support import MOCK_API, MOCK_GRAPHQL
 
 REPO = "acme/rocket"
@@ -337,6 +346,44 @@ def test_a_body_written_before_the_start_marker_keeps_its_note_below_and_peoples
     assert update["body"].startswith(render.START + "\n")
     assert update["body"].endswith("-->\n\nA note below.")
     assert "customer" in github.issues["I_5"]["labels"]
+
+
+def test_a_task_proposed_from_an_issue_adopts_that_issue_instead_of_opening_one(
+    session: Session, settings: Settings, spec: Spec, github: FakeGraphQL
+) -> None:
+    """The proposal's pull request was merged: T-2 is in the spec, and #12 is its issue."""
+    _ticket(session, spec, github)
+    added = SpecTask(key="T-2", title="Check the weather", description="Proposed in #12.")
+    spec.tasks.append(added)
+    session.add(
+        TaskProposal(
+            repository_id=spec.repository_id,
+            spec=spec,
+            kind="add",
+            task_key="T-2",
+            issue_number=12,
+            issue_node_id="I_12",
+            branch="specbridge/add-task/rocket/issue-12",
+            requested_by="mona",
+        )
+    )
+    session.commit()
+    github.issue("I_12", "Check the weather", "Winds above 20 knots scrub it.", ["weather"])
+
+    writer = _writer(session, settings, spec)
+    writer._adopt_proposed(None)
+    writer._create_tickets(None)  # nothing left to create
+    writer._update_tickets()
+
+    assert added.ticket is not None and added.ticket.issue_number == 12
+    assert session.scalars(select(TaskProposal)).one().state == "adopted"
+    [(name, update)] = github.mutations()
+    assert name == "updateIssue"  # no createIssue
+    assert update["title"] == "T-2: Check the weather"
+    assert update["body"].startswith(f"Winds above 20 knots scrub it.\n\n{render.START}\n")
+    assert update["body"].endswith("<!-- specbridge: spec=rocket task=T-2 -->")
+    assert sorted(github.issues["I_12"]["labels"]) == ["priority: medium", "specbridge", "weather"]
+    assert writer.counts["adopted"] == 1 and writer.counts["opened"] == 0
 
 
 def test_split_and_compose_keep_peoples_text_byte_for_byte() -> None:
