@@ -147,8 +147,8 @@ def propose_removal(
         return Proposed(left=f"`{path}` cannot lose it: {refused}")
     body = (
         f"Removes the task `{key}` from `{path}`: @{by} {why}.\n\n"
-        f"Merging it closes #{number} as not planned if it is still open, as for any task "
-        "removed from the spec. Closing this pull request keeps the task."
+        f"Once this is merged, #{number} is closed as not planned if it is still open, as "
+        "for any task removed from the spec. Closing this pull request keeps the task."
     )
     pull = _open_pull_request(
         contents,

@@ -7,6 +7,7 @@ the task, and merging it makes that issue the ticket (no second issue)."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,4 +144,63 @@ def test_peoples_words_stay_and_an_issue_added_under_the_spec_becomes_its_task(
     assert adopted["parent"] == tracking and adopted["state"] == "open"
     assert "specbridge" in adopted["labels"]
     wait_until(lambda: stack.board(REPO).get(issue["number"]) == "Backlog", 30, "its card")
+    assert stack.mismatches() == []
+
+
+HERE = Path(__file__).parent.parent / "unit/specs/fixtures"
+FEATURE = "specs/001-photo-albums/"
+KIRO = ".kiro/specs/user-authentication/"
+
+
+def test_tasks_proposed_on_native_specs_are_written_as_the_tools_write_them(
+    stack: Stack,
+) -> None:
+    files = {FEATURE + p.name: p.read_text() for p in (HERE / "spec-kit" / FEATURE).iterdir()}
+    files |= {KIRO + p.name: p.read_text() for p in (HERE / "kiro" / KIRO).iterdir()}
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": CONFIG})
+    stack.commit(REPO, files, "Plan albums and sign-in")
+    stack.settle()
+    albums = stack.issue_titled(REPO, "Spec: Photo albums")["number"]
+    auth = stack.issue_titled(REPO, "Spec: User authentication")["number"]
+    wire = next(i for i in stack.issues(REPO) if i["title"].startswith("TASK-4:"))
+
+    # /add-task on the spec-kit feature's tracking issue, by its owner.
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{albums}/comments",
+        user="mona",
+        body="/add-task Export an album as a zip",
+        author_association="OWNER",
+    )
+    # Kiro's TASK-4 taken out of its tracking issue by a person.
+    stack.admin(
+        "DELETE",
+        f"repos/{REPO}/issues/{auth}/sub_issues",
+        user="mona",
+        sub_issue_number=wire["number"],
+    )
+    stack.settle()
+    pulls = {p["head"]["ref"]: p for p in stack.repo_state(REPO)["pull_requests"]}
+    add = pulls["specbridge/add-task/001-photo-albums/T016"]
+    remove = pulls["specbridge/remove-task/user-authentication/TASK-4"]
+    tasks_md = file_at(stack, FEATURE + "tasks.md", add["head"]["ref"])
+    assert "- [ ] T015 Run quickstart.md validation\n- [ ] T016 Export an album as a zip\n" in (
+        tasks_md
+    )
+    kiro_md = file_at(stack, KIRO + "tasks.md", remove["head"]["ref"])
+    assert "4. Wire the sign-up" not in kiro_md and "- [ ] 3.2 Sign out everywhere" in kiro_md
+    assert any(f"#{add['number']}" in c["body"] for c in stack.comments(REPO, albums))
+    assert any(f"#{remove['number']}" in c["body"] for c in stack.comments(REPO, wire["number"]))
+
+    # Merged: T016 gets its issue; TASK-4's issue closes as not planned.
+    before = len(stack.issues(REPO))
+    stack.admin("POST", f"repos/{REPO}/pulls/{add['number']}/merge", user="mona")
+    stack.settle()
+    stack.admin("POST", f"repos/{REPO}/pulls/{remove['number']}/merge", user="mona")
+    stack.settle()
+    issues = stack.issues(REPO)
+    assert len(issues) == before + 1
+    assert [i["title"] for i in issues[before:]] == ["T016: Export an album as a zip"]
+    gone = stack.issue(REPO, wire["number"])
+    assert (gone["state"], gone["state_reason"]) == ("closed", "not_planned")
     assert stack.mismatches() == []

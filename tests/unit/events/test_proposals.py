@@ -47,6 +47,8 @@ tasks:
     depends_on: [TSK-1]
 """
 TRACKING = 9
+# GitHub's closing keywords before an issue reference.
+CLOSING = re.compile(r"\b(close[sd]?|fix(e[sd])?|resolve[sd]?):?\s+#\d", re.I)
 
 
 @pytest.fixture
@@ -164,7 +166,7 @@ def test_an_issue_added_under_the_tracking_issue_gets_a_pull_request_adding_its_
     assert (pull["head"], pull["base"]) == ("specbridge/add-task/launch/issue-12", "main")
     assert "Merging it makes #12 the task's issue" in pull["body"]
     # No closing keyword: merging it must not close the issue it adopts.
-    assert re.search(r"\b(close[sd]?|fix(e[sd])?|resolve[sd]?):?\s+#\d", pull["body"], re.I) is None
+    assert CLOSING.search(pull["body"]) is None
     assert "#31" in json.loads(said.calls[0].request.body)["body"]
     proposal = session.scalars(select(TaskProposal)).one()
     assert (proposal.kind, proposal.task_key, proposal.issue_number, proposal.state) == (
@@ -211,6 +213,8 @@ def test_a_ticket_taken_out_of_the_tracking_issue_gets_a_pull_request_removing_i
     )
     pull = json.loads(calls["pull"].calls[0].request.body)
     assert pull["title"] == f"Remove task TSK-1 from {PATH}"
+    # No closing keyword: merged, GitHub would close the issue as completed.
+    assert CLOSING.search(pull["body"]) is None
     assert "@mona took #10 out of #9" in pull["body"]
     assert (
         "Close that pull request to keep the task" in json.loads(said.calls[0].request.body)["body"]
