@@ -456,7 +456,9 @@ class TaskProposal(Base):
     branch: Mapped[str] = mapped_column(String(255))
     pull_request_number: Mapped[int | None]
     requested_by: Mapped[str] = mapped_column(String(255))
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open | adopted | dropped
+    # open, then adopted (an addition whose issue became the ticket), merged (a removal)
+    # or dropped (closed unmerged, or an issue that could not be adopted)
+    state: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = _created()
 
     spec: Mapped[Spec] = relationship()

@@ -181,14 +181,14 @@ def adoptions(session: Session, spec: Spec) -> dict[str, TaskProposal]:
     return {p.task_key: p for p in found}
 
 
-def drop_proposal(session: Session, repository: Repository, branch: str) -> bool:
-    """Its pull request was closed without merging: nothing to adopt or remove."""
+def settle_proposal(session: Session, repository: Repository, branch: str, merged: bool) -> None:
+    """Its pull request closed. Unmerged: nothing to adopt or remove. A removal merged is
+    done (the sync closes the issue); an addition merged waits for the sync to adopt."""
     proposal = _open_proposal(session, repository, branch)
-    if proposal is None:
-        return False
-    proposal.state = "dropped"
+    if proposal is None or (merged and proposal.kind == "add"):
+        return
+    proposal.state = "merged" if merged else "dropped"
     session.commit()
-    return True
 
 
 def is_proposal_branch(branch: str) -> bool:

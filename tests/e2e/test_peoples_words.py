@@ -1,7 +1,7 @@
 """People's words kept, and tasks proposed from GitHub, end to end against the double:
 a note under a ticket's generated part survives a spec change, an edit inside it is
-quoted before it is rewritten, a label a person added stays, an unchanged re-sync
-writes nothing; an issue added under the tracking issue becomes a pull request adding
+quoted before it is rewritten, a label and a title a person set stay, an unchanged
+re-sync writes nothing; an issue added under the tracking issue becomes a pull request adding
 the task, and merging it makes that issue the ticket (no second issue)."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def test_peoples_words_stay_and_an_issue_added_under_the_spec_becomes_its_task(
         timeout=30,
     ).raise_for_status()
     edited = first["TSK-2"]["body"].replace("From ten.", "From ten, slowly. Ask ground first.")
-    edit(stack, count, body=edited)
+    edit(stack, count, body=edited, title="TSK-2: Count down (hold at T-10)")
     stack.settle()
 
     # The spec changes both tasks.
@@ -91,6 +91,7 @@ def test_peoples_words_stay_and_an_issue_added_under_the_spec_becomes_its_task(
     assert "needs-pad" in now["TSK-1"]["labels"]  # the label stayed
     assert "specbridge" in now["TSK-1"]["labels"]
     assert "From twenty." in now["TSK-2"]["body"]
+    assert now["TSK-2"]["title"] == "TSK-2: Count down (hold at T-10)"  # the spec kept it
     assert "Ask ground first." not in now["TSK-2"]["body"]
     [quote] = [c for c in stack.comments(REPO, count) if "Ask ground first." in c["body"]]
     assert "> From ten, slowly. Ask ground first." in quote["body"]
@@ -104,6 +105,12 @@ def test_peoples_words_stay_and_an_issue_added_under_the_spec_becomes_its_task(
     stack.commit(REPO, {PATH: "# the launch\n" + changed}, "A comment")
     stack.settle()
     assert stack.writes() == []
+
+    # The spec renames TSK-2: now the spec's title wins over the person's.
+    renamed = changed.replace("title: Count down", "title: Count down from twenty")
+    stack.commit(REPO, {PATH: renamed}, "Rename the countdown")
+    stack.settle()
+    assert stack.issue(REPO, count)["title"] == "TSK-2: Count down from twenty"
 
     # A person adds an issue of theirs under the tracking issue: a pull request adds
     # the task to the spec file.

@@ -302,3 +302,35 @@ def test_add_task_by_a_writer_opens_a_pull_request_adding_the_task(
         "lisa",
     )
     every_request_is_githubs()
+
+
+@responses.activate
+def test_a_proposals_pull_request_closed_unmerged_drops_it_and_a_merged_removal_is_done(
+    session: Session, handler_settings: Settings, spec: Spec
+) -> None:
+    for kind, key in (("add", "TSK-3"), ("remove", "TSK-1")):
+        session.add(
+            TaskProposal(
+                repository_id=spec.repository_id,
+                spec=spec,
+                kind=kind,
+                task_key=key,
+                issue_number=12,
+                issue_node_id="I_12",
+                branch=f"specbridge/{kind}-task/launch/{key}",
+                requested_by="mona",
+            )
+        )
+    session.commit()
+
+    def closed(branch: str, merged: bool) -> dict:  # type: ignore[type-arg]
+        payload = github_payload("pull_request", "closed.payload.json")
+        payload["pull_request"]["head"]["ref"] = branch
+        payload["pull_request"]["merged"] = merged
+        return payload
+
+    for branch, merged in (("add-task/launch/TSK-3", False), ("remove-task/launch/TSK-1", True)):
+        dispatch(session, handler_settings, "pull_request", closed(f"specbridge/{branch}", merged))
+    states = {p.kind: p.state for p in session.scalars(select(TaskProposal))}
+    assert states == {"add": "dropped", "remove": "merged"}
+    assert len(responses.calls) == 0
