@@ -336,6 +336,10 @@ class Ticket(Base):
     # A hash of the title, body and labels last written, so an unchanged
     # task costs no GitHub write.
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    # What specbridge itself last wrote on the issue, to tell people's edits from its own:
+    # {"title": hash, "part": hash of the generated part of the body, "labels": [names]}.
+    # None: not known (an issue written before it was kept, or one adopted as a ticket).
+    written: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     phase: Mapped[TicketPhase] = mapped_column(_enum(TicketPhase), default=TicketPhase.BACKLOG)
     state: Mapped[IssueState] = mapped_column(_enum(IssueState), default=IssueState.OPEN)
     state_reason: Mapped[str | None] = mapped_column(String(32))
@@ -428,6 +432,36 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None]
     received_at: Mapped[datetime] = _created()
     processed_at: Mapped[datetime | None]
+
+
+class TaskProposal(Base):
+    """A change of a spec's tasks asked for on GitHub, proposed as a pull request that
+    edits the spec's tasks file: a task to add (an issue made a sub-issue of the
+    tracking issue, or `/add-task`) or to remove (a ticket taken out of the tracking
+    issue, or closed as not planned). The sync that finds an added task in the merged
+    file makes its issue the task's ticket instead of opening another."""
+
+    __tablename__ = "task_proposals"
+    __table_args__ = (UniqueConstraint("repository_id", "branch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    spec_id: Mapped[int] = mapped_column(ForeignKey("specs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # add | remove
+    task_key: Mapped[str] = mapped_column(String(64))
+    # The issue to adopt as the added task's ticket (none for `/add-task`), or the
+    # ticket's issue whose task is to go.
+    issue_number: Mapped[int | None]
+    issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    branch: Mapped[str] = mapped_column(String(255))
+    pull_request_number: Mapped[int | None]
+    requested_by: Mapped[str] = mapped_column(String(255))
+    # open, then adopted (an addition whose issue became the ticket), merged (a removal)
+    # or dropped (closed unmerged, or an issue that could not be adopted)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = _created()
+
+    spec: Mapped[Spec] = relationship()
 
 
 class CommandRun(Base):

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from github import UnknownObjectException
+
 from bot.github.connection import GitHubConnection, GraphQLAnswer
 
 # Per request: well inside GitHub's node and complexity limits and its 10 s
@@ -26,6 +28,8 @@ ISSUE_FIELDS = (
     "labels(first: 100) { nodes { name } } "
     "projectItems(first: 10) { nodes { id project { id } } }"
 )
+
+READ_ISSUES = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Issue {{ {ISSUE_FIELDS} }} }} }}"
 
 T = TypeVar("T")
 
@@ -157,6 +161,29 @@ class IssueWriter:
                 parent = (data.get(f"c{i}") or {}).get("parent")
                 parents[node_id] = parent["id"] if parent else None
         return parents
+
+    def read_issues(self, node_ids: Sequence[str]) -> dict[str, WrittenIssue]:
+        """Issues as they are now (title, body, labels, state, cards), by node id: GraphQL
+        `nodes`, up to 100 a request. An id that is no issue any more is left out."""
+        found: dict[str, WrittenIssue] = {}
+        ids = list(dict.fromkeys(node_ids))
+        for start in range(0, len(ids), READ_BATCH):
+            chunk = ids[start : start + READ_BATCH]
+            try:
+                nodes = self.connection.query(READ_ISSUES, {"ids": chunk}).get("nodes") or []
+            except UnknownObjectException:  # one was deleted: the others one by one
+                nodes = [self._read_one(node_id) for node_id in chunk]
+            for node in nodes:
+                if node and node.get("id"):
+                    found[node["id"]] = WrittenIssue.from_node(node)
+        return found
+
+    def _read_one(self, node_id: str) -> dict[str, Any] | None:
+        try:
+            nodes = self.connection.query(READ_ISSUES, {"ids": [node_id]}).get("nodes")
+        except UnknownObjectException:
+            return None
+        return (nodes or [None])[0]
 
     # -- writes --------------------------------------------------------------------
 

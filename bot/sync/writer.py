@@ -19,8 +19,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents.hosted import handed_over_labels
@@ -35,6 +38,7 @@ from bot.settings import Settings
 from bot.sync import render
 from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
+from bot.sync.proposals import adoptions
 from bot.sync.tree import place
 from storage.models import (
     Approval,
@@ -85,6 +89,7 @@ class SpecWriter:
         self._recover_unrecorded()
         board = self._board()
         self._ensure_tracking_issue()
+        self._adopt_proposed(board)
         self._create_tickets(board)
         self._close_done_at_first_sight()
         self._link_unlinked()
@@ -275,6 +280,35 @@ class SpecWriter:
                 self._set_statuses(board)
         self._creation_done()
 
+    def _adopt_proposed(self, board: Board | None) -> None:
+        """New tasks proposed from an issue (bot/sync/proposals.py) take that issue as their
+        ticket: no second issue. It is linked, put on the board and written as any
+        ticket below; what its author wrote stays above the generated part."""
+        waiting = {t.key: t for t in self._active_tasks() if t.ticket is None}
+        proposed = adoptions(self.session, self.spec) if waiting else {}
+        proposed = {key: p for key, p in proposed.items() if key in waiting}
+        if not proposed:
+            return
+        taken = set(
+            self.session.scalars(
+                select(Ticket.issue_number).where(
+                    Ticket.repository_id == self.spec.repository_id,
+                    Ticket.issue_number.in_([p.issue_number for p in proposed.values()]),
+                )
+            )
+        )
+        self.session.commit()
+        found = self.issues.read_issues([p.issue_node_id or "" for p in proposed.values()])
+        for key, proposal in proposed.items():
+            issue = found.get(proposal.issue_node_id or "")
+            if issue is None or issue.number in taken:
+                proposal.state = "dropped"  # gone, or a ticket already: the task gets its own
+                continue
+            self._record_ticket(waiting[key], issue, board=board, linked=False, adopted=True)
+            proposal.state = "adopted"
+            self.counts["adopted"] += 1
+        self.session.commit()
+
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
         """Keys to try again (GitHub asked us to slow down); the rest are refused."""
         retry = [key for key, why in failed.items() if any(t in why.lower() for t in TOO_FAST)]
@@ -306,7 +340,9 @@ class SpecWriter:
         group: int | None = None,
         board: Board | None = None,
         linked: bool = True,
+        adopted: bool = False,
     ) -> Ticket:
+        """`adopted`: a person's issue, of which specbridge has written nothing yet."""
         ticket = Ticket(
             repository_id=self.spec.repository_id,
             spec=self.spec,
@@ -315,6 +351,9 @@ class SpecWriter:
             issue_id=issue.database_id,
             issue_node_id=issue.node_id,
             content_hash=render.content_hash(issue.title, issue.body, issue.labels),
+            written=None
+            if adopted
+            else _written(issue.title, render.split_ticket_body(issue.body)[1], issue.labels),
             state=IssueState(issue.state),
             state_reason=issue.state_reason,
             approval=Approval.PENDING if self.spec.approval_required else Approval.NOT_REQUIRED,
@@ -399,34 +438,96 @@ class SpecWriter:
     # -- edits, closes, reopens --------------------------------------------------------
 
     def _update_tickets(self) -> None:
-        updates, wanted = [], {}
+        """Tickets whose task changed: their issues as the spec says now, people's words kept.
+
+        specbridge owns the generated part of the body, its own title and its own labels.
+        The issues about to change are read first (one GraphQL request a hundred): text
+        around the generated part stays; a title a person changed stays until the spec
+        changes that title; labels the bot did not add stay; a person's edit inside the
+        generated part is quoted in a comment before the part is rewritten."""
+        due = []
         for task in self._active_tasks():
             ticket = task.ticket
             if ticket is None or ticket.issue_node_id is None:
                 continue
+            if ticket.state in (IssueState.DELETED, IssueState.TRANSFERRED):
+                continue
             title = render.ticket_title(task)
-            body = render.ticket_body(self.spec, task, self._dependency_tickets(task))
+            part = render.ticket_part(self.spec, task, self._dependency_tickets(task))
             labels = render.ticket_labels(self.spec, task)
-            digest = render.content_hash(title, body, labels)
+            digest = render.content_hash(title, render.compose_ticket_body("", part, ""), labels)
             if ticket.content_hash != digest:
-                # A label that hands the issue to a hosted agent stays while it works.
-                labels += handed_over_labels(self.settings, ticket)
-                updates.append((ticket, title, body, labels))
-                wanted[str(ticket.id)] = digest
-        if not updates:
+                due.append(_Due(ticket, task, title, part, labels, digest))
+        if not due:
             return
-        edits = [
-            IssueUpdate(str(t.id), t.issue_node_id or "", title, body, self._labels(labels))
-            for t, title, body, labels in updates
-        ]
         self.session.commit()
-        outcome = self.issues.update_issues(edits)
-        for ticket, *_ in updates:
-            if str(ticket.id) in outcome.done:
-                ticket.content_hash = wanted[str(ticket.id)]
+        now = self.issues.read_issues([d.ticket.issue_node_id or "" for d in due])
+        edits, quotes = {}, []
+        for item in due:
+            issue = now.get(item.ticket.issue_node_id or "")
+            edit = self._edit(item, issue)
+            if edit is None:  # GitHub shows what the spec says already
+                item.ticket.content_hash, item.ticket.written = item.digest, item.written
+                continue
+            edits[str(item.ticket.id)] = (item, edit)
+            if item.quote is not None:
+                quotes.append((str(item.ticket.id), item.ticket.issue_node_id or "", item.quote))
+        self.session.commit()
+        if quotes:
+            said = self.issues.add_comments(quotes)
+            self.counts["quoted"] += len(said.done)
+            for key, why in said.failed.items():
+                # Not rewritten without the person's version said first: next sync again.
+                edits.pop(key, None)
+                self.refused[f"quote {key}"] = why
+        if not edits:
+            self.session.commit()
+            return
+        outcome = self.issues.update_issues([edit for _, edit in edits.values()])
+        for key, (item, _) in edits.items():
+            if key in outcome.done:
+                item.ticket.content_hash, item.ticket.written = item.digest, item.written
                 self.counts["changed"] += 1
         self.refused.update({f"edit {k}": v for k, v in outcome.failed.items()})
         self.session.commit()
+
+    def _edit(self, item: _Due, issue: WrittenIssue | None) -> IssueUpdate | None:
+        """What to change on the issue, as it is now, for the generated part, title and
+        labels to say what the spec says; None when nothing. Sets `item.written` and
+        `item.quote`."""
+        ticket = item.ticket
+        handed_over = handed_over_labels(self.settings, ticket)
+        if issue is None:  # not readable: written as the spec says
+            item.written = _written(item.title, item.part, item.labels)
+            body = render.compose_ticket_body("", item.part, "")
+            labels = self._labels([*item.labels, *handed_over])
+            return IssueUpdate(str(ticket.id), ticket.issue_node_id or "", item.title, body, labels)
+        above, part_now, below = render.split_ticket_body(issue.body)
+        last = ticket.written or _as_found(issue, part_now, self.spec)
+        title = None
+        if issue.title != item.title and (
+            render.title_hash(item.title) != last.get("title")  # the spec changed it
+            or render.title_hash(issue.title) == last.get("title")  # nobody did
+        ):
+            title = item.title
+        body = None
+        new_body = render.compose_ticket_body(above, item.part, below)
+        written_part = render.split_ticket_body(new_body)[1]
+        changed = part_now is None or render.part_hash(written_part) != last.get("part")
+        if changed and render.part_hash(written_part) != render.part_hash(part_now):
+            body = new_body
+            if part_now is not None and render.part_hash(part_now) != last.get("part"):
+                item.quote = render.edited_part_comment(item.task, part_now)
+        ours_before = set(last.get("labels") or [])
+        people = [n for n in issue.labels if n not in ours_before and n not in item.labels]
+        wanted = list(dict.fromkeys([*item.labels, *handed_over, *people]))
+        labels = None
+        if set(wanted) != set(issue.labels):
+            labels = self._labels(wanted)
+        item.written = _written(item.title, written_part, item.labels)
+        if title is None and body is None and labels is None:
+            return None
+        return IssueUpdate(str(ticket.id), ticket.issue_node_id or "", title, body, labels)
 
     def _done_at_first_sight(self, ticket: Ticket) -> bool:
         return ticket.spec_task is not None and ticket.spec_task.key in self.done
@@ -678,6 +779,41 @@ class SpecWriter:
             for key in task.depends_on
             if key in by_key and by_key[key].ticket  # type: ignore[misc]
         ]
+
+
+@dataclass
+class _Due:
+    """A ticket whose task changed, and what the spec says of it now."""
+
+    ticket: Ticket
+    task: SpecTask
+    title: str
+    part: str
+    labels: list[str]
+    digest: str
+    written: dict[str, Any] | None = None
+    quote: str | None = None
+
+
+def _written(title: str, part: str | None, labels: Iterable[str]) -> dict[str, Any]:
+    """What specbridge wrote on an issue, as Ticket.written keeps it."""
+    return {
+        "title": render.title_hash(title),
+        "part": render.part_hash(part),
+        "labels": sorted(set(labels)),
+    }
+
+
+def _as_found(issue: WrittenIssue, part: str | None, spec: Spec) -> dict[str, Any]:
+    """What specbridge last wrote, when it was not kept (an issue written before it was,
+    or one adopted): the issue's title and generated part as they are, and the labels
+    that look like its own."""
+    ours = {render.LABEL, *spec.labels}
+    return {
+        "title": render.title_hash(issue.title),
+        "part": render.part_hash(part),
+        "labels": [n for n in issue.labels if n in ours or n.startswith("priority: ")],
+    }
 
 
 def _all_closed(tickets: Sequence[Ticket]) -> bool:

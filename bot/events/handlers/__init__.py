@@ -10,6 +10,7 @@ MODULES = (
     "heads",  # after push: it follows what the push handler did
     "issues",
     "issue_comment",
+    "sub_issues",
     "projects_v2_item",
     "pull_request",
     "pull_request_review",

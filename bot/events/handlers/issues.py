@@ -1,4 +1,5 @@
-"""`issues` on a ticket → its state, its spec's progress, the tracking issue."""
+"""`issues` on a ticket → its state, its spec's progress, the tracking issue; a ticket a
+person closed as not planned → a pull request removing its task (bot/sync/proposals.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bot.events.router import Event, router
 from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import find_repository
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
+from bot.sync.proposals import propose_removal
 from storage.models import IssueState, Ticket
 
 
@@ -37,6 +39,38 @@ def on_ticket_state(event: Event) -> None:
             issue = repo.get_issue(ticket.issue_number)
             apply_issue_state(ticket, issue.state, issue.state_reason)
         ticket_state_changed(session, event.settings, ticket, repo)
+
+
+@router.register("issues", "closed")
+def on_closed_as_not_planned(event: Event) -> None:
+    """A person closed a ticket as not planned: its task's removal is proposed. The bot's
+    own closes (a task removed from the spec, a spec deleted) are not a person's."""
+    sender = event.payload.get("sender") or {}
+    if event.payload["issue"].get("state_reason") != "not_planned" or sender.get("type") == "Bot":
+        return
+    ticket = _ticket(event)
+    if ticket is None or ticket.spec is None or ticket.spec_task is None:
+        return
+    if ticket.spec_task.removed_at is not None:
+        return
+    spec, number = ticket.spec, ticket.issue_number
+    session = event.session
+    session.commit()
+    repo = event.repository_gateway()
+    with exclusive(event.settings, spec_lock(ticket.repository.full_name, spec.key)):
+        session.refresh(ticket)
+        proposed = propose_removal(
+            session, repo, spec, ticket, event.sender, f"closed #{number} as not planned"
+        )
+        if proposed.again:
+            return
+        said = (
+            f"@{event.sender} closed this issue as not planned: {proposed.said()} removes its "
+            f"task `{proposed.task_key}` from the spec. Close that pull request to keep it."
+            if not proposed.left
+            else f"@{event.sender}: {proposed.said()}"
+        )
+        repo.comment_on_issue(number, said)
 
 
 def _ticket(event: Event) -> Ticket | None:

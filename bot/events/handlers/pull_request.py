@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from bot.agents.hosted import PullRequest, follow_pull_request
 from bot.events.router import Event, router
+from bot.repositories import find_repository
 from bot.review.checks import CheckTarget, check_head
+from bot.sync.proposals import is_proposal_branch, settle_proposal
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened")
@@ -42,3 +44,15 @@ def on_hosted_agent_pull_request(event: Event) -> None:
         event.board_gateway(),
         pull,
     )
+
+
+@router.register("pull_request", "closed")
+def on_proposal_closed(event: Event) -> None:
+    """The pull request of a task proposed from GitHub closed (bot/sync/proposals.py):
+    unmerged, the proposal is dropped, so a task given that id later adopts nothing."""
+    pull = event.payload["pull_request"]
+    if not is_proposal_branch(pull["head"]["ref"]):
+        return
+    repository = find_repository(event.session, event.repository_full_name or "")
+    if repository is not None:
+        settle_proposal(event.session, repository, pull["head"]["ref"], bool(pull.get("merged")))

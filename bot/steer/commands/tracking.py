@@ -1,9 +1,10 @@
-"""Commands on a spec's tracking issue: approve all, status, sync."""
+"""Commands on a spec's tracking issue: approve all, status, sync, add-task."""
 
 from __future__ import annotations
 
 from bot.agents.scheduler import agent_for
 from bot.steer.commands.registry import CommandError, Context, Where, command
+from bot.sync.proposals import propose_adding
 from storage.models import Approval, Spec, Task
 
 
@@ -75,3 +76,24 @@ def sync(ctx: Context, _args: str) -> str:
         report_invalid_on_commit=False,
     )
     return f"Synced `{spec.path}` at {commit[:7]}:\n\n```\n{report}\n```"
+
+
+@command(
+    "add-task",
+    Where.TRACKING,
+    "/add-task <title>",
+    "propose a task for this spec: a pull request adds it to the spec file",
+)
+def add_task(ctx: Context, args: str) -> str:
+    title = " ".join(args.split())
+    if not title:
+        raise CommandError("`/add-task` needs the task's title, e.g. `/add-task Export as CSV`.")
+    spec = _spec(ctx)
+    asked_on = ctx.issue_number
+    proposed = propose_adding(ctx.session, ctx.repo, spec, title, ctx.user, asked_on=asked_on)
+    if proposed.left:
+        raise CommandError(proposed.said())
+    return (
+        f"{proposed.said()} adds the task `{proposed.task_key}` to `{spec.path}`. "
+        "Merging it opens the task's issue."
+    )

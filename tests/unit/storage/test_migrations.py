@@ -31,6 +31,7 @@ EVERY_ENTITY = {
     "github_content_use",
     "issue_groups",
     "chore_runs",
+    "task_proposals",
 }
 
 
