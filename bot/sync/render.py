@@ -178,8 +178,10 @@ def edited_part_comment(task: SpecTask, edited: str) -> str:
 
 
 def _task_named(ticket: Ticket) -> str:
+    """The dependency's task id: stable, so renaming it rewrites no other issue
+    (GitHub shows the referenced issue's title itself)."""
     task = ticket.spec_task
-    return f" `{task.key}`: {shown(task.title)}" if task is not None else ""
+    return f" `{task.key}`" if task is not None else ""
 
 
 def _background(spec: Spec) -> list[str]:
