@@ -1,5 +1,4 @@
-"""people's words kept: what specbridge last wrote on each ticket's issue; tasks
-proposed from GitHub
+"""people's words kept: what specbridge last wrote on an issue; tasks proposed on GitHub
 
 Revision ID: 0007
 Revises: 0006
