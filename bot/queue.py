@@ -30,9 +30,17 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Work people wait for (comments, card moves, pull request checks): every worker
+# takes it before anything else.
+INTERACTIVE = "interactive"
+# Work nobody watches as it happens (syncs of pushes and installations, their
+# continuations): taken when no interactive work waits.
 EVENTS = "events"
 AGENTS = "agents"
-QUEUES = (EVENTS, AGENTS)
+# In the order a worker takes them.
+QUEUES = (INTERACTIVE, EVENTS, AGENTS)
+# The queues of deliveries and the jobs they lead to (all but agents' runs).
+EVENT_QUEUES = (INTERACTIVE, EVENTS)
 # The only functions a worker runs.
 JOBS = frozenset(
     {
@@ -133,7 +141,9 @@ def pending(
     if not ids:
         return set()
     if settings.redis_url is None:
-        return embedded_queue(queue_name).pending(ids)
+        # A job id names one job whichever queue took it (a delivery's queue is its kind).
+        names = EVENT_QUEUES if queue_name in EVENT_QUEUES else (queue_name,)
+        return set().union(*(embedded_queue(name).pending(ids) for name in names))
     states = PENDING_STATES if started else PENDING_STATES - {JobStatus.STARTED}
     connection = redis_connection(settings.redis_url)
     with connection.pipeline() as pipe:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
-from bot.queue import EVENTS, enqueue, pending
+from bot.queue import INTERACTIVE, enqueue, pending
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync import render
@@ -68,10 +68,15 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
     """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
     job_id = f"tracking-{spec_id}"
-    if pending(settings, EVENTS, [job_id]):
+    if pending(settings, INTERACTIVE, [job_id]):
         return
-    enqueue(
-        settings, EVENTS, refresh_tracking, spec_id, job_id=job_id, delay=TRACKING_REFRESH_DELAY
+    enqueue(  # people closed issues and look at the tracking issue: interactive work
+        settings,
+        INTERACTIVE,
+        refresh_tracking,
+        spec_id,
+        job_id=job_id,
+        delay=TRACKING_REFRESH_DELAY,
     )
 
 
