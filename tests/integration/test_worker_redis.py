@@ -25,7 +25,7 @@ from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
 from tests.e2e.harness import Stack, wait_until
 from tests.integration.worker_with_slow_handler import SLOW_EVENT
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, github_payload
 
 
 @pytest.fixture
@@ -56,13 +56,16 @@ def _settings(stack: Stack) -> Settings:
 
 def _delivery_processed(stack: Stack, delivery_id: str) -> None:
     settings = _settings(stack)
-    stored = store_delivery(settings, delivery_id, "star", {"action": "created"})
-    queue_delivery(settings, stored.pk)
+    # A delivery a handler takes (one that needs none gets no job), reaching no GitHub.
+    payload = github_payload("installation", "created.payload.json")
+    payload["repositories"] = []
+    stored = store_delivery(settings, delivery_id, "installation", payload)
+    queue_delivery(settings, stored.pk, queue_name=stored.queue_name)
 
     def finished() -> bool:
         with session_scope(stack.database_url) as session:
             delivery = session.get(Delivery, stored.pk)
-            return delivery is not None and delivery.status is DeliveryStatus.IGNORED
+            return delivery is not None and delivery.status is DeliveryStatus.DONE
 
     try:
         wait_until(finished, 60, f"delivery {delivery_id} processed")
