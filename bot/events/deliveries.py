@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -41,7 +41,8 @@ from bot.beats import beating
 from bot.counters import count_delivery_without_job
 from bot.events import handlers
 from bot.events.router import Event, router
-from bot.locks import LockBusy
+from bot.github.auth import pace_key
+from bot.locks import LockBusy, SlotBusy, bulk_slot
 from bot.queue import EVENT_QUEUES, EVENTS, INTERACTIVE, enqueue, pending, redis_connection
 from bot.settings import Settings, get_settings
 from storage.db import session_scope, statement_engine
@@ -54,6 +55,8 @@ RETRY_DELAYS = (5, 30, 120, 600, 1800)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # Waiting for a spec another job holds does not use up an attempt.
 LOCK_BUSY_DELAY = 10
+# Nor waiting for the installation's bulk slot (another of its syncs runs).
+SLOT_BUSY_DELAY = 3
 # The web process queues a new delivery itself; the sweep leaves it that long.
 SWEEP_GRACE_SECONDS = 10
 SWEEP_BATCH = 1000
@@ -375,7 +378,11 @@ def process_delivery(delivery_pk: int) -> None:
     started = time.monotonic()
     outcome = "done"
     try:
-        with _lease_kept(settings, delivery_pk), session_scope(settings.database_url) as session:
+        with (
+            _slot(settings, delivery),
+            _lease_kept(settings, delivery_pk),
+            session_scope(settings.database_url) as session,
+        ):
             handled = router.dispatch(
                 Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
             )
@@ -383,7 +390,8 @@ def process_delivery(delivery_pk: int) -> None:
         _finish(settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED)
     except LockBusy as busy:
         outcome = "waiting"
-        _later(settings, delivery, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
+        delay = SLOT_BUSY_DELAY if isinstance(busy, SlotBusy) else LOCK_BUSY_DELAY
+        _later(settings, delivery, delivery_pk, delay, str(busy), used_attempt=False)
     except Exception as error:
         outcome = "failed"
         log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
@@ -414,6 +422,14 @@ class _Claimed:
     repository_full_name: str | None
     payload: dict[str, Any]
     attempts: int
+    installation_github_id: int | None = None
+
+
+def _slot(settings: Settings, delivery: _Claimed) -> AbstractContextManager[None]:
+    """A bulk delivery holds one of its installation's bulk slots (bot/locks.py)."""
+    if delivery_queue(delivery.event) != EVENTS:
+        return nullcontext()
+    return bulk_slot(settings, pace_key(settings, delivery.installation_github_id))
 
 
 def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
@@ -444,6 +460,7 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
             row.repository_full_name,
             row.payload,
             row.attempts,
+            row.installation_github_id,
         )
 
 

@@ -157,6 +157,6 @@ def test_an_interactive_delivery_is_taken_before_queued_bulk_ones(
         assert order == ["interactive", "bulk b1", "bulk b2", "bulk b3"]
     else:
         run_queued_jobs(db)
+        # b1 holds the bulk thread until the interactive one has run beside it.
         assert order.index("interactive") < order.index("bulk b2")
-        assert order[0] == "bulk b1"  # it was running, and waited for the interactive one
     assert {d.status for d in stored_deliveries(db)} == {DeliveryStatus.DONE}
