@@ -55,6 +55,8 @@ class Paused(RuntimeError):
     def __init__(self, message: str, resume_at: float) -> None:
         super().__init__(message)
         self.resume_at = resume_at
+        # Stopped where every write so far is recorded (bulk work's stops always are).
+        self.clean = False
 
 
 class BudgetExhausted(Paused):
@@ -75,6 +77,7 @@ class GaveWay(Paused):
 
     def __init__(self, resume_at: float, reason: str) -> None:
         super().__init__(reason, resume_at)
+        self.clean = True
 
 
 @dataclass
@@ -178,7 +181,9 @@ class Pacer:
             if granted.full != shortest or granted.room_at > deadline:
                 if bulk is not None:
                     bulk.gave_way = True
-                raise BudgetExhausted(granted.room_at, granted.full)
+                spent = BudgetExhausted(granted.room_at, granted.full)
+                spent.clean = may_stop
+                raise spent
             time.sleep(max(granted.room_at - now, 0.01))
 
     def counted(self, reservation: Reservation | None) -> None:

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 QUIET_PAUSE_SECONDS = 300
 # A continuation whose installation runs another bulk job tries again this much later.
 SLOT_BUSY_DELAY = 3
+# A continuation is queued this much before room comes (less than the bulk inline wait).
+RESUME_LEAD_SECONDS = 1.5
 
 
 class SyncFailed(RuntimeError):
@@ -337,7 +339,11 @@ def _pause(session: Session, settings: Settings, writer: SpecWriter, paused: Pau
     session.rollback()
     resume_at = datetime.fromtimestamp(paused.resume_at, UTC)
     spec.resume_at = resume_at
-    delay = max(paused.resume_at - time.time(), 0)
+    if paused.clean and not writer.refused:
+        # Every issue created so far is recorded: the continuation need not look for any.
+        spec.creation_started_at = None
+    # Queued a little early: the continuation reads its spec first, then waits the rest.
+    delay = max(paused.resume_at - time.time() - RESUME_LEAD_SECONDS, 0)
     long_pause = isinstance(paused, BudgetExhausted) and delay > QUIET_PAUSE_SECONDS
     if long_pause:
         assert isinstance(paused, BudgetExhausted)
