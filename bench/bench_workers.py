@@ -3,7 +3,7 @@ get answers while big specs sync, how many cheap deliveries a worker handles a
 second, and the board and first agent at GitHub's pace.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
-        python -m bench.bench_workers [fairness] [throughput] [board]
+        python -m bench.bench_workers [fairness] [throughput] [board] [budget]
             [--pace 1.0] [--tasks 300] [--cases 1x1,2x1,1x2,2x2] [--code DIR]
 
 fairness: `specbridge serve`, W `specbridge worker` and S pushes of a T-task spec,
@@ -17,7 +17,8 @@ track: a handler runs and finds nothing to do) stored with no worker running, th
 one worker: deliveries handled per second, first to last.
 board: one 200-task spec at `--pace`, one worker, an agent profile whose command is
 `true`: the time from the push to every card on the board, to the first agent's
-start, and the creations GitHub refused.
+start, the sync's writes, and the creations GitHub's limits refused.
+budget: the board at 0.1 and 1.0 s per write (the double's windows scaled alike).
 
 `--code DIR` runs another checkout's `specbridge` (e.g. `git archive main | tar -x
 -C DIR`) with this bench, for before/after ratios. Counts and times, no verdict.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import threading
@@ -107,10 +109,18 @@ class Bench(Stack):
         self.start_workers(self.workers)
 
     def start_workers(self, count: int) -> None:
+        """Start them and wait until each listens on Redis (a push before would time
+        their start, not the work)."""
         for n in range(1, count + 1):
             self._spawn(
                 f"worker{n}", [sys.executable, "-m", "bot.cli", "worker"], self.environment()
             )
+        if count:
+            from redis import Redis
+
+            redis = Redis.from_url(self.redis_url or "")
+            wait_until(lambda: redis.scard("rq:workers") >= count, 60, "the workers")
+            time.sleep(2)  # the rest of them (lanes, schedulers)
 
     def repository(self, owner: str, name: str, files: dict[str, str] | None = None) -> str:
         self.admin(
@@ -321,25 +331,37 @@ def board(tasks: int, pace: float, code: Path) -> dict[str, Any]:
     with bench(1, pace, code, SPECBRIDGE_AGENTS=str(profiles)) as stack:
         full_name = stack.repository("acme", "big")
         stack.reset_requests()
-        pushed = push_spec(stack, full_name, tasks)
         pushed_at = time.time()
+        pushed = push_spec(stack, full_name, tasks)
         wait_until(lambda: board_done(stack, full_name, tasks), 60 + tasks * 3 * pace, "board")
         on_board = time.monotonic() - pushed
         [(first_start,)] = stack.sql("select min(extract(epoch from started_at)) from tasks")
         summary = stack.admin("GET", "requests/summary")
+
+        def synced() -> list[str]:  # the sync's own summary lines, its last one included
+            paused = stack.sql("select count(*) from specs where resume_at is not null")[0][0]
+            log = (stack.workdir / "worker1.log").read_text()
+            return [] if paused else re.findall(r"synced big: .*? (\d+) writes", log)
+
+        wait_until(lambda: synced() and time.sleep(3) is None and synced(), 120, "the sync's end")
+        segments = synced()
     return {
         "tasks": tasks,
         "pace": pace,
         "board_seconds": on_board,
         "first_agent_seconds": float(first_start) - pushed_at if first_start else None,
         "writes": summary["write_requests"],
+        "sync_writes": sum(int(n) for n in segments),
+        "sync_segments": len(segments),
         "refused": summary.get("content_refused", 0) + summary.get("requests_limited", 0),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", nargs="*", default=["fairness", "throughput", "board"])
+    parser.add_argument(
+        "what", nargs="*", default=["fairness", "throughput", "budget"], help="what to measure"
+    )
     parser.add_argument("--pace", type=float, default=1.0)
     parser.add_argument("--tasks", type=int, default=300)
     parser.add_argument("--cases", default="1x1,2x1,1x2,2x2")
@@ -365,13 +387,17 @@ def main() -> None:
             f"throughput: {result['deliveries']} cheap deliveries, one worker: "
             f"{result['per_second']:.1f} per second ({result['seconds']:.1f} s first to last)"
         )
-    if "board" in args.what:
-        result = board(200, args.pace, code)
+    boards = [args.pace] if "board" in args.what else []
+    if "budget" in args.what:
+        boards += [pace for pace in (0.1, 1.0) if pace not in boards]
+    for pace in boards:
+        result = board(200, pace, code)
         print(
             f"board: {result['tasks']} tasks at {result['pace']:g} s/write, one worker: "
             f"board complete {result['board_seconds']:.1f} s after the push, first agent "
-            f"started {_s(result['first_agent_seconds'])} after it, {result['writes']} "
-            f"writes, {result['refused']} refused"
+            f"started {_s(result['first_agent_seconds'])} after it; the sync's writes "
+            f"{result['sync_writes']} in {result['sync_segments']} job(s), {result['writes']} "
+            f"writes in all (agents' too), {result['refused']} refused by GitHub's limits"
         )
 
 
