@@ -160,3 +160,55 @@ def test_an_interactive_delivery_is_taken_before_queued_bulk_ones(
         # b1 holds the bulk thread until the interactive one has run beside it.
         assert order.index("interactive") < order.index("bulk b2")
     assert {d.status for d in stored_deliveries(db)} == {DeliveryStatus.DONE}
+
+
+def test_an_installation_runs_one_bulk_job_at_a_time_and_the_next_waits_its_turn(
+    client: FlaskClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second bulk delivery of an installation whose sync runs is queued again a few
+    seconds later, without using an attempt; another installation's runs at once."""
+    from datetime import UTC, datetime
+
+    from bot.github.auth import pace_key
+    from bot.locks import bulk_slot
+    from storage.db import session_scope
+    from storage.models import Delivery
+
+    monkeypatch.setattr(deliveries, "BULK_EVENTS", deliveries.BULK_EVENTS | {BULK_TEST})
+    monkeypatch.setattr(deliveries, "queue_delivery", lambda *args, **kwargs: True)
+    ran: list[str] = []
+    monkeypatch.setitem(router._handlers, (BULK_TEST, None), [lambda e: ran.append(e.delivery_id)])
+    monkeypatch.delenv("GITHUB_TOKEN")  # as an App: each installation has its own budget
+    get_settings.cache_clear()
+    settings = get_settings()
+    busy = store_delivery(settings, "busy", BULK_TEST, {"installation": {"id": 1}})
+    free = store_delivery(settings, "free", BULK_TEST, {"installation": {"id": 2}})
+
+    held, release = threading.Event(), threading.Event()
+
+    def a_sync_of_installation_1() -> None:
+        with bulk_slot(settings, pace_key(settings, 1)):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=a_sync_of_installation_1)
+    holder.start()
+    try:
+        assert held.wait(10)
+        for stored in (busy, free):
+            worker = threading.Thread(target=deliveries.process_delivery, args=(stored.pk,))
+            worker.start()
+            worker.join(30)
+    finally:
+        release.set()
+        holder.join()
+
+    assert ran == ["free"]
+    with session_scope(db) as session:
+        waiting = session.get_one(Delivery, busy.pk)
+        assert (waiting.status, waiting.attempts) == (DeliveryStatus.QUEUED, 0)
+        assert "bulk job" in (waiting.error or "")
+        due = waiting.next_attempt_at
+        assert due is not None
+        due = due if due.tzinfo else due.replace(tzinfo=UTC)
+        assert (due - datetime.now(UTC)).total_seconds() <= deliveries.SLOT_BUSY_DELAY
