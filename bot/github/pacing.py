@@ -97,6 +97,17 @@ class Yielding:
 
 
 _yielding: ContextVar[Yielding | None] = ContextVar("specbridge_yielding", default=None)
+# How often bulk work waiting for room looks whether its worker is wanted.
+WANTED_CHECK_SECONDS = 0.25
+
+
+def _sleep_unless_wanted(bulk: Yielding, until: float) -> None:
+    """Sleep until `until`, unless interactive work comes to want the worker meanwhile."""
+    while (left := until - time.time()) > 0:
+        if bulk.writes and bulk.wanted():
+            bulk.gave_way = True
+            raise GaveWay(until, "interactive work waits for this worker")
+        time.sleep(min(left, WANTED_CHECK_SECONDS))
 
 
 @contextmanager
@@ -184,7 +195,10 @@ class Pacer:
                 spent = BudgetExhausted(granted.room_at, granted.full)
                 spent.clean = may_stop
                 raise spent
-            time.sleep(max(granted.room_at - now, 0.01))
+            if may_stop and bulk is not None:
+                _sleep_unless_wanted(bulk, granted.room_at)
+            else:
+                time.sleep(max(granted.room_at - now, 0.01))
 
     def counted(self, reservation: Reservation | None) -> None:
         """GitHub has answered the write: its items count from now, as GitHub's do."""

@@ -105,3 +105,21 @@ def test_bulk_work_pauses_instead_of_sleeping_through_the_minute_window(
     started = time.monotonic()
     other.before_write(content=1)  # outside bulk work it waits in place, as before
     assert time.monotonic() - started >= 0.3
+
+
+def test_bulk_work_waiting_for_room_gives_way_when_interactive_work_comes(
+    settings: Settings,
+) -> None:
+    from bot.github.pacing import GaveWay, Yielding, yielding
+
+    one, other = _two_processes(settings)
+    one.before_write(content=3)  # the 1 s window is full: the next item waits for room
+    wanted = {"now": False}
+    policy = Yielding(max_wait=5, wanted=lambda: wanted["now"], writes=1)
+    timer = __import__("threading").Timer(0.3, wanted.update, [{"now": True}])
+    timer.start()
+    started = time.monotonic()
+    with yielding(policy), pytest.raises(GaveWay) as gave:
+        other.before_write(content=1)
+    assert time.monotonic() - started < 0.7  # not the whole wait for room
+    assert gave.value.resume_at > time.time()  # it goes on when room comes
