@@ -113,9 +113,16 @@ class GitHubConnection:
         return data["data"]
 
     def mutate(
-        self, document: str, variables: dict[str, Any], content: int = 0, once: bool = False
+        self,
+        document: str,
+        variables: dict[str, Any],
+        content: int = 0,
+        once: bool = False,
+        idempotent: bool = False,
     ) -> GraphQLAnswer:
-        """Mutations under aliases, run in order; each alias succeeds or fails on its own."""
+        """Mutations under aliases, run in order; each alias succeeds or fails on its own.
+
+        `idempotent`: sent again, they change nothing (see Pacer.counted)."""
         _check_no_transaction("GraphQL mutation")
         reservation = self.pacer.before_write(content)
         self.writes += 1
@@ -132,7 +139,7 @@ class GitHubConnection:
                 ),
             )
         finally:
-            self.pacer.counted(reservation)
+            self.pacer.counted(reservation, idempotent)
         body = json.loads(output) if output else {}
         if status >= 400:
             raise requester.createException(status, headers, body)
