@@ -323,7 +323,9 @@ class IssueWriter:
                 variables,
                 content=len(chunk) if content else 0,
                 once=once,
-                idempotent=idempotent,
+                # What `tolerated` names is GitHub saying it was done already: sent again,
+                # these change nothing.
+                idempotent=idempotent or tolerated is not None,
             )
             outcome.merge(_outcome(answer, chunk, key, result, tolerated))
         return outcome
