@@ -37,6 +37,7 @@ AGENT_RUNS_KEY = "specbridge:metrics:agent_runs"
 AGENT_SECONDS_KEY = "specbridge:metrics:agent_seconds"
 DELIVERIES_KEY = "specbridge:metrics:deliveries"
 DELIVERY_SECONDS_KEY = "specbridge:metrics:delivery_seconds"
+WITHOUT_JOB_KEY = "specbridge:metrics:deliveries_without_job"
 # Upper bounds (seconds) of the duration histograms' buckets.
 SYNC_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 AGENT_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
@@ -55,6 +56,11 @@ class Histogram:
 def count_github_request(settings: Settings, kind: str, status: str) -> None:
     """One request to GitHub of `kind` (rest_read, graphql_mutation…) answered `status`."""
     _store(settings).increment(GITHUB_REQUESTS_KEY, {f"{kind}|{status}": 1})
+
+
+def count_delivery_without_job(settings: Settings, event: str, reason: str) -> None:
+    """A delivery stored as ignored at once, with no job: `reason` why it needs none."""
+    _store(settings).increment(WITHOUT_JOB_KEY, {f"{event}|{reason}": 1})
 
 
 def observe_sync(settings: Settings, seconds: float) -> None:
@@ -99,6 +105,16 @@ def github_requests(settings: Settings) -> dict[tuple[str, str], float]:
         (kind, status): value
         for field, value in counts.items()
         for kind, _, status in [field.partition("|")]
+    }
+
+
+def deliveries_without_job(settings: Settings) -> dict[tuple[str, str], float]:
+    """(event, reason) → deliveries stored as ignored with no job so far."""
+    counts = _store(settings).read(WITHOUT_JOB_KEY)
+    return {
+        (event, reason): value
+        for field, value in counts.items()
+        for event, _, reason in [field.partition("|")]
     }
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from redis.exceptions import LockError, RedisError
 
@@ -31,6 +31,33 @@ WAIT_SECONDS = 30
 
 class LockBusy(RuntimeError):
     """Another holder kept the lock for longer than we were ready to wait."""
+
+
+class SlotBusy(LockBusy):
+    """Every bulk slot of the installation is taken: the job runs a little later."""
+
+
+# Bulk jobs (syncs) one installation may run at once, however many workers there are.
+# GitHub paces an installation's writes, so a second sync would only wait on the
+# first's pace while holding a worker that someone else's work could use.
+BULK_JOBS_PER_INSTALLATION = 1
+
+
+@contextmanager
+def bulk_slot(settings: Settings, owner: str) -> Iterator[None]:
+    """Held by a bulk job of `owner` (the installation, or the token); SlotBusy at once
+    when its every slot is held."""
+    stack = ExitStack()
+    for n in range(BULK_JOBS_PER_INSTALLATION):
+        try:
+            stack.enter_context(exclusive(settings, f"bulk:{owner}:{n}", wait=0))
+            break
+        except LockBusy:
+            continue
+    else:
+        raise SlotBusy(f"{owner} runs {BULK_JOBS_PER_INSTALLATION} bulk job(s) already")
+    with stack:
+        yield
 
 
 class LockLost(RuntimeError):

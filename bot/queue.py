@@ -16,7 +16,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -30,9 +33,17 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Work people wait for (comments, card moves, pull request checks): every worker
+# takes it before anything else.
+INTERACTIVE = "interactive"
+# Work nobody watches as it happens (syncs of pushes and installations, their
+# continuations): taken when no interactive work waits.
 EVENTS = "events"
 AGENTS = "agents"
-QUEUES = (EVENTS, AGENTS)
+# In the order a worker takes them.
+QUEUES = (INTERACTIVE, EVENTS, AGENTS)
+# The queues of deliveries and the jobs they lead to (all but agents' runs).
+EVENT_QUEUES = (INTERACTIVE, EVENTS)
 # The only functions a worker runs.
 JOBS = frozenset(
     {
@@ -58,6 +69,47 @@ class ForeignJob(RuntimeError):
     """A job on our queue that specbridge did not put there."""
 
 
+@dataclass
+class RunningJob:
+    """The queue job this code runs in: its queue, and what its parts share."""
+
+    queue_name: str
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+_running: ContextVar[RunningJob | None] = ContextVar("specbridge_running_job", default=None)
+
+
+@contextmanager
+def running_job(queue_name: str) -> Iterator[RunningJob]:
+    token = _running.set(RunningJob(queue_name))
+    try:
+        yield _running.get()  # type: ignore[misc]
+    finally:
+        _running.reset(token)
+
+
+def current_job() -> RunningJob | None:
+    """The queue job running here (None outside one: a command, the web process)."""
+    return _running.get()
+
+
+def interactive_waiting(settings: Settings) -> bool:
+    """Interactive work waits with no worker free to take it (an idle RQ worker blocked
+    on the queue takes a job the moment it is pushed, so it never waits in the list).
+
+    Without Redis the interactive queue has a thread of its own: only a job on that
+    thread holds it up.
+    """
+    if settings.redis_url is None:
+        mine = threading.current_thread().name == f"embedded-{INTERACTIVE}"
+        return mine and embedded_queue(INTERACTIVE).waiting > 0
+    try:
+        return bool(redis_connection(settings.redis_url).llen(f"rq:queue:{INTERACTIVE}"))
+    except Exception:  # Redis away: nobody can be waiting on it
+        return False
+
+
 class OurJob(Job):
     """A job that resolves only to a function of JOBS, and runs no callback."""
 
@@ -67,6 +119,10 @@ class OurJob(Job):
             log.error("refused job %s: %r is not a specbridge job", self.id, self.func_name)
             raise ForeignJob(f"{self.func_name!r} is not a specbridge job")
         return super().func
+
+    def perform(self) -> Any:
+        with running_job(self.origin):
+            return super().perform()
 
     # Callbacks are named by import path too; ours set none.
     success_callback = failure_callback = stopped_callback = property(lambda self: None)
@@ -135,7 +191,9 @@ def pending(
     if not ids:
         return set()
     if settings.redis_url is None:
-        return embedded_queue(queue_name).pending(ids)
+        # A job id names one job whichever queue took it (a delivery's queue is its kind).
+        names = EVENT_QUEUES if queue_name in EVENT_QUEUES else (queue_name,)
+        return set().union(*(embedded_queue(name).pending(ids) for name in names))
     states = PENDING_STATES if started else PENDING_STATES - {JobStatus.STARTED}
     connection = redis_connection(settings.redis_url)
     with connection.pipeline() as pipe:
@@ -238,7 +296,8 @@ class EmbeddedQueue:
             job, args, job_id, retry_intervals = self._jobs.get()
             started = time.monotonic()
             try:
-                job(*args)
+                with running_job(self.name):
+                    job(*args)
             except Exception:
                 log.exception("job %s%r failed", job.__name__, args)
                 if retry_intervals:

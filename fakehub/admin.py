@@ -167,7 +167,7 @@ def register_admin(app: Flask, hub: Any) -> None:
     @app.get("/_admin/requests/summary")
     def requests_summary() -> Any:
         with state.lock:
-            return jsonify(summarize(state.requests, hub.budgets.created))
+            return jsonify(summarize(state.requests, hub.budgets.created, hub.budgets.refused))
 
     @app.get("/_admin/state")
     def read_state() -> Any:
@@ -229,8 +229,12 @@ def register_admin(app: Flask, hub: Any) -> None:
         return jsonify(ok=True), 201
 
 
-def summarize(requests: list[dict[str, Any]], created: dict[str, int]) -> dict[str, Any]:
-    """What benches count: requests by kind, mutations by name, content created."""
+def summarize(
+    requests: list[dict[str, Any]], created: dict[str, int], refused: int = 0
+) -> dict[str, Any]:
+    """What benches count: requests by kind, mutations by name, content created, and
+    what the limits refused (items past the budget in a request; requests answered
+    403 or 429)."""
     rest: Counter[str] = Counter()
     graphql: Counter[str] = Counter()
     mutations: Counter[str] = Counter()
@@ -248,6 +252,8 @@ def summarize(requests: list[dict[str, Any]], created: dict[str, int]) -> dict[s
         "mutations": dict(mutations),
         "write_requests": sum(1 for r in requests if _is_write(r)),
         "content_created": sum(created.values()),
+        "content_refused": refused,
+        "requests_limited": sum(1 for r in requests if r["status"] in (403, 429)),
     }
 
 

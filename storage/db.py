@@ -69,6 +69,17 @@ def transaction_open() -> bool:
     return bool(_transactions.__dict__.get("open"))
 
 
+@event.listens_for(Session, "after_commit")
+def _session_committed(_session: Session) -> None:
+    _transactions.commits = getattr(_transactions, "commits", 0) + 1
+
+
+def orm_commits() -> int:
+    """How many ORM sessions this thread has committed: a write to GitHub whose answer
+    was recorded is followed by one (bot/github/pacing.py)."""
+    return getattr(_transactions, "commits", 0)
+
+
 def _forget_inherited_connections() -> None:
     # gunicorn and RQ fork: a child must open its own connections, never
     # share its parent's (see SQLAlchemy's "Using Connection Pools with Multiprocessing").

@@ -28,13 +28,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     )
     serve.set_defaults(run=_serve)
 
-    worker = commands.add_parser("worker", help="run an RQ worker for the events and agents queues")
+    worker = commands.add_parser(
+        "worker",
+        help="run RQ workers: interactive and events queues in a warm process, agents forked",
+    )
     worker.add_argument(
         "--queue",
         action="append",
         dest="queues",
         metavar="NAME",
-        help="queue to work (repeatable; default: events and agents)",
+        help="queue to work (repeatable; default: interactive, events and agents; "
+        "events brings interactive along)",
     )
     worker.add_argument(
         "--alive",

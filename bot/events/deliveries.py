@@ -7,6 +7,12 @@ it is pending: after Redis restarted empty, after its worker died mid-job, or
 when it was stored while the queue was unreachable. Processing claims the row
 first, so a delivery queued twice is still handled once at a time.
 
+Each delivery goes to one of two queues (`delivery_queue`): syncs (pushes,
+installations) to the bulk `events` queue, everything a person waits for
+(comments, card moves, pull request checks, issues) to `interactive`, which
+every worker takes first. A delivery that needs no work (the App's own
+change, an event no handler takes) is stored as ignored at once, with no job.
+
 A worker's death is read from the delivery's own lease, renewed every third of
 SPECBRIDGE_DELIVERY_LEASE_SECONDS while the handlers run: once it ran out the
 delivery is queued again even though RQ still calls the killed worker's job
@@ -19,7 +25,7 @@ import hashlib
 import logging
 import os
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -32,12 +38,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bot.beats import beating
-from bot.counters import observe_delivery
+from bot.counters import count_delivery_without_job, observe_delivery
 from bot.events import handlers
 from bot.events.router import Event, router
-from bot.locks import LockBusy
+from bot.github.auth import pace_key
+from bot.locks import LockBusy, SlotBusy, bulk_slot
 from bot.logs import log_context
-from bot.queue import EVENTS, enqueue, pending, redis_connection
+from bot.queue import EVENT_QUEUES, EVENTS, INTERACTIVE, enqueue, pending, redis_connection
 from bot.settings import Settings, get_settings
 from storage.db import session_scope, statement_engine
 from storage.models import Delivery, DeliveryStatus
@@ -49,6 +56,8 @@ RETRY_DELAYS = (5, 30, 120, 600, 1800)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # Waiting for a spec another job holds does not use up an attempt.
 LOCK_BUSY_DELAY = 10
+# Nor waiting for the installation's bulk slot (another of its syncs runs).
+SLOT_BUSY_DELAY = 3
 # The web process queues a new delivery itself; the sweep leaves it that long.
 SWEEP_GRACE_SECONDS = 10
 SWEEP_BATCH = 1000
@@ -58,8 +67,21 @@ MAX_DELIVERY_ID = 64  # the column's length
 INBOX = "specbridge:deliveries:stored"
 FINISHED = (DeliveryStatus.DONE, DeliveryStatus.IGNORED)
 CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
-# Events the App's own writes cause: stored, never queued.
+# Deliveries that need no work: stored as ignored, with the reason, never queued.
 OWN_EVENT = "caused by specbridge itself"
+NO_HANDLER = "no handler takes this event"
+NOT_OURS = "its handlers have nothing to do for it"
+# Deliveries that sync specs, and may take minutes: the bulk queue. The last two
+# are specbridge's own (bot/events/handlers/installation.py, bot/events/heads.py).
+BULK_EVENTS = frozenset(
+    {
+        "push",
+        "installation",
+        "installation_repositories",
+        "specbridge_first_sync",
+        "specbridge_head_sync",
+    }
+)
 # The database is away (down, unreachable, out of connections): what is not
 # stored now can be later, so a delivery goes to the spool (bot/events/spool.py).
 DATABASE_AWAY = (OperationalError, InterfaceError, PoolTimeoutError)
@@ -72,18 +94,39 @@ class Stored:
     pk: int
     queue: bool  # hand it to the queue now
     status: str  # for the answer: queued, ignored, duplicate, in progress
+    queue_name: str = EVENTS  # which queue
+
+
+def delivery_queue(event: str) -> str:
+    """Syncs go to the bulk queue; what people wait for, to the interactive one."""
+    return EVENTS if event in BULK_EVENTS else INTERACTIVE
+
+
+def no_work_needed(settings: Settings, event: str, payload: dict[str, Any]) -> str | None:
+    """Why this delivery needs no job (stored as ignored), or None when it needs one."""
+    if caused_by_us(settings, payload):
+        return OWN_EVENT
+    handlers.load()
+    takers = router.handlers_for(event, payload.get("action"))
+    if not takers:
+        return NO_HANDLER
+    if not router.wanted(event, payload):
+        return NOT_OURS
+    return None
 
 
 def store_delivery(
     settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
 ) -> Stored:
     """Store a delivery (one statement for a new one) and decide whether to queue it."""
-    own = caused_by_us(settings, payload)
-    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
-    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    why_not = no_work_needed(settings, event, payload)
+    status = DeliveryStatus.IGNORED if why_not else DeliveryStatus.QUEUED
+    values = _row(delivery_id, event, payload, status, why_not)
     pk = _insert_once(settings.database_url, values)
     if pk is not None:
-        return Stored(pk, queue=not own, status=status.value)
+        if why_not:
+            _ignored_at_once(settings, values, why_not)
+        return Stored(pk, not why_not, status.value, delivery_queue(event))
     return _redelivered(settings, delivery_id)
 
 
@@ -92,15 +135,37 @@ def store_spooled(
 ) -> bool:
     """A delivery the spool kept while the database was away: stored and queued
     unless the outbox has it already (False then: nothing is done twice)."""
-    own = caused_by_us(settings, payload)
-    status = DeliveryStatus.IGNORED if own else DeliveryStatus.QUEUED
-    values = _row(delivery_id, event, payload, status, OWN_EVENT if own else None)
+    why_not = no_work_needed(settings, event, payload)
+    status = DeliveryStatus.IGNORED if why_not else DeliveryStatus.QUEUED
+    values = _row(delivery_id, event, payload, status, why_not)
     pk = _insert_once(settings.database_url, values)
     if pk is None:
         return False
-    if not own:
-        queue_delivery(settings, pk)
+    if why_not:
+        _ignored_at_once(settings, values, why_not)
+    else:
+        queue_delivery(settings, pk, queue_name=delivery_queue(event))
     return True
+
+
+def _ignored_at_once(settings: Settings, row: dict[str, Any], reason: str) -> None:
+    """Counted for /metrics and logged as a processed delivery is, with no job."""
+    count_delivery_without_job(settings, row["event"], reason)
+    log.info(
+        "delivery %s %s%s ignored: %s",
+        row["delivery_id"],
+        row["event"],
+        f".{row['action']}" if row["action"] else "",
+        reason,
+        extra={
+            "delivery": row["delivery_id"],
+            "event": row["event"],
+            "action": row["action"],
+            "repository": row["repository_full_name"],
+            "outcome": "ignored",
+            "duration_ms": 0.0,
+        },
+    )
 
 
 def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict[str, Any]) -> None:
@@ -116,7 +181,7 @@ def hand_on(settings: Settings, parent: str, key: str, event: str, payload: dict
     values = _row(delivery_id, event, payload, DeliveryStatus.QUEUED, None)
     pk = _insert_once(settings.database_url, values)
     if pk is not None:
-        queue_delivery(settings, pk)
+        queue_delivery(settings, pk, queue_name=delivery_queue(event))
 
 
 def _row(
@@ -169,14 +234,15 @@ def _redelivered(settings: Settings, delivery_id: str) -> Stored:
         delivery = session.scalars(
             select(Delivery).where(Delivery.delivery_id == delivery_id)
         ).one()
+        kind = delivery_queue(delivery.event)
         if delivery.status in FINISHED:
-            return Stored(delivery.id, queue=False, status="duplicate")
+            return Stored(delivery.id, False, "duplicate", kind)
         if delivery.status is DeliveryStatus.PROCESSING and _lease_live(delivery, now):
-            return Stored(delivery.id, queue=False, status="in progress")
+            return Stored(delivery.id, False, "in progress", kind)
         if delivery.status is DeliveryStatus.FAILED:
             delivery.attempts = 0  # a person asked for it: every retry again
         delivery.status, delivery.next_attempt_at = DeliveryStatus.QUEUED, None
-        return Stored(delivery.id, queue=True, status="queued")
+        return Stored(delivery.id, True, "queued", kind)
 
 
 def caused_by_us(settings: Settings, payload: dict[str, Any]) -> bool:
@@ -186,16 +252,16 @@ def caused_by_us(settings: Settings, payload: dict[str, Any]) -> bool:
     return bool(slug) and sender.get("type") == "Bot" and sender.get("login") == f"{slug}[bot]"
 
 
-def announce_delivery(settings: Settings, delivery_pk: int) -> bool:
+def announce_delivery(settings: Settings, delivery_pk: int, queue_name: str = EVENTS) -> bool:
     """From the web process: tell the workers a delivery is stored, in one Redis command.
 
     Making the queue job is the dispatcher's work (`dispatch_announced`), off the
     path of the answer GitHub waits for. Without Redis the job is queued at once.
     """
     if settings.redis_url is None:
-        return queue_delivery(settings, delivery_pk)
+        return queue_delivery(settings, delivery_pk, queue_name=queue_name)
     try:
-        redis_connection(settings.redis_url).lpush(INBOX, delivery_pk)
+        redis_connection(settings.redis_url).lpush(INBOX, f"{delivery_pk}:{queue_name}")
         return True
     except RedisError:
         return _left_for_the_sweep(settings, delivery_pk)
@@ -207,7 +273,8 @@ def dispatch_announced(settings: Settings, wait: float = 1) -> int:
     connection = redis_connection(settings.redis_url)
     dispatched = 0
     while popped := connection.brpop([INBOX], timeout=wait if not dispatched else 0.001):
-        queue_delivery(settings, int(popped[1]))
+        pk, _, queue_name = popped[1].decode().partition(":")
+        queue_delivery(settings, int(pk), queue_name=queue_name or EVENTS)
         dispatched += 1
     return dispatched
 
@@ -222,12 +289,17 @@ def run_dispatcher(settings: Settings) -> None:
             time.sleep(1)  # Redis is away: what was announced meanwhile the sweep finds
 
 
-def queue_delivery(settings: Settings, delivery_pk: int, delay: float = 0) -> bool:
-    """Hand a stored delivery to the queue; False (and left for the sweep) when it cannot."""
+def queue_delivery(
+    settings: Settings, delivery_pk: int, delay: float = 0, queue_name: str = EVENTS
+) -> bool:
+    """Hand a stored delivery to its queue (`delivery_queue`); False (and left for the
+    sweep) when it cannot."""
+    if queue_name not in EVENT_QUEUES:
+        queue_name = EVENTS
     try:
         enqueue(
             settings,
-            EVENTS,
+            queue_name,
             process_delivery,
             delivery_pk,
             job_id=_job_id(delivery_pk),
@@ -272,25 +344,25 @@ def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
     )
     with session_scope(settings.database_url) as session:
         rows = session.execute(
-            select(Delivery.id, Delivery.status)
+            select(Delivery.id, Delivery.status, Delivery.event)
             .where(or_(waiting, dropped))
             .order_by(Delivery.id)
             .limit(SWEEP_BATCH)
         ).all()
     if not rows:
         return 0
-    candidates = [pk for pk, _ in rows]
+    kinds = {pk: delivery_queue(event) for pk, _, event in rows}
     running = pending(
-        settings, EVENTS, [_job_id(pk) for pk, status in rows if status in CLAIMABLE]
+        settings, EVENTS, [_job_id(pk) for pk, status, _ in rows if status in CLAIMABLE]
     ) | pending(
         settings,
         EVENTS,
-        [_job_id(pk) for pk, status in rows if status is DeliveryStatus.PROCESSING],
+        [_job_id(pk) for pk, status, _ in rows if status is DeliveryStatus.PROCESSING],
         started=False,  # its lease ran out: the worker running it is dead
     )
-    requeued = [pk for pk in candidates if _job_id(pk) not in running]
+    requeued = [pk for pk in kinds if _job_id(pk) not in running]
     for pk in requeued:
-        if not queue_delivery(settings, pk):
+        if not queue_delivery(settings, pk, queue_name=kinds[pk]):
             break  # the queue is down: the next sweep tries again
     if requeued:
         log.info("queued again %d stored deliveries", len(requeued))
@@ -314,6 +386,7 @@ def process_delivery(delivery_pk: int) -> None:
         outcome = "done"
         try:
             with (
+                _slot(settings, delivery),
                 _lease_kept(settings, delivery_pk),
                 session_scope(settings.database_url) as session,
             ):
@@ -326,11 +399,12 @@ def process_delivery(delivery_pk: int) -> None:
             )
         except LockBusy as busy:
             outcome = "waiting"
-            _later(settings, delivery_pk, LOCK_BUSY_DELAY, str(busy), used_attempt=False)
+            delay = SLOT_BUSY_DELAY if isinstance(busy, SlotBusy) else LOCK_BUSY_DELAY
+            _later(settings, delivery, delivery_pk, delay, str(busy), used_attempt=False)
         except Exception as error:
             outcome = "failed"
             log.exception("delivery %s (%s) failed", delivery.delivery_id, delivery.event)
-            _retry_or_fail(settings, delivery_pk, delivery.attempts, error)
+            _retry_or_fail(settings, delivery, delivery_pk, error)
         finally:
             seconds = time.monotonic() - started
             observe_delivery(settings, delivery.event, outcome, seconds)
@@ -362,6 +436,14 @@ class _Claimed:
     repository_full_name: str | None
     payload: dict[str, Any]
     attempts: int
+    installation_github_id: int | None = None
+
+
+def _slot(settings: Settings, delivery: _Claimed) -> AbstractContextManager[None]:
+    """A bulk delivery holds one of its installation's bulk slots (bot/locks.py)."""
+    if delivery_queue(delivery.event) != EVENTS:
+        return nullcontext()
+    return bulk_slot(settings, pace_key(settings, delivery.installation_github_id))
 
 
 def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
@@ -392,6 +474,7 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
             row.repository_full_name,
             row.payload,
             row.attempts,
+            row.installation_github_id,
         )
 
 
@@ -411,16 +494,23 @@ def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[
     return beating(lease / 3, renew, f"lease-delivery-{delivery_pk}")
 
 
-def _retry_or_fail(settings: Settings, delivery_pk: int, attempts: int, error: Exception) -> None:
+def _retry_or_fail(
+    settings: Settings, delivery: _Claimed, delivery_pk: int, error: Exception
+) -> None:
     reason = f"{type(error).__name__}: {error}"
-    if attempts >= MAX_ATTEMPTS:
+    if delivery.attempts >= MAX_ATTEMPTS:
         _finish(settings, delivery_pk, DeliveryStatus.FAILED, reason)
         return
-    _later(settings, delivery_pk, RETRY_DELAYS[attempts - 1], reason)
+    _later(settings, delivery, delivery_pk, RETRY_DELAYS[delivery.attempts - 1], reason)
 
 
 def _later(
-    settings: Settings, delivery_pk: int, delay: float, reason: str, used_attempt: bool = True
+    settings: Settings,
+    claimed: _Claimed,
+    delivery_pk: int,
+    delay: float,
+    reason: str,
+    used_attempt: bool = True,
 ) -> None:
     with session_scope(settings.database_url) as session:
         delivery = session.get_one(Delivery, delivery_pk)
@@ -430,7 +520,7 @@ def _later(
         delivery.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
         if not used_attempt:
             delivery.attempts -= 1
-    queue_delivery(settings, delivery_pk, delay)
+    queue_delivery(settings, delivery_pk, delay, queue_name=delivery_queue(claimed.event))
 
 
 def _finish(

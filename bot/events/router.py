@@ -49,21 +49,40 @@ class Event:
 
 
 Handler = Callable[[Event], None]
+# Says from the payload alone that a handler would do nothing (the webhook then queues no job).
+Skip = Callable[[dict[str, Any]], bool]
 
 
 class Router:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str | None], list[Handler]] = {}
+        self._skips: dict[Handler, Skip] = {}
 
-    def register(self, event: str, *actions: str) -> Callable[[Handler], Handler]:
-        """Register for some actions of an event, or for all of them when none is named."""
+    def register(
+        self, event: str, *actions: str, unless: Skip | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Register for some actions of an event, or for all of them when none is named.
+
+        `unless(payload)`: true when the handler has nothing to do for that payload,
+        known before any work (a bot's comment): the delivery then gets no job.
+        The handler still checks it itself.
+        """
 
         def decorate(handler: Handler) -> Handler:
             for action in actions or (None,):
                 self._handlers.setdefault((event, action), []).append(handler)
+            if unless is not None:
+                self._skips[handler] = unless
             return handler
 
         return decorate
+
+    def wanted(self, event: str, payload: dict[str, Any]) -> bool:
+        """Whether any handler has something to do for this payload."""
+        return any(
+            handler not in self._skips or not self._skips[handler](payload)
+            for handler in self.handlers_for(event, payload.get("action"))
+        )
 
     def handlers_for(self, event: str, action: str | None) -> list[Handler]:
         every_action = self._handlers.get((event, None), [])

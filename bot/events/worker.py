@@ -1,16 +1,38 @@
-"""`specbridge worker`: an RQ worker for the events and agents queues."""
+"""`specbridge worker`: two lanes of RQ workers, watched by the process you start.
+
+The events lane takes the interactive queue first, then the bulk `events` queue
+(RQ takes queues in the order given), in one long-lived process: a job costs a
+few milliseconds there, where forking a work horse per job cost ~55 ms and a
+new database connection. What the fork gave is kept: a job past its timeout is
+stopped by RQ's death penalty (SIGALRM in the job), and a process that is still
+in the job HANG_GRACE_SECONDS later (the alarm blocked, a hang in C) or that
+died (a crash) is killed and started again by the supervisor, which goes on. A
+delivery whose job died is run again once its lease lapses (bot/events/deliveries.py).
+The process is also replaced after MAX_JOBS_PER_PROCESS jobs.
+
+The agents lane forks a process per agent run (agents run untrusted code in a
+sandbox), as RQ's Worker does, so a long run never holds up the events lane.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for_any
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Worker
+from rq import SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy.orm import configure_mappers
 
@@ -18,13 +40,28 @@ from bot.agents.isolation import hide_environment_from_children
 from bot.events import handlers, maintenance
 from bot.events.deliveries import run_dispatcher
 from bot.logs import configure_logging
-from bot.queue import QUEUES, OurJob, redis_connection, rq_queue
+from bot.queue import (
+    EVENT_QUEUES,
+    EVENTS,
+    INTERACTIVE,
+    JOB_TIMEOUT_SECONDS,
+    QUEUES,
+    OurJob,
+    redis_connection,
+    rq_queue,
+)
 from bot.settings import Settings
 
-# What jobs import, loaded once here: RQ forks a work horse per job, and a horse
-# inherits these instead of importing them again (about 190 ms a job otherwise).
+# What jobs import, loaded once here: the lanes' processes (and RQ's work horses)
+# inherit these instead of importing them again (about 190 ms a job otherwise).
 JOB_MODULES = ("bot.events.deliveries", "bot.agents.run", "bot.sync", "bot.github")
 REDIS_RETRY_SECONDS = 2
+# A warm process still in a job this long after the job's timeout is killed.
+HANG_GRACE_SECONDS = 10.0
+# A warm process is replaced after this many jobs (whatever it may leak goes with it).
+MAX_JOBS_PER_PROCESS = 5000
+# A lane that died sooner than this after it started waits before it starts again.
+QUICK_DEATH_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +71,21 @@ def preload() -> None:
     for module in JOB_MODULES:
         importlib.import_module(module)
     configure_mappers()
+
+
+def lane_queues(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The queues of the events lane (interactive first) and of the agents lane.
+
+    A worker asked for the `events` queue takes the interactive one too: it is the
+    part of what `events` held before that people wait for.
+    """
+    wanted = set(names)
+    if EVENTS in wanted:
+        wanted.add(INTERACTIVE)
+    unknown = wanted - set(QUEUES)
+    events = [name for name in QUEUES if name in wanted and name in EVENT_QUEUES]
+    agents = [name for name in QUEUES if name in wanted and name not in EVENT_QUEUES]
+    return events, agents + sorted(unknown)
 
 
 def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> None:
@@ -49,10 +101,164 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     multiprocessing.get_context("fork").Process(
         target=run_dispatcher, args=(settings,), name="dispatcher", daemon=True
     ).start()
-    work_until_stopped(settings, list(queue_names or QUEUES))
+    events, agents = lane_queues(list(queue_names or QUEUES))
+    lanes = []
+    if events:
+        lanes.append(Lane("events", events, warm=True))
+    if agents:
+        lanes.append(Lane("agents", agents, warm=False))
+    supervise(settings, lanes)
 
 
-def work_until_stopped(settings: Settings, names: Sequence[str]) -> None:
+class JobClock:
+    """When the warm process's current job must be over, in memory both processes see."""
+
+    def __init__(self) -> None:
+        self._deadline = multiprocessing.get_context("fork").Value("d", 0.0, lock=False)
+
+    def start(self, timeout: float) -> None:
+        self._deadline.value = time.time() + timeout + HANG_GRACE_SECONDS
+
+    def stop(self) -> None:
+        self._deadline.value = 0.0
+
+    def overdue(self) -> bool:
+        deadline = self._deadline.value
+        return bool(deadline) and time.time() > deadline
+
+
+class WarmWorker(SimpleWorker):
+    """Runs each job in this long-lived process; RQ's death penalty (SIGALRM) stops a
+    job at its timeout, and the clock tells the supervisor when that did not work."""
+
+    clock: JobClock | None = None
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        if self.clock is not None:
+            self.clock.start(job.timeout or JOB_TIMEOUT_SECONDS)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if self.clock is not None:
+                self.clock.stop()
+
+
+@dataclass
+class Lane:
+    """One RQ worker process and its queues, started again whenever it ends."""
+
+    name: str
+    queues: list[str]
+    warm: bool
+    clock: JobClock | None = None
+    process: BaseProcess | None = None
+    started_at: float = 0.0
+    restarts: int = field(default=0)
+
+    def start(self, settings: Settings) -> None:
+        self.clock = JobClock() if self.warm else None
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_run_lane,
+            args=(settings, self.queues, self.warm, self.clock),
+            name=f"specbridge-{self.name}",
+        )
+        self.process.start()
+        self.started_at = time.monotonic()
+        log.info(
+            "%s lane started (pid %s): %s", self.name, self.process.pid, ", ".join(self.queues)
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.pid is not None and self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL the lane's process and what it forked (RQ's scheduler, a work horse)."""
+        if self.process is None or self.process.pid is None:
+            return
+        for pid in _children(self.process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGKILL)
+        self.process.join(10)
+
+
+def supervise(settings: Settings, lanes: list[Lane]) -> None:
+    """Start the lanes; start again one that ends, kill one whose job hangs; on SIGTERM or
+    SIGINT pass it on (RQ's warm shutdown; a second one is its cold shutdown) and wait."""
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for lane in lanes:
+            lane.signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for lane in lanes:
+        lane.start(settings)
+    while True:
+        if stopping:
+            if not any(lane.alive for lane in lanes):
+                return
+        else:
+            for lane in lanes:
+                if lane.clock is not None and lane.alive and lane.clock.overdue():
+                    log.error(
+                        "%s lane (pid %s) is still in a job past its timeout: killed",
+                        lane.name,
+                        lane.process.pid if lane.process else None,
+                    )
+                    lane.kill()
+                if not lane.alive and not stopping:
+                    _restart(settings, lane)
+        sentinels = [lane.process.sentinel for lane in lanes if lane.process and lane.alive]
+        if sentinels:
+            wait_for_any(sentinels, timeout=0.5)
+        else:
+            time.sleep(0.5)
+
+
+def _restart(settings: Settings, lane: Lane) -> None:
+    assert lane.process is not None
+    lane.process.join(1)
+    code = lane.process.exitcode
+    if code not in (0, None):
+        log.warning("%s lane (pid %s) ended with %s", lane.name, lane.process.pid, code)
+    if time.monotonic() - lane.started_at < QUICK_DEATH_SECONDS and code != 0:
+        time.sleep(REDIS_RETRY_SECONDS)
+    lane.restarts += 1
+    lane.start(settings)
+
+
+def _run_lane(settings: Settings, names: list[str], warm: bool, clock: JobClock | None) -> None:
+    _die_with_parent()
+    os.setpgrp()  # a Ctrl-C reaches the supervisor alone, which passes it on once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if warm:
+        worker_class: type[Worker] | type[SimpleWorker] = WarmWorker
+        max_jobs: int | None = MAX_JOBS_PER_PROCESS
+    else:
+        worker_class, max_jobs = Worker, None
+    work_until_stopped(settings, names, worker_class, clock, max_jobs)
+    sys.exit(0)
+
+
+def work_until_stopped(
+    settings: Settings,
+    names: Sequence[str],
+    worker_class: type[Worker] | type[SimpleWorker] = Worker,
+    clock: JobClock | None = None,
+    max_jobs: int | None = None,
+) -> None:
     """Run an RQ worker until it is asked to stop, through Redis restarts.
 
     RQ quits when Redis is away at start or when a job's end cannot be recorded.
@@ -64,13 +270,15 @@ def work_until_stopped(settings: Settings, names: Sequence[str]) -> None:
     connection = redis_connection(settings.redis_url)
     while True:
         try:
-            worker = Worker(
+            worker = worker_class(
                 [rq_queue(settings.redis_url, n) for n in names],
                 connection=connection,
                 job_class=OurJob,
                 serializer=JSONSerializer,
             )
-            worker.work(with_scheduler=True)
+            if isinstance(worker, WarmWorker):
+                worker.clock = clock
+            worker.work(with_scheduler=True, max_jobs=max_jobs)
             return
         except RedisConnectionError as error:
             log.warning("Redis is unreachable (%s); working again once it answers", error)
@@ -78,3 +286,28 @@ def work_until_stopped(settings: Settings, names: Sequence[str]) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         time.sleep(REDIS_RETRY_SECONDS)
+
+
+def _die_with_parent() -> None:
+    """A lane outlives no supervisor killed with SIGKILL (Linux; elsewhere it is left)."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of pid (Linux's /proc; none elsewhere)."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        path = f"/proc/{parent}/task/{parent}/children"
+        try:
+            with open(path) as listing:
+                kids = [int(k) for k in listing.read().split()]
+        except OSError:
+            kids = []
+        found += kids
+        frontier += kids
+    return found

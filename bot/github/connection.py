@@ -119,16 +119,18 @@ class GitHubConnection:
         content: int = 0,
         once: bool = False,
         headers: dict[str, str] | None = None,
+        idempotent: bool = False,
     ) -> GraphQLAnswer:
         """Mutations under aliases, run in order; each alias succeeds or fails on its own.
 
-        `headers`: more request headers, such as GraphQL-Features for a preview."""
+        `headers`: more request headers, such as GraphQL-Features for a preview.
+        `idempotent`: sent again, they change nothing (see Pacer.counted)."""
         _check_no_transaction("GraphQL mutation")
         reservation = self.pacer.before_write(content)
         self.writes += 1
         requester = self._once if once else self.requester
         try:
-            status, headers, output = self._counted(
+            status, answered, output = self._counted(
                 "graphql_mutation",
                 lambda: requester.requestJson(
                     "POST",
@@ -139,10 +141,10 @@ class GitHubConnection:
                 ),
             )
         finally:
-            self.pacer.counted(reservation)
+            self.pacer.counted(reservation, idempotent)
         body = json.loads(output) if output else {}
         if status >= 400:
-            raise requester.createException(status, headers, body)
+            raise requester.createException(status, answered, body)
         answer = GraphQLAnswer(body.get("data") or {})
         for error in body.get("errors") or []:
             path = error.get("path") or []

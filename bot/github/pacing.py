@@ -13,6 +13,12 @@ is full, or the wait would pass `max_wait`, it raises BudgetExhausted with
 the time room comes back, so a long sync stops, says when it continues, and
 is resumed then instead of holding a worker.
 
+Bulk work (a sync run by a queue job) waits differently (`yielding`): a wait
+longer than a few seconds, or interactive work waiting for the worker, ends the
+job at the next write where everything written so far is recorded (a database
+commit came after the last write); the sync records where it is and queues its
+own continuation, so a worker never sleeps through GitHub's budget.
+
 GitHub counts a creation when it makes the item, after the request reached it;
 a reservation counts the items at the slot the request may start, so each is
 stamped again once GitHub has answered (`counted`): a window never opens here
@@ -23,7 +29,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -31,23 +40,84 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.settings import Settings
-from storage.db import get_engine
+from storage.db import get_engine, orm_commits
 from storage.models import GitHubContentUse, GitHubPace
 
 # Waits longer than this are not slept through in a worker: the work pauses.
 MAX_INLINE_WAIT_SECONDS = 90
+# Bulk work (`yielding`) sleeps through this much at most, where it can stop.
+BULK_INLINE_WAIT_SECONDS = 3.0
 
 
-class BudgetExhausted(RuntimeError):
-    """The content budget has no room before `resume_at` (seconds since the epoch)."""
+class Paused(RuntimeError):
+    """The work stops here and goes on at `resume_at` (seconds since the epoch)."""
+
+    def __init__(self, message: str, resume_at: float) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
+        # Stopped where every write so far is recorded (bulk work's stops always are).
+        self.clean = False
+
+
+class BudgetExhausted(Paused):
+    """The content budget has no room before `resume_at`."""
 
     def __init__(self, resume_at: float, window: ContentWindow) -> None:
         super().__init__(
             f"GitHub's budget of {window.limit} new items per {window.seconds:g}s is spent "
-            f"until {datetime.fromtimestamp(resume_at, UTC):%H:%M:%S} UTC"
+            f"until {datetime.fromtimestamp(resume_at, UTC):%H:%M:%S} UTC",
+            resume_at,
         )
-        self.resume_at = resume_at
         self.window = window
+
+
+class GaveWay(Paused):
+    """Bulk work stopped for a moment: its worker is wanted (interactive work waits),
+    or GitHub's pace asks a wait the worker should not sleep through."""
+
+    def __init__(self, resume_at: float, reason: str) -> None:
+        super().__init__(reason, resume_at)
+        self.clean = True
+
+
+@dataclass
+class Yielding:
+    """How a bulk job waits on GitHub: not longer than `max_wait` in place, and not
+    while `wanted()` says its worker is waited for, wherever it can stop cleanly."""
+
+    max_wait: float = BULK_INLINE_WAIT_SECONDS
+    wanted: Callable[[], bool] = lambda: False
+    writes: int = 0  # since this job started, so each job gets something done
+    gave_way: bool = False  # once it has, the job's other syncs stop too
+    _last_write: int | None = field(default=None, repr=False)
+
+    def clean(self) -> bool:
+        """Whether every write so far is recorded: a commit came after the last one."""
+        return self._last_write is None or orm_commits() > self._last_write
+
+
+_yielding: ContextVar[Yielding | None] = ContextVar("specbridge_yielding", default=None)
+# How often bulk work waiting for room looks whether its worker is wanted.
+WANTED_CHECK_SECONDS = 0.25
+
+
+def _sleep_unless_wanted(bulk: Yielding, until: float) -> None:
+    """Sleep until `until`, unless interactive work comes to want the worker meanwhile."""
+    while (left := until - time.time()) > 0:
+        if bulk.writes and bulk.wanted():
+            bulk.gave_way = True
+            raise GaveWay(until, "interactive work waits for this worker")
+        time.sleep(min(left, WANTED_CHECK_SECONDS))
+
+
+@contextmanager
+def yielding(policy: Yielding) -> Iterator[Yielding]:
+    """Writes in this block wait as bulk work does (see the module's docstring)."""
+    token = _yielding.set(policy)
+    try:
+        yield policy
+    finally:
+        _yielding.reset(token)
 
 
 @dataclass(frozen=True)
@@ -96,22 +166,48 @@ class Pacer:
         the reservation is to be handed to `counted` once GitHub has answered."""
         if self.off:
             return None
+        bulk = _yielding.get()
+        may_stop = bulk is not None and bulk.clean()
+        if may_stop and bulk is not None and (bulk.gave_way or (bulk.writes and bulk.wanted())):
+            bulk.gave_way = True
+            raise GaveWay(time.time(), "interactive work waits for this worker")
+        if may_stop and bulk is not None:
+            max_wait = min(max_wait, bulk.max_wait)
         deadline = time.time() + max_wait
         while True:
             now = time.time()
             granted = self._store.reserve(self.key, now, self.interval, content, self.windows)
             if granted.at is not None:
+                # A slot far off (GitHub asked to slow down) is given up, unless it holds items.
+                if granted.at > deadline and may_stop and bulk is not None and not content:
+                    bulk.gave_way = True
+                    raise GaveWay(granted.at, "GitHub's pace asks for a long wait")
                 if granted.at > now:
                     time.sleep(granted.at - now)
+                if bulk is not None:
+                    bulk.writes += 1
                 return granted
             assert granted.room_at is not None and granted.full is not None
             shortest = min(self.windows, key=lambda w: w.seconds)
             if granted.full != shortest or granted.room_at > deadline:
-                raise BudgetExhausted(granted.room_at, granted.full)
-            time.sleep(max(granted.room_at - now, 0.01))
+                if bulk is not None:
+                    bulk.gave_way = True
+                spent = BudgetExhausted(granted.room_at, granted.full)
+                spent.clean = may_stop
+                raise spent
+            if may_stop and bulk is not None:
+                _sleep_unless_wanted(bulk, granted.room_at)
+            else:
+                time.sleep(max(granted.room_at - now, 0.01))
 
-    def counted(self, reservation: Reservation | None) -> None:
-        """GitHub has answered the write: its items count from now, as GitHub's do."""
+    def counted(self, reservation: Reservation | None, idempotent: bool = False) -> None:
+        """GitHub has answered the write: its items count from now, as GitHub's do.
+
+        `idempotent`: sending it again changes nothing (a card's Status, an issue's edit),
+        so bulk work may stop before its answer is recorded."""
+        bulk = _yielding.get()
+        if bulk is not None and not idempotent:
+            bulk._last_write = orm_commits()  # not recorded until the next commit
         if reservation is not None and reservation.items:
             self._store.restamp(self.key, reservation.items, self.windows, time.time())
 

@@ -3,7 +3,14 @@ what a merge would do (`plan`), and where tickets hang (`tree`).
 
 Entry points: `sync_files` for a push, `sync_repository` for every spec of a
 repository (by hand, or when the App is installed), `resume_spec` for a sync
-that GitHub's content budget paused. One bad file never stops the others.
+that paused. One bad file never stops the others.
+
+In a queue job a sync never holds its worker long: when GitHub's pace or
+budget asks for more than a short wait, or interactive work waits for the
+worker, it stops where everything written is recorded and queues its own
+continuation (`resume_spec`) on the bulk queue (bot/github/pacing.py,
+`yielding`). Only a pause for longer than QUIET_PAUSE_SECONDS (the hourly
+budget) is said on the tracking issue.
 
 May import agents, github and the foundations; never steer, review or a stage above.
 """
@@ -14,7 +21,8 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,8 +33,8 @@ from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import schedule_spec
 from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
-from bot.github.pacing import BudgetExhausted
-from bot.locks import exclusive, spec_lock
+from bot.github.pacing import BudgetExhausted, GaveWay, Paused, Yielding, yielding
+from bot.locks import SlotBusy, bulk_slot, exclusive, spec_lock
 from bot.logs import log_context
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings
@@ -42,6 +50,13 @@ from specs.validate import validate_files
 from storage.models import Repository, Spec, SpecPhase, SpecStatus
 
 log = logging.getLogger(__name__)
+
+# A pause up to this long is not said on the tracking issue (it costs a write).
+QUIET_PAUSE_SECONDS = 300
+# A continuation whose installation runs another bulk job tries again this much later.
+SLOT_BUSY_DELAY = 3
+# A continuation is queued this much before room comes (less than the bulk inline wait).
+RESUME_LEAD_SECONDS = 1.5
 
 
 class SyncFailed(RuntimeError):
@@ -190,9 +205,13 @@ def sync_spec(
         writer = SpecWriter(session, settings, github, spec, lease)
         started, writes = time.monotonic(), github.repo.connection.writes
         try:
-            writer.run(returning, {task.id for task in spec_file.tasks if task.done})
-        except BudgetExhausted as spent:
-            return _pause(session, settings, writer, spent)
+            with _bulk_waits(settings) as bulk:
+                if bulk is not None and bulk.gave_way:
+                    # This job has stopped for interactive work: the rest continues later.
+                    raise GaveWay(time.time(), "an earlier spec of this job gave way")
+                writer.run(returning, {task.id for task in spec_file.tasks if task.done})
+        except Paused as paused:
+            return _pause(session, settings, writer, paused)
         finally:
             _record_sync(
                 settings,
@@ -328,7 +347,10 @@ def sync_repository(
 
 
 def resume_spec(spec_pk: int) -> None:
-    """The queue job that continues a sync paused by GitHub's content budget."""
+    """The queue job that continues a paused sync, holding its installation's bulk slot
+    (bot/locks.py); when another of its syncs holds it, it runs again a little later."""
+    from bot.github.auth import pace_key
+    from bot.queue import EVENTS, enqueue
     from bot.settings import get_settings
     from storage.db import session_scope
 
@@ -338,39 +360,76 @@ def resume_spec(spec_pk: int) -> None:
         if spec is None or spec.resume_at is None:
             return
         repository, path, branch = spec.repository, spec.path, spec.repository.default_branch
-        github = github_side_for(settings, repository, RepoConfig())
+        installation = repository.installation.github_id if repository.installation else None
         session.commit()
-        commit = github.repo.commit_sha(branch)
-        github.config = read_repo_config(github.repo, repository, commit)
-        sync_files(
-            session, settings, github, repository, commit, [path], report_invalid_on_commit=False
-        )
+        try:
+            with bulk_slot(settings, pace_key(settings, installation)):
+                github = github_side_for(settings, repository, RepoConfig())
+                commit = github.repo.commit_sha(branch)
+                github.config = read_repo_config(github.repo, repository, commit)
+                sync_files(
+                    session,
+                    settings,
+                    github,
+                    repository,
+                    commit,
+                    [path],
+                    report_invalid_on_commit=False,
+                )
+        except SlotBusy:
+            enqueue(settings, EVENTS, resume_spec, spec_pk, delay=SLOT_BUSY_DELAY)
 
 
-def _pause(session: Session, settings: Settings, writer: SpecWriter, spent: BudgetExhausted) -> str:
-    """Stop for now, say on the tracking issue how far it got, and come back by itself."""
+@contextmanager
+def _bulk_waits(settings: Settings) -> Iterator[Yielding | None]:
+    """In a queue job: the job's writes wait as bulk work does (one policy per job, so
+    once a sync has given way the job's other specs do too). Elsewhere: as they are."""
+    from bot.queue import current_job, interactive_waiting
+
+    job = current_job()
+    if job is None:
+        yield None
+        return
+    policy = job.shared.setdefault(
+        "yielding", Yielding(wanted=lambda: interactive_waiting(settings))
+    )
+    with yielding(policy):
+        yield policy
+
+
+def _pause(session: Session, settings: Settings, writer: SpecWriter, paused: Paused) -> str:
+    """Stop for now and come back by itself; a long pause is said on the tracking issue."""
     from bot.queue import EVENTS, enqueue
 
     spec = writer.spec
     session.rollback()
-    opened = sum(1 for t in spec.tasks if t.ticket is not None and t.removed_at is None)
-    total = sum(1 for t in spec.tasks if t.removed_at is None)
-    resume_at = datetime.fromtimestamp(spent.resume_at, UTC)
+    resume_at = datetime.fromtimestamp(paused.resume_at, UTC)
     spec.resume_at = resume_at
-    spec.sync_note = (
-        f"{opened} of {total} issues are open so far. GitHub allows {spent.window.limit} new "
-        f"items every {_duration(spent.window.seconds)}; the rest follow by themselves from "
-        f"{resume_at:%H:%M} UTC."
-    )
+    if paused.clean and not writer.refused:
+        # Every issue created so far is recorded: the continuation need not look for any.
+        spec.creation_started_at = None
+    # Queued a little early: the continuation reads its spec first, then waits the rest.
+    delay = max(paused.resume_at - time.time() - RESUME_LEAD_SECONDS, 0)
+    long_pause = isinstance(paused, BudgetExhausted) and delay > QUIET_PAUSE_SECONDS
+    if long_pause:
+        assert isinstance(paused, BudgetExhausted)
+        opened = sum(1 for t in spec.tasks if t.ticket is not None and t.removed_at is None)
+        total = sum(1 for t in spec.tasks if t.removed_at is None)
+        spec.sync_note = (
+            f"{opened} of {total} issues are open so far. GitHub allows {paused.window.limit} "
+            f"new items every {_duration(paused.window.seconds)}; the rest follow by themselves "
+            f"from {resume_at:%H:%M} UTC."
+        )
     session.commit()
-    writer.update_tracking_issue()
-    delay = max(spent.resume_at - time.time(), 1)
+    if long_pause:
+        writer.update_tracking_issue()
     try:
         enqueue(settings, EVENTS, resume_spec, spec.id, job_id=_resume_job(spec), delay=delay)
     except Exception:  # the queue is down: the periodic chore queues it when it is due
         log.warning("could not queue the resumption of %s", spec.key, exc_info=True)
-    log.info("sync of %s paused: %s", spec.key, spec.sync_note)
-    return spec.sync_note
+    note = spec.sync_note if long_pause else f"{paused}; continues from {resume_at:%H:%M:%S} UTC"
+    log.info("sync of %s paused: %s", spec.key, note)
+    return note or str(paused)
 
 
 def resume_due_specs(settings: Settings) -> int:
@@ -395,7 +454,7 @@ def resume_due_specs(settings: Settings) -> int:
 def _resume_job(spec: Spec) -> str:
     """One job per pause: a sync that pauses again while resuming queues a new one."""
     assert spec.resume_at is not None
-    return f"resume-{spec.id}-{int(spec.resume_at.timestamp())}"
+    return f"resume-{spec.id}-{int(spec.resume_at.timestamp() * 1000)}"
 
 
 def _report_invalid(

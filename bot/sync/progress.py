@@ -16,7 +16,7 @@ from bot.github import RepositoryGateway
 from bot.hooks import on_ticket_changed
 from bot.locks import exclusive, spec_lock
 from bot.logs import log_context
-from bot.queue import EVENTS, enqueue, pending
+from bot.queue import INTERACTIVE, enqueue, pending
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync import render
@@ -83,10 +83,15 @@ def ticket_changed(settings: Settings, ticket: Ticket) -> None:
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
     """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
     job_id = f"tracking-{spec_id}"
-    if pending(settings, EVENTS, [job_id]):
+    if pending(settings, INTERACTIVE, [job_id]):
         return
-    enqueue(
-        settings, EVENTS, refresh_tracking, spec_id, job_id=job_id, delay=TRACKING_REFRESH_DELAY
+    enqueue(  # people closed issues and look at the tracking issue: interactive work
+        settings,
+        INTERACTIVE,
+        refresh_tracking,
+        spec_id,
+        job_id=job_id,
+        delay=TRACKING_REFRESH_DELAY,
     )
 
 

@@ -7,6 +7,8 @@ into numbered group issues ("part 1", "part 2", …) of at most 100 each, under
 the tracking issue; from then on new tickets fill the last group and new
 groups follow. A ticket never moves again, whatever is added or removed, so
 the tree stays as people know it. Up to 100 groups: 10,000 tickets a spec.
+Groups a sync created and stopped before filling (a pause, a crash) are filled
+first, in order, before any new one.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def place(groups: Sequence[IssueGroup], linked: Sequence[Ticket], count: int) ->
     sizes = {g.position: sum(1 for t in linked if t.group_id == g.id) for g in groups}
     to_group: list[Ticket | None] = [*direct, *[None] * count] if not groups else [None] * count
     for ticket in to_group:
-        position = _last_with_room(sizes)
+        position = _next_with_room(sizes)
         if position is None:
             position = max(sizes, default=0) + 1
             sizes[position] = 0
@@ -60,8 +62,11 @@ def place(groups: Sequence[IssueGroup], linked: Sequence[Ticket], count: int) ->
     return placement
 
 
-def _last_with_room(sizes: dict[int, int]) -> int | None:
+def _next_with_room(sizes: dict[int, int]) -> int | None:
+    """The group being filled: the last one holding tickets, or the first empty one after
+    it (created by a sync that stopped before filling it); None when a new one is needed."""
     if not sizes:
         return None
-    last = max(sizes)
-    return last if sizes[last] < CAPACITY else None
+    used = [position for position, size in sizes.items() if size]
+    start = max(used) if used else min(sizes)
+    return next((p for p in sorted(sizes) if p >= start and sizes[p] < CAPACITY), None)

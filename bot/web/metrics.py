@@ -76,6 +76,7 @@ class _Collector:
             _spooled,
             _github_budget,
             _github_requests,
+            _deliveries_without_job,
             _syncs,
             _agent_runs,
         )
@@ -239,6 +240,17 @@ def _github_requests(settings: Settings) -> Iterator[Metric]:
     for (kind, status), count in sorted(counters.github_requests(settings).items()):
         requests.add_metric([kind, status], count)
     yield requests
+
+
+def _deliveries_without_job(settings: Settings) -> Iterator[Metric]:
+    ignored = CounterMetricFamily(
+        "specbridge_deliveries_without_job",
+        "Deliveries stored as ignored at once, with no job, by event and reason",
+        labels=["event", "reason"],
+    )
+    for (event, reason), count in sorted(counters.deliveries_without_job(settings).items()):
+        ignored.add_metric([event, reason], count)
+    yield ignored
 
 
 def _syncs(settings: Settings) -> Iterator[Metric]:

@@ -1,5 +1,8 @@
 """POST /webhook: verify, store, enqueue, answer — in milliseconds.
 
+What needs no work (the App's own change, an event no handler takes) is stored
+as ignored and answered 200 with no job (bot/events/deliveries.py decides).
+
 When the database cannot store a verified delivery, it is spooled (bot/events/spool.py)
 and still answered 202: GitHub does not send a delivery again by itself.
 """
@@ -82,7 +85,7 @@ def _receive() -> tuple[Response, int]:
             return jsonify(delivery=delivery_id, status="spooled"), 202
         return _error(503, "the database is unreachable and the delivery could not be spooled")
     try:
-        announced = not stored.queue or announce_delivery(settings, stored.pk)
+        announced = not stored.queue or announce_delivery(settings, stored.pk, stored.queue_name)
     except DATABASE_AWAY:
         announced = False  # the database went away after storing it
     if not announced:

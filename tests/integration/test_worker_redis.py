@@ -18,14 +18,15 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.events.deliveries import queue_delivery, store_delivery
-from bot.queue import EVENTS
+from bot.events.deliveries import process_delivery, queue_delivery, store_delivery
+from bot.queue import EVENTS, INTERACTIVE, enqueue
 from bot.settings import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
 from tests.e2e.harness import Stack, wait_until
+from tests.integration.worker_with_hanging_handler import HANG, STUBBORN
 from tests.integration.worker_with_slow_handler import SLOW_EVENT
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, github_payload
 
 
 @pytest.fixture
@@ -56,13 +57,16 @@ def _settings(stack: Stack) -> Settings:
 
 def _delivery_processed(stack: Stack, delivery_id: str) -> None:
     settings = _settings(stack)
-    stored = store_delivery(settings, delivery_id, "star", {"action": "created"})
-    queue_delivery(settings, stored.pk)
+    # A delivery a handler takes (one that needs none gets no job), reaching no GitHub.
+    payload = github_payload("installation", "created.payload.json")
+    payload["repositories"] = []
+    stored = store_delivery(settings, delivery_id, "installation", payload)
+    queue_delivery(settings, stored.pk, queue_name=stored.queue_name)
 
     def finished() -> bool:
         with session_scope(stack.database_url) as session:
             delivery = session.get(Delivery, stored.pk)
-            return delivery is not None and delivery.status is DeliveryStatus.IGNORED
+            return delivery is not None and delivery.status is DeliveryStatus.DONE
 
     try:
         wait_until(finished, 60, f"delivery {delivery_id} processed")
@@ -199,3 +203,46 @@ def test_a_delivery_whose_worker_is_killed_is_taken_back_by_another(
     assert int((marks / "done").read_text()) == redis_stack.processes[survivor].pid
     with session_scope(redis_stack.database_url) as session:
         assert session.get_one(Delivery, stored.pk).attempts == 2
+
+
+@pytest.mark.parametrize("event", [HANG, STUBBORN])
+def test_a_job_that_hangs_in_the_warm_worker_is_killed_and_the_worker_goes_on(
+    redis_stack: Stack, tmp_path: Path, event: str
+) -> None:
+    """A job past its timeout is stopped by RQ's alarm in the warm process, which works
+    on; one that blocks the alarm has its process killed and started again by the
+    supervisor, which works on too."""
+    redis_stack.start_redis()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = _worker_env(redis_stack, HANG_MARKS=str(marks))
+    command = [sys.executable, str(REPO_ROOT / "tests/integration/worker_with_hanging_handler.py")]
+    redis_stack._spawn("worker", command, env)
+    settings = _settings(redis_stack)
+    stored = store_delivery(settings, f"hang-{event}", event, {})
+    enqueue(settings, INTERACTIVE, process_delivery, stored.pk, job_id="hang", timeout=2)
+    started = time.monotonic()
+    hung_in = int(wait_until(lambda: _read(marks / event), 60, "the job to start"))
+
+    def quick_done(name: str) -> str | None:
+        quick = store_delivery(settings, name, "specbridge_test_quick", {})
+        queue_delivery(settings, quick.pk, queue_name=quick.queue_name)
+        return wait_until(lambda: _read(marks / f"quick-{name}"), 60, f"{name} processed")
+
+    worked_in = int(quick_done("after-the-hang"))
+    assert time.monotonic() - started < 30
+    if event == HANG:
+        assert worked_in == hung_in  # the same warm process went on
+    else:
+        assert worked_in != hung_in  # killed, and a new one took over
+        with pytest.raises(ProcessLookupError):
+            os.kill(hung_in, 0)
+    assert redis_stack.processes["worker"].poll() is None
+    with session_scope(redis_stack.database_url) as session:
+        delivery = session.get_one(Delivery, stored.pk)
+        assert delivery.status is not DeliveryStatus.DONE  # to be retried, not lost
+    assert int(quick_done("and-again")) == worked_in  # warm: one process, many jobs
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() and path.stat().st_size else None

@@ -13,7 +13,14 @@ from werkzeug.test import TestResponse
 
 from bot.events import handlers
 from bot.events.deliveries import dispatch_announced
-from bot.queue import EVENTS, EmbeddedQueue, OurJob, embedded_queue, redis_connection, rq_queue
+from bot.queue import (
+    EVENT_QUEUES,
+    EmbeddedQueue,
+    OurJob,
+    embedded_queue,
+    redis_connection,
+    rq_queue,
+)
 from bot.settings import Settings, get_settings, load_settings
 from bot.web.app import create_app
 from storage.db import session_scope
@@ -97,10 +104,12 @@ def run_queued_jobs(db: str) -> None:
 
         dispatch_announced(settings, wait=0.01)
         SimpleWorker(
-            [rq_queue(settings.redis_url, EVENTS)],
+            [rq_queue(settings.redis_url, name) for name in EVENT_QUEUES],
             connection=redis_connection(settings.redis_url),
             job_class=OurJob,
             serializer=JSONSerializer,
         ).work(burst=True)
     else:
-        embedded_queue(EVENTS).join()
+        for _ in range(2):  # a job on one queue may queue one on the other
+            for name in EVENT_QUEUES:
+                embedded_queue(name).join()

@@ -51,14 +51,14 @@ def test_a_delivery_is_logged_with_its_id_through_the_webhook_and_the_queue(
 ) -> None:
     caplog.set_level(logging.INFO)
     delivery_id = str(uuid.uuid4())
-    payload = github_payload("issues", "labeled.payload.json")
+    payload = github_payload("issues", "reopened.payload.json")  # handled: it gets a job
     assert post_webhook(client, "issues", payload, delivery_id).status_code == 202
 
     run_queued_jobs(db)
 
     [line] = [r for r in caplog.records if getattr(r, "delivery", None) == delivery_id]
     assert delivery_id in line.getMessage()
-    assert (line.event, line.action) == ("issues", "labeled")
+    assert (line.event, line.action) == ("issues", "reopened")
     assert line.repository == payload["repository"]["full_name"]
     assert line.outcome in ("done", "ignored")
     assert line.duration_ms >= 0

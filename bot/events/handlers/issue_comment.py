@@ -10,6 +10,7 @@ CommandRun, and a redelivered comment is not run twice.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,11 +28,16 @@ from storage.models import CommandRun, IssueGroup, Spec, Ticket
 log = logging.getLogger(__name__)
 
 
-@router.register("issue_comment", "created")
+def _from_a_bot(payload: dict[str, Any]) -> bool:
+    user = (payload.get("comment") or {}).get("user") or {}
+    return user.get("type") == "Bot" or user.get("login", "").endswith("[bot]")
+
+
+@router.register("issue_comment", "created", unless=_from_a_bot)
 def on_comment(event: Event) -> None:
     comment = event.payload["comment"]
     user = comment["user"]
-    if user.get("type") == "Bot" or user["login"].endswith("[bot]"):
+    if _from_a_bot(event.payload):
         return  # specbridge's own replies, and other bots': no loops
     lines = commands.parse(comment.get("body") or "")
     if not lines:

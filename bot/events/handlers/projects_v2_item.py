@@ -7,6 +7,8 @@ applies the same moves for boards owned by a user.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import or_, select
 
 from bot.events.router import Event, router
@@ -16,13 +18,17 @@ from bot.steer.steering import Steering
 from storage.models import Ticket
 
 
-@router.register("projects_v2_item", "edited", "deleted")
+def _not_a_persons_issue_card(payload: dict[str, Any]) -> bool:
+    if (payload.get("projects_v2_item") or {}).get("content_type") != "Issue":
+        return True
+    return (payload.get("sender") or {}).get("type") == "Bot"
+
+
+@router.register("projects_v2_item", "edited", "deleted", unless=_not_a_persons_issue_card)
 def on_card(event: Event) -> None:
     item = event.payload["projects_v2_item"]
-    if item.get("content_type") != "Issue":
-        return
-    if (event.payload.get("sender") or {}).get("type") == "Bot":
-        return  # specbridge's own moves, and project automations'
+    if _not_a_persons_issue_card(event.payload):
+        return  # drafts and pull requests; specbridge's own moves, and project automations'
     ticket = event.session.scalars(
         select(Ticket).where(
             or_(

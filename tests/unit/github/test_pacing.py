@@ -72,3 +72,66 @@ def test_items_count_from_when_github_answered_not_from_their_slot(settings: Set
     started = time.monotonic()
     other.before_write(content=1)
     assert time.monotonic() - started >= 0.4  # until 1 s after the answer
+
+
+def test_bulk_work_stops_only_where_every_write_is_recorded(settings: Settings) -> None:
+    """In `yielding`, a write waited for by interactive work gives way, unless the write
+    before it has no database commit after it (its answer is not recorded yet)."""
+    from bot.github.pacing import GaveWay, Yielding, yielding
+    from storage.db import session_scope
+
+    one, _ = _two_processes(settings)
+    policy = Yielding(wanted=lambda: True)
+    with yielding(policy):
+        one.counted(one.before_write())  # the first write of a job always goes
+        one.counted(one.before_write())  # no commit since the last write: it goes too
+        with session_scope(settings.database_url):
+            pass  # the answer recorded
+        with pytest.raises(GaveWay):
+            one.before_write()
+        assert policy.gave_way
+
+
+def test_bulk_work_pauses_instead_of_sleeping_through_the_minute_window(
+    settings: Settings,
+) -> None:
+    from bot.github.pacing import Yielding, yielding
+
+    one, other = _two_processes(settings)
+    one.before_write(content=3)  # the 1 s window is full
+    with yielding(Yielding(max_wait=0.1)), pytest.raises(BudgetExhausted) as spent:
+        other.before_write(content=1)
+    assert spent.value.window.seconds == 1
+    started = time.monotonic()
+    other.before_write(content=1)  # outside bulk work it waits in place, as before
+    assert time.monotonic() - started >= 0.3
+
+
+def test_bulk_work_waiting_for_room_gives_way_when_interactive_work_comes(
+    settings: Settings,
+) -> None:
+    from bot.github.pacing import GaveWay, Yielding, yielding
+
+    one, other = _two_processes(settings)
+    one.before_write(content=3)  # the 1 s window is full: the next item waits for room
+    wanted = {"now": False}
+    policy = Yielding(max_wait=5, wanted=lambda: wanted["now"], writes=1)
+    timer = __import__("threading").Timer(0.3, wanted.update, [{"now": True}])
+    timer.start()
+    started = time.monotonic()
+    with yielding(policy), pytest.raises(GaveWay) as gave:
+        other.before_write(content=1)
+    assert time.monotonic() - started < 0.7  # not the whole wait for room
+    assert gave.value.resume_at > time.time()  # it goes on when room comes
+
+
+def test_a_write_sent_again_harmlessly_leaves_bulk_work_free_to_stop(settings: Settings) -> None:
+    """A card's Status or an issue's edit changes nothing when sent twice: bulk work may
+    stop after it before its answer is recorded."""
+    from bot.github.pacing import GaveWay, Yielding, yielding
+
+    one, _ = _two_processes(settings)
+    with yielding(Yielding(wanted=lambda: True)):
+        one.counted(one.before_write(), idempotent=True)
+        with pytest.raises(GaveWay):
+            one.before_write()

@@ -1,0 +1,140 @@
+"""A sync run by a queue job never holds its worker long: when GitHub's budget asks
+for a long wait, or interactive work waits for the worker, it records where it is,
+queues its own continuation and ends; the continuation finishes it by itself."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from bot.github.auth import github_client
+from bot.queue import EVENTS, embedded_queue, running_job
+from bot.repo_config import RepoConfig
+from bot.repositories import record_repository
+from bot.settings import Settings, get_settings, load_settings
+from bot.sync import sync_spec
+from fakehub import FakeHub
+from specs.load import load_spec
+from storage.db import session_scope
+from storage.models import Spec
+from tests.integration.conftest import github_side, new_repository
+
+
+def spec_text(name: str, tasks: int) -> str:
+    lines = [f"id: {name}", f"title: {name}", "phase: tasks", "tasks:"]
+    lines += [f"  - {{id: TSK-{n}, title: Task {n}}}" for n in range(tasks)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def paced(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Jobs on the embedded queue, 10 new items per 4 s (GitHub's is 80 a minute)."""
+    environ = {
+        "DATABASE_URL": db,
+        "GITHUB_API_URL": hub.url,
+        "GITHUB_TOKEN": f"yields-{time.time()}",  # a budget of its own
+        "GITHUB_WRITE_INTERVAL": "0.01",
+        "GITHUB_CONTENT_LIMITS": "10/4,1000/3600",
+    }
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield load_settings(environ)
+    get_settings.cache_clear()
+
+
+def _repository_with(hub: FakeHub, name: str, key: str, text: str) -> str:
+    """A repository whose default branch holds the spec (its continuations read it there)."""
+    files = {
+        f"specs/{key}.yaml": text,
+        ".github/specbridge.yml": "project: {owner: acme, number: 1}\n",
+    }
+    return new_repository(hub, name, files)
+
+
+def _sync_in_a_job(settings: Settings, full_name: str, key: str, text: str) -> str | None:
+    spec_file, _ = load_spec(text, f"specs/{key}.yaml")
+    assert spec_file is not None
+    config = RepoConfig(project_owner="acme", project_number=1)
+    github = github_side(settings, full_name, config)
+    head = github.repo.commit_sha("main")
+    with running_job(EVENTS), session_scope(settings.database_url) as session:
+        repository = record_repository(session, {"full_name": full_name, "default_branch": "main"})
+        return sync_spec(
+            session,
+            settings,
+            github,
+            repository,
+            spec_file,
+            head,
+            hashlib.sha256(text.encode()).hexdigest(),
+        )
+
+
+def _finished(settings: Settings, key: str) -> bool:
+    with session_scope(settings.database_url) as session:
+        spec = session.scalars(select(Spec).where(Spec.key == key)).one()
+        return spec.resume_at is None and spec.tracking_issue_number is not None
+
+
+def _issues(hub: FakeHub, full_name: str) -> list[dict]:  # type: ignore[type-arg]
+    state = requests.get(f"{hub.url}/_admin/state", timeout=30).json()
+    repo = next(r for r in state["repositories"] if r["full_name"] == full_name)
+    return repo["issues"]
+
+
+def _wait(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_sync_that_must_wait_long_frees_its_worker_and_continues_by_itself(
+    hub: FakeHub, paced: Settings
+) -> None:
+    text = spec_text("budget", 24)  # 24 tickets, a tracking issue and labels: 3 windows
+    full_name = _repository_with(hub, "yields-budget", "budget", text)
+
+    started = time.monotonic()
+    note = _sync_in_a_job(paced, full_name, "budget", text)
+    ended = time.monotonic() - started
+
+    assert note is not None and "continues from" in note  # paused, quietly
+    assert ended < 4  # it did not sleep through the window: the job ended
+    assert not _finished(paced, "budget")
+    # Meanwhile the worker is free: another job runs at once.
+    ran = threading.Event()
+    embedded_queue(EVENTS).put(ran.set, ())
+    assert ran.wait(2)
+
+    _wait(lambda: _finished(paced, "budget"), 60)  # the continuations finish it
+    titles = {issue["title"] for issue in _issues(hub, full_name)}
+    assert {f"TSK-{n}: Task {n}" for n in range(24)} <= titles
+    assert len(_issues(hub, full_name)) == 25  # nothing created twice
+    with session_scope(paced.database_url) as session:
+        spec = session.scalars(select(Spec).where(Spec.key == "budget")).one()
+        assert spec.sync_note is None  # a short pause is not said on the tracking issue
+        assert len([t for t in spec.tickets if t.project_item_id]) == 24
+
+
+def test_a_sync_gives_way_to_interactive_work_where_its_writes_are_recorded(
+    hub: FakeHub, paced: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = spec_text("wanted", 6)
+    full_name = _repository_with(hub, "yields-interactive", "wanted", text)
+    writes_before = github_client(paced, None).writes
+    with monkeypatch.context() as patch:
+        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
+        note = _sync_in_a_job(paced, full_name, "wanted", text)
+
+    assert note is not None and "interactive work waits" in note
+    assert github_client(paced, None).writes - writes_before == 1  # one write, then it gave way
+    _wait(lambda: _finished(paced, "wanted"), 60)
+    assert len(_issues(hub, full_name)) == 7
