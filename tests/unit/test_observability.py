@@ -270,7 +270,7 @@ def test_metrics_count_deliveries_by_outcome_with_their_durations_pruning_aside(
     settings = load_settings()
     if settings.redis_url is None:
         counters._memory._hashes.clear()  # one process's counts: this test's alone
-    payload = github_payload("issues", "labeled.payload.json")
+    payload = github_payload("issues", "reopened.payload.json")  # handled: it gets a job
     for _ in range(2):
         assert post_webhook(client, "issues", payload).status_code == 202
     run_queued_jobs(db)

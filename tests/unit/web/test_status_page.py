@@ -309,7 +309,7 @@ def assert_shows_the_seeded_state(html: str) -> None:
         for card in page.find("div", class_="card")
         if card.attrs.get("data-queue")
     }
-    assert set(queues) == {"events", "agents"}
+    assert set(queues) == {"interactive", "events", "agents"}
     assert html.index('id="summary"') < html.index("<h2>Specs</h2>")
 
     # The spec's graph, drawn on the server: each task a link to its issue, coloured by phase.
