@@ -9,8 +9,8 @@ In a queue job a sync never holds its worker long: when GitHub's pace or
 budget asks for more than a short wait, or interactive work waits for the
 worker, it stops where everything written is recorded and queues its own
 continuation (`resume_spec`) on the bulk queue (bot/github/pacing.py,
-`yielding`). Only a pause for longer than QUIET_PAUSE_SECONDS (the hourly
-budget) is said on the tracking issue.
+`yielding`). Only a pause for a window longer than the minute (GitHub's
+hourly budget) is said on the tracking issue.
 
 May import agents, github and the foundations; never steer, review or a stage above.
 """
@@ -51,8 +51,6 @@ from storage.models import Repository, Spec, SpecPhase, SpecStatus
 
 log = logging.getLogger(__name__)
 
-# A pause up to this long is not said on the tracking issue (it costs a write).
-QUIET_PAUSE_SECONDS = 300
 # A continuation whose installation runs another bulk job tries again this much later.
 SLOT_BUSY_DELAY = 3
 # A continuation is queued this much before room comes (less than the bulk inline wait).
@@ -410,7 +408,10 @@ def _pause(session: Session, settings: Settings, writer: SpecWriter, paused: Pau
         spec.creation_started_at = None
     # Queued a little early: the continuation reads its spec first, then waits the rest.
     delay = max(paused.resume_at - time.time() - RESUME_LEAD_SECONDS, 0)
-    long_pause = isinstance(paused, BudgetExhausted) and delay > QUIET_PAUSE_SECONDS
+    # Said on the tracking issue (a write) only when a longer window than the minute is
+    # spent (GitHub's hour): a minute's wait, or giving way, passes unseen.
+    shortest = min((seconds for _, seconds in settings.github_content_limits), default=0)
+    long_pause = isinstance(paused, BudgetExhausted) and paused.window.seconds > shortest
     if long_pause:
         assert isinstance(paused, BudgetExhausted)
         opened = sum(1 for t in spec.tasks if t.ticket is not None and t.removed_at is None)
