@@ -323,9 +323,7 @@ class IssueWriter:
                 variables,
                 content=len(chunk) if content else 0,
                 once=once,
-                # What `tolerated` names is GitHub saying it was done already: sent again,
-                # these change nothing.
-                idempotent=idempotent or tolerated is not None,
+                idempotent=idempotent,
             )
             outcome.merge(_outcome(answer, chunk, key, result, tolerated))
         return outcome
