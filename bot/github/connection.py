@@ -113,16 +113,9 @@ class GitHubConnection:
         return data["data"]
 
     def mutate(
-        self,
-        document: str,
-        variables: dict[str, Any],
-        content: int = 0,
-        once: bool = False,
-        idempotent: bool = False,
+        self, document: str, variables: dict[str, Any], content: int = 0, once: bool = False
     ) -> GraphQLAnswer:
-        """Mutations under aliases, run in order; each alias succeeds or fails on its own.
-
-        `idempotent`: sent again, they change nothing (see Pacer.counted)."""
+        """Mutations under aliases, run in order; each alias succeeds or fails on its own."""
         _check_no_transaction("GraphQL mutation")
         reservation = self.pacer.before_write(content)
         self.writes += 1
@@ -139,7 +132,7 @@ class GitHubConnection:
                 ),
             )
         finally:
-            self.pacer.counted(reservation, idempotent)
+            self.pacer.counted(reservation)
         body = json.loads(output) if output else {}
         if status >= 400:
             raise requester.createException(status, headers, body)

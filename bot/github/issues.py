@@ -203,7 +203,6 @@ class IssueWriter:
                 "issue { id }",
             ),
             key=lambda update: update.key,
-            idempotent=True,  # the same title, body and labels again
         )
 
     def close_issues(self, closes: Sequence[tuple[str, str, str]]) -> Outcome:
@@ -306,7 +305,6 @@ class IssueWriter:
         content: bool = False,
         once: bool = False,
         tolerated: str | None = None,
-        idempotent: bool = False,
     ) -> Outcome:
         outcome = Outcome()
         for start in range(0, len(items), size):
@@ -319,11 +317,7 @@ class IssueWriter:
                 variables[f"m{i}"] = value
             document = f"mutation({', '.join(declared)}) {{\n  " + "\n  ".join(fields) + "\n}"
             answer = self.connection.mutate(
-                document,
-                variables,
-                content=len(chunk) if content else 0,
-                once=once,
-                idempotent=idempotent,
+                document, variables, content=len(chunk) if content else 0, once=once
             )
             outcome.merge(_outcome(answer, chunk, key, result, tolerated))
         return outcome

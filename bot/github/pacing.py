@@ -200,13 +200,10 @@ class Pacer:
             else:
                 time.sleep(max(granted.room_at - now, 0.01))
 
-    def counted(self, reservation: Reservation | None, idempotent: bool = False) -> None:
-        """GitHub has answered the write: its items count from now, as GitHub's do.
-
-        `idempotent`: sending it again changes nothing (a card's Status, an issue's edit),
-        so bulk work may stop before its answer is recorded."""
+    def counted(self, reservation: Reservation | None) -> None:
+        """GitHub has answered the write: its items count from now, as GitHub's do."""
         bulk = _yielding.get()
-        if bulk is not None and not idempotent:
+        if bulk is not None:
             bulk._last_write = orm_commits()  # not recorded until the next commit
         if reservation is not None and reservation.items:
             self._store.restamp(self.key, reservation.items, self.windows, time.time())

@@ -123,15 +123,3 @@ def test_bulk_work_waiting_for_room_gives_way_when_interactive_work_comes(
         other.before_write(content=1)
     assert time.monotonic() - started < 0.7  # not the whole wait for room
     assert gave.value.resume_at > time.time()  # it goes on when room comes
-
-
-def test_a_write_sent_again_harmlessly_leaves_bulk_work_free_to_stop(settings: Settings) -> None:
-    """A card's Status or an issue's edit changes nothing when sent twice: bulk work may
-    stop after it before its answer is recorded."""
-    from bot.github.pacing import GaveWay, Yielding, yielding
-
-    one, _ = _two_processes(settings)
-    with yielding(Yielding(wanted=lambda: True)):
-        one.counted(one.before_write(), idempotent=True)
-        with pytest.raises(GaveWay):
-            one.before_write()
