@@ -119,12 +119,10 @@ class GitHubConnection:
         content: int = 0,
         once: bool = False,
         headers: dict[str, str] | None = None,
-        idempotent: bool = False,
     ) -> GraphQLAnswer:
         """Mutations under aliases, run in order; each alias succeeds or fails on its own.
 
-        `headers`: more request headers, such as GraphQL-Features for a preview.
-        `idempotent`: sent again, they change nothing (see Pacer.counted)."""
+        `headers`: more request headers, such as GraphQL-Features for a preview."""
         _check_no_transaction("GraphQL mutation")
         reservation = self.pacer.before_write(content)
         self.writes += 1
@@ -141,7 +139,7 @@ class GitHubConnection:
                 ),
             )
         finally:
-            self.pacer.counted(reservation, idempotent)
+            self.pacer.counted(reservation)
         body = json.loads(output) if output else {}
         if status >= 400:
             raise requester.createException(status, answered, body)

@@ -230,7 +230,6 @@ class IssueWriter:
                 "issue { id }",
             ),
             key=lambda update: update.key,
-            idempotent=True,  # the same title, body and labels again
         )
 
     def close_issues(self, closes: Sequence[tuple[str, str, str]]) -> Outcome:
@@ -333,7 +332,6 @@ class IssueWriter:
         content: bool = False,
         once: bool = False,
         tolerated: str | None = None,
-        idempotent: bool = False,
     ) -> Outcome:
         outcome = Outcome()
         for start in range(0, len(items), size):
@@ -346,13 +344,7 @@ class IssueWriter:
                 variables[f"m{i}"] = value
             document = f"mutation({', '.join(declared)}) {{\n  " + "\n  ".join(fields) + "\n}"
             answer = self.connection.mutate(
-                document,
-                variables,
-                content=len(chunk) if content else 0,
-                once=once,
-                # What `tolerated` names is GitHub saying it was done already: sent again,
-                # these change nothing.
-                idempotent=idempotent or tolerated is not None,
+                document, variables, content=len(chunk) if content else 0, once=once
             )
             outcome.merge(_outcome(answer, chunk, key, result, tolerated))
         return outcome

@@ -87,13 +87,19 @@ class Yielding:
 
     max_wait: float = BULK_INLINE_WAIT_SECONDS
     wanted: Callable[[], bool] = lambda: False
-    writes: int = 0  # since this job started, so each job gets something done
+    writes: int = 0  # since this job started
     gave_way: bool = False  # once it has, the job's other syncs stop too
+    _first_write: int | None = field(default=None, repr=False)
     _last_write: int | None = field(default=None, repr=False)
 
     def clean(self) -> bool:
         """Whether every write so far is recorded: a commit came after the last one."""
         return self._last_write is None or orm_commits() > self._last_write
+
+    def progressed(self) -> bool:
+        """Whether this job has got something done that stays: a write of it recorded.
+        Until then it does not give way, so a continuation always moves on."""
+        return self._first_write is not None and orm_commits() > self._first_write
 
 
 _yielding: ContextVar[Yielding | None] = ContextVar("specbridge_yielding", default=None)
@@ -104,7 +110,7 @@ WANTED_CHECK_SECONDS = 0.25
 def _sleep_unless_wanted(bulk: Yielding, until: float) -> None:
     """Sleep until `until`, unless interactive work comes to want the worker meanwhile."""
     while (left := until - time.time()) > 0:
-        if bulk.writes and bulk.wanted():
+        if bulk.progressed() and bulk.wanted():
             bulk.gave_way = True
             raise GaveWay(until, "interactive work waits for this worker")
         time.sleep(min(left, WANTED_CHECK_SECONDS))
@@ -168,7 +174,11 @@ class Pacer:
             return None
         bulk = _yielding.get()
         may_stop = bulk is not None and bulk.clean()
-        if may_stop and bulk is not None and (bulk.gave_way or (bulk.writes and bulk.wanted())):
+        if (
+            may_stop
+            and bulk is not None
+            and (bulk.gave_way or (bulk.progressed() and bulk.wanted()))
+        ):
             bulk.gave_way = True
             raise GaveWay(time.time(), "interactive work waits for this worker")
         if may_stop and bulk is not None:
@@ -200,14 +210,13 @@ class Pacer:
             else:
                 time.sleep(max(granted.room_at - now, 0.01))
 
-    def counted(self, reservation: Reservation | None, idempotent: bool = False) -> None:
-        """GitHub has answered the write: its items count from now, as GitHub's do.
-
-        `idempotent`: sending it again changes nothing (a card's Status, an issue's edit),
-        so bulk work may stop before its answer is recorded."""
+    def counted(self, reservation: Reservation | None) -> None:
+        """GitHub has answered the write: its items count from now, as GitHub's do."""
         bulk = _yielding.get()
-        if bulk is not None and not idempotent:
+        if bulk is not None:
             bulk._last_write = orm_commits()  # not recorded until the next commit
+            if bulk._first_write is None:
+                bulk._first_write = bulk._last_write
         if reservation is not None and reservation.items:
             self._store.restamp(self.key, reservation.items, self.windows, time.time())
 

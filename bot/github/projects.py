@@ -136,7 +136,7 @@ class BoardGateway:
                     project=board.project_id,
                     **{f"c{i}": node_id},
                 )
-            data = batch.send(self.connection, idempotent=True)  # a card stays one card
+            data = batch.send(self.connection)
             item_ids += [
                 ((data.get(f"add{i}") or {}).get("item") or {}).get("id") for i in range(len(chunk))
             ]
@@ -157,7 +157,7 @@ class BoardGateway:
                     option=option,
                     **{f"i{i}": item_id},
                 )
-            batch.send(self.connection, idempotent=True)
+            batch.send(self.connection)
 
 
 class _MutationBatch:
@@ -174,12 +174,12 @@ class _MutationBatch:
         self._fields.append(f"{alias}: {mutation}")
         self._variables.update(variables)
 
-    def send(self, connection: GitHubConnection, idempotent: bool = False) -> dict:  # type: ignore[type-arg]
+    def send(self, connection: GitHubConnection) -> dict:  # type: ignore[type-arg]
         if not self._fields:
             return {}
         declared = ", ".join(f"${name}: {self.TYPES.get(name, 'ID!')}" for name in self._variables)
         query = f"mutation({declared}) {{\n  " + "\n  ".join(self._fields) + "\n}"
-        answer = connection.mutate(query, self._variables, idempotent=idempotent)
+        answer = connection.mutate(query, self._variables)
         if answer.errors:
             raise GraphQLError([f"{alias}: {message}" for alias, message in answer.errors.items()])
         return answer.data

@@ -111,27 +111,35 @@ def test_bulk_work_waiting_for_room_gives_way_when_interactive_work_comes(
     settings: Settings,
 ) -> None:
     from bot.github.pacing import GaveWay, Yielding, yielding
+    from storage.db import session_scope
 
-    one, other = _two_processes(settings)
-    one.before_write(content=3)  # the 1 s window is full: the next item waits for room
+    _, other = _two_processes(settings)
     wanted = {"now": False}
-    policy = Yielding(max_wait=5, wanted=lambda: wanted["now"], writes=1)
-    timer = __import__("threading").Timer(0.3, wanted.update, [{"now": True}])
-    timer.start()
-    started = time.monotonic()
-    with yielding(policy), pytest.raises(GaveWay) as gave:
-        other.before_write(content=1)
+    policy = Yielding(max_wait=5, wanted=lambda: wanted["now"])
+    with yielding(policy):
+        other.counted(other.before_write(content=3))  # the job's first write: the window full
+        with session_scope(settings.database_url):
+            pass  # and recorded: the job has got something done
+        timer = __import__("threading").Timer(0.3, wanted.update, [{"now": True}])
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(GaveWay) as gave:
+            other.before_write(content=1)  # waits for room, until interactive work comes
     assert time.monotonic() - started < 0.7  # not the whole wait for room
     assert gave.value.resume_at > time.time()  # it goes on when room comes
 
 
-def test_a_write_sent_again_harmlessly_leaves_bulk_work_free_to_stop(settings: Settings) -> None:
-    """A card's Status or an issue's edit changes nothing when sent twice: bulk work may
-    stop after it before its answer is recorded."""
+def test_bulk_work_gives_way_only_once_something_it_did_is_recorded(settings: Settings) -> None:
+    """A job whose writes are not recorded yet does not give way however often asked:
+    stopping then would have its continuation start the same step again, for ever."""
     from bot.github.pacing import GaveWay, Yielding, yielding
+    from storage.db import session_scope
 
     one, _ = _two_processes(settings)
     with yielding(Yielding(wanted=lambda: True)):
-        one.counted(one.before_write(), idempotent=True)
+        for _ in range(3):  # one step's chunks, recorded only at its end
+            one.counted(one.before_write())
+        with session_scope(settings.database_url):
+            pass
         with pytest.raises(GaveWay):
             one.before_write()
