@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.sqlite_turns import connection_class
 
 
 @cache
 def get_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+        factory = connection_class(make_url(database_url).database or ":memory:")
+        engine = create_engine(database_url, connect_args={"timeout": 30, "factory": factory})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(database_url, pool_pre_ping=True)
