@@ -78,6 +78,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_web_chores(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """The workers run the jobs; this process drains the spool it fills, from start."""
+        preload()
         maintenance.start_thread(self._settings, maintenance.WEB_CHORES)
 
 
