@@ -210,7 +210,10 @@ def _insert_once(database_url: str, values: dict[str, Any]) -> int | None:
     for attempt in (1, 2):
         try:
             with engine.connect() as connection:
-                return connection.execute(_insert_statement(engine.dialect.name), values).scalar()
+                result = connection.execute(_insert_statement(engine.dialect.name), values)
+                if engine.dialect.name == "postgresql":
+                    return result.scalar()
+                return result.inserted_primary_key[0] if result.rowcount else None
         except DBAPIError as error:
             if attempt == 2 or not error.connection_invalidated:
                 raise  # a connection that died in the pool is replaced once
@@ -219,12 +222,15 @@ def _insert_once(database_url: str, values: dict[str, Any]) -> int | None:
 
 @cache
 def _insert_statement(dialect: str):  # type: ignore[no-untyped-def]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(Delivery)
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(Delivery.id)
-    )
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(Delivery)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(Delivery.id)
+        )
+    # No RETURNING: SQLite ends the statement, and its write lock, within the execute
+    # (a statement returning rows holds it until they are read; storage/sqlite_turns.py).
+    return sqlite.insert(Delivery).on_conflict_do_nothing(index_elements=["delivery_id"])
 
 
 def _redelivered(settings: Settings, delivery_id: str) -> Stored:
@@ -447,14 +453,14 @@ def _slot(settings: Settings, delivery: _Claimed) -> AbstractContextManager[None
 
 
 def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
-    """Take the delivery for this worker: one UPDATE, so only one worker wins."""
+    """Take the delivery for this worker: one UPDATE … RETURNING, so only one worker wins."""
     now = datetime.now(UTC)
     claimable = or_(
         Delivery.status.in_(CLAIMABLE),
         and_(Delivery.status == DeliveryStatus.PROCESSING, Delivery.lease_until < now),
     )
     with session_scope(settings.database_url) as session:
-        claimed = session.execute(
+        row = session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_pk, claimable)
             .values(
@@ -463,19 +469,17 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
                 lease_until=now + timedelta(seconds=settings.delivery_lease_seconds),
                 next_attempt_at=None,
             )
-        ).rowcount
-        if claimed != 1:
-            return None
-        row = session.get_one(Delivery, delivery_pk)
-        return _Claimed(
-            row.delivery_id,
-            row.event,
-            row.action,
-            row.repository_full_name,
-            row.payload,
-            row.attempts,
-            row.installation_github_id,
-        )
+            .returning(
+                Delivery.delivery_id,
+                Delivery.event,
+                Delivery.action,
+                Delivery.repository_full_name,
+                Delivery.payload,
+                Delivery.attempts,
+                Delivery.installation_github_id,
+            )
+        ).one_or_none()
+        return None if row is None else _Claimed(*row)
 
 
 def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[None]:
@@ -513,13 +517,18 @@ def _later(
     used_attempt: bool = True,
 ) -> None:
     with session_scope(settings.database_url) as session:
-        delivery = session.get_one(Delivery, delivery_pk)
-        delivery.status = DeliveryStatus.QUEUED
-        delivery.error = reason
-        delivery.lease_until = None
-        delivery.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
-        if not used_attempt:
-            delivery.attempts -= 1
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk)
+            .values(
+                status=DeliveryStatus.QUEUED,
+                error=reason,
+                lease_until=None,
+                next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                # Waiting for a lock gives back the attempt its claim counted.
+                attempts=Delivery.attempts - (0 if used_attempt else 1),
+            )
+        )
     queue_delivery(settings, delivery_pk, delay, queue_name=delivery_queue(claimed.event))
 
 
@@ -527,11 +536,11 @@ def _finish(
     settings: Settings, delivery_pk: int, status: DeliveryStatus, error: str | None = None
 ) -> None:
     with session_scope(settings.database_url) as session:
-        delivery = session.get_one(Delivery, delivery_pk)
-        delivery.status = status
-        delivery.error = error
-        delivery.lease_until = None
-        delivery.processed_at = datetime.now(UTC)
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_pk)
+            .values(status=status, error=error, lease_until=None, processed_at=datetime.now(UTC))
+        )
 
 
 def _lease_live(delivery: Delivery, now: datetime) -> bool:
