@@ -59,11 +59,13 @@ def task_graph(tickets: Sequence[Ticket]) -> TaskGraph | None:
             )
         )
     ids = {node.id for node in nodes}
+    # In a fixed order: the rows come back in whatever order the database keeps them,
+    # and the same graph drawn in another order is a rewrite of the tracking issue.
     edges = [
-        (dependency.depends_on_id, ticket.id)
+        (depends_on, ticket.id)
         for ticket in drawn
-        for dependency in ticket.dependencies
-        if dependency.depends_on_id in ids
+        for depends_on in sorted(d.depends_on_id for d in ticket.dependencies)
+        if depends_on in ids
     ]
     return TaskGraph(nodes, edges)
 
