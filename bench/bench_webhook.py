@@ -1,14 +1,18 @@
-"""POST /webhook under load, against a bare Flask app answering 202 under the same
-gunicorn settings: latency at a fixed rate of signed deliveries, and the rate
-at which p99 passes one second.
+"""POST /webhook under load, against two baselines under the same gunicorn settings:
+a bare Flask app answering 202, and one that first stores the body in one committed
+INSERT into the same database (the floor for a webhook that stores before it
+answers). Latency at a fixed rate of signed deliveries, and the rate at which p99
+passes one second.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test \\
     REDIS_URL=redis://127.0.0.1:6379/9 python -m bench.bench_webhook [--seconds 20]
+    python -m bench.bench_webhook        # the embedded defaults: SQLite, no Redis
 
 The load is open-loop: requests leave on a fixed schedule and latency counts
 from when each was due, so a slow answer cannot hide the ones queued behind it.
-No worker runs: the deliveries are stored and queued, which is what the answer
-waits for.
+With Redis no worker runs: the deliveries are stored and queued, which is what
+the answer waits for. On the embedded defaults the serving process runs the jobs
+too, as it does there.
 """
 
 from __future__ import annotations
@@ -91,31 +95,47 @@ def main() -> None:
     args = parser.parse_args()
     database_url = create_empty_database(Path("/tmp"))
     upgrade(database_url)
+    embedded = not os.environ.get("REDIS_URL")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "BENCH_DATABASE_URL": database_url,
         "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "GITHUB_TOKEN": "t",
         "PYTHONPATH": str(ROOT),
         "GUNICORN_CMD_ARGS": " ".join(GUNICORN),
     }
-    bot_port, bare_port = free_port(), free_port()
-    bare = ["-b", f"127.0.0.1:{bare_port}", "--chdir", str(ROOT / "bench"), "bare_app:app"]
+    database = "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"
+    queue = "the embedded queue (its jobs run in the serving process)" if embedded else "Redis"
+    print(f"specbridge on {database} and {queue}")
+    ports = {name: free_port() for name in ("specbridge", "bare Flask", "bare Flask + INSERT")}
+    # The floor runs as many processes as specbridge does (one on the embedded defaults).
+    floor_workers = ["--workers", "1"] if embedded else []
+    commands = {
+        "specbridge": [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "serve",
+            "--port",
+            str(ports["specbridge"]),
+        ],
+        "bare Flask": _gunicorn(ports["bare Flask"], "bare_app:app"),
+        "bare Flask + INSERT": _gunicorn(
+            ports["bare Flask + INSERT"], "bare_app:durable", *floor_workers
+        ),
+    }
     servers = [
         start(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port)],
+            command,
             env,
-            f"http://127.0.0.1:{bot_port}/healthz",
-        ),
-        start(
-            [sys.executable, "-m", "gunicorn", *GUNICORN, *bare],
-            env,
-            f"http://127.0.0.1:{bare_port}/",
-        ),
+            f"http://127.0.0.1:{ports[name]}/" + ("healthz" if name == "specbridge" else ""),
+        )
+        for name, command in commands.items()
     ]
     try:
         results = {}
-        for name, port in (("specbridge", bot_port), ("bare Flask", bare_port)):
+        for name, port in ports.items():
             load(f"http://127.0.0.1:{port}/webhook", args.rate, 2)  # warm up
             latencies = load(f"http://127.0.0.1:{port}/webhook", args.rate, args.seconds)
             results[name] = latencies
@@ -123,15 +143,22 @@ def main() -> None:
                 f"{name}: {len(latencies)} deliveries at {args.rate:g}/s: "
                 f"p50 {p(latencies, 50) * 1000:.1f} ms, p99 {p(latencies, 99) * 1000:.1f} ms"
             )
-        ratio = p(results["specbridge"], 99) / p(results["bare Flask"], 99)
-        print(f"p99 ratio specbridge / bare Flask: {ratio:.2f}")
-        for name, port in (("specbridge", bot_port), ("bare Flask", bare_port)):
+        ours = p(results["specbridge"], 99)
+        print(f"p99 ratio specbridge / bare Flask: {ours / p(results['bare Flask'], 99):.2f}")
+        floor = p(results["bare Flask + INSERT"], 99)
+        print(f"p99 ratio specbridge / bare Flask + INSERT: {ours / floor:.2f}")
+        for name, port in ports.items():
             print(f"{name}: p99 passes 1 s at {saturation(port):g} deliveries/s")
     finally:
         for server in servers:
             server.terminate()
             server.wait()
         drop_database(database_url)
+
+
+def _gunicorn(port: int, app: str, *options: str) -> list[str]:
+    where = ["-b", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench")]
+    return [sys.executable, "-m", "gunicorn", *GUNICORN, *options, *where, app]
 
 
 def saturation(port: int) -> float:
