@@ -29,11 +29,13 @@ def title(plan: Plan) -> str:
         files = len(plan.invalid)
         return f"{_count(errors, 'error')} in {_count(files, 'spec file')}"
     opened = sum(len(d.open) for d in plan.diffs)
+    adopted = sum(len(d.adopt) for d in plan.diffs)
     changed = sum(len(d.change) for d in plan.diffs)
     closed = sum(len(d.close) for d in plan.diffs)
-    if not (opened or changed or closed):
+    if not (opened or adopted or changed or closed):
         return "Valid; the merge changes no issue"
-    return f"Valid; the merge opens {opened}, changes {changed} and closes {closed} issues"
+    adopts = f", adopts {adopted}" if adopted else ""
+    return f"Valid; the merge opens {opened}{adopts}, changes {changed} and closes {closed} issues"
 
 
 def summary(plan: Plan, heading: str, notes: Sequence[str] = ()) -> str:
@@ -77,6 +79,15 @@ def _spec_section(diff: SpecDiff, graphs: bool) -> list[str]:
     if diff.open:
         lines.append(f"- **Opens** {_count(len(diff.open), 'issue')}:")
         lines += [f"  - `{t.id}` {shown(t.title)}{_waits_on(t.depends_on)}" for t in diff.open]
+    if diff.adopt:
+        lines.append(
+            f"- **Adopts** {_count(len(diff.adopt), 'issue')} proposed on GitHub "
+            "(no new issue; it becomes the task's):"
+        )
+        lines += [
+            f"  - #{number} `{t.id}` {shown(t.title)}{_waits_on(t.depends_on)}"
+            for t, number in diff.adopt
+        ]
     if diff.done_at_once:
         lines.append(
             "- **Closes as completed** at once, ticked done in the file: "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.sync.proposals import adoptions
 from specs.model import MANUAL_AGENT, PRIORITIES, Finding
 from specs.model import Spec as SpecFile
 from specs.model import SpecTask as TaskFile
@@ -107,6 +108,8 @@ class SpecDiff:
     removed: bool = False  # the file is deleted: the spec is cancelled
     open_tracking_issue: bool = False
     open: list[TaskFile] = field(default_factory=list)
+    # New tasks proposed from an issue on GitHub: that issue becomes the ticket.
+    adopt: list[tuple[TaskFile, int]] = field(default_factory=list)  # (task, issue number)
     change: list[TaskChange] = field(default_factory=list)
     close: list[tuple[str, int]] = field(default_factory=list)  # (task key, issue number)
     reopen: list[tuple[str, int]] = field(default_factory=list)
@@ -121,7 +124,12 @@ class SpecDiff:
     @property
     def writes_anything(self) -> bool:
         return bool(
-            self.open or self.change or self.close or self.reopen or self.open_tracking_issue
+            self.open
+            or self.adopt
+            or self.change
+            or self.close
+            or self.reopen
+            or self.open_tracking_issue
         )
 
 
@@ -164,7 +172,10 @@ def plan_files(
             plan.invalid[path] = findings
             continue
         plan.warnings += findings
-        plan.diffs.append(diff_spec(by_key.get(spec_file.id), spec_file, known_agents))
+        recorded_spec = by_key.get(spec_file.id)
+        proposed = adoptions(session, recorded_spec) if recorded_spec is not None else {}
+        numbers = {key: p.issue_number for key, p in proposed.items() if p.issue_number}
+        plan.diffs.append(diff_spec(recorded_spec, spec_file, known_agents, numbers))
     for path in removed:
         spec = by_path.get(path)
         if spec is not None and spec.tickets:
@@ -179,9 +190,15 @@ def _recorded_specs(session: Session, repository_id: int | None) -> list[Spec]:
 
 
 def diff_spec(
-    recorded: Spec | None, spec_file: SpecFile, known_agents: Collection[str]
+    recorded: Spec | None,
+    spec_file: SpecFile,
+    known_agents: Collection[str],
+    proposed: Mapping[str, int] | None = None,
 ) -> SpecDiff:
-    """The issues a merge of `spec_file` would open, change, close and reopen."""
+    """The issues a merge of `spec_file` would open, adopt, change, close and reopen.
+
+    `proposed`: issue numbers by task id, of tasks proposed from an issue on GitHub.
+    """
     diff = SpecDiff(spec_file.path, spec_file.id, spec_file.title, spec_file.produces_tickets)
     diff.tasks = list(spec_file.tasks)
     if not spec_file.produces_tickets:
@@ -195,6 +212,9 @@ def diff_spec(
     requirements_changed = _changed_requirements(recorded, spec_file)
     for task in spec_file.tasks:
         row, ticket = rows.get(task.id), tickets.get(task.id)
+        if ticket is None and task.id in (proposed or {}):
+            diff.adopt.append((task, (proposed or {})[task.id]))
+            continue
         if ticket is None:
             diff.open.append(task)
             continue
@@ -210,8 +230,9 @@ def diff_spec(
         if key not in keys and ticket.state is IssueState.OPEN:
             diff.close.append((key, ticket.issue_number))
     diff.renumbered = _renumbered(diff, rows)
-    diff.done_at_once = [task.id for task in diff.open if task.done]
-    diff.start_now = _starting_at_once(diff.open, spec_file, tickets, known_agents)
+    new = [*diff.open, *(task for task, _ in diff.adopt)]
+    diff.done_at_once = [task.id for task in new if task.done]
+    diff.start_now = _starting_at_once(new, spec_file, tickets, known_agents)
     return diff
 
 

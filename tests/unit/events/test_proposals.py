@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.events.router import Event, router
+from bot.review import plan_report
 from bot.settings import Settings
+from bot.sync.plan import plan_files
 from fakehub.openapi import github_rest
 from storage.models import (
     Repository,
@@ -334,3 +336,34 @@ def test_a_proposals_pull_request_closed_unmerged_drops_it_and_a_merged_removal_
     states = {p.kind: p.state for p in session.scalars(select(TaskProposal))}
     assert states == {"add": "dropped", "remove": "merged"}
     assert len(responses.calls) == 0
+
+
+def test_the_plan_of_a_proposed_task_says_it_adopts_the_issue_instead_of_opening_one(
+    session: Session, spec: Spec
+) -> None:
+    session.add(
+        TaskProposal(
+            repository_id=spec.repository_id,
+            spec=spec,
+            kind="add",
+            task_key="TSK-3",
+            issue_number=12,
+            issue_node_id="I_12",
+            branch="specbridge/add-task/launch/TSK-3",
+            requested_by="mona",
+        )
+    )
+    session.commit()
+    added = SPEC + "  - id: TSK-3\n    title: Check the weather\n    depends_on: [TSK-2]\n"
+    plan = plan_files(session, spec.repository_id, {PATH: added.encode()})
+
+    (diff,) = plan.diffs
+    assert diff.open == []
+    assert [(task.id, number) for task, number in diff.adopt] == [("TSK-3", 12)]
+    assert plan_report.title(plan) == (
+        "Valid; the merge opens 0, adopts 1, changes 0 and closes 0 issues"
+    )
+    text = plan_report.summary(plan, "Plan")
+    assert "- **Adopts** 1 issue proposed on GitHub" in text
+    assert "  - #12 `TSK-3` Check the weather" in text
+    assert "**Opens**" not in text
