@@ -45,6 +45,7 @@ argument. The flags, and where each comes from:
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -190,6 +191,23 @@ def summary_of(preset: str | None, output: str) -> dict[str, Any] | None:
         ]
         return {"text": messages[-1], "turns": None, "cost_usd": None} if messages else None
     return None
+
+
+# aider reports its model's refusals (a bad key, an unknown model) as litellm's
+# exceptions, one a line, and exits 0 all the same.
+_AIDER_MODEL_ERROR = re.compile(r"litellm\.(\w+Error): *(.*)")
+
+
+def model_error(preset: str | None, output: str) -> str | None:
+    """What the CLI said its model API refused, for a run that changed nothing;
+    None when it said nothing of the kind."""
+    if preset != "aider":
+        return None  # the others exit non-zero on it, and say it in their output
+    found = _AIDER_MODEL_ERROR.search(" ".join(output.split()))  # aider wraps its lines
+    if found is None:
+        return None
+    name, said = found.groups()
+    return f"{name}: {said[:300]}"
 
 
 def _last_json_object(output: str) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
 from bot.agents.isolation import agent_account
-from bot.agents.presets import summary_of
+from bot.agents.presets import model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.prompt import build_prompt, read_instructions
 from bot.agents.workspace import Workspace, WorkspaceError
@@ -167,7 +167,7 @@ class _Run:
                 self._move(TicketPhase.TESTING)
                 self._run_step("test command", profile.test, workspace, profile, env)
             if not workspace.has_changes():
-                raise AgentFailed("the agent finished without changing any file")
+                raise AgentFailed(_no_change(profile.preset, output))
             # specbridge pushes, after the agent is gone, with a token for this
             # repository's contents only, handed to that one git command.
             self._push_token = repository_token(self.settings, self.installation, self.full_name)
@@ -399,3 +399,10 @@ def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
+
+
+def _no_change(preset: str | None, output: str) -> str:
+    refused = model_error(preset, output)
+    if refused is None:
+        return "the agent finished without changing any file"
+    return f"the agent finished without changing any file; its model API refused: {refused}"

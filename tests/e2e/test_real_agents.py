@@ -38,6 +38,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.agents import sandbox
+from bot.agents.presets import model_error
 from bot.agents.profiles import AgentProfile, parse_profiles
 from fakehub.agent_clis import agent_cli, install_root, readable_copy
 from fakehub.model import ModelDouble
@@ -403,6 +404,9 @@ def test_aider_runs_as_its_preset_says_and_fails_on_the_credential(
     assert "Main model: gpt-4o" in output, output
     said = " ".join(output.split())  # aider wraps its lines
     assert "AuthenticationError" in said and "Incorrect API key provided" in said, output
+    # Which specbridge says, rather than "finished without changing any file" alone.
+    refused = model_error("aider", output)
+    assert refused is not None and "Incorrect API key provided" in refused, output
     request = refusing.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["authorization"] == f"Bearer {KEYS['OPENAI_API_KEY']}"

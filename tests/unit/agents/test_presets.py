@@ -6,7 +6,7 @@ import json
 import shlex
 import subprocess
 
-from bot.agents.presets import PRESETS, summary_of
+from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import parse_profiles
 
 
@@ -130,3 +130,24 @@ def test_aider_keeps_its_own_files_out_of_what_specbridge_commits(tmp_path) -> N
     )
     assert status.stdout == "?? hello.txt\n"
     assert PRESETS["aider"].command("gpt-4o", None, ()).startswith(f"{setup} && aider ")
+
+
+def test_aider_exiting_0_on_a_refused_key_is_said_as_its_model_apis_refusal() -> None:
+    # aider 0.86 prints litellm's exception, wrapped to the terminal's width, and exits 0.
+    output = (
+        "Main model: gpt-4o with diff edit format\n"
+        "litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API\n"
+        "key provided: sk-test. You can find your API key at\n"
+        "https://platform.openai.com/account/api-keys.\n"
+        "The API provider is not able to authenticate you. Check your API key.\n"
+    )
+    said = model_error("aider", output)
+    assert said is not None
+    assert said.startswith("AuthenticationError: AuthenticationError: OpenAIException - ")
+    assert "Incorrect API key provided: sk-test." in said
+
+
+def test_a_run_that_names_no_model_error_has_none() -> None:
+    assert model_error("aider", "Main model: gpt-4o\nApplied edit to hello.py\n") is None
+    # Only aider exits 0 on it; the others' refusals end the run with their exit status.
+    assert model_error("codex", "litellm.AuthenticationError: no") is None
