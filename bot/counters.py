@@ -70,8 +70,12 @@ def observe_sync(settings: Settings, seconds: float) -> None:
 
 def observe_agent_run(settings: Settings, profile: str, outcome: str, seconds: float) -> None:
     """One agent run of `profile` ended with `outcome` (succeeded, failed, cancelled)."""
-    _store(settings).increment(AGENT_RUNS_KEY, {f"{profile}|{outcome}": 1})
-    _store(settings).increment(AGENT_SECONDS_KEY, _observation(AGENT_BUCKETS, seconds))
+    _store(settings).increment_all(
+        {
+            AGENT_RUNS_KEY: {f"{profile}|{outcome}": 1},
+            AGENT_SECONDS_KEY: _observation(AGENT_BUCKETS, seconds),
+        }
+    )
 
 
 def observe_delivery(
@@ -79,9 +83,10 @@ def observe_delivery(
 ) -> None:
     """One delivery of `event` ended `outcome` (done, ignored, waiting, failed; refused at
     the door, which has no processing time) after `seconds` of processing."""
-    _store(settings).increment(DELIVERIES_KEY, {f"{event}|{outcome}": 1})
+    counts = {DELIVERIES_KEY: {f"{event}|{outcome}": 1.0}}
     if seconds is not None:
-        _store(settings).increment(DELIVERY_SECONDS_KEY, _observation(DELIVERY_BUCKETS, seconds))
+        counts[DELIVERY_SECONDS_KEY] = _observation(DELIVERY_BUCKETS, seconds)
+    _store(settings).increment_all(counts)
 
 
 def deliveries(settings: Settings) -> dict[tuple[str, str], float]:
@@ -159,8 +164,12 @@ class _MemoryStore:
         self._lock = threading.Lock()
 
     def increment(self, key: str, fields: dict[str, float]) -> None:
+        self.increment_all({key: fields})
+
+    def increment_all(self, counts: dict[str, dict[str, float]]) -> None:
         with self._lock:
-            self._hashes.setdefault(key, Counter()).update(fields)
+            for key, fields in counts.items():
+                self._hashes.setdefault(key, Counter()).update(fields)
 
     def read(self, key: str) -> dict[str, float]:
         with self._lock:
@@ -173,19 +182,24 @@ class _RedisStore:
         self._quiet_until = 0.0
 
     def increment(self, key: str, fields: dict[str, float]) -> None:
+        self.increment_all({key: fields})
+
+    def increment_all(self, counts: dict[str, dict[str, float]]) -> None:
+        """Every count in one round trip (no MULTI: counts need no isolation)."""
         if time.monotonic() < self._quiet_until:
             return
         from bot.queue import redis_connection
 
         try:
-            with redis_connection(self.redis_url).pipeline() as pipe:
-                for field, amount in fields.items():
-                    # A histogram's sum is a float once any observation was (2.5 then 4.0):
-                    # HINCRBY on "2.5" fails, and with it every count of the pipeline.
-                    if field != "sum" and float(amount).is_integer():
-                        pipe.hincrby(key, field, int(amount))
-                    else:
-                        pipe.hincrbyfloat(key, field, amount)
+            with redis_connection(self.redis_url).pipeline(transaction=False) as pipe:
+                for key, fields in counts.items():
+                    for field, amount in fields.items():
+                        # A histogram's sum is a float once any observation was (2.5 then
+                        # 4.0): HINCRBY on "2.5" fails, and with it every count of the pipeline.
+                        if field != "sum" and float(amount).is_integer():
+                            pipe.hincrby(key, field, int(amount))
+                        else:
+                            pipe.hincrbyfloat(key, field, amount)
                 pipe.execute()
         except Exception:  # a count is not worth failing or slowing the request it counts
             self._quiet_until = time.monotonic() + BACKOFF_SECONDS

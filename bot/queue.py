@@ -167,7 +167,9 @@ def enqueue(
         embedded_queue(queue_name).put(job, args, job_id, delay, list(retry_intervals))
         return
     target = rq_queue(settings.redis_url, queue_name)
-    options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout}
+    # Nothing reads a job's return value: a finished job is deleted at once, sparing
+    # the writes RQ makes to keep it (500 s by default). A failed one is kept.
+    options: dict[str, Any] = {"job_id": job_id, "job_timeout": timeout, "result_ttl": 0}
     if retry_intervals:
         options["retry"] = Retry(max=len(retry_intervals), interval=list(retry_intervals))
     if delay > 0:

@@ -36,6 +36,7 @@ from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 
 from bot.beats import beating
 from bot.counters import count_delivery_without_job, observe_delivery
@@ -321,6 +322,7 @@ def _left_for_the_sweep(settings: Settings, delivery_pk: int) -> bool:
     with session_scope(settings.database_url) as session:
         session.execute(
             update(Delivery)
+            .execution_options(synchronize_session=False)
             .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.QUEUED)
             .values(status=DeliveryStatus.RECEIVED)
         )
@@ -399,10 +401,11 @@ def process_delivery(delivery_pk: int) -> None:
                 handled = router.dispatch(
                     Event(delivery.event, delivery.payload, delivery.delivery_id, settings, session)
                 )
-            outcome = "done" if handled else "ignored"
-            _finish(
-                settings, delivery_pk, DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED
-            )
+                # Finished in the handlers' last transaction: what they recorded and
+                # the delivery's being done are committed together.
+                status = DeliveryStatus.DONE if handled else DeliveryStatus.IGNORED
+                _mark_finished(session, delivery_pk, status)
+            outcome = status.value
         except LockBusy as busy:
             outcome = "waiting"
             delay = SLOT_BUSY_DELAY if isinstance(busy, SlotBusy) else LOCK_BUSY_DELAY
@@ -459,9 +462,12 @@ def _claim(settings: Settings, delivery_pk: int) -> _Claimed | None:
         Delivery.status.in_(CLAIMABLE),
         and_(Delivery.status == DeliveryStatus.PROCESSING, Delivery.lease_until < now),
     )
+    # Here and below, the session holds no Delivery to bring up to date with the UPDATE:
+    # synchronize_session=False spares the ORM's search for one.
     with session_scope(settings.database_url) as session:
         row = session.execute(
             update(Delivery)
+            .execution_options(synchronize_session=False)
             .where(Delivery.id == delivery_pk, claimable)
             .values(
                 status=DeliveryStatus.PROCESSING,
@@ -491,6 +497,7 @@ def _lease_kept(settings: Settings, delivery_pk: int) -> AbstractContextManager[
         with session_scope(settings.database_url) as session:
             session.execute(
                 update(Delivery)
+                .execution_options(synchronize_session=False)
                 .where(Delivery.id == delivery_pk, Delivery.status == DeliveryStatus.PROCESSING)
                 .values(lease_until=datetime.now(UTC) + timedelta(seconds=lease))
             )
@@ -519,6 +526,7 @@ def _later(
     with session_scope(settings.database_url) as session:
         session.execute(
             update(Delivery)
+            .execution_options(synchronize_session=False)
             .where(Delivery.id == delivery_pk)
             .values(
                 status=DeliveryStatus.QUEUED,
@@ -536,11 +544,18 @@ def _finish(
     settings: Settings, delivery_pk: int, status: DeliveryStatus, error: str | None = None
 ) -> None:
     with session_scope(settings.database_url) as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_pk)
-            .values(status=status, error=error, lease_until=None, processed_at=datetime.now(UTC))
-        )
+        _mark_finished(session, delivery_pk, status, error)
+
+
+def _mark_finished(
+    session: Session, delivery_pk: int, status: DeliveryStatus, error: str | None = None
+) -> None:
+    session.execute(
+        update(Delivery)
+        .execution_options(synchronize_session=False)
+        .where(Delivery.id == delivery_pk)
+        .values(status=status, error=error, lease_until=None, processed_at=datetime.now(UTC))
+    )
 
 
 def _lease_live(delivery: Delivery, now: datetime) -> bool:
