@@ -1,4 +1,5 @@
-"""Installation and Repository rows, kept current from webhook payloads."""
+"""Installation and Repository rows, kept current from webhook payloads, and the spec
+a repository's issue number tracks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Installation, Repository
+from storage.models import Installation, IssueGroup, Repository, Spec
 
 
 def record_installation(session: Session, data: dict[str, Any]) -> Installation:
@@ -64,3 +65,20 @@ def find_repository(session: Session, full_name: str) -> Repository | None:
 
 def mark_removed(repository: Repository) -> None:
     repository.removed_at = repository.removed_at or datetime.now(UTC)
+
+
+def spec_tracked_by(session: Session, repository_id: int, number: int) -> Spec | None:
+    """The spec whose tracking issue (or group issue) is #number."""
+    spec = session.scalars(
+        select(Spec).where(
+            Spec.repository_id == repository_id, Spec.tracking_issue_number == number
+        )
+    ).first()
+    if spec is None:
+        group = session.scalars(
+            select(IssueGroup)
+            .join(Spec)
+            .where(Spec.repository_id == repository_id, IssueGroup.issue_number == number)
+        ).first()
+        spec = group.spec if group else None
+    return spec

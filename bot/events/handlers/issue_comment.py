@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.events.router import Event, router
 from bot.locks import exclusive, spec_lock
-from bot.repositories import repository_from_payload
+from bot.repositories import repository_from_payload, spec_tracked_by
 from bot.settings import SettingsError
 from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
 from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.steering import Steering
-from storage.models import CommandRun, IssueGroup, Spec, Ticket
+from storage.models import CommandRun, Spec, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +103,7 @@ def _target(session, repository_id: int, number: int) -> tuple[Ticket | None, Sp
     ).first()
     if ticket is not None:
         return ticket, None
-    spec = session.scalars(
-        select(Spec).where(
-            Spec.repository_id == repository_id, Spec.tracking_issue_number == number
-        )
-    ).first()
-    if spec is None:
-        group = session.scalars(
-            select(IssueGroup)
-            .join(Spec)
-            .where(Spec.repository_id == repository_id, IssueGroup.issue_number == number)
-        ).first()
-        spec = group.spec if group else None
-    return None, spec
+    return None, spec_tracked_by(session, repository_id, number)
 
 
 def _new_runs(

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from bot.events.router import Event, router
 from bot.locks import exclusive, spec_lock
-from bot.repositories import find_repository
+from bot.repositories import find_repository, spec_tracked_by
 from bot.sync.proposals import propose_adding, propose_removal
-from storage.models import IssueGroup, Spec, Ticket
+from storage.models import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def on_sub_issue(event: Event) -> None:
         repository.full_name
     ):
         return  # an issue of another repository: a spec's tasks are its repository's
-    spec = spec_of_parent(event.session, repository.id, payload["parent_issue"]["number"])
+    spec = spec_tracked_by(event.session, repository.id, payload["parent_issue"]["number"])
     if spec is None:
         return
     session = event.session
@@ -83,20 +83,3 @@ def on_sub_issue(event: Event) -> None:
             said = f"@{event.sender}: {proposed.said()}"
         if not proposed.again:
             repo.comment_on_issue(child["number"], said)
-
-
-def spec_of_parent(session, repository_id: int, number: int) -> Spec | None:  # type: ignore[no-untyped-def]
-    """The spec whose tracking issue (or group issue) this is."""
-    spec = session.scalars(
-        select(Spec).where(
-            Spec.repository_id == repository_id, Spec.tracking_issue_number == number
-        )
-    ).first()
-    if spec is None:
-        group = session.scalars(
-            select(IssueGroup)
-            .join(Spec)
-            .where(Spec.repository_id == repository_id, IssueGroup.issue_number == number)
-        ).first()
-        spec = group.spec if group else None
-    return spec
