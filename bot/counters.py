@@ -55,22 +55,22 @@ class Histogram:
 
 def count_github_request(settings: Settings, kind: str, status: str) -> None:
     """One request to GitHub of `kind` (rest_read, graphql_mutation…) answered `status`."""
-    _store(settings).increment(GITHUB_REQUESTS_KEY, {f"{kind}|{status}": 1})
+    _store(settings).increment({GITHUB_REQUESTS_KEY: {f"{kind}|{status}": 1}})
 
 
 def count_delivery_without_job(settings: Settings, event: str, reason: str) -> None:
     """A delivery stored as ignored at once, with no job: `reason` why it needs none."""
-    _store(settings).increment(WITHOUT_JOB_KEY, {f"{event}|{reason}": 1})
+    _store(settings).increment({WITHOUT_JOB_KEY: {f"{event}|{reason}": 1}})
 
 
 def observe_sync(settings: Settings, seconds: float) -> None:
     """One spec synced in `seconds`."""
-    _store(settings).increment(SYNC_SECONDS_KEY, _observation(SYNC_BUCKETS, seconds))
+    _store(settings).increment({SYNC_SECONDS_KEY: _observation(SYNC_BUCKETS, seconds)})
 
 
 def observe_agent_run(settings: Settings, profile: str, outcome: str, seconds: float) -> None:
     """One agent run of `profile` ended with `outcome` (succeeded, failed, cancelled)."""
-    _store(settings).increment_all(
+    _store(settings).increment(
         {
             AGENT_RUNS_KEY: {f"{profile}|{outcome}": 1},
             AGENT_SECONDS_KEY: _observation(AGENT_BUCKETS, seconds),
@@ -86,7 +86,7 @@ def observe_delivery(
     counts = {DELIVERIES_KEY: {f"{event}|{outcome}": 1.0}}
     if seconds is not None:
         counts[DELIVERY_SECONDS_KEY] = _observation(DELIVERY_BUCKETS, seconds)
-    _store(settings).increment_all(counts)
+    _store(settings).increment(counts)
 
 
 def deliveries(settings: Settings) -> dict[tuple[str, str], float]:
@@ -163,10 +163,7 @@ class _MemoryStore:
         self._hashes: dict[str, Counter[str]] = {}
         self._lock = threading.Lock()
 
-    def increment(self, key: str, fields: dict[str, float]) -> None:
-        self.increment_all({key: fields})
-
-    def increment_all(self, counts: dict[str, dict[str, float]]) -> None:
+    def increment(self, counts: dict[str, dict[str, float]]) -> None:
         with self._lock:
             for key, fields in counts.items():
                 self._hashes.setdefault(key, Counter()).update(fields)
@@ -181,10 +178,7 @@ class _RedisStore:
         self.redis_url = redis_url
         self._quiet_until = 0.0
 
-    def increment(self, key: str, fields: dict[str, float]) -> None:
-        self.increment_all({key: fields})
-
-    def increment_all(self, counts: dict[str, dict[str, float]]) -> None:
+    def increment(self, counts: dict[str, dict[str, float]]) -> None:
         """Every count in one round trip (no MULTI: counts need no isolation)."""
         if time.monotonic() < self._quiet_until:
             return

@@ -212,8 +212,8 @@ def diff_spec(
     requirements_changed = _changed_requirements(recorded, spec_file)
     for task in spec_file.tasks:
         row, ticket = rows.get(task.id), tickets.get(task.id)
-        if ticket is None and task.id in (proposed or {}):
-            diff.adopt.append((task, (proposed or {})[task.id]))
+        if ticket is None and proposed and task.id in proposed:
+            diff.adopt.append((task, proposed[task.id]))
             continue
         if ticket is None:
             diff.open.append(task)
