@@ -129,12 +129,10 @@ def _deliveries(settings: Settings) -> Iterator[Metric]:
     for (event, outcome), count in sorted(counters.deliveries(settings).items()):
         processed.add_metric([event, outcome], count)
     yield processed
-    durations = counters.delivery_durations(settings)
-    yield HistogramMetricFamily(
+    yield _histogram(
         "specbridge_delivery_duration_seconds",
         "How long processing one delivery took (its handlers, syncs included)",
-        buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
-        sum_value=durations.sum,
+        counters.delivery_durations(settings),
     )
 
 
@@ -254,12 +252,10 @@ def _deliveries_without_job(settings: Settings) -> Iterator[Metric]:
 
 
 def _syncs(settings: Settings) -> Iterator[Metric]:
-    durations = counters.sync_durations(settings)
-    yield HistogramMetricFamily(
+    yield _histogram(
         "specbridge_sync_duration_seconds",
         "How long syncing one spec took",
-        buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
-        sum_value=durations.sum,
+        counters.sync_durations(settings),
     )
 
 
@@ -272,10 +268,17 @@ def _agent_runs(settings: Settings) -> Iterator[Metric]:
     for (profile, outcome), count in sorted(counters.agent_runs(settings).items()):
         runs.add_metric([profile, outcome], count)
     yield runs
-    durations = counters.agent_durations(settings)
-    yield HistogramMetricFamily(
+    yield _histogram(
         "specbridge_agent_run_duration_seconds",
         "How long one agent run took, from its claim to its end",
+        counters.agent_durations(settings),
+    )
+
+
+def _histogram(name: str, documentation: str, durations: counters.Histogram) -> Metric:
+    return HistogramMetricFamily(
+        name,
+        documentation,
         buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
         sum_value=durations.sum,
     )
