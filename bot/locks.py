@@ -68,6 +68,11 @@ def spec_lock(full_name: str, spec_key: str) -> str:
     return f"spec:{full_name}:{spec_key}"
 
 
+def settings_lock(full_name: str) -> str:
+    """Held from reading a repository's head to recording its settings there."""
+    return f"settings:{full_name}"
+
+
 def card_lock(full_name: str, issue_number: int) -> str:
     """Held while a ticket's phase and its card change: a person's and an agent's
     moves, in two processes, would otherwise land in either order."""

@@ -34,7 +34,7 @@ from bot.agents.scheduler import schedule_spec
 from bot.counters import observe_sync
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.pacing import BudgetExhausted, GaveWay, Paused, Yielding, yielding
-from bot.locks import SlotBusy, bulk_slot, exclusive, spec_lock
+from bot.locks import SlotBusy, bulk_slot, exclusive, settings_lock, spec_lock
 from bot.logs import log_context
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings
@@ -84,11 +84,27 @@ class SyncReport:
         return "\n".join(lines) or "nothing to sync"
 
 
-def read_repo_config(repo: RepositoryGateway, repository: Repository, ref: str) -> RepoConfig:
-    config, error = parse_repo_config(repo.read_file(CONFIG_PATH, ref))
-    repository.settings = config.as_dict()
-    repository.settings_error = error
-    return config
+def record_settings(
+    session: Session,
+    settings: Settings,
+    repo: RepositoryGateway,
+    repository: Repository,
+    ref: str,
+) -> tuple[str, RepoConfig]:
+    """The commit `ref` names, and the repository's settings there, recorded and committed.
+
+    The repository's lock is held from reading the commit to the commit of its settings:
+    of two pushes close together, whichever records last read the newer head, so an
+    older push's settings never replace a newer one's. Call it with no transaction open.
+    """
+    with exclusive(settings, settings_lock(repository.full_name)) as lease:
+        commit = repo.commit_sha(ref)
+        config, error = parse_repo_config(repo.read_file(CONFIG_PATH, commit))
+        lease.check()
+        repository.settings = config.as_dict()
+        repository.settings_error = error
+        session.commit()
+    return commit, config
 
 
 def sync_files(
@@ -325,14 +341,12 @@ def sync_repository(
     connection = github_client(settings, installation_id_for(settings, full_name))
     repo = RepositoryGateway(connection, full_name)
     default_branch = repo.default_branch()
-    commit = repo.commit_sha(ref or default_branch)
     with session_scope(settings.database_url) as session:
         repository = record_repository(
             session, {"full_name": full_name, "default_branch": default_branch}
         )
         session.commit()
-        config = read_repo_config(repo, repository, commit)
-        session.commit()
+        commit, config = record_settings(session, settings, repo, repository, ref or default_branch)
         say(f"reading {', '.join(config.spec_roots)} in {full_name} at {commit[:7]}")
         paths = spec_paths_at(repo, config, commit)
         say(f"syncing {len(paths)} spec(s): {', '.join(paths) or 'none'}")
@@ -363,8 +377,9 @@ def resume_spec(spec_pk: int) -> None:
         try:
             with bulk_slot(settings, pace_key(settings, installation)):
                 github = github_side_for(settings, repository, RepoConfig())
-                commit = github.repo.commit_sha(branch)
-                github.config = read_repo_config(github.repo, repository, commit)
+                commit, github.config = record_settings(
+                    session, settings, github.repo, repository, branch
+                )
                 sync_files(
                     session,
                     settings,
@@ -532,8 +547,8 @@ __all__ = [
     "SyncFailed",
     "SyncReport",
     "cancel_spec_at",
-    "read_repo_config",
     "read_specs",
+    "record_settings",
     "resume_spec",
     "spec_paths_at",
     "sync_files",

@@ -7,7 +7,7 @@ from typing import Any
 from bot.events.router import Event, router
 from bot.repo_config import CONFIG_PATH, RepoConfig
 from bot.repositories import repository_from_payload
-from bot.sync import GitHubSide, read_repo_config, render, sync_files
+from bot.sync import GitHubSide, record_settings, render, sync_files
 
 
 @router.register("push")
@@ -26,10 +26,8 @@ def on_push(event: Event) -> None:
     repo = event.repository_gateway()
     # The files are read at the branch's head, not at this push's commit: a
     # delivery retried or redelivered late must not bring back older content.
-    commit = repo.commit_sha(default_branch)
     previous_error = repository.settings_error
-    config = read_repo_config(repo, repository, commit)
-    session.commit()
+    commit, config = record_settings(session, event.settings, repo, repository, default_branch)
     if repository.settings_error and repository.settings_error != previous_error:
         repo.comment_on_commit(commit, render.config_error_comment(repository.settings_error))
     changed, removed = changed_spec_paths(payload, config)

@@ -59,12 +59,13 @@ def status(ctx: Context, _args: str) -> str:
 
 @command("sync", Where.TRACKING, "/sync", "sync this spec from the default branch now")
 def sync(ctx: Context, _args: str) -> str:
-    from bot.sync import GitHubSide, read_repo_config, sync_files
+    from bot.sync import GitHubSide, record_settings, sync_files
 
     spec = _spec(ctx)
     ctx.session.commit()
-    commit = ctx.repo.commit_sha(ctx.repository.default_branch)
-    config = read_repo_config(ctx.repo, ctx.repository, commit)
+    commit, config = record_settings(
+        ctx.session, ctx.steering.settings, ctx.repo, ctx.repository, ctx.repository.default_branch
+    )
     github = GitHubSide(ctx.repo, ctx.steering.boards, config)
     report = sync_files(
         ctx.session,
