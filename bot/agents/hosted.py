@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
-from bot.agents.run import MAX_ATTEMPTS
+from bot.agents.run import MAX_ATTEMPTS, TaskJob
 from bot.beats import beating
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import user_client
@@ -114,22 +114,10 @@ def _heartbeats(settings: Settings, task_id: int) -> AbstractContextManager[None
     return beating(settings.task_heartbeat_seconds, beat, f"heartbeat-{task_id}")
 
 
-class _Dispatch:
+class _Dispatch(TaskJob):
     def __init__(self, session: Session, settings: Settings, task: Task) -> None:
-        self.session = session
-        self.settings = settings
-        self.task = task
-        self.ticket: Ticket = task.ticket
-        repository = self.ticket.repository
-        self.installation = repository.installation.github_id if repository.installation else None
-        self.full_name = repository.full_name
-        self.default_branch = repository.default_branch
-        self.issue = self.ticket.issue_number
-        self.issue_node_id = self.ticket.issue_node_id
-        session.commit()
-        connection = github_client(settings, self.installation)
-        self.repo = RepositoryGateway(connection, self.full_name)
-        self.boards = BoardGateway(connection)
+        self.issue_node_id = task.ticket.issue_node_id
+        super().__init__(session, settings, task)
 
     def execute(self) -> None:
         try:

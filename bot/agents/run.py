@@ -104,9 +104,9 @@ def _claim(session: Session, task_id: int) -> bool:
     return claimed == 1
 
 
-class _Run:
-    """One run. The session is committed before every call to GitHub (and git):
-    nothing here waits on the network, or on the agent, inside a transaction."""
+class TaskJob:
+    """A job on one task's ticket: what it knows of the ticket, read before the session
+    commits (a subclass reads more before calling this), and its gateways to GitHub."""
 
     def __init__(self, session: Session, settings: Settings, task: Task) -> None:
         self.session = session
@@ -118,18 +118,28 @@ class _Run:
         self.full_name = repository.full_name
         self.default_branch = repository.default_branch
         self.issue = self.ticket.issue_number
-        self.spec_key = self.ticket.spec.key if self.ticket.spec else "spec"
-        self.spec_path = self.ticket.spec.path if self.ticket.spec else None
-        self.task_key = self.ticket.spec_task.key if self.ticket.spec_task else str(self.issue)
-        self.title = self.ticket.spec_task.title if self.ticket.spec_task else f"#{self.issue}"
-        self.revision = task.revision
-        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
-        web = web_url_for(settings.github_api_url)
-        self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
         session.commit()
         connection = github_client(settings, self.installation)
         self.repo = RepositoryGateway(connection, self.full_name)
         self.boards = BoardGateway(connection)
+
+
+class _Run(TaskJob):
+    """One run. The session is committed before every call to GitHub (and git):
+    nothing here waits on the network, or on the agent, inside a transaction."""
+
+    def __init__(self, session: Session, settings: Settings, task: Task) -> None:
+        ticket = task.ticket
+        issue = ticket.issue_number
+        self.spec_key = ticket.spec.key if ticket.spec else "spec"
+        self.spec_path = ticket.spec.path if ticket.spec else None
+        self.task_key = ticket.spec_task.key if ticket.spec_task else str(issue)
+        self.title = ticket.spec_task.title if ticket.spec_task else f"#{issue}"
+        self.revision = task.revision
+        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
+        web = web_url_for(settings.github_api_url)
+        self.issue_url = f"{web}/{ticket.repository.full_name}/issues/{issue}"
+        super().__init__(session, settings, task)
         self.output = ""
         self.summary: dict[str, object] | None = None
         self.started = time.monotonic()

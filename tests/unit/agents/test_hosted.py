@@ -14,7 +14,7 @@ from responses import matchers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.agents import hosted
+from bot.agents import hosted, run
 from bot.agents.hosted import (
     PullRequest,
     dispatch_task,
@@ -94,7 +94,8 @@ def settings(db: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def cards(monkeypatch: pytest.MonkeyPatch) -> Cards:
     board = Cards()
-    monkeypatch.setattr(hosted, "BoardGateway", lambda connection: board)
+    for module in (hosted, run):  # run: the board of a TaskJob
+        monkeypatch.setattr(module, "BoardGateway", lambda connection: board)
     return board
 
 
