@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +30,15 @@ from bot.agents.hosted import handed_over_labels
 from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import Board
 from bot.github.columns import ColumnMissing, column_for
-from bot.github.issues import CREATE_BATCH, IssueUpdate, IssueWriter, NewIssue, WrittenIssue
+from bot.github.issues import (
+    CREATE_BATCH,
+    WRITE_BATCH,
+    IssueUpdate,
+    IssueWriter,
+    NewIssue,
+    WrittenIssue,
+)
+from bot.github.projects import BATCH_SIZE as BOARD_BATCH
 from bot.github.projects import BoardNotFound
 from bot.locks import Lease
 from bot.repo_config import CONFIG_PATH
@@ -56,6 +64,7 @@ log = logging.getLogger(__name__)
 # GitHub's words when content is created faster than it allows.
 TOO_FAST = ("submitted too quickly", "secondary rate limit", "rate limit")
 HOLD_OFF_SECONDS = 60
+Batched = TypeVar("Batched")
 
 
 class SyncIncomplete(RuntimeError):
@@ -656,12 +665,25 @@ class SpecWriter:
             if _key(row) not in kept:
                 row.ticket.dependencies.remove(row)
                 self.session.delete(row)
-        if link:
-            added = self.issues.add_blocked_by([_link(row) for row in link])
-            for row in link:
+        self.session.commit()
+
+        def add(batch: Sequence[TicketDependency]) -> None:
+            added = self.issues.add_blocked_by([_link(row) for row in batch])
+            for row in batch:
                 row.on_github = _key(row) in added.done
             self.refused.update({f"link {k}": v for k, v in added.failed.items()})
-        self.session.commit()
+
+        self._batch_by_batch(link, WRITE_BATCH, add)
+
+    def _batch_by_batch(
+        self, items: Sequence[Batched], size: int, write: Callable[[Sequence[Batched]], None]
+    ) -> None:
+        """`write` the items a request's worth at a time, committing what each batch
+        recorded: the sync may give way between two (bot/github/pacing.py), and its
+        continuation goes on from the first batch not recorded."""
+        for start in range(0, len(items), size):
+            write(items[start : start + size])
+            self.session.commit()
 
     # -- the board -------------------------------------------------------------------------
 
@@ -693,10 +715,15 @@ class SpecWriter:
         if not missing:
             return
         self.session.commit()
-        item_ids = self.github.boards.add_to_board(board, [t.issue_node_id or "" for t in missing])
-        for ticket, item_id in zip(missing, item_ids, strict=True):
-            ticket.project_item_id, ticket.status_set = item_id, False
-        self.session.commit()
+
+        def add(batch: Sequence[Ticket]) -> None:
+            item_ids = self.github.boards.add_to_board(
+                board, [t.issue_node_id or "" for t in batch]
+            )
+            for ticket, item_id in zip(batch, item_ids, strict=True):
+                ticket.project_item_id, ticket.status_set = item_id, False
+
+        self._batch_by_batch(missing, BOARD_BATCH, add)
 
     def _set_statuses(self, board: Board | None) -> None:
         """Cards whose Status was never set go to the column of their ticket's phase."""
@@ -713,10 +740,15 @@ class SpecWriter:
             return
         self.session.commit()
         for column, tickets in by_column.items():
-            self.github.boards.set_status(board, [t.project_item_id or "" for t in tickets], column)
-            for ticket in tickets:
-                ticket.status_set = True
-            self.session.commit()
+
+            def set_status(batch: Sequence[Ticket], column: str = column) -> None:
+                self.github.boards.set_status(
+                    board, [t.project_item_id or "" for t in batch], column
+                )
+                for ticket in batch:
+                    ticket.status_set = True
+
+            self._batch_by_batch(tickets, BOARD_BATCH, set_status)
 
     # -- the tracking issue's progress ---------------------------------------------------
 

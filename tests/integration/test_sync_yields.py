@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -32,14 +33,26 @@ def spec_text(name: str, tasks: int) -> str:
 
 
 @pytest.fixture
-def paced(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def paced(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Jobs on the embedded queue, 10 new items per 4 s (GitHub's is 80 a minute)."""
+    yield from _job_settings(db, hub, monkeypatch, "10/4,1000/3600")
+
+
+@pytest.fixture
+def unbudgeted(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Jobs on the embedded queue, writes spaced but no budget of ours for new items."""
+    yield from _job_settings(db, hub, monkeypatch, "none")
+
+
+def _job_settings(
+    db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch, content_limits: str
+) -> Iterator[Settings]:
     environ = {
         "DATABASE_URL": db,
         "GITHUB_API_URL": hub.url,
         "GITHUB_TOKEN": f"yields-{time.time()}",  # a budget of its own
         "GITHUB_WRITE_INTERVAL": "0.01",
-        "GITHUB_CONTENT_LIMITS": "10/4,1000/3600",
+        "GITHUB_CONTENT_LIMITS": content_limits,
     }
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
@@ -58,10 +71,12 @@ def _repository_with(hub: FakeHub, name: str, key: str, text: str) -> str:
     return new_repository(hub, name, files)
 
 
-def _sync_in_a_job(settings: Settings, full_name: str, key: str, text: str) -> str | None:
+def _sync_in_a_job(
+    settings: Settings, full_name: str, key: str, text: str, board: bool = True
+) -> str | None:
     spec_file, _ = load_spec(text, f"specs/{key}.yaml")
     assert spec_file is not None
-    config = RepoConfig(project_owner="acme", project_number=1)
+    config = RepoConfig(project_owner="acme", project_number=1) if board else RepoConfig()
     github = github_side(settings, full_name, config)
     head = github.repo.commit_sha("main")
     with running_job(EVENTS), session_scope(settings.database_url) as session:
@@ -138,3 +153,25 @@ def test_a_sync_gives_way_to_interactive_work_where_its_writes_are_recorded(
     assert github_client(paced, None).writes - writes_before == 1  # one write, then it gave way
     _wait(lambda: _finished(paced, "wanted"), 60)
     assert len(_issues(hub, full_name)) == 7
+
+
+def test_a_sync_gives_way_between_two_batches_of_cards(
+    hub: FakeHub, unbudgeted: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A board named after 60 issues exist: their cards go on it 50 a request, and a
+    person waiting gets the worker after the first request, not after the last (the
+    double, as GitHub, takes 80 new items a minute: 60 and the tracking issue fit)."""
+    text = spec_text("cards", 60)
+    full_name = _repository_with(hub, "yields-cards", "cards", text)
+    assert _sync_in_a_job(unbudgeted, full_name, "cards", text, board=False) is None
+    writes_before = github_client(unbudgeted, None).writes
+    with monkeypatch.context() as patch:
+        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
+        note = _sync_in_a_job(unbudgeted, full_name, "cards", text)
+
+    assert note is not None and "interactive work waits" in note
+    assert github_client(unbudgeted, None).writes - writes_before == 1  # 50 cards, then it gave way
+    _wait(lambda: _finished(unbudgeted, "cards"), 60)
+    with session_scope(unbudgeted.database_url) as session:
+        tickets = session.scalars(select(Spec).where(Spec.key == "cards")).one().tickets
+        assert len([t for t in tickets if t.project_item_id and t.status_set]) == 60
