@@ -220,14 +220,9 @@ class Pacer:
         if reservation is not None and reservation.items:
             self._store.restamp(self.key, reservation.items, self.windows, time.time())
 
-    def room(self) -> int:
-        """New items that could be created now without waiting for a window."""
-        if not self.windows:
-            return 10**6
-        now = time.time()
-        return min(
-            (w.limit - self._store.used(self.key, w, now) for w in self.windows), default=10**6
-        )
+    def most_at_once(self) -> int:
+        """The most new items one write may create: what the smallest window holds."""
+        return min((w.limit for w in self.windows), default=10**6)
 
     def hold_off(self, seconds: float) -> None:
         """GitHub answered 'slow down': no write from anyone here for `seconds`."""

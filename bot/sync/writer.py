@@ -264,7 +264,9 @@ class SpecWriter:
         first_batch = True
         while pending:
             self.lease.check()
-            size = max(1, min(CREATE_BATCH, self.github.repo.connection.pacer.room()))
+            # Whole batches, waiting for room for one: what the budget frees comes back a
+            # batch at a time, and sending the few items free at once costs a write each.
+            size = min(CREATE_BATCH, self.github.repo.connection.pacer.most_at_once())
             batch, pending = pending[:size], pending[size:]
             drafts = [self._ticket_draft(task, parents[task.key], board) for task in batch]
             self._mark_creating()

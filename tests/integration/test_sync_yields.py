@@ -39,6 +39,12 @@ def paced(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
 
 
 @pytest.fixture
+def quick_budget(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Jobs on the embedded queue, 10 new items a second."""
+    yield from _job_settings(db, hub, monkeypatch, "10/1,1000/3600")
+
+
+@pytest.fixture
 def unbudgeted(db: str, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Jobs on the embedded queue, writes spaced but no budget of ours for new items."""
     yield from _job_settings(db, hub, monkeypatch, "none")
@@ -102,6 +108,10 @@ def _issues(hub: FakeHub, full_name: str) -> list[dict]:  # type: ignore[type-ar
     state = requests.get(f"{hub.url}/_admin/state", timeout=30).json()
     repo = next(r for r in state["repositories"] if r["full_name"] == full_name)
     return repo["issues"]
+
+
+def _requests(hub: FakeHub) -> list[dict]:  # type: ignore[type-arg]
+    return requests.get(f"{hub.url}/_admin/state", timeout=30).json()["requests"]
 
 
 def _wait(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
@@ -175,3 +185,24 @@ def test_a_sync_gives_way_between_two_batches_of_cards(
     with session_scope(unbudgeted.database_url) as session:
         tickets = session.scalars(select(Spec).where(Spec.key == "cards")).one().tickets
         assert len([t for t in tickets if t.project_item_id and t.status_set]) == 60
+
+
+def test_new_issues_go_in_whole_batches_however_the_budget_frees_up(
+    hub: FakeHub, quick_budget: Settings
+) -> None:
+    """As the budget's window frees what earlier writes created, a batch waits for room
+    for a whole one: 30 tickets under 10 a second are 3 requests, not a write per item
+    freed (GitHub counts requests too, and paces them a second apart)."""
+    text = spec_text("whole", 30)
+    full_name = _repository_with(hub, "whole-batches", "whole", text)
+    before = len(_requests(hub))
+    _sync_in_a_job(quick_budget, full_name, "whole", text)
+    _wait(lambda: _finished(quick_budget, "whole"), 60)
+
+    batches = [
+        r["mutations"].count("createIssue")
+        for r in _requests(hub)[before:]
+        if "createIssue" in (r.get("mutations") or [])
+    ]
+    assert sum(batches) == 31  # the tracking issue and 30 tickets
+    assert sorted(batches, reverse=True) == [10, 10, 10, 1]
