@@ -220,6 +220,14 @@ class Pacer:
         if reservation is not None and reservation.items:
             self._store.restamp(self.key, reservation.items, self.windows, time.time())
 
+    def room_within(self, seconds: float) -> int:
+        """New items that could be created `seconds` from now: those free now, and those
+        the windows free meanwhile."""
+        at = time.time() + seconds
+        return min(
+            (w.limit - self._store.used(self.key, w, at) for w in self.windows), default=10**6
+        )
+
     def most_at_once(self) -> int:
         """The most new items one write may create: what the smallest window holds."""
         return min((w.limit for w in self.windows), default=10**6)

@@ -264,9 +264,7 @@ class SpecWriter:
         first_batch = True
         while pending:
             self.lease.check()
-            # Whole batches, waiting for room for one: what the budget frees comes back a
-            # batch at a time, and sending the few items free at once costs a write each.
-            size = min(CREATE_BATCH, self.github.repo.connection.pacer.most_at_once())
+            size = self._batch_size()
             batch, pending = pending[:size], pending[size:]
             drafts = [self._ticket_draft(task, parents[task.key], board) for task in batch]
             self._mark_creating()
@@ -319,6 +317,18 @@ class SpecWriter:
             proposal.state = "adopted"
             self.counts["adopted"] += 1
         self.session.commit()
+
+    def _batch_size(self) -> int:
+        """How many new issues the next request creates: a whole batch, or what the budget
+        holds within two writes' time when that is less (the last of a window).
+
+        Items are counted when GitHub made them, so a window frees them in the batches
+        they were made in. Sent as they come free (three, one, then twenty-five) each
+        bit costs a write, and comes free again in bits in the next window."""
+        pacer = self.github.repo.connection.pacer
+        whole = min(CREATE_BATCH, pacer.most_at_once())
+        soon = pacer.room_within(2 * pacer.interval)
+        return soon if 0 < soon < whole else whole
 
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
         """Keys to try again (GitHub asked us to slow down); the rest are refused."""

@@ -53,6 +53,15 @@ def test_content_waits_for_room_in_the_minute_window(settings: Settings) -> None
     assert _room(one) == 1  # the 30 s window holds 4 of 5
 
 
+def test_room_within_counts_what_the_windows_free_meanwhile(settings: Settings) -> None:
+    one, other = _two_processes(settings)
+    reservation = one.before_write(content=3)
+    one.counted(reservation)
+    assert (_room(other), other.room_within(0.5)) == (0, 0)  # the 1 s window is full
+    assert other.room_within(1.1) == 2  # then the 30 s window's 5 hold the 3
+    assert other.most_at_once() == 3
+
+
 def test_a_spent_hourly_budget_pauses_instead_of_waiting(settings: Settings) -> None:
     one, other = _two_processes(settings)
     one.before_write(content=3)
