@@ -494,23 +494,33 @@ class SpecWriter:
             if item.quote is not None:
                 quotes.append((str(item.ticket.id), item.ticket.issue_node_id or "", item.quote))
         self.session.commit()
-        if quotes:
-            said = self.issues.add_comments(quotes)
-            self.counts["quoted"] += len(said.done)
-            for key, why in said.failed.items():
-                # Not rewritten without the person's version said first: next sync again.
-                edits.pop(key, None)
-                self.refused[f"quote {key}"] = why
-        if not edits:
-            self.session.commit()
+        quoted = {key for key, _, _ in quotes}
+        self._batch_by_batch(
+            [(key, edit) for key, edit in edits.items() if key not in quoted],
+            WRITE_BATCH,
+            self._write_edits,
+        )
+        if not quotes:
             return
-        outcome = self.issues.update_issues([edit for _, edit in edits.values()])
-        for key, (item, _) in edits.items():
+        # A person's words are quoted and then rewritten with no stop between: a sync
+        # continued after the quote alone would quote them again.
+        said = self.issues.add_comments(quotes)
+        self.counts["quoted"] += len(said.done)
+        for key, why in said.failed.items():
+            # Not rewritten without the person's version said first: next sync again.
+            self.refused[f"quote {key}"] = why
+        self._write_edits([(key, edits[key]) for key in said.done])
+        self.session.commit()
+
+    def _write_edits(self, edits: Sequence[tuple[str, tuple[_Due, IssueUpdate]]]) -> None:
+        if not edits:
+            return
+        outcome = self.issues.update_issues([edit for _, (_, edit) in edits])
+        for key, (item, _) in edits:
             if key in outcome.done:
                 item.ticket.content_hash, item.ticket.written = item.digest, item.written
                 self.counts["changed"] += 1
         self.refused.update({f"edit {k}": v for k, v in outcome.failed.items()})
-        self.session.commit()
 
     def _edit(self, item: _Due, issue: WrittenIssue | None) -> IssueUpdate | None:
         """What to change on the issue, as it is now, for the generated part, title and

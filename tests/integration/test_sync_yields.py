@@ -187,6 +187,32 @@ def test_a_sync_gives_way_between_two_batches_of_cards(
         assert len([t for t in tickets if t.project_item_id and t.status_set]) == 60
 
 
+def test_a_sync_gives_way_between_two_batches_of_edits(
+    hub: FakeHub, unbudgeted: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every title of 60 tasks changed: the issues are edited 50 a request, and a person
+    waiting gets the worker after the first request."""
+    text = spec_text("edits", 60)
+    full_name = _repository_with(hub, "yields-edits", "edits", text)
+    assert _sync_in_a_job(unbudgeted, full_name, "edits", text) is None
+    renamed = text.replace("title: Task", "title: Job")
+    requests.post(
+        f"{hub.url}/_admin/repos/{full_name}/commits",
+        json={"files": {"specs/edits.yaml": renamed}},
+        timeout=30,
+    ).raise_for_status()
+    writes_before = github_client(unbudgeted, None).writes
+    with monkeypatch.context() as patch:
+        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
+        note = _sync_in_a_job(unbudgeted, full_name, "edits", renamed)
+
+    assert note is not None and "interactive work waits" in note
+    assert github_client(unbudgeted, None).writes - writes_before == 1  # 50 edits, then it gave way
+    _wait(lambda: _finished(unbudgeted, "edits"), 60)
+    titles = {i["title"] for i in _issues(hub, full_name) if i["title"].startswith("TSK-")}
+    assert titles == {f"TSK-{n}: Job {n}" for n in range(60)}
+
+
 def test_new_issues_go_in_whole_batches_however_the_budget_frees_up(
     hub: FakeHub, quick_budget: Settings
 ) -> None:
