@@ -603,27 +603,32 @@ class SpecWriter:
         ]
         if not removed:
             return
-        comments = [
-            (t.key, t.ticket.issue_node_id or "", render.removed_task_comment(t))  # type: ignore[union-attr]
-            for t in removed
-        ]
-        closes = [(t.key, t.ticket.issue_node_id or "", "NOT_PLANNED") for t in removed]  # type: ignore[union-attr]
         self.session.commit()
-        self.issues.add_comments(comments)
-        outcome = self.issues.close_issues(closes)
+        self._batch_by_batch(removed, WRITE_BATCH, self._close_as_removed)
+
+    def _close_as_removed(self, removed: Sequence[SpecTask]) -> None:
+        """A batch's words and closes with no stop between: a sync continued after the
+        words alone would say them again."""
+        tickets = {task.key: task.ticket for task in removed if task.ticket is not None}
+        self.issues.add_comments(
+            [
+                (task.key, tickets[task.key].issue_node_id or "", render.removed_task_comment(task))
+                for task in removed
+            ]
+        )
+        outcome = self.issues.close_issues(
+            [(key, ticket.issue_node_id or "", "NOT_PLANNED") for key, ticket in tickets.items()]
+        )
         now = datetime.now(UTC)
-        for task in removed:
-            if task.key in outcome.done:
-                ticket = task.ticket
-                assert ticket is not None
-                ticket.state, ticket.state_reason, ticket.closed_at = (
-                    IssueState.CLOSED,
-                    "not_planned",
-                    now,
-                )
-                self.counts["closed"] += 1
+        for key in outcome.done:
+            ticket = tickets[key]
+            ticket.state, ticket.state_reason, ticket.closed_at = (
+                IssueState.CLOSED,
+                "not_planned",
+                now,
+            )
+            self.counts["closed"] += 1
         self.refused.update({f"close {k}": v for k, v in outcome.failed.items()})
-        self.session.commit()
 
     def _reopen(self, returning: set[str]) -> None:
         """Tasks back in the spec: their issues, closed as not planned, reopen."""
@@ -638,11 +643,13 @@ class SpecWriter:
         if not back:
             return
         self.session.commit()
+        self._batch_by_batch(back, WRITE_BATCH, self._reopen_batch)
+
+    def _reopen_batch(self, back: Sequence[Ticket]) -> None:
         outcome = self.issues.reopen_issues([(str(t.id), t.issue_node_id or "") for t in back])
         for ticket in back:
             if str(ticket.id) in outcome.done:
                 ticket.state, ticket.state_reason, ticket.closed_at = IssueState.OPEN, None, None
-        self.session.commit()
 
     # -- dependencies --------------------------------------------------------------------
 
