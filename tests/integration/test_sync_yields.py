@@ -98,6 +98,18 @@ def _sync_in_a_job(
         )
 
 
+def _writes_until_it_gives_way(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, full_name: str, key: str, text: str
+) -> int:
+    """Sync with interactive work waiting all along: the writes made before giving way."""
+    writes_before = github_client(settings, None).writes
+    with monkeypatch.context() as patch:
+        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
+        note = _sync_in_a_job(settings, full_name, key, text)
+    assert note is not None and "interactive work waits" in note
+    return github_client(settings, None).writes - writes_before
+
+
 def _finished(settings: Settings, key: str) -> bool:
     with session_scope(settings.database_url) as session:
         spec = session.scalars(select(Spec).where(Spec.key == key)).one()
@@ -154,13 +166,8 @@ def test_a_sync_gives_way_to_interactive_work_where_its_writes_are_recorded(
 ) -> None:
     text = spec_text("wanted", 6)
     full_name = _repository_with(hub, "yields-interactive", "wanted", text)
-    writes_before = github_client(paced, None).writes
-    with monkeypatch.context() as patch:
-        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
-        note = _sync_in_a_job(paced, full_name, "wanted", text)
-
-    assert note is not None and "interactive work waits" in note
-    assert github_client(paced, None).writes - writes_before == 1  # one write, then it gave way
+    # One write, then it gave way.
+    assert _writes_until_it_gives_way(paced, monkeypatch, full_name, "wanted", text) == 1
     _wait(lambda: _finished(paced, "wanted"), 60)
     assert len(_issues(hub, full_name)) == 7
 
@@ -174,13 +181,8 @@ def test_a_sync_gives_way_between_two_batches_of_cards(
     text = spec_text("cards", 60)
     full_name = _repository_with(hub, "yields-cards", "cards", text)
     assert _sync_in_a_job(unbudgeted, full_name, "cards", text, board=False) is None
-    writes_before = github_client(unbudgeted, None).writes
-    with monkeypatch.context() as patch:
-        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
-        note = _sync_in_a_job(unbudgeted, full_name, "cards", text)
-
-    assert note is not None and "interactive work waits" in note
-    assert github_client(unbudgeted, None).writes - writes_before == 1  # 50 cards, then it gave way
+    # 50 cards, then it gave way.
+    assert _writes_until_it_gives_way(unbudgeted, monkeypatch, full_name, "cards", text) == 1
     _wait(lambda: _finished(unbudgeted, "cards"), 60)
     with session_scope(unbudgeted.database_url) as session:
         tickets = session.scalars(select(Spec).where(Spec.key == "cards")).one().tickets
@@ -201,13 +203,8 @@ def test_a_sync_gives_way_between_two_batches_of_edits(
         json={"files": {"specs/edits.yaml": renamed}},
         timeout=30,
     ).raise_for_status()
-    writes_before = github_client(unbudgeted, None).writes
-    with monkeypatch.context() as patch:
-        patch.setattr("bot.queue.interactive_waiting", lambda settings: True)
-        note = _sync_in_a_job(unbudgeted, full_name, "edits", renamed)
-
-    assert note is not None and "interactive work waits" in note
-    assert github_client(unbudgeted, None).writes - writes_before == 1  # 50 edits, then it gave way
+    # 50 edits, then it gave way.
+    assert _writes_until_it_gives_way(unbudgeted, monkeypatch, full_name, "edits", renamed) == 1
     _wait(lambda: _finished(unbudgeted, "edits"), 60)
     titles = {i["title"] for i in _issues(hub, full_name) if i["title"].startswith("TSK-")}
     assert titles == {f"TSK-{n}: Job {n}" for n in range(60)}
