@@ -137,9 +137,9 @@ class _Run(TaskJob):
         self.title = ticket.spec_task.title if ticket.spec_task else f"#{issue}"
         self.revision = task.revision
         self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
-        web = web_url_for(settings.github_api_url)
-        self.issue_url = f"{web}/{ticket.repository.full_name}/issues/{issue}"
         super().__init__(session, settings, task)
+        web = web_url_for(settings.github_api_url)
+        self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
         self.output = ""
         self.summary: dict[str, object] | None = None
         self.started = time.monotonic()
