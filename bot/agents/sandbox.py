@@ -597,6 +597,7 @@ class OutputTail:
         self.size = size
         self.seen = 0
         self._kept = bytearray()
+        self._at_line_start = True  # what is kept starts a line
 
     def read_all(self, stream: IO[bytes]) -> None:
         fd = stream.fileno()
@@ -605,15 +606,17 @@ class OutputTail:
 
     def add(self, chunk: bytes) -> None:
         self.seen += len(chunk)
-        self._kept += chunk[-self.size :]
-        if len(self._kept) > self.size:
-            del self._kept[: len(self._kept) - self.size]
+        self._kept += chunk
+        excess = len(self._kept) - self.size
+        if excess > 0:
+            self._at_line_start = self._kept[excess - 1 : excess] == b"\n"
+            del self._kept[:excess]
 
     def text(self) -> str:
         kept = bytes(self._kept)
         if self.seen > len(kept):
-            # Cut: start at a line's start, and say so.
-            kept = kept[kept.find(b"\n") + 1 :] if b"\n" in kept else kept
+            if not self._at_line_start and b"\n" in kept:
+                kept = kept[kept.index(b"\n") + 1 :]  # from the first whole line
             kept = f"[{self.seen - len(kept)} bytes of output before these]\n".encode() + kept
         # Output is stored and posted as text: NUL is not text (and PostgreSQL refuses it).
         return kept.decode(errors="replace").replace("\x00", "\ufffd")
