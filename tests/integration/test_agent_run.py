@@ -352,3 +352,27 @@ def test_a_mixed_change_is_pushed_without_its_workflows_and_the_pull_request_say
         pull is not None
         and "left out the agent's changes to `.github/workflows/ci.yml`" in pull["body"]
     )
+
+
+def test_the_agent_sees_its_branchs_history_in_its_own_repository(
+    start: Callable[..., Run],
+) -> None:
+    """git in the sandbox: the history borrowed read-only, a commit of its own allowed,
+    and no way to the remote."""
+    script = """
+        git log --format=%s > history.txt
+        git status --porcelain > status.txt
+        echo more >> history.txt
+        git -c user.name=a -c user.email=a@x commit -qam mine && echo committed >> history.txt
+        git push origin HEAD > push.txt 2>&1 || echo refused >> push.txt
+    """
+    run = start(command(script), {".github/specbridge.yml": "specs: specs/\n"})
+
+    run_task(run.task_id)
+
+    assert run.task().status is TaskStatus.SUCCEEDED, run.task().error
+    history = (run.pushed("history.txt") or b"").decode()
+    assert history.splitlines()[0] != "" and "more" in history
+    # A clean checkout to start from, as the agent sees it (but for what it just wrote).
+    assert run.pushed("status.txt") == b"?? history.txt\n?? status.txt\n"
+    assert (run.pushed("push.txt") or b"").decode().endswith("refused\n")
