@@ -32,7 +32,7 @@ class Found:
     """What the tree holds that git must not meet: repositories nested in it, and git's
     own files that are not regular files."""
 
-    nested_repositories: tuple[str, ...]
+    nested_repositories: tuple[str, ...]  # their `.git`, whatever its case or kind
     odd_git_files: tuple[str, ...]
 
 
@@ -66,7 +66,7 @@ def survey(root: Path) -> Found:
     for relative, entry in _walk(root):
         name = entry.name
         if name.lower() == ".git":
-            nested.append(str(PurePosixPath(relative).parent))
+            nested.append(relative)
         elif name in GIT_PATTERN_FILES and _special(entry):
             odd.append(relative)
     return Found(tuple(sorted(nested)), tuple(sorted(odd)))

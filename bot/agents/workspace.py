@@ -202,8 +202,8 @@ class Workspace:
         if nested:
             raise WorkspaceError(
                 f"the agent left a git repository inside the tree ({named(nested)}): "
-                "specbridge does not commit nested repositories; remove its `.git`, or "
-                "list the folder in .gitignore"
+                "specbridge does not commit nested repositories; remove it, or list its "
+                "folder in .gitignore"
             )
         try:
             status = self.git(
