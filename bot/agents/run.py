@@ -487,7 +487,7 @@ class _Run(TaskJob):
         ending = f"\n\n{self._tail_block()}" if tail else ""
         quoted = self._summary_block() if summary else ""
         room = MAX_BODY - len(said) - len(ending)
-        note = "\n\n_… the agent's summary is cut here, to fit GitHub's limit for a comment._"
+        note = "\n\n_… the agent's summary is cut here, to fit GitHub's limit for a body._"
         return cut(f"{said}{cut(quoted, room, note)}{ending}", MAX_BODY)
 
     def _left_out(self) -> str:
