@@ -442,6 +442,7 @@ class FakeHub:
     def open_pull(
         self, repo: Repo, data: dict[str, Any], author: str, token: str | None = None
     ) -> dict[str, Any]:
+        _check_text(data["title"], data.get("body"))  # a pull request is an issue: same limits
         if token is not None:
             self._spend_content(token)
         number = repo.next_number()

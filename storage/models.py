@@ -404,6 +404,9 @@ class Task(Base):
     summary: Mapped[str | None] = mapped_column(Text)  # the agent's own account of its run
     # Set when the task went to an agent GitHub runs (no worker holds it).
     dispatched_at: Mapped[datetime | None]
+    # A local run's stages past its agent: a retry resumes from them, never running it again.
+    agent_ended_at: Mapped[datetime | None]
+    pushed_commit: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

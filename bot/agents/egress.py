@@ -7,6 +7,13 @@ lets through `CONNECT host:port` and plain-HTTP requests (`GET http://host/`)
 only to the `host:port` pairs on its list, refuses everything else with 403,
 logs each refusal, and resolves names itself.
 
+One run holds at most `max_connections` connections at once (the profile's
+`connections:`): past that a new one is answered 503 and closed at once, with
+no thread of its own; a connection that sends no request within
+HEAD_TIMEOUT_SECONDS is closed. Refusals are logged (the first LOGGED_REFUSALS
+of a run, then a count), through the run's redaction: the agent chooses what a
+refused request names.
+
 A name on the list must not lead to this machine or its neighbours' metadata
 service: loopback, link-local and unspecified addresses are reached only when
 the list names them (127.0.0.1:8080, [::1]:8080, localhost:8080) — so a model
@@ -21,7 +28,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 65536
 CONNECT_TIMEOUT_SECONDS = 10
+HEAD_TIMEOUT_SECONDS = 30
+LOGGED_REFUSALS = 20
+MAX_LOGGED_CHARS = 200
 LOCAL_NAMES = {"localhost"}
 
 
@@ -55,11 +65,21 @@ def parse_destination(entry: str) -> tuple[str, int]:
 class EgressProxy:
     """`with EgressProxy(["api.example.com:443"], path):` — serving on the Unix socket `path`."""
 
-    def __init__(self, allowed: Iterable[str], socket_path: Path) -> None:
+    def __init__(
+        self,
+        allowed: Iterable[str],
+        socket_path: Path,
+        max_connections: int = 64,
+        redact: Callable[[str], str] = str,
+    ) -> None:
         self.allowed = {parse_destination(entry) for entry in allowed}
         self.socket_path = socket_path
+        self.max_connections = max_connections
+        self.redact = redact
+        self.refused = 0
         self._server: socket.socket | None = None
         self._open: set[socket.socket] = set()
+        self._clients: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -90,7 +110,10 @@ class EgressProxy:
             for sock in self._open:
                 _close(sock)
             self._open.clear()
+            self._clients.clear()
         self.socket_path.unlink(missing_ok=True)
+        if self.refused > LOGGED_REFUSALS:
+            log.warning("egress refused %s requests of this run in all", self.refused)
 
     def allows(self, host: str, port: int) -> bool:
         return (host.strip("[]").rstrip(".").lower(), port) in self.allowed
@@ -102,8 +125,14 @@ class EgressProxy:
                 client, _ = server.accept()
             except OSError:
                 return  # stopped
+            with self._lock:
+                full = len(self._clients) >= self.max_connections
+            if full:
+                self._note(Refused(503, "Too Many Connections", f"{self.max_connections} open"))
+                _answer(client, 503, "Too Many Connections")
+                continue
             try:
-                self._track(client)
+                self._track(client, as_client=True)
             except OSError:
                 return  # stopped
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
@@ -112,7 +141,7 @@ class EgressProxy:
         try:
             upstream = self._open_upstream(client)
         except Refused as refused:
-            log.warning("egress refused: %s (%s %s)", refused.where, refused.status, refused)
+            self._note(refused)
             _answer(client, refused.status, str(refused))
             self._forget(client)
             return
@@ -140,29 +169,45 @@ class EgressProxy:
             raise
         return upstream
 
+    def _note(self, refused: Refused) -> None:
+        with self._lock:
+            self.refused += 1
+            count = self.refused
+        if count <= LOGGED_REFUSALS:
+            where = self.redact(refused.where)[:MAX_LOGGED_CHARS]
+            log.warning("egress refused: %s (%s %s)", where, refused.status, refused)
+
     def _forget(self, *socks: socket.socket) -> None:
         with self._lock:
             self._open.difference_update(socks)
+            self._clients.difference_update(socks)
         for sock in socks:
             sock.close()
 
-    def _track(self, sock: socket.socket) -> socket.socket:
+    def _track(self, sock: socket.socket, as_client: bool = False) -> socket.socket:
         with self._lock:
             if self._stopped:  # a connection made while stopping: cut it too
                 _close(sock)
                 raise OSError("the egress proxy stopped")
             self._open.add(sock)
+            if as_client:
+                self._clients.add(sock)
         return sock
 
 
 def _read_head(client: socket.socket) -> tuple[bytes, bytes]:
     """The request's head (through the blank line) and any bytes read past it."""
     data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = client.recv(4096)
-        if not chunk or len(data) > MAX_HEAD_BYTES:
-            raise Refused(400, "Bad Request")
-        data += chunk
+    client.settimeout(HEAD_TIMEOUT_SECONDS)
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = client.recv(4096)
+            if not chunk or len(data) > MAX_HEAD_BYTES:
+                raise Refused(400, "Bad Request")
+            data += chunk
+    except TimeoutError:
+        raise Refused(408, "Request Timeout") from None
+    client.settimeout(None)
     head, _, rest = data.partition(b"\r\n\r\n")
     return head + b"\r\n\r\n", rest
 

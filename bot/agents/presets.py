@@ -30,8 +30,9 @@ argument. The flags, and where each comes from:
   `--no-check-update`, `--no-analytics`, `--no-pretty`, `--no-stream`, `--model`,
   `--no-gitignore` (it would add `.aider*` to the repository's .gitignore, a change
   specbridge would commit). Its chat history and tags cache (`.aider.chat.history.md`,
-  `.aider.tags.cache.v4/`) are written in the clone all the same: the preset lists
-  `.aider*` in the clone's .git/info/exclude, which `git add --all` honours.
+  `.aider.tags.cache.v4/`) are written in the clone all the same: the preset's
+  `ignore` keeps `.aider*` out of what specbridge commits (its repository's
+  info/exclude, and the agent's own).
 - gemini (`@google/gemini-cli`), https://github.com/google-gemini/gemini-cli
   docs/cli/headless.md: `-p` (headless), `--output-format json` (one object,
   printed indented over many lines, whose `response` is the final message), `-m`;
@@ -68,6 +69,7 @@ class Preset:
     env: dict[str, str] = field(default_factory=dict)
     setup: str = ""  # shell run before it, in the sandbox
     limits: dict[str, str] = field(default_factory=dict)  # the sandbox's, unless the profile's
+    ignore: tuple[str, ...] = ()  # what it writes in the clone that is never committed
 
     def command(self, model: str | None, max_turns: int | None, args: Sequence[str]) -> str:
         """The shell command line for this profile; the prompt is the task file."""
@@ -145,10 +147,7 @@ PRESETS = {
         prompt='--message-file "$SPECBRIDGE_TASK_FILE"',
         key=None,  # it reads whichever key its model needs: name it in env_from
         hosts=("api.anthropic.com:443", "api.openai.com:443"),
-        setup=(
-            'exclude="$(git rev-parse --git-path info/exclude)" && mkdir -p "${exclude%/*}" '
-            "&& printf '%s\\n' '.aider*' >> \"$exclude\""
-        ),
+        ignore=(".aider*",),
     ),
     "gemini": Preset(
         name="gemini",

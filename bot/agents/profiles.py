@@ -16,6 +16,8 @@ dispatches the task to an agent GitHub runs:
       sandbox: bubblewrap            # the default; docker | podman | none (said explicitly)
       memory: 4G
       processes: 512
+      disk: 2G                       # what the clone may grow by in a run
+      connections: 64                # open at once through the egress proxy
     mine:
       command: my-agent "$SPECBRIDGE_TASK_FILE"
     copilot:
@@ -72,6 +74,8 @@ KEYS = {
     "processes",
     "cpus",
     "scratch",
+    "disk",
+    "connections",
 }
 
 

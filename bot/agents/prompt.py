@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.agents.tree import read_text
 from storage.models import Task, TaskStatus, Ticket
 
 # The repository's instructions for agents, where the common tools keep them.
@@ -54,12 +55,13 @@ def build_prompt(
 
 
 def read_instructions(checkout: Path) -> dict[str, str]:
-    """The repository's agent instructions present in the clone, each cut to a size."""
+    """The repository's agent instructions present in the clone, each cut to a size: only
+    regular files, reached without following a link (an earlier agent pushed this branch)."""
     found = {}
     for name in INSTRUCTION_FILES:
-        path = checkout / name
-        if path.is_file() and not path.is_symlink():
-            found[name] = path.read_text(errors="replace")[:MAX_INSTRUCTION_CHARS]
+        text = read_text(checkout, name, MAX_INSTRUCTION_CHARS * 4)
+        if text is not None:
+            found[name] = text[:MAX_INSTRUCTION_CHARS]
     return found
 
 

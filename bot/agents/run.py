@@ -6,6 +6,13 @@ follows: Analyzing (workspace ready), Building (command running), Testing
 (tests). The command and its tests run in a sandbox (bot/agents/sandbox.py)
 with a clean environment holding none of the bot's secrets. A revision (a
 review asked for changes) runs on the pull request's branch and pushes to it.
+
+The agent's end is a point of no return: it is recorded (with its output),
+then the push of its work (recorded too), then the pull request. A retry
+after that point (GitHub failing for a while, a worker lost) resumes from
+what was recorded and never runs the agent again. Everything of the agent's
+that is posted, logged or stored goes through bot/agents/redaction.py, and
+is cut to GitHub's limits.
 """
 
 from __future__ import annotations
@@ -16,22 +23,24 @@ import time
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from github import GithubException
+from github import GithubException, RateLimitExceededException
 from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
 from bot.agents.isolation import agent_account
-from bot.agents.presets import model_error, summary_of
+from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.prompt import build_prompt, read_instructions
-from bot.agents.workspace import Workspace, WorkspaceError
+from bot.agents.redaction import Redactor, code_block, inert
+from bot.agents.workspace import WORKFLOWS, Changes, Workspace, WorkspaceError, named
 from bot.beats import beating
 from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
+from bot.github.text import MAX_BODY, MAX_TITLE, cut
 from bot.hooks import ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
@@ -47,6 +56,8 @@ MAX_ATTEMPTS = 3
 # Besides the profile's own timeout: a clone, the tests' setup, a push, a pull request.
 RUN_OVERHEAD_SECONDS = 600
 LOG_TAIL_CHARS = 4000
+# The agent's summary as stored (it is quoted whole in a comment only when it fits).
+MAX_SUMMARY_CHARS = MAX_BODY
 
 
 class AgentFailed(Exception):
@@ -142,8 +153,11 @@ class _Run(TaskJob):
         self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
         self.output = ""
         self.summary: dict[str, object] | None = None
+        self.changes = Changes(())
         self.started = time.monotonic()
         self._push_token: str | None = None
+        self._profile_values: list[str] = []
+        self._disk_baseline: int | None = None
 
     def execute(self) -> None:
         workspace: Workspace | None = None
@@ -158,53 +172,113 @@ class _Run(TaskJob):
         try:
             profile = self._profile()
             env = self._environment(profile)
+            if self.task.agent_ended_at is not None:
+                self._resume(profile)  # a retry after the agent's end: it never runs again
+                return
             # The clone needs a credential only for a private repository, and
             # only for that one git command: the workspace keeps none.
             workspace = Workspace.create(
-                self.repo.clone_url(),
+                self._clone_url(),
                 self.branch if self.revision else self.default_branch,
                 self.branch,
                 self.repo.connection.token,
                 agent_account(self.settings),
+                also=(self.default_branch,) if self.revision else (),
             )
+            workspace.ignore(PRESETS[profile.preset].ignore if profile.preset else ())
             self._move(TicketPhase.ANALYZING)
             self._write_prompt(workspace, profile)
             workspace.hand_over()
+            self._disk_baseline = sandbox.tree_size(workspace.checkout)
             self._move(TicketPhase.BUILDING)
-            output = self._run_step("command", profile.command or "", workspace, profile, env)
-            self.summary = summary_of(profile.preset, output)
+            try:
+                output = self._run_step("command", profile.command or "", workspace, profile, env)
+                self.summary = summary_of(profile.preset, output)
+            finally:
+                self._agent_ended()
             if profile.test:
-                self._move(TicketPhase.TESTING)
+                self._move(TicketPhase.TESTING, on_the_way=True)
                 self._run_step("test command", profile.test, workspace, profile, env)
-            if not workspace.has_changes():
-                raise AgentFailed(_no_change(profile.preset, output))
-            # specbridge pushes, after the agent is gone, with a token for this
-            # repository's contents only, handed to that one git command.
-            self._push_token = repository_token(self.settings, self.installation, self.full_name)
-            workspace.commit_and_push(
-                self.branch, self._commit_message(), self._push_token, force=not self.revision
-            )
-            number = self.task.pull_request_number or self.repo.open_pull_request(
-                title=f"{self.task_key}: {self.title}",
+            self._push(workspace, profile)
+            self._open_pull_request(profile)
+        except (AgentFailed, WorkspaceError, sandbox.SandboxError) as failure:
+            self._fail(str(failure))
+        except (GithubException, RequestException, LockBusy, LockLost) as error:
+            self._github_failed(error)
+        finally:
+            if workspace is not None:
+                workspace.remove()
+
+    def _agent_ended(self) -> None:
+        """Record that the agent ran, and what it said: from here on, nothing runs it again."""
+        self.task.agent_ended_at = datetime.now(UTC)
+        self.task.log_tail = self._tail()
+        if self.summary is not None:
+            self.task.summary = self._stored_summary()
+        self.session.commit()
+
+    def _push(self, workspace: Workspace, profile: AgentProfile) -> None:
+        """Commit what the agent changed, as checked by the workspace, and push it."""
+        self.changes = workspace.changes()
+        if not self.changes.kept:
+            raise AgentFailed(_no_change(profile.preset, self.output, self.changes))
+        commit = workspace.commit(self.changes, self._commit_message())
+        if commit is None:
+            raise AgentFailed(_no_change(profile.preset, self.output, Changes(())))
+        # specbridge pushes, after the agent is gone, with a token for this
+        # repository's contents only, handed to that one git command.
+        self._push_token = repository_token(self.settings, self.installation, self.full_name)
+        workspace.push(commit, self.branch, self._push_token, force=not self.revision)
+        self.task.pushed_commit = commit
+        self.session.commit()
+
+    def _open_pull_request(self, profile: AgentProfile) -> None:
+        if self.task.pull_request_number is None:
+            self.task.pull_request_number = self.repo.open_pull_request(
+                title=cut(f"{self.task_key}: {self.title}", MAX_TITLE),
                 head=self.branch,
                 base=self.default_branch,
                 body=self._pull_request_body(profile),
                 draft=True,
             )
-            self._succeed(number, profile)
-        except (AgentFailed, WorkspaceError, sandbox.SandboxError) as failure:
-            self._fail(str(failure))
-        except (GithubException, RequestException, LockBusy, LockLost) as error:
-            if self.task.attempts >= MAX_ATTEMPTS:
-                self._fail(f"GitHub kept failing: {error}")
-                return
-            # Transient: the queue retries the job with backoff.
-            self.task.status = TaskStatus.QUEUED
+            self.task.branch = self.branch
             self.session.commit()
-            raise
-        finally:
-            if workspace is not None:
-                workspace.remove()
+        self._succeed(self.task.pull_request_number, profile)
+
+    def _resume(self, profile: AgentProfile) -> None:
+        """What is left to do after the agent's end, from what was recorded."""
+        if self.task.pushed_commit is None:
+            raise AgentFailed(
+                "the run stopped after the agent finished and before its work was pushed "
+                "(its worker was lost, or GitHub kept failing): the work is lost"
+            )
+        log.info("agent run of task %s resumes after its agent's end", self.task.id)
+        self.output = self.task.log_tail or ""
+        self.summary = {"text": self.task.summary} if self.task.summary else None
+        self._open_pull_request(profile)
+
+    def _github_failed(self, error: Exception) -> None:
+        """GitHub failed (or a lock was busy). Before the agent's end, the queue runs the job
+        again; after it, never the agent: a retry resumes from what was recorded."""
+        ended = self.task.agent_ended_at is not None
+        if ended and self.task.pushed_commit is None:
+            self._fail(f"the agent's work could not be pushed: GitHub failed ({_said(error)})")
+            return
+        if ended and not _passing(error):
+            self._fail(f"GitHub refused the pull request of the pushed branch: {_said(error)}")
+            return
+        if self.task.attempts >= MAX_ATTEMPTS:
+            if self.task.status is TaskStatus.SUCCEEDED:
+                log.warning(
+                    "task %s succeeded; its comment could not be posted: %s", self.task.id, error
+                )
+                return
+            self._fail(f"GitHub kept failing: {_said(error)}")
+            return
+        # Passing: the queue retries the job with backoff.
+        self.task.status = TaskStatus.QUEUED
+        self.session.commit()
+        raise error
 
     def _profile(self) -> AgentProfile:
         try:
@@ -222,7 +296,14 @@ class _Run(TaskJob):
             own = profile.environment()
         except SettingsError as error:
             raise AgentFailed(str(error)) from None
+        defaults = PRESETS[profile.preset].env if profile.preset else {}
+        # Every value the operator gave it is a secret to the bot: its API keys among them.
+        self._profile_values = [v for k, v in own.items() if defaults.get(k) != v]
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **own}
+
+    def _clone_url(self) -> str:
+        """The repository's URL, computed by the bot (not read from anything writable)."""
+        return f"{web_url_for(self.settings.github_api_url)}/{self.full_name}.git"
 
     def _write_prompt(self, workspace: Workspace, profile: AgentProfile) -> None:
         prompt = build_prompt(
@@ -244,19 +325,28 @@ class _Run(TaskJob):
 
     def _pull_request_body(self, profile: AgentProfile) -> str:
         spec = f"[`{self.spec_path}`](../blob/{self.default_branch}/{self.spec_path})"
-        return (
+        said = (
             f"Closes #{self.issue}\n\nA draft by the agent profile `{profile.name}` for the task "
             f"`{self.task_key}` of the spec `{self.spec_key}` ({spec}). Review it, mark it ready, "
             "and merge it to close the ticket; a review that requests changes, or `/revise` on "
-            f"the issue, runs the agent again on this branch.{self._summary_block()}"
+            f"the issue, runs the agent again on this branch.{self._left_out()}"
         )
+        return self._fitted(said, tail=False)
 
-    def _move(self, phase: TicketPhase) -> None:
+    def _move(self, phase: TicketPhase, on_the_way: bool = False) -> None:
         """Show the run's progress on the card, unless the task was cancelled.
 
         A person's /cancel or card move holds the same lock: whichever of us comes
         second sees the other's change, so a cancelled run never moves its card back.
+        `on_the_way`: after the agent's end, a card that could not be moved is no
+        reason to stop (its work is only in the workspace until pushed).
         """
+        if on_the_way:
+            try:
+                self._move(phase)
+            except (GithubException, RequestException, LockBusy, LockLost) as error:
+                log.warning("task %s: the card stays where it is: %s", self.task.id, error)
+            return
         with exclusive(self.settings, card_lock(self.full_name, self.issue)) as lease:
             if self._cancelled():
                 raise AgentFailed("the task was cancelled while it ran")
@@ -283,8 +373,8 @@ class _Run(TaskJob):
             log.warning("agent profile %s runs without a sandbox (sandbox: none)", profile.name)
         env = {
             **env,
-            "HOME": str(workspace.root),
-            "TMPDIR": str(workspace.root),
+            "HOME": str(workspace.agent_home),  # the sandbox's own, unless it runs without one
+            "TMPDIR": str(workspace.agent_home),
             "SPECBRIDGE_TASK_FILE": str(workspace.task_file),
             "SPECBRIDGE_TASK_JSON": str(workspace.task_json),
             "SPECBRIDGE_ISSUE": str(self.issue),
@@ -292,12 +382,15 @@ class _Run(TaskJob):
         outcome = sandbox.run(
             command,
             workspace=workspace.checkout,
-            context=workspace.task_file.parent,
+            context=workspace.context,
             env=env,
             limits=profile.limits,
             policy=profile.policy,
             account=workspace.account,
             should_stop=self._cancelled,
+            shown=(workspace.history,),
+            disk_baseline=self._disk_baseline,
+            redact=self._redact,
         )
         self.output += f"$ {command}\n{outcome.output}\n"
         if outcome.reason == "stopped":
@@ -306,7 +399,16 @@ class _Run(TaskJob):
             raise AgentFailed(f"the {what} ran longer than its {profile.timeout}s timeout")
         if outcome.reason in ("memory", "processes"):
             raise AgentFailed(f"the {what} was stopped: it went past its {outcome.reason} limit")
+        if outcome.reason == "disk":
+            raise AgentFailed(
+                f"the {what} was stopped: it wrote more than its disk limit "
+                f"({_size(profile.limits.disk)}) into the repository's folder"
+            )
         if outcome.exit_code != 0:
+            if what == "test command":
+                raise AgentFailed(
+                    f"the tests failed: `{command}` exited with status {outcome.exit_code}"
+                )
             raise AgentFailed(f"the {what} exited with status {outcome.exit_code}")
         return outcome.output
 
@@ -329,26 +431,37 @@ class _Run(TaskJob):
                 f"The agent finished in {self._duration()}: #{pull_request} (a draft) closes "
                 "this issue when it merges."
             )
-        body = f"{said}{self._summary_block()}\n\n{self._tail_block()}"
-        self.repo.comment_on_issue(self.issue, body)
+        self._say(self._fitted(f"{said}{self._left_out()}"))
 
     def _fail(self, reason: str) -> None:
+        reason = self._redact(reason)
         self.session.refresh(self.task)
         if self.task.status is not TaskStatus.CANCELLED:
             self.task.status = TaskStatus.FAILED
         self.task.error = reason
         self._finish()
-        self.repo.comment_on_issue(
-            self.issue,
-            f"The agent run failed after {self._duration()}: {redact(reason, self._secrets())}. "
-            f"Comment `/retry` to run it again.\n\n{self._tail_block()}",
+        self._say(
+            self._fitted(
+                f"The agent run failed after {self._duration()}: {inert(reason)}. "
+                "Comment `/retry` to run it again.",
+                summary=False,
+            )
         )
+
+    def _say(self, body: str) -> None:
+        """Comment on the issue. GitHub refusing the text (422) is no reason to run again."""
+        try:
+            self.repo.comment_on_issue(self.issue, cut(body, MAX_BODY))
+        except GithubException as error:
+            if _passing(error):
+                raise
+            log.warning("GitHub refused the comment of task %s: %s", self.task.id, _said(error))
 
     def _finish(self) -> None:
         self.task.finished_at = datetime.now(UTC)
         self.task.log_tail = self._tail()
         if self.summary is not None:
-            self.task.summary = redact(str(self.summary["text"]), self._secrets())
+            self.task.summary = self._stored_summary()
         outcome = self.task.status.value
         self.session.commit()
         seconds = time.monotonic() - self.started
@@ -368,11 +481,28 @@ class _Run(TaskJob):
         seconds = int(time.monotonic() - self.started)
         return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
+    def _fitted(self, said: str, summary: bool = True, tail: bool = True) -> str:
+        """`said`, then the agent's summary and the output's last lines, within GitHub's
+        limit for a body: the summary is cut to what room is left."""
+        ending = f"\n\n{self._tail_block()}" if tail else ""
+        quoted = self._summary_block() if summary else ""
+        room = MAX_BODY - len(said) - len(ending)
+        note = "\n\n_… the agent's summary is cut here, to fit GitHub's limit for a body._"
+        return cut(f"{said}{cut(quoted, room, note)}{ending}", MAX_BODY)
+
+    def _left_out(self) -> str:
+        note = self.changes.note()
+        return f"\n\n{note}" if note else ""
+
+    def _stored_summary(self) -> str:
+        assert self.summary is not None
+        return cut(self._redact(str(self.summary["text"])), MAX_SUMMARY_CHARS)
+
     def _summary_block(self) -> str:
         """The agent's own account of its run, quoted, with its turns and cost if it said."""
         if self.summary is None:
             return ""
-        text = redact(str(self.summary["text"]), self._secrets()).strip()
+        text = inert(self._stored_summary()).strip()
         quoted = "\n".join(f"> {line}" for line in text.splitlines())
         facts = []
         if self.summary.get("turns") is not None:
@@ -383,36 +513,71 @@ class _Run(TaskJob):
         return f"\n\nThe agent's summary{told}:\n\n{quoted}"
 
     def _tail(self) -> str:
-        return redact(self.output[-LOG_TAIL_CHARS:], self._secrets())
+        # Redacted whole, then cut: a secret across the cut is not left half shown.
+        tail = self._redact(self.output)[-LOG_TAIL_CHARS:]
+        return tail[tail.find("\n") + 1 :] if len(self.output) > LOG_TAIL_CHARS else tail
 
     def _tail_block(self) -> str:
         tail = self._tail().strip()
         if not tail:
             return ""
-        return f"<details><summary>Output (last lines)</summary>\n\n```\n{tail}\n```\n</details>"
+        return f"<details><summary>Output (last lines)</summary>\n\n{code_block(tail)}\n</details>"
 
-    def _secrets(self) -> list[str]:
+    def _redact(self, text: str) -> str:
+        return Redactor.of(self._secrets())(text)
+
+    def _secrets(self) -> list[str | None]:
+        """What the bot holds that no agent text may show: its own secrets and tokens, and
+        the values the profile gave the agent."""
+        settings = self.settings
         values = [
-            self.settings.github_webhook_secret,
-            self.settings.github_token,
+            settings.github_webhook_secret,
+            settings.github_token,
+            settings.agent_user_token,
+            settings.status_token,
             self.repo.connection.token,
             self._push_token,
+            *self._profile_values,
         ]
-        if self.settings.github_private_key:
-            values += [
-                line for line in self.settings.github_private_key.splitlines() if len(line) > 20
-            ]
-        return [v for v in values if v]
+        if settings.github_private_key:
+            values += [line for line in settings.github_private_key.splitlines() if len(line) > 20]
+        return values
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
-def _no_change(preset: str | None, output: str) -> str:
+def _no_change(preset: str | None, output: str, changes: Changes) -> str:
+    if changes.left_out:
+        said = (
+            f"the agent changed only files under `{WORKFLOWS}/` ({named(changes.left_out)}), "
+            "which specbridge does not push: GitHub refuses them from an App without the "
+            "`workflows` permission, and the task asked the agent to leave them alone"
+        )
+    elif changes.ignored:
+        said = (
+            "the agent finished without changing any file of the repository: it wrote only "
+            f"files the repository ignores ({named(changes.ignored)})"
+        )
+    else:
+        said = "the agent finished without changing any file"
     refused = model_error(preset, output)
-    if refused is None:
-        return "the agent finished without changing any file"
-    return f"the agent finished without changing any file; its model API refused: {refused}"
+    return said if refused is None else f"{said}; its model API refused: {refused}"
+
+
+def _passing(error: Exception) -> bool:
+    """Whether GitHub (or a lock) failed for a while, rather than refused for good."""
+    if isinstance(error, GithubException) and not isinstance(error, RateLimitExceededException):
+        return error.status >= 500 or error.status == 429
+    return True
+
+
+def _said(error: Exception) -> str:
+    if isinstance(error, GithubException):
+        data = error.data if isinstance(error.data, dict) else {}
+        return f"{error.status} {data.get('message') or ''}".strip()
+    return str(error)
+
+
+def _size(size: int) -> str:
+    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << power and size % (1 << power) == 0:
+            return f"{size >> power} {unit}"
+    return f"{size} bytes"

@@ -17,15 +17,20 @@ Backends (the profile's `sandbox:`):
 
 Limits, for bubblewrap and none: a watchdog reads /proc and ends the run when
 the sandbox's processes together hold `memory` (resident) or `processes`
-(threads); the kernel refuses, per process, address space past
-`address_space` (RLIMIT_AS) and, per account, threads past `processes`
-(RLIMIT_NPROC: counted per real uid across the host, so give agents an account
-of their own), set through `prlimit`.
+(threads), or when the clone has grown by `disk` since the run began; the
+kernel refuses, per process, address space past `address_space` (RLIMIT_AS),
+a file larger than `disk` (RLIMIT_FSIZE) and, per account, threads past
+`processes` (RLIMIT_NPROC: counted per real uid across the host, so give agents
+an account of their own), set through `prlimit`. The egress proxy holds at
+most `connections` connections of the run at once.
+
+The command's output is read in chunks into a bounded tail (OUTPUT_TAIL_BYTES):
+a command that prints a gigabyte, on one line or many, costs the worker that
+much reading and no more memory than the tail.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -36,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,7 +87,17 @@ ETC_FILES = (
 WATCH_SECONDS = 0.2
 STOP_CHECK_SECONDS = 1
 STOP_GRACE_SECONDS = 5
-TAIL_LINES = 400
+# The last bytes of a command's output kept: enough for the longest final message a
+# preset parses back (bot/agents/presets.py), and a bounded cost per run.
+OUTPUT_TAIL_BYTES = 1 << 20
+READ_CHUNK = 1 << 16
+# The clone's size is measured at most this often, and less often when measuring takes
+# long (a big tree): the measure takes at most a tenth of the run's time.
+DISK_CHECK_SECONDS = 1.0
+# Each file or folder counts at least this much: a million empty files fill a disk too.
+DISK_ENTRY_BYTES = 4096
+# Whether bwrap starts, asked again when it does not answer in time (a loaded host).
+BWRAP_CHECK_TIMEOUTS = (10, 30, 60)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 Command = str | Sequence[str]
@@ -102,11 +117,13 @@ class Limits:
     processes: int = 512  # threads, in fact: the kernel counts both
     cpus: float | None = None  # containers only
     scratch: int = 512 << 20  # bytes of each of /tmp, HOME, /dev/shm (memory, too)
+    disk: int = 2 << 30  # bytes the clone may grow by during the run (files and folders)
+    connections: int = 64  # connections open at once through the egress proxy
 
     @classmethod
     def from_profile(cls, timeout: float, data: Mapping[str, object]) -> Limits:
         """The profile's `memory: 4G`, `address_space: 16G`, `processes: 512`, `cpus: 2`,
-        `scratch: 512M`."""
+        `scratch: 512M`, `disk: 2G`, `connections: 64`."""
         defaults = cls(timeout)
         return cls(
             timeout=timeout,
@@ -115,6 +132,8 @@ class Limits:
             processes=_positive_int("processes", data.get("processes", defaults.processes)),
             cpus=float(data["cpus"]) if data.get("cpus") is not None else None,  # type: ignore[arg-type]
             scratch=parse_size(data.get("scratch", defaults.scratch)),
+            disk=parse_size(data.get("disk", defaults.disk)),
+            connections=_positive_int("connections", data.get("connections", defaults.connections)),
         )
 
 
@@ -159,12 +178,14 @@ class Outcome:
     # "exit": it ended on its own (a process refused address space by RLIMIT_AS
     # fails its allocation and exits: "exit", its output says why). Or why it
     # was ended: "timeout"; "memory", "processes": its processes together held
-    # as much as the limit; "stopped": should_stop said so.
+    # as much as the limit; "disk": the clone grew by as much as the limit;
+    # "stopped": should_stop said so.
     reason: str = "exit"
+    printed: int = 0  # bytes of output in all, of which `output` is the tail
 
     @property
     def hit_limit(self) -> bool:
-        return self.reason in ("timeout", "memory", "processes")
+        return self.reason in ("timeout", "memory", "processes", "disk")
 
 
 def run(
@@ -177,29 +198,41 @@ def run(
     policy: Policy = Policy(),
     account: tuple[int, int] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    shown: Sequence[Path] = (),
+    disk_baseline: int | None = None,
+    redact: Callable[[str], str] = str,
 ) -> Outcome:
     """Run `command` in `workspace` under `policy` and `limits`; its output, status and why.
 
     `account`: the (uid, gid) the command runs as; required when this process is
     root (root in a user namespace is root to every file it can see).
+    `shown`: more paths the command may read (the history its repository borrows).
+    `disk_baseline`: the workspace's size the `disk` limit counts from (by default,
+    its size now). `redact`: what the egress proxy's log lines go through.
     """
     backend = choose_backend(policy.backend, account)
+    disk = _DiskWatch(workspace, limits.disk, disk_baseline)
     if backend == "none":
         process = _launch(_unsandboxed(command, account), env, limits, None, cwd=workspace)
-        return _watch(process, limits, should_stop, _uid(account))
+        return _watch(process, limits, should_stop, _uid(account), disk)
     if backend != "bubblewrap":
         raise SandboxError(f"the {backend} sandbox is not wired yet (see container_argv)")
     if os.geteuid() == 0 and account is None:
         raise SandboxError("as root, agents need an account of their own to run as")
-    with _egress(policy.network, account) as socket_path:
+    with _egress(policy.network, account, limits.connections, redact) as socket_path:
         argv = bubblewrap_argv(
-            command, workspace, context, policy.read_only, limits.scratch, socket_path
+            command,
+            workspace,
+            context,
+            [*policy.read_only, *map(str, shown)],
+            limits.scratch,
+            socket_path,
         )
         inside = {**env, "HOME": HOME, "TMPDIR": "/tmp"}
         if socket_path:
             inside |= proxy_environment()
         process = _launch(argv, inside, limits, account, cwd=Path("/"))
-        return _watch(process, limits, should_stop, _uid(account))
+        return _watch(process, limits, should_stop, _uid(account), disk)
 
 
 def choose_backend(requested: str | None, account: tuple[int, int] | None = None) -> str:
@@ -216,20 +249,36 @@ def choose_backend(requested: str | None, account: tuple[int, int] | None = None
     return "bubblewrap"
 
 
-@functools.cache
 def bubblewrap_works(account: tuple[int, int] | None = None) -> bool:
-    """Whether bwrap starts a sandbox here, as `account`: some kernels forbid user namespaces."""
+    """Whether bwrap starts a sandbox here, as `account`: some kernels forbid user namespaces.
+
+    Only a yes is kept: a no is asked again next time (the kernel's setting may
+    change), and a check that does not answer in time (a loaded host) is tried
+    again at once with more time, rather than taken for a no."""
+    if account in _BWRAP_WORKS:
+        return True
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return False
     argv = [bwrap, *_NAMESPACES, "--ro-bind", "/", "/", "--proc", "/proc", "--", "/bin/true"]
-    try:
-        result = subprocess.run(argv, capture_output=True, timeout=10, **_as(account))
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    if result.returncode != 0:
-        log.warning("bwrap does not work here: %s", result.stderr.decode(errors="replace"))
-    return result.returncode == 0
+    for timeout in BWRAP_CHECK_TIMEOUTS:
+        try:
+            result = subprocess.run(argv, capture_output=True, timeout=timeout, **_as(account))
+        except subprocess.TimeoutExpired:
+            log.warning("bwrap did not start a sandbox within %s s; asking again", timeout)
+            continue
+        except OSError as error:
+            log.warning("bwrap cannot be started: %s", error)
+            return False
+        if result.returncode != 0:
+            log.warning("bwrap does not work here: %s", result.stderr.decode(errors="replace"))
+            return False
+        _BWRAP_WORKS.add(account)
+        return True
+    return False
+
+
+_BWRAP_WORKS: set[tuple[int, int] | None] = set()
 
 
 # New namespaces of every kind, a user namespace the sandbox cannot nest, no
@@ -406,7 +455,12 @@ def _unsandboxed(command: Command, account: tuple[int, int] | None) -> list[str]
 
 
 @contextmanager
-def _egress(network: Sequence[str], account: tuple[int, int] | None) -> Iterator[Path | None]:
+def _egress(
+    network: Sequence[str],
+    account: tuple[int, int] | None,
+    connections: int,
+    redact: Callable[[str], str],
+) -> Iterator[Path | None]:
     """The egress proxy for one run, on a socket in a folder only the agent's account enters."""
     if not network:
         yield None
@@ -416,7 +470,8 @@ def _egress(network: Sequence[str], account: tuple[int, int] | None) -> Iterator
     with tempfile.TemporaryDirectory(prefix="specbridge-egress-") as folder:
         if account is not None and os.geteuid() == 0:
             os.chown(folder, *account)
-        with EgressProxy(network, Path(folder) / "egress.sock") as proxy:
+        socket_path = Path(folder) / "egress.sock"
+        with EgressProxy(network, socket_path, connections, redact) as proxy:
             yield proxy.socket_path
 
 
@@ -433,6 +488,7 @@ def _launch(
         f"--as={limits.address_space}",
         f"--nproc={limits.processes}",
         "--core=0",
+        f"--fsize={limits.disk}",
         "--",
     ]
     return subprocess.Popen(
@@ -460,21 +516,31 @@ def _uid(account: tuple[int, int] | None) -> int:
 
 
 def _watch(
-    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool], uid: int
+    process: subprocess.Popen[bytes],
+    limits: Limits,
+    should_stop: Callable[[], bool],
+    uid: int,
+    disk: _DiskWatch,
 ) -> Outcome:
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
     assert process.stdout is not None
-    reader = threading.Thread(target=_read_lines, args=(process.stdout, tail), daemon=True)
+    tail = OutputTail(OUTPUT_TAIL_BYTES)
+    reader = threading.Thread(target=tail.read_all, args=(process.stdout,), daemon=True)
     reader.start()
-    reason = _wait(process, limits, should_stop, uid)
+    reason = _wait(process, limits, should_stop, uid, disk)
     if reason != "exit":
         _stop(process)
+    elif disk.over():  # it ended on its own, the kernel's RLIMIT_FSIZE may have ended it
+        reason = "disk"
     reader.join(timeout=5)
-    return Outcome(process.returncode, "".join(tail), reason)
+    return Outcome(process.returncode, tail.text(), reason, tail.seen)
 
 
 def _wait(
-    process: subprocess.Popen[bytes], limits: Limits, should_stop: Callable[[], bool], uid: int
+    process: subprocess.Popen[bytes],
+    limits: Limits,
+    should_stop: Callable[[], bool],
+    uid: int,
+    disk: _DiskWatch,
 ) -> str:
     """Wait for the command to end ("exit"), or for a reason to end it."""
     deadline = time.monotonic() + limits.timeout
@@ -493,6 +559,8 @@ def _wait(
             return "memory"
         if _at_process_limit(held, limits.processes):
             return "processes"
+        if disk.due(now) and disk.over():
+            return "disk"
         if now >= next_stop_check:
             if should_stop():
                 return "stopped"
@@ -522,10 +590,80 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _read_lines(stream: IO[bytes], tail: deque[str]) -> None:
-    for line in stream:
+class OutputTail:
+    """The last `size` bytes of a stream, read in chunks: never a whole line held."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.seen = 0
+        self._kept = bytearray()
+        self._at_line_start = True  # what is kept starts a line
+
+    def read_all(self, stream: IO[bytes]) -> None:
+        fd = stream.fileno()
+        while chunk := os.read(fd, READ_CHUNK):
+            self.add(chunk)
+
+    def add(self, chunk: bytes) -> None:
+        self.seen += len(chunk)
+        self._kept += chunk
+        excess = len(self._kept) - self.size
+        if excess > 0:
+            self._at_line_start = self._kept[excess - 1 : excess] == b"\n"
+            del self._kept[:excess]
+
+    def text(self) -> str:
+        kept = bytes(self._kept)
+        if self.seen > len(kept):
+            if not self._at_line_start and b"\n" in kept:
+                kept = kept[kept.index(b"\n") + 1 :]  # from the first whole line
+            kept = f"[{self.seen - len(kept)} bytes of output before these]\n".encode() + kept
         # Output is stored and posted as text: NUL is not text (and PostgreSQL refuses it).
-        tail.append(line.decode(errors="replace").replace("\x00", "\ufffd"))
+        return kept.decode(errors="replace").replace("\x00", "\ufffd")
+
+
+class _DiskWatch:
+    """How much the workspace grew since the run began, measured now and then."""
+
+    def __init__(self, workspace: Path, limit: int, baseline: int | None) -> None:
+        self.workspace = workspace
+        self.limit = limit
+        self.baseline = tree_size(workspace) if baseline is None else baseline
+        self._next = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self._next
+
+    def over(self) -> bool:
+        started = time.monotonic()
+        grown = tree_size(self.workspace, stop_past=self.baseline + self.limit) - self.baseline
+        took = time.monotonic() - started
+        self._next = time.monotonic() + max(DISK_CHECK_SECONDS, 10 * took)
+        return grown >= self.limit
+
+
+def tree_size(root: Path, stop_past: int | None = None) -> int:
+    """Bytes held by `root` and everything in it (never through a link), each entry counted
+    at least DISK_ENTRY_BYTES; the walk stops once past `stop_past`."""
+    total = 0
+    todo = [str(root)]
+    while todo:
+        try:
+            entries = os.scandir(todo.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    held = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += max(held.st_blocks * 512, DISK_ENTRY_BYTES)
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(entry.path)
+        if stop_past is not None and total > stop_past:
+            break
+    return total
 
 
 def _positive_int(what: str, value: object) -> int:

@@ -14,14 +14,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from bot.github.text import MAX_BODY, MAX_TITLE, shown
 from bot.sync.task_graph import CLOSED, COLOURS, task_graph
 from storage.models import IssueState, Spec, SpecTask, Ticket, TicketPhase
 
 LABEL = "specbridge"
 TRACKING_LABEL = "spec"
-# GitHub refuses longer titles and bodies.
-MAX_TITLE = 256
-MAX_BODY = 65_536
 # The tracking issue lists at most this many tickets (and draws task_graph's MAX_GRAPH_NODES).
 MAX_LISTED = 300
 
@@ -29,8 +27,6 @@ _MARKER = re.compile(
     r"<!-- specbridge: spec=(?P<spec>\S+)"
     r"(?: task=(?P<task>\S+)| group=(?P<group>\d+)| tracking) -->"
 )
-# An @ that would notify someone: not inside a word (emails) and before a login.
-_MENTION = re.compile(r"(?<![\w`@/])@(?=[A-Za-z0-9])")
 
 
 def marker(spec_key: str, task_key: str | None, group: int | None = None) -> str:
@@ -54,11 +50,6 @@ def parse_marker(body: str) -> tuple[str, str | None, int | None] | None:
 def content_hash(title: str, body: str, labels: Iterable[str]) -> str:
     canonical = json.dumps([title, body, sorted(labels)], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def shown(text: str) -> str:
-    """Spec text as shown on GitHub: mentions escaped as GitHub's own bots do."""
-    return _MENTION.sub("@&#8203;", text)
 
 
 # -- tickets -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import yaml
 from sqlalchemy import select
 
 from bot.agents import sandbox
-from bot.agents.presets import model_error
+from bot.agents.presets import PRESETS, model_error
 from bot.agents.profiles import AgentProfile, parse_profiles
 from fakehub.agent_clis import agent_cli, install_root, readable_copy
 from fakehub.model import ModelDouble
@@ -305,6 +305,10 @@ def run_as_a_worker(
     git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "--quiet", "-m", "first"], check=True)
+    # What the preset's CLI writes and specbridge never commits (Workspace.ignore).
+    ignored = PRESETS[agent.preset].ignore if agent.preset else ()
+    with (checkout / ".git" / "info" / "exclude").open("a") as exclude:
+        exclude.writelines(f"{pattern}\n" for pattern in ignored)
     (context / "task.md").write_text("Create hello.txt containing one line: hi.\n")
     account = agent_account()
     if account is not None:

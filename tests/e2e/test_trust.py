@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,102 @@ def test_an_agent_finds_no_credential_and_cannot_push(
     assert "sneaky" not in _branches(stack)
 
 
+# An agent that writes, into its own `.git` and its tree, every way found to steer
+# the git the bot runs after it (issue 29, finding 1): hooks, a hooks path, fsmonitor,
+# a clean filter with .gitattributes, gpg, askpass, sshCommand, receivepack, ext::,
+# remotes and a proxy pointing at a listener, core.worktree outside, a credential helper.
+HOSTILE_GIT = r"""
+ran='echo "ran $0" >> MARKER; exit 1'
+mkdir -p my-hooks
+for hook in post-commit pre-push reference-transaction prepare-commit-msg post-index-change \
+            pre-commit commit-msg post-checkout pre-auto-gc; do
+  printf '#!/bin/sh\n%s\n' "$ran" > .git/hooks/$hook; chmod +x .git/hooks/$hook
+  cp .git/hooks/$hook my-hooks/$hook
+done
+printf '#!/bin/sh\n%s\n' "$ran" > agent-program; chmod +x agent-program
+here=$(pwd)
+cat >> .git/config <<CONFIG
+[core]
+	hooksPath = $here/my-hooks
+	fsmonitor = $here/agent-program
+	askPass = $here/agent-program
+	sshCommand = $here/agent-program
+	worktree = /etc
+[filter "x"]
+	clean = $here/agent-program
+	smudge = $here/agent-program
+[commit]
+	gpgSign = true
+[gpg]
+	program = $here/agent-program
+[protocol]
+	allow = always
+[remote "origin"]
+	url = LISTENER/acme/rocket.git
+	pushurl = LISTENER/acme/rocket.git
+	receivepack = $here/agent-program
+[remote "ext"]
+	url = ext::$here/agent-program %S
+[http]
+	proxy = LISTENER
+[credential]
+	helper = !$here/agent-program
+CONFIG
+printf '* filter=x\n' > .gitattributes
+printf 'my-hooks/\nagent-program\n' > .gitignore
+echo "the agent's work" > work.txt
+"""
+
+
+def test_an_agent_that_rewrites_its_git_steers_nothing_the_bot_runs(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    """Through the real stack and bubblewrap: no program of the agent's runs after it, no
+    request leaves for the address it chose, and only its work is pushed."""
+    marker = tmp_path / "marker"
+    listener = _Listener()
+    script = HOSTILE_GIT.replace("MARKER", str(marker)).replace("LISTENER", listener.url)
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(f"default:\n  command: |\n{_indent(script)}  timeout: 60\n")
+    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(REPO, {"specs/big.yaml": _spec(1)})
+    try:
+        stack.settle()
+    finally:
+        listener.close()
+
+    assert not marker.exists(), marker.read_text()
+    assert listener.connections == 0
+    [pull] = stack.repo_state(REPO)["pull_requests"]
+    branch = pull["head"]["ref"]
+    assert _read(stack, "work.txt", branch) == "the agent's work\n"
+    assert _read(stack, ".gitattributes", branch) == "* filter=x\n"  # committed, as data
+    assert _status(stack, "passwd", branch) == 404  # core.worktree=/etc was not the bot's
+
+
+def test_an_agent_that_changes_only_a_workflow_fails_and_says_why(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    script = "mkdir -p .github/workflows\necho 'on: push' > .github/workflows/ci.yml\necho Done."
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(f"default:\n  command: |\n{_indent(script)}  timeout: 60\n")
+    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(REPO, {"specs/big.yaml": _spec(1)})
+    stack.settle()
+
+    assert stack.repo_state(REPO)["pull_requests"] == []
+    [ticket] = _tickets(stack)["T-1"]
+    said = [c["body"] for c in stack.comments(REPO, ticket["number"])]
+    assert any(
+        body.startswith("The agent run failed")
+        and "changed only files under `.github/workflows/`" in body
+        and "`workflows` permission" in body
+        for body in said
+    ), said
+
+
 def test_a_spec_of_120_tasks_stays_within_100_sub_issues_a_parent(
     start_stack: StartStack,
 ) -> None:
@@ -190,6 +287,33 @@ def _read(stack: Stack, path: str, ref: str) -> str:
     )
     answer.raise_for_status()
     return base64.b64decode(answer.json()["content"]).decode()
+
+
+def _status(stack: Stack, path: str, ref: str) -> int:
+    url = f"{stack.hub}/repos/{REPO}/contents/{path}"
+    return requests.get(url, params={"ref": ref}, timeout=30).status_code
+
+
+class _Listener:
+    """A port on 127.0.0.1 that counts who connects to it."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.connections = 0
+        threading.Thread(target=self._count, daemon=True).start()
+
+    def _count(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            client.close()
+
+    def close(self) -> None:
+        self._server.close()
 
 
 def _branches(stack: Stack) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import agent_for, not_ready_because
+from bot.github.text import shown
 from bot.steer.commands.registry import CommandError, Context, Where, command
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
@@ -77,7 +78,7 @@ def status(ctx: Context, _args: str) -> str:
     ]
     for task in ticket.tasks[-3:]:
         outcome = f" → #{task.pull_request_number}" if task.pull_request_number else ""
-        error = f" ({task.error})" if task.error else ""
+        error = f" ({shown(task.error)})" if task.error else ""  # may quote an agent
         lines.append(
             f"- task {task.id}: {task.status.value}, attempt {task.attempts}{outcome}{error}"
         )

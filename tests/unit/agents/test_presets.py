@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 
 from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import parse_profiles
@@ -110,26 +109,6 @@ def test_gemini_gets_the_address_space_its_webassembly_needs(tmp_path) -> None:
     assert profiles["gemini"].limits.address_space == 64 << 30
     assert profiles["small"].limits.address_space == 20 << 30  # the profile's own wins
     assert profiles["claude"].limits.address_space == 16 << 30  # the sandbox's default
-
-
-def test_aider_keeps_its_own_files_out_of_what_specbridge_commits(tmp_path) -> None:
-    checkout = tmp_path / "repo"
-    subprocess.run(["git", "init", "--quiet", str(checkout)], check=True)
-    # What aider 0.86 leaves in the clone, --no-gitignore or not.
-    (checkout / ".aider.chat.history.md").write_text("# aider chat\n")
-    (checkout / ".aider.tags.cache.v4").mkdir()
-    (checkout / ".aider.tags.cache.v4" / "cache.db").write_text("")
-    (checkout / "hello.txt").write_text("hi\n")
-
-    setup = PRESETS["aider"].setup
-    subprocess.run(["/bin/sh", "-c", setup], cwd=checkout, check=True)
-    subprocess.run(["/bin/sh", "-c", setup], cwd=checkout, check=True)  # a revision: again
-
-    status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True, check=True
-    )
-    assert status.stdout == "?? hello.txt\n"
-    assert PRESETS["aider"].command("gpt-4o", None, ()).startswith(f"{setup} && aider ")
 
 
 def test_aider_exiting_0_on_a_refused_key_is_said_as_its_model_apis_refusal() -> None:
