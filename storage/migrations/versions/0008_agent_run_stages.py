@@ -3,14 +3,14 @@
 A retry after the agent's end resumes from these (pull request, comment) and
 never runs the agent again.
 
-Revision ID: 0014
+Revision ID: 0008
 Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
