@@ -111,8 +111,8 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     hide_environment_from_children()
     preload()
     helpers = [
-        Helper("maintenance", maintenance.run_while_parent_lives, maintenance.CHORES),
-        Helper("maintenance-github", maintenance.run_while_parent_lives, maintenance.GITHUB_CHORES),
+        Helper("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
+        Helper("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
         # Announced deliveries become queue jobs here, not in the web process, and
         # delayed jobs whose time has come too (bot/events/deliveries.py).
         Helper("dispatcher", run_dispatcher),
@@ -175,7 +175,7 @@ class Lane:
         self.clock = JobClock() if self.warm else None
         self.process = multiprocessing.get_context("fork").Process(
             target=_run_lane,
-            args=(settings, self.queues, self.warm, self.clock),
+            args=(settings, self.name, self.queues, self.warm, self.clock),
             name=f"specbridge-{self.name}",
         )
         self.process.start()
@@ -208,7 +208,8 @@ class Lane:
 @dataclass
 class Helper:
     """A process beside the lanes that runs `target(settings, *args)` until its parent
-    (the supervisor) is gone; started again whenever it ends."""
+    (the supervisor) is gone; started again whenever it ends. `ps -o comm` shows it
+    as `sb-<name>`."""
 
     name: str
     target: Callable[..., None]
@@ -220,7 +221,10 @@ class Helper:
     def start(self, settings: Settings) -> None:
         # A daemon: it ends with the supervisor (the helpers also watch their parent).
         self.process = multiprocessing.get_context("fork").Process(
-            target=self.target, args=(settings, *self.args), name=self.name, daemon=True
+            target=_run_helper,
+            args=(settings, self.name, self.target, self.args),
+            name=f"specbridge-{self.name}",
+            daemon=True,
         )
         self.process.start()
         self.started_at = time.monotonic()
@@ -285,8 +289,19 @@ def _restart(settings: Settings, watched: Lane | Helper) -> None:
     watched.start(settings)
 
 
-def _run_lane(settings: Settings, names: list[str], warm: bool, clock: JobClock | None) -> None:
+def _run_helper(
+    settings: Settings, name: str, target: Callable[..., None], args: tuple[Any, ...]
+) -> None:
     _die_with_parent()
+    _name_process(f"sb-{name}")
+    target(settings, *args)
+
+
+def _run_lane(
+    settings: Settings, name: str, names: list[str], warm: bool, clock: JobClock | None
+) -> None:
+    _die_with_parent()
+    _name_process(f"sb-{name}")
     os.setpgrp()  # a Ctrl-C reaches the supervisor alone, which passes it on once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -337,12 +352,22 @@ def work_until_stopped(
 
 
 def _die_with_parent() -> None:
-    """A lane outlives no supervisor killed with SIGKILL (Linux; elsewhere it is left)."""
+    """A lane or helper outlives no supervisor killed with SIGKILL (Linux; elsewhere it
+    is left)."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _name_process(name: str) -> None:
+    """What `ps -o comm` and top show for this process (Linux, 15 bytes at most)."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15])  # PR_SET_NAME
 
 
 def _children(pid: int) -> list[int]:
