@@ -148,3 +148,43 @@ def test_pushes_while_postgresql_is_away_are_spooled_then_synced(
     stack.settle()
     assert all(len(d["attempts"]) == 1 for d in _deliveries(stack, guids))  # none redelivered
     assert stack.mismatches() == []
+
+
+def test_a_paced_sync_ends_after_its_workers_are_killed_and_redis_restarts_empty(
+    start_stack: StartStack,
+) -> None:
+    """A sync paused for GitHub's content budget comes back by itself: its continuation
+    is a delayed job, moved to its queue by whichever worker lives, not by RQ's
+    scheduler, whose lock a killed worker keeps for 61 s and another worker tries to
+    take only at its start and every 10 minutes. Redis restarted empty, the paused
+    spec is queued again by the chores."""
+    stack = start_stack(own_redis=True, GITHUB_CONTENT_LIMITS="20/4,1000/3600", **QUICK)
+    stack.admin("POST", "limits", time_scale=0.1)
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(REPO, {"specs/big.yaml": _spec("big", 60)})
+    expected = {f"BIG-{n}" for n in range(1, 61)}
+
+    def paused_midway() -> int:
+        with session_scope(stack.database_url) as session:
+            paused = session.scalar(select(Spec.resume_at).where(Spec.key == "big"))
+        made = len(_task_issues(stack))
+        return made if paused is not None and 0 < made < 60 else 0
+
+    made = wait_until(paused_midway, 90, "the sync paused for the content budget")
+    for worker in ("worker1", "worker2"):
+        stack.kill(worker)
+    for worker in ("worker1", "worker2"):
+        stack.restart(worker)
+    wait_until(lambda: len(_task_issues(stack)) > made, 90, "the sync to go on")
+
+    stack.kill("redis")  # the continuations queued so far are gone with it
+    stack.start_redis()
+    _wait_for_tasks(stack, expected, "every task's issue")
+    stack.settle(timeout=120)
+
+    titles = [i["title"].split(":")[0] for i in stack.issues(REPO) if i["title"].startswith("BIG-")]
+    assert sorted(titles) == sorted(expected)  # each once
+    assert [i["title"] for i in stack.issues(REPO) if i["title"].startswith("Spec:")] == [
+        "Spec: BIG"
+    ]
+    assert stack.mismatches() == []
