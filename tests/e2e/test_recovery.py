@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from storage.db import session_scope
-from storage.models import Spec, SpecStatus
+from storage.models import Spec, SpecStatus, Task, TaskStatus
 from tests.e2e.conftest import StartStack
 from tests.e2e.harness import Stack, wait_until
 
@@ -188,3 +189,61 @@ def test_a_paced_sync_ends_after_its_workers_are_killed_and_redis_restarts_empty
         "Spec: BIG"
     ]
     assert stack.mismatches() == []
+
+
+# An agent that takes a few seconds, so tasks wait in the queue behind it.
+STEADY = """\
+default:
+  command: sleep 3; cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+"""
+
+
+def _task_statuses(stack: Stack) -> list[TaskStatus]:
+    with session_scope(stack.database_url) as session:
+        return list(session.scalars(select(Task.status).order_by(Task.id)))
+
+
+@pytest.mark.parametrize("lost", ["serve killed, embedded", "redis restarted empty"])
+def test_queued_agent_tasks_whose_jobs_are_lost_run_all_the_same(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path, lost: str
+) -> None:
+    """Four tasks queued, one or two running: the embedded server SIGKILLed (its queue
+    lives in its memory), or Redis restarted with nothing in it. The Tasks still say
+    queued: a chore queues their runs again, and each ends with its pull request."""
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(STEADY)
+    embedded = lost.startswith("serve")
+    stack = start_stack(
+        embedded=embedded,
+        own_redis=not embedded,
+        SPECBRIDGE_AGENTS=str(profiles),
+        TMPDIR=str(workspaces),
+        **QUICK,
+    )
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(REPO, {"specs/jobs.yaml": _spec("jobs", 4)})
+    wait_until(
+        lambda: (
+            _task_statuses(stack).count(TaskStatus.QUEUED) >= 2
+            and TaskStatus.RUNNING in _task_statuses(stack)
+        ),
+        120,
+        "tasks running and queued",
+    )
+    if embedded:
+        stack.kill("serve")
+        stack.restart("serve")
+    else:
+        stack.kill("redis")
+        stack.start_redis()
+
+    try:
+        wait_until(
+            lambda: _task_statuses(stack) == [TaskStatus.SUCCEEDED] * 4, 180, "every task run"
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{stack.logs()}") from None
+    stack.settle()
+    heads = sorted(p["head"]["ref"] for p in stack.repo_state(REPO)["pull_requests"])
+    assert heads == [f"specbridge/jobs/JOBS-{n}" for n in range(1, 5)]
