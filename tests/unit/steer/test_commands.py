@@ -160,9 +160,51 @@ def test_a_redelivered_comment_runs_nothing_twice(
     responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
     dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+    posted = json.loads(reply.calls[0].request.body)["body"]
+    listed = responses.get(
+        f"{API}/repos/{REPO}/issues/1/comments",
+        json=[{"id": 70, "body": posted, "user": {"login": "specbridge[bot]", "type": "Bot"}}],
+    )
+
     dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+
     assert reply.call_count == 1
+    assert listed.call_count == 1  # its reply looked for, and found
     assert ticket.blocked and ticket.blocked_reason == "waiting for keys"
+
+
+@responses.activate
+def test_a_command_an_attempt_recorded_but_did_not_run_runs_on_the_next(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    """The attempt failed after recording it (GitHub answered 502 meanwhile): the
+    delivery's retry runs it and answers, once."""
+    session.add(
+        CommandRun(
+            repository_id=ticket.repository_id,
+            issue_number=1,
+            comment_id=7,
+            line=1,
+            user_login="Codertocat",
+            command="approve",
+            arguments="",
+            allowed=False,
+        )
+    )
+    session.commit()
+    reaction = responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={})
+    listed = responses.get(f"{API}/repos/{REPO}/issues/1/comments", json=[])
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, handler_settings, "issue_comment", comment("/approve"))
+
+    assert ticket.approval is Approval.APPROVED
+    assert listed.call_count == 1 and reaction.call_count == 0  # seen before
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "Approved by @Codertocat" in body
+    assert body.endswith("<!-- specbridge: reply to comment 7 -->")
+    run = session.scalars(select(CommandRun)).one()
+    assert run.allowed and run.result is not None and "Approved" in run.result
 
 
 @responses.activate
