@@ -12,10 +12,13 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from bot.events.spool import drain_spool
+from bot.settings import load_settings
 from storage.db import session_scope
-from storage.models import Spec, SpecStatus, Task, TaskStatus
+from storage.models import Delivery, Spec, SpecStatus, Task, TaskStatus
 from tests.e2e.conftest import StartStack
 from tests.e2e.harness import Stack, wait_until
+from tests.support import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -189,6 +192,51 @@ def test_a_paced_sync_ends_after_its_workers_are_killed_and_redis_restarts_empty
         "Spec: BIG"
     ]
     assert stack.mismatches() == []
+
+
+def test_pushes_spooled_while_postgresql_was_away_run_in_turn_behind_a_sync(
+    start_stack: StartStack,
+) -> None:
+    """Finding 11 of issue 29, made deterministic. The spooled pushes reach the outbox at
+    once when the database is back; one installation runs one sync at a time, so all
+    but one find its slot taken and are put off a few seconds. Each retry is a delayed
+    job of its own, run when due by whichever worker lives. Before, RQ deleted the retry
+    with the job that queued it (same id), so every wait lasted until the periodic
+    sweep, and a push could wait behind the installation's sync until someone pressed
+    Redeliver. The chores (and their sweep) run here only at start: nothing but the
+    retries themselves can bring the pushes in."""
+    stack = start_stack(
+        own_redis=True,
+        SPECBRIDGE_HEARTBEAT_SECONDS="300",
+        SPECBRIDGE_REDELIVER_SECONDS="0",
+        SPECBRIDGE_HEAD_CHECK_SECONDS="0",
+        GITHUB_WRITE_INTERVAL="0.5",
+    )
+    if not stack.database_url.startswith("postgresql"):
+        pytest.skip("takes a PostgreSQL database away (DATABASE_URL is not PostgreSQL)")
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.settle()
+
+    with _database_refusing_connections(stack.database_url):
+        specs = {"big": 30, "a": 2, "b": 2, "c": 2}
+        for key, tasks in specs.items():
+            stack.commit(REPO, {f"specs/{key}.yaml": _spec(key, tasks)})
+        stack.admin("POST", "wait")
+    # The database is back: the spool is drained, as the chores (or `serve`) do.
+    settings = load_settings(
+        {
+            "DATABASE_URL": stack.database_url,
+            "REDIS_URL": stack.redis_url or "",
+            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+    )
+    assert drain_spool(settings) >= len(specs)  # the pushes, and the check suites of their commits
+
+    expected = {f"{key.upper()}-{n}" for key, tasks in specs.items() for n in range(1, tasks + 1)}
+    _wait_for_tasks(stack, expected, "every spec pushed while the database was away")
+    with session_scope(stack.database_url) as session:
+        waited = session.scalars(select(Delivery.error).where(Delivery.event == "push")).all()
+    assert any("bulk job" in (error or "") for error in waited)  # some did wait their turn
 
 
 # An agent that takes a few seconds, so tasks wait in the queue behind it.
