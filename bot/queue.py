@@ -217,11 +217,10 @@ def pending(
         found = pipe.execute()
     live, scheduled = set(), []
     for job_id, (status, origin) in zip(ids, found, strict=True):
-        if status is None or JobStatus(status.decode()) not in states:
-            continue
-        if JobStatus(status.decode()) is JobStatus.SCHEDULED:
+        state = JobStatus(status.decode()) if status is not None else None
+        if state is JobStatus.SCHEDULED and state in states:
             scheduled.append((job_id, (origin or b"").decode()))
-        else:
+        elif state in states:
             live.add(job_id)
     if scheduled:
         with connection.pipeline() as pipe:

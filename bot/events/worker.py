@@ -194,7 +194,7 @@ class Lane:
                 os.kill(self.process.pid, signum)
 
     def kill(self) -> None:
-        """SIGKILL the lane's process and what it forked (RQ's scheduler, a work horse)."""
+        """SIGKILL the lane's process and what it forked (a work horse)."""
         if self.process is None or self.process.pid is None:
             return
         for pid in _children(self.process.pid):

@@ -176,7 +176,8 @@ def _record_runs(
     return list(runs), recorded
 
 
-def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
+def _run(ctx: Context, run: CommandRun, can_write: bool) -> None:
+    """Run the command, or refuse it; either way `run.result` is what the reply says."""
     found = commands.find(run.command, ctx.where)
     if found is None:
         run.refusal_reason = "unknown command"
@@ -184,25 +185,21 @@ def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
         run.result = (
             f"`/{run.command}` is not a command here. Did you mean `/{near}`? `/help` lists them."
         )
-        _log_command(ctx, run)
-        return run.result
-    if found.changes_things and not can_write:
+    elif found.changes_things and not can_write:
         run.refusal_reason = "needs write access to the repository"
         run.result = (
             f"`/{run.command}` needs write access to this repository; @{ctx.user} has none."
         )
-        _log_command(ctx, run)
-        return run.result
-    run.allowed = True
-    try:
-        run.result = found.run(ctx, run.arguments)
-    except CommandError as error:
-        run.result = str(error)
-    except SettingsError as error:
-        # The operator's settings (say, a broken agent profiles file): a reply, not a retry.
-        run.result = f"`/{run.command}` cannot run now: {error}. An operator must fix it."
+    else:
+        run.allowed = True
+        try:
+            run.result = found.run(ctx, run.arguments)
+        except CommandError as error:
+            run.result = str(error)
+        except SettingsError as error:
+            # The operator's settings (say, a broken agent profiles file): a reply, not a retry.
+            run.result = f"`/{run.command}` cannot run now: {error}. An operator must fix it."
     _log_command(ctx, run)
-    return run.result
 
 
 def _log_command(ctx: Context, run: CommandRun) -> None:
