@@ -82,6 +82,9 @@ def run(tasks: int, fault_seconds: float, workdir: Path) -> dict[str, int]:
         wait_until(lambda: 0 < len(tickets(stack)) < tasks, 120, "the first sync under way")
         stack.kill("worker1")  # mid-sync: its spec lock and delivery lease lapse
         stack.restart("worker1")
+        # Past its start (a worker refuses to start without Redis), then Redis goes.
+        log = workdir / "worker1.log"
+        wait_until(lambda: "lane started" in log.read_text(), 60, "worker1 started again")
 
         stack.kill("redis")  # everything queued is gone with it
         stack.commit(REPO, {"specs/second.yaml": spec_text("second", tasks // 2)})

@@ -8,6 +8,14 @@ pending after Redis restarted with nothing in it.
 Whoever can write to Redis can put a job on a queue. So a worker runs only the
 functions named in JOBS, with arguments stored as JSON (RQ's default, pickle,
 runs code as it loads): anything else is failed and logged, never imported.
+
+A delayed job (a delay given to `enqueue`, a retry of RQ's `Retry`) waits in
+RQ's scheduled registry until `move_due_jobs` puts it on its queue, which every
+worker does each second (bot/events/worker.py). RQ's own scheduler is not used:
+it runs in one worker at a time, under a lock another worker tries to take only
+at its start and every 10 minutes (a killed holder's lock lives 61 s), and a
+scheduler process that fails goes unnoticed: delayed jobs then wait for minutes.
+Any number of movers at once move each job once (one Lua script, atomic in Redis).
 """
 
 from __future__ import annotations
@@ -20,14 +28,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from redis import Redis
+from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat
 
 from bot.settings import Settings
 
@@ -181,11 +192,13 @@ def enqueue(
 def pending(
     settings: Settings, queue_name: str, job_ids: Iterable[str], started: bool = True
 ) -> set[str]:
-    """Which of these jobs are still waiting or running (one round trip to Redis).
+    """Which of these jobs are still waiting or running (two round trips to Redis at most).
 
     `started=False`: a job RQ says is running does not count. For a job whose
     holder's own lease ran out: a worker killed mid-job leaves it `started`
     until RQ's job timeout (15 minutes), long after the lease said it was dead.
+    A job RQ calls scheduled counts only while it is in the registry that
+    `move_due_jobs` reads: one that fell out of it will never run.
     The embedded queue runs its jobs in this very process, so there a job it
     holds is always alive.
     """
@@ -200,13 +213,77 @@ def pending(
     connection = redis_connection(settings.redis_url)
     with connection.pipeline() as pipe:
         for job_id in ids:
-            pipe.hget(Job.key_for(job_id), "status")
-        statuses = pipe.execute()
-    return {
-        job_id
-        for job_id, status in zip(ids, statuses, strict=True)
-        if status is not None and JobStatus(status.decode()) in states
-    }
+            pipe.hmget(Job.key_for(job_id), "status", "origin")
+        found = pipe.execute()
+    live, scheduled = set(), []
+    for job_id, (status, origin) in zip(ids, found, strict=True):
+        state = JobStatus(status.decode()) if status is not None else None
+        if state is JobStatus.SCHEDULED and state in states:
+            scheduled.append((job_id, (origin or b"").decode()))
+        elif state in states:
+            live.add(job_id)
+    if scheduled:
+        with connection.pipeline() as pipe:
+            for job_id, origin in scheduled:
+                pipe.zscore(_scheduled_key(connection, origin), job_id)
+            scores = pipe.execute()
+        live |= {
+            job_id
+            for (job_id, _), score in zip(scheduled, scores, strict=True)
+            if score is not None
+        }
+    return live
+
+
+# Moves each due job of one registry to its queue, as RQ's scheduler does
+# (Queue._enqueue_job: status queued, enqueued_at, pushed), in one atomic step:
+# KEYS are pairs (a scheduled registry, its queue); ARGV: now, enqueued_at as RQ
+# writes it, the job keys' prefix, the most to move per registry.
+_MOVE_DUE = """
+local moved = 0
+for i = 1, #KEYS, 2 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[i], id)
+    local job = ARGV[3] .. id
+    if redis.call('EXISTS', job) == 1 then
+      redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[2])
+      redis.call('RPUSH', KEYS[i + 1], id)
+      moved = moved + 1
+    end
+  end
+end
+return moved
+"""
+MOVE_BATCH = 1000
+
+
+def move_due_jobs(settings: Settings) -> int:
+    """Put every delayed job whose time has come on its queue; how many were moved.
+
+    Safe to run in any number of processes at once: a job is moved by one of them.
+    Without Redis there is nothing to move (the embedded queue's own timers do it).
+    """
+    if settings.redis_url is None:
+        return 0
+    connection = redis_connection(settings.redis_url)
+    keys = []
+    for name in QUEUES:
+        keys += [_scheduled_key(connection, name), rq_queue(settings.redis_url, name).key]
+    moved = _move_due_script(settings.redis_url)(
+        keys=keys,
+        args=[time.time(), utcformat(datetime.now(UTC)), Job.key_for(""), MOVE_BATCH],
+    )
+    return int(moved)
+
+
+@cache
+def _move_due_script(redis_url: str) -> Script:
+    return redis_connection(redis_url).register_script(_MOVE_DUE)
+
+
+def _scheduled_key(connection: Redis, queue_name: str) -> str:
+    return ScheduledJobRegistry(queue_name, connection=connection).key
 
 
 def queue_reachable(settings: Settings) -> bool:

@@ -203,15 +203,7 @@ def register_rest(app: Flask, hub: Any) -> None:
             and all(label in i.labels for label in labels)
             and (since is None or i.updated_at >= since)
         ]
-        per_page = min(int(request.args.get("per_page", 30)), 100)
-        page = int(request.args.get("page", 1))
-        chunk = issues[(page - 1) * per_page : page * per_page]
-        response = jsonify([i.json() for i in chunk])
-        if page * per_page < len(issues):
-            base = f"{request.host_url.rstrip('/')}{request.path}"
-            query = "&".join(f"{k}={v}" for k, v in request.args.items() if k != "page")
-            response.headers["Link"] = f'<{base}?{query}&page={page + 1}>; rel="next"'
-        return response
+        return _paged([i.json() for i in issues])
 
     @app.get("/repos/<owner>/<name>/issues/<int:number>")
     def get_issue(owner: str, name: str, number: int) -> Any:
@@ -246,8 +238,9 @@ def register_rest(app: Flask, hub: Any) -> None:
     @app.route("/repos/<owner>/<name>/issues/<int:number>/comments", methods=["GET", "POST"])
     def issue_comments(owner: str, name: str, number: int) -> Any:
         issue = issue_or_404(owner, name, number)
-        if request.method == "GET":
-            return jsonify(issue.comments)
+        if request.method == "GET":  # oldest first; `since`: updated at or after it
+            since = request.args.get("since")
+            return _paged([c for c in issue.comments if since is None or c["updated_at"] >= since])
         body = request.get_json()["body"]
         token = g.get("token") or "anonymous"
         return creating(
@@ -264,9 +257,12 @@ def register_rest(app: Flask, hub: Any) -> None:
             return error(404, "Not Found")
         content = request.get_json()["content"]
         with state.lock:
-            comment.setdefault("reaction_list", []).append(
-                {"user": BOT["login"], "content": content}
-            )
+            reactions = comment.setdefault("reaction_list", [])
+            mine = {"user": BOT["login"], "content": content}
+            # The same reaction again is answered 200 with the one there, not added twice.
+            known = mine in reactions
+            if not known:
+                reactions.append(mine)
         reaction_id = new_id()
         return jsonify(
             id=reaction_id,
@@ -274,7 +270,7 @@ def register_rest(app: Flask, hub: Any) -> None:
             user=user(BOT["login"]),
             content=content,
             created_at=now(),
-        ), 201
+        ), (200 if known else 201)
 
     @app.get("/repos/<owner>/<name>/collaborators/<login>/permission")
     def permission(owner: str, name: str, login: str) -> Any:
@@ -461,3 +457,16 @@ def compare_status(ahead_by: int, behind_by: int) -> str:
     if ahead_by and behind_by:
         return "diverged"
     return "ahead" if ahead_by else "behind" if behind_by else "identical"
+
+
+def _paged(items: list[dict[str, Any]]) -> Any:
+    """One page of a listing as GitHub gives it: `per_page` (30 by default, 100 at most)
+    and `page`, the next page named in a `Link` header."""
+    per_page = min(int(request.args.get("per_page", 30)), 100)
+    page = int(request.args.get("page", 1))
+    response = jsonify(items[(page - 1) * per_page : page * per_page])
+    if page * per_page < len(items):
+        base = f"{request.host_url.rstrip('/')}{request.path}"
+        query = "&".join(f"{k}={v}" for k, v in request.args.items() if k != "page")
+        response.headers["Link"] = f'<{base}?{query}&page={page + 1}>; rel="next"'
+    return response

@@ -704,6 +704,10 @@ class FakeHub:
         return None
 
     def _finish(self, response: Response) -> Response:
+        if "fault_after" in g and response.status_code < 400:
+            # GitHub's front end gave up while the request was carried out behind it.
+            response, _ = error(g.fault_after, "Server Error")
+            response.status_code = g.fault_after
         if "record" in g:
             g.record["status"] = response.status_code
         response.headers["X-GitHub-Request-Id"] = f"FAKE:{new_id()}"
@@ -743,6 +747,9 @@ class FakeHub:
                     continue  # one matching request in `every` fails
                 fault["count"] -= 1
                 status = fault["status"]
+                if fault.get("after"):
+                    g.fault_after = status  # done first, then answered so (`_finish`)
+                    return None
                 if status in (403, 429):
                     return _rate_limited(fault.get("retry_after", 1), status)
                 return error(status, "Server Error")

@@ -1,5 +1,6 @@
 """Tasks whose worker died: found by their silent heartbeat, run again or failed,
-and said so on the ticket's issue."""
+and said so on the ticket's issue. Queued tasks whose job was lost (the embedded
+server killed, Redis restarted empty): queued again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
-from bot.agents.scheduler import enqueue_task
+from bot.agents.scheduler import enqueue_task, queue_run, stranded, task_job_id
 from bot.github import RepositoryGateway, github_client
 from bot.settings import Settings
 from storage.db import session_scope
@@ -21,11 +22,15 @@ from storage.models import Task, TaskStatus
 class _Reaped:
     task_id: int
     agent: str
+    job_id: str | None  # the job of its next run; None: it failed
     attempts: int
-    again: bool
     full_name: str
     installation: int | None
     issue: int
+
+    @property
+    def again(self) -> bool:
+        return self.job_id is not None
 
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,7 @@ def reap_stale_tasks(settings: Settings) -> int:
             again = task.attempts < MAX_ATTEMPTS
             if again:
                 task.status = TaskStatus.QUEUED
+                task.rq_job_id = task_job_id(task)
             else:
                 task.status = TaskStatus.FAILED
                 task.error = "its worker stopped responding, too many times"
@@ -59,18 +65,29 @@ def reap_stale_tasks(settings: Settings) -> int:
                 _Reaped(
                     task.id,
                     task.agent,
+                    task.rq_job_id if again else None,
                     task.attempts,
-                    again,
                     repository.full_name,
                     repository.installation.github_id if repository.installation else None,
                     task.ticket.issue_number,
                 )
             )
     for task in reaped:
-        if task.again:
-            enqueue_task(settings, task.task_id, task.agent)
+        if task.job_id is not None:
+            enqueue_task(settings, task.task_id, task.agent, task.job_id)
         _report(settings, task)
     return len(reaped)
+
+
+def requeue_stranded_tasks(settings: Settings) -> int:
+    """Queued tasks whose job is gone: a job again for each (the chore `/retry` does too)."""
+    with session_scope(settings.database_url) as session:
+        lost = stranded(session, settings)
+        for task in lost:
+            queue_run(session, settings, task)
+    if lost:
+        log.info("queued again %d agent tasks whose job was lost", len(lost))
+    return len(lost)
 
 
 def _report(settings: Settings, task: _Reaped) -> None:

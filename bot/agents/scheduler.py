@@ -7,19 +7,26 @@ failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
 A pull request an agent opened is revised on request (a review, `/revise`): a
 new Task on its branch, numbered by revision, up to the profile's `max_revisions`.
 Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
+
+Each run is a queue job of its own (`task_job_id`), recorded on the Task, so a
+queued Task whose job was lost (the embedded server killed, Redis restarted
+empty) is told from one that waits: `stranded` finds it, and the reaper's
+chore and `/retry` queue it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents.hosted import dispatch_task
 from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
 from bot.agents.run import RUN_OVERHEAD_SECONDS, run_task
 from bot.github import RepositoryGateway
-from bot.queue import AGENTS, EVENTS, enqueue
+from bot.queue import AGENTS, EVENTS, enqueue, pending
 from bot.settings import Settings
 from specs.model import MANUAL_AGENT
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
@@ -27,6 +34,9 @@ from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
 LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
 # A run that fails for a passing reason (GitHub unreachable) is queued again after these.
 RETRY_INTERVALS = (5, 30, 120)
+# A queued Task whose job is gone this long after it was queued has lost it (its
+# job is queued just after the Task is committed).
+STRANDED_AFTER_SECONDS = 10
 
 
 def agent_for(ticket: Ticket) -> str:
@@ -80,20 +90,62 @@ def _dependencies_without_issue(ticket: Ticket) -> list[str]:
 def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
     task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
     session.add(task)
-    session.commit()
-    enqueue_task(settings, task.id, task.agent)
+    queue_run(session, settings, task)
     return task
 
 
-def enqueue_task(settings: Settings, task_id: int, agent: str) -> None:
+def queue_run(session: Session, settings: Settings, task: Task) -> None:
+    """Record the job of the queued Task's next run, commit, and queue that job."""
+    session.flush()  # a new Task's id
+    task.rq_job_id = task_job_id(task)
+    session.commit()
+    enqueue_task(settings, task.id, task.agent, task.rq_job_id)
+
+
+def task_job_id(task: Task) -> str:
+    """The queue job of the Task's next run: one per attempt, so a run queued again
+    never shares its id with one of a dead worker (RQ's bookkeeping of the one would
+    delete or fail the other)."""
+    return f"task-{task.id}-{task.attempts}"
+
+
+def enqueue_task(settings: Settings, task_id: int, agent: str, job_id: str) -> None:
     """Queue a run with room for the profile's timeout, so the queue never cuts it short;
     for a profile GitHub runs, the short job that hands the issue over."""
     profile = load_profiles(settings).get(agent)
-    if profile is not None and profile.hosted:
-        enqueue(settings, EVENTS, dispatch_task, task_id, retry_intervals=RETRY_INTERVALS)
+    retries = {"job_id": job_id, "retry_intervals": RETRY_INTERVALS}
+    if _queue_of(settings, agent) == EVENTS:
+        enqueue(settings, EVENTS, dispatch_task, task_id, **retries)
         return
     timeout = (profile.timeout if profile else DEFAULT_TIMEOUT) + RUN_OVERHEAD_SECONDS
-    enqueue(settings, AGENTS, run_task, task_id, timeout=timeout, retry_intervals=RETRY_INTERVALS)
+    enqueue(settings, AGENTS, run_task, task_id, timeout=timeout, **retries)
+
+
+def stranded(session: Session, settings: Settings, ticket: Ticket | None = None) -> list[Task]:
+    """Queued Tasks (of one ticket, or all) whose job is gone: they would never run."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=STRANDED_AFTER_SECONDS)
+    query = select(Task).where(
+        Task.status == TaskStatus.QUEUED,
+        Task.dispatched_at.is_(None),
+        Task.queued_at <= cutoff,
+    )
+    if ticket is not None:
+        query = query.where(Task.ticket_id == ticket.id)
+    queued = session.scalars(query.order_by(Task.id)).all()
+    lost = []
+    for queue_name in (AGENTS, EVENTS):
+        mine = [task for task in queued if _queue_of(settings, task.agent) == queue_name]
+        # A job RQ calls started whose Task is still queued died before it claimed it.
+        alive = pending(
+            settings, queue_name, [t.rq_job_id for t in mine if t.rq_job_id], started=False
+        )
+        lost += [task for task in mine if task.rq_job_id not in alive]
+    return sorted(lost, key=lambda task: task.id)
+
+
+def _queue_of(settings: Settings, agent: str) -> str:
+    profile = load_profiles(settings).get(agent)
+    return EVENTS if profile is not None and profile.hosted else AGENTS
 
 
 def agent_pull_request(ticket: Ticket) -> Task | None:
@@ -176,8 +228,7 @@ def queue_revision(
         review=review,
     )
     session.add(task)
-    session.commit()
-    enqueue_task(settings, task.id, task.agent)
+    queue_run(session, settings, task)
     return task
 
 

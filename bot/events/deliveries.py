@@ -45,7 +45,15 @@ from bot.events.router import Event, router
 from bot.github.auth import pace_key
 from bot.locks import LockBusy, SlotBusy, bulk_slot
 from bot.logs import log_context
-from bot.queue import EVENT_QUEUES, EVENTS, INTERACTIVE, enqueue, pending, redis_connection
+from bot.queue import (
+    EVENT_QUEUES,
+    EVENTS,
+    INTERACTIVE,
+    enqueue,
+    move_due_jobs,
+    pending,
+    redis_connection,
+)
 from bot.settings import Settings, get_settings
 from storage.db import session_scope, statement_engine
 from storage.models import Delivery, DeliveryStatus
@@ -274,42 +282,59 @@ def announce_delivery(settings: Settings, delivery_pk: int, queue_name: str = EV
         return _left_for_the_sweep(settings, delivery_pk)
 
 
-def dispatch_announced(settings: Settings, wait: float = 1) -> int:
-    """Turn announced deliveries into queue jobs; returns how many (0 after `wait` idle)."""
+def dispatch_announced(settings: Settings, wait: float = 1, within: float = 1) -> int:
+    """Turn announced deliveries into queue jobs; returns how many (0 after `wait` idle).
+
+    Returns after `within` seconds of dispatching too, so the caller's other work
+    (`move_due_jobs`) is never held up by a stream of deliveries.
+    """
     assert settings.redis_url is not None
     connection = redis_connection(settings.redis_url)
     dispatched = 0
+    deadline = time.monotonic() + wait + within
     while popped := connection.brpop([INBOX], timeout=wait if not dispatched else 0.001):
         pk, _, queue_name = popped[1].decode().partition(":")
         queue_delivery(settings, int(pk), queue_name=queue_name or EVENTS)
         dispatched += 1
+        if time.monotonic() > deadline:
+            break
     return dispatched
 
 
 def run_dispatcher(settings: Settings) -> None:
-    """A worker's dispatcher, for as long as the worker lives (see bot/worker.py)."""
+    """A worker's dispatcher, for as long as the worker lives (bot/events/worker.py starts
+    it again if it dies): announced deliveries, and delayed jobs whose time has come
+    (`move_due_jobs`), become queue jobs within a second."""
     parent = os.getppid()
     while os.getppid() == parent:
         try:
             dispatch_announced(settings)
+            move_due_jobs(settings)
         except RedisError:
             time.sleep(1)  # Redis is away: what was announced meanwhile the sweep finds
+        except Exception:  # the database away (a delivery left for the sweep): go on
+            log.exception("the dispatcher's round failed; trying again")
+            time.sleep(1)
 
 
 def queue_delivery(
-    settings: Settings, delivery_pk: int, delay: float = 0, queue_name: str = EVENTS
+    settings: Settings,
+    delivery_pk: int,
+    queue_name: str = EVENTS,
+    due: datetime | None = None,
 ) -> bool:
-    """Hand a stored delivery to its queue (`delivery_queue`); False (and left for the
-    sweep) when it cannot."""
+    """Hand a stored delivery to its queue (`delivery_queue`), to run now or at `due`;
+    False (and left for the sweep) when it cannot."""
     if queue_name not in EVENT_QUEUES:
         queue_name = EVENTS
+    delay = (due - datetime.now(UTC)).total_seconds() if due is not None else 0
     try:
         enqueue(
             settings,
             queue_name,
             process_delivery,
             delivery_pk,
-            job_id=_job_id(delivery_pk),
+            job_id=_job_id(delivery_pk, due),
             delay=delay,
         )
         return True
@@ -336,10 +361,10 @@ def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
     its own can be running and every lease is void.
     """
     now = datetime.now(UTC)
-    due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    is_due = or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
     waiting = and_(
         Delivery.status.in_(CLAIMABLE),
-        due,
+        is_due,
         or_(
             Delivery.status == DeliveryStatus.RECEIVED,
             Delivery.received_at <= now - timedelta(seconds=SWEEP_GRACE_SECONDS),
@@ -352,25 +377,27 @@ def requeue_unfinished(settings: Settings, after_restart: bool = False) -> int:
     )
     with session_scope(settings.database_url) as session:
         rows = session.execute(
-            select(Delivery.id, Delivery.status, Delivery.event)
+            select(Delivery.id, Delivery.status, Delivery.event, Delivery.next_attempt_at)
             .where(or_(waiting, dropped))
             .order_by(Delivery.id)
             .limit(SWEEP_BATCH)
         ).all()
     if not rows:
         return 0
-    kinds = {pk: delivery_queue(event) for pk, _, event in rows}
+    # A delivery put off to a time has a job of its own for it (`_job_id`).
+    jobs = {pk: _job_id(pk, at if status in CLAIMABLE else None) for pk, status, _, at in rows}
     running = pending(
-        settings, EVENTS, [_job_id(pk) for pk, status, _ in rows if status in CLAIMABLE]
+        settings, EVENTS, [jobs[pk] for pk, status, _, _ in rows if status in CLAIMABLE]
     ) | pending(
         settings,
         EVENTS,
-        [_job_id(pk) for pk, status, _ in rows if status is DeliveryStatus.PROCESSING],
+        [jobs[pk] for pk, status, _, _ in rows if status is DeliveryStatus.PROCESSING],
         started=False,  # its lease ran out: the worker running it is dead
     )
-    requeued = [pk for pk in kinds if _job_id(pk) not in running]
-    for pk in requeued:
-        if not queue_delivery(settings, pk, queue_name=kinds[pk]):
+    requeued = [row for row in rows if jobs[row.id] not in running]
+    for pk, status, event, at in requeued:
+        again = at if status in CLAIMABLE else None  # due already: it runs at once
+        if not queue_delivery(settings, pk, queue_name=delivery_queue(event), due=again):
             break  # the queue is down: the next sweep tries again
     if requeued:
         log.info("queued again %d stored deliveries", len(requeued))
@@ -523,6 +550,7 @@ def _later(
     reason: str,
     used_attempt: bool = True,
 ) -> None:
+    due = datetime.now(UTC) + timedelta(seconds=delay)
     with session_scope(settings.database_url) as session:
         session.execute(
             update(Delivery)
@@ -532,12 +560,12 @@ def _later(
                 status=DeliveryStatus.QUEUED,
                 error=reason,
                 lease_until=None,
-                next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay),
+                next_attempt_at=due,
                 # Waiting for a lock gives back the attempt its claim counted.
                 attempts=Delivery.attempts - (0 if used_attempt else 1),
             )
         )
-    queue_delivery(settings, delivery_pk, delay, queue_name=delivery_queue(claimed.event))
+    queue_delivery(settings, delivery_pk, queue_name=delivery_queue(claimed.event), due=due)
 
 
 def _finish(
@@ -567,5 +595,14 @@ def _lease_live(delivery: Delivery, now: datetime) -> bool:
     return lease > now
 
 
-def _job_id(delivery_pk: int) -> str:
-    return f"delivery-{delivery_pk}"
+def _job_id(delivery_pk: int, due: datetime | None = None) -> str:
+    """The delivery's job; put off to `due`, a job of its own for that time.
+
+    Never the id of the job that puts it off: RQ deletes a job that ends with a
+    result kept for 0 s under its id, and with it a retry queued under the same id.
+    """
+    if due is None:
+        return f"delivery-{delivery_pk}"
+    if due.tzinfo is None:  # SQLite keeps no zone
+        due = due.replace(tzinfo=UTC)
+    return f"delivery-{delivery_pk}-{round(due.timestamp() * 1000)}"

@@ -1,5 +1,6 @@
 """Periodic chores that keep the outbox honest: spooled deliveries moved into
-the outbox, deliveries queued again, tasks whose worker died reaped, paused
+the outbox, deliveries queued again, tasks whose worker died reaped, queued
+tasks whose job was lost queued again, paused
 syncs resumed if their job was lost, finished deliveries pruned after the
 retention time, events GitHub failed to deliver redelivered, repositories whose
 head is not the one synced synced again (these two: one process per interval,
@@ -13,7 +14,6 @@ at once."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 
 from bot.agents.hosted import expire_dispatched_tasks
-from bot.agents.reaper import reap_stale_tasks
+from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
 from bot.events.deliveries import requeue_unfinished
 from bot.events.heads import check_heads_when_due
 from bot.events.redelivery import redeliver_when_due
@@ -86,6 +86,7 @@ CHORES: tuple[Chore, ...] = (
     drain_spool,
     requeue_unfinished,
     reap_stale_tasks,
+    requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,
 )
@@ -129,21 +130,14 @@ def start_threads(settings: Settings) -> None:
     start_thread(settings, GITHUB_CHORES)
 
 
-def start_process(settings: Settings) -> None:
-    """For an RQ worker: chores in forked processes (the outbox's, GitHub's) that end
-    with their parent.
+def run_while_parent_lives(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
+    """For an RQ worker: the chores in a process of their own, which `specbridge worker`
+    starts (and starts again if it dies) and which ends with it (bot/events/worker.py).
 
     RQ forks a work horse per job: a thread of ours in the worker could be
     holding a lock at that moment and leave the horse deadlocked, so the
     chores never run as a thread there.
     """
-    for name, chores in (("maintenance", CHORES), ("maintenance-github", GITHUB_CHORES)):
-        multiprocessing.get_context("fork").Process(
-            target=_while_parent_lives, args=(settings, chores), name=name, daemon=True
-        ).start()
-
-
-def _while_parent_lives(settings: Settings, chores: tuple[Chore, ...] = CHORES) -> None:
     parent = os.getppid()
     while os.getppid() == parent:
         run_chores(settings, chores)

@@ -13,10 +13,20 @@ at start. Moving is idempotent by delivery id (GitHub's X-GitHub-Delivery), so
 two drainers at once, or a drain cut short and started again, store nothing
 twice. An entry that cannot be stored for any reason but the database being
 away is set aside (`...rejected`) and logged, never retried forever.
+
+Whoever can write to the spool file or the Redis list could add an entry, so an
+entry is the body GitHub sent, byte for byte, with its `X-Hub-Signature-256`,
+and the signature is checked again when it is drained: one that does not match
+(or an entry of another shape) is dropped and logged. A process without
+GITHUB_WEBHOOK_SECRET cannot check it and leaves the spool to one that can.
+GitHub signs the body only: the event name and delivery id kept beside it are
+believed as the webhook's own headers are.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import fcntl
 import json
@@ -25,13 +35,13 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from bot.events.deliveries import DATABASE_AWAY, store_spooled
 from bot.queue import redis_connection
 from bot.settings import Settings
+from bot.signatures import signature_matches
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +58,18 @@ DRAIN_BATCH = 100
 
 
 def spool_delivery(
-    settings: Settings, delivery_id: str, event: str, payload: dict[str, Any]
+    settings: Settings, delivery_id: str, event: str, body: bytes, signature: str
 ) -> bool:
-    """Keep a delivery until the database can store it; False when even that fails."""
+    """Keep a verified delivery (its body as GitHub sent it, and its signature) until the
+    database can store it; False when even that fails."""
     entry = json.dumps(
-        {"delivery_id": delivery_id, "event": event, "payload": payload, "at": time.time()},
+        {
+            "delivery_id": delivery_id,
+            "event": event,
+            "body": base64.b64encode(body).decode(),
+            "signature": signature,
+            "at": time.time(),
+        },
         separators=(",", ":"),
     )
     try:
@@ -81,6 +98,8 @@ def drain_spool(settings: Settings) -> int:
     Stops at the first entry the database cannot take (it is still away): what
     is left is drained by the next round.
     """
+    if not settings.github_webhook_secret:
+        return 0  # its entries cannot be checked here: left to a process that can
     moved = _drain_redis(settings) if settings.redis_url is not None else _drain_file(settings)
     if moved:
         log.info("moved %d spooled deliveries into the outbox", moved)
@@ -88,8 +107,36 @@ def drain_spool(settings: Settings) -> int:
 
 
 def _store(settings: Settings, raw: bytes) -> bool:
-    entry = json.loads(raw)
-    return store_spooled(settings, entry["delivery_id"], entry["event"], entry["payload"])
+    """Store one entry in the outbox; False when it was known there, or dropped."""
+    entry = _verified(settings, raw)
+    if entry is None:
+        return False
+    delivery_id, event, body = entry
+    return store_spooled(settings, delivery_id, event, json.loads(body))
+
+
+def _verified(settings: Settings, raw: bytes) -> tuple[str, str, bytes] | None:
+    """The entry's delivery id, event and body when its signature matches; else None,
+    logged: nobody but GitHub, through the webhook, wrote it."""
+    assert settings.github_webhook_secret
+    try:
+        entry = json.loads(raw)
+        body = base64.b64decode(entry["body"], validate=True)
+        delivery_id, event, signature = entry["delivery_id"], entry["event"], entry["signature"]
+        if not all(isinstance(v, str) for v in (delivery_id, event, signature)):
+            raise TypeError("not text")
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        log.warning("dropped a spooled entry that is not one the webhook wrote: %.200r", raw)
+        return None
+    if not signature_matches(settings.github_webhook_secret, body, signature):
+        log.warning(
+            "dropped spooled delivery %s (%s): its body does not match its signature",
+            delivery_id,
+            event,
+            extra={"delivery": delivery_id, "event": event, "outcome": "refused"},
+        )
+        return None
+    return delivery_id, event, body
 
 
 # -- Redis ---------------------------------------------------------------------------

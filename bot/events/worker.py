@@ -12,6 +12,12 @@ The process is also replaced after MAX_JOBS_PER_PROCESS jobs.
 
 The agents lane forks a process per agent run (agents run untrusted code in a
 sandbox), as RQ's Worker does, so a long run never holds up the events lane.
+
+Beside the lanes run helpers, watched the same way (one that ends is started
+again): the periodic chores (bot/events/maintenance.py) and the dispatcher,
+which turns announced deliveries and delayed jobs whose time has come into
+queue jobs each second (bot/queue.py, `move_due_jobs`). RQ's own scheduler is
+not started: every worker moves due jobs, so one runs on time while any worker lives.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.process import BaseProcess
@@ -104,18 +110,20 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     configure_logging(settings)
     hide_environment_from_children()
     preload()
-    maintenance.start_process(settings)
-    # Announced deliveries become queue jobs here, not in the web process (bot/deliveries.py).
-    multiprocessing.get_context("fork").Process(
-        target=run_dispatcher, args=(settings,), name="dispatcher", daemon=True
-    ).start()
+    helpers = [
+        Helper("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
+        Helper("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
+        # Announced deliveries become queue jobs here, not in the web process, and
+        # delayed jobs whose time has come too (bot/events/deliveries.py).
+        Helper("dispatcher", run_dispatcher),
+    ]
     events, agents = lane_queues(list(queue_names or QUEUES))
     lanes = []
     if events:
         lanes.append(Lane("events", events, warm=True))
     if agents:
         lanes.append(Lane("agents", agents, warm=False))
-    supervise(settings, lanes)
+    supervise(settings, lanes, helpers)
 
 
 class JobClock:
@@ -167,7 +175,7 @@ class Lane:
         self.clock = JobClock() if self.warm else None
         self.process = multiprocessing.get_context("fork").Process(
             target=_run_lane,
-            args=(settings, self.queues, self.warm, self.clock),
+            args=(settings, self.name, self.queues, self.warm, self.clock),
             name=f"specbridge-{self.name}",
         )
         self.process.start()
@@ -186,7 +194,7 @@ class Lane:
                 os.kill(self.process.pid, signum)
 
     def kill(self) -> None:
-        """SIGKILL the lane's process and what it forked (RQ's scheduler, a work horse)."""
+        """SIGKILL the lane's process and what it forked (a work horse)."""
         if self.process is None or self.process.pid is None:
             return
         for pid in _children(self.process.pid):
@@ -197,9 +205,39 @@ class Lane:
         self.process.join(10)
 
 
-def supervise(settings: Settings, lanes: list[Lane]) -> None:
-    """Start the lanes; start again one that ends, kill one whose job hangs; on SIGTERM or
-    SIGINT pass it on (RQ's warm shutdown; a second one is its cold shutdown) and wait."""
+@dataclass
+class Helper:
+    """A process beside the lanes that runs `target(settings, *args)` until its parent
+    (the supervisor) is gone; started again whenever it ends. `ps -o comm` shows it
+    as `sb-<name>`."""
+
+    name: str
+    target: Callable[..., None]
+    args: tuple[Any, ...] = ()
+    process: BaseProcess | None = None
+    started_at: float = 0.0
+    restarts: int = field(default=0)
+
+    def start(self, settings: Settings) -> None:
+        # A daemon: it ends with the supervisor (the helpers also watch their parent).
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_run_helper,
+            args=(settings, self.name, self.target, self.args),
+            name=f"specbridge-{self.name}",
+            daemon=True,
+        )
+        self.process.start()
+        self.started_at = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+
+def supervise(settings: Settings, lanes: list[Lane], helpers: Sequence[Helper] = ()) -> None:
+    """Start the lanes and helpers; start again one that ends, kill a lane whose job hangs;
+    on SIGTERM or SIGINT pass it on to the lanes (RQ's warm shutdown; a second one is its
+    cold shutdown) and wait for them."""
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -210,8 +248,8 @@ def supervise(settings: Settings, lanes: list[Lane]) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for lane in lanes:
-        lane.start(settings)
+    for process in (*helpers, *lanes):
+        process.start(settings)
     while True:
         if stopping:
             if not any(lane.alive for lane in lanes):
@@ -227,6 +265,9 @@ def supervise(settings: Settings, lanes: list[Lane]) -> None:
                     lane.kill()
                 if not lane.alive and not stopping:
                     _restart(settings, lane)
+            for helper in helpers:
+                if not helper.alive:
+                    _restart(settings, helper)
         sentinels = [lane.process.sentinel for lane in lanes if lane.process and lane.alive]
         if sentinels:
             wait_for_any(sentinels, timeout=0.5)
@@ -234,20 +275,33 @@ def supervise(settings: Settings, lanes: list[Lane]) -> None:
             time.sleep(0.5)
 
 
-def _restart(settings: Settings, lane: Lane) -> None:
-    assert lane.process is not None
-    lane.process.join(1)
-    code = lane.process.exitcode
-    if code not in (0, None):
-        log.warning("%s lane (pid %s) ended with %s", lane.name, lane.process.pid, code)
-    if time.monotonic() - lane.started_at < QUICK_DEATH_SECONDS and code != 0:
+def _restart(settings: Settings, watched: Lane | Helper) -> None:
+    assert watched.process is not None
+    watched.process.join(1)
+    code = watched.process.exitcode
+    # A lane ends by itself after MAX_JOBS_PER_PROCESS jobs; a helper never should.
+    if code not in (0, None) or isinstance(watched, Helper):
+        what = f"{watched.name} lane" if isinstance(watched, Lane) else watched.name
+        log.warning("%s (pid %s) ended with %s", what, watched.process.pid, code)
+    if time.monotonic() - watched.started_at < QUICK_DEATH_SECONDS and code != 0:
         time.sleep(REDIS_RETRY_SECONDS)
-    lane.restarts += 1
-    lane.start(settings)
+    watched.restarts += 1
+    watched.start(settings)
 
 
-def _run_lane(settings: Settings, names: list[str], warm: bool, clock: JobClock | None) -> None:
+def _run_helper(
+    settings: Settings, name: str, target: Callable[..., None], args: tuple[Any, ...]
+) -> None:
     _die_with_parent()
+    _name_process(f"sb-{name}")
+    target(settings, *args)
+
+
+def _run_lane(
+    settings: Settings, name: str, names: list[str], warm: bool, clock: JobClock | None
+) -> None:
+    _die_with_parent()
+    _name_process(f"sb-{name}")
     os.setpgrp()  # a Ctrl-C reaches the supervisor alone, which passes it on once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -286,7 +340,8 @@ def work_until_stopped(
             )
             if isinstance(worker, WarmWorker):
                 worker.clock = clock
-            worker.work(with_scheduler=True, max_jobs=max_jobs)
+            # No RQ scheduler: the dispatcher moves due jobs (bot/queue.py, move_due_jobs).
+            worker.work(with_scheduler=False, max_jobs=max_jobs)
             return
         except RedisConnectionError as error:
             log.warning("Redis is unreachable (%s); working again once it answers", error)
@@ -297,12 +352,22 @@ def work_until_stopped(
 
 
 def _die_with_parent() -> None:
-    """A lane outlives no supervisor killed with SIGKILL (Linux; elsewhere it is left)."""
+    """A lane or helper outlives no supervisor killed with SIGKILL (Linux; elsewhere it
+    is left)."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _name_process(name: str) -> None:
+    """What `ps -o comm` and top show for this process (Linux, 15 bytes at most)."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, name.encode()[:15])  # PR_SET_NAME
 
 
 def _children(pid: int) -> list[int]:

@@ -51,6 +51,24 @@ class Issue:
         )
 
 
+@dataclass(frozen=True)
+class IssueComment:
+    id: int
+    body: str
+    author: str
+    by_bot: bool  # written by an App (a `Bot` account)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IssueComment:
+        author = data.get("user") or {}
+        return cls(
+            id=data["id"],
+            body=data.get("body") or "",
+            author=author.get("login") or "",
+            by_bot=author.get("type") == "Bot",
+        )
+
+
 class RepositoryGateway:
     def __init__(self, connection: GitHubConnection, full_name: str) -> None:
         self.connection = connection
@@ -225,8 +243,24 @@ class RepositoryGateway:
             if error.status != 404:  # 404 "Label does not exist": not on the issue (any more)
                 raise
 
-    def comment_on_issue(self, number: int, body: str) -> None:
-        self._request("POST", f"/issues/{number}/comments", {"body": body}, content=1)
+    def comment_on_issue(self, number: int, body: str, once: bool = False) -> None:
+        """`once`: not sent again after an answer (a 502) that leaves unknown whether
+        GitHub kept it; the caller looks for it (`issue_comments`) before trying again."""
+        self._request("POST", f"/issues/{number}/comments", {"body": body}, content=1, once=once)
+
+    def issue_comments(self, number: int, since: str | None = None) -> list[IssueComment]:
+        """The issue's comments, oldest first; `since` (ISO 8601): those updated since."""
+        found: list[IssueComment] = []
+        page = 1
+        extra = {"since": since} if since else {}
+        while True:
+            batch = self._request(
+                "GET", f"/issues/{number}/comments", per_page=100, page=page, **extra
+            )
+            found += [IssueComment.from_json(c) for c in batch]
+            if len(batch) < 100:
+                return found
+            page += 1
 
     def react_to_comment(self, comment_id: int, content: str) -> None:
         self._request("POST", f"/issues/comments/{comment_id}/reactions", {"content": content})

@@ -21,7 +21,9 @@ from bot.agents.scheduler import (
     not_ready_because,
     not_revisable_because,
     queue_revision,
+    queue_run,
     queue_task,
+    stranded,
 )
 from bot.github import BoardGateway, RepositoryGateway
 from bot.github.columns import phase_of, same_column, show_on_board
@@ -48,7 +50,17 @@ class Steering:
         return f"Approved by @{by}. " + self.start(ticket, explicit=False)
 
     def start(self, ticket: Ticket, explicit: bool = True) -> str:
-        """Queue a Task when the ticket is ready; say why not otherwise."""
+        """Queue a Task when the ticket is ready; say why not otherwise. A queued Task
+        whose job was lost is queued again (the chore would, within seconds)."""
+        lost = stranded(self.session, self.settings, ticket)
+        for task in lost:
+            queue_run(self.session, self.settings, task)
+        if lost:
+            ids = ", ".join(str(task.id) for task in lost)
+            return (
+                f"Task {ids} was queued, but its job was lost (a worker or the queue "
+                "restarted): it is queued again."
+            )
         reason = not_ready_because(ticket, self.settings)
         if reason is None and (explicit or not ticket.tasks):
             again = failed_revision(ticket)

@@ -9,8 +9,6 @@ and still answered 202: GitHub does not send a delivery again by itself.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 
@@ -21,6 +19,7 @@ from bot.events.deliveries import DATABASE_AWAY, announce_delivery, store_delive
 from bot.events.spool import spool_delivery
 from bot.logs import log_context
 from bot.settings import Settings
+from bot.signatures import signature_matches
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhook", __name__)
@@ -56,7 +55,7 @@ def _receive() -> tuple[Response, int]:
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature:
         return _refused("missing X-Hub-Signature-256")
-    if not _signature_matches(settings.github_webhook_secret, body, signature):
+    if not signature_matches(settings.github_webhook_secret, body, signature):
         return _refused("X-Hub-Signature-256 does not match the payload")
 
     event = request.headers.get("X-GitHub-Event")
@@ -81,7 +80,7 @@ def _receive() -> tuple[Response, int]:
         stored = store_delivery(settings, delivery_id, event, payload)
     except DATABASE_AWAY:
         log.warning("the database cannot store delivery %s", delivery_id, exc_info=True)
-        if spool_delivery(settings, delivery_id, event, payload):
+        if spool_delivery(settings, delivery_id, event, body, signature):
             return jsonify(delivery=delivery_id, status="spooled"), 202
         return _error(503, "the database is unreachable and the delivery could not be spooled")
     try:
@@ -106,8 +105,3 @@ def _refused(reason: str) -> tuple[Response, int]:
         extra={"outcome": "refused", "remote_addr": request.remote_addr},
     )
     return _error(401, reason)
-
-
-def _signature_matches(secret: str, body: bytes, signature: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, signature)

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from storage.db import session_scope
@@ -153,3 +154,48 @@ def test_cards_moved_by_people_without_write_access_go_back(
     assert "@mallory has no access" in stack.comments(REPO, one)[-1]["body"]
     assert "@reader has read access" in stack.comments(REPO, three)[-1]["body"]
     assert stack.mismatches() == []
+
+
+def _fault(stack: Stack, **fault: object) -> None:
+    requests.post(f"{stack.hub}/_admin/faults", json=fault, timeout=10).raise_for_status()
+
+
+def _replies_to(stack: Stack, number: int, comment_id: int) -> list[str]:
+    marker = f"reply to comment {comment_id} "
+    return [c["body"] for c in stack.comments(REPO, number) if marker in c["body"]]
+
+
+def test_a_command_runs_and_is_answered_while_github_refuses_its_reaction(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    """The 👀 reaction answered 502 ten times: the command still runs, and its reply says so
+    (the command was recorded before the reaction, and the retry skipped it)."""
+    stack = _start(start_stack, tmp_path)
+    number = _numbers(stack)["T-1"]
+    _fault(stack, method="POST", path="/reactions$", status=502, count=10)
+
+    said = _say(stack, number, "maintainer", "/approve")
+    wait_until(lambda: _replies_to(stack, number, said), 120, "the reply to /approve")
+    stack.settle()
+
+    [reply] = _replies_to(stack, number, said)
+    assert "Approved by @maintainer" in reply
+    assert _tasks(stack, number) == [TaskStatus.SUCCEEDED]
+
+
+def test_a_reply_github_kept_but_answered_502_for_is_not_posted_twice(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    stack = _start(start_stack, tmp_path)
+    number = _numbers(stack)["T-3"]
+    # GitHub keeps the reply, then answers 502.
+    _fault(stack, method="POST", path=r"/issues/\d+/comments$", status=502, after=True, count=1)
+
+    said = _say(stack, number, "reader", "/status")
+    wait_until(lambda: _replies_to(stack, number, said), 60, "the reply to /status")
+    stack.settle()
+
+    [reply] = _replies_to(stack, number, said)
+    assert "- agent: `manual`" in reply
+    with session_scope(stack.database_url) as session:
+        assert session.scalar(select(func.count()).select_from(CommandRun)) == 1

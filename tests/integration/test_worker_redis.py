@@ -5,11 +5,14 @@ middle of a delivery has it taken back by another within a minute."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from bot.events.deliveries import process_delivery, queue_delivery, store_delivery
-from bot.queue import EVENTS, INTERACTIVE, enqueue
+from bot.queue import EVENTS, INTERACTIVE, QUEUES, enqueue
 from bot.settings import Settings, load_settings
 from storage.db import session_scope
 from storage.models import Delivery, DeliveryStatus
@@ -55,13 +58,14 @@ def _settings(stack: Stack) -> Settings:
     return load_settings({"DATABASE_URL": stack.database_url, "REDIS_URL": stack.redis_url})
 
 
-def _delivery_processed(stack: Stack, delivery_id: str) -> None:
+def _delivery_processed(stack: Stack, delivery_id: str, delay: float = 0) -> None:
     settings = _settings(stack)
     # A delivery a handler takes (one that needs none gets no job), reaching no GitHub.
     payload = github_payload("installation", "created.payload.json")
     payload["repositories"] = []
     stored = store_delivery(settings, delivery_id, "installation", payload)
-    queue_delivery(settings, stored.pk, queue_name=stored.queue_name)
+    due = datetime.now(UTC) + timedelta(seconds=delay) if delay else None
+    queue_delivery(settings, stored.pk, queue_name=stored.queue_name, due=due)
 
     def finished() -> bool:
         with session_scope(stack.database_url) as session:
@@ -101,6 +105,46 @@ def test_a_worker_works_on_after_redis_restarts_empty(redis_stack: Stack) -> Non
     redis_stack.kill("redis")
     redis_stack.start_redis()
     _delivery_processed(redis_stack, "after-restart")
+    assert redis_stack.processes["worker"].poll() is None
+
+
+def test_a_delayed_job_runs_when_due_though_a_killed_workers_scheduler_holds_rqs_lock(
+    redis_stack: Stack,
+) -> None:
+    """RQ's scheduler runs in one worker at a time, under a lock a SIGKILLed holder
+    leaves for 61 s, and another worker tries to take it only at its start and every
+    10 minutes: delayed jobs (a paused sync's continuation, a retry) stalled. Each
+    worker moves due jobs itself."""
+    redis_stack.start_redis()
+    connection = Redis.from_url(redis_stack.redis_url or "")
+    for name in QUEUES:  # as the scheduler of a worker killed a moment ago left them
+        connection.set(f"rq:scheduler-lock:{name}", "a-killed-worker", ex=61)
+    _start_worker(redis_stack)
+    _delivery_processed(redis_stack, "now")
+
+    _delivery_processed(redis_stack, "in-two-seconds", delay=2)
+
+
+def test_the_process_that_moves_delayed_jobs_is_started_again_when_it_dies(
+    redis_stack: Stack,
+) -> None:
+    redis_stack.start_redis()
+    _start_worker(redis_stack)
+    _delivery_processed(redis_stack, "before")
+    worker = redis_stack.processes["worker"].pid
+
+    def dispatcher() -> int | None:
+        listing = subprocess.run(
+            ["ps", "--ppid", str(worker), "-o", "pid=,comm="], capture_output=True, text=True
+        )
+        found = [line.split() for line in listing.stdout.splitlines()]
+        return next((int(pid) for pid, comm in found if comm == "sb-dispatcher"), None)
+
+    first = wait_until(dispatcher, 30, "the dispatcher")
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: dispatcher() not in (None, first), 30, "a new dispatcher")
+
+    _delivery_processed(redis_stack, "after", delay=1)
     assert redis_stack.processes["worker"].poll() is None
 
 

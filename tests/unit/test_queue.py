@@ -1,13 +1,18 @@
-"""Only jobs of ours go on a queue, and each of them resolves to a function."""
+"""Only jobs of ours go on a queue, and each of them resolves to a function; a delayed
+job goes on its queue once due, whatever state RQ's own scheduler is in."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import time
 
 import pytest
+from rq.job import Job, JobStatus
 
-from bot.queue import EVENTS, JOBS, enqueue
+from bot import queue
+from bot.events.deliveries import process_delivery
+from bot.queue import EVENTS, JOBS, enqueue, move_due_jobs, pending, redis_connection, rq_queue
 from bot.settings import load_settings
 
 
@@ -21,3 +26,44 @@ def test_a_function_not_allowed_is_refused_before_it_is_queued(db: str) -> None:
     settings = load_settings({"DATABASE_URL": db})
     with pytest.raises(ValueError, match=r"posix\.system is not in bot\.queue\.JOBS"):
         enqueue(settings, EVENTS, os.system, "true")
+
+
+def _redis_settings(db: str):  # type: ignore[no-untyped-def]
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("delayed jobs wait in RQ's scheduled registry (REDIS_URL is not set)")
+    settings = load_settings({"DATABASE_URL": db, "REDIS_URL": os.environ["REDIS_URL"]})
+    redis_connection(settings.redis_url or "").flushdb()
+    return settings
+
+
+def test_a_delayed_job_is_moved_to_its_queue_once_due_and_once_by_any_number_of_movers(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _redis_settings(db)
+    enqueue(settings, EVENTS, process_delivery, 7, job_id="later", delay=30)
+    events = rq_queue(settings.redis_url or "", EVENTS)
+
+    assert move_due_jobs(settings) == 0  # not due yet
+    assert events.job_ids == [] and pending(settings, EVENTS, ["later"]) == {"later"}
+
+    soon = time.time() + 31
+    monkeypatch.setattr(queue.time, "time", lambda: soon)
+    moved = [move_due_jobs(settings) for _ in range(3)]  # three workers' dispatchers
+
+    assert moved == [1, 0, 0]
+    assert events.job_ids == ["later"]
+    job = events.fetch_job("later")
+    assert job is not None and job.get_status() == JobStatus.QUEUED and job.args == [7]
+
+
+def test_a_scheduled_job_out_of_the_registry_is_not_pending(db: str) -> None:
+    """It would never run: whoever waits for it queues it again."""
+    settings = _redis_settings(db)
+    enqueue(settings, EVENTS, process_delivery, 7, job_id="lost", delay=30)
+    connection = redis_connection(settings.redis_url or "")
+    assert pending(settings, EVENTS, ["lost"]) == {"lost"}
+
+    connection.zrem(f"rq:scheduled:{EVENTS}", "lost")
+
+    assert connection.hget(Job.key_for("lost"), "status") == b"scheduled"
+    assert pending(settings, EVENTS, ["lost"]) == set()

@@ -5,6 +5,11 @@ nothing, and on its own issues a command it does not know (another bot's
 `/lgtm`) gets no answer unless it looks like a typo of one of its own.
 Permission checks come before anything runs; every command is recorded in
 CommandRun, and a redelivered comment is not run twice.
+
+A delivery retried after GitHub failed part way runs the recorded commands that
+have no result yet, and posts the reply unless GitHub kept it already (a reply
+answered 502 may have been stored: it is found by its hidden marker first). The
+👀 reaction is a courtesy: GitHub refusing it holds nothing up.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from github import GithubException
+from requests import RequestException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.events.router import Event, router
+from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
 from bot.repositories import repository_from_payload, spec_tracked_by
 from bot.settings import SettingsError
@@ -56,27 +64,53 @@ def on_comment(event: Event) -> None:
     session.commit()
     repo = event.repository_gateway()
     with exclusive(event.settings, lock):
-        runs = _new_runs(event, repository.id, number, comment, lines)
-        if not runs:
-            return  # this comment was handled before (a redelivery)
-        repo.react_to_comment(comment["id"], "eyes")
-        association = comment.get("author_association", "NONE")
-        can_write = _changes_things(lines, where) and may_steer(
-            permission_to_steer(repo, user["login"], association)
-        )
-        ctx = Context(
-            session,
-            Steering(session, event.settings, repo, event.board_gateway()),
-            repo,
-            repository,
-            number,
-            user["login"],
-            ticket,
-            spec,
-        )
-        replies = [_run(ctx, run, can_write) for run in runs]
+        runs, first_sight = _record_runs(event, repository.id, number, comment, lines)
+        if first_sight:
+            _react(repo, comment["id"])
+        unanswered = [run for run in runs if run.result is None]
+        if unanswered:
+            association = comment.get("author_association", "NONE")
+            can_write = _changes_things(lines, where) and may_steer(
+                permission_to_steer(repo, user["login"], association)
+            )
+            ctx = Context(
+                session,
+                Steering(session, event.settings, repo, event.board_gateway()),
+                repo,
+                repository,
+                number,
+                user["login"],
+                ticket,
+                spec,
+            )
+            for run in unanswered:
+                _run(ctx, run, can_write)
+                session.commit()  # ran: a retry does not run it again
+        replies = [run.result or "" for run in runs]
         session.commit()
-    repo.comment_on_issue(number, _reply(user["login"], replies))
+    marker = _reply_marker(comment["id"])
+    if not first_sight and _replied(event, repo, number, comment, marker):
+        return  # an earlier attempt's reply reached GitHub
+    repo.comment_on_issue(number, _reply(user["login"], replies, marker), once=True)
+
+
+def _react(repo: RepositoryGateway, comment_id: int) -> None:
+    """👀 on the comment: seen. Failing, it is left out: the reply says more."""
+    try:
+        repo.react_to_comment(comment_id, "eyes")
+    except (GithubException, RequestException):
+        log.warning("could not react to comment %s", comment_id, exc_info=True)
+
+
+def _replied(
+    event: Event, repo: RepositoryGateway, number: int, comment: dict[str, Any], marker: str
+) -> bool:
+    """Whether specbridge's reply to the comment is on the issue already."""
+    as_app = event.settings.github_token is None  # an App's comments are a Bot's
+    return any(
+        marker in found.body and (found.by_bot or not as_app)
+        for found in repo.issue_comments(number, since=comment.get("created_at"))
+    )
 
 
 def _changes_things(lines: list[tuple[int, str, str]], where: Where) -> bool:
@@ -106,14 +140,16 @@ def _target(session, repository_id: int, number: int) -> tuple[Ticket | None, Sp
     return None, spec_tracked_by(session, repository_id, number)
 
 
-def _new_runs(
+def _record_runs(
     event: Event,
     repository_id: int,
     number: int,
-    comment: dict,
+    comment: dict,  # type: ignore[type-arg]
     lines: list,  # type: ignore[type-arg]
-) -> list[CommandRun]:
-    runs = []
+) -> tuple[list[CommandRun], bool]:
+    """The comment's commands, recorded once: all of them, in order, and whether they were
+    recorded just now (False: an earlier attempt, or delivery, recorded them)."""
+    recorded = False
     for line, name, arguments in lines:
         run = CommandRun(
             repository_id=repository_id,
@@ -128,36 +164,42 @@ def _new_runs(
         try:
             with event.session.begin_nested():
                 event.session.add(run)
+            recorded = True
         except IntegrityError:
             continue
-        runs.append(run)
+    runs = event.session.scalars(
+        select(CommandRun)
+        .where(CommandRun.comment_id == comment["id"], CommandRun.line.in_([n for n, *_ in lines]))
+        .order_by(CommandRun.line)
+    ).all()
     event.session.commit()
-    return runs
+    return list(runs), recorded
 
 
-def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
+def _run(ctx: Context, run: CommandRun, can_write: bool) -> None:
+    """Run the command, or refuse it; either way `run.result` is what the reply says."""
     found = commands.find(run.command, ctx.where)
     if found is None:
         run.refusal_reason = "unknown command"
         near = commands.nearest(run.command, ctx.where)
-        _log_command(ctx, run)
-        return (
+        run.result = (
             f"`/{run.command}` is not a command here. Did you mean `/{near}`? `/help` lists them."
         )
-    if found.changes_things and not can_write:
+    elif found.changes_things and not can_write:
         run.refusal_reason = "needs write access to the repository"
-        _log_command(ctx, run)
-        return f"`/{run.command}` needs write access to this repository; @{ctx.user} has none."
-    run.allowed = True
-    try:
-        run.result = found.run(ctx, run.arguments)
-    except CommandError as error:
-        run.result = str(error)
-    except SettingsError as error:
-        # The operator's settings (say, a broken agent profiles file): a reply, not a retry.
-        run.result = f"`/{run.command}` cannot run now: {error}. An operator must fix it."
+        run.result = (
+            f"`/{run.command}` needs write access to this repository; @{ctx.user} has none."
+        )
+    else:
+        run.allowed = True
+        try:
+            run.result = found.run(ctx, run.arguments)
+        except CommandError as error:
+            run.result = str(error)
+        except SettingsError as error:
+            # The operator's settings (say, a broken agent profiles file): a reply, not a retry.
+            run.result = f"`/{run.command}` cannot run now: {error}. An operator must fix it."
     _log_command(ctx, run)
-    return run.result
 
 
 def _log_command(ctx: Context, run: CommandRun) -> None:
@@ -177,5 +219,9 @@ def _log_command(ctx: Context, run: CommandRun) -> None:
     )
 
 
-def _reply(user: str, replies: list[str]) -> str:
-    return f"@{user}\n\n" + "\n\n---\n\n".join(replies)
+def _reply_marker(comment_id: int) -> str:
+    return f"<!-- specbridge: reply to comment {comment_id} -->"
+
+
+def _reply(user: str, replies: list[str], marker: str) -> str:
+    return f"@{user}\n\n" + "\n\n---\n\n".join(replies) + f"\n\n{marker}"

@@ -24,7 +24,7 @@ def test_the_agents_job_timeout_follows_the_profile(tmp_path: Path) -> None:
     connection = redis_connection(settings.redis_url or "")
     connection.flushdb()
 
-    enqueue_task(settings, 42, "slow")
+    enqueue_task(settings, 42, "slow", "task-42-0")
 
     [job] = rq_queue(settings.redis_url or "", AGENTS).jobs
     assert job.args == [42]  # stored as JSON

@@ -189,6 +189,38 @@ def test_listing_pages_with_a_link_header(hub: FakeHub, client: github.Github, r
     assert len(gateway.issues_with_label("paged")) == 3
 
 
+def test_issue_comments_are_listed_oldest_first_by_pages_and_since(
+    hub: FakeHub, client: github.Github, repo: str
+) -> None:
+    gateway = RepositoryGateway(client, repo)
+    issue = gateway.create_issue("talked about", "", [])
+    for n in range(3):
+        gateway.comment_on_issue(issue.number, f"c{n}")
+    page = requests.get(
+        f"{hub.url}/repos/{repo}/issues/{issue.number}/comments?per_page=2", timeout=30
+    )
+    assert [c["body"] for c in page.json()] == ["c0", "c1"]
+    assert 'rel="next"' in page.headers["Link"]
+    assert [c.body for c in gateway.issue_comments(issue.number)] == ["c0", "c1", "c2"]
+    assert gateway.issue_comments(issue.number, since="2999-01-01T00:00:00Z") == []
+
+
+def test_a_request_github_carried_out_but_answered_502_for_is_kept(
+    hub: FakeHub, client: github.Github, repo: str
+) -> None:
+    gateway = RepositoryGateway(client, repo)
+    issue = gateway.create_issue("answered badly", "", [])
+    requests.post(
+        f"{hub.url}/_admin/faults",
+        json={"method": "POST", "path": "/comments$", "status": 502, "after": True, "count": 1},
+        timeout=30,
+    )
+    with pytest.raises(github.GithubException) as refused:
+        gateway.comment_on_issue(issue.number, "kept", once=True)
+    assert refused.value.status == 502
+    assert [c.body for c in gateway.issue_comments(issue.number)] == ["kept"]
+
+
 def test_contents_come_from_git_after_a_commit(
     hub: FakeHub, client: github.Github, repo: str
 ) -> None:

@@ -3,6 +3,8 @@ is lost when the queue or a worker fails, and nothing is processed twice."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +15,9 @@ from sqlalchemy import update
 
 from bot.events import deliveries, maintenance
 from bot.events.deliveries import requeue_unfinished, store_delivery
+from bot.github.auth import pace_key
+from bot.locks import bulk_slot
+from bot.queue import move_due_jobs
 from bot.settings import get_settings, load_settings
 from bot.web.app import create_app
 from storage.db import session_scope
@@ -246,3 +251,42 @@ def test_each_new_repository_is_synced_in_a_delivery_of_its_own(
     assert [r.call_count for r in reads] == [1, 1]
     assert failed.attempts == 1 and failed.next_attempt_at is not None  # retried on its own
     assert "Not Found" in (failed.error or "")
+
+
+def test_a_delivery_put_off_for_its_installations_busy_slot_runs_by_itself_once_due(
+    client: FlaskClient, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its retry is a delayed job of its own, which RQ does not delete with the job that
+    queued it: it runs when due, with no sweep to find it (finding 11 of issue 29: the
+    pushes stored when PostgreSQL came back waited behind the installation's sync, and
+    each retry waited for the sweep)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        pytest.skip("the embedded queue's delays are timers of this process")
+    monkeypatch.setattr(deliveries, "SLOT_BUSY_DELAY", 1)
+    held, release = threading.Event(), threading.Event()
+
+    def a_sync_of_the_installation() -> None:
+        owner = pace_key(settings, INSTALLATION["installation"]["id"])
+        with bulk_slot(settings, owner):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=a_sync_of_the_installation)
+    holder.start()
+    try:
+        assert held.wait(10)
+        post_webhook(client, "installation", INSTALLATION, "behind-a-sync")
+        run_queued_jobs(db)  # its job finds the slot taken and puts the delivery off
+    finally:
+        release.set()
+        holder.join()
+    [waiting] = stored_deliveries(db)
+    assert (waiting.status, waiting.attempts) == (DeliveryStatus.QUEUED, 0)
+
+    time.sleep(1.1)  # its time comes
+    assert move_due_jobs(settings) == 1  # as every worker's dispatcher does each second
+    run_queued_jobs(db)
+
+    [delivery] = stored_deliveries(db)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DONE, 1)

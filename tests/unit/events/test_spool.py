@@ -3,7 +3,10 @@ spooled and answered 202, and moved into the outbox once the database is back.""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +16,11 @@ from sqlalchemy.exc import OperationalError
 
 from bot.events import deliveries, maintenance, spool
 from bot.events.spool import drain_spool, spooled
+from bot.queue import redis_connection
 from bot.settings import Settings, get_settings, load_settings
 from bot.web.metrics import render_metrics
 from storage.models import DeliveryStatus
-from tests.support import github_payload
+from tests.support import WEBHOOK_SECRET, github_payload, signature
 from tests.unit.conftest import HeldJob, post_webhook, run_queued_jobs, stored_deliveries
 
 INSTALLATION = github_payload("installation", "created.payload.json")
@@ -159,7 +163,19 @@ def test_the_chores_drain_the_spool_first() -> None:
 @pytest.fixture
 def file_settings(db: str, spool_dir: Path, held_jobs: list[HeldJob]) -> Settings:
     """Without Redis, whatever the run's mode: the spool is a file; queued jobs are held."""
-    return load_settings({"DATABASE_URL": db, "SPECBRIDGE_SPOOL_DIR": str(spool_dir)})
+    return load_settings(
+        {
+            "DATABASE_URL": db,
+            "SPECBRIDGE_SPOOL_DIR": str(spool_dir),
+            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+    )
+
+
+def _spool(settings: Settings, delivery_id: str, payload: dict[str, object]) -> bool:
+    """As the webhook spools a delivery GitHub signed."""
+    body = json.dumps(payload).encode()
+    return spool.spool_delivery(settings, delivery_id, "installation", body, signature(body))
 
 
 def test_the_file_spool_is_beside_the_sqlite_database_by_default(tmp_path: Path) -> None:
@@ -174,12 +190,12 @@ def test_a_file_drain_cut_short_is_taken_up_again(
     file_settings: Settings, spool_dir: Path, db: str, held_jobs: list[HeldJob]
 ) -> None:
     for n in (1, 2):
-        assert spool.spool_delivery(file_settings, f"d-{n}", "installation", INSTALLATION)
+        assert _spool(file_settings, f"d-{n}", INSTALLATION)
     # A drainer died after renaming the file and storing the first entry; then
     # another delivery was spooled.
     (spool_dir / spool.SPOOL_FILE).rename(spool_dir / spool.DRAINING_FILE)
     deliveries.store_spooled(file_settings, "d-1", "installation", INSTALLATION)
-    assert spool.spool_delivery(file_settings, "d-3", "installation", INSTALLATION)
+    assert _spool(file_settings, "d-3", INSTALLATION)
     assert spooled(file_settings) == 3
 
     assert drain_spool(file_settings) == 2
@@ -192,25 +208,115 @@ def test_a_file_drain_cut_short_is_taken_up_again(
     assert not (spool_dir / spool.DRAINING_FILE).exists()
 
 
-def test_a_line_cut_short_or_unstorable_is_set_aside_not_retried(
-    file_settings: Settings, spool_dir: Path, db: str
+def test_a_line_cut_short_is_dropped_and_one_that_cannot_be_stored_set_aside(
+    file_settings: Settings, spool_dir: Path, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert spool.spool_delivery(file_settings, "good", "installation", INSTALLATION)
+    assert _spool(file_settings, "good", INSTALLATION)
+    assert _spool(file_settings, "refused", INSTALLATION)
     with (spool_dir / spool.SPOOL_FILE).open("ab") as file:
-        file.write(b'{"delivery_id": "no-event", "payload": {}}\n')  # cannot be stored
         file.write(b'{"delivery_id": "cut", "ev')  # the writer died mid-line
+    store = deliveries.store_spooled
+
+    def refusing(settings: Settings, delivery_id: str, *args: object) -> bool:
+        if delivery_id == "refused":
+            raise ValueError("the database refuses it for good")
+        return store(settings, delivery_id, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool, "store_spooled", refusing)
 
     assert drain_spool(file_settings) == 1
 
     assert [d.delivery_id for d in stored_deliveries(db)] == ["good"]
     rejected = (spool_dir / spool.REJECTED_FILE).read_bytes()
-    assert b"no-event" in rejected
+    assert b'"refused"' in rejected and b'"cut"' not in rejected
     assert spooled(file_settings) == 0
     assert drain_spool(file_settings) == 0
 
 
 def test_one_drainer_at_a_time(file_settings: Settings, spool_dir: Path, db: str) -> None:
-    assert spool.spool_delivery(file_settings, "d-1", "installation", INSTALLATION)
+    assert _spool(file_settings, "d-1", INSTALLATION)
     with spool._flock(spool_dir / spool.DRAIN_LOCK):
         assert drain_spool(file_settings) == 0  # another process is draining
     assert drain_spool(file_settings) == 1
+
+
+# -- what was not spooled by the webhook ---------------------------------------------
+
+APPROVE = github_payload("issue_comment", "created.payload.json")
+APPROVE["comment"].update(body="/approve", author_association="OWNER")
+SIGNED = json.dumps(APPROVE).encode()
+FORGERIES = {
+    "no signature": {"body": SIGNED, "signature": ""},
+    "a signature of another body": {"body": SIGNED, "signature": signature(b"{}")},
+    "signed with another secret": {"body": SIGNED, "signature": signature(SIGNED, "guess")},
+    "a body changed after signing": {
+        "body": SIGNED.replace(b'"OWNER"', b'"MEMBER"'),
+        "signature": signature(SIGNED),
+    },
+}
+
+
+def _entry(forgery: dict[str, object]) -> bytes:
+    entry = {
+        "delivery_id": "forged",
+        "event": "issue_comment",
+        "body": base64.b64encode(forgery["body"]).decode(),  # type: ignore[arg-type]
+        "signature": forgery["signature"],
+        "at": 0,
+    }
+    return json.dumps(entry).encode()
+
+
+# As spools of older versions (and what anyone could write) had it: a payload, no signature.
+UNSIGNED = json.dumps({"delivery_id": "forged", "event": "issue_comment", "payload": APPROVE})
+
+
+@pytest.mark.parametrize("line", [*map(_entry, FORGERIES.values()), UNSIGNED.encode()])
+def test_an_entry_written_into_the_spool_file_that_does_not_verify_is_dropped(
+    file_settings: Settings, spool_dir: Path, db: str, caplog: pytest.LogCaptureFixture, line: bytes
+) -> None:
+    """One line appended to the file, a comment `/approve` by an OWNER: it runs nothing."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    (spool_dir / spool.SPOOL_FILE).write_bytes(line + b"\n")
+
+    assert drain_spool(file_settings) == 0
+
+    assert stored_deliveries(db) == []
+    assert spooled(file_settings) == 0
+    assert not (spool_dir / spool.REJECTED_FILE).exists()  # dropped, not kept
+    assert "dropped" in caplog.text
+
+
+@pytest.mark.parametrize("line", [*map(_entry, FORGERIES.values()), UNSIGNED.encode()])
+def test_an_entry_pushed_to_the_redis_spool_that_does_not_verify_is_dropped(
+    db: str, caplog: pytest.LogCaptureFixture, line: bytes
+) -> None:
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("the spool is a Redis list only with REDIS_URL")
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+    )
+    connection = redis_connection(settings.redis_url or "")
+    connection.flushdb()
+    connection.rpush(spool.SPOOL_KEY, line)
+
+    assert drain_spool(settings) == 0
+
+    assert stored_deliveries(db) == []
+    assert connection.llen(spool.SPOOL_KEY) == connection.llen(spool.REJECTED_KEY) == 0
+    assert "dropped" in caplog.text
+
+
+def test_the_spool_is_left_to_a_process_that_can_check_it(file_settings: Settings, db: str) -> None:
+    """A worker started without GITHUB_WEBHOOK_SECRET would drop every entry: it drains none."""
+    assert _spool(file_settings, "kept", INSTALLATION)
+    without_secret = dataclasses.replace(file_settings, github_webhook_secret=None)
+
+    assert drain_spool(without_secret) == 0
+    assert spooled(file_settings) == 1
+    assert drain_spool(file_settings) == 1
+    assert [d.delivery_id for d in stored_deliveries(db)] == ["kept"]

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import responses
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents.scheduler import queue_task
 from bot.events.router import Event, router
 from bot.settings import Settings, load_settings
 from bot.steer import commands
@@ -21,10 +24,13 @@ from storage.models import (
     Repository,
     Spec,
     SpecStatus,
+    Task,
+    TaskStatus,
     Ticket,
     TicketPhase,
 )
 from tests.support import MOCK_API, MOCK_GRAPHQL, github_payload
+from tests.unit.conftest import HeldJob
 
 API = MOCK_API
 GRAPHQL = MOCK_GRAPHQL
@@ -154,9 +160,51 @@ def test_a_redelivered_comment_runs_nothing_twice(
     responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
     reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
     dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+    posted = json.loads(reply.calls[0].request.body)["body"]
+    listed = responses.get(
+        f"{API}/repos/{REPO}/issues/1/comments",
+        json=[{"id": 70, "body": posted, "user": {"login": "specbridge[bot]", "type": "Bot"}}],
+    )
+
     dispatch(session, handler_settings, "issue_comment", comment("/block waiting for keys"))
+
     assert reply.call_count == 1
+    assert listed.call_count == 1  # its reply looked for, and found
     assert ticket.blocked and ticket.blocked_reason == "waiting for keys"
+
+
+@responses.activate
+def test_a_command_an_attempt_recorded_but_did_not_run_runs_on_the_next(
+    session: Session, handler_settings: Settings, ticket: Ticket
+) -> None:
+    """The attempt failed after recording it (GitHub answered 502 meanwhile): the
+    delivery's retry runs it and answers, once."""
+    session.add(
+        CommandRun(
+            repository_id=ticket.repository_id,
+            issue_number=1,
+            comment_id=7,
+            line=1,
+            user_login="Codertocat",
+            command="approve",
+            arguments="",
+            allowed=False,
+        )
+    )
+    session.commit()
+    reaction = responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={})
+    listed = responses.get(f"{API}/repos/{REPO}/issues/1/comments", json=[])
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, handler_settings, "issue_comment", comment("/approve"))
+
+    assert ticket.approval is Approval.APPROVED
+    assert listed.call_count == 1 and reaction.call_count == 0  # seen before
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "Approved by @Codertocat" in body
+    assert body.endswith("<!-- specbridge: reply to comment 7 -->")
+    run = session.scalars(select(CommandRun)).one()
+    assert run.allowed and run.result is not None and "Approved" in run.result
 
 
 @responses.activate
@@ -341,3 +389,57 @@ def test_the_bots_own_moves_are_not_acted_on(
     dispatch(session, handler_settings, "projects_v2_item", payload)
     assert len(responses.calls) == 0
     assert ticket.phase is TicketPhase.BACKLOG
+
+
+@pytest.fixture
+def agent_settings(handler_settings: Settings, tmp_path: Path) -> Settings:
+    """Handler settings with the agent profile `default`."""
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default:\n  command: make\n")
+    return dataclasses.replace(handler_settings, agents_file=profiles)
+
+
+@responses.activate
+def test_retry_queues_again_a_task_whose_job_was_lost(
+    session: Session, agent_settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    """The embedded server was killed, or Redis restarted empty: the Task says queued,
+    but no job will run it. `/retry` queues its run again instead of refusing."""
+    ticket.approval = Approval.APPROVED
+    lost = Task(
+        ticket=ticket,
+        agent="default",
+        status=TaskStatus.QUEUED,
+        rq_job_id="task-lost",
+        queued_at=datetime.now(UTC) - timedelta(minutes=5),
+    )
+    session.add(lost)
+    session.commit()
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, agent_settings, "issue_comment", comment("/retry"))
+
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert f"Task {lost.id} was queued, but its job was lost" in body
+    assert [(job.name, job.args) for job in held_jobs] == [("run_task", (lost.id,))]
+    assert held_jobs[0].job_id == lost.rq_job_id == f"task-{lost.id}-0"
+    assert session.scalars(select(Task)).all() == [lost]  # the same Task, not a new one
+
+
+@responses.activate
+def test_retry_leaves_a_queued_task_whose_job_waits(
+    session: Session, agent_settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    ticket.approval = Approval.APPROVED
+    session.commit()
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+    queue_task(session, agent_settings, ticket)
+    session.execute(update(Task).values(queued_at=datetime.now(UTC) - timedelta(minutes=5)))
+    session.commit()
+
+    dispatch(session, agent_settings, "issue_comment", comment("/retry"))
+
+    assert "a task is already queued or running" in json.loads(reply.calls[0].request.body)["body"]
+    assert len(held_jobs) == 1
