@@ -33,12 +33,18 @@ class Note(str):
     file: str | None
     line: int | None
     kind: str
+    severity: str  # "warning", or "error" for what makes the files no spec (no task at all)
 
     def __new__(
-        cls, text: str, file: str | None = None, line: int | None = None, kind: str = "not-mapped"
+        cls,
+        text: str,
+        file: str | None = None,
+        line: int | None = None,
+        kind: str = "not-mapped",
+        severity: str = "warning",
     ) -> Note:
         note = super().__new__(cls, text)
-        note.file, note.line, note.kind = file, line, kind
+        note.file, note.line, note.kind, note.severity = file, line, kind, severity
         return note
 
 

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specs.importers import Imported, Note, build_spec, drop_unknown_references, slug
+from specs.importers.markdown import (
+    Entry,
+    read_checklist,
+    readable_lines,
+    task_id_of,
+    tell_unread,
+)
 
 FILES = ("spec.md", "plan.md", "tasks.md")
 
@@ -24,12 +31,12 @@ _FUNCTIONAL = re.compile(r"^\s*[-*]\s+\*\*((?:FR|NFR)-\d+)\*\*:?\s*(.+?)\s*$")
 _SYSTEM_MUST = re.compile(r"^(?:the\s+)?system\s+must\s+", re.I)
 _ACTOR_MUST = re.compile(r"^(\w[\w ]*?)\s+must\s+be\s+able\s+to\s+", re.I)
 _CLARIFY = re.compile(r"\[NEEDS CLARIFICATION:\s*([^\]]*)\]")
-_PHASE = re.compile(r"^##\s+Phase\s+[\w.]+\s*:\s*(.+?)\s*$")
-_TASK = re.compile(r"^\s*-\s+\[( |x|X)\]\s+(T\d+)\s+(.*\S)\s*$")
-_CHECKBOX = re.compile(r"^\s*-\s+\[( |x|X)\]\s+(.*\S)\s*$")
-_MARKER = re.compile(r"^\[(P|US\d+)\]\s*")
-_DEPENDS = re.compile(r"\(depends on ([^)]*)\)", re.I)
-_TASK_ID = re.compile(r"\bT\d+\b")
+_PHASE = re.compile(r"^##\s+Phase\s+[\w.]+\s*[:\-\u2013\u2014]\s*(.+?)\s*$")
+_PHASE_WORD = re.compile(r"^(?:Phase|Milestone|Stage)\b|^M\d+\b", re.I)
+_MARKER = re.compile(r"^`?\[([^\]\[]+)\]`?\s*")
+_STORY_MARKER = re.compile(r"^US\d+$")
+_DEPENDS = re.compile(r"\bdepends? on:?\s*([^)\n;]*)", re.I)
+_MENTIONED_ID = re.compile(r"\b(T\d+[a-z]?(?:\.\d+)*|[A-Z]{1,5}-?\d{2,}[a-z]?|\d+(?:\.\d+)+)\b")
 _CONTEXT_SECTION = re.compile(
     r"^(?:#{2,4}\s+|\*\*)(Edge Cases|Key Entities|Assumptions|Measurable Outcomes)\b.*$"
 )
@@ -75,7 +82,7 @@ def _read_spec(
     seen: set[str] = set()
     notes: list[str] = []  # sections kept as context, e.g. Edge Cases
     in_notes = False
-    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
+    for number, line in enumerate(readable_lines(text), start=1):
         heading = _CONTEXT_SECTION.match(line)
         if heading:
             notes.append(f"### {heading.group(1).strip()}")
@@ -184,72 +191,73 @@ def _read_tasks(
     where: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     where = {} if where is None else where
-    title = ""
+    checklist = read_checklist(text)
+    title = match.group(1) if (match := _TITLE.match(f"# {checklist.title}")) else ""
+    phase_level = _phase_level(checklist.entries)
     phases: list[_Phase] = []
-    phase: _Phase | None = None
-    section = ""
-    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
-        if match := _TITLE.match(line):
-            title = match.group(1)
-        elif match := _PHASE.match(line):
-            heading = match.group(1)
-            phase = _Phase(heading, "user story" in heading.lower())
-            phases.append(phase)
-            section = ""
-        elif line.startswith("## "):
-            phase = None
-        elif line.startswith("### ") and phase is not None:
-            section = line[4:].strip()
-        elif match := _TASK.match(line):
-            if phase is None:
-                phase = _Phase("", False)
-                phases.append(phase)
-            where.setdefault(f"task:{match.group(2)}", ("tasks.md", number))
-            where[f"task#{sum(len(p.tasks) for p in phases)}"] = ("tasks.md", number)
-            task = _task(
-                match.groups(), phase, section, requirement_ids, priorities, unmapped, number
-            )
-            phase.tasks.append(task)
-        elif _CHECKBOX.match(line):
-            unmapped.append(
-                Note(
-                    f"tasks.md line {number}: no task id (T001, …): {line.strip()}",
-                    "tasks.md",
-                    number,
-                )
-            )
+    phase_key: tuple[tuple[int, str], ...] | None = None
+    ids = {entry.number: task_id_of(entry.number) for entry in checklist.entries}
+    for index, entry in enumerate(checklist.entries):
+        above = [h for h in entry.headings if h[0] > 1]
+        key = tuple(h for h in above if h[0] <= phase_level)
+        if not phases or key != phase_key:
+            heading = key[-1][1] if key else ""
+            phases.append(_Phase(_phase_name(heading), _is_story(heading)))
+            phase_key = key
+        section = " > ".join(h[1] for h in above if h[0] > phase_level)
+        where.setdefault(f"task:{ids[entry.number]}", ("tasks.md", entry.line))
+        where[f"task#{index}"] = ("tasks.md", entry.line)
+        task = _task(entry, ids, phases[-1], section, requirement_ids, priorities, unmapped)
+        phases[-1].tasks.append(task)
+    tell_unread(checklist, unmapped, "`- [ ] T001 Title`")
     _gate_phases(phases)
     tasks = [task for p in phases for task in p.tasks]
     drop_unknown_references(tasks, unmapped, where)
     return title, tasks
 
 
+def _phase_level(entries: list[Entry]) -> int:
+    """The heading level of the file's phases: that of its first `Phase N` heading, else 2."""
+    for entry in entries:
+        for level, text in entry.headings:
+            if level > 1 and _PHASE_WORD.match(text):
+                return level
+    return 2
+
+
+def _phase_name(heading: str) -> str:
+    return match.group(1) if (match := _PHASE.match(f"## {heading}")) else heading
+
+
+def _is_story(heading: str) -> bool:
+    return bool(re.search(r"user stor(?:y|ies)|\bUS\d+\b", heading, re.I))
+
+
 def _task(
-    groups: tuple[str, ...],
+    entry: Entry,
+    ids: dict[str, str],
     phase: _Phase,
     section: str,
     requirement_ids: set[str],
     priorities: dict[str, int],
     unmapped: list[str],
-    number: int | None = None,
 ) -> dict[str, Any]:
-    checked, task_id, rest = groups
-    markers = []
-    while match := _MARKER.match(rest):
-        markers.append(match.group(1))
-        rest = rest[match.end() :]
-    stories = [m for m in markers if m.startswith("US")]
+    task_id = ids[entry.number]
+    markers, rest = _markers(entry.title)
+    stories = [m for m in markers if _STORY_MARKER.match(m)]
     task: dict[str, Any] = {"id": task_id, "title": rest}
     where = " > ".join(p for p in (phase.heading, section) if p)
-    if where:
-        task["description"] = f"spec-kit phase: {where}"
+    description = [f"spec-kit phase: {where}"] if where else []
+    description += [text for _, text in entry.details]
+    if description:
+        task["description"] = "\n".join(description)
     story_priority = min((priorities[s] for s in stories if s in priorities), default=None)
     heading_priority = _PRIORITY.search(phase.heading)
     priority = story_priority or (int(heading_priority.group(1)) if heading_priority else None)
     if priority is not None:
         task["priority"] = {1: "high", 2: "medium"}.get(priority, "low")
-    served = [s for s in stories if s in requirement_ids]
-    line = ("tasks.md", number)
+    served = [s for s in dict.fromkeys(stories) if s in requirement_ids]
+    line = ("tasks.md", entry.line)
     for story in sorted(set(stories) - requirement_ids):
         unmapped.append(
             Note(f"task {task_id} belongs to {story}, which spec.md does not define", *line)
@@ -259,13 +267,30 @@ def _task(
     depends_on = []
     if "P" not in markers and phase.tasks:
         depends_on.append(phase.tasks[-1]["id"])
-    for mention in _DEPENDS.findall(rest):
-        depends_on.extend(_TASK_ID.findall(mention))
+    said = " ".join([entry.title, *(text for _, text in entry.details)])
+    for mention in _DEPENDS.findall(said):
+        for number in _MENTIONED_ID.findall(mention):
+            depends_on.append(ids.get(number, number))
     if depends_on:
         task["depends_on"] = depends_on
-    if checked.lower() == "x":
+    if entry.state == "x":
         task["done"] = True
     return task
+
+
+def _markers(title: str) -> tuple[list[str], str]:
+    """`[P] [US1] Create x` → (["P", "US1"], "Create x"); markers that say nothing to
+    specbridge (`[SETUP]`, `[EXECUTOR: MAIN]`) stay in the title."""
+    markers: list[str] = []
+    kept: list[str] = []
+    rest = title
+    while match := _MARKER.match(rest):
+        for marker in (m.strip() for m in match.group(1).split(",")):
+            markers.append(marker)
+            if marker != "P" and not _STORY_MARKER.match(marker):
+                kept.append(f"[{marker}]")
+        rest = rest[match.end() :]
+    return markers, " ".join([*kept, rest]).strip() or title
 
 
 def _gate_phases(phases: list[_Phase]) -> None:
@@ -297,11 +322,6 @@ def _without_title(text: str) -> str:
 
 def _without_comments(text: str) -> str:
     return re.sub(r"<!--.*?-->", "", text, flags=re.S)
-
-
-def _blank_comments(text: str) -> str:
-    """HTML comments removed, their lines kept (empty), so line numbers stay the file's."""
-    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
 
 
 def _plain(text: str) -> str:

@@ -1,0 +1,300 @@
+"""What the tasks.md of spec-kit and of Kiro have in common, read as people write them.
+
+Both are Markdown checklists, and real files stray from the templates in the same
+ways: ids in bold or backticks (`**T001**`, `` `T001` ``), a letter after an id
+inserted later (`T002a`, `10a.1`), a Markdown formatter's escapes (`- [x]\\* 20.1`),
+tasks written as headings with their steps as checkboxes below (`### T003 - Title`,
+`## Task 2: Title`), sub-tasks under a heading that groups them (`### 2. Parent`),
+checklists that are not tasks (a "Definition of done" at the end), lines wrapped
+onto the next. This module turns a file into its task entries, each with its line,
+and says what it could not read; spec_kit.py and kiro.py give them their meaning
+(ids, requirements, dependencies).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from specs.importers import Note
+
+# A task id as written: spec-kit's T001 (T002a inserted later, T1.2 numbered by
+# phase), another prefix with two digits or a dash (P001, QG01, C-1), or Kiro's
+# number (1, 1.2, 10a.1).
+_ID = (
+    r"(?:T\d+[a-z]?(?:\.\d+[a-z]?)*"
+    r"|[A-Z][A-Z0-9]{0,5}-\d+[a-z]?(?:\.\d+)*"
+    r"|[A-Z]{1,5}\d{2,}[a-z]?(?:\.\d+)*"
+    r"|\d+(?:[a-z](?=\.))?(?:\.\d+(?:[a-z](?![A-Za-z]))?)*)"
+)
+# What may stand between an id and its title.
+_SEPARATOR = r"[\s:.)\-\u2013\u2014\u00b7|]"
+_BARE_ID = re.compile(rf"^(?:Task\s+)?(?P<id>{_ID})(?P<dot>\.)?(?P<star>\\?\*)?(?={_SEPARATOR}|$)")
+_WRAPPED_ID = re.compile(
+    rf"^(?P<wrap>\*\*|__|`)\s*(?:Task\s+)?(?P<id>{_ID})(?P<star>\\?\*)?\s*[:.]?\s*(?P=wrap)"
+)
+_LEAD = re.compile(rf"^{_SEPARATOR}*")
+_CHECKBOX = re.compile(
+    r"^(?P<indent>[ \t]*)(?:[-*+]|\d+[.)])[ \t]+\\?\[(?P<state>[ xX\-~])\\?\](?P<rest>.*)$"
+)
+_OPTIONAL_MARK = re.compile(r"^\\?\*(?=\s|$)")
+_HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<text>.*?)[ \t#]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})")
+_DONE_MARK = re.compile(r"\s*(?:\u2705|\u2714\ufe0f?|\[[xX]\])\s*")
+_STATUS = re.compile(r"^\s*[-*]?\s*\**Status\**\s*:?\**\s*(?P<value>.*)$", re.I)
+_STATUS_DONE = re.compile(r"\[[xX]\]|\u2705|\b(?:done|complete|completed)\b", re.I)
+
+
+@dataclass
+class Entry:
+    """One task as written: a checkbox line with an id, or a heading with one."""
+
+    line: int  # 1-based
+    number: str  # the id as written: T001, QG01, 2.1
+    title: str
+    indent: int  # columns before the checkbox; -1 for a heading
+    level: int  # the heading's level, or 0 for a checkbox line
+    state: str  # " ", "x", "-" (started)
+    optional: bool  # Kiro's `- [ ]*`
+    headings: tuple[tuple[int, str], ...]  # the headings it is under: (level, text)
+    details: list[tuple[int, str]] = field(default_factory=list)  # (line, text) below it
+    # Its own checkboxes without an id (a heading task's steps): (line, ticked, text).
+    steps: list[tuple[int, bool, str]] = field(default_factory=list)
+
+    @property
+    def is_heading(self) -> bool:
+        return self.level > 0
+
+
+@dataclass
+class Unnumbered:
+    """Checkbox lines without an id that belong to no task: told once per run of them."""
+
+    first: int
+    last: int
+    count: int
+    sample: str
+    section: str
+
+
+@dataclass
+class Checklist:
+    title: str  # the file's first `# ` heading
+    entries: list[Entry]
+    groups: list[Entry]  # headings with an id that group tasks (`### 2. Parent`)
+    unnumbered: list[Unnumbered]
+    checkboxes: int  # checkbox lines of any kind
+    heading_lines: list[tuple[int, int]]  # (line, level) of every heading
+
+    def under(self, heading: Entry, entry: Entry) -> bool:
+        """Whether `entry` is written in the section that `heading` opens."""
+        return _in_section(self.heading_lines, heading, entry.line)
+
+
+def readable_lines(text: str) -> list[str]:
+    """The file's lines with HTML comments, fenced code and a front matter blanked, so
+    line numbers stay the file's and nothing shown as an example reads as a task."""
+    text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+        if end is not None:
+            lines[: end + 1] = [""] * (end + 1)
+    fence: str | None = None
+    for index, line in enumerate(lines):
+        match = _FENCE.match(line)
+        if fence is not None:
+            if match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence):
+                fence = None
+            lines[index] = ""
+        elif match:
+            fence = match["fence"]
+            lines[index] = ""
+    return lines
+
+
+def read_checklist(text: str) -> Checklist:
+    lines = readable_lines(text)
+    title = ""
+    headings: list[tuple[int, str]] = []
+    heading_entries: list[Entry] = []
+    entries: list[Entry] = []
+    orphans: list[tuple[int, str, str]] = []  # (line, text, section)
+    heading_lines: list[tuple[int, int]] = []  # (line, level) of every heading
+    checkboxes = 0
+    owner: Entry | None = None  # the task whose details follow
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if heading := _HEADING.match(line):
+            level, text_ = len(heading["level"]), heading["text"].strip()
+            if level == 1 and not title:
+                title = text_
+            headings = [h for h in headings if h[0] < level] + [(level, text_)]
+            heading_lines.append((number, level))
+            owner = _heading_entry(number, level, text_, tuple(headings[:-1]))
+            if owner is not None:
+                heading_entries.append(owner)
+            continue
+        box = _CHECKBOX.match(line)
+        indent = len(line) - len(line.lstrip()) if not box else len(box["indent"].expandtabs(4))
+        if box:
+            checkboxes += 1
+            entry = _box_entry(number, box, indent, tuple(headings))
+            if entry is not None:
+                entries.append(entry)
+                owner = entry
+                continue
+            if owner is not None and (owner.is_heading or indent > owner.indent):
+                ticked = box["state"] in "xX"
+                owner.steps.append((number, ticked, line.strip()))
+                owner.details.append((number, _plain_box(box["state"], box["rest"])))
+            else:
+                owner = None
+                orphans.append((number, line.strip(), headings[-1][1] if headings else ""))
+            continue
+        if owner is not None and (owner.is_heading or indent > owner.indent):
+            owner.details.append((number, line.strip()))
+        elif owner is not None and not owner.is_heading:
+            owner = None
+    tasks, groups = _settle_headings(heading_entries, entries, heading_lines, orphans)
+    return Checklist(title, tasks, groups, list(_runs(sorted(orphans))), checkboxes, heading_lines)
+
+
+def _box_entry(
+    number: int, box: re.Match[str], indent: int, headings: tuple[tuple[int, str], ...]
+) -> Entry | None:
+    rest = box["rest"].strip()
+    optional = bool(_OPTIONAL_MARK.match(rest))
+    if optional:
+        rest = _OPTIONAL_MARK.sub("", rest, count=1).lstrip()
+    found = task_id(rest)
+    if found is None:
+        return None
+    task_number, title, starred = found
+    if not title:
+        return None
+    state = box["state"].replace("X", "x").replace("~", "-")
+    return Entry(number, task_number, title, indent, 0, state, optional or starred, headings)
+
+
+def task_id(text: str) -> tuple[str, str, bool] | None:
+    """(the id, the title after it, whether it is starred optional) of a task's text,
+    or None when it starts with no id."""
+    match = _WRAPPED_ID.match(text) or _BARE_ID.match(text)
+    if match is None:
+        return None
+    rest = text[match.end() :]
+    title = _LEAD.sub("", rest, count=1).strip() if rest[:1] != "*" else rest.strip()
+    return match["id"], title, bool(match["star"])
+
+
+def _heading_entry(
+    number: int, level: int, text: str, headings: tuple[tuple[int, str], ...]
+) -> Entry | None:
+    """`### T003 - Title`, `## Task 2: Title`, `### 2. Parent`: a task or a group, once
+    what is under it is known (_settle_headings)."""
+    if level == 1:
+        return None
+    text = re.sub(r"^[\W_]*(?=\*\*|`|Task\b|T?\d)", "", text)  # a leading emoji
+    found = task_id(text)
+    if found is None or not found[1]:
+        return None
+    if not re.match(r"^(?:\*\*|__|`)?\s*(?:Task\s+\S|T\d|[A-Z]{1,5}-?\d|\d)", text):
+        return None
+    task_number, title, _ = found
+    done = bool(_DONE_MARK.search(title))
+    title = _DONE_MARK.sub(" ", title).strip(" *_")
+    if re.match(r"^Phase\b", text, re.I):
+        return None
+    return Entry(number, task_number, title, -1, level, "x" if done else " ", False, headings)
+
+
+def _settle_headings(
+    headings: list[Entry],
+    entries: list[Entry],
+    heading_lines: list[tuple[int, int]],
+    orphans: list[tuple[int, str, str]],
+) -> tuple[list[Entry], list[Entry]]:
+    """A heading with an id is a task when no task with an id is written under it;
+    else it groups them (and its id-less checkboxes belong to no task). Its steps all
+    ticked (or ✅, or `Status: Done`) make it done."""
+    tasks: list[Entry] = []
+    groups: list[Entry] = []
+    numbered = {e.number for e in entries}
+    for heading in headings:
+        if heading.number in numbered:
+            continue  # an overview of a task its checkbox line names
+        if any(_in_section(heading_lines, heading, e.line) for e in entries):
+            groups.append(heading)
+            orphans.extend((line, text, heading.title) for line, _, text in heading.steps)
+            continue
+        if heading.steps and all(ticked for _, ticked, _ in heading.steps):
+            heading.state = "x"
+        for _, detail in heading.details:
+            status = _STATUS.match(detail)
+            if status and _STATUS_DONE.search(status["value"]):
+                heading.state = "x"
+        tasks.append(heading)
+    return sorted([*tasks, *entries], key=lambda e: e.line), groups
+
+
+def _in_section(heading_lines: list[tuple[int, int]], heading: Entry, line: int) -> bool:
+    if line <= heading.line:
+        return False
+    end = next((n for n, lv in heading_lines if n > heading.line and lv <= heading.level), None)
+    return end is None or line < end
+
+
+def _plain_box(state: str, rest: str) -> str:
+    return f"[{'x' if state in 'xX' else ' '}] {rest.strip()}"
+
+
+def _runs(orphans: list[tuple[int, str, str]]) -> Iterator[Unnumbered]:
+    """Id-less checkbox lines one after another in one section: one finding for them."""
+    run: list[tuple[int, str, str]] = []
+    for orphan in orphans:
+        if run and orphan[2] != run[-1][2]:
+            yield _run(run)
+            run = []
+        run.append(orphan)
+    if run:
+        yield _run(run)
+
+
+def _run(run: list[tuple[int, str, str]]) -> Unnumbered:
+    return Unnumbered(run[0][0], run[-1][0], len(run), run[0][1], run[0][2])
+
+
+def task_id_of(number: str) -> str:
+    """The spec's id of a task numbered as written: T001 stays T001, Kiro's 2.1 is TASK-2.1."""
+    return number if number[0].isalpha() else f"TASK-{number}"
+
+
+def tell_unread(checklist: Checklist, unmapped: list[str], example: str) -> None:
+    """What of tasks.md is not a task, said once per cause: no task at all is an error
+    (the file is there to list tasks); checkboxes without an id are told per run."""
+    if not checklist.entries:
+        if checklist.unnumbered:
+            first = checklist.unnumbered[0]
+            text = (
+                f"tasks.md has {checklist.checkboxes} checkbox(es) but no task: none starts "
+                f"with a task id; write each task as {example}"
+            )
+            unmapped.append(Note(text, "tasks.md", first.first, "no-tasks", "error"))
+        else:
+            text = f"tasks.md lists no task; write each task as {example}"
+            unmapped.append(Note(text, "tasks.md", 1, "no-tasks", "error"))
+        return
+    for run in checklist.unnumbered:
+        if run.count == 1:
+            text = f"tasks.md line {run.first}: no task id, so not a task: {run.sample}"
+        else:
+            under = f" under '{run.section}'" if run.section else ""
+            text = (
+                f"tasks.md lines {run.first}-{run.last}{under}: {run.count} checkboxes "
+                f"without a task id are not tasks (the first: {run.sample})"
+            )
+        text = f"{text}; to make one a task, write it as {example}"
+        unmapped.append(Note(text, "tasks.md", run.first))
