@@ -89,8 +89,8 @@ def spec_path_of(
 def format_of(spec_path: str) -> str:
     """yaml, spec-kit or kiro, from a spec's path."""
     if spec_path.endswith("/"):
-        for fmt, pattern in _ANYWHERE.items():
-            if pattern.match(spec_path + files_read(fmt)[0]):
+        for fmt in ("kiro", "spec-kit"):  # `.kiro/specs/2-x/` is Kiro's, though numbered
+            if _ANYWHERE[fmt].match(spec_path + files_read(fmt)[0]):
                 return fmt
     return "yaml"
 
