@@ -82,9 +82,8 @@ class _Checker:
 
     def add(self, node: yaml.Node, code: str, message: str, severity: str = "error") -> None:
         mark = node.start_mark
-        self.findings.append(
-            Finding(self.path, mark.line + 1, mark.column + 1, severity, code, message)
-        )
+        path = getattr(mark, "path", None) or self.path  # a Markdown file's (sources.Place)
+        self.findings.append(Finding(path, mark.line + 1, mark.column + 1, severity, code, message))
 
     # -- shapes ----------------------------------------------------------------------
 
@@ -294,8 +293,8 @@ def _check_agent(check: _Checker, entries: dict, agent: str | None) -> None:  # 
 
 def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ignore[type-arg]
     requirements: list[Requirement] = []
-    seen: dict[str, int] = {}
-    criteria_seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
+    criteria_seen: dict[str, tuple[str, int]] = {}
     for node in check.sequence(top, "requirements"):
         if not isinstance(node, yaml.MappingNode):
             check.add(
@@ -342,7 +341,7 @@ def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ign
 
 def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTask]:  # type: ignore[type-arg]
     tasks: list[SpecTask] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
     references: list[tuple[str, list[tuple[str, yaml.Node]]]] = []
     for node in check.sequence(top, "tasks"):
         if not isinstance(node, yaml.MappingNode):
@@ -353,7 +352,7 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         entries = check.mapping(node, TASK_KEYS, "a task")
         check.require(node, entries, REQUIRED_KEYS["task"], "a task")
         task_id = check.item_id(entries, "task")
-        _unique(check, entries, task_id, seen, "task")
+        first_use = _unique(check, entries, task_id, seen, "task")
         served = check.strings(entries, "requirements")
         for requirement, ref in served:
             if requirement not in requirement_ids:
@@ -367,7 +366,7 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         depends_on = check.strings(entries, "depends_on")
         agent = check.string(entries, "agent")
         _check_agent(check, entries, agent)
-        if task_id:
+        if task_id and first_use:  # a duplicate's dependencies would only repeat its error
             references.append((task_id, depends_on))
             tasks.append(
                 SpecTask(
@@ -440,17 +439,22 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def _unique(
-    check: _Checker, entries: dict, value: str | None, seen: dict[str, int], kind: str
-) -> None:  # type: ignore[type-arg]
+    check: _Checker, entries: dict, value: str | None, seen: dict[str, tuple[str, int]], kind: str
+) -> bool:  # type: ignore[type-arg]
+    """Whether the id is new; a duplicate is told at its second use, naming the first."""
     if value is None:
-        return
+        return True
     node = entries["id"][1]
+    path = getattr(node.start_mark, "path", None) or check.path
     if value in seen:
-        check.add(
-            node, "duplicate-id", f"{kind} id '{value}' is already used on line {seen[value]}"
-        )
-    else:
-        seen[value] = node.start_mark.line + 1
+        first_path, first_line = seen[value]
+        where = f"on line {first_line}"
+        if first_path != path:
+            where = f"in {first_path} line {first_line}"
+        check.add(node, "duplicate-id", f"{kind} id '{value}' is already used {where}")
+        return False
+    seen[value] = (path, node.start_mark.line + 1)
+    return True
 
 
 def _did_you_mean(value: str, choices: Collection[str]) -> str:

@@ -81,6 +81,7 @@ class Unnumbered:
 @dataclass
 class Checklist:
     title: str  # the file's first `# ` heading
+    title_line: int
     entries: list[Entry]
     groups: list[Entry]  # headings with an id that group tasks (`### 2. Parent`)
     unnumbered: list[Unnumbered]
@@ -116,7 +117,7 @@ def readable_lines(text: str) -> list[str]:
 
 def read_checklist(text: str) -> Checklist:
     lines = readable_lines(text)
-    title = ""
+    title, title_line = "", 1
     headings: list[tuple[int, str]] = []
     heading_entries: list[Entry] = []
     entries: list[Entry] = []
@@ -130,7 +131,7 @@ def read_checklist(text: str) -> Checklist:
         if heading := _HEADING.match(line):
             level, text_ = len(heading["level"]), heading["text"].strip()
             if level == 1 and not title:
-                title = text_
+                title, title_line = text_, number
             headings = [h for h in headings if h[0] < level] + [(level, text_)]
             heading_lines.append((number, level))
             owner = _heading_entry(number, level, text_, tuple(headings[:-1]))
@@ -159,7 +160,8 @@ def read_checklist(text: str) -> Checklist:
         elif owner is not None and not owner.is_heading:
             owner = None
     tasks, groups = _settle_headings(heading_entries, entries, heading_lines, orphans)
-    return Checklist(title, tasks, groups, list(_runs(sorted(orphans))), checkboxes, heading_lines)
+    unnumbered = list(_runs(sorted(orphans)))
+    return Checklist(title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines)
 
 
 def _box_entry(

@@ -93,10 +93,12 @@ def _read_spec(
                 notes.append(_plain(line.rstrip()))
             continue
         in_notes = False
-        if match := _TITLE.match(line):
+        if (match := _TITLE.match(line)) and not title:
             title = match.group(1)
+            where["title"] = ("spec.md", number)
         elif match := _INPUT.match(line):
             context = match.group(1)
+            where.setdefault("context", ("spec.md", number))
         elif match := _STORY.match(line):
             story_number, story_title, priority = match.groups()
             story = {"id": f"US{story_number}", "text": story_title, "acceptance": []}
@@ -113,7 +115,7 @@ def _read_spec(
         elif match := _FUNCTIONAL.match(line):
             if match.group(1) not in seen:
                 where[f"requirement#{len(requirements)}"] = ("spec.md", number)
-            _functional(match.group(1), match.group(2), requirements, seen, unmapped, number)
+            _functional(match.group(1), match.group(2), requirements, seen, unmapped, number, where)
             where.setdefault(f"requirement:{match.group(1)}", ("spec.md", number))
         elif line.startswith("**Acceptance Scenarios**"):
             in_scenarios = story is not None
@@ -143,10 +145,18 @@ def _functional(
     seen: set[str],
     unmapped: list[str],
     line: int | None = None,
+    where: dict[str, tuple[str, int]] | None = None,
 ) -> None:
     if requirement_id in seen:
+        first = (where or {}).get(f"requirement:{requirement_id}", ("spec.md", 0))[1]
         unmapped.append(
-            Note(f"{requirement_id} is defined more than once; kept the first", "spec.md", line)
+            Note(
+                f"{requirement_id} is already defined on line {first}; kept that one",
+                "spec.md",
+                line,
+                "duplicate-id",
+                "error",
+            )
         )
         return
     seen.add(requirement_id)
@@ -193,6 +203,8 @@ def _read_tasks(
     where = {} if where is None else where
     checklist = read_checklist(text)
     title = match.group(1) if (match := _TITLE.match(f"# {checklist.title}")) else ""
+    if title:
+        where.setdefault("title", ("tasks.md", checklist.title_line))
     phase_level = _phase_level(checklist.entries)
     phases: list[_Phase] = []
     phase_key: tuple[tuple[int, str], ...] | None = None
