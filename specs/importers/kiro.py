@@ -38,6 +38,7 @@ _REFERENCE = re.compile(
     r"(?<![\w.])(?P<first>\d+(?:\.\d+)*)(?:\s*(?:[-\u2013\u2014]|to)\s*(?P<last>\d+(?:\.\d+)*))?(?![\w])"
 )
 _ALL = re.compile(r"^all\b", re.I)
+_STEP = re.compile(r"^\[[ x]\] ")  # a step of the task, ticked or not
 
 
 def import_kiro(files: Mapping[str, str], name: str) -> Imported:
@@ -45,7 +46,10 @@ def import_kiro(files: Mapping[str, str], name: str) -> Imported:
     unmapped: list[str] = []
     where: dict[str, tuple[str, int]] = {}
     context, requirements = _read_requirements(files.get("requirements.md", ""), unmapped, where)
-    tasks = _read_tasks(files.get("tasks.md", ""), {r["id"] for r in requirements}, unmapped, where)
+    tasks = []
+    if "tasks.md" in files:
+        requirement_ids = {r["id"] for r in requirements}
+        tasks = _read_tasks(files["tasks.md"], requirement_ids, unmapped, where)
     spec = build_spec(
         slug(name),
         name.replace("-", " ").replace("_", " ").strip().capitalize(),
@@ -239,7 +243,7 @@ def _details(
                 _serve(task, match.group("refs"), requirement_ids, unmapped, number)
             else:
                 references = (number, plain)
-        elif bullet or not lines:
+        elif bullet or not lines or _STEP.match(plain):
             lines.append(f"- {plain}")
         else:
             lines[-1] = f"{lines[-1]} {plain}"  # a line wrapped onto the next

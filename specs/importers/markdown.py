@@ -87,6 +87,7 @@ class Checklist:
     unnumbered: list[Unnumbered]
     checkboxes: int  # checkbox lines of any kind
     heading_lines: list[tuple[int, int]]  # (line, level) of every heading
+    blank: bool = False  # nothing but blank lines, comments or a front matter
 
     def under(self, heading: Entry, entry: Entry) -> bool:
         """Whether `entry` is written in the section that `heading` opens."""
@@ -161,7 +162,8 @@ def read_checklist(text: str) -> Checklist:
             owner = None
     tasks, groups = _settle_headings(heading_entries, entries, heading_lines, orphans)
     unnumbered = list(_runs(sorted(orphans)))
-    return Checklist(title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines)
+    blank = not any(line.strip() for line in lines)
+    return Checklist(title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines, blank)
 
 
 def _box_entry(
@@ -278,7 +280,10 @@ def tell_unread(checklist: Checklist, unmapped: list[str], example: str) -> None
     """What of tasks.md is not a task, said once per cause: no task at all is an error
     (the file is there to list tasks); checkboxes without an id are told per run."""
     if not checklist.entries:
-        if checklist.unnumbered:
+        if checklist.blank:
+            text = "tasks.md is empty: the spec is read without tasks until it lists some"
+            unmapped.append(Note(text, "tasks.md", 1, "no-tasks"))
+        elif checklist.unnumbered:
             first = checklist.unnumbered[0]
             text = (
                 f"tasks.md has {checklist.checkboxes} checkbox(es) but no task: none starts "
