@@ -319,7 +319,7 @@ def _cut(text: str, length: int = 60) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-@dataclass
+@dataclass(eq=False)  # a node is itself: found in its siblings by identity
 class _Node:
     entry: Entry
     task: dict[str, Any] | None  # None for a heading that groups tasks
@@ -331,6 +331,7 @@ def _tree(checklist: Checklist, by_line: dict[int, dict[str, Any]]) -> list[_Nod
     """Tasks and the headings that group them, each under its parent: the task its
     number names (2 for 2.1), else the task it is indented under, else its heading."""
     nodes: list[_Node] = []
+    groups: list[_Node] = []
     by_number: dict[str, _Node] = {}
     items = sorted(
         [(e, True) for e in checklist.entries] + [(g, False) for g in checklist.groups],
@@ -338,29 +339,32 @@ def _tree(checklist: Checklist, by_line: dict[int, dict[str, Any]]) -> list[_Nod
     )
     for entry, is_task in items:
         node = _Node(entry, by_line[entry.line] if is_task else None)
-        node.parent = _parent_of(entry, nodes, by_number, checklist)
+        node.parent = _parent_of(entry, nodes, groups, by_number, checklist)
         if node.parent is not None:
             node.parent.children.append(node)
         nodes.append(node)
+        if not is_task:
+            groups.append(node)
         by_number.setdefault(entry.number, node)
     return nodes
 
 
 def _parent_of(
-    entry: Entry, nodes: list[_Node], by_number: dict[str, _Node], checklist: Checklist
+    entry: Entry,
+    nodes: list[_Node],
+    groups: list[_Node],
+    by_number: dict[str, _Node],
+    checklist: Checklist,
 ) -> _Node | None:
     if "." in entry.number and entry.number.rsplit(".", 1)[0] in by_number:
         return by_number[entry.number.rsplit(".", 1)[0]]
     if not entry.is_heading and entry.indent > 0:
         for node in reversed(nodes):
-            if not node.entry.is_heading and node.entry.indent < entry.indent:
-                return node
             if node.entry.is_heading:
                 break
-    for node in reversed(nodes):
-        if node.entry.is_heading and checklist.under(node.entry, entry):
-            return node
-    return None
+            if node.entry.indent < entry.indent:
+                return node
+    return next((g for g in reversed(groups) if checklist.under(g.entry, entry)), None)
 
 
 def _order(nodes: list[_Node]) -> None:
