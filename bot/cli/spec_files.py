@@ -8,17 +8,22 @@ import sys
 
 from bot.cli.problems import quiet_on_closed_pipe, read_settings, repo_name
 from specs import importers
+from specs.model import Finding
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """validate, import, schema, plan."""
-    validate = commands.add_parser("validate", help="validate spec files, no server needed")
+    validate = commands.add_parser(
+        "validate",
+        help="validate spec files, or .github/specbridge.yml against its schema; no server needed",
+    )
     validate.add_argument(
         "paths",
         nargs="*",
         default=["specs/"],
         metavar="PATH",
-        help="spec files or folders, read recursively (default: specs/)",
+        help="spec files or folders, read recursively, or the settings file "
+        ".github/specbridge.yml (default: specs/)",
     )
     validate.add_argument(
         "--format",
@@ -64,9 +69,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from bot.repo_config import check_config_file, is_config_path
     from specs.report import validate_paths
 
-    return validate_paths(args.paths, args.format, sys.stdout)
+    def settings_file(path: str, text: bytes) -> list[Finding] | None:
+        return check_config_file(text, path) if is_config_path(path) else None
+
+    return validate_paths(args.paths, args.format, sys.stdout, settings_file)
 
 
 def _import(args: argparse.Namespace) -> int:
