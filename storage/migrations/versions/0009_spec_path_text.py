@@ -1,5 +1,7 @@
-"""a spec's path is text of any length: git allows paths longer than the 1,024 the column
-held, and a spec refused at such a path still has its findings recorded
+"""a spec's path is text of any length
+
+Git allows paths longer than the 1,024 characters the column held, and a spec
+refused at such a path still has its findings recorded.
 
 Revision ID: 0009
 Revises: 0007
