@@ -88,32 +88,62 @@ class Checklist:
     checkboxes: int  # checkbox lines of any kind
     heading_lines: list[tuple[int, int]]  # (line, level) of every heading
     blank: bool = False  # nothing but blank lines, comments or a front matter
+    untitled: list[Entry] = field(default_factory=list)  # `- [ ] T001` and no title
 
     def under(self, heading: Entry, entry: Entry) -> bool:
         """Whether `entry` is written in the section that `heading` opens."""
         return _in_section(self.heading_lines, heading, entry.line)
 
 
+def lines_of(text: str) -> list[str]:
+    """The file's lines as git and GitHub number them: split at line feeds only (not at
+    the other characters str.splitlines takes for line ends), a carriage return dropped."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def lines_with_ends(text: str) -> list[str]:
+    """lines_of's lines, each with its line end, to edit the file and join it again."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
 def readable_lines(text: str) -> list[str]:
     """The file's lines with HTML comments, fenced code and a front matter blanked, so
     line numbers stay the file's and nothing shown as an example reads as a task."""
+    return _scan(text)[0]
+
+
+def unclosed_fence(text: str) -> int | None:
+    """The index of the line that opens a code block never closed (it runs to the end
+    of the file), or None."""
+    return _scan(text)[1]
+
+
+def _scan(text: str) -> tuple[list[str], int | None]:
     text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
-    lines = text.splitlines()
+    lines = lines_of(text)
     if lines and lines[0].strip() == "---":
         end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
         if end is not None:
             lines[: end + 1] = [""] * (end + 1)
     fence: str | None = None
+    opened = None
     for index, line in enumerate(lines):
         match = _FENCE.match(line)
         if fence is not None:
-            if match and match["fence"][0] == fence[0] and len(match["fence"]) >= len(fence):
+            if match and _closes(match["fence"], fence):
                 fence = None
             lines[index] = ""
         elif match:
-            fence = match["fence"]
+            fence, opened = match["fence"], index
             lines[index] = ""
-    return lines
+    return lines, opened if fence is not None else None
+
+
+def _closes(fence: str, opened: str) -> bool:
+    return fence[0] == opened[0] and len(fence) >= len(opened)
 
 
 def read_checklist(text: str) -> Checklist:
@@ -124,6 +154,7 @@ def read_checklist(text: str) -> Checklist:
     entries: list[Entry] = []
     orphans: list[tuple[int, str, str]] = []  # (line, text, section)
     heading_lines: list[tuple[int, int]] = []  # (line, level) of every heading
+    untitled: list[Entry] = []
     checkboxes = 0
     owner: Entry | None = None  # the task whose details follow
     for number, line in enumerate(lines, start=1):
@@ -144,6 +175,10 @@ def read_checklist(text: str) -> Checklist:
         if box:
             checkboxes += 1
             entry = _box_entry(number, box, indent, tuple(headings))
+            if entry is not None and not entry.title:
+                untitled.append(entry)  # an id and nothing else: told, not a task
+                owner = None
+                continue
             if entry is not None:
                 entries.append(entry)
                 owner = entry
@@ -177,8 +212,6 @@ def _box_entry(
     if found is None:
         return None
     task_number, title, starred = found
-    if not title:
-        return None
     state = box["state"].replace("X", "x").replace("~", "-")
     return Entry(number, task_number, title, indent, 0, state, optional or starred, headings)
 
@@ -279,7 +312,10 @@ def task_id_of(number: str) -> str:
 def tell_unread(checklist: Checklist, unmapped: list[str], example: str) -> None:
     """What of tasks.md is not a task, said once per cause: no task at all is an error
     (the file is there to list tasks); checkboxes without an id are told per run."""
-    if not checklist.entries:
+    for entry in checklist.untitled:
+        text = f"task {entry.number} has no title; write it after the id, as in {example}"
+        unmapped.append(Note(text, "tasks.md", entry.line, "no-title", "error"))
+    if not checklist.entries and not checklist.untitled:
         if checklist.blank:
             text = "tasks.md is empty: the spec is read without tasks until it lists some"
             unmapped.append(Note(text, "tasks.md", 1, "no-tasks"))
@@ -305,3 +341,9 @@ def tell_unread(checklist: Checklist, unmapped: list[str], example: str) -> None
             )
         text = f"{text}; to make one a task, write it as {example}"
         unmapped.append(Note(text, "tasks.md", run.first))
+
+
+def is_task_line(line: str) -> bool:
+    """Whether a line is a checkbox task with an id, as read_checklist reads one."""
+    box = _CHECKBOX.match(line)
+    return box is not None and _box_entry(0, box, 0, ()) is not None
