@@ -149,8 +149,16 @@ class _SpecDumper(yaml.SafeDumper):
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value.rstrip() + "\n", style="|")
+        value = value.rstrip() + "\n"
+    if any(ch in value for ch in _BREAKS_YAML_FOLDS):
+        # YAML 1.1 reads these as line breaks, and folds them outside double quotes.
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_str(value)
+
+
+_BREAKS_YAML_FOLDS = "\r\x85\u2028\u2029"
 
 
 _SpecDumper.add_representer(str, _represent_text)

@@ -13,6 +13,7 @@ from specs.importers import Imported, Note, build_spec, drop_unknown_references,
 from specs.importers.markdown import (
     Checklist,
     Entry,
+    fit_title,
     read_checklist,
     readable_lines,
     task_id_of,
@@ -181,7 +182,8 @@ def _read_tasks(
     checklist = read_checklist(text)
     tasks: list[dict[str, Any]] = []
     for index, entry in enumerate(checklist.entries):
-        task: dict[str, Any] = {"id": task_id_of(entry.number), "title": entry.title}
+        title, whole = fit_title(task_id_of(entry.number), entry.title)
+        task: dict[str, Any] = {"id": task_id_of(entry.number), "title": title}
         at = ("tasks.md", entry.line)
         where[f"task#{index}"] = at
         where.setdefault(f"task:{task['id']}", at)
@@ -204,7 +206,8 @@ def _read_tasks(
                     kind="in-progress",
                 )
             )
-        task["description"] = _details(entry, task, requirement_ids, unmapped)
+        details = _details(entry, task, requirement_ids, unmapped)
+        task["description"] = f"{whole}\n\n{details}".strip() if whole else details
         tasks.append(task)
     tell_unread(checklist, unmapped, "`- [ ] 1. Title` (sub-tasks `- [ ] 1.1 Title`)")
     nodes = _tree(checklist, {e.line: t for e, t in zip(checklist.entries, tasks, strict=True)})

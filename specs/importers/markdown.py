@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from specs.importers import Note
+from specs.limits import ISSUE_TITLE
 
 # A task id as written: spec-kit's T001 (T002a inserted later, T1.2 numbered by
 # phase), another prefix with two digits or a dash (P001, QG01, C-1), or Kiro's
@@ -347,3 +348,26 @@ def is_task_line(line: str) -> bool:
     """Whether a line is a checkbox task with an id, as read_checklist reads one."""
     box = _CHECKBOX.match(line)
     return box is not None and _box_entry(0, box, 0, ()) is not None
+
+
+def fit_title(task_id: str, text: str) -> tuple[str, str | None]:
+    """A task line as its issue's title, and the whole line when it does not fit one.
+
+    A task written as one long line (spec-kit's are often a paragraph) is read as its
+    author means it: the title is its opening, cut at a clause within what GitHub holds
+    ("T001: …" in 256 characters), and the whole line opens its description."""
+    text = " ".join(text.split())
+    room = ISSUE_TITLE - len(f"{task_id}: ")
+    if len(text) <= room:
+        return text, None
+    head = text[: room - 1]
+    for marks in _CUTS:  # the end of a sentence, else of a clause, else of a word
+        cut = max(head.rfind(mark) + (mark == ". ") for mark in marks)
+        if cut >= room // 3:
+            break
+    else:
+        cut = room - 1
+    return head[:cut].rstrip(" ,;:.(\u2014-") + "\u2026", text
+
+
+_CUTS = ((". ",), ("; ", " \u2014 ", " - ", ": ", ", ", " ("), (" ",))

@@ -12,6 +12,7 @@ from typing import Any
 from specs.importers import Imported, Note, build_spec, drop_unknown_references, slug
 from specs.importers.markdown import (
     Entry,
+    fit_title,
     read_checklist,
     readable_lines,
     task_id_of,
@@ -36,7 +37,10 @@ _PHASE_WORD = re.compile(r"^(?:Phase|Milestone|Stage)\b|^M\d+\b", re.I)
 _MARKER = re.compile(r"^`?\[([^\]\[]+)\]`?\s*")
 _STORY_MARKER = re.compile(r"^US\d+$")
 _DEPENDS = re.compile(r"\bdepends? on:?\s*([^)\n;]*)", re.I)
-_MENTIONED_ID = re.compile(r"\b(T\d+[a-z]?(?:\.\d+)*|[A-Z]{1,5}-?\d{2,}[a-z]?|\d+(?:\.\d+)+)\b")
+_MENTIONED_ID = re.compile(
+    r"\b(T\d+[a-z]?(?:\.\d+)*|[A-Z]{1,5}-?\d{2,}[a-z]?|\d+(?:\.\d+)+)\b"
+    r"(?:\s*[-\u2013]\s*(T?\d+)\b)?"  # T007-T012: a range
+)
 _CONTEXT_SECTION = re.compile(
     r"^(?:#{2,4}\s+|\*\*)(Edge Cases|Key Entities|Assumptions|Measurable Outcomes)\b.*$"
 )
@@ -257,9 +261,11 @@ def _task(
     task_id = ids[entry.number]
     markers, rest = _markers(entry.title)
     stories = [m for m in markers if _STORY_MARKER.match(m)]
-    task: dict[str, Any] = {"id": task_id, "title": rest}
+    title, whole = fit_title(task_id, rest)
+    task: dict[str, Any] = {"id": task_id, "title": title}
     where = " > ".join(p for p in (phase.heading, section) if p)
-    description = [f"spec-kit phase: {where}"] if where else []
+    description = [whole, ""] if whole else []
+    description += [f"spec-kit phase: {where}"] if where else []
     description += [text for _, text in entry.details]
     if description:
         task["description"] = "\n".join(description)
@@ -281,13 +287,37 @@ def _task(
         depends_on.append(phase.tasks[-1]["id"])
     said = " ".join([entry.title, *(text for _, text in entry.details)])
     for mention in _DEPENDS.findall(said):
-        for number in _MENTIONED_ID.findall(mention):
-            depends_on.append(ids.get(number, number))
+        depends_on += _mentioned(mention, ids)
     if depends_on:
         task["depends_on"] = depends_on
     if entry.state == "x":
         task["done"] = True
     return task
+
+
+def _mentioned(mention: str, ids: dict[str, str]) -> list[str]:
+    """The tasks a `(depends on T003, T007-T012)` names: a range is every task of the file
+    numbered within it."""
+    found: list[str] = []
+    for match in _MENTIONED_ID.finditer(mention):
+        first, last = match.group(1), match.group(2)
+        if last and (span := _range(first, last)):
+            found += [ids[n] for n in ids if n.startswith("T") and _number(n) in span]
+        else:
+            found.append(ids.get(first, first))
+    return found
+
+
+def _range(first: str, last: str) -> range | None:
+    start, end = _number(first), _number(last.removeprefix("T"))
+    if start is None or end is None or not 0 <= end - start < 1000:
+        return None
+    return range(start, end + 1)
+
+
+def _number(task_number: str) -> int | None:
+    match = re.fullmatch(r"T?(\d+)", task_number)
+    return int(match.group(1)) if match else None
 
 
 def _markers(title: str) -> tuple[list[str], str]:

@@ -56,13 +56,20 @@ def test_a_body_past_githubs_limit_is_refused_and_shared_text_is_warned() -> Non
     assert findings_of(text) == [(3, "warning", "body-cut")]
 
 
-def test_a_markdown_task_too_long_is_refused_at_its_markdown_line() -> None:
-    files = {".kiro/specs/x/tasks.md": f"- [ ] 1. Short\n- [ ] 2. {'x' * 300}\n"}
+def test_a_markdown_task_written_as_a_long_line_is_read_with_its_title_cut() -> None:
+    """In tasks.md the line is the task: its opening becomes the title, cut at a
+    sentence or clause within GitHub's 256 characters, and the whole line opens the
+    description, so nothing is lost (a YAML `title:` that long is refused instead)."""
+    line = "Wire the cache into the layout (research.md 1). " + "It must survive navigation. " * 12
+    files = {".kiro/specs/x/tasks.md": f"- [ ] 1. Short\n- [ ] 2. {line}\n  - a detail\n"}
     [(spec_, findings)] = validate_files(files).values()
-    assert spec_ is None
-    assert [(f.path, f.line, f.code) for f in findings] == [
-        (".kiro/specs/x/tasks.md", 2, "too-long")
-    ]
+    assert spec_ is not None and findings == []
+    task = spec_.tasks[1]
+    assert len(f"{task.id}: {task.title}") <= limits.ISSUE_TITLE
+    assert task.title.startswith("Wire the cache into the layout (research.md 1)")
+    assert task.title.endswith("navigation…")
+    assert task.description.startswith(line.strip())
+    assert task.description.rstrip().endswith("- a detail")
 
 
 def test_too_many_tasks_for_one_tracking_issue() -> None:

@@ -321,3 +321,14 @@ def test_kiro_duplicate_number_is_told_at_its_second_line() -> None:
 def test_a_numbered_kiro_folder_is_read_as_kiro() -> None:
     tasks = tasks_of(".kiro/specs/2-exports/", tasks_md="- [ ] 1. A\n  - _Requirements: 1.1_\n")
     assert list(tasks) == ["TASK-1"]
+
+
+def test_dependencies_named_one_by_one_or_as_a_range() -> None:
+    tasks = tasks_of(
+        SPEC_KIT,
+        tasks_md="## Phase 1: Build\n\n- [x] T001 [P] Add the library\n- [x] T002 [P] Wire it\n"
+        "- [ ] T003 [P] Use it (depends on T001, T002)\n- [ ] T004 [P] Check it (depends on "
+        "T001-T003) — **not run**: needs a browser\n",
+    )
+    assert tasks["T003"].depends_on == ("T001", "T002")
+    assert tasks["T004"].depends_on == ("T001", "T002", "T003")
