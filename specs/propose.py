@@ -103,9 +103,12 @@ def _spec_kit_add(spec_path: str, text: str, title: str) -> Added:
     task_id = f"T{max([int(n) for n in numbers] + [0]) + 1:0{width}d}"
     while f"task:{task_id}" in places:  # T012 free as a number, taken as T012 of another kind
         task_id = f"T{int(task_id[1:]) + 1:0{width}d}"
-    last = max((line for _, line in places.values()), default=None)
+    index = _end_of_last_task(text, places)
     line = f"- [ ] {task_id} {title}"
-    return Added(_insert_after(text, None if last is None else last - 1, [line]), task_id, line)
+    if heading := _last_heading_task(text, places):  # written as its tasks are: a heading
+        line = f"{heading[0]} {heading[1]}{task_id}{heading[2]}{title}"
+        return Added(_insert_after(text, index, ["", line]), task_id, line)
+    return Added(_insert_after(text, index, [line]), task_id, line)
 
 
 def _kiro_add(spec_path: str, text: str, title: str, note: str | None) -> Added:
@@ -113,17 +116,50 @@ def _kiro_add(spec_path: str, text: str, title: str, note: str | None) -> Added:
     tops = [int(m[1]) for key in places if (m := re.match(r"task:TASK-(\d+)", key))]
     number = max([*tops, 0]) + 1
     lines = lines_of(text)
-    index = None
-    if places:
-        index = max(line for _, line in places.values()) - 1
-        indent = len(lines[index]) - len(lines[index].lstrip())
-        while index + 1 < len(lines) and _detail_of(lines[index + 1], indent):
-            index += 1
+    index = _end_of_last_task(text, places)
     line = f"- [ ] {number}. {title}"
     block = [line] + ([f"  - {note}"] if note else [])
     if index is not None and lines[index].strip() and re.search(r"\n\s*\n- \[", text):
         block = ["", *block]  # its tasks are a blank line apart
     return Added(_insert_after(text, index, block), f"TASK-{number}", line)
+
+
+_HEADING_TASK = re.compile(
+    r"^(#{1,6})\s+(\W*(?:Task\s+)?)[A-Z]*[\d.]+[a-z]?(\s*[:.\-\u2013\u2014]?\s*)"
+)
+
+
+def _last_heading_task(
+    text: str, places: dict[str, tuple[str, int]]
+) -> tuple[str, str, str] | None:
+    """(its #s, what precedes the id, what follows it) when the last task is a heading."""
+    if not places:
+        return None
+    line = lines_of(text)[max(n for _, n in places.values()) - 1]
+    match = re.match(
+        r"^(#{1,6})\s+(\W*(?:Task\s+)?)[A-Z]*[\d.]+[a-z]?(\s*[:.\-\u2013\u2014]?\s*)", line
+    )
+    return (match[1], match[2], match[3] or " ") if match else None
+
+
+def _end_of_last_task(text: str, places: dict[str, tuple[str, int]]) -> int | None:
+    """The index of the last line of the last task: its line and the lines below that
+    belong to it (indented deeper; for a task written as a heading, its section)."""
+    if not places:
+        return None
+    lines = lines_of(text)
+    index = max(line for _, line in places.values()) - 1
+    if heading := re.match(r"^(#{1,6})\s", lines[index]):
+        level, end = len(heading[1]), index
+        while end + 1 < len(lines) and not re.match(rf"^#{{1,{level}}}\s", lines[end + 1]):
+            end += 1
+        while end > index and not lines[end].strip():
+            end -= 1
+        return end
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    while index + 1 < len(lines) and _detail_of(lines[index + 1], indent):
+        index += 1
+    return index
 
 
 def _detail_of(line: str, indent: int) -> bool:

@@ -332,3 +332,16 @@ def test_dependencies_named_one_by_one_or_as_a_range() -> None:
     )
     assert tasks["T003"].depends_on == ("T001", "T002")
     assert tasks["T004"].depends_on == ("T001", "T002", "T003")
+
+
+def test_a_task_proposed_from_github_goes_after_the_last_task_and_what_is_its() -> None:
+    from specs.propose import add_task
+
+    text = "## Phase 1\n\n- [ ] T001 Build\n  in two steps\n  - [ ] a step\n\n## Notes\n\nEnd.\n"
+    added = add_task(SPEC_KIT, text, "Ship it")
+    assert added.text == text.replace("  - [ ] a step\n", "  - [ ] a step\n- [ ] T002 Ship it\n")
+    headings = "### T001 - Install\n- [x] Add the library\n- [ ] Check it\n\n## Notes\n"
+    added = add_task(SPEC_KIT, headings, "Ship it")
+    assert added.text == headings.replace("Check it\n", "Check it\n\n### T002 - Ship it\n")
+    tasks = tasks_of(SPEC_KIT, tasks_md=added.text)
+    assert list(tasks) == ["T001", "T002"] and "[ ] Check it" in tasks["T001"].description
