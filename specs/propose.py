@@ -118,6 +118,11 @@ def _kiro_add(spec_path: str, text: str, title: str, note: str | None) -> Added:
     lines = lines_of(text)
     index = _end_of_last_task(text, places)
     line = f"- [ ] {number}. {title}"
+    if heading := _last_heading_task(text, places):  # written as its tasks are: a heading
+        after = heading[2] if heading[2].startswith(".") else f".{heading[2]}"
+        line = f"{heading[0]} {heading[1]}{number}{after}{title}"
+        block = ["", line] + ([f"- {note}"] if note else [])
+        return Added(_insert_after(text, index, block), f"TASK-{number}", line)
     block = [line] + ([f"  - {note}"] if note else [])
     if index is not None and lines[index].strip() and re.search(r"\n\s*\n- \[", text):
         block = ["", *block]  # its tasks are a blank line apart
@@ -151,7 +156,9 @@ def _end_of_last_task(text: str, places: dict[str, tuple[str, int]]) -> int | No
     index = max(line for _, line in places.values()) - 1
     if heading := re.match(r"^(#{1,6})\s", lines[index]):
         level, end = len(heading[1]), index
-        while end + 1 < len(lines) and not re.match(rf"^#{{1,{level}}}\s", lines[end + 1]):
+        opened = unclosed_fence(text)  # a code block left open runs to the end: not the task's
+        last = len(lines) - 1 if opened is None or opened <= index else opened - 1
+        while end < last and not re.match(rf"^#{{1,{level}}}\s", lines[end + 1]):
             end += 1
         while end > index and not lines[end].strip():
             end -= 1

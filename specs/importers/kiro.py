@@ -27,7 +27,11 @@ _REQUIREMENT = re.compile(
 )
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 _USER_STORY = re.compile(r"^\*\*User Story:?\*\*:?\s*(.+?)\s*$")
-_CRITERION = re.compile(r"^(?P<indent>\s*)(?:[-*]\s+)?(?P<number>\d+)[.)]\s+(?P<text>.+?)\s*$")
+# `1. WHEN …`, also `- 1. WHEN …` and unnumbered `- WHEN …` (numbered by position)
+_CRITERION = re.compile(
+    r"^(?P<indent>\s*)(?:(?:[-*]\s+)?(?P<number>\d+)[.)]|[-*])\s+(?P<text>.+?)\s*$"
+)
+_CRITERIA_LINE = re.compile(r"^\*\*Acceptance Criteria:?\*\*:?$", re.I)
 _BULLET = re.compile(r"^[-*+]\s+(.*)$")
 # `_Requirements: 1.2, 3.1_`, `**Requirements**: 1.2`, `**Validates: Requirements 1.2**`
 _REFERENCES = re.compile(
@@ -134,10 +138,14 @@ class _Requirements:
             self.current["story"] = True
             self.continued = self.current
             return
+        if _CRITERIA_LINE.match(stripped):  # **Acceptance Criteria:** instead of a heading
+            self.section, self.list_indent, self.continued = "criteria", None, None
+            return
         criterion = _CRITERION.match(line) if self.section == "criteria" else None
         if criterion and (self.list_indent is None or len(criterion["indent"]) <= self.list_indent):
             self.list_indent = len(criterion["indent"])
-            self.criterion(number, criterion["number"], criterion["text"])
+            written = criterion["number"] or str(len(self.current.get("acceptance", [])) + 1)
+            self.criterion(number, written, criterion["text"])
         elif self.continued is not None:
             self.continued["text"] = f"{self.continued['text']} {stripped}"
         elif self.section == "requirement" and not self.current.get("story"):

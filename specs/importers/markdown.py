@@ -36,6 +36,7 @@ _WRAPPED_ID = re.compile(
     rf"^(?P<wrap>\*\*|__|`)\s*(?:Task\s+)?(?P<id>{_ID})(?P<star>\\?\*)?\s*[:.]?\s*(?P=wrap)"
 )
 _LEAD = re.compile(rf"^{_SEPARATOR}*")
+_MARKERS_FIRST = re.compile(r"^(?:`?\[[^\]\[]*\]`?[ \t]*)+")
 _CHECKBOX = re.compile(
     r"^(?P<indent>[ \t]*)(?:[-*+]|\d+[.)])[ \t]+\\?\[(?P<state>[ xX\-~])\\?\](?P<rest>.*)$"
 )
@@ -222,10 +223,26 @@ def task_id(text: str) -> tuple[str, str, bool] | None:
     or None when it starts with no id."""
     match = _WRAPPED_ID.match(text) or _BARE_ID.match(text)
     if match is None:
-        return None
+        return _marked_first(text)
     rest = text[match.end() :]
     title = _LEAD.sub("", rest, count=1).strip() if rest[:1] != "*" else rest.strip()
     return match["id"], title, bool(match["star"])
+
+
+def _marked_first(text: str) -> tuple[str, str, bool] | None:
+    """`[P] [US1] T005 Title` and `[T005] Title`: markers before the id, or the id in
+    brackets, read as `T005 [P] [US1] Title`."""
+    markers = _MARKERS_FIRST.match(text)
+    if markers is None:
+        return None
+    inside = markers.group(0).strip()
+    if bracketed := re.fullmatch(rf"\[(?P<id>{_ID})\]", inside):
+        rest = text[markers.end() :]
+        return bracketed["id"], _LEAD.sub("", rest, count=1).strip(), False
+    found = task_id(text[markers.end() :])
+    if found is None or not found[1]:
+        return None
+    return found[0], f"{inside} {found[1]}", found[2]
 
 
 def _heading_entry(

@@ -24,11 +24,13 @@ FILES = ("spec.md", "plan.md", "tasks.md")
 _TITLE = re.compile(r"^#\s+(?:Feature Specification|Tasks|Implementation Plan):\s*(.+?)\s*$")
 _INPUT = re.compile(r'^\*\*Input\*\*:\s*(?:User description:\s*)?"?(.*?)"?\s*$')
 _STORY = re.compile(
-    r"^###\s+User Story\s+(\d+)\s*[-\u2013\u2014:]\s*(.+?)\s*"
-    r"(?:\(Priority:\s*P(\d+)\))?\s*(?:🎯.*)?$"
+    r"^###\s+(?:User Story|US)\s*(\d+)\s*[-\u2013\u2014:.]\s*(.+?)\s*"
+    r"(?:\(Priority:\s*P(\d+)\))?\s*(?:🎯.*)?$",
+    re.I,
 )
 _SCENARIO = re.compile(r"^\s*\d+\.\s+(.*\S)\s*$")
-_FUNCTIONAL = re.compile(r"^\s*[-*]\s+\*\*((?:FR|NFR)-\d+)\*\*:?\s*(.+?)\s*$")
+# `- **FR-001**: System MUST x`, also `**FR-001:**`, `**FR-001** x`, without the bullet
+_FUNCTIONAL = re.compile(r"^\s*(?:[-*]\s+)?\*\*((?:FR|NFR)-\d+[a-z]?):?\*\*:?\s*(.+?)\s*$")
 _SYSTEM_MUST = re.compile(r"^(?:the\s+)?system\s+must\s+", re.I)
 _ACTOR_MUST = re.compile(r"^(\w[\w ]*?)\s+must\s+be\s+able\s+to\s+", re.I)
 _CLARIFY = re.compile(r"\[NEEDS CLARIFICATION:\s*([^\]]*)\]")

@@ -345,3 +345,40 @@ def test_a_task_proposed_from_github_goes_after_the_last_task_and_what_is_its() 
     assert added.text == headings.replace("Check it\n", "Check it\n\n### T002 - Ship it\n")
     tasks = tasks_of(SPEC_KIT, tasks_md=added.text)
     assert list(tasks) == ["T001", "T002"] and "[ ] Check it" in tasks["T001"].description
+
+
+def test_markers_before_the_id_and_ids_in_brackets() -> None:
+    spec_md = "# Feature Specification: X\n\n### US1: Export (Priority: P1)\n\nText.\n"
+    tasks = tasks_of(
+        SPEC_KIT,
+        spec_md=spec_md,
+        tasks_md="- [ ] T001 Scaffold\n- [ ] [P] [US1] T002 Export\n- [ ] [T003] Ship\n",
+    )
+    assert list(tasks) == ["T001", "T002", "T003"]
+    assert tasks["T002"].title == "Export" and tasks["T002"].requirements == ("US1",)
+    assert tasks["T002"].depends_on == () and tasks["T003"].depends_on == ("T002",)
+
+
+def test_requirements_in_bold_forms() -> None:
+    spec, _ = read(
+        SPEC_KIT,
+        spec_md="# Feature Specification: X\n\n**FR-001:** System MUST export\n"
+        "- **FR-002** Users MUST be able to import\n",
+        tasks_md="- [ ] T001 Do\n",
+    )
+    assert spec is not None
+    assert [(r.id, r.text) for r in spec.requirements] == [
+        ("FR-001", "THE SYSTEM SHALL export"),
+        ("FR-002", "THE SYSTEM SHALL allow users to import"),
+    ]
+
+
+def test_kiro_criteria_under_a_bold_line_and_as_bullets() -> None:
+    spec, findings = read(
+        KIRO,
+        requirements_md="### Requirement 1: Export\n\n**User Story:** As a user, I want x.\n\n"
+        "**Acceptance Criteria:**\n\n- WHEN a user asks THEN the system SHALL export\n"
+        "- WHEN it fails THEN the system SHALL say so\n",
+    )
+    assert spec is not None and findings == []
+    assert [c.id for c in spec.requirements[0].acceptance] == ["AC-1.1", "AC-1.2"]
