@@ -213,6 +213,7 @@ def _read_tasks(
         where.setdefault("title", ("tasks.md", checklist.title_line))
     phase_level = _phase_level(checklist.entries)
     phases: list[_Phase] = []
+    explicit: dict[str, set[str]] = {}  # the dependencies written as (depends on …)
     phase_key: tuple[tuple[int, str], ...] | None = None
     ids = {entry.number: task_id_of(entry.number) for entry in checklist.entries}
     for index, entry in enumerate(checklist.entries):
@@ -225,13 +226,53 @@ def _read_tasks(
         section = " > ".join(h[1] for h in above if h[0] > phase_level)
         where.setdefault(f"task:{ids[entry.number]}", ("tasks.md", entry.line))
         where[f"task#{index}"] = ("tasks.md", entry.line)
-        task = _task(entry, ids, phases[-1], section, requirement_ids, priorities, unmapped)
+        task = _task(
+            entry, ids, phases[-1], section, requirement_ids, priorities, unmapped, explicit
+        )
         phases[-1].tasks.append(task)
     tell_unread(checklist, unmapped, "`- [ ] T001 Title`")
     _gate_phases(phases)
     tasks = [task for p in phases for task in p.tasks]
+    _explicit_first(tasks, explicit)
     drop_unknown_references(tasks, unmapped, where)
     return title, tasks
+
+
+def _explicit_first(tasks: list[dict[str, Any]], explicit: dict[str, set[str]]) -> None:
+    """A `(depends on T020)` on a later task is the author's word against the order read
+    from the file (the task before, the phases before): where the two would make a
+    cycle, the order read gives way. Only a dependency on a later task can make one."""
+    order = {task["id"]: index for index, task in enumerate(tasks)}
+    forward = any(
+        order.get(target, -1) > order[source]
+        for source, targets in explicit.items()
+        for target in targets
+    )
+    if not forward:
+        return
+    graph = {task["id"]: list(explicit.get(task["id"], ())) for task in tasks}
+    for task in tasks:
+        kept = []
+        for target in task.get("depends_on", []):
+            said = target in explicit.get(task["id"], ())
+            if said or not _reaches(graph, target, task["id"]):
+                kept.append(target)
+                if not said:
+                    graph[task["id"]].append(target)
+        task["depends_on"] = kept
+
+
+def _reaches(graph: dict[str, list[str]], start: str, goal: str) -> bool:
+    seen, pending = {start}, [start]
+    while pending:
+        node = pending.pop()
+        if node == goal:
+            return True
+        for target in graph.get(node, ()):
+            if target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return False
 
 
 def _phase_level(entries: list[Entry]) -> int:
@@ -259,6 +300,7 @@ def _task(
     requirement_ids: set[str],
     priorities: dict[str, int],
     unmapped: list[str],
+    explicit: dict[str, set[str]],
 ) -> dict[str, Any]:
     task_id = ids[entry.number]
     markers, rest = _markers(entry.title)
@@ -289,7 +331,9 @@ def _task(
         depends_on.append(phase.tasks[-1]["id"])
     said = " ".join([entry.title, *(text for _, text in entry.details)])
     for mention in _DEPENDS.findall(said):
-        depends_on += _mentioned(mention, ids)
+        named = _mentioned(mention, ids)
+        explicit.setdefault(task_id, set()).update(named)
+        depends_on += named
     if depends_on:
         task["depends_on"] = depends_on
     if entry.state == "x":

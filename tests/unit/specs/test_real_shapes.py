@@ -382,3 +382,15 @@ def test_kiro_criteria_under_a_bold_line_and_as_bullets() -> None:
     )
     assert spec is not None and findings == []
     assert [c.id for c in spec.requirements[0].acceptance] == ["AC-1.1", "AC-1.2"]
+
+
+def test_a_dependency_on_a_later_task_wins_over_the_order_read() -> None:
+    tasks = tasks_of(
+        SPEC_KIT,
+        tasks_md="## Phase 1: Setup\n\n- [ ] T001 Scaffold\n- [ ] T002 Config (depends on T004)\n"
+        "## Phase 2: Build\n\n- [ ] T003 Build\n- [ ] T004 Schema\n- [ ] T005 Ship\n",
+    )
+    assert tasks["T002"].depends_on == ("T001", "T004")  # read, and no cycle refused
+    assert tasks["T003"].depends_on == ("T002",)  # the phase gate, as read
+    assert tasks["T004"].depends_on == ()  # "after T003" would close the cycle: it gives way
+    assert tasks["T005"].depends_on == ("T004",)
