@@ -24,7 +24,7 @@ FILES = ("spec.md", "plan.md", "tasks.md")
 _TITLE = re.compile(r"^#\s+(?:Feature Specification|Tasks|Implementation Plan):\s*(.+?)\s*$")
 _INPUT = re.compile(r'^\*\*Input\*\*:\s*(?:User description:\s*)?"?(.*?)"?\s*$')
 _STORY = re.compile(
-    r"^###\s+(?:User Story|US)\s*(\d+)\s*[-\u2013\u2014:.]\s*(.+?)\s*"
+    r"^#{2,4}\s+(?:User Story|US)\s*(\d+)\s*[-\u2013\u2014:.]\s*(.+?)\s*"
     r"(?:\(Priority:\s*P(\d+)\))?\s*(?:🎯.*)?$",
     re.I,
 )
