@@ -55,6 +55,10 @@ def import_kiro(files: Mapping[str, str], name: str) -> Imported:
     if "tasks.md" in files:
         requirement_ids = {r["id"] for r in requirements}
         tasks = _read_tasks(files["tasks.md"], requirement_ids, unmapped, where)
+    if "design.md" in files:
+        where["design"] = ("design.md", 1)
+    if reader_intro := where.get("introduction"):
+        where.setdefault("context", reader_intro)
     spec = build_spec(
         slug(name),
         name.replace("-", " ").replace("_", " ").strip().capitalize(),
@@ -126,6 +130,8 @@ class _Requirements:
         elif level <= 3:
             intro = level == 2 and re.match(r"(?:introduction|overview|glossary)\b", text, re.I)
             self.section = "introduction" if intro else ""
+            if intro:
+                self.where.setdefault("introduction", ("requirements.md", number))
             self.current = None
             if intro and text.lower().startswith("glossary"):
                 self.introduction += ["", f"### {text}"]

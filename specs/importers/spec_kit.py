@@ -60,6 +60,8 @@ def import_spec_kit(files: Mapping[str, str], name: str) -> Imported:
     if "spec.md" in files:
         title, context, requirements, priorities = _read_spec(files["spec.md"], unmapped, where)
     design = _without_title(files.get("plan.md", ""))
+    if "plan.md" in files:
+        where["design"] = ("plan.md", 1)
     tasks: list[dict[str, Any]] = []
     if "tasks.md" in files:
         tasks_title, tasks = _read_tasks(
