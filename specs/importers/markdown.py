@@ -200,7 +200,9 @@ def read_checklist(text: str) -> Checklist:
     tasks, groups = _settle_headings(heading_entries, entries, heading_lines, orphans)
     unnumbered = list(_runs(sorted(orphans)))
     blank = not any(line.strip() for line in lines)
-    return Checklist(title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines, blank)
+    return Checklist(
+        title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines, blank, untitled
+    )
 
 
 def _box_entry(

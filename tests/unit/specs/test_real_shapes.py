@@ -394,3 +394,9 @@ def test_a_dependency_on_a_later_task_wins_over_the_order_read() -> None:
     assert tasks["T003"].depends_on == ("T002",)  # the phase gate, as read
     assert tasks["T004"].depends_on == ()  # "after T003" would close the cycle: it gives way
     assert tasks["T005"].depends_on == ("T004",)
+
+
+def test_an_id_without_a_title_is_an_error_at_its_line() -> None:
+    spec, findings = read(SPEC_KIT, tasks_md="- [ ] T001\n- [ ] T002 Real\n")
+    assert spec is None
+    assert places(findings) == [("tasks.md", 1, "error", "no-title")]
