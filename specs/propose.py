@@ -40,6 +40,9 @@ def add_task(spec_path: str, text: str, title: str, note: str | None = None) -> 
     fmt = format_of(spec_path)
     if fmt == "yaml":
         return _yaml_add(text, title, note)
+    places = _tasks(spec_path, text)
+    if places and lines_of(text)[max(n for _, n in places.values()) - 1].lstrip().startswith("|"):
+        raise CannotPropose("its tasks are the rows of a table; add the row by hand")
     if fmt == "spec-kit":
         return _spec_kit_add(spec_path, text, title)
     return _kiro_add(spec_path, text, title, note)

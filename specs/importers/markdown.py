@@ -157,6 +157,7 @@ def read_checklist(text: str) -> Checklist:
     orphans: list[tuple[int, str, str]] = []  # (line, text, section)
     heading_lines: list[tuple[int, int]] = []  # (line, level) of every heading
     untitled: list[Entry] = []
+    table_rows: list[tuple[int, str, tuple[tuple[int, str], ...]]] = []
     checkboxes = 0
     owner: Entry | None = None  # the task whose details follow
     for number, line in enumerate(lines, start=1):
@@ -172,6 +173,8 @@ def read_checklist(text: str) -> Checklist:
             if owner is not None:
                 heading_entries.append(owner)
             continue
+        if line.lstrip().startswith("|"):
+            table_rows.append((number, line.strip(), tuple(headings)))
         box = _CHECKBOX.match(line)
         indent = len(line) - len(line.lstrip()) if not box else len(box["indent"].expandtabs(4))
         if box:
@@ -198,11 +201,81 @@ def read_checklist(text: str) -> Checklist:
         elif owner is not None and not owner.is_heading:
             owner = None
     tasks, groups = _settle_headings(heading_entries, entries, heading_lines, orphans)
+    if not tasks and not untitled:
+        tasks = _table_tasks(table_rows)  # a task list written as a table
     unnumbered = list(_runs(sorted(orphans)))
     blank = not any(line.strip() for line in lines)
     return Checklist(
         title, title_line, tasks, groups, unnumbered, checkboxes, heading_lines, blank, untitled
     )
+
+
+def _table_tasks(rows: list[tuple[int, str, tuple[tuple[int, str], ...]]]) -> list[Entry]:
+    """Tasks written as the rows of a table with a column of task ids (`| T001 | Title |
+    Done |`), read only in a file with no checkbox or heading task (where a table of
+    ids is a summary of them)."""
+    tables: list[list[tuple[int, str, tuple[tuple[int, str], ...]]]] = []
+    for row in rows:
+        if tables and tables[-1][-1][0] == row[0] - 1:
+            tables[-1].append(row)
+        else:
+            tables.append([row])
+    entries: list[Entry] = []
+    for table in tables:
+        if len(table) < 3 or not all(_RULE.match(c) for c in _cells(table[1][1])):
+            continue
+        header = [c.strip("*_` ").lower() for c in _cells(table[0][1])]
+        body = [(n, _cells(text), headings) for n, text, headings in table[2:]]
+        id_column = next(
+            (
+                i
+                for i in range(len(header))
+                if all(_bare_id(cells[i]) for _, cells, _ in body if i < len(cells) and cells[i])
+                and any(i < len(cells) and cells[i] for _, cells, _ in body)
+            ),
+            None,
+        )
+        if id_column is None:
+            continue
+        others = [i for i in range(len(header)) if i != id_column]
+        title_column = next((i for i in others if header[i] in _TITLE_HEADERS), None)
+        title_column = title_column if title_column is not None else (others or [None])[0]
+        status = next((i for i in others if _STATUS_HEADER.search(header[i])), None)
+        for number, cells, headings in body:
+            task_number = _bare_id(cells[id_column]) if id_column < len(cells) else None
+            title = (
+                cells[title_column]
+                if title_column is not None and title_column < len(cells)
+                else ""
+            )
+            if task_number is None or not title:
+                continue
+            done = status is not None and status < len(cells) and _done_cell(cells[status])
+            entry = Entry(number, task_number, title, 0, 0, "x" if done else " ", False, headings)
+            entries.append(entry)
+    return entries
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))]
+
+
+def _cell(cells: list[str], column: int | None) -> str:
+    return cells[column] if column is not None and column < len(cells) else ""
+
+
+def _bare_id(cell: str) -> str | None:
+    found = task_id(cell.strip())
+    return found[0] if found is not None and not found[1] else None
+
+
+def _done_cell(cell: str) -> bool:
+    return bool(_STATUS_DONE.search(cell) or cell.strip().lower() in ("x", "yes", "\u2714"))
+
+
+_RULE = re.compile(r"^:?-{3,}:?$")
+_TITLE_HEADERS = {"task", "title", "description", "name", "what", "summary"}
+_STATUS_HEADER = re.compile(r"status|done|state|complete", re.I)
 
 
 def _box_entry(

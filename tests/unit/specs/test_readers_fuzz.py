@@ -173,7 +173,11 @@ def test_edits_of_tasks_md_never_fail_and_touch_only_their_lines(fmt, text, data
     assert len(lines_of(marked)) == len(lines_of(text))
     changed = [(a, b) for a, b in zip(lines_of(text), lines_of(marked), strict=True) if a != b]
     assert all(len(a) == len(b) for a, b in changed)  # one box's character each
-    added = add_task(folder, text, "A proposed task", "Proposed in #1.")
+    try:
+        added = add_task(folder, text, "A proposed task", "Proposed in #1.")
+    except CannotPropose:  # a task list written as a table is edited by hand
+        assert any(line.lstrip().startswith("|") for line in lines_of(text))
+        return
     again = _import(fmt, {"tasks.md": added.text}, "fuzz")
     assert f"task:{added.task_id}" in again.where
     for task_id in task_ids[:3]:

@@ -4,7 +4,10 @@ with one finding at the line to change."""
 
 from __future__ import annotations
 
+import pytest
+
 from specs.model import Finding, Spec
+from specs.propose import CannotPropose, add_task
 from specs.validate import validate_files
 
 SPEC_KIT = "specs/007-exports/"
@@ -400,3 +403,19 @@ def test_an_id_without_a_title_is_an_error_at_its_line() -> None:
     spec, findings = read(SPEC_KIT, tasks_md="- [ ] T001\n- [ ] T002 Real\n")
     assert spec is None
     assert places(findings) == [("tasks.md", 1, "error", "no-title")]
+
+
+def test_a_task_list_written_as_a_table() -> None:
+    table = (
+        "# Tasks: Demo\n\n| Order | Task | Owner | Status |\n| --- | --- | --- | --- |\n"
+        "| 1 | Write the docs | Code | Done |\n| 2 | Rebuild the bundle | Code | Backlog |\n"
+    )
+    tasks = tasks_of(SPEC_KIT, tasks_md=table)
+    assert [(t.id, t.title, t.done) for t in tasks.values()] == [
+        ("TASK-1", "Write the docs", True),
+        ("TASK-2", "Rebuild the bundle", False),
+    ]
+    with pytest.raises(CannotPropose, match="rows of a table"):
+        add_task(SPEC_KIT, table, "Ship")  # a checkbox would turn the table into a summary
+    summary = "- [ ] T001 Build\n\n| ID | Task |\n| --- | --- |\n| T001 | Build |\n"
+    assert list(tasks_of(SPEC_KIT, tasks_md=summary)) == ["T001"]  # a summary of the tasks
