@@ -45,7 +45,7 @@ _HEADING = re.compile(r"^(?P<level>#{1,6})[ \t]+(?P<text>.*?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})")
 _DONE_MARK = re.compile(r"\s*(?:\u2705|\u2714\ufe0f?|\[[xX]\])\s*")
 _STATUS = re.compile(r"^\s*[-*]?\s*\**Status\**\s*:?\**\s*(?P<value>.*)$", re.I)
-_STATUS_DONE = re.compile(r"\[[xX]\]|\u2705|\b(?:done|complete|completed)\b", re.I)
+_STATUS_DONE = re.compile(r"\[[xX]\]|\u2705|(?<!not )\b(?:done|complete|completed)\b", re.I)
 
 
 @dataclass
