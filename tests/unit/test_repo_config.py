@@ -97,4 +97,6 @@ def test_validate_reads_the_settings_file_as_settings_in_every_format(
     assert "unknown-setting" in out
     assert "phase" not in out  # not read as a spec ("needs 'title'", "needs 'phase'")
     (tmp_path / ".github/specbridge.yml").write_text("specs_path: plans\n")
+    (tmp_path / ".github/workflows").mkdir()
+    (tmp_path / ".github/workflows/ci.yml").write_text("on: push\njobs: {}\n")  # no spec
     assert main(["validate", "--format", fmt, "."]) == 0  # found in a folder too
