@@ -6,11 +6,17 @@ stop a repository's specs from syncing.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import yaml
 
+from specs.load import compose
+from specs.model import Finding
 from specs.sources import FORMATS, spec_path_of
 
 CONFIG_PATH = ".github/specbridge.yml"
@@ -176,3 +182,127 @@ def _status(value: Any) -> dict[str, str]:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
+
+
+# -- `specbridge validate .github/specbridge.yml` ---------------------------------------
+
+
+def is_config_path(path: str) -> bool:
+    """Whether a path (as given on the command line) is a repository's settings file."""
+    posix = path.replace("\\", "/")
+    return posix == CONFIG_PATH or posix.endswith("/" + CONFIG_PATH)
+
+
+def check_config_file(text: bytes, path: str) -> list[Finding]:
+    """The settings file checked against its JSON Schema (bot/repo_config.schema.json,
+    the one `specbridge schema --config` prints), each finding at its line."""
+    if len(text) > MAX_CONFIG_BYTES:
+        message = (
+            f"the file is {len(text):,} bytes; the settings file is at most {MAX_CONFIG_BYTES:,}"
+        )
+        return [Finding(path, 1, 1, "error", "too-large", message)]
+    node, findings = compose(text, path)
+    if node is None:
+        return [f for f in findings if f.code != "empty"]  # an empty file: the defaults
+    import jsonschema  # only this command needs it: the processes that serve do not load it
+
+    data = yaml.safe_load(text)
+    validator = jsonschema.Draft202012Validator(_schema())
+    found = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        found += _config_findings(error, node, path)
+    return sorted(dict.fromkeys(found), key=lambda f: (f.line, f.column))
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("bot").joinpath("repo_config.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _config_findings(error: Any, top: yaml.Node, path: str) -> list[Finding]:
+    """Findings for one jsonschema.ValidationError, at the node it is about."""
+    node = _node_at(top, list(error.absolute_path))
+    what = _setting_name(list(error.absolute_path))
+
+    def at(where: yaml.Node, code: str, message: str) -> Finding:
+        mark = where.start_mark
+        return Finding(path, mark.line + 1, mark.column + 1, "error", code, message)
+
+    if error.validator == "additionalProperties" and isinstance(node, yaml.MappingNode):
+        allowed = list(error.schema.get("properties", {}))
+        keys = [(k, v) for k, v in node.value if getattr(k, "value", None) not in allowed]
+        where = f" in {what}" if error.absolute_path else ""
+        return [
+            at(
+                key,
+                "unknown-setting",
+                f"unknown setting '{key.value}'{where}; the settings are {', '.join(allowed)}"
+                + _closest(str(key.value), allowed),
+            )
+            for key, _ in keys
+        ]
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in (error.instance or {})]
+        needs = " and ".join(f"'{k}'" for k in missing)
+        return [at(node, "missing-setting", f"{what} needs {needs}")]
+    if error.validator == "enum":
+        choices = ", ".join(str(c) for c in error.validator_value if c is not False)
+        return [
+            at(node, "invalid-setting", f"{what} must be one of {choices}, not {error.instance!r}")
+        ]
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else []
+        wanted = wanted or [error.validator_value]
+        expected = " or ".join(_TYPES.get(e, e) for e in wanted if e != "null")
+        message = f"{what} must be {expected}, not {_kind(error.instance)}"
+        return [at(node, "invalid-setting", message)]
+    return [at(node, "invalid-setting", f"{what}: {error.message}")]
+
+
+_TYPES = {
+    "object": "a mapping",
+    "integer": "a whole number",
+    "string": "text",
+    "array": "a list",
+    "boolean": "true or false",
+}
+
+
+def _setting_name(where: list[Any]) -> str:
+    """`project.number`, `'formats' item 2`, or the file itself."""
+    if not where:
+        return "the file"
+    keys = [str(step) for step in where if not isinstance(step, int)]
+    name = f"'{'.'.join(keys)}'"
+    if isinstance(where[-1], int):
+        name = f"{name} item {where[-1] + 1}"
+    return name
+
+
+def _node_at(node: yaml.Node, where: list[Any]) -> yaml.Node:
+    for step in where:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == step), node)
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
+            node = node.value[step]
+    return node
+
+
+def _closest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _kind(value: Any) -> str:
+    return {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)

@@ -23,7 +23,9 @@ def read_spec_files(path: Path) -> dict[str, bytes]:
     found = sorted(
         p
         for p in path.rglob("*")
-        if (p.suffix in SPEC_SUFFIXES or p.name in NATIVE_NAMES) and p.is_file()
+        if (p.suffix in SPEC_SUFFIXES or p.name in NATIVE_NAMES)
+        and not _github_but_settings(p.relative_to(path))
+        and p.is_file()
     )
     files = {p.as_posix(): p for p in found}
     grouped = group(files, anywhere=True)
@@ -33,3 +35,12 @@ def read_spec_files(path: Path) -> dict[str, bytes]:
         if spec.endswith(("/", *SPEC_SUFFIXES))  # a stray spec.md is nobody's
         for name in names
     }
+
+
+def _github_but_settings(relative: Path) -> bool:
+    """A file of a `.github/` folder other than specbridge's settings (workflows,
+    issue templates): no spec, and not read when a folder holding it is given."""
+    parts = relative.parts
+    if ".github" not in parts[:-1]:
+        return False
+    return not (parts[-2] == ".github" and relative.stem == "specbridge")

@@ -53,6 +53,18 @@ def load_spec(
     return spec, findings
 
 
+def compose(text: str | bytes, path: str) -> tuple[yaml.Node | None, list[Finding]]:
+    """One YAML document as nodes (for positions), refused as a spec would be when it
+    is hostile or broken: the node, or None and the finding that says why."""
+    try:
+        return _compose(text), []
+    except _Refused as refused:
+        finding = Finding(
+            path, refused.line, refused.column, "error", refused.code, refused.message
+        )
+        return None, [finding]
+
+
 def _compose(text: str | bytes) -> yaml.Node:
     source = _as_text(text)
     _check_events(source)

@@ -11,9 +11,11 @@ from pathlib import PurePosixPath
 
 import yaml
 
+from specs.importers.markdown import lines_with_ends
 from specs.sources import _import, format_of
 
-_CHECKBOX = re.compile(r"^(\s*-\s+\[)( |x|X|-)(\])")
+# As specs/importers/markdown.py reads them: `-`, `*`, `+` or `1.` bullets, `\[ \]` escaped.
+_CHECKBOX = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+\\?\[)( |x|X|-|~)(\\?\])")
 _TRUE = {"true", "yes", "on", "y"}
 
 
@@ -24,7 +26,7 @@ def mark_done(spec_path: str, text: str, done: Mapping[str, bool]) -> str:
     if fmt == "yaml":
         return _yaml(text, done)
     imported = _import(fmt, {"tasks.md": text}, PurePosixPath(spec_path).name)
-    lines = text.splitlines(keepends=True)
+    lines = lines_with_ends(text)
     for task_id, wanted in done.items():
         place = imported.where.get(f"task:{task_id}")
         if place is None:

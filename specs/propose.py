@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 
 import yaml
 
+from specs.importers.markdown import is_task_line, lines_of, lines_with_ends, unclosed_fence
 from specs.sources import _import, format_of
 
 
@@ -28,7 +29,6 @@ class Added:
 
 
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
-_KIRO_TASK = re.compile(r"^(\s*)-\s+\[( |x|X|-)\](\*)?\s+(\d+(?:\.\d+)*)(\*)?\.?\s+(.+?)\s*$")
 
 
 def add_task(spec_path: str, text: str, title: str, note: str | None = None) -> Added:
@@ -40,6 +40,9 @@ def add_task(spec_path: str, text: str, title: str, note: str | None = None) -> 
     fmt = format_of(spec_path)
     if fmt == "yaml":
         return _yaml_add(text, title, note)
+    places = _tasks(spec_path, text)
+    if places and lines_of(text)[max(n for _, n in places.values()) - 1].lstrip().startswith("|"):
+        raise CannotPropose("its tasks are the rows of a table; add the row by hand")
     if fmt == "spec-kit":
         return _spec_kit_add(spec_path, text, title)
     return _kiro_add(spec_path, text, title, note)
@@ -53,9 +56,15 @@ def remove_task(spec_path: str, text: str, task_id: str) -> str:
     place = _tasks(spec_path, text).get(f"task:{task_id}")
     if place is None:
         raise CannotPropose(f"{task_id} is not a task of the file")
-    lines = text.splitlines(keepends=True)
+    lines = lines_with_ends(text)
     start = place[1] - 1
     end = start + 1
+    if heading := re.match(r"^(#{1,6})\s", lines[start]):  # a task written as a heading
+        level = len(heading[1])
+        while end < len(lines) and not re.match(rf"^#{{1,{level}}}\s", lines[end]):
+            end += 1
+        del lines[start:end]
+        return "".join(lines)
     if fmt == "kiro":  # its detail bullets go with it, its sub-tasks do not
         indent = len(lines[start]) - len(lines[start].lstrip())
         while end < len(lines) and _detail_of(lines[end], indent):
@@ -77,11 +86,13 @@ def _newline(text: str) -> str:
 
 
 def _insert_after(text: str, index: int | None, new_lines: list[str]) -> str:
-    """new_lines after line `index` (0-based; None: at the end of the file)."""
+    """new_lines after line `index` (0-based; None: at the end of the file, before a
+    code block left open there, which would hold them)."""
     newline = _newline(text)
-    lines = text.splitlines(keepends=True)
+    lines = lines_with_ends(text)
     if index is None:
-        index = len(lines) - 1
+        opened = unclosed_fence(text)
+        index = len(lines) - 1 if opened is None else opened - 1
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     block = [line + newline for line in new_lines]
@@ -90,35 +101,80 @@ def _insert_after(text: str, index: int | None, new_lines: list[str]) -> str:
 
 def _spec_kit_add(spec_path: str, text: str, title: str) -> Added:
     places = _tasks(spec_path, text)
-    numbers = [key.removeprefix("task:T") for key in places]
+    numbers = [m[1] for key in places if (m := re.fullmatch(r"task:T(\d+)", key))]
     width = max([len(n) for n in numbers] + [3])
     task_id = f"T{max([int(n) for n in numbers] + [0]) + 1:0{width}d}"
-    last = max((line for _, line in places.values()), default=None)
+    while f"task:{task_id}" in places:  # T012 free as a number, taken as T012 of another kind
+        task_id = f"T{int(task_id[1:]) + 1:0{width}d}"
+    index = _end_of_last_task(text, places)
     line = f"- [ ] {task_id} {title}"
-    return Added(_insert_after(text, None if last is None else last - 1, [line]), task_id, line)
+    if heading := _last_heading_task(text, places):  # written as its tasks are: a heading
+        line = f"{heading[0]} {heading[1]}{task_id}{heading[2]}{title}"
+        return Added(_insert_after(text, index, ["", line]), task_id, line)
+    return Added(_insert_after(text, index, [line]), task_id, line)
 
 
 def _kiro_add(spec_path: str, text: str, title: str, note: str | None) -> Added:
     places = _tasks(spec_path, text)
-    tops = [int(key.removeprefix("task:TASK-").split(".")[0]) for key in places]
+    tops = [int(m[1]) for key in places if (m := re.match(r"task:TASK-(\d+)", key))]
     number = max([*tops, 0]) + 1
-    lines = text.splitlines()
-    index = None
-    if places:
-        index = max(line for _, line in places.values()) - 1
-        indent = len(lines[index]) - len(lines[index].lstrip())
-        while index + 1 < len(lines) and _detail_of(lines[index + 1], indent):
-            index += 1
+    lines = lines_of(text)
+    index = _end_of_last_task(text, places)
     line = f"- [ ] {number}. {title}"
+    if heading := _last_heading_task(text, places):  # written as its tasks are: a heading
+        after = heading[2] if heading[2].startswith(".") else f".{heading[2]}"
+        line = f"{heading[0]} {heading[1]}{number}{after}{title}"
+        block = ["", line] + ([f"- {note}"] if note else [])
+        return Added(_insert_after(text, index, block), f"TASK-{number}", line)
     block = [line] + ([f"  - {note}"] if note else [])
     if index is not None and lines[index].strip() and re.search(r"\n\s*\n- \[", text):
         block = ["", *block]  # its tasks are a blank line apart
     return Added(_insert_after(text, index, block), f"TASK-{number}", line)
 
 
+_HEADING_TASK = re.compile(
+    r"^(#{1,6})\s+(\W*(?:Task\s+)?)[A-Z]*[\d.]+[a-z]?(\s*[:.\-\u2013\u2014]?\s*)"
+)
+
+
+def _last_heading_task(
+    text: str, places: dict[str, tuple[str, int]]
+) -> tuple[str, str, str] | None:
+    """(its #s, what precedes the id, what follows it) when the last task is a heading."""
+    if not places:
+        return None
+    line = lines_of(text)[max(n for _, n in places.values()) - 1]
+    match = re.match(
+        r"^(#{1,6})\s+(\W*(?:Task\s+)?)[A-Z]*[\d.]+[a-z]?(\s*[:.\-\u2013\u2014]?\s*)", line
+    )
+    return (match[1], match[2], match[3] or " ") if match else None
+
+
+def _end_of_last_task(text: str, places: dict[str, tuple[str, int]]) -> int | None:
+    """The index of the last line of the last task: its line and the lines below that
+    belong to it (indented deeper; for a task written as a heading, its section)."""
+    if not places:
+        return None
+    lines = lines_of(text)
+    index = max(line for _, line in places.values()) - 1
+    if heading := re.match(r"^(#{1,6})\s", lines[index]):
+        level, end = len(heading[1]), index
+        opened = unclosed_fence(text)  # a code block left open runs to the end: not the task's
+        last = len(lines) - 1 if opened is None or opened <= index else opened - 1
+        while end < last and not re.match(rf"^#{{1,{level}}}\s", lines[end + 1]):
+            end += 1
+        while end > index and not lines[end].strip():
+            end -= 1
+        return end
+    indent = len(lines[index]) - len(lines[index].lstrip())
+    while index + 1 < len(lines) and _detail_of(lines[index + 1], indent):
+        index += 1
+    return index
+
+
 def _detail_of(line: str, indent: int) -> bool:
     """Whether a line belongs to the task above it (indented deeper, not a task itself)."""
-    if not line.strip() or _KIRO_TASK.match(line):
+    if not line.strip() or is_task_line(line):
         return False
     return len(line) - len(line.lstrip()) > indent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path, PurePath
 from typing import TextIO
@@ -18,9 +18,16 @@ from specs.validate import validate_files
 ANNOTATIONS_PER_STEP = 10
 
 
-def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
+# A check of files that are not specs (the settings file, in bot/): its findings, or
+# None for a file it does not know.
+OtherFiles = Callable[[str, bytes], "list[Finding] | None"]
+
+
+def validate_paths(
+    paths: Sequence[str], fmt: str, out: TextIO, other_files: OtherFiles | None = None
+) -> int:
     """Exit status: 0 without errors (warnings allowed), 1 with errors or no spec file at all,
-    2 for a path that does not exist."""
+    2 for a path that does not exist. `other_files` claims the files that are not specs."""
     files: dict[str, bytes] = {}
     for name in paths:
         path = Path(name)
@@ -28,7 +35,15 @@ def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
             print(f"specbridge validate: {name} is neither a file nor a directory", file=sys.stderr)
             return 2
         files |= read_spec_files(path)
-    if not files:
+    findings: list[Finding] = []
+    others = 0
+    for name in list(files) if other_files else []:
+        found = other_files(name, files[name])  # type: ignore[misc]
+        if found is not None:
+            findings += found
+            others += 1
+            del files[name]
+    if not files and not others:
         suffixes = ", ".join(f"*{suffix}" for suffix in SPEC_SUFFIXES)
         print(
             f"specbridge validate: no spec files ({suffixes}) and no spec-kit or Kiro folder "
@@ -36,8 +51,8 @@ def validate_paths(paths: Sequence[str], fmt: str, out: TextIO) -> int:
             file=sys.stderr,
         )
         return 1
-    findings = [f for _, found in validate_files(files, anywhere=True).values() for f in found]
-    FORMATS[fmt](findings, len(files), out)
+    findings += [f for _, found in validate_files(files, anywhere=True).values() for f in found]
+    FORMATS[fmt](findings, len(files) + others, out)
     return 1 if any(f.is_error for f in findings) else 0
 
 

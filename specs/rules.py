@@ -9,6 +9,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
+from specs import limits
 from specs.model import (
     APPROVALS,
     MANUAL_AGENT,
@@ -82,9 +83,8 @@ class _Checker:
 
     def add(self, node: yaml.Node, code: str, message: str, severity: str = "error") -> None:
         mark = node.start_mark
-        self.findings.append(
-            Finding(self.path, mark.line + 1, mark.column + 1, severity, code, message)
-        )
+        path = getattr(mark, "path", None) or self.path  # a Markdown file's (sources.Place)
+        self.findings.append(Finding(path, mark.line + 1, mark.column + 1, severity, code, message))
 
     # -- shapes ----------------------------------------------------------------------
 
@@ -232,7 +232,8 @@ def check_spec(
     agent = check.string(top, "agent", "default") or "default"
     _check_agent(check, top, agent)
     requirements = _requirements(check, top)
-    tasks = _tasks(check, top, {r.id for r in requirements})
+    task_entries = _tasks(check, top, {r.id for r in requirements})
+    tasks = [task for task, _ in task_entries]
     tasks_node = top["tasks"][1] if "tasks" in top else None
     tasks_misshapen = tasks_node is not None and not isinstance(tasks_node, yaml.SequenceNode)
     if phase == "tasks" and not tasks and (not tasks_misshapen or _is_null(tasks_node)):
@@ -263,7 +264,129 @@ def check_spec(
         requirements=tuple(requirements),
         tasks=tuple(tasks),
     )
+    _check_limits(check, top, spec, task_entries)
     return spec, check.findings
+
+
+def _check_limits(
+    check: _Checker,
+    top: dict,  # type: ignore[type-arg]
+    spec: Spec,
+    task_entries: list[tuple[SpecTask, dict]],  # type: ignore[type-arg]
+) -> None:
+    """What GitHub or the database would refuse at sync (specs/limits.py), told here."""
+    room = limits.title_room(len(spec.tasks))
+    if "title" in top and len(limits.one_line(spec.title)) > room:
+        issues = "'Spec: …'"
+        if len(spec.tasks) > 100:
+            issues = "'Spec: …' and ' (part N)' past 100 tasks"
+        check.add(
+            top["title"][1],
+            "too-long",
+            f"the spec's title is {len(limits.one_line(spec.title))} characters; its issues "
+            f"are titled {issues} and GitHub allows {limits.ISSUE_TITLE}: shorten it to "
+            f"{room} or less",
+        )
+    for item in _plain_texts(top, "labels"):
+        if len(item.value) > limits.LABEL:
+            check.add(
+                item,
+                "too-long",
+                f"the label '{item.value[:30]}…' is {len(item.value)} characters; GitHub allows "
+                f"{limits.LABEL} in a label's name",
+            )
+    if spec.owner is not None and "owner" in top and not limits.LOGIN.match(spec.owner):
+        login = spec.owner.strip().lstrip("@")
+        hint = f"; did you mean '{login}'?" if limits.LOGIN.match(login) else ""
+        check.add(
+            top["owner"][1],
+            "invalid-value",
+            "'owner' must be a GitHub login (letters, digits and single '-', at most 39 "
+            f"characters), not '{spec.owner}'{hint}",
+        )
+    for agent, entries in [(spec.agent, top), *((t.agent, e) for t, e in task_entries)]:
+        if agent is not None and "agent" in entries and len(agent) > limits.AGENT:
+            check.add(
+                entries["agent"][1],
+                "too-long",
+                f"an agent profile's name is at most {limits.AGENT} characters, not {len(agent)}",
+            )
+    if len(spec.tasks) > limits.TASKS:
+        check.add(
+            top["tasks"][0],
+            "too-many-tasks",
+            f"the spec has {len(spec.tasks):,} tasks; GitHub holds {limits.TASKS:,} issues under "
+            "one tracking issue (100 parts of 100): split it into several specs",
+        )
+    _check_bodies(check, top, spec, task_entries)
+
+
+def _check_bodies(
+    check: _Checker,
+    top: dict,  # type: ignore[type-arg]
+    spec: Spec,
+    task_entries: list[tuple[SpecTask, dict]],  # type: ignore[type-arg]
+) -> None:
+    """A task's issue holds its title, description, the requirements it serves and its
+    dependencies, then the spec's context and design folded; GitHub refuses a body past
+    65,536 characters. The task's own text must fit; the shared context and design are
+    cut in its issue when they do not (a warning: the spec file keeps them whole)."""
+    requirements = {r.id: r for r in spec.requirements}
+    frame = limits.TICKET_BODY_FRAME + 2 * len(check.path) + 3 * len(spec.id)
+    largest: tuple[int, SpecTask | None] = (0, None)
+    for task, entries in task_entries:
+        title = limits.one_line(limits.TICKET_TITLE.format(key=task.id, title=task.title))
+        if "title" in entries and len(title) > limits.ISSUE_TITLE:
+            check.add(
+                entries["title"][1],
+                "too-long",
+                f"task {task.id}'s title is {len(limits.one_line(task.title))} characters; its "
+                f"issue's title '{task.id}: …' would be {len(title)}, and GitHub allows "
+                f"{limits.ISSUE_TITLE}: shorten it to {limits.ISSUE_TITLE - len(task.id) - 2} or "
+                "less (the rest can go in its description)",
+            )
+        own = frame + 3 * len(task.id) + limits.shown_length(task.description)
+        for key in task.requirements:
+            if requirement := requirements.get(key):
+                own += limits.PER_REQUIREMENT + len(key) + limits.shown_length(requirement.text)
+                own += sum(
+                    limits.PER_CRITERION + len(c.id) + limits.shown_length(c.text)
+                    for c in requirement.acceptance
+                )
+        own += sum(limits.PER_DEPENDENCY + len(d) for d in task.depends_on)
+        if own > limits.ISSUE_BODY:
+            where = entries.get("description") or entries.get("id") or entries.get("title")
+            if where is not None:
+                check.add(
+                    where[1],
+                    "too-long",
+                    f"task {task.id}'s issue would take about {own:,} characters with its "
+                    f"description ({len(task.description):,}) and the requirements it serves; "
+                    f"GitHub allows {limits.ISSUE_BODY:,} in an issue: shorten the description, "
+                    "or split the task",
+                )
+        elif own > largest[0]:
+            largest = (own, task)
+    background = limits.shown_length(spec.context) + limits.shown_length(spec.design)
+    shared = top.get("design") or top.get("context")
+    too_long = largest[0] + background > limits.ISSUE_BODY
+    if largest[1] is not None and shared is not None and too_long:
+        check.add(
+            shared[1],
+            "body-cut",
+            f"the context and design ({background:,} characters) are shown, folded, in every "
+            f"task's issue; with the text of task {largest[1].id} they pass GitHub's "
+            f"{limits.ISSUE_BODY:,} characters, so such issues show them cut (the spec file "
+            "keeps them whole)",
+            "warning",
+        )
+
+
+def _plain_texts(entries: dict, key: str) -> list[yaml.ScalarNode]:  # type: ignore[type-arg]
+    node = entries[key][1] if key in entries else None
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [i for i in node.value if isinstance(i, yaml.ScalarNode) and i.tag == _STR]
 
 
 def _reads_as_other_than_text(node: yaml.Node | None) -> TypeGuard[yaml.ScalarNode]:
@@ -294,8 +417,8 @@ def _check_agent(check: _Checker, entries: dict, agent: str | None) -> None:  # 
 
 def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ignore[type-arg]
     requirements: list[Requirement] = []
-    seen: dict[str, int] = {}
-    criteria_seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
+    criteria_seen: dict[str, tuple[str, int]] = {}
     for node in check.sequence(top, "requirements"):
         if not isinstance(node, yaml.MappingNode):
             check.add(
@@ -340,9 +463,14 @@ def _requirements(check: _Checker, top: dict) -> list[Requirement]:  # type: ign
     return requirements
 
 
-def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTask]:  # type: ignore[type-arg]
-    tasks: list[SpecTask] = []
-    seen: dict[str, int] = {}
+def _tasks(
+    check: _Checker,
+    top: dict,  # type: ignore[type-arg]
+    requirement_ids: set[str],
+) -> list[tuple[SpecTask, dict]]:  # type: ignore[type-arg]
+    """The tasks, each with its entries (key → (key node, value node)) for positions."""
+    tasks: list[tuple[SpecTask, dict]] = []  # type: ignore[type-arg]
+    seen: dict[str, tuple[str, int]] = {}
     references: list[tuple[str, list[tuple[str, yaml.Node]]]] = []
     for node in check.sequence(top, "tasks"):
         if not isinstance(node, yaml.MappingNode):
@@ -353,7 +481,7 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         entries = check.mapping(node, TASK_KEYS, "a task")
         check.require(node, entries, REQUIRED_KEYS["task"], "a task")
         task_id = check.item_id(entries, "task")
-        _unique(check, entries, task_id, seen, "task")
+        first_use = _unique(check, entries, task_id, seen, "task")
         served = check.strings(entries, "requirements")
         for requirement, ref in served:
             if requirement not in requirement_ids:
@@ -367,20 +495,19 @@ def _tasks(check: _Checker, top: dict, requirement_ids: set[str]) -> list[SpecTa
         depends_on = check.strings(entries, "depends_on")
         agent = check.string(entries, "agent")
         _check_agent(check, entries, agent)
-        if task_id:
+        if task_id and first_use:  # a duplicate's dependencies would only repeat its error
             references.append((task_id, depends_on))
-            tasks.append(
-                SpecTask(
-                    id=task_id,
-                    title=check.string(entries, "title", "") or "",
-                    description=check.string(entries, "description", "") or "",
-                    priority=check.enum(entries, "priority", "medium") or "medium",
-                    requirements=tuple(v for v, _ in served),
-                    depends_on=tuple(v for v, _ in depends_on),
-                    agent=agent,
-                    done=check.boolean(entries, "done"),
-                )
+            task = SpecTask(
+                id=task_id,
+                title=check.string(entries, "title", "") or "",
+                description=check.string(entries, "description", "") or "",
+                priority=check.enum(entries, "priority", "medium") or "medium",
+                requirements=tuple(v for v, _ in served),
+                depends_on=tuple(v for v, _ in depends_on),
+                agent=agent,
+                done=check.boolean(entries, "done"),
             )
+            tasks.append((task, entries))
     _check_dependencies(check, references, set(seen))
     return tasks
 
@@ -440,17 +567,22 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def _unique(
-    check: _Checker, entries: dict, value: str | None, seen: dict[str, int], kind: str
-) -> None:  # type: ignore[type-arg]
+    check: _Checker, entries: dict, value: str | None, seen: dict[str, tuple[str, int]], kind: str
+) -> bool:  # type: ignore[type-arg]
+    """Whether the id is new; a duplicate is told at its second use, naming the first."""
     if value is None:
-        return
+        return True
     node = entries["id"][1]
+    path = getattr(node.start_mark, "path", None) or check.path
     if value in seen:
-        check.add(
-            node, "duplicate-id", f"{kind} id '{value}' is already used on line {seen[value]}"
-        )
-    else:
-        seen[value] = node.start_mark.line + 1
+        first_path, first_line = seen[value]
+        where = f"on line {first_line}"
+        if first_path != path:
+            where = f"in {first_path} line {first_line}"
+        check.add(node, "duplicate-id", f"{kind} id '{value}' is already used {where}")
+        return False
+    seen[value] = (path, node.start_mark.line + 1)
+    return True
 
 
 def _did_you_mean(value: str, choices: Collection[str]) -> str:

@@ -164,7 +164,7 @@ class Spec(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
     key: Mapped[str] = mapped_column(String(128))  # the spec's `id:` in its file
-    path: Mapped[str] = mapped_column(String(1024))
+    path: Mapped[str] = mapped_column(Text)  # git's paths have no length the validator could hold
     title: Mapped[str] = mapped_column(String(512))
     # None only for a file that never loaded (status invalid).
     phase: Mapped[SpecPhase | None] = mapped_column(_enum(SpecPhase))

@@ -8,17 +8,22 @@ import sys
 
 from bot.cli.problems import quiet_on_closed_pipe, read_settings, repo_name
 from specs import importers
+from specs.model import Finding
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """validate, import, schema, plan."""
-    validate = commands.add_parser("validate", help="validate spec files, no server needed")
+    validate = commands.add_parser(
+        "validate",
+        help="validate spec files, or .github/specbridge.yml against its schema; no server needed",
+    )
     validate.add_argument(
         "paths",
         nargs="*",
         default=["specs/"],
         metavar="PATH",
-        help="spec files or folders, read recursively (default: specs/)",
+        help="spec files or folders, read recursively, or the settings file "
+        ".github/specbridge.yml (default: specs/)",
     )
     validate.add_argument(
         "--format",
@@ -64,28 +69,42 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from bot.repo_config import check_config_file, is_config_path
     from specs.report import validate_paths
 
-    return validate_paths(args.paths, args.format, sys.stdout)
+    def settings_file(path: str, text: bytes) -> list[Finding] | None:
+        return check_config_file(text, path) if is_config_path(path) else None
+
+    return validate_paths(args.paths, args.format, sys.stdout, settings_file)
 
 
 def _import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from specs.importers import ImportProblem, import_feature
-    from specs.load import load_spec
+    from specs.importers import ImportProblem, Note, import_feature
+    from specs.sources import files_read, load_native
 
     try:
         imported, text = import_feature(args.tool, Path(args.path))
     except ImportProblem as problem:
         print(f"specbridge import: {problem}", file=sys.stderr)
         return 2
+    directory = Path(args.path) if Path(args.path).is_dir() else Path(args.path).parent
+    folder = directory.as_posix().rstrip("/") + "/"
     for note in imported.unmapped:
-        print(f"specbridge import: not mapped: {note}", file=sys.stderr)
+        if getattr(note, "severity", "warning") == "warning":
+            placed = isinstance(note, Note) and note.file
+            at = f"{folder}{note.file}:{note.line}: " if placed else ""
+            print(f"specbridge import: {at}not mapped: {note}", file=sys.stderr)
+    # Checked as the folder it came from: each error at the Markdown line to fix.
+    present = [n for n in files_read(args.tool) if (directory / n).is_file()]
+    files = {folder + name: (directory / name).read_bytes() for name in present}
+    _, findings = load_native(args.tool, folder, files)
+    errors = [f for f in findings if f.is_error]
+    for f in errors:
+        where = f"{f.path}:{f.line}"
+        print(f"specbridge import: {where}: error[{f.code}]: {f.message}", file=sys.stderr)
     output = Path(args.output) if args.output else None
-    _, findings = load_spec(text, str(output or f"{imported.spec['id']}.yaml"))
-    for finding in (f for f in findings if f.is_error):
-        print(f"specbridge import: {finding.code}: {finding.message}", file=sys.stderr)
     if output is None:
         sys.stdout.write(text)
     elif output.exists():
@@ -94,7 +113,7 @@ def _import(args: argparse.Namespace) -> int:
     else:
         output.write_text(text, encoding="utf-8")
         print(f"wrote {output}", file=sys.stderr)
-    return 1 if any(f.is_error for f in findings) else 0
+    return 1 if errors else 0
 
 
 def _schema(args: argparse.Namespace) -> int:

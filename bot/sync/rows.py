@@ -77,9 +77,11 @@ def record_invalid(
         select(Spec).where(Spec.repository_id == repository.id, Spec.path == path)
     ).first()
     if spec is None:
-        key = PurePosixPath(path).stem
+        # Cut to their columns: a file name or path past them is still a spec refused.
+        key = PurePosixPath(path).stem[: Spec.__table__.c.key.type.length]
+        title = path[: Spec.__table__.c.title.type.length]
         spec = Spec(
-            repository=repository, key=key, path=path, title=path, status=SpecStatus.INVALID
+            repository=repository, key=key, path=path, title=title, status=SpecStatus.INVALID
         )
         session.add(spec)
     findings_json = findings_as_json(findings)

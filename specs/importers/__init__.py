@@ -33,12 +33,18 @@ class Note(str):
     file: str | None
     line: int | None
     kind: str
+    severity: str  # "warning", or "error" for what makes the files no spec (no task at all)
 
     def __new__(
-        cls, text: str, file: str | None = None, line: int | None = None, kind: str = "not-mapped"
+        cls,
+        text: str,
+        file: str | None = None,
+        line: int | None = None,
+        kind: str = "not-mapped",
+        severity: str = "warning",
     ) -> Note:
         note = super().__new__(cls, text)
-        note.file, note.line, note.kind = file, line, kind
+        note.file, note.line, note.kind, note.severity = file, line, kind, severity
         return note
 
 
@@ -143,8 +149,16 @@ class _SpecDumper(yaml.SafeDumper):
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value.rstrip() + "\n", style="|")
+        value = value.rstrip() + "\n"
+    if any(ch in value for ch in _BREAKS_YAML_FOLDS):
+        # YAML 1.1 reads these as line breaks, and folds them outside double quotes.
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_str(value)
+
+
+_BREAKS_YAML_FOLDS = "\r\x85\u2028\u2029"
 
 
 _SpecDumper.add_representer(str, _represent_text)

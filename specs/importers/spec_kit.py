@@ -10,26 +10,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specs.importers import Imported, Note, build_spec, drop_unknown_references, slug
+from specs.importers.markdown import (
+    Entry,
+    fit_title,
+    read_checklist,
+    readable_lines,
+    task_id_of,
+    tell_unread,
+)
 
 FILES = ("spec.md", "plan.md", "tasks.md")
 
 _TITLE = re.compile(r"^#\s+(?:Feature Specification|Tasks|Implementation Plan):\s*(.+?)\s*$")
 _INPUT = re.compile(r'^\*\*Input\*\*:\s*(?:User description:\s*)?"?(.*?)"?\s*$')
 _STORY = re.compile(
-    r"^###\s+User Story\s+(\d+)\s*[-\u2013\u2014:]\s*(.+?)\s*"
-    r"(?:\(Priority:\s*P(\d+)\))?\s*(?:🎯.*)?$"
+    r"^#{2,4}\s+(?:User Story|US)\s*(\d+)\s*[-\u2013\u2014:.]\s*(.+?)\s*"
+    r"(?:\(Priority:\s*P(\d+)\))?\s*(?:🎯.*)?$",
+    re.I,
 )
 _SCENARIO = re.compile(r"^\s*\d+\.\s+(.*\S)\s*$")
-_FUNCTIONAL = re.compile(r"^\s*[-*]\s+\*\*((?:FR|NFR)-\d+)\*\*:?\s*(.+?)\s*$")
+# `- **FR-001**: System MUST x`, also `**FR-001:**`, `**FR-001** x`, without the bullet
+_FUNCTIONAL = re.compile(r"^\s*(?:[-*]\s+)?\*\*((?:FR|NFR)-\d+[a-z]?):?\*\*:?\s*(.+?)\s*$")
 _SYSTEM_MUST = re.compile(r"^(?:the\s+)?system\s+must\s+", re.I)
 _ACTOR_MUST = re.compile(r"^(\w[\w ]*?)\s+must\s+be\s+able\s+to\s+", re.I)
 _CLARIFY = re.compile(r"\[NEEDS CLARIFICATION:\s*([^\]]*)\]")
-_PHASE = re.compile(r"^##\s+Phase\s+[\w.]+\s*:\s*(.+?)\s*$")
-_TASK = re.compile(r"^\s*-\s+\[( |x|X)\]\s+(T\d+)\s+(.*\S)\s*$")
-_CHECKBOX = re.compile(r"^\s*-\s+\[( |x|X)\]\s+(.*\S)\s*$")
-_MARKER = re.compile(r"^\[(P|US\d+)\]\s*")
-_DEPENDS = re.compile(r"\(depends on ([^)]*)\)", re.I)
-_TASK_ID = re.compile(r"\bT\d+\b")
+_PHASE = re.compile(r"^##\s+Phase\s+[\w.]+\s*[:\-\u2013\u2014]\s*(.+?)\s*$")
+_PHASE_WORD = re.compile(r"^(?:Phase|Milestone|Stage)\b|^M\d+\b", re.I)
+_MARKER = re.compile(r"^`?\[([^\]\[]+)\]`?\s*")
+_STORY_MARKER = re.compile(r"^US\d+$")
+_DEPENDS = re.compile(r"\bdepends? on:?\s*([^)\n;]*)", re.I)
+_MENTIONED_ID = re.compile(
+    r"\b(T\d+[a-z]?(?:\.\d+)*|[A-Z]{1,5}-?\d{2,}[a-z]?|\d+(?:\.\d+)+)\b"
+    r"(?:\s*[-\u2013]\s*(T?\d+)\b)?"  # T007-T012: a range
+)
 _CONTEXT_SECTION = re.compile(
     r"^(?:#{2,4}\s+|\*\*)(Edge Cases|Key Entities|Assumptions|Measurable Outcomes)\b.*$"
 )
@@ -47,6 +60,8 @@ def import_spec_kit(files: Mapping[str, str], name: str) -> Imported:
     if "spec.md" in files:
         title, context, requirements, priorities = _read_spec(files["spec.md"], unmapped, where)
     design = _without_title(files.get("plan.md", ""))
+    if "plan.md" in files:
+        where["design"] = ("plan.md", 1)
     tasks: list[dict[str, Any]] = []
     if "tasks.md" in files:
         tasks_title, tasks = _read_tasks(
@@ -75,7 +90,7 @@ def _read_spec(
     seen: set[str] = set()
     notes: list[str] = []  # sections kept as context, e.g. Edge Cases
     in_notes = False
-    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
+    for number, line in enumerate(readable_lines(text), start=1):
         heading = _CONTEXT_SECTION.match(line)
         if heading:
             notes.append(f"### {heading.group(1).strip()}")
@@ -86,10 +101,12 @@ def _read_spec(
                 notes.append(_plain(line.rstrip()))
             continue
         in_notes = False
-        if match := _TITLE.match(line):
+        if (match := _TITLE.match(line)) and not title:
             title = match.group(1)
+            where["title"] = ("spec.md", number)
         elif match := _INPUT.match(line):
             context = match.group(1)
+            where.setdefault("context", ("spec.md", number))
         elif match := _STORY.match(line):
             story_number, story_title, priority = match.groups()
             story = {"id": f"US{story_number}", "text": story_title, "acceptance": []}
@@ -106,7 +123,7 @@ def _read_spec(
         elif match := _FUNCTIONAL.match(line):
             if match.group(1) not in seen:
                 where[f"requirement#{len(requirements)}"] = ("spec.md", number)
-            _functional(match.group(1), match.group(2), requirements, seen, unmapped, number)
+            _functional(match.group(1), match.group(2), requirements, seen, unmapped, number, where)
             where.setdefault(f"requirement:{match.group(1)}", ("spec.md", number))
         elif line.startswith("**Acceptance Scenarios**"):
             in_scenarios = story is not None
@@ -136,10 +153,18 @@ def _functional(
     seen: set[str],
     unmapped: list[str],
     line: int | None = None,
+    where: dict[str, tuple[str, int]] | None = None,
 ) -> None:
     if requirement_id in seen:
+        first = (where or {}).get(f"requirement:{requirement_id}", ("spec.md", 0))[1]
         unmapped.append(
-            Note(f"{requirement_id} is defined more than once; kept the first", "spec.md", line)
+            Note(
+                f"{requirement_id} is already defined on line {first}; kept that one",
+                "spec.md",
+                line,
+                "duplicate-id",
+                "error",
+            )
         )
         return
     seen.add(requirement_id)
@@ -184,72 +209,119 @@ def _read_tasks(
     where: dict[str, tuple[str, int]] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     where = {} if where is None else where
-    title = ""
+    checklist = read_checklist(text)
+    title = match.group(1) if (match := _TITLE.match(f"# {checklist.title}")) else ""
+    if title:
+        where.setdefault("title", ("tasks.md", checklist.title_line))
+    phase_level = _phase_level(checklist.entries)
     phases: list[_Phase] = []
-    phase: _Phase | None = None
-    section = ""
-    for number, line in enumerate(_blank_comments(text).splitlines(), start=1):
-        if match := _TITLE.match(line):
-            title = match.group(1)
-        elif match := _PHASE.match(line):
-            heading = match.group(1)
-            phase = _Phase(heading, "user story" in heading.lower())
-            phases.append(phase)
-            section = ""
-        elif line.startswith("## "):
-            phase = None
-        elif line.startswith("### ") and phase is not None:
-            section = line[4:].strip()
-        elif match := _TASK.match(line):
-            if phase is None:
-                phase = _Phase("", False)
-                phases.append(phase)
-            where.setdefault(f"task:{match.group(2)}", ("tasks.md", number))
-            where[f"task#{sum(len(p.tasks) for p in phases)}"] = ("tasks.md", number)
-            task = _task(
-                match.groups(), phase, section, requirement_ids, priorities, unmapped, number
-            )
-            phase.tasks.append(task)
-        elif _CHECKBOX.match(line):
-            unmapped.append(
-                Note(
-                    f"tasks.md line {number}: no task id (T001, …): {line.strip()}",
-                    "tasks.md",
-                    number,
-                )
-            )
+    explicit: dict[str, set[str]] = {}  # the dependencies written as (depends on …)
+    phase_key: tuple[tuple[int, str], ...] | None = None
+    ids = {entry.number: task_id_of(entry.number) for entry in checklist.entries}
+    for index, entry in enumerate(checklist.entries):
+        above = [h for h in entry.headings if h[0] > 1]
+        key = tuple(h for h in above if h[0] <= phase_level)
+        if not phases or key != phase_key:
+            heading = key[-1][1] if key else ""
+            phases.append(_Phase(_phase_name(heading), _is_story(heading)))
+            phase_key = key
+        section = " > ".join(h[1] for h in above if h[0] > phase_level)
+        where.setdefault(f"task:{ids[entry.number]}", ("tasks.md", entry.line))
+        where[f"task#{index}"] = ("tasks.md", entry.line)
+        task = _task(
+            entry, ids, phases[-1], section, requirement_ids, priorities, unmapped, explicit
+        )
+        phases[-1].tasks.append(task)
+    tell_unread(checklist, unmapped, "`- [ ] T001 Title`")
     _gate_phases(phases)
     tasks = [task for p in phases for task in p.tasks]
+    _explicit_first(tasks, explicit)
     drop_unknown_references(tasks, unmapped, where)
     return title, tasks
 
 
+def _explicit_first(tasks: list[dict[str, Any]], explicit: dict[str, set[str]]) -> None:
+    """A `(depends on T020)` on a later task is the author's word against the order read
+    from the file (the task before, the phases before): where the two would make a
+    cycle, the order read gives way. Only a dependency on a later task can make one."""
+    order = {task["id"]: index for index, task in enumerate(tasks)}
+    forward = any(
+        order.get(target, -1) > order[source]
+        for source, targets in explicit.items()
+        for target in targets
+    )
+    if not forward:
+        return
+    graph = {task["id"]: list(explicit.get(task["id"], ())) for task in tasks}
+    for task in tasks:
+        kept = []
+        for target in task.get("depends_on", []):
+            said = target in explicit.get(task["id"], ())
+            if said or not _reaches(graph, target, task["id"]):
+                kept.append(target)
+                if not said:
+                    graph[task["id"]].append(target)
+        task["depends_on"] = kept
+
+
+def _reaches(graph: dict[str, list[str]], start: str, goal: str) -> bool:
+    seen, pending = {start}, [start]
+    while pending:
+        node = pending.pop()
+        if node == goal:
+            return True
+        for target in graph.get(node, ()):
+            if target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return False
+
+
+def _phase_level(entries: list[Entry]) -> int:
+    """The heading level of the file's phases: that of its first `Phase N` heading, else 2."""
+    for entry in entries:
+        for level, text in entry.headings:
+            if level > 1 and _PHASE_WORD.match(text):
+                return level
+    return 2
+
+
+def _phase_name(heading: str) -> str:
+    return match.group(1) if (match := _PHASE.match(f"## {heading}")) else heading
+
+
+def _is_story(heading: str) -> bool:
+    return bool(re.search(r"user stor(?:y|ies)|\bUS\d+\b", heading, re.I))
+
+
 def _task(
-    groups: tuple[str, ...],
+    entry: Entry,
+    ids: dict[str, str],
     phase: _Phase,
     section: str,
     requirement_ids: set[str],
     priorities: dict[str, int],
     unmapped: list[str],
-    number: int | None = None,
+    explicit: dict[str, set[str]],
 ) -> dict[str, Any]:
-    checked, task_id, rest = groups
-    markers = []
-    while match := _MARKER.match(rest):
-        markers.append(match.group(1))
-        rest = rest[match.end() :]
-    stories = [m for m in markers if m.startswith("US")]
-    task: dict[str, Any] = {"id": task_id, "title": rest}
+    task_id = ids[entry.number]
+    markers, rest = _markers(entry.title)
+    stories = [m for m in markers if _STORY_MARKER.match(m)]
+    title, whole = fit_title(task_id, rest)
+    task: dict[str, Any] = {"id": task_id, "title": title}
     where = " > ".join(p for p in (phase.heading, section) if p)
-    if where:
-        task["description"] = f"spec-kit phase: {where}"
+    description = [whole, ""] if whole else []
+    description += [f"spec-kit phase: {where}"] if where else []
+    description += [text for _, text in entry.details]
+    if description:
+        task["description"] = "\n".join(description)
     story_priority = min((priorities[s] for s in stories if s in priorities), default=None)
     heading_priority = _PRIORITY.search(phase.heading)
     priority = story_priority or (int(heading_priority.group(1)) if heading_priority else None)
     if priority is not None:
         task["priority"] = {1: "high", 2: "medium"}.get(priority, "low")
-    served = [s for s in stories if s in requirement_ids]
-    line = ("tasks.md", number)
+    served = [s for s in dict.fromkeys(stories) if s in requirement_ids]
+    line = ("tasks.md", entry.line)
     for story in sorted(set(stories) - requirement_ids):
         unmapped.append(
             Note(f"task {task_id} belongs to {story}, which spec.md does not define", *line)
@@ -259,13 +331,56 @@ def _task(
     depends_on = []
     if "P" not in markers and phase.tasks:
         depends_on.append(phase.tasks[-1]["id"])
-    for mention in _DEPENDS.findall(rest):
-        depends_on.extend(_TASK_ID.findall(mention))
+    said = " ".join([entry.title, *(text for _, text in entry.details)])
+    for mention in _DEPENDS.findall(said):
+        named = _mentioned(mention, ids)
+        explicit.setdefault(task_id, set()).update(named)
+        depends_on += named
     if depends_on:
         task["depends_on"] = depends_on
-    if checked.lower() == "x":
+    if entry.state == "x":
         task["done"] = True
     return task
+
+
+def _mentioned(mention: str, ids: dict[str, str]) -> list[str]:
+    """The tasks a `(depends on T003, T007-T012)` names: a range is every task of the file
+    numbered within it."""
+    found: list[str] = []
+    for match in _MENTIONED_ID.finditer(mention):
+        first, last = match.group(1), match.group(2)
+        if last and (span := _range(first, last)):
+            found += [ids[n] for n in ids if n.startswith("T") and _number(n) in span]
+        else:
+            found.append(ids.get(first, first))
+    return found
+
+
+def _range(first: str, last: str) -> range | None:
+    start, end = _number(first), _number(last.removeprefix("T"))
+    if start is None or end is None or not 0 <= end - start < 1000:
+        return None
+    return range(start, end + 1)
+
+
+def _number(task_number: str) -> int | None:
+    match = re.fullmatch(r"T?(\d+)", task_number)
+    return int(match.group(1)) if match else None
+
+
+def _markers(title: str) -> tuple[list[str], str]:
+    """`[P] [US1] Create x` → (["P", "US1"], "Create x"); markers that say nothing to
+    specbridge (`[SETUP]`, `[EXECUTOR: MAIN]`) stay in the title."""
+    markers: list[str] = []
+    kept: list[str] = []
+    rest = title
+    while match := _MARKER.match(rest):
+        for marker in (m.strip() for m in match.group(1).split(",")):
+            markers.append(marker)
+            if marker != "P" and not _STORY_MARKER.match(marker):
+                kept.append(f"[{marker}]")
+        rest = rest[match.end() :]
+    return markers, " ".join([*kept, rest]).strip() or title
 
 
 def _gate_phases(phases: list[_Phase]) -> None:
@@ -297,11 +412,6 @@ def _without_title(text: str) -> str:
 
 def _without_comments(text: str) -> str:
     return re.sub(r"<!--.*?-->", "", text, flags=re.S)
-
-
-def _blank_comments(text: str) -> str:
-    """HTML comments removed, their lines kept (empty), so line numbers stay the file's."""
-    return re.sub(r"<!--.*?-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
 
 
 def _plain(text: str) -> str:

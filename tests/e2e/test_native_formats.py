@@ -222,8 +222,11 @@ def test_a_pull_request_changing_tasks_md_is_checked_at_its_lines(stack: Stack) 
     number = {key: issue["number"] for key, issue in by_key(stack).items()}
     tasks = (SPEC_KIT / "tasks.md").read_text()
 
-    # A cycle written into tasks.md fails the check at the line of the task.
-    broken = tasks.replace("T012 [US2] Add", "T012 [US2] (depends on T013) Add")
+    # A cycle written into tasks.md fails the check at the line of the task. (A task
+    # naming a later one alone is read: the order read from the file gives way to it.)
+    broken = tasks.replace("T012 [US2] Add", "T012 [US2] (depends on T013) Add").replace(
+        "T013 [US2] Drag", "T013 [US2] (depends on T012) Drag"
+    )
     stack.admin(
         "POST", f"repos/{REPO}/commits", branch="cycle", files={FEATURE + "tasks.md": broken}
     )

@@ -63,3 +63,20 @@ def test_schema_prints_the_shipped_schema(
     assert main(argv) == 0
     root = Path(__file__).parents[3]
     assert json.loads(capsys.readouterr().out) == json.loads((root / shipped).read_text())
+
+
+def test_import_tells_each_finding_at_its_markdown_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "specs" / "009-exports"
+    folder.mkdir(parents=True)
+    lines = ["# Tasks: Exports", "", "## Phase 1: Setup", ""]
+    lines += [f"- [ ] T{n:03d} Task {n}" for n in range(1, 40)] + ["- [ ] T005 Again"]
+    lines += ["", "## Checks", "", "- [ ] All done", "- [ ] Docs updated"]
+    (folder / "tasks.md").write_text("\n".join(lines) + "\n")
+    assert main(["import", "spec-kit", str(folder)]) == 1
+    err = capsys.readouterr().err
+    where = f"{folder.as_posix()}/tasks.md"
+    assert f"{where}:44: error[duplicate-id]: task id 'T005' is already used on line 9" in err
+    assert f"{where}:48: not mapped: tasks.md lines 48-49 under 'Checks'" in err
+    assert err.count("error[") == 1  # no cycle, nothing else follows from the copy

@@ -111,8 +111,9 @@ def test_what_cannot_be_mapped_is_said() -> None:
     assert [t["id"] for t in imported.spec["tasks"]] == ["T001", "T002"]
     assert imported.spec["tasks"][1]["depends_on"] == ["T001"]
     assert imported.unmapped == [
-        "tasks.md line 4: no task id (T001, …): - [ ] TXXX Placeholder",
         "task T002 belongs to US9, which spec.md does not define",
+        "tasks.md line 4: no task id, so not a task: - [ ] TXXX Placeholder; to make one a "
+        "task, write it as `- [ ] T001 Title`",
         "task T002 depends on T077, which is not a task",
     ]
     kiro = import_kiro({"tasks.md": "- [ ] 1. Build\n  - _Requirements: 4.1_\n"}, "x")

@@ -243,3 +243,17 @@ def test_a_cycle_at_the_end_of_a_1500_task_chain_is_named() -> None:
     assert [f.message for f in findings if f.code == "dependency-cycle"] == [
         "dependency cycle: T1498 → T1499 → T1500 → T1498"
     ]
+
+
+def test_a_duplicate_task_is_one_finding_and_its_dependencies_make_no_cycle() -> None:
+    text = (
+        "title: X\nphase: tasks\ntasks:\n"
+        "  - {id: A, title: a}\n"
+        "  - {id: B, title: b, depends_on: [A]}\n"
+        "  - {id: A, title: a again, depends_on: [B]}\n"
+    )
+    spec, findings = load_spec(text, "specs/x.yaml")
+    assert spec is None
+    assert [(f.line, f.code, f.message) for f in findings] == [
+        (6, "duplicate-id", "task id 'A' is already used on line 4")
+    ]
