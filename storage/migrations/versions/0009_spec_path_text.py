@@ -4,14 +4,14 @@ Git allows paths longer than the 1,024 characters the column held, and a spec
 refused at such a path still has its findings recorded.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
