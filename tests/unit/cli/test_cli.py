@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
+from bot.agents.profiles import NO_AGENTS
 from bot.cli import main
 from fakehub import FakeHub
 from fakehub.apps import new_private_key
@@ -358,4 +359,10 @@ def test_serve_on_a_malformed_host_or_a_taken_port_says_so_in_one_line(tmp_path:
 
 
 def _not_migrations(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if " INFO alembic." not in line]
+    """What serve said, less the migration's lines and its start-up note that it has no
+    agent profiles (it is given none)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if " INFO alembic." not in line and NO_AGENTS not in line
+    ]
