@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from bot.agents.task_table import tasks_query
@@ -132,12 +132,15 @@ class Status:
     queued_total: int = 0
     failed: list[TaskRow] = field(default_factory=list)
     deliveries: list[DeliveryRow] = field(default_factory=list)
+    # Deliveries specbridge's own writes caused, left out of `deliveries` (received since
+    # the oldest one shown); they are listed, marked, only when asked for (`?own=1`).
+    own_left_out: int = 0
     budget: list[BudgetRow] | None = None  # None: could not be read
     queues: list[QueueRow] = field(default_factory=list)
 
     @property
     def own_deliveries(self) -> int:
-        return sum(1 for d in self.deliveries if d.own)
+        return self.own_left_out + sum(1 for d in self.deliveries if d.own)
 
     @property
     def failed_deliveries(self) -> int:
@@ -194,7 +197,8 @@ def status() -> Response:
         or _basic_auth_matches(settings.status_token)
     ):
         return _refused()
-    current = read_status(settings)
+    # "show deliveries specbridge caused" asks for them (?own=1); else they are left out.
+    current = read_status(settings, own=request.args.get("own") == "1")
     # The page's refresh asks for its live part alone, every REFRESH_MS.
     template = "status_live.html" if request.args.get("part") == "live" else "status.html"
     page = render_template(template, status=current, refresh_ms=REFRESH_MS, colours=COLOURS)
@@ -203,7 +207,8 @@ def status() -> Response:
     return response
 
 
-def read_status(settings: Settings) -> Status:
+def read_status(settings: Settings, own: bool = False) -> Status:
+    """What the page shows; `own`: the deliveries specbridge's own writes caused too."""
     links = Links(settings)
     status = Status(deliveries_url=links.deliveries())
     with session_scope(settings.database_url) as session:
@@ -219,7 +224,7 @@ def read_status(settings: Settings) -> Status:
         status.failed = _tasks(
             session, links, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS
         )
-        status.deliveries = _recent_deliveries(session, links)
+        status.deliveries, status.own_left_out = _recent_deliveries(session, links, own)
     names = {*status.specs, *status.tickets}
     names |= {d.repository for d in status.deliveries if d.repository}
     status.repository_urls = {name: links.repository(name) for name in names}
@@ -279,24 +284,28 @@ def _specs(session: Session, links: Links) -> dict[str, list[SpecRow]]:
     return specs
 
 
-def _recent_deliveries(session: Session, links: Links) -> list[DeliveryRow]:
-    rows = session.execute(
-        select(
-            Delivery.received_at,
-            Delivery.delivery_id,
-            Delivery.event,
-            Delivery.action,
-            Delivery.repository_full_name,
-            Delivery.status,
-            Delivery.attempts,
-            Delivery.error,
-        )
-        .order_by(Delivery.id.desc())
-        .limit(RECENT_DELIVERIES)
+def _recent_deliveries(session: Session, links: Links, own: bool) -> tuple[list[DeliveryRow], int]:
+    """The last RECENT_DELIVERIES that matter (with `own`, the last of all), and how many
+    caused by specbridge itself were left out among them. After a sync its own echoes
+    are hundreds: filtered here, in the query, or the table would hold nothing else."""
+    is_own = Delivery.error == OWN_EVENT
+    query = select(
+        Delivery.id,
+        Delivery.received_at,
+        Delivery.delivery_id,
+        Delivery.event,
+        Delivery.action,
+        Delivery.repository_full_name,
+        Delivery.status,
+        Delivery.attempts,
+        Delivery.error,
     )
-    return [
+    if not own:
+        query = query.where(or_(Delivery.error.is_(None), ~is_own))
+    rows = session.execute(query.order_by(Delivery.id.desc()).limit(RECENT_DELIVERIES)).all()
+    shown = [
         DeliveryRow(
-            *row[:5],
+            *row[1:6],
             row.status.value,
             row.attempts,
             None if row.error == OWN_EVENT else row.error,
@@ -307,6 +316,11 @@ def _recent_deliveries(session: Session, links: Links) -> list[DeliveryRow]:
         )
         for row in rows
     ]
+    if own:
+        return shown, 0
+    oldest = rows[-1].id if len(rows) == RECENT_DELIVERIES else 0
+    left_out = session.scalar(select(func.count()).where(is_own, Delivery.id > oldest))
+    return shown, left_out or 0
 
 
 def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
