@@ -11,6 +11,7 @@ import responses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.events import handlers
 from bot.events.router import Event, router
 from bot.settings import Settings, load_settings
 from bot.steer import commands
@@ -68,6 +69,7 @@ def comment(
 
 
 def dispatch(session: Session, settings: Settings, event: str, payload: dict) -> None:  # type: ignore[type-arg]
+    handlers.load()  # registered on the router, whichever test runs first in this process
     router.dispatch(Event(event, payload, "d", settings, session))
 
 
