@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
 from bot.agents.scheduler import enqueue_task
 from bot.github import RepositoryGateway, github_client
+from bot.logs import log_context
 from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus
@@ -67,9 +68,10 @@ def reap_stale_tasks(settings: Settings) -> int:
                 )
             )
     for task in reaped:
-        if task.again:
-            enqueue_task(settings, task.task_id, task.agent)
-        _report(settings, task)
+        with log_context(task=task.task_id, repository=task.full_name, issue=task.issue):
+            if task.again:
+                enqueue_task(settings, task.task_id, task.agent)
+            _report(settings, task)
     return len(reaped)
 
 
