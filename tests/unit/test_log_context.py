@@ -7,18 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import responses
 from rq.serializers import JSONSerializer
-from werkzeug.serving import make_server
 
 from bot import queue as queue_module
 from bot.agents.reaper import reap_stale_tasks
@@ -58,33 +55,6 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
     configure_logging(load_settings({"SPECBRIDGE_LOG_FORMAT": "json"}))
     yield JsonLines(capsys)
     root.handlers[:], root.level = handlers, level
-
-
-@pytest.fixture
-def bot_and_hub(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """The web app served on a port, and the GitHub double sending it its webhooks."""
-    hub = FakeHub(None, WEBHOOK_SECRET, tmp_path / "hub")
-    hub.start()
-    for name, value in {
-        "DATABASE_URL": db,
-        "GITHUB_API_URL": hub.url,
-        "GITHUB_TOKEN": "logs-token",
-        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "GITHUB_WRITE_INTERVAL": "0",
-        "GITHUB_CONTENT_LIMITS": "none",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    if settings.redis_url:
-        redis_connection(settings.redis_url).flushdb()
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    hub.webhooks.url = f"http://127.0.0.1:{server.server_port}/webhook"
-    yield hub
-    server.shutdown()
-    hub.stop()
-    get_settings.cache_clear()
 
 
 def test_every_line_of_a_deliverys_processing_carries_its_id_in_json(

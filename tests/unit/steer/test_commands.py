@@ -309,10 +309,14 @@ def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
     session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     _card_moved("Analyzing")
+    said = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
     dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
     assert ticket.phase is TicketPhase.ANALYZING
     assert ticket.approval is Approval.APPROVED
     assert ticket.approved_by == "wolfy1339"
+    # No profile works it here (no profiles file): the issue says so, not the card alone.
+    body = json.loads(said.calls[0].request.body)["body"]
+    assert "nothing starts yet: no agent profile named `default` is configured" in body
 
 
 @responses.activate
