@@ -169,7 +169,10 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="where GitHub sends webhooks (default: app.yaml's hook_attributes)",
     )
     setup.add_argument(
-        "--manifest", default="app.yaml", metavar="PATH", help="the manifest (default: app.yaml)"
+        "--manifest",
+        metavar="PATH",
+        help="the App's manifest (default: ./app.yaml if there is one, else the one "
+        "specbridge ships)",
     )
     setup.add_argument(
         "--env-file", default=".env", metavar="PATH", help="where to write (default: .env)"
