@@ -184,6 +184,8 @@ def run(
     root (root in a user namespace is root to every file it can see).
     """
     backend = choose_backend(policy.backend, account)
+    network = ", ".join(policy.network) or "none"
+    log.info("sandbox %s, network %s", backend, network, extra={"sandbox": backend})
     if backend == "none":
         process = _launch(_unsandboxed(command, account), env, limits, None, cwd=workspace)
         return _watch(process, limits, should_stop, _uid(account))

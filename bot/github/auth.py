@@ -96,6 +96,17 @@ def repository_token(settings: Settings, installation_id: int | None, full_name:
     return data["token"]
 
 
+def app_slug(settings: Settings) -> str | None:
+    """The App's slug: GITHUB_APP_SLUG, else GitHub's answer (GET /app, as the App);
+    None with a token, or when GitHub does not say."""
+    if settings.github_app_slug or not settings.uses_app_auth:
+        return settings.github_app_slug
+    try:
+        return str(_integration(settings, once=True).get_app().slug)
+    except Exception:  # only for a message: whatever went wrong, it says less
+        return None
+
+
 def app_requester(settings: Settings, once: bool = False) -> Requester:
     """Requests as the App itself, with its JWT (not an installation's token): the
     App's own resources, such as its webhook's deliveries. `once`: not resent after

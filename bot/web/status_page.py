@@ -21,6 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from bot.agents.task_table import tasks_query
 from bot.events.deliveries import OWN_EVENT
+from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.queue import QUEUES, depth
 from bot.settings import Settings
@@ -30,6 +31,7 @@ from bot.web.metrics import oldest_queued_age, pace_keys
 from storage.db import session_scope
 from storage.models import (
     Delivery,
+    Installation,
     Repository,
     Spec,
     SpecStatus,
@@ -110,6 +112,7 @@ class BudgetRow:
     window_seconds: float
     limit: int
     remaining: int
+    whose: str = ""  # as people know it: the installation's account, or the token
 
 
 @dataclass
@@ -372,15 +375,29 @@ def _tasks(
 
 
 def _budget(settings: Settings) -> list[BudgetRow] | None:
+    whose = _budget_owners(settings)
     try:
         return [
-            BudgetRow(key, window.seconds, window.limit, remaining)
+            BudgetRow(key, window.seconds, window.limit, remaining, whose.get(key, key))
             for key in pace_keys(settings)
             for window, remaining in Pacer(settings, key).snapshot()
         ]
     except Exception:  # Redis down: the rest of the page still helps
         log.warning("status page: GitHub budget unavailable", exc_info=True)
         return None
+
+
+def _budget_owners(settings: Settings) -> dict[str, str]:
+    """Each budget's owner as people know it: an installation's account (its key names
+    only its number), or GITHUB_TOKEN."""
+    if settings.github_token:
+        return {pace_key(settings, None): "GITHUB_TOKEN"}
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(select(Installation.github_id, Installation.account_login))
+        return {
+            pace_key(settings, github_id): f"{login or 'installation'} (installation {github_id})"
+            for github_id, login in rows
+        }
 
 
 def _queues(settings: Settings) -> list[QueueRow]:

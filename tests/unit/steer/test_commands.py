@@ -22,6 +22,8 @@ from storage.models import (
     Repository,
     Spec,
     SpecStatus,
+    Task,
+    TaskStatus,
     Ticket,
     TicketPhase,
 )
@@ -347,3 +349,33 @@ def test_the_bots_own_moves_are_not_acted_on(
     dispatch(session, handler_settings, "projects_v2_item", payload)
     assert len(responses.calls) == 0
     assert ticket.phase is TicketPhase.BACKLOG
+
+
+@responses.activate
+def test_status_after_the_agent_succeeded_says_its_work_waits_not_ready_to_run(
+    session: Session, db: str, tmp_path: Path, ticket: Ticket
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default:\n  command: make\n  sandbox: none\n")
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_API_URL": API,
+            "GITHUB_WRITE_INTERVAL": "0",
+            "SPECBRIDGE_AGENTS": str(profiles),
+        }
+    )
+    ticket.approval = Approval.APPROVED
+    session.add(
+        Task(ticket=ticket, agent="default", status=TaskStatus.SUCCEEDED, pull_request_number=21)
+    )
+    session.commit()
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, settings, "issue_comment", comment("/status"))
+
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "the agent's run succeeded: #21 waits for review and merge" in body
+    assert "ready to run" not in body

@@ -17,13 +17,16 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from bot.events.deliveries import OWN_EVENT
+from bot.queue import redis_connection
 from bot.settings import Settings, load_settings
 from bot.web.app import create_app
 from bot.web.status_page import RECENT_DELIVERIES
+from fakehub.apps import new_private_key
 from storage.db import session_scope
 from storage.models import (
     Delivery,
     DeliveryStatus,
+    Installation,
     IssueState,
     Repository,
     Spec,
@@ -518,3 +521,29 @@ def test_recent_deliveries_are_the_last_that_matter_after_a_sync_s_echoes(
     own = asked.find("tr", class_="own")
     assert len(own) == RECENT_DELIVERIES
     assert all("caused by specbridge itself" in row.text for row in own)
+
+
+def test_the_budget_tiles_name_the_installation_s_account(db: str) -> None:
+    """Not `installation-41`: the account people know, with its installation's number."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "SPECBRIDGE_STATUS_TOKEN": TOKEN,
+            "GITHUB_APP_ID": "4242",
+            "GITHUB_PRIVATE_KEY": new_private_key(),
+        }
+    )
+    if settings.redis_url:
+        redis_connection(settings.redis_url).flushdb()
+    with session_scope(db) as session:
+        session.add(Installation(github_id=41, account_login="acme"))
+    client = create_app(settings).test_client()
+    client.get(f"/?token={TOKEN}")
+
+    page = tree_of(client.get("/?part=live").get_data(as_text=True))
+
+    tiles = page.find("div", class_="budget")
+    assert [" ".join(t.text.split()).endswith("acme (installation 41)") for t in tiles] == [
+        True,
+        True,
+    ]  # the minute's and the hour's
