@@ -134,6 +134,7 @@ def bot_and_hub(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         "GITHUB_CONTENT_LIMITS": "none",
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SPECBRIDGE_AGENTS", raising=False)  # no agents, unless a test says
     get_settings.cache_clear()
     settings = get_settings()
     if settings.redis_url:
