@@ -19,9 +19,12 @@ How the suite runs (README, Tests):
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -65,7 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     left_out = [i for i in items if i.get_closest_marker(HEAVY) and i.path not in named]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if item not in set(left_out)]
+        leaving = set(left_out)
+        items[:] = [item for item in items if item not in leaving]
 
 
 def _heavy_asked(config: pytest.Config) -> bool:
@@ -101,6 +105,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _OWN_REDIS = pytest.StashKey[tuple[subprocess.Popen[bytes], Path]]()
 
 
+def _dies_with_its_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGTERM when the worker ends
+    (Linux's PR_SET_PDEATHSIG; elsewhere pytest_unconfigure alone stops it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def _a_redis_of_its_own(worker: str) -> tuple[subprocess.Popen[bytes], Path]:
     """An empty Redis for this xdist worker, on a port of its own, keeping nothing on disk;
     REDIS_URL names it from here on (for the tests and the processes they start)."""
@@ -116,7 +127,12 @@ def _a_redis_of_its_own(worker: str) -> tuple[subprocess.Popen[bytes], Path]:
     folder = Path(tempfile.mkdtemp(prefix=f"specbridge-tests-redis-{worker}-"))
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
     command += ["no", "--dir", str(folder), "--logfile", str(folder / "redis.log")]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_dies_with_its_parent,  # a worker that ends abruptly leaves none behind
+    )
     deadline = time.monotonic() + 30
     while not redis_answers(port):
         if process.poll() is not None or time.monotonic() > deadline:
