@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -46,14 +46,33 @@ _RQ_KEPT = ("started with PID", "Listening on", "shut down", "stopping", "quitti
 _context: ContextVar[dict[str, Any]] = ContextVar("specbridge_log_context", default={})  # noqa: B039
 
 
+# Where an exception keeps the context it left (see failure_context).
+_FAILED_IN = "_specbridge_log_context"
+
+
 @contextmanager
 def log_context(**ids: Any) -> Iterator[None]:
-    """Every log line inside carries these ids (None values are left out), over outer ones."""
+    """Every log line inside carries these ids (None values are left out), over outer ones.
+
+    An exception that leaves it takes the ids along (the innermost context it left, the
+    fullest): the line that reports it, logged outside (a queue's "job failed"), gets
+    them from `failure_context`."""
     token = _context.set({**_context.get(), **{k: v for k, v in ids.items() if v is not None}})
     try:
         yield
+    except BaseException as error:
+        if not hasattr(error, _FAILED_IN):
+            with suppress(AttributeError, TypeError):  # some exceptions take no attributes
+                setattr(error, _FAILED_IN, _context.get())
+        raise
     finally:
         _context.reset(token)
+
+
+def failure_context(error: BaseException | None) -> dict[str, Any]:
+    """The ids of the log context `error` was raised in (empty if none): for the line that
+    reports a failure after its work's context is gone."""
+    return dict(getattr(error, _FAILED_IN, None) or {})
 
 
 def current_log_context() -> dict[str, Any]:

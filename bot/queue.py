@@ -40,6 +40,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 
+from bot.logs import failure_context, log_context
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,15 @@ def interactive_waiting(settings: Settings) -> bool:
         return bool(redis_connection(settings.redis_url).llen(f"rq:queue:{INTERACTIVE}"))
     except Exception:  # Redis away: nobody can be waiting on it
         return False
+
+
+class FailuresInContext:
+    """For an RQ worker: its line for a failed job carries the ids (delivery, task,
+    repository…) of the log context the job failed in, as the job's own lines did."""
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        with log_context(**failure_context(exc_info[1])):
+            super().handle_exception(job, *exc_info)  # type: ignore[misc]
 
 
 class OurJob(Job):
@@ -377,8 +387,10 @@ class EmbeddedQueue:
             try:
                 with running_job(self.name):
                     job(*args)
-            except Exception:
-                log.exception("job %s%r failed", job.__name__, args)
+            except Exception as error:
+                # Logged after the job's context is gone: its ids come with the error.
+                with log_context(**failure_context(error)):
+                    log.exception("job %s%r failed", job.__name__, args)
                 if retry_intervals:
                     self.put(job, args, job_id, retry_intervals[0], retry_intervals[1:])
             finally:

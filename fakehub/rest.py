@@ -98,6 +98,24 @@ def register_rest(app: Flask, hub: Any) -> None:
             answer["repositories"] = [state.repos[name].json() for name in sorted(repositories)]
         return jsonify(answer), 201
 
+    @app.get("/app")
+    def the_app() -> Any:
+        """The authenticated App (as its JWT names it): the one App the double knows."""
+        return jsonify(
+            id=4242,
+            slug="specbridge",
+            node_id="A_specbridge",
+            name="specbridge",
+            description="",
+            owner={"login": "acme", "id": 1, "type": "Organization"},
+            external_url=hub.url,
+            html_url=f"{hub.url}/apps/specbridge",
+            created_at="2024-01-01T00:00:00Z",
+            updated_at="2024-01-01T00:00:00Z",
+            permissions={},
+            events=[],
+        )
+
     @app.get("/repos/<owner>/<name>/installation")
     def installation(owner: str, name: str) -> Any:
         repo = repo_or_404(owner, name)

@@ -30,6 +30,7 @@ from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents.credentials import failed_to_authenticate
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
 from bot.agents.run import MAX_ATTEMPTS, TaskJob
 from bot.beats import beating
@@ -77,8 +78,11 @@ def dispatch_task(task_id: int) -> None:
     with session_scope(settings.database_url) as session:
         if not _claim(session, task_id):
             return  # cancelled, or already taken
+        task = session.get_one(Task, task_id)
+        if failed_to_authenticate(session, settings, task, MAX_ATTEMPTS):
+            return
         with _heartbeats(settings, task_id):
-            _Dispatch(session, settings, session.get_one(Task, task_id)).execute()
+            _Dispatch(session, settings, task).execute()
 
 
 def _claim(session: Session, task_id: int) -> bool:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ import yaml
 
 from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS
-from bot.agents.sandbox import Limits, Policy, SandboxError, choose_backend
+from bot.agents.sandbox import SYSTEM_DIRS, Limits, Policy, SandboxError, choose_backend
 from bot.settings import Settings, SettingsError
 from specs.model import MANUAL_AGENT
 
@@ -132,13 +133,16 @@ def check_profiles(
     runs_agents: bool,
     environ: Mapping[str, str] = os.environ,
     warn: bool = False,
-) -> None:
-    """Raise SettingsError, in one line, for a profiles file that cannot work: one that
-    does not parse or has a profile with nothing to run; and, where agents run, a
-    variable a profile takes that is unset, or a sandbox that cannot start here."""
+) -> dict[str, AgentProfile]:
+    """The profiles; SettingsError, in one line, for a profiles file that cannot work: one
+    that does not parse or has a profile with nothing to run; and, where agents run, a
+    variable a profile takes that is unset, a sandbox that cannot start here (or is not
+    wired), or a preset's CLI its runs would not find."""
     profiles = load_profiles(settings)
     if not runs_agents:
-        return
+        return profiles
+    if warn and settings.agents_file is None:
+        log.warning("%s", NO_AGENTS)
     account = agent_account(settings)
     for profile in profiles.values():
         profile.environment(environ)
@@ -147,17 +151,67 @@ def check_profiles(
         if profile.policy.backend == "none" and warn:
             log.warning("agent profile %r runs without a sandbox (sandbox: none)", profile.name)
         try:
-            choose_backend(profile.policy.backend, account)
+            backend = choose_backend(profile.policy.backend, account)
         except SandboxError as error:
             raise SettingsError(f"SPECBRIDGE_AGENTS: profile {profile.name!r}: {error}") from None
+        problem = _unrunnable(profile, backend, environ)
+        if problem:
+            raise SettingsError(f"SPECBRIDGE_AGENTS: profile {profile.name!r}: {problem}")
+    return profiles
+
+
+# Said where agents would run when there is no profiles file: tasks still get issues.
+NO_AGENTS = (
+    "no agent profiles (SPECBRIDGE_AGENTS is not set): tasks get issues and a board, "
+    "and no agent works them"
+)
+
+
+def no_agents(settings: Settings) -> str | None:
+    """NO_AGENTS when this process has no profiles file, else None."""
+    return NO_AGENTS if settings.agents_file is None else None
+
+
+def _unrunnable(profile: AgentProfile, backend: str, environ: Mapping[str, str]) -> str | None:
+    """Why a profile's runs would fail before its agent starts: a sandbox not wired yet,
+    or a preset's CLI missing from the PATH its runs get (or hidden by the sandbox)."""
+    if backend in ("docker", "podman"):
+        return f"the {backend} sandbox is not wired yet: use bubblewrap (the default) or none"
+    if profile.preset is None:
+        return None
+    program = PRESETS[profile.preset].program
+    # The PATH a run gets (bot/agents/run.py): the profile's own, else the worker's.
+    path = profile.env.get("PATH") or environ.get("PATH") or os.defpath
+    found = shutil.which(program, path=path)
+    if found is None:
+        return (
+            f"its CLI `{program}` is not on the PATH its runs get ({path}): install it on "
+            "this worker, or set the profile's env PATH to where it is"
+        )
+    if backend == "bubblewrap":
+        shown = (*SYSTEM_DIRS, *profile.policy.read_only)
+        hidden = [p for p in (Path(found), Path(found).resolve()) if not _under(p, shown)]
+        if hidden:
+            return (
+                f"its CLI {hidden[0]} is outside what the sandbox shows ({', '.join(shown)}): "
+                "add its folder to the profile's read_only"
+            )
+    return None
+
+
+def _under(path: Path, folders: tuple[str, ...]) -> bool:
+    return any(path.is_relative_to(folder) for folder in folders)
 
 
 def parse_profiles(path: Path) -> dict[str, AgentProfile]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        reason = str(error).splitlines()[0]
+    except OSError as error:
+        reason = error.strerror or str(error)
         raise SettingsError(f"SPECBRIDGE_AGENTS: cannot read {path}: {reason}") from None
+    except yaml.YAMLError as error:
+        problem = _yaml_problem(path, error)
+        raise SettingsError(f"SPECBRIDGE_AGENTS: cannot read {problem}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"SPECBRIDGE_AGENTS: {path} must map profile names to profiles")
     profiles = {}
@@ -169,6 +223,15 @@ def parse_profiles(path: Path) -> dict[str, AgentProfile]:
         except ValueError as error:
             raise SettingsError(f"SPECBRIDGE_AGENTS: profile {name!r}: {error}") from None
     return profiles
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """`path`, line L, column C: what YAML found there (its marks count from 0)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    if mark is None:
+        return f"{path}: {problem}"
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _profile(name: str, value: Any) -> AgentProfile:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
 from bot.agents.scheduler import enqueue_task, queue_run, stranded, task_job_id
 from bot.github import RepositoryGateway, github_client
+from bot.logs import log_context
 from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Task, TaskStatus
@@ -73,9 +74,10 @@ def reap_stale_tasks(settings: Settings) -> int:
                 )
             )
     for task in reaped:
-        if task.job_id is not None:
-            enqueue_task(settings, task.task_id, task.agent, task.job_id)
-        _report(settings, task)
+        with log_context(task=task.task_id, repository=task.full_name, issue=task.issue):
+            if task.job_id is not None:
+                enqueue_task(settings, task.task_id, task.agent, task.job_id)
+            _report(settings, task)
     return len(reaped)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
+from bot.agents.credentials import failed_to_authenticate
 from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
@@ -70,6 +71,8 @@ def run_task(task_id: int) -> None:
         if not _claim(session, task_id):
             return  # cancelled, or already taken by another worker
         task = session.get_one(Task, task_id)
+        if failed_to_authenticate(session, settings, task, MAX_ATTEMPTS):
+            return
         ticket = task.ticket
         with (
             _heartbeats(settings, task_id),

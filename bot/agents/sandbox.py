@@ -212,6 +212,8 @@ def run(
     """
     backend = choose_backend(policy.backend, account)
     disk = _DiskWatch(workspace, limits.disk, disk_baseline)
+    network = ", ".join(policy.network) or "none"
+    log.info("sandbox %s, network %s", backend, network, extra={"sandbox": backend})
     if backend == "none":
         process = _launch(_unsandboxed(command, account), env, limits, None, cwd=workspace)
         return _watch(process, limits, should_stop, _uid(account), disk)

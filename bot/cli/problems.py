@@ -11,6 +11,7 @@ import re
 import socket
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlparse
 
 from bot.errors import CommandError
@@ -100,6 +101,12 @@ def migrated_settings() -> Settings:
     from storage.migrate import alembic_config, current_revision
 
     settings = read_settings()
+    if missing_sqlite_file(settings.database_url):
+        # SQLite makes the file it is asked to open: refused first, none is left behind.
+        raise CommandError(
+            f"there is no database at {database_url()} yet (no such file): {UPGRADE_HINT}, "
+            "or point DATABASE_URL at yours"
+        )
     current = current_revision(settings.database_url)
     head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
     if current is None:
@@ -109,6 +116,16 @@ def migrated_settings() -> Settings:
             f"the database is at revision {current}, this specbridge needs {head}: {UPGRADE_HINT}"
         )
     return settings
+
+
+def missing_sqlite_file(url: str) -> bool:
+    """Whether the URL names an SQLite file that does not exist (yet)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return False
+    return not Path(parsed.database).exists()
 
 
 def require_redis(settings: Settings) -> None:

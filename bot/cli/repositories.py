@@ -66,10 +66,19 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _unreachable_repository(settings: Settings, full_name: str) -> str:
+    from bot.github.auth import app_slug
+
     if settings.uses_app_auth and not settings.github_token:
+        slug = app_slug(settings)
+        where = (
+            f"from {settings.github_web_url}/apps/{slug}"
+            if slug
+            else f"from its page under {settings.github_web_url}/settings/apps "
+            "(set GITHUB_APP_SLUG to have its link here)"
+        )
         return (
             f"the App is not installed on {full_name}, or there is no such repository: "
-            f"install it from {settings.github_web_url}/apps/{settings.github_app_slug or 'APP'}"
+            f"install it {where}"
         )
     return f"GITHUB_TOKEN cannot see {full_name}, or there is no such repository"
 

@@ -10,6 +10,7 @@ from bot.cli.problems import (
     UPGRADE_HINT,
     CommandError,
     migrated_settings,
+    missing_sqlite_file,
     read_settings,
     require_redis,
 )
@@ -86,11 +87,11 @@ def _worker(args: argparse.Namespace) -> int:
     if args.alive:
         return _worker_alive()
 
-    settings = migrated_settings()
-    if settings.redis_url is None:
+    if read_settings().redis_url is None:  # before the database: refused, nothing is made
         raise CommandError(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs the jobs"
         )
+    settings = migrated_settings()
     require_redis(settings)
     check_profiles(settings, runs_agents=True, warn=True)
     run_worker(settings, args.queues)
@@ -138,7 +139,10 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 def _db_current(_args: argparse.Namespace) -> int:
     from storage.migrate import current_revision
 
-    print(current_revision(read_settings().database_url) or f"empty ({UPGRADE_HINT})")
+    url = read_settings().database_url
+    # Not asked of a file that is not there: SQLite would make it.
+    revision = None if missing_sqlite_file(url) else current_revision(url)
+    print(revision or f"empty ({UPGRADE_HINT})")
     return 0
 
 
@@ -169,7 +173,10 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="where GitHub sends webhooks (default: app.yaml's hook_attributes)",
     )
     setup.add_argument(
-        "--manifest", default="app.yaml", metavar="PATH", help="the manifest (default: app.yaml)"
+        "--manifest",
+        metavar="PATH",
+        help="the App's manifest (default: ./app.yaml if there is one, else the one "
+        "specbridge ships)",
     )
     setup.add_argument(
         "--env-file", default=".env", metavar="PATH", help="where to write (default: .env)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.cli.problems import quiet_on_closed_pipe, read_settings, repo_name
+from bot.cli.problems import migrated_settings, quiet_on_closed_pipe, repo_name
 from specs import importers
 from specs.model import Finding
 
@@ -130,7 +130,7 @@ def _plan(args: argparse.Namespace) -> int:
     from bot.review.checks import local_plan
 
     try:
-        text, valid = local_plan(read_settings(), args.repo, args.paths)
+        text, valid = local_plan(migrated_settings(), args.repo, args.paths)
     except OSError as error:
         print(f"specbridge: cannot read {error.filename}: {error.strerror}", file=sys.stderr)
         return 2

@@ -53,6 +53,7 @@ from bot.queue import (
     INTERACTIVE,
     JOB_TIMEOUT_SECONDS,
     QUEUES,
+    FailuresInContext,
     OurJob,
     redis_connection,
     rq_queue,
@@ -143,7 +144,11 @@ class JobClock:
         return bool(deadline) and time.time() > deadline
 
 
-class WarmWorker(SimpleWorker):
+class ForkingWorker(FailuresInContext, Worker):
+    """RQ's Worker (a work horse forked per job), its failed jobs' lines in context."""
+
+
+class WarmWorker(FailuresInContext, SimpleWorker):
     """Runs each job in this long-lived process; RQ's death penalty (SIGALRM) stops a
     job at its timeout, and the clock tells the supervisor when that did not work."""
 
@@ -309,7 +314,7 @@ def _run_lane(
         worker_class: type[Worker] | type[SimpleWorker] = WarmWorker
         max_jobs: int | None = MAX_JOBS_PER_PROCESS
     else:
-        worker_class, max_jobs = Worker, None
+        worker_class, max_jobs = ForkingWorker, None
     work_until_stopped(settings, names, worker_class, clock, max_jobs)
     sys.exit(0)
 

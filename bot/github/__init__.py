@@ -2,7 +2,7 @@
 
 May import the foundations (bot/*.py) only."""
 
-from bot.github.auth import github_client, installation_id_for
+from bot.github.auth import github_client, installation_id_for, repository_installation
 from bot.github.connection import GitHubConnection
 from bot.github.projects import Board, BoardGateway
 from bot.github.repository import Issue, RepositoryGateway
@@ -15,4 +15,5 @@ __all__ = [
     "RepositoryGateway",
     "github_client",
     "installation_id_for",
+    "repository_installation",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from functools import partial
+from typing import Any
 
 from github import Auth, Github, GithubIntegration
 from github.Requester import Requester
@@ -61,9 +62,16 @@ def user_client(settings: Settings) -> GitHubConnection:
 
 def installation_id_for(settings: Settings, full_name: str) -> int | None:
     """The App's installation on a repository (None when using a token)."""
+    installation = repository_installation(settings, full_name)
+    return installation["id"] if installation else None
+
+
+def repository_installation(settings: Settings, full_name: str) -> dict[str, Any] | None:
+    """The App's installation on a repository as GitHub describes it (`id`, `account`),
+    to record as a webhook's would be; None when using a token."""
     if settings.github_token or not settings.uses_app_auth:
         return None
-    return _integration(settings).get_repo_installation(*full_name.split("/", 1)).id
+    return _integration(settings).get_repo_installation(*full_name.split("/", 1)).raw_data
 
 
 def repository_token(settings: Settings, installation_id: int | None, full_name: str) -> str:
@@ -86,6 +94,17 @@ def repository_token(settings: Settings, installation_id: int | None, full_name:
         },
     )
     return data["token"]
+
+
+def app_slug(settings: Settings) -> str | None:
+    """The App's slug: GITHUB_APP_SLUG, else GitHub's answer (GET /app, as the App);
+    None with a token, or when GitHub does not say."""
+    if settings.github_app_slug or not settings.uses_app_auth:
+        return settings.github_app_slug
+    try:
+        return str(_integration(settings, once=True).get_app().slug)
+    except Exception:  # only for a message: whatever went wrong, it says less
+        return None
 
 
 def app_requester(settings: Settings, once: bool = False) -> Requester:

@@ -84,8 +84,8 @@ def move_ticket(boards: BoardGateway, ticket: Ticket, phase: TicketPhase) -> Non
 
 def show_on_board(
     boards: BoardGateway, ticket: Ticket, shown_as: TicketPhase | None = None
-) -> None:
-    """Put the ticket's card in the column of its phase.
+) -> str | None:
+    """Put the ticket's card in the column of its phase; why it could not, or None.
 
     `shown_as`: the phase its card shows now. On a board where both phases share
     a column (In Progress stands for three), the card stays and nothing is written.
@@ -93,13 +93,33 @@ def show_on_board(
     settings = ticket.repository.settings or {}
     project = settings.get("project")
     if not project or ticket.project_item_id is None:
-        return
+        return None
     names = settings.get("status") or {}
     try:
         board = boards.find_board(project["owner"], project["number"])
         column = column_for(board, names, ticket.phase)
         if shown_as is not None and column_for(board, names, shown_as) == column:
-            return
+            return None
         boards.set_status(board, [ticket.project_item_id], column)
     except (BoardNotFound, ColumnMissing) as error:
         log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)
+        return str(error)
+    return None
+
+
+def board_problems(
+    boards: BoardGateway, owner: str, number: int, names: dict[str, str]
+) -> list[str]:
+    """What keeps the board from showing every phase: it cannot be found, or a phase has
+    no column (one named in `status:` that the board lacks, or none of its usual ones)."""
+    try:
+        board = boards.find_board(owner, number)
+    except BoardNotFound as error:
+        return [str(error)]
+    problems = []
+    for phase in TicketPhase:
+        try:
+            column_for(board, names, phase)
+        except ColumnMissing as error:
+            problems.append(str(error))
+    return problems

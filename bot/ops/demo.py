@@ -2,9 +2,11 @@
 
 In a temporary directory it starts the GitHub double (fakehub) and
 `specbridge serve` on the embedded defaults (SQLite, the queue inside serve,
-a demo agent that writes a file), creates `acme/rocket` with a board, merges
-the example spec `passwordless-login`, and prints where to look and how to
-steer from the command line. Ctrl-C stops everything it started.
+a demo agent that writes a file, the status page on with a token of its own,
+on loopback), creates `acme/rocket` with a board, merges the example spec
+`passwordless-login`, waits for the demo agent's first pull request, and
+prints where to look (the status page, the issues, that pull request) and how
+to steer from the command line. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -38,6 +42,8 @@ default:
   timeout: 60
 """
 STARTUP_SECONDS = 90
+# How long the printout waits for the demo agent's first pull request.
+AGENT_SECONDS = 60
 
 
 def run_demo(hub_port: int, bot_port: int, say: Callable[[str], None]) -> int:
@@ -91,6 +97,9 @@ class Demo:
         self._serve: subprocess.Popen[bytes] | None = None
         self.issues: list[dict[str, Any]] = []
         self.tracking = 0  # the spec's tracking issue
+        self.pull_request: dict[str, Any] | None = None  # the demo agent's first
+        # The status page is on, for this demo's bot only (it listens on loopback).
+        self.status_token = secrets.token_urlsafe(16)
 
     def start(self) -> None:
         from fakehub import FakeHub
@@ -122,6 +131,7 @@ class Demo:
             user="octocat",
         )
         self.issues = self._wait_for_issues()
+        self.pull_request = self._wait_for_a_pull_request()
 
     def _start_bot(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}
@@ -139,6 +149,7 @@ class Demo:
             GITHUB_PRIVATE_KEY=new_private_key(),
             GITHUB_WRITE_INTERVAL="0",
             SPECBRIDGE_AGENTS=str(agents),
+            SPECBRIDGE_STATUS_TOKEN=self.status_token,
             PYTHONPATH=os.pathsep.join(filter(None, [_source_root(), env.get("PYTHONPATH")])),
         )
         if "SPECBRIDGE_GITHUB_FIXTURES" in os.environ:
@@ -176,8 +187,24 @@ class Demo:
 
         return self._until(synced, "the spec's issues on the board")
 
-    def _until(self, condition: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + STARTUP_SECONDS
+    def _wait_for_a_pull_request(self) -> dict[str, Any] | None:
+        """The demo agent's first pull request, once it has opened one (None if it takes
+        longer than AGENT_SECONDS: the printout then says where to follow it)."""
+
+        def opened() -> dict[str, Any] | None:
+            self.check_alive()
+            repo = next(r for r in self._state()["repositories"] if r["full_name"] == REPO)
+            return min(repo["pull_requests"], key=_number, default=None)
+
+        try:
+            return self._until(opened, "the demo agent's pull request", AGENT_SECONDS)
+        except CommandError:
+            return None
+
+    def _until(
+        self, condition: Callable[[], Any], what: str, seconds: float = STARTUP_SECONDS
+    ) -> Any:
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             result = condition()
             if result:
@@ -196,8 +223,10 @@ class Demo:
         lines = [
             f"the GitHub double: {hub} (everything it holds: curl -s {admin}/state)",
             f"the bot: {self.bot_url} (log: {self.workdir / 'serve.log'})",
+            f"the status page: {self.bot_url}/?token={self.status_token}",
             f"{REPO}, board acme/1:",
             *(f"  #{i['number']} {i['title']}" for i in sorted(self.issues, key=_number)),
+            self._agent_line(),
             "steer it as a person would:",
             f"  curl -s {admin}/repos/{REPO}/issues/{task}/comments "
             f"-H 'Content-Type: application/json' "
@@ -208,6 +237,17 @@ class Demo:
             "specbridge demo is ready; Ctrl-C stops it",
         ]
         return lines
+
+    def _agent_line(self) -> str:
+        pull = self.pull_request
+        if pull is None:
+            return "the demo agent is at work on the first ready task: `specbridge tasks` below"
+        closes = re.search(r"Closes #(\d+)", pull.get("body") or "")
+        task = f" for #{closes[1]}" if closes else ""
+        return (
+            f"the demo agent opened pull request #{pull['number']}{task}: {pull['title']} "
+            f"({pull['html_url']}, branch {pull['head']['ref']})"
+        )
 
     def stop(self) -> None:
         if self._serve is not None and self._serve.poll() is None:

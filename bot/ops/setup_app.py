@@ -18,10 +18,10 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import yaml
-from flask import Flask, request
+from flask import Flask, render_template_string, request
 from werkzeug.serving import make_server
 
 from bot.errors import CommandError
@@ -39,6 +39,7 @@ MANIFEST_KEYS = (
     "default_events",
 )
 CALLBACK = "/callback"
+SHIPPED_MANIFEST = Path(__file__).with_name("app.yaml")
 
 
 def manifest(app_yaml: dict[str, Any], redirect_url: str, webhook_url: str | None) -> dict:
@@ -90,14 +91,16 @@ def run_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     env_file = Path(args.env_file)
     if env_file.exists() and not args.force:
         raise CommandError(f"{env_file} exists: pass --force to overwrite it")
-    app_yaml = _read_manifest(Path(args.manifest))
+    manifest_path = manifest_to_use(args.manifest)
+    app_yaml = _read_manifest(manifest_path)
+    say(f"the App's manifest: {manifest_path}")
     settings = get_settings()
     web_url = (args.github_url or settings.github_web_url).rstrip("/")
     api_url = choose_api_url(web_url, args.api_url, settings.github_api_url, args.github_url)
     flow = ManifestFlow(app_yaml, web_url, api_url, args, env_file)
     page = flow.start(args.port)
     hook = flow.manifest["hook_attributes"].get("url", "")
-    say(f"webhooks will go to {hook}" + (" (pass --webhook-url)" if "example." in hook else ""))
+    say(f"webhooks will go to {hook}" + (" (pass --webhook-url)" if _placeholder(hook) else ""))
     say(f"open {page} to create the App on {web_url}; Ctrl-C to stop")
     if not args.no_browser:
         webbrowser.open(page)
@@ -111,6 +114,21 @@ def run_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     say(f"install it on your repositories: {app['html_url']}/installations/new")
     say("then start it: specbridge serve")
     return 0
+
+
+def manifest_to_use(given: str | None) -> Path:
+    """--manifest; else ./app.yaml, an operator's own copy (a checkout's links to the
+    shipped one); else the manifest specbridge ships, for an install outside a checkout."""
+    if given:
+        return Path(given)
+    here = Path("app.yaml")
+    return here if here.exists() else SHIPPED_MANIFEST
+
+
+def _placeholder(url: str) -> bool:
+    """app.yaml's own webhook URL, on a domain reserved for examples: nothing listens."""
+    host = urlparse(url).hostname or ""
+    return host == "example.com" or host.endswith((".example.com", ".example"))
 
 
 def choose_api_url(
@@ -176,21 +194,19 @@ class ManifestFlow:
         return app
 
     def _page(self) -> str:
-        target = new_app_url(self.web_url, self.args.org, self.state)
-        permissions = "".join(
-            f"<li>{html.escape(k)}: {html.escape(str(v))}</li>"
-            for k, v in self.manifest.get("default_permissions", {}).items()
-        )
-        sent = html.escape(json.dumps(self.manifest))
-        return (
-            f"<!doctype html><title>Create {html.escape(self.manifest.get('name', 'the App'))}"
-            "</title><h1>Create the GitHub App</h1>"
-            f"<p>On {html.escape(self.web_url)}"
-            f"{' for ' + html.escape(self.args.org) if self.args.org else ''}, "
-            f"with these permissions:</p><ul>{permissions}</ul>"
-            f'<form method="post" action="{html.escape(target)}">'
-            f'<input type="hidden" name="manifest" value="{sent}">'
-            '<button type="submit">Create the GitHub App</button></form>'
+        hook = self.manifest.get("hook_attributes", {}).get("url", "")
+        return render_template_string(
+            SETUP_PAGE,
+            name=self.manifest.get("name", "specbridge"),
+            web_url=self.web_url,
+            org=self.args.org,
+            hook=hook,
+            placeholder=_placeholder(hook),
+            permissions=self.manifest.get("default_permissions", {}),
+            events=self.manifest.get("default_events", []),
+            target=new_app_url(self.web_url, self.args.org, self.state),
+            sent=json.dumps(self.manifest),
+            env_file=self.env_file.resolve(),
         )
 
     def _callback(self) -> tuple[str, int]:
@@ -238,3 +254,62 @@ def _quoted(value: str) -> str:
     """Double-quoted, with the escapes bot/settings.py's read_env_file undoes."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
+
+
+# The page the person opens: what GitHub will be asked for, where its webhooks will go,
+# and the button that sends the manifest to GitHub's form. Self-contained (nothing
+# loaded from elsewhere); Jinja escapes every value.
+SETUP_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Create the GitHub App {{ name }}</title>
+<style>
+  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 44rem;
+         padding: 0 1rem; color: #1f2328; }
+  h1 { font-size: 1.5rem; margin-bottom: .3rem; }
+  .where { color: #59636e; margin-top: 0; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1rem; }
+  dt { font-weight: 600; } dd { margin: 0; }
+  code { background: #f6f8fa; padding: .1rem .3rem; border-radius: 4px; font-size: 90%; }
+  .hook { font-size: 1.05rem; }
+  .warn { border: 1px solid #d4a72c; background: #fff8c5; border-radius: 6px;
+          padding: .6rem .8rem; }
+  ul { margin: 0; padding-left: 1.2rem; }
+  button { font: inherit; font-weight: 600; color: #fff; background: #1f883d; border: 0;
+           border-radius: 6px; padding: .6rem 1.2rem; cursor: pointer; margin-top: 1rem; }
+  .note { color: #59636e; font-size: .9rem; }
+</style>
+</head>
+<body>
+<h1>Create the GitHub App <code>{{ name }}</code></h1>
+<p class="where">on {{ web_url }}, {% if org %}for the organization
+  <strong>{{ org }}</strong>{% else %}for your account{% endif %}</p>
+<dl>
+  <dt>Webhook URL</dt>
+  <dd><code class="hook" id="webhook-url">{{ hook }}</code></dd>
+  <dt>Permissions</dt>
+  <dd><ul id="permissions">{% for what, level in permissions.items() %}
+    <li><code>{{ what }}</code>: {{ level }}</li>{% endfor %}</ul></dd>
+  <dt>Events</dt>
+  <dd id="events">{% for event in events -%}
+    <code>{{ event }}</code>{{ ", " if not loop.last }}
+  {%- endfor %}</dd>
+</dl>
+{% if placeholder %}
+<p class="warn" id="placeholder">{{ hook }} is the manifest's placeholder: GitHub could not
+  deliver a webhook there. Stop <code>specbridge setup</code> and start it again with
+  <code>--webhook-url https://your-host/webhook</code> (the address of
+  <code>specbridge serve</code>'s <code>/webhook</code>), or change it on GitHub's form.</p>
+{% endif %}
+<form method="post" action="{{ target }}">
+  <input type="hidden" name="manifest" value="{{ sent }}">
+  <button type="submit">Create the GitHub App on GitHub</button>
+</form>
+<p class="note">GitHub shows its form with these settings; once you confirm, it sends you back
+  here and <code>specbridge setup</code> writes the App's credentials to
+  <code>{{ env_file }}</code>.</p>
+</body>
+</html>
+"""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from bot.github.checks import MAX_OUTPUT
 from bot.sync.plan import Plan, SpecDiff
-from bot.sync.render import shown
+from bot.sync.render import graph_label, shown
 from bot.sync.task_graph import MAX_GRAPH_NODES
 from specs.model import Finding
 
@@ -132,9 +132,9 @@ def _graph(diff: SpecDiff) -> list[str]:
     lines = ["```mermaid", "graph TD"]
     for task in diff.tasks:
         number = diff.issue_numbers.get(task.id)
-        label = f"#{number} {task.id}" if number else f"new: {task.id}"
+        label = graph_label(f"#{number} {task.id}" if number else f"new: {task.id}", task.title)
         kind = "new" if number is None else "changed" if task.id in changed else "same"
-        lines.append(f'  {node[task.id]}["{_label(label)}"]:::{kind}')
+        lines.append(f'  {node[task.id]}["{label}"]:::{kind}')
     for task in diff.tasks:
         lines += [f"  {node[d]} --> {node[task.id]}" for d in task.depends_on if d in node]
     lines += [f"  classDef {kind} {style}" for kind, style in _CLASSES.items()]
@@ -145,10 +145,6 @@ def _where(finding: Finding, spec_path: str) -> str:
     """line L, column C; with the file's name when the spec is a folder of files."""
     at = f"line {finding.line}, column {finding.column}"
     return at if finding.path == spec_path else f"`{finding.path}` {at}"
-
-
-def _label(text: str) -> str:
-    return text.replace('"', "#quot;")
 
 
 def _waits_on(keys: Sequence[str]) -> str:

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from bot.agents.hosted import withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
+    LIVE,
+    agent_for,
     agent_pull_request,
     cancel_live_tasks,
     failed_revision,
@@ -31,6 +33,7 @@ from bot.locks import Lease, card_lock, exclusive
 from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.progress import ticket_changed
+from specs.model import MANUAL_AGENT
 from storage.models import Approval, IssueState, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
@@ -111,13 +114,14 @@ class Steering:
             # Handed to an agent GitHub runs: taken back from it (under the card's lock,
             # as it was handed over, so the two never cross).
             hosted = [t.agent for t in cancelled if t.dispatched_at is not None]
-            self._show(ticket, TicketPhase.BACKLOG, move_card)
+            stuck = self._show(ticket, TicketPhase.BACKLOG, move_card)
             taken = [withdraw(self.settings, self.repo, ticket.issue_number, a) for a in hosted]
+        card = _card_stays(stuck)
         if not cancelled:
-            return "No task was queued or running; the ticket is back in the backlog."
+            return f"No task was queued or running; the ticket is back in the backlog.{card}"
         ids = ", ".join(str(t.id) for t in cancelled)
         also = "".join(f"; {t}" for t in taken if t)
-        return f"Cancelled task {ids}; the ticket is back in the backlog{also}."
+        return f"Cancelled task {ids}; the ticket is back in the backlog{also}.{card}"
 
     def set_phase(
         self, ticket: Ticket, phase: TicketPhase, by: str, from_board: bool = False
@@ -125,15 +129,17 @@ class Steering:
         """Apply a phase chosen by a person; `from_board` when the card already shows it."""
         if phase is TicketPhase.BACKLOG:
             return self.cancel(ticket, by, move_card=not from_board)
-        self._show(ticket, phase, not from_board)
+        stuck = self._show(ticket, phase, not from_board)
+        # Said as it is: a card that could not move is not "moved".
+        moved = f"Moved to {phase.value}" if stuck is None else f"The ticket is in {phase.value}"
         if phase is TicketPhase.DONE:
             if ticket.state is IssueState.OPEN:
                 self.repo.close_issue(ticket.issue_number, "completed")
                 # Our own close comes back as an event we do not act on: apply it here.
                 apply_issue_state(ticket, "closed", "completed")
                 ticket_state_changed(self.session, self.settings, ticket, self.repo)
-            return "Moved to Done: the issue is closed as completed."
-        reply = f"Moved to {phase.value}."
+            return f"{moved}: the issue is closed as completed.{_card_stays(stuck)}"
+        reply = f"{moved}.{_card_stays(stuck)}"
         if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):
             if ticket.approval is Approval.PENDING:
                 reply += " " + self.approve(ticket, by)
@@ -150,9 +156,23 @@ class Steering:
         return phase
 
     def apply_column(self, ticket: Ticket, column: str | None, by: str) -> str | None:
-        """Apply the column a card was moved to; None when nothing changes."""
+        """Apply the column a card was moved to; None when nothing changes. A card moved
+        to start the work when nothing can start yet (it waits for another issue, say)
+        gets a comment on its issue saying why: the move alone shows nothing happening."""
         phase = self.phase_moved_to(ticket, column)
-        return None if phase is None else self.set_phase(ticket, phase, by, from_board=True)
+        if phase is None:
+            return None
+        reply = self.set_phase(ticket, phase, by, from_board=True)
+        if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):
+            waiting = _why_nothing_starts(ticket, self.settings)
+            if waiting is not None:
+                self.session.commit()
+                self.repo.comment_on_issue(
+                    ticket.issue_number,
+                    f"@{by} moved this card to {column}, and nothing starts yet: {waiting}. "
+                    "Its agent starts as soon as it can.",
+                )
+        return reply
 
     def refuse_move(self, ticket: Ticket, column: str | None, by: str, permission: str) -> None:
         """Put back a card moved by someone who may not steer, and say why on its issue."""
@@ -175,16 +195,18 @@ class Steering:
             f"The card is back in {ticket.phase.value}.",
         )
 
-    def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> None:
+    def _show(self, ticket: Ticket, phase: TicketPhase, move_card: bool) -> str | None:
+        """Set the ticket's phase and move its card; why the card could not move, or None."""
         with self._card(ticket) as lease:
             ticket.phase = phase
             self.session.commit()
             ticket_changed(self.settings, ticket)  # the tracking issue, within seconds
-            if move_card:
-                # Always written: what the card shows now is not known here (GitHub's
-                # own workflows move cards too).
-                lease.check()
-                show_on_board(self.boards, ticket)
+            if not move_card:
+                return None
+            # Always written: what the card shows now is not known here (GitHub's
+            # own workflows move cards too).
+            lease.check()
+            return show_on_board(self.boards, ticket)
 
     @contextmanager
     def _card(self, ticket: Ticket) -> Iterator[Lease]:
@@ -192,3 +214,15 @@ class Steering:
             self.settings, card_lock(ticket.repository.full_name, ticket.issue_number)
         ) as lease:
             yield lease
+
+
+def _card_stays(why: str | None) -> str:
+    return f" Its card stays where it is: {why}." if why else ""
+
+
+def _why_nothing_starts(ticket: Ticket, settings: Settings) -> str | None:
+    """Why an agent cannot start on the ticket now, when one would (not a ticket people
+    work, nor one whose task is queued or running already)."""
+    if agent_for(ticket) == MANUAL_AGENT or any(t.status in LIVE for t in ticket.tasks):
+        return None
+    return not_ready_because(ticket, settings)

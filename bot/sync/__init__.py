@@ -332,18 +332,23 @@ def sync_repository(
     """Every spec of the repository at ref (YAML files in specs_path and its subfolders,
     spec-kit and Kiro folders), as a push would (by hand, or on install); progress hears
     what it is doing, one line at a time."""
-    from bot.github import installation_id_for
-    from bot.repositories import record_repository
+    from bot.github import repository_installation
+    from bot.repositories import record_installation, record_repository
     from storage.db import session_scope
 
     say = progress or (lambda _line: None)
 
-    connection = github_client(settings, installation_id_for(settings, full_name))
+    installation = repository_installation(settings, full_name)
+    connection = github_client(settings, installation["id"] if installation else None)
     repo = RepositoryGateway(connection, full_name)
     default_branch = repo.default_branch()
     with session_scope(settings.database_url) as session:
+        # The installation it was read with is recorded, as a webhook's would be: the jobs
+        # this sync queues (agents, write-back) authenticate with it.
         repository = record_repository(
-            session, {"full_name": full_name, "default_branch": default_branch}
+            session,
+            {"full_name": full_name, "default_branch": default_branch},
+            record_installation(session, installation) if installation else None,
         )
         session.commit()
         commit, config = record_settings(session, settings, repo, repository, ref or default_branch)

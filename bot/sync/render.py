@@ -300,7 +300,7 @@ def _graph(tickets: Sequence[Ticket]) -> list[str]:
     lines = ["### Tasks", "", "```mermaid", "graph TD"]
     ids = {node.id: f"t{node.number}" for node in graph.nodes}
     for node in graph.nodes:
-        label = _mermaid_text(f"#{node.number} {node.key}: {_cut(node.title, GRAPH_TITLE_CHARS)}")
+        label = graph_label(f"#{node.number} {node.key}", node.title)
         blocked = " ⛔" if node.blocked else ""
         lines.append(f'  {ids[node.id]}["{label}{blocked}"]:::{node.style}')
     lines += [f"  {ids[before]} --> {ids[after]}" for before, after in graph.edges]
@@ -308,6 +308,12 @@ def _graph(tickets: Sequence[Ticket]) -> list[str]:
         colour = f",color:{text}" if style == CLOSED else ""
         lines.append(f"  classDef {style} fill:{fill},stroke:{stroke}{colour}")
     return [*lines, "```", ""]
+
+
+def graph_label(prefix: str, title: str) -> str:
+    """A task's node in a Mermaid graph: `prefix: title`, the title cut to fit (the
+    tracking issue's graph and a pull request check's plan draw the same nodes)."""
+    return _mermaid_text(f"{prefix}: {_cut(title, GRAPH_TITLE_CHARS)}")
 
 
 def _mermaid_text(text: str) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bot.github.contents import ContentsGateway, FileChanged
 from bot.locks import exclusive
+from bot.logs import log_context
 from bot.queue import EVENTS, enqueue, pending
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
@@ -93,15 +94,18 @@ def write_back(spec_id: int) -> None:
         spec = session.get(Spec, spec_id)
         if spec is None:
             return
-        outcome = write_repository(session, settings, spec.repository)
-    if outcome.written or outcome.left:
-        log.info(
-            "progress of %s: %s%s",
-            spec_id,
-            ", ".join(outcome.written) or "nothing written",
-            f" ({outcome.left})" if outcome.left else "",
-            extra={"pull_request": outcome.pull_request, "mode": outcome.mode},
-        )
+        full_name = spec.repository.full_name
+        # Every line of it, and its failure's, names the repository and the spec.
+        with log_context(repository=full_name, spec=spec.key):
+            outcome = write_repository(session, settings, spec.repository)
+            if outcome.written or outcome.left:
+                log.info(
+                    "progress of %s: %s%s",
+                    full_name,
+                    ", ".join(outcome.written) or "nothing written",
+                    f" ({outcome.left})" if outcome.left else "",
+                    extra={"pull_request": outcome.pull_request, "mode": outcome.mode},
+                )
 
 
 def write_repository(session: Session, settings: Settings, repository: Repository) -> Outcome:

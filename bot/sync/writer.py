@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.agents.hosted import handed_over_labels
+from bot.agents.profiles import no_agents
 from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import Board
 from bot.github.columns import ColumnMissing, column_for
@@ -48,6 +49,7 @@ from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
 from bot.sync.proposals import adoptions
 from bot.sync.tree import place
+from specs.model import MANUAL_AGENT
 from storage.models import (
     Approval,
     IssueGroup,
@@ -207,6 +209,22 @@ class SpecWriter:
         self._record_tracking(outcome.done["tracking"])
         self.counts["opened"] += 1
         self.session.commit()
+        self._say_no_agents()
+
+    def _say_no_agents(self) -> None:
+        """Once, on a new tracking issue: with no profiles file, its tasks get issues and
+        no agent works them, which nothing else would say."""
+        worked = [t for t in self.spec.tasks if (t.agent or self.spec.agent) != MANUAL_AGENT]
+        if not worked or no_agents(self.settings) is None:
+            return
+        assert self.spec.tracking_issue_number is not None
+        self.github.repo.comment_on_issue(
+            self.spec.tracking_issue_number,
+            "No agent works these tasks: this specbridge has no agent profiles "
+            "(`SPECBRIDGE_AGENTS` is not set where it runs agents), so each task's issue "
+            "waits for people. Once an operator sets it (README, Agents), `/retry` on a "
+            "task's issue starts its agent.",
+        )
 
     def _record_tracking(self, issue: WrittenIssue) -> None:
         spec = self.spec

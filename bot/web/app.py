@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
-from bot.agents.profiles import check_profiles, load_profiles
+from bot.agents.profiles import check_profiles, no_agents
 from bot.queue import queue_reachable
 from bot.settings import Settings, SettingsError, get_settings
 from bot.web import metrics, status_page, webhook
@@ -41,11 +41,11 @@ def readyz() -> tuple[Response, int]:
         "github_credentials": None
         if settings.uses_app_auth or settings.github_token
         else "no GitHub credentials: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, or GITHUB_TOKEN",
-        "agents": _agents_problem(settings),
     }
     failed = {check: problem for check, problem in problems.items() if problem}
     checks = {check: problem is None for check, problem in problems.items()}
-    # Said, not failed: deliveries are still taken; only these profiles' tasks fail.
+    # Said, not failed: deliveries are still taken; only agents' tasks fail. A typo in
+    # the profiles file must not take the only `serve` out of its load balancer.
     warnings = _agent_warnings(settings)
     said = {"warnings": warnings} if warnings else {}
     if failed:
@@ -54,12 +54,16 @@ def readyz() -> tuple[Response, int]:
 
 
 def _agent_warnings(settings: Settings) -> dict[str, str]:
-    """Agent profiles whose tasks will fail: one assigning Copilot without the person's
-    token GitHub requires for that. (A file that cannot be read fails `agents`.)"""
+    """Why agents' tasks will fail or not run: a profiles file that cannot work, none at
+    all where this process runs the agents, a profile assigning Copilot without the
+    person's token GitHub requires for that."""
+    runs_agents = settings.redis_url is None  # else workers run them, with their own file
     try:
-        profiles = load_profiles(settings)
-    except SettingsError:
-        return {}
+        profiles = check_profiles(settings, runs_agents=runs_agents)
+    except SettingsError as error:
+        return {"agents": str(error)}
+    if runs_agents and no_agents(settings):
+        return {"agents": f"{no_agents(settings)}: set it to a profiles file (README, Agents)"}
     needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
     if needing and not settings.agent_user_token:
         names = ", ".join(f"`{n}`" for n in needing)
@@ -69,15 +73,6 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
             "until then its tasks fail with a comment saying so"
         }
     return {}
-
-
-def _agents_problem(settings: Settings) -> str | None:
-    """What is wrong with the agent profiles file now (it is read again on each use)."""
-    try:
-        check_profiles(settings, runs_agents=settings.redis_url is None)
-    except SettingsError as error:
-        return str(error)
-    return None
 
 
 def _database_reachable(settings: Settings) -> bool:

@@ -1,4 +1,5 @@
-"""GET /metrics in Prometheus' text format, computed at scrape time.
+"""GET /metrics in Prometheus' text format, or OpenMetrics when the scraper's `Accept`
+asks for it (as prometheus_client's own exposition chooses), computed at scrape time.
 
 Nothing here is counted in the memory of the process that answers: with
 several gunicorn workers and RQ workers that would be one process's share.
@@ -20,19 +21,15 @@ import platform
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    ProcessCollector,
-    generate_latest,
-)
+from flask import Blueprint, Response, current_app, request
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, or_, select
 
@@ -52,14 +49,22 @@ blueprint = Blueprint("metrics", __name__)
 @blueprint.get("/metrics")
 def metrics() -> Response:
     settings: Settings = current_app.config["SPECBRIDGE_SETTINGS"]
-    return Response(render_metrics(settings), content_type=CONTENT_TYPE_LATEST)
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = Response(encode(_registry(settings)), content_type=content_type)
+    response.vary.add("Accept")
+    return response
 
 
 def render_metrics(settings: Settings) -> bytes:
+    """The scrape in Prometheus' text format."""
+    return generate_latest(_registry(settings))
+
+
+def _registry(settings: Settings) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(settings))
     ProcessCollector(registry=registry)
-    return generate_latest(registry)
+    return registry
 
 
 class _Collector:
@@ -88,8 +93,10 @@ class _Collector:
 
 
 def _stored_rows(settings: Settings) -> Iterator[Metric]:
+    # Not specbridge_deliveries: that is the counter's family (specbridge_deliveries_total),
+    # and one name for two families is refused by OpenMetrics parsers.
     deliveries = GaugeMetricFamily(
-        "specbridge_deliveries",
+        "specbridge_stored_deliveries",
         "Stored webhook deliveries by event and outcome (pruned after the retention time)",
         labels=["event", "status"],
     )

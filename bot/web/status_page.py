@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from bot.agents.task_table import tasks_query
 from bot.events.deliveries import OWN_EVENT
+from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.queue import QUEUES, depth
 from bot.settings import Settings
@@ -30,6 +31,7 @@ from bot.web.metrics import oldest_queued_age, pace_keys
 from storage.db import session_scope
 from storage.models import (
     Delivery,
+    Installation,
     Repository,
     Spec,
     SpecStatus,
@@ -110,6 +112,7 @@ class BudgetRow:
     window_seconds: float
     limit: int
     remaining: int
+    whose: str = ""  # as people know it: the installation's account, or the token
 
 
 @dataclass
@@ -132,12 +135,15 @@ class Status:
     queued_total: int = 0
     failed: list[TaskRow] = field(default_factory=list)
     deliveries: list[DeliveryRow] = field(default_factory=list)
+    # Deliveries specbridge's own writes caused, left out of `deliveries` (received since
+    # the oldest one shown); they are listed, marked, only when asked for (`?own=1`).
+    own_left_out: int = 0
     budget: list[BudgetRow] | None = None  # None: could not be read
     queues: list[QueueRow] = field(default_factory=list)
 
     @property
     def own_deliveries(self) -> int:
-        return sum(1 for d in self.deliveries if d.own)
+        return self.own_left_out + sum(1 for d in self.deliveries if d.own)
 
     @property
     def failed_deliveries(self) -> int:
@@ -194,7 +200,8 @@ def status() -> Response:
         or _basic_auth_matches(settings.status_token)
     ):
         return _refused()
-    current = read_status(settings)
+    # "show deliveries specbridge caused" asks for them (?own=1); else they are left out.
+    current = read_status(settings, own=request.args.get("own") == "1")
     # The page's refresh asks for its live part alone, every REFRESH_MS.
     template = "status_live.html" if request.args.get("part") == "live" else "status.html"
     page = render_template(template, status=current, refresh_ms=REFRESH_MS, colours=COLOURS)
@@ -203,7 +210,8 @@ def status() -> Response:
     return response
 
 
-def read_status(settings: Settings) -> Status:
+def read_status(settings: Settings, own: bool = False) -> Status:
+    """What the page shows; `own`: the deliveries specbridge's own writes caused too."""
     links = Links(settings)
     status = Status(deliveries_url=links.deliveries())
     with session_scope(settings.database_url) as session:
@@ -219,7 +227,7 @@ def read_status(settings: Settings) -> Status:
         status.failed = _tasks(
             session, links, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS
         )
-        status.deliveries = _recent_deliveries(session, links)
+        status.deliveries, status.own_left_out = _recent_deliveries(session, links, own)
     names = {*status.specs, *status.tickets}
     names |= {d.repository for d in status.deliveries if d.repository}
     status.repository_urls = {name: links.repository(name) for name in names}
@@ -279,24 +287,28 @@ def _specs(session: Session, links: Links) -> dict[str, list[SpecRow]]:
     return specs
 
 
-def _recent_deliveries(session: Session, links: Links) -> list[DeliveryRow]:
-    rows = session.execute(
-        select(
-            Delivery.received_at,
-            Delivery.delivery_id,
-            Delivery.event,
-            Delivery.action,
-            Delivery.repository_full_name,
-            Delivery.status,
-            Delivery.attempts,
-            Delivery.error,
-        )
-        .order_by(Delivery.id.desc())
-        .limit(RECENT_DELIVERIES)
+def _recent_deliveries(session: Session, links: Links, own: bool) -> tuple[list[DeliveryRow], int]:
+    """The last RECENT_DELIVERIES that matter (with `own`, the last of all), and how many
+    caused by specbridge itself were left out among them. After a sync its own echoes
+    are hundreds: filtered here, in the query, or the table would hold nothing else."""
+    is_own = Delivery.error == OWN_EVENT
+    query = select(
+        Delivery.id,
+        Delivery.received_at,
+        Delivery.delivery_id,
+        Delivery.event,
+        Delivery.action,
+        Delivery.repository_full_name,
+        Delivery.status,
+        Delivery.attempts,
+        Delivery.error,
     )
-    return [
+    if not own:
+        query = query.where(or_(Delivery.error.is_(None), ~is_own))
+    rows = session.execute(query.order_by(Delivery.id.desc()).limit(RECENT_DELIVERIES)).all()
+    shown = [
         DeliveryRow(
-            *row[:5],
+            *row[1:6],
             row.status.value,
             row.attempts,
             None if row.error == OWN_EVENT else row.error,
@@ -307,6 +319,11 @@ def _recent_deliveries(session: Session, links: Links) -> list[DeliveryRow]:
         )
         for row in rows
     ]
+    if own:
+        return shown, 0
+    oldest = rows[-1].id if len(rows) == RECENT_DELIVERIES else 0
+    left_out = session.scalar(select(func.count()).where(is_own, Delivery.id > oldest))
+    return shown, left_out or 0
 
 
 def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
@@ -358,15 +375,29 @@ def _tasks(
 
 
 def _budget(settings: Settings) -> list[BudgetRow] | None:
+    whose = _budget_owners(settings)
     try:
         return [
-            BudgetRow(key, window.seconds, window.limit, remaining)
+            BudgetRow(key, window.seconds, window.limit, remaining, whose.get(key, key))
             for key in pace_keys(settings)
             for window, remaining in Pacer(settings, key).snapshot()
         ]
     except Exception:  # Redis down: the rest of the page still helps
         log.warning("status page: GitHub budget unavailable", exc_info=True)
         return None
+
+
+def _budget_owners(settings: Settings) -> dict[str, str]:
+    """Each budget's owner as people know it: an installation's account (its key names
+    only its number), or GITHUB_TOKEN."""
+    if settings.github_token:
+        return {pace_key(settings, None): "GITHUB_TOKEN"}
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(select(Installation.github_id, Installation.account_login))
+        return {
+            pace_key(settings, github_id): f"{login or 'installation'} (installation {github_id})"
+            for github_id, login in rows
+        }
 
 
 def _queues(settings: Settings) -> list[QueueRow]:

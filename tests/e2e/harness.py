@@ -4,11 +4,16 @@ under gunicorn and, with Redis, two `specbridge worker` processes."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +25,47 @@ import requests
 from fakehub.apps import new_private_key
 from tests.support import FIXTURES, REPO_ROOT, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET
 
+# Ports for the servers tests start (the double, serve, Redis). A port found free and
+# given to a process that binds it a second later may be taken meanwhile: by another
+# test's server (with xdist, in another worker) or by an outgoing connection, from the
+# kernel's ephemeral range. So each test process claims a block of ports below that
+# range, with a lock the kernel drops when the process ends, and hands them out in turn.
+PORT_BLOCKS = range(20_000, 32_000, 500)
+PORT_LOCKS = Path(tempfile.gettempdir()) / "specbridge-test-ports"
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port no other test process uses, free now."""
+    return _port_block().take()
+
+
+class _PortBlock:
+    def __init__(self) -> None:
+        PORT_LOCKS.mkdir(exist_ok=True)
+        PORT_LOCKS.chmod(0o1777)
+        for start in random.sample(PORT_BLOCKS, len(PORT_BLOCKS)):
+            lock = (PORT_LOCKS / f"{start}.lock").open("a")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                continue
+            self._lock, self._ports = lock, itertools.cycle(range(start, start + PORT_BLOCKS.step))
+            return
+        raise RuntimeError(f"every block of test ports is taken ({PORT_LOCKS})")
+
+    def take(self) -> int:
+        for _ in range(PORT_BLOCKS.step):
+            port = next(self._ports)
+            with socket.socket() as sock, contextlib.suppress(OSError):
+                sock.bind(("127.0.0.1", port))
+                return port
+        raise RuntimeError("no port of this test process's block is free")
+
+
+@functools.cache
+def _port_block() -> _PortBlock:
+    return _PortBlock()
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
@@ -129,7 +170,7 @@ class Stack:
         command = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1"]
         command += ["--save", "", "--appendonly", "no"]
         self._spawn("redis", command, dict(os.environ))
-        wait_until(lambda: _redis_answers(self.redis_port), 30, "Redis")
+        wait_until(lambda: redis_answers(self.redis_port), 30, "Redis")
 
     def job_runners(self) -> list[str]:
         """The processes that run queue jobs: the workers, or serve's embedded queue."""
@@ -302,7 +343,7 @@ class Stack:
         return bool(deliveries or tasks or paused)
 
 
-def _redis_answers(port: int) -> bool:
+def redis_answers(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as sock:
         sock.sendall(b"PING\r\n")
         return sock.recv(16).startswith(b"+PONG")

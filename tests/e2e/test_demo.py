@@ -65,6 +65,19 @@ def test_demo_runs_to_ready_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert "Passwordless login" in output
         task = int(re.search(r"issues/(\d+)/comments", output)[1])
 
+        # The status page is on, on loopback, its address printed with its token.
+        page = re.search(rf"the status page: (http://127\.0\.0\.1:{bot_port}/\?token=\S+)", output)
+        assert page, output
+        status = requests.get(page[1], timeout=30)
+        assert status.status_code == 200 and "specbridge status" in status.text
+        # The pull request the demo agent opened, as GitHub holds it.
+        opened = re.search(r"the demo agent opened pull request #(\d+) for #(\d+)", output)
+        assert opened, output
+        state = requests.get(f"{hub}/_admin/state", timeout=30).json()
+        repo = next(r for r in state["repositories"] if r["full_name"] == "acme/rocket")
+        pull = next(p for p in repo["pull_requests"] if p["number"] == int(opened[1]))
+        assert f"Closes #{opened[2]}" in pull["body"]
+
         # A person asks for the task's status, as the printed curl line does.
         requests.post(
             f"{hub}/_admin/repos/acme/rocket/issues/{task}/comments",

@@ -47,7 +47,7 @@ from storage.models import Task, TaskStatus
 from tests.e2e.conftest import StartStack
 from tests.e2e.harness import Stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]  # 1.6 GB of agent CLIs on the first run
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm installs the agents' CLIs")
 
 REPO = "acme/rocket"

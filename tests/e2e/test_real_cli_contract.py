@@ -21,6 +21,7 @@ from fakehub.model import ModelDouble
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.heavy,  # 1.6 GB of agent CLIs on the first run
     pytest.mark.skipif(shutil.which("npm") is None, reason="npm installs the agents' CLIs"),
 ]
 

@@ -76,13 +76,14 @@ def test_setup_creates_the_app_and_serve_accepts_its_signed_deliveries(
         str(port),
         "--webhook-url",
         "https://bot.acme.example/webhook",
-        "--manifest",
-        str(REPO_ROOT / "app.yaml"),
         "--no-browser",
-        cwd=tmp_path,  # --github-url alone: its API is at its root, as it says when asked
+        # --github-url alone: its API is at its root, as it says when asked. No app.yaml
+        # here: the manifest specbridge ships serves, as for an install from the wheel.
+        cwd=tmp_path,
     )
     try:
         page = wait_until(lambda: _page(f"http://127.0.0.1:{port}/"), 30, "the setup page")
+        assert '<code class="hook" id="webhook-url">https://bot.acme.example/webhook</code>' in page
         action = unescape(re.search(r'<form method="post" action="([^"]+)"', page)[1])
         sent = json.loads(unescape(re.search(r'name="manifest" value="([^"]+)"', page)[1]))
         assert action.startswith(f"{hub.url}/organizations/acme/settings/apps/new?state=")

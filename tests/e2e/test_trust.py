@@ -225,6 +225,7 @@ def test_a_spec_of_120_tasks_stays_within_100_sub_issues_a_parent(
     assert stack.mismatches() == []
 
 
+@pytest.mark.heavy  # it waits out a 90 s "hour"
 def test_a_spec_bigger_than_the_hourly_budget_pauses_and_resumes_by_itself(
     start_stack: StartStack,
 ) -> None:

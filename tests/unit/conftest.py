@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from bot.events import handlers
@@ -23,6 +26,7 @@ from bot.queue import (
 )
 from bot.settings import Settings, get_settings, load_settings
 from bot.web.app import create_app
+from fakehub import FakeHub
 from storage.db import session_scope
 from storage.models import Delivery
 from tests.support import MOCK_API, WEBHOOK_SECRET, webhook_headers
@@ -113,3 +117,32 @@ def run_queued_jobs(db: str) -> None:
         for _ in range(2):  # a job on one queue may queue one on the other
             for name in EVENT_QUEUES:
                 embedded_queue(name).join()
+
+
+@pytest.fixture
+def bot_and_hub(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """The web app served on a port, and the GitHub double sending it its webhooks
+    (run_queued_jobs then runs what they queued)."""
+    hub = FakeHub(None, WEBHOOK_SECRET, tmp_path / "hub")
+    hub.start()
+    for name, value in {
+        "DATABASE_URL": db,
+        "GITHUB_API_URL": hub.url,
+        "GITHUB_TOKEN": "logs-token",
+        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "GITHUB_WRITE_INTERVAL": "0",
+        "GITHUB_CONTENT_LIMITS": "none",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SPECBRIDGE_AGENTS", raising=False)  # no agents, unless a test says
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.redis_url:
+        redis_connection(settings.redis_url).flushdb()
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub.webhooks.url = f"http://127.0.0.1:{server.server_port}/webhook"
+    yield hub
+    server.shutdown()
+    hub.stop()
+    get_settings.cache_clear()

@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
+import responses
+from rq.serializers import JSONSerializer
 
+from bot import queue as queue_module
+from bot.agents.reaper import reap_stale_tasks
+from bot.events.worker import WarmWorker
 from bot.logs import TextFormatter, configure_logging, log_context, quiet_rq
-from bot.queue import redis_connection
+from bot.queue import EVENTS, EmbeddedQueue, OurJob, job_name, redis_connection, rq_queue
 from bot.settings import get_settings, load_settings
+from bot.sync.write_back import write_back
 from bot.web.app import create_app
 from fakehub import FakeHub
-from tests.support import SPECBRIDGE_COLUMNS, WEBHOOK_SECRET, signature
+from storage.db import session_scope
+from storage.models import Repository, Spec, SpecPhase, Task, TaskStatus, Ticket
+from tests.support import MOCK_API, SPECBRIDGE_COLUMNS, WEBHOOK_SECRET, signature
 from tests.unit.conftest import run_queued_jobs
 
 REPO = "acme/logs"
@@ -48,33 +55,6 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> Iterator[JsonLines]:
     configure_logging(load_settings({"SPECBRIDGE_LOG_FORMAT": "json"}))
     yield JsonLines(capsys)
     root.handlers[:], root.level = handlers, level
-
-
-@pytest.fixture
-def bot_and_hub(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """The web app served on a port, and the GitHub double sending it its webhooks."""
-    hub = FakeHub(None, WEBHOOK_SECRET, tmp_path / "hub")
-    hub.start()
-    for name, value in {
-        "DATABASE_URL": db,
-        "GITHUB_API_URL": hub.url,
-        "GITHUB_TOKEN": "logs-token",
-        "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "GITHUB_WRITE_INTERVAL": "0",
-        "GITHUB_CONTENT_LIMITS": "none",
-    }.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    settings = get_settings()
-    if settings.redis_url:
-        redis_connection(settings.redis_url).flushdb()
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    hub.webhooks.url = f"http://127.0.0.1:{server.server_port}/webhook"
-    yield hub
-    server.shutdown()
-    hub.stop()
-    get_settings.cache_clear()
 
 
 def test_every_line_of_a_deliverys_processing_carries_its_id_in_json(
@@ -186,3 +166,98 @@ def test_rq_s_per_job_lines_are_left_out_but_its_start_and_warnings_stay() -> No
     assert quiet_rq(record("rq.worker", logging.INFO, "Worker %s: started with PID %d, version"))
     assert quiet_rq(record("rq.worker", logging.WARNING, "Worker %s: moving job"))
     assert quiet_rq(record("bot.sync", logging.INFO, "synced %s"))
+
+
+# -- failures, reported after their work's context is gone -------------------------------
+
+
+def fail_in_context() -> None:
+    """A job as ours are: its work in a log context, failing there."""
+    with log_context(task=7, repository="acme/web", issue=3):
+        raise RuntimeError("GitHub said no")
+
+
+def test_a_failed_jobs_line_names_what_it_was_working_on(
+    json_lines: JsonLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue's "job … failed" line is logged after the job's context is gone: it takes
+    the ids from the error, in the embedded queue and in RQ's workers alike."""
+    queue = EmbeddedQueue("failures")
+    queue.put(fail_in_context, (), None)
+    queue.join()
+    failed = [line for line in json_lines.read() if "failed" in line["message"]]
+    assert [line["message"] for line in failed] == ["job fail_in_context() failed"]
+    assert (failed[0]["task"], failed[0]["repository"], failed[0]["issue"]) == (7, "acme/web", 3)
+    assert "RuntimeError: GitHub said no" in failed[0]["exception"]
+
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        return  # RQ's workers need Redis
+    monkeypatch.setattr(queue_module, "JOBS", queue_module.JOBS | {job_name(fail_in_context)})
+    redis_connection(redis_url).flushdb()
+    rq_queue(redis_url, EVENTS).enqueue(fail_in_context)
+    WarmWorker(
+        [rq_queue(redis_url, EVENTS)],
+        connection=redis_connection(redis_url),
+        job_class=OurJob,
+        serializer=JSONSerializer,
+    ).work(burst=True)
+    [rq_line] = [line for line in json_lines.read() if "exception raised" in line["message"]]
+    assert (rq_line["task"], rq_line["repository"], rq_line["issue"]) == (7, "acme/web", 3)
+
+
+@responses.activate
+def test_the_reapers_line_for_a_task_it_could_not_report_names_it(
+    db: str, json_lines: JsonLines
+) -> None:
+    settings = load_settings({"DATABASE_URL": db, "GITHUB_TOKEN": "t", "GITHUB_API_URL": MOCK_API})
+    with session_scope(db) as session:
+        ticket = Ticket(repository=Repository(full_name="acme/web"), issue_number=3)
+        stale = datetime.now(UTC) - timedelta(hours=1)
+        task = Task(
+            ticket=ticket,
+            agent="default",
+            status=TaskStatus.RUNNING,
+            attempts=3,
+            heartbeat_at=stale,
+        )
+        session.add(task)
+        session.commit()
+        task_id = task.id
+    responses.post(f"{MOCK_API}/repos/acme/web/issues/3/comments", status=422, json={})
+
+    assert reap_stale_tasks(settings) == 1
+
+    [line] = [line for line in json_lines.read() if "could not report" in line["message"]]
+    assert (line["task"], line["repository"], line["issue"]) == (task_id, "acme/web", 3)
+
+
+@responses.activate
+def test_write_backs_lines_name_the_repository_and_spec_not_a_row_id(
+    db: str, json_lines: JsonLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its failure too: GitHub unreachable, the queue's line says which repository."""
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.setenv("GITHUB_API_URL", MOCK_API)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    with session_scope(db) as session:
+        spec = Spec(
+            repository=Repository(full_name="acme/web"),
+            key="login",
+            path="specs/login.yaml",
+            title="Login",
+            phase=SpecPhase.TASKS,
+        )
+        session.add(spec)
+        session.commit()
+        spec_id = spec.id
+    queue = EmbeddedQueue("write-back")
+    try:
+        queue.put(write_back, (spec_id,), None)  # every request to GitHub fails
+        queue.join()
+    finally:
+        get_settings.cache_clear()
+    [failed] = [line for line in json_lines.read() if line["message"].startswith("job write")]
+    assert (failed["repository"], failed["spec"]) == ("acme/web", "login")

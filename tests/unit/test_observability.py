@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import responses
 from flask.testing import FlaskClient
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -186,8 +189,9 @@ def test_metrics_count_stored_deliveries_and_tasks(metrics_settings: Settings) -
 
     samples = _samples(metrics_settings)
 
-    assert samples["specbridge_deliveries", (("event", "push"), ("status", "done"))] == 2
-    assert samples["specbridge_deliveries", (("event", "issues"), ("status", "failed"))] == 1
+    stored = "specbridge_stored_deliveries"
+    assert samples[stored, (("event", "push"), ("status", "done"))] == 2
+    assert samples[stored, (("event", "issues"), ("status", "failed"))] == 1
     assert samples["specbridge_tasks", (("status", "failed"),)] == 2
     assert samples["specbridge_tasks", (("status", "running"),)] == 1
     assert ("specbridge_tasks", (("status", "queued"),)) not in samples
@@ -292,7 +296,7 @@ def test_metrics_count_deliveries_by_outcome_with_their_durations_pruning_aside(
     processed = sum(v for labels, v in total.items() if ("event", "issues") in labels)
     assert processed == 2, total
     assert total[("event", "unverified"), ("outcome", "refused")] == 1
-    assert "specbridge_deliveries", "gauge" in families  # the stored rows, by status
+    assert ("specbridge_stored_deliveries", "gauge") in families  # the stored rows, by status
     histogram = {
         (s.name, s.labels.get("le")): s.value
         for s in families["specbridge_delivery_duration_seconds", "histogram"].samples
@@ -337,6 +341,33 @@ def test_metrics_show_the_version_the_process_and_the_oldest_queued_job(
     assert "process_cpu_seconds" in families
 
 
+def test_metrics_answer_openmetrics_when_the_scraper_asks_for_it(
+    client: FlaskClient, db: str
+) -> None:
+    """Prometheus asks for OpenMetrics first; its parser refuses a name used by two families."""
+    _seed_rows(db)
+    assert post_webhook(client, "issues", github_payload("issues", "reopened.payload.json"))
+    run_queued_jobs(db)
+    accept = (
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.1"
+    )
+
+    asked = client.get("/metrics", headers={"Accept": accept})
+
+    assert asked.content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert "Accept" in asked.headers["Vary"]
+    text = asked.get_data(as_text=True)
+    assert text.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(text)}  # raises on any clash
+    assert families["specbridge_deliveries"].type == "counter"
+    assert families["specbridge_stored_deliveries"].type == "gauge"
+    assert families["specbridge_tasks"].type == "gauge"
+    # Without the header: Prometheus' text format, as before.
+    plain = client.get("/metrics")
+    assert plain.content_type.startswith("text/plain; version=0.0.4")
+    assert not plain.get_data(as_text=True).endswith("# EOF\n")
+
+
 # -- /healthz and /readyz -----------------------------------------------------------------
 
 
@@ -365,7 +396,7 @@ def test_readyz_names_missing_github_credentials(db: str) -> None:
     assert list(ready.json["failed"]) == ["github_credentials"]
 
 
-def test_readyz_names_an_agent_profiles_file_broken_under_a_running_process(
+def test_readyz_warns_of_an_agent_profiles_file_broken_under_a_running_process(
     db: str, tmp_path: Path
 ) -> None:
     profiles = tmp_path / "agents.yaml"
@@ -374,8 +405,8 @@ def test_readyz_names_an_agent_profiles_file_broken_under_a_running_process(
     assert client.get("/readyz").status_code == 200
     profiles.write_text("default:\n  preset: cursor\n")  # edited while it runs
     ready = client.get("/readyz")
-    assert ready.status_code == 503
-    assert "unknown preset 'cursor'" in ready.json["failed"]["agents"]
+    assert ready.status_code == 200  # still taking deliveries: a warning, not unreadiness
+    assert "unknown preset 'cursor'" in ready.json["warnings"]["agents"]
 
 
 def test_readyz_is_ok_when_everything_is_in_place(db: str) -> None:

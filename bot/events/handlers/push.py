@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.events.router import Event, router
+from bot.github import RepositoryGateway
+from bot.github.columns import board_problems
 from bot.repo_config import CONFIG_PATH, RepoConfig
 from bot.repositories import repository_from_payload
 from bot.sync import GitHubSide, record_settings, render, sync_files
@@ -30,6 +32,8 @@ def on_push(event: Event) -> None:
     commit, config = record_settings(session, event.settings, repo, repository, default_branch)
     if repository.settings_error and repository.settings_error != previous_error:
         repo.comment_on_commit(commit, render.config_error_comment(repository.settings_error))
+    elif touched_config and config.has_board:
+        _check_board(event, repo, commit, config)
     changed, removed = changed_spec_paths(payload, config)
     if touched_config:
         # New settings (say, a board) apply to every spec, not only the changed ones.
@@ -38,6 +42,23 @@ def on_push(event: Event) -> None:
         return
     github = GitHubSide(repo, event.board_gateway(), config)
     sync_files(session, event.settings, github, repository, commit, changed, removed)
+
+
+def _check_board(event: Event, repo: RepositoryGateway, commit: str, config: RepoConfig) -> None:
+    """New settings naming a board: what it lacks is said on the commit, as a spec that
+    does not validate is (a card would otherwise stay put in silence)."""
+    assert config.project_owner is not None and config.project_number is not None
+    problems = board_problems(
+        event.board_gateway(), config.project_owner, config.project_number, config.status
+    )
+    if problems:
+        board = f"{config.project_owner}/{config.project_number}"
+        said = "\n".join(f"- {problem}" for problem in problems)
+        repo.comment_on_commit(
+            commit,
+            f"specbridge: the board {board} that `{CONFIG_PATH}` names cannot show every "
+            f"phase, so cards stay where they are when their ticket moves there:\n\n{said}",
+        )
 
 
 def changed_spec_paths(payload: dict[str, Any], config: RepoConfig) -> tuple[list[str], list[str]]:

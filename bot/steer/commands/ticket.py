@@ -9,7 +9,7 @@ from bot.github.text import shown
 from bot.steer.commands.registry import CommandError, Context, Where, command
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
-from storage.models import Ticket, TicketPhase
+from storage.models import TaskStatus, Ticket, TicketPhase
 
 
 def _ticket(ctx: Context) -> Ticket:
@@ -68,13 +68,12 @@ def cancel(ctx: Context, _args: str) -> str:
 )
 def status(ctx: Context, _args: str) -> str:
     ticket = _ticket(ctx)
-    reason = not_ready_because(ticket, ctx.steering.settings)
     lines = [
         f"- phase: **{ticket.phase.value}**, issue {ticket.state.value}",
         f"- approval: {ticket.approval.value.replace('_', ' ')}",
         f"- agent: `{agent_for(ticket)}`",
         f"- {'blocked: ' + (ticket.blocked_reason or '') if ticket.blocked else 'not blocked'}",
-        f"- {'ready to run' if reason is None else 'not ready: ' + reason}",
+        f"- {_readiness(ctx, ticket)}",
     ]
     for task in ticket.tasks[-3:]:
         outcome = f" → #{task.pull_request_number}" if task.pull_request_number else ""
@@ -83,6 +82,19 @@ def status(ctx: Context, _args: str) -> str:
             f"- task {task.id}: {task.status.value}, attempt {task.attempts}{outcome}{error}"
         )
     return "\n".join(lines)
+
+
+def _readiness(ctx: Context, ticket: Ticket) -> str:
+    """Whether the agent would run now; after its run succeeded, that its work waits for
+    people (it is not "ready to run": it ran, and `/retry` would start over)."""
+    reason = not_ready_because(ticket, ctx.steering.settings)
+    last = ticket.tasks[-1] if ticket.tasks else None
+    if reason is None and last is not None and last.status is TaskStatus.SUCCEEDED:
+        pull = f"#{last.pull_request_number}" if last.pull_request_number else "its work"
+        return (
+            f"the agent's run succeeded: {pull} waits for review and merge (`/retry` runs it again)"
+        )
+    return "ready to run" if reason is None else f"not ready: {reason}"
 
 
 @command(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.agents import sandbox
 from bot.agents.profiles import check_profiles, parse_profiles
 from bot.cli import main
 from bot.settings import SettingsError, get_settings, load_settings
@@ -80,7 +81,8 @@ def test_a_variable_a_profile_takes_must_be_set_where_agents_run(tmp_path: Path)
     check_profiles(settings, runs_agents=False, environ={})  # the web process runs no agent
     with pytest.raises(SettingsError, match="takes ANTHROPIC_API_KEY from the environment"):
         check_profiles(settings, runs_agents=True, environ={})
-    check_profiles(settings, runs_agents=True, environ={"ANTHROPIC_API_KEY": "k"})
+    cli = _fake_cli(tmp_path / "bin", "claude").parent
+    check_profiles(settings, runs_agents=True, environ={"ANTHROPIC_API_KEY": "k", "PATH": str(cli)})
 
 
 def test_a_worker_with_a_broken_profiles_file_stops_at_start_with_one_line(
@@ -105,3 +107,67 @@ def test_a_profile_without_a_sandbox_is_said_at_start(
     settings = load_settings({"SPECBRIDGE_AGENTS": str(path)})
     check_profiles(settings, runs_agents=True, environ={}, warn=True)
     assert "agent profile 'bare' runs without a sandbox (sandbox: none)" in caplog.text
+
+
+def _fake_cli(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / name
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_a_preset_whose_cli_is_not_on_the_runs_path_is_refused_at_start(tmp_path: Path) -> None:
+    """Each of its tasks would fail "exit status 127": said once, before anything runs."""
+    path = _profiles(tmp_path, "claude:\n  preset: claude-code\n  sandbox: none\n")
+    settings = load_settings({"SPECBRIDGE_AGENTS": str(path)})
+    environ = {"ANTHROPIC_API_KEY": "k", "PATH": str(tmp_path / "empty")}
+    with pytest.raises(
+        SettingsError, match=r"profile 'claude': its CLI `claude` is not on the PATH"
+    ):
+        check_profiles(settings, runs_agents=True, environ=environ)
+    check_profiles(settings, runs_agents=False, environ=environ)  # the web process runs none
+
+    _fake_cli(tmp_path / "bin", "claude")
+    check_profiles(settings, runs_agents=True, environ={**environ, "PATH": str(tmp_path / "bin")})
+
+
+def test_a_preset_cli_the_sandbox_does_not_show_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox, "bubblewrap_works", lambda account=None: True)
+    folder = tmp_path / "agents" / "bin"
+    _fake_cli(folder, "codex")
+    text = f"codex:\n  preset: codex\n  env: {{PATH: '{folder}:/usr/bin'}}\n"
+    settings = load_settings({"SPECBRIDGE_AGENTS": str(_profiles(tmp_path, text))})
+    environ = {"OPENAI_API_KEY": "k"}
+    with pytest.raises(SettingsError, match="outside what the sandbox shows"):
+        check_profiles(settings, runs_agents=True, environ=environ)
+
+    shown = text + f"  read_only: ['{tmp_path / 'agents'}']\n"
+    settings = load_settings({"SPECBRIDGE_AGENTS": str(_profiles(tmp_path, shown))})
+    check_profiles(settings, runs_agents=True, environ=environ)
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_a_container_sandbox_which_is_not_wired_is_refused_at_start(
+    tmp_path: Path, engine: str
+) -> None:
+    path = _profiles(tmp_path, f"boxed:\n  command: make\n  sandbox: {engine}\n  image: x\n")
+    settings = load_settings({"SPECBRIDGE_AGENTS": str(path)})
+    with pytest.raises(SettingsError, match=f"the {engine} sandbox is not wired yet"):
+        check_profiles(settings, runs_agents=True, environ={})
+
+
+def test_no_profiles_file_is_said_once_at_start_where_agents_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    check_profiles(load_settings({}), runs_agents=True, environ={}, warn=True)
+    assert "no agent profiles (SPECBRIDGE_AGENTS is not set)" in caplog.text
+
+
+def test_a_profiles_file_that_is_not_yaml_names_its_line(tmp_path: Path) -> None:
+    path = _profiles(tmp_path, "default:\n  command: make\n   timeout: 60\n")
+    with pytest.raises(SettingsError) as refused:
+        parse_profiles(path)
+    assert f"{path}, line 3, column 11: mapping values are not allowed here" in str(refused.value)

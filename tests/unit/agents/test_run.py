@@ -157,6 +157,7 @@ def test_a_run_slow_before_its_command_keeps_its_heartbeat(
     db: str, running_task: Task, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("GITHUB_TOKEN", "t")  # a job without credentials fails at its start
     monkeypatch.setenv("SPECBRIDGE_HEARTBEAT_SECONDS", "0.1")
     monkeypatch.delenv("REDIS_URL", raising=False)  # the reaper's requeue goes nowhere
     get_settings.cache_clear()

@@ -262,7 +262,7 @@ def test_a_fork_bomb_ends_the_run_at_the_process_limit(task: Task) -> None:
     assert (outcome.reason, outcome.hit_limit) == ("processes", True), outcome.output
     assert outcome.exit_code != 0
     assert time.monotonic() - started < 15
-    assert not running("probe.py")
+    assert not running("probe.py", under=task.clone)
 
 
 @needs_bubblewrap
@@ -272,7 +272,7 @@ def test_a_memory_hog_ends_the_run_at_the_memory_limit(task: Task, processes: in
     outcome = task.run("memory-hog", str(processes), limits=Limits(timeout=60, memory=1 << 30))
     assert (outcome.reason, outcome.hit_limit) == ("memory", True), outcome.output
     assert outcome.exit_code != 0
-    assert not running("probe.py")
+    assert not running("probe.py", under=task.clone)
 
 
 @needs_bubblewrap
@@ -281,7 +281,7 @@ def test_a_process_is_refused_address_space_past_its_limit(task: Task) -> None:
     outcome = task.run("memory-hog", limits=Limits(timeout=60, address_space=512 << 20))
     assert (outcome.reason, outcome.exit_code) == ("exit", 1)
     assert "MemoryError" in outcome.output
-    assert not running("probe.py")
+    assert not running("probe.py", under=task.clone)
 
 
 @needs_bubblewrap
@@ -436,12 +436,16 @@ def test_sizes(size: object, parsed: int) -> None:
     assert sandbox.parse_size(size) == parsed
 
 
-def running(text: str) -> bool:
-    """Whether any process on this machine has `text` in its command line."""
+def running(text: str, under: Path | None = None) -> bool:
+    """Whether any process on this machine has `text` in its command line; with `under`,
+    only one working in that folder (this test's clone: other tests, beside this one in
+    other processes, run probes of their own)."""
     needle = text.replace(" ", "\0").encode()
     for pid in os.listdir("/proc"):
         try:
-            if pid.isdigit() and needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if not pid.isdigit() or needle not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                continue
+            if under is None or Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(under):
                 return True
         except OSError:
             pass

@@ -4,12 +4,15 @@ the job that started it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from bot.agents.sandbox import Limits, Outcome, Policy, run
 
@@ -93,3 +96,13 @@ def test_an_agent_dies_with_the_job_that_started_it(tmp_path: Path) -> None:
     job.wait()
     time.sleep(4)
     assert not survived.exists()
+
+
+def test_the_log_says_which_sandbox_a_command_ran_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.agents.sandbox")
+    run_command("true", tmp_path, {"PATH": "/usr/bin:/bin"}, 30)
+    [said] = [r for r in caplog.records if r.name == "bot.agents.sandbox"]
+    assert said.getMessage() == "sandbox none, network none"
+    assert said.sandbox == "none"  # a field of its own in JSON logs

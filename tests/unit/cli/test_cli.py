@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
+from bot.agents.profiles import NO_AGENTS
 from bot.cli import main
 from fakehub import FakeHub
 from fakehub.apps import new_private_key
@@ -195,7 +196,31 @@ def test_unmigrated_database_says_run_db_upgrade(  # type: ignore[no-untyped-def
     for args in (["tasks"], ["sync", "--repo", "acme/rocket"], ["reconcile"]):
         code, _, err = _run(monkeypatch, capsys, tmp_path, args, DATABASE_URL=empty_database_url)
         assert code == 2
-        assert _one_line(err).endswith("is empty: run `specbridge db upgrade`")
+        # PostgreSQL: an empty database; SQLite: no file yet (and none is made).
+        assert "run `specbridge db upgrade`" in _one_line(err)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tasks"],
+        ["sync", "--repo", "acme/rocket"],
+        ["reconcile"],
+        ["worker"],
+        ["plan", "specs/", "--repo", "acme/rocket"],
+        ["db", "current"],
+    ],
+)
+def test_a_command_without_database_url_leaves_no_database_file_behind(  # type: ignore[no-untyped-def]
+    monkeypatch, capsys, tmp_path, args
+) -> None:
+    """It refuses (or says the database is empty) without making ./specbridge.db to say so."""
+    (tmp_path / "specs").mkdir()
+    code, out, err = _run(monkeypatch, capsys, tmp_path, args)
+    assert (code, out.strip()) == (0, "empty (run `specbridge db upgrade`)") or (
+        code == 2 and _one_line(err)
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["specs"]
 
 
 def test_unreachable_redis(db: str, monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -245,9 +270,13 @@ def test_unreachable_github(db: str, monkeypatch, capsys, tmp_path) -> None:  # 
     assert _one_line(err).startswith("specbridge: cannot reach GitHub at http://127.0.0.1:1")
 
 
+@pytest.mark.parametrize("slug", ["specbridge", None], ids=["slug set", "slug asked of GitHub"])
 def test_repository_the_app_is_not_installed_on(  # type: ignore[no-untyped-def]
-    db: str, hub: FakeHub, monkeypatch, capsys, tmp_path
+    db: str, hub: FakeHub, monkeypatch, capsys, tmp_path, slug
 ) -> None:
+    """The link to install it: with GITHUB_APP_SLUG, or GitHub's own word for the slug
+    (it said /apps/APP, a placeholder, before)."""
+    monkeypatch.delenv("GITHUB_APP_SLUG", raising=False)
     code, _, err = _run(
         monkeypatch,
         capsys,
@@ -257,7 +286,7 @@ def test_repository_the_app_is_not_installed_on(  # type: ignore[no-untyped-def]
         GITHUB_API_URL=hub.url,
         GITHUB_APP_ID="42",
         GITHUB_PRIVATE_KEY=new_private_key(),
-        GITHUB_APP_SLUG="specbridge",
+        **({"GITHUB_APP_SLUG": slug} if slug else {}),
     )
     assert code == 2
     assert _one_line(err) == (
@@ -358,4 +387,10 @@ def test_serve_on_a_malformed_host_or_a_taken_port_says_so_in_one_line(tmp_path:
 
 
 def _not_migrations(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if " INFO alembic." not in line]
+    """What serve said, less the migration's lines and its start-up note that it has no
+    agent profiles (it is given none)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if " INFO alembic." not in line and NO_AGENTS not in line
+    ]

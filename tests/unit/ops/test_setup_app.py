@@ -4,7 +4,9 @@ against the double is tests/e2e/test_setup.py)."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,15 @@ import yaml
 from flask import Flask, jsonify, request
 
 from bot.cli import CommandError, main
-from bot.ops.setup_app import env_lines, manifest, new_app_url, write_env_file
+from bot.ops.setup_app import (
+    SHIPPED_MANIFEST,
+    ManifestFlow,
+    env_lines,
+    manifest,
+    manifest_to_use,
+    new_app_url,
+    write_env_file,
+)
 from bot.settings import (
     SettingsError,
     api_url_for,
@@ -184,11 +194,57 @@ def test_setup_needs_a_manifest(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
-    assert main(["setup", "--no-browser"]) == 2
+    assert main(["setup", "--no-browser", "--manifest", "mine.yaml"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "specbridge: cannot read the manifest app.yaml: No such file or directory"
+        "specbridge: cannot read the manifest mine.yaml: No such file or directory"
     )
     assert not (tmp_path / ".env").exists()
+
+
+def test_setup_outside_a_checkout_uses_the_manifest_specbridge_ships(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install from the wheel has no app.yaml beside it: the one in the package serves,
+    and it is in the package's data (pyproject.toml), so the wheel carries it."""
+    monkeypatch.chdir(tmp_path)
+    assert manifest_to_use(None) == SHIPPED_MANIFEST
+    assert yaml.safe_load(SHIPPED_MANIFEST.read_text())["name"] == "specbridge"
+    package_data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["bot"]
+    shipped = SHIPPED_MANIFEST.relative_to(REPO_ROOT / "bot").as_posix()
+    assert any(fnmatch.fnmatch(shipped, pattern) for pattern in package_data)
+    # An operator's own copy in the working directory wins.
+    (tmp_path / "app.yaml").write_text("name: ours\n")
+    assert manifest_to_use(None) == Path("app.yaml")
+    assert (REPO_ROOT / "app.yaml").resolve() == SHIPPED_MANIFEST  # the checkout's link
+
+
+@pytest.mark.parametrize(
+    ("webhook_url", "warned"),
+    [(None, True), ("https://bot.acme.dev/webhook", False)],
+)
+def test_the_setup_page_shows_where_webhooks_will_go(
+    tmp_path: Path, webhook_url: str | None, warned: bool
+) -> None:
+    args = argparse.Namespace(org="acme", webhook_url=webhook_url)
+    flow = ManifestFlow(
+        yaml.safe_load(SHIPPED_MANIFEST.read_text()),
+        "https://github.com",
+        "https://api.github.com",
+        args,
+        tmp_path / ".env",
+    )
+    flow.manifest = manifest(flow.app_yaml, "http://127.0.0.1:3000/callback", webhook_url)
+    page = flow._app().test_client().get("/").get_data(as_text=True)
+
+    hook = webhook_url or "https://specbridge.example.com/webhook"
+    assert f'<code class="hook" id="webhook-url">{hook}</code>' in page
+    assert ('id="placeholder"' in page) is warned
+    assert "<code>organization_projects</code>: write" in page
+    assert "<strong>acme</strong>" in page
+    assert str(tmp_path / ".env") in page
+    assert "<script" not in page and "https://" not in page.split("<style>")[1].split("</style>")[0]
 
 
 def test_every_option_has_help() -> None:

@@ -228,7 +228,9 @@ def test_the_plan_names_what_changes_on_recorded_issues(
     assert "**Opens** 1 issue:\n  - `TSK-2` Email the link (after `TSK-1`)" in summary
     assert "**Closes as not planned** 1 issue:\n  - #13 `TSK-3`" in summary
     assert "Opens** the tracking issue" not in summary
-    assert '["#11 TSK-1"]:::changed' in summary and '["new: TSK-2"]:::new' in summary
+    # The graph's nodes say what each task is, not its id alone.
+    assert '["#11 TSK-1: Store one-time tokens"]:::changed' in summary
+    assert '["new: TSK-2: Email the link"]:::new' in summary
     assert session.get(SpecTask, one.id).title == "Store tokens"  # nothing recorded
 
 
@@ -432,6 +434,7 @@ def test_specbridge_plan_prints_the_plan_of_files_on_disk(
         assert main(["plan", "specs/", "--repo", REPO]) == 0
         out = capsys.readouterr().out
         assert "`TSK-1` Store one-time tokens" in out and "```mermaid" in out
+        assert '["new: TSK-1: Store one-time tokens"]:::new' in out  # titled, as in a check
         assert "The file is deleted: the spec is cancelled." in out
         assert "- #4 `OLD-1`" in out
         assert main(["plan", "missing.yaml", "--repo", REPO]) == 2

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.scheduler import queue_task
+from bot.events import handlers
 from bot.events.router import Event, router
 from bot.settings import Settings, load_settings
 from bot.steer import commands
@@ -74,6 +75,7 @@ def comment(
 
 
 def dispatch(session: Session, settings: Settings, event: str, payload: dict) -> None:  # type: ignore[type-arg]
+    handlers.load()  # registered on the router, whichever test runs first in this process
     router.dispatch(Event(event, payload, "d", settings, session))
 
 
@@ -355,10 +357,14 @@ def test_a_card_moved_to_analyzing_approves_a_gated_ticket(
     session: Session, handler_settings: Settings, ticket: Ticket
 ) -> None:
     _card_moved("Analyzing")
+    said = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
     dispatch(session, handler_settings, "projects_v2_item", _edited_payload())
     assert ticket.phase is TicketPhase.ANALYZING
     assert ticket.approval is Approval.APPROVED
     assert ticket.approved_by == "wolfy1339"
+    # No profile works it here (no profiles file): the issue says so, not the card alone.
+    body = json.loads(said.calls[0].request.body)["body"]
+    assert "nothing starts yet: no agent profile named `default` is configured" in body
 
 
 @responses.activate
@@ -443,3 +449,33 @@ def test_retry_leaves_a_queued_task_whose_job_waits(
 
     assert "a task is already queued or running" in json.loads(reply.calls[0].request.body)["body"]
     assert len(held_jobs) == 1
+
+
+@responses.activate
+def test_status_after_the_agent_succeeded_says_its_work_waits_not_ready_to_run(
+    session: Session, db: str, tmp_path: Path, ticket: Ticket
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default:\n  command: make\n  sandbox: none\n")
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_API_URL": API,
+            "GITHUB_WRITE_INTERVAL": "0",
+            "SPECBRIDGE_AGENTS": str(profiles),
+        }
+    )
+    ticket.approval = Approval.APPROVED
+    session.add(
+        Task(ticket=ticket, agent="default", status=TaskStatus.SUCCEEDED, pull_request_number=21)
+    )
+    session.commit()
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, settings, "issue_comment", comment("/status"))
+
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "the agent's run succeeded: #21 waits for review and merge" in body
+    assert "ready to run" not in body

@@ -17,12 +17,16 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from bot.events.deliveries import OWN_EVENT
+from bot.queue import redis_connection
 from bot.settings import Settings, load_settings
 from bot.web.app import create_app
+from bot.web.status_page import RECENT_DELIVERIES
+from fakehub.apps import new_private_key
 from storage.db import session_scope
 from storage.models import (
     Delivery,
     DeliveryStatus,
+    Installation,
     IssueState,
     Repository,
     Spec,
@@ -290,13 +294,9 @@ def assert_shows_the_seeded_state(html: str) -> None:
     assert "RuntimeError: boom" in bad_delivery.text
     assert bad_delivery.links()["delivery-bad"] == f"{WEB}/settings/apps/{SLUG}/advanced"
     assert bad_delivery.links()["acme/web"] == f"{WEB}/acme/web"
-    own = page.find("tr", class_="own")
-    assert sorted(o.attrs["data-delivery"] or "" for o in own) == [
-        "delivery-own-1",
-        "delivery-own-2",
-    ]
-    assert "own" not in (bad_delivery.attrs.get("class") or "").split()
-    assert "2 caused by specbridge itself hidden" in html
+    # specbridge's own echoes are left out (asked for, they are listed: see below).
+    assert page.find("tr", class_="own") == []
+    assert "2 caused by specbridge itself left out" in html
 
     # The budget and the queues, at the top.
     budget = {
@@ -453,8 +453,6 @@ def test_chromium_renders_the_page_and_refreshes_it_in_place(
     assert_shows_the_seeded_state(dom)
     [live] = tree_of(dom).find("div", id="live")
     assert int(live.attrs["data-refreshes"] or 0) >= 2
-    # Self-caused deliveries are in the page, hidden until the filter shows them.
-    assert "show-own" not in (tree_of(dom).find("body")[0].attrs.get("class") or "")
     assert screenshot.stat().st_size > 10_000
 
 
@@ -480,3 +478,72 @@ def test_the_live_part_alone_is_what_the_page_fetches_and_it_is_current(
         f"{WEB}/acme/web/issues/13",
         f"{WEB}/acme/web/issues/15",
     ]
+
+
+def test_recent_deliveries_are_the_last_that_matter_after_a_sync_s_echoes(
+    settings: Settings,
+) -> None:
+    """A sync's echoes of specbridge's own writes are more than the table holds: the table
+    still lists the deliveries people caused, and says how many echoes it left out."""
+    with session_scope(settings.database_url) as session:
+        session.add_all(
+            Delivery(
+                delivery_id=f"person-{n}",
+                event="issue_comment",
+                action="created",
+                payload={},
+                status=DeliveryStatus.DONE,
+            )
+            for n in range(3)
+        )
+        session.flush()
+        session.add_all(
+            Delivery(
+                delivery_id=f"echo-{n}",
+                event="issues",
+                action="opened",
+                payload={},
+                status=DeliveryStatus.IGNORED,
+                error=OWN_EVENT,
+            )
+            for n in range(RECENT_DELIVERIES + 10)
+        )
+    client = create_app(settings).test_client()
+    client.get(f"/?token={TOKEN}")
+
+    page = tree_of(client.get("/?part=live").get_data(as_text=True))
+    listed = [row.attrs["data-delivery"] for row in page.find("tr", class_="delivery")]
+    assert listed == ["person-2", "person-1", "person-0"]
+    assert f"({RECENT_DELIVERIES + 10} caused by specbridge itself left out)" in page.text
+
+    # "show deliveries specbridge caused": the last ones of all, the echoes marked.
+    asked = tree_of(client.get("/?part=live&own=1").get_data(as_text=True))
+    own = asked.find("tr", class_="own")
+    assert len(own) == RECENT_DELIVERIES
+    assert all("caused by specbridge itself" in row.text for row in own)
+
+
+def test_the_budget_tiles_name_the_installation_s_account(db: str) -> None:
+    """Not `installation-41`: the account people know, with its installation's number."""
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "SPECBRIDGE_STATUS_TOKEN": TOKEN,
+            "GITHUB_APP_ID": "4242",
+            "GITHUB_PRIVATE_KEY": new_private_key(),
+        }
+    )
+    if settings.redis_url:
+        redis_connection(settings.redis_url).flushdb()
+    with session_scope(db) as session:
+        session.add(Installation(github_id=41, account_login="acme"))
+    client = create_app(settings).test_client()
+    client.get(f"/?token={TOKEN}")
+
+    page = tree_of(client.get("/?part=live").get_data(as_text=True))
+
+    tiles = page.find("div", class_="budget")
+    assert [" ".join(t.text.split()).endswith("acme (installation 41)") for t in tiles] == [
+        True,
+        True,
+    ]  # the minute's and the hour's
