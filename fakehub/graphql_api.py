@@ -231,7 +231,8 @@ class _Root(dict):  # type: ignore[type-arg]
             "id": repo.node_id,
             "nameWithOwner": repo.full_name,
             "suggestedActors": suggested_actors,
-            "issue": lambda info, number: issue_node(self.state, repo.issues.get(number)),
+            # A pull request's number is no Issue's in GraphQL (null, as GitHub's error says).
+            "issue": lambda info, number: issue_node(self.state, _plain_issue(repo, number)),
             "label": label,
             "labels": labels,
         }
@@ -402,6 +403,11 @@ class _Root(dict):  # type: ignore[type-arg]
             raise _Forbidden(str(refused)) from None
         except Refused as refused:
             raise GraphQLError(str(refused)) from None
+
+
+def _plain_issue(repo: Any, number: int) -> Issue | None:
+    issue = repo.issues.get(number)
+    return None if issue is None or issue.is_pull_request else issue
 
 
 def issue_node(state: State, issue: Issue | None) -> dict[str, Any] | None:

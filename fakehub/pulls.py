@@ -41,7 +41,7 @@ def closing_issues(repo: Repo, body: str | None) -> list[Issue]:
         if full_name and full_name.lower() != repo.full_name.lower():
             continue  # another repository's issue: the double keeps none it could close
         issue = repo.issues.get(int(number))
-        if issue is not None and issue not in found:
+        if issue is not None and not issue.is_pull_request and issue not in found:
             found.append(issue)
     return found
 
@@ -67,6 +67,7 @@ def close_pull(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[s
     if pull["state"] != "open":
         raise Refused("Pull request is already closed")
     pull.update(state="closed", closed_at=now(), merged=False)
+    hub.pull_changed(repo, pull)
     hub.send_pull_request(repo, pull, "closed", actor)
     return pull
 

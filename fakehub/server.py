@@ -35,7 +35,9 @@ from fakehub.limits import (
 from fakehub.openapi import github_rest
 from fakehub.state import (
     BOT,
+    BUILT_IN_WORKFLOWS,
     GITHUB_DEFAULT_STATUS,
+    PROJECT_AUTOMATION,
     Issue,
     Project,
     Repo,
@@ -47,6 +49,7 @@ from fakehub.state import (
     user,
 )
 from fakehub.webhooks import (
+    CHECKS_APP,
     GITHUB_TIMEOUT,
     SUITE_CONCLUSIONS,
     WebhookSender,
@@ -56,6 +59,7 @@ from fakehub.webhooks import (
     installation_json,
     issue_payload,
     project_item_payload,
+    pull_links,
     pull_request_json,
     push_payload,
     repository_brief,
@@ -291,9 +295,27 @@ class FakeHub:
         if state == "closed":
             issue.state_reason, issue.closed_at = reason or "completed", now()
             self.send("issues", issue.repo, actor, **issue_payload("closed", issue))
+            self.item_closed(issue)
         else:
             issue.state_reason, issue.closed_at = "reopened", None
             self.send("issues", issue.repo, actor, **issue_payload("reopened", issue))
+
+    def item_closed(self, issue: Issue) -> None:
+        """A board's built-in "Item closed" workflow, where a test turned it on: the
+        card of a closed issue goes to Done (sent by GitHub's project automation)."""
+        for project in self.state.projects.values():
+            column = BUILT_IN_WORKFLOWS["item_closed"]
+            if "item_closed" not in project.workflows or column not in project.options:
+                continue
+            for item in list(project.items.values()):
+                if item["content"] == issue.node_id and item["status"] != project.options[column]:
+                    self.set_item_status(
+                        project.node_id,
+                        item["id"],
+                        project.field_node_id,
+                        project.options[column],
+                        PROJECT_AUTOMATION,
+                    )
 
     def add_comment(
         self, issue: Issue, author: str, body: str, association: str, token: str | None = None
@@ -460,7 +482,27 @@ class FakeHub:
             "created_at": now(),
         }
         repo.pulls[number] = pull
+        # On GitHub a pull request is an issue too: same number, comments, labels.
+        repo.issues[number] = Issue(
+            repo,
+            number,
+            pull["title"],
+            pull["body"],
+            author,
+            pull_request=pull_links(repo, pull),
+            pull_node_id=node_id("PR", pull["id"]),
+        )
         return pull
+
+    def pull_changed(self, repo: Repo, pull: dict[str, Any]) -> None:
+        """The issue a pull request also is follows its state (closed, merged)."""
+        issue = repo.issues[pull["number"]]
+        issue.state, issue.updated_at = pull["state"], now()
+        issue.closed_at = pull.get("closed_at") if pull["state"] == "closed" else None
+        issue.state_reason = None
+        issue.pull_request = pull_links(repo, pull)
+        if pull["state"] == "closed":
+            self.item_closed(issue)
 
     def person_opens_pull(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
         """A person opens a pull request (from a fork with `head_repo_fork`): `pull_request`."""
@@ -485,10 +527,18 @@ class FakeHub:
             pull_request=pull_request_json(repo, pull),
         )
 
-    def create_check_run(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
-        """A run joins the App's suite for its commit (made now if GitHub had not);
-        the App hears of it (`check_run` created, and completed)."""
-        suite = self._suite(repo, data["head_sha"])
+    def create_check_run(
+        self,
+        repo: Repo,
+        data: dict[str, Any],
+        app: str = CHECKS_APP["slug"],
+        sender: str = BOT["login"],
+    ) -> dict[str, Any]:
+        """A run joins its App's suite for its commit (made now if GitHub had not);
+        the App hears of it (`check_run` created, and completed). `app`: another App's
+        run (another CI, fakehub/ci.py), which specbridge hears of as GitHub tells every
+        App with checks permission."""
+        suite = self._suite(repo, data["head_sha"], app=app)
         run = {
             "id": new_id(),
             "name": data["name"],
@@ -503,17 +553,17 @@ class FakeHub:
         }
         self._apply_check_run(run, data)
         repo.check_runs.append(run)
-        self.send("check_run", repo, BOT["login"], **check_run_payload("created", repo, run, suite))
-        self._check_run_changed(repo, run, suite, was_completed=False)
+        self.send("check_run", repo, sender, **check_run_payload("created", repo, run, suite))
+        self._check_run_changed(repo, run, suite, was_completed=False, sender=sender)
         return run
 
     def update_check_run(
-        self, repo: Repo, run: dict[str, Any], data: dict[str, Any]
+        self, repo: Repo, run: dict[str, Any], data: dict[str, Any], sender: str = BOT["login"]
     ) -> dict[str, Any]:
         was_completed = run["status"] == "completed"
         self._apply_check_run(run, data)
         suite = repo.suite_of(run)
-        self._check_run_changed(repo, run, suite, was_completed)
+        self._check_run_changed(repo, run, suite, was_completed, sender=sender)
         return run
 
     def rerequest_check_run(self, repo: Repo, run: dict[str, Any], person: str) -> None:
@@ -535,12 +585,18 @@ class FakeHub:
         )
 
     def _suite(
-        self, repo: Repo, sha: str, branch: str | None = None, before: str | None = None
+        self,
+        repo: Repo,
+        sha: str,
+        branch: str | None = None,
+        before: str | None = None,
+        app: str = CHECKS_APP["slug"],
     ) -> dict[str, Any]:
-        suite = repo.check_suites.get(sha)
+        suite = repo.check_suites.get((app, sha))
         if suite is None:
-            suite = repo.check_suites[sha] = {
+            suite = repo.check_suites[(app, sha)] = {
                 "id": new_id(),
+                "app": app,
                 "head_sha": sha,
                 "head_branch": branch,
                 "before": before,
@@ -568,7 +624,12 @@ class FakeHub:
         run["annotations"] += annotations
 
     def _check_run_changed(
-        self, repo: Repo, run: dict[str, Any], suite: dict[str, Any], was_completed: bool
+        self,
+        repo: Repo,
+        run: dict[str, Any],
+        suite: dict[str, Any],
+        was_completed: bool,
+        sender: str = BOT["login"],
     ) -> None:
         """A run that completes is announced; its suite completes with its last run."""
         runs = repo.runs_in(suite)
@@ -577,9 +638,7 @@ class FakeHub:
             return
         if was_completed:
             return
-        self.send(
-            "check_run", repo, BOT["login"], **check_run_payload("completed", repo, run, suite)
-        )
+        self.send("check_run", repo, sender, **check_run_payload("completed", repo, run, suite))
         if all(r["status"] == "completed" for r in runs):
             concluded = {r["conclusion"] for r in runs}
             conclusion = next(c for c in SUITE_CONCLUSIONS if c in concluded)
@@ -587,7 +646,7 @@ class FakeHub:
             self.send(
                 "check_suite",
                 repo,
-                BOT["login"],
+                sender,
                 action="completed",
                 check_suite=check_suite_json(repo, suite),
             )
@@ -614,6 +673,7 @@ class FakeHub:
             merged_at=now(),
             merged_by=actor,
         )
+        self.pull_changed(repo, pull)
         self.pushed(repo, base, before, sha, actor)
         self.send_pull_request(repo, pull, "closed", actor)
         if base == repo.default_branch:
