@@ -342,4 +342,9 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         "copilot": repo.copilot,
         "copilot_assignments": repo.copilot_assignments,
         "protected_branches": sorted(repo.protected_branches),
+        "required_checks": repo.required_checks,
+        "requested_reviewers": {str(n): asked for n, asked in repo.requested_reviewers.items()},
+        "statuses": [
+            {k: s[k] for k in ("sha", "context", "state", "description")} for s in repo.statuses
+        ],
     }

@@ -33,6 +33,7 @@ from fakehub.limits import (
     RateLimited,
 )
 from fakehub.openapi import github_rest
+from fakehub.reviewers import request_code_owners
 from fakehub.state import (
     BOT,
     BUILT_IN_WORKFLOWS,
@@ -147,7 +148,7 @@ class FakeHub:
 
     # -- changes, each sending the webhooks GitHub sends ------------------------------------
 
-    def send(self, event: str, repo: Repo, sender: str, **payload: Any) -> str | None:
+    def send(self, event: str, repo: Repo, sender: str, /, **payload: Any) -> str | None:
         """GitHub tells an App only of the repositories it is installed on."""
         if not repo.installed:
             return None
@@ -177,6 +178,7 @@ class FakeHub:
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
             copilot=bool(data.get("copilot")),
+            teams=dict(data.get("teams") or {}),
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -512,6 +514,8 @@ class FakeHub:
         pull = self.open_pull(repo, data, login)
         pull["head_repo_fork"] = bool(data.get("head_repo_fork"))
         self.send_pull_request(repo, pull, "opened", login)
+        if not pull["draft"]:
+            request_code_owners(self, repo, pull, login)
         return pull
 
     def send_pull_request(
@@ -697,6 +701,7 @@ class FakeHub:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
         from fakehub.assignees import register_assignees
+        from fakehub.ci import register_ci
         from fakehub.git_http import register_git
         from fakehub.hook_deliveries import register_hook_deliveries
         from fakehub.people import register_people
@@ -704,6 +709,7 @@ class FakeHub:
         from fakehub.pulls import register_pulls
         from fakehub.refs import register_refs
         from fakehub.rest import register_rest
+        from fakehub.reviewers import register_reviewers
 
         app = Flask("fakehub")
         app.before_request(self._check_request)
@@ -712,9 +718,11 @@ class FakeHub:
         register_hook_deliveries(app, self)
         register_pulls(app, self)
         register_assignees(app, self)
+        register_ci(app, self)
         register_people(app, self)
         register_protection(app, self)
         register_refs(app, self)
+        register_reviewers(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)

@@ -167,6 +167,8 @@ class Repo:
     check_runs: list[dict[str, Any]] = field(default_factory=list)
     # By (App slug, head commit): each App has one suite per commit (fakehub/ci.py).
     check_suites: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Commit statuses, oldest first (fakehub/ci.py).
+    statuses: list[dict[str, Any]] = field(default_factory=list)
     label_ids: dict[str, int] = field(default_factory=dict)
     # Pull request reviews and their line comments, by pull request number (fakehub/pulls.py).
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -174,7 +176,13 @@ class Repo:
     # Copilot coding agent enabled here, and the assignments it accepted (fakehub/copilot.py).
     copilot: bool = False
     copilot_assignments: list[dict[str, Any]] = field(default_factory=list)
-    protected_branches: set[str] = field(default_factory=set)  # fakehub/people.py
+    protected_branches: set[str] = field(default_factory=set)  # fakehub/protection.py
+    # Reviewers requested on each pull request: {"users": [...], "teams": [...]}, and the
+    # organization's teams that may be asked, slug → members (fakehub/reviewers.py).
+    requested_reviewers: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    teams: dict[str, list[str]] = field(default_factory=dict)
+    # The status checks a protected branch requires, by branch (fakehub/protection.py).
+    required_checks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

@@ -157,7 +157,7 @@ class WebhookSender:
         }
 
 
-def envelope(state: State, repo: Repo, sender: str, **payload: Any) -> dict[str, Any]:
+def envelope(state: State, repo: Repo, sender: str, /, **payload: Any) -> dict[str, Any]:
     """What every webhook of a repository carries besides its own fields."""
     data = {
         **payload,
@@ -260,6 +260,27 @@ def pull_links(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def team_json(repo: Repo, slug: str) -> dict[str, Any]:
+    """A team of the repository's organization, as GitHub shows it."""
+    team_id = abs(hash((repo.owner, slug))) % 10_000_000
+    url = f"https://api.github.com/organizations/{repo.owner}/team/{team_id}"
+    return {
+        "name": slug,
+        "id": team_id,
+        "node_id": node_id("T", team_id),
+        "slug": slug,
+        "description": None,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "url": url,
+        "html_url": f"https://github.com/orgs/{repo.owner}/teams/{slug}",
+        "members_url": f"{url}/members{{/member}}",
+        "repositories_url": f"{url}/repos",
+        "permission": "push",
+        "parent": None,
+    }
+
+
 def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
     """A pull request as webhooks carry it (GitHub's full shape)."""
     number = pull["number"]
@@ -279,6 +300,7 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
             "url": f"https://api.github.com/repos/{login}/{repo.name}",
         }
     owner = head_repo["owner"]["login"]
+    asked = repo.requested_reviewers.get(number, {})
 
     def side(which: dict[str, Any], data: dict[str, Any], who: str) -> dict[str, Any]:
         return {
@@ -323,8 +345,8 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
         "merge_commit_sha": pull.get("merge_commit_sha"),
         "assignee": None,
         "assignees": [],
-        "requested_reviewers": [],
-        "requested_teams": [],
+        "requested_reviewers": [user(u) for u in asked.get("users", [])],
+        "requested_teams": [team_json(repo, t) for t in asked.get("teams", [])],
         "labels": [],
         "milestone": None,
         "draft": pull["draft"],
