@@ -22,6 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
+from bot.agents.exit_reasons import exit_reason
+from bot.agents.failure import clear_failed, show_failed
 from bot.agents.isolation import agent_account
 from bot.agents.presets import model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
@@ -156,6 +158,7 @@ class _Run(TaskJob):
             self.revision,
         )
         try:
+            clear_failed(self.session, self.settings, self.boards, self.repo, self.ticket)
             profile = self._profile()
             env = self._environment(profile)
             # The clone needs a credential only for a private repository, and
@@ -307,7 +310,7 @@ class _Run(TaskJob):
         if outcome.reason in ("memory", "processes"):
             raise AgentFailed(f"the {what} was stopped: it went past its {outcome.reason} limit")
         if outcome.exit_code != 0:
-            raise AgentFailed(f"the {what} exited with status {outcome.exit_code}")
+            raise AgentFailed(exit_reason(what, outcome.exit_code, outcome.output))
         return outcome.output
 
     def _cancelled(self) -> bool:
@@ -338,11 +341,14 @@ class _Run(TaskJob):
             self.task.status = TaskStatus.FAILED
         self.task.error = reason
         self._finish()
+        reason = redact(reason, self._secrets())
         self.repo.comment_on_issue(
             self.issue,
-            f"The agent run failed after {self._duration()}: {redact(reason, self._secrets())}. "
+            f"The agent run failed after {self._duration()}: {reason}. "
             f"Comment `/retry` to run it again.\n\n{self._tail_block()}",
         )
+        if self.task.status is TaskStatus.FAILED:
+            show_failed(self.session, self.settings, self.boards, self.repo, self.ticket, reason)
 
     def _finish(self) -> None:
         self.task.finished_at = datetime.now(UTC)
