@@ -34,7 +34,7 @@ from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
-from bot.hooks import ticket_changed
+from bot.hooks import agent_pushed, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -234,6 +234,7 @@ class _Run(TaskJob):
             profile.test,
             read_instructions(workspace.checkout),
             self.task.review,
+            fixes_checks=self.task.fixes_checks,
         )
         self.session.commit()
         workspace.write_context(prompt.markdown, prompt.data)
@@ -251,7 +252,7 @@ class _Run(TaskJob):
             f"Closes #{self.issue}\n\nA draft by the agent profile `{profile.name}` for the task "
             f"`{self.task_key}` of the spec `{self.spec_key}` ({spec}). Review it, mark it ready, "
             "and merge it to close the ticket; a review that requests changes, or `/revise` on "
-            f"the issue, runs the agent again on this branch.{self._summary_block()}"
+            f"the issue or here, runs the agent again on this branch.{self._summary_block()}"
         )
 
     def _move(self, phase: TicketPhase) -> None:
@@ -334,6 +335,7 @@ class _Run(TaskJob):
             )
         body = f"{said}{self._summary_block()}\n\n{self._tail_block()}"
         self.repo.comment_on_issue(self.issue, body)
+        agent_pushed(self.settings, self.ticket.id, pull_request)  # its checks, looked at
 
     def _fail(self, reason: str) -> None:
         self.session.refresh(self.task)

@@ -122,3 +122,21 @@ def show_on_board(
         boards.set_status(board, [ticket.project_item_id], column)
     except (BoardNotFound, ColumnMissing) as error:
         log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)
+
+
+def settle_card(boards: BoardGateway, ticket: Ticket) -> None:
+    """Put the card in its ticket's column unless it is there already: read first, since
+    GitHub's own workflows (Item closed → Done) may have moved it. Idempotent."""
+    settings = ticket.repository.settings or {}
+    project = settings.get("project")
+    if not project or ticket.project_item_id is None:
+        return
+    names = settings.get("status") or {}
+    try:
+        board = boards.find_board(project["owner"], project["number"])
+        column = ticket_column(board, names, ticket)
+        if boards.item_status(ticket.project_item_id) == column:
+            return
+        boards.set_status(board, [ticket.project_item_id], column)
+    except (BoardNotFound, ColumnMissing) as error:
+        log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)

@@ -1,4 +1,7 @@
-"""`issue_comment` created → comment commands, on the issues specbridge made.
+"""`issue_comment` created → comment commands, on the issues specbridge made and on
+the pull requests its agents opened (GitHub sends a pull request's conversation
+comments as `issue_comment`, with `issue.pull_request` set): `/revise` there is the
+ticket's, and the reply goes on the pull request.
 
 Quiet elsewhere: on an issue or pull request specbridge did not create it says
 nothing, and on its own issues a command it does not know (another bot's
@@ -14,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.events.router import Event, router
 from bot.locks import exclusive, spec_lock
@@ -23,7 +27,7 @@ from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
 from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.steering import Steering
-from storage.models import CommandRun, Spec, Ticket
+from storage.models import CommandRun, Spec, Task, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,15 @@ def on_comment(event: Event) -> None:
     session = event.session
     repository = repository_from_payload(session, event.payload)
     number = event.payload["issue"]["number"]
-    ticket, spec = _target(session, repository.id, number)
+    on_pull_request = bool(event.payload["issue"].get("pull_request"))
+    if on_pull_request:
+        ticket, spec = _agent_pull_request(session, repository.id, number), None
+        where = Where.PULL_REQUEST
+    else:
+        ticket, spec = _target(session, repository.id, number)
+        where = Where.TICKET if ticket is not None else Where.TRACKING
     if ticket is None and spec is None:
-        return  # not an issue of ours
-    where = Where.TICKET if ticket is not None else Where.TRACKING
+        return  # not an issue (or an agent's pull request) of ours
     lines = [line for line in lines if _ours(line[1], where)]
     if not lines:
         return
@@ -73,6 +82,7 @@ def on_comment(event: Event) -> None:
             user["login"],
             ticket,
             spec,
+            on_pull_request,
         )
         replies = [_run(ctx, run, can_write) for run in runs]
         session.commit()
@@ -104,6 +114,21 @@ def _target(session, repository_id: int, number: int) -> tuple[Ticket | None, Sp
     if ticket is not None:
         return ticket, None
     return None, spec_tracked_by(session, repository_id, number)
+
+
+def _agent_pull_request(session: Session, repository_id: int, number: int) -> Ticket | None:
+    """The ticket of the pull request an agent opened (or revised) as `number`."""
+    return session.scalars(
+        select(Ticket)
+        .join(Task, Task.ticket_id == Ticket.id)
+        .where(
+            Ticket.repository_id == repository_id,
+            Task.pull_request_number == number,
+            Task.branch.is_not(None),
+        )
+        .order_by(Task.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _new_runs(
