@@ -194,16 +194,11 @@ class FakeHub:
     ) -> dict[str, str]:
         before, after = repo.git.commit(branch, files, message, author)
         delivery_id = self.pushed(repo, branch, before, after, author)
-        for pull in repo.pulls.values():
-            if pull["state"] == "open" and pull["head"]["ref"] == branch:
-                pull["head"]["sha"] = after
-                self.send_pull_request(
-                    repo, pull, "synchronize", author, before=before, after=after
-                )
         return {"sha": after, "delivery_id": delivery_id}
 
     def pushed(self, repo: Repo, branch: str, before: str, after: str, pusher: str) -> str:
-        """A branch moved (a commit, a push over HTTP, a merge): its webhooks."""
+        """A branch moved (a commit, a push over HTTP, a merge): its webhooks, and the
+        pull requests whose head it is follow."""
         message = repo.git.message(after)
         delivery_id = self.send(
             "push", repo, pusher, **push_payload(repo, branch, before, after, message, pusher)
@@ -217,6 +212,14 @@ class FakeHub:
             action="requested",
             check_suite=check_suite_json(repo, suite),
         )
+        # However it came (a commit, git over HTTP, the refs API), the head of the branch's
+        # open pull requests moves with it: `pull_request` synchronize.
+        for pull in repo.pulls.values():
+            if pull["state"] == "open" and pull["head"]["ref"] == branch:
+                pull["head"]["sha"] = after
+                self.send_pull_request(
+                    repo, pull, "synchronize", pusher, before=before, after=after
+                )
         return delivery_id
 
     def install(self, owner: str, names: list[str], person: str) -> str | None:
@@ -635,8 +638,13 @@ class FakeHub:
         was_completed: bool,
         sender: str = BOT["login"],
     ) -> None:
-        """A run that completes is announced; its suite completes with its last run."""
-        runs = repo.runs_in(suite)
+        """A run that completes is announced; its suite completes with its last run, and
+        concludes with the worst of its runs' latest (a run made again replaces the one of
+        its name)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for one in sorted(repo.runs_in(suite), key=lambda r: r["id"]):
+            latest[one["name"]] = one
+        runs = list(latest.values())
         if run["status"] != "completed":
             suite.update(status="in_progress", conclusion=None, updated_at=now())
             return
