@@ -1,8 +1,8 @@
 """The review loop end to end: an agent's pull request is revised on its own branch
-when a person with write access asks, by `/revise` on the issue or on the pull
-request (the reply goes there), or by a review that requests changes (with line comments); each revision is one more commit on
-the same pull request, made by the agent told the reviewer's words, up to the
-profile's `max_revisions`."""
+when a person with write access asks, by `/revise` on the issue or on the pull request
+(the reply goes there), or by a review that requests changes (with line comments); each
+revision is one more commit on the same pull request, made by the agent told the
+reviewer's words, up to the profile's `max_revisions`."""
 
 from __future__ import annotations
 
