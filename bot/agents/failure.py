@@ -14,12 +14,13 @@ from github import GithubException
 from requests import RequestException
 from sqlalchemy.orm import Session
 
-from bot.github import BoardGateway, RepositoryGateway
+from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.failures import phase_after_failure, show_failure, unshow_failure
 from bot.hooks import ticket_changed
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.settings import Settings
-from storage.models import Ticket
+from storage.db import session_scope
+from storage.models import Task, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,19 @@ def show_failed(
         log.warning("%s#%s failed, not shown on GitHub: %s", full_name, number, error)
         return
     log.info("%s#%s shown failed: %s", full_name, number, ticket.failure)
+
+
+def show_task_failed(settings: Settings, task_id: int, reason: str) -> None:
+    """The same, for a task known by its id (the reaper's: its worker died too often)."""
+    with session_scope(settings.database_url) as session:
+        ticket = session.get_one(Task, task_id).ticket
+        repository = ticket.repository
+        installation = repository.installation.github_id if repository.installation else None
+        full_name = repository.full_name
+        session.commit()
+        connection = github_client(settings, installation)
+        repo = RepositoryGateway(connection, full_name)
+        show_failed(session, settings, BoardGateway(connection), repo, ticket, reason)
 
 
 def _show(
