@@ -12,7 +12,7 @@ dispatches the task to an agent GitHub runs:
       timeout: 3600
       test: pytest -q
       max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
-      fix_checks: true               # run again when the repository's checks fail (presets: true)
+      fix_checks: true               # run again when the repository's checks fail (the default)
       reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
       sandbox: bubblewrap            # the default; docker | podman | none (said explicitly)
@@ -218,15 +218,16 @@ def _profile(name: str, value: Any) -> AgentProfile:
         policy=Policy.from_profile(value),
         limits=Limits.from_profile(timeout, value),
         dispatch=dispatch,
-        fix_checks=_fix_checks(value, preset is not None, dispatch is not None),
+        fix_checks=_fix_checks(value, dispatch is not None),
         reviewers=_strings(value, "reviewers"),
     )
 
 
-def _fix_checks(value: dict[str, Any], preset: bool, hosted: bool) -> bool:
-    """Whether to run again on failing checks: said, else yes for a preset (its CLI reads
-    the prompt's account of the failures), no for a command of the operator's."""
-    fix = value.get("fix_checks", preset)
+def _fix_checks(value: dict[str, Any], hosted: bool) -> bool:
+    """Whether to run again on failing checks: said, else yes for an agent that runs here
+    (a preset or a command: it reads the prompt's account of the failures, as it reads a
+    review's), no for one GitHub runs (told its own way)."""
+    fix = value.get("fix_checks", not hosted)
     if not isinstance(fix, bool):
         raise ValueError("fix_checks must be true or false")
     if fix and hosted:

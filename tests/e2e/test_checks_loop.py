@@ -37,7 +37,6 @@ FIXING = """\
 default:
   command: cp "$SPECBRIDGE_TASK_FILE" "prompt-$SPECBRIDGE_ISSUE.md"
   timeout: 60
-  fix_checks: true
   max_revisions: 1
   reviewers: [reviewer]
 """
@@ -45,6 +44,7 @@ NOT_FIXING = """\
 default:
   command: cp "$SPECBRIDGE_TASK_FILE" "prompt-$SPECBRIDGE_ISSUE.md"
   timeout: 60
+  fix_checks: false
 """
 PEOPLE = {"maintainer": "write", "reviewer": "write", "docs-writer": "write"}
 FAILING_OUTPUT = "\n".join(f"line {n}" for n in range(1, 200)) + "\nE   assert engine.go()"
@@ -205,7 +205,7 @@ def test_commit_statuses_count_and_without_fix_checks_people_are_told(
     said = _said(stack, issue)[-1]
     assert said.startswith(f"The repository's checks failed on #{number}: `ci/jenkins`.")
     assert f"`/revise <what to change>` on #{number}" in said and "2 tests failed" in said
-    assert len(_tasks(stack)) == 1  # the profile does not fix checks: nothing runs
+    assert len(_tasks(stack)) == 1  # the profile says fix_checks: false: nothing runs
 
     # Fixed by a person on the branch: the new head's status passes; no reviewer named.
     pushed = stack.admin(
