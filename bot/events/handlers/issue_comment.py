@@ -31,6 +31,14 @@ from storage.models import CommandRun, Spec, Task, Ticket
 
 log = logging.getLogger(__name__)
 
+# Where a command works, as a reply names it.
+PLACES = {
+    Where.TICKET: "on a task's issue",
+    Where.TRACKING: "on a spec's tracking issue",
+    Where.PULL_REQUEST: "on an agent's pull request",
+    Where.ANYWHERE: "anywhere",
+}
+
 
 def _from_a_bot(payload: dict[str, Any]) -> bool:
     user = (payload.get("comment") or {}).get("user") or {}
@@ -164,8 +172,14 @@ def _run(ctx: Context, run: CommandRun, can_write: bool) -> str:
     found = commands.find(run.command, ctx.where)
     if found is None:
         run.refusal_reason = "unknown command"
-        near = commands.nearest(run.command, ctx.where)
         _log_command(ctx, run)
+        elsewhere = commands.places(run.command)
+        if elsewhere:
+            return (
+                f"`/{run.command}` works {' and '.join(PLACES[w] for w in elsewhere)}, not "
+                "here. `/help` lists the commands that work here."
+            )
+        near = commands.nearest(run.command, ctx.where)
         return (
             f"`/{run.command}` is not a command here. Did you mean `/{near}`? `/help` lists them."
         )

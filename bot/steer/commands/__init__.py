@@ -16,6 +16,16 @@ from bot.steer.commands.registry import (
     find,
     nearest,
     parse,
+    places,
 )
 
-__all__ = ["CommandError", "Context", "Where", "available", "find", "nearest", "parse"]
+__all__ = [
+    "CommandError",
+    "Context",
+    "Where",
+    "available",
+    "find",
+    "nearest",
+    "parse",
+    "places",
+]

@@ -115,6 +115,11 @@ def available(where: Where) -> list[Command]:
     )
 
 
+def places(name: str) -> list[Where]:
+    """Where a command of that name works (none: not one of ours)."""
+    return [w for (n, w) in REGISTRY if n == name]
+
+
 def nearest(name: str, where: Where) -> str | None:
     """One of our commands that `name` is probably a typo of, or None (someone else's)."""
     names = sorted({c.name for c in available(where)} | {n for n, _ in REGISTRY})
