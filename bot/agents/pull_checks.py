@@ -209,8 +209,8 @@ class _Follow:
             return  # closed, or news of a commit that is no longer its head
         results = self.pulls.check_runs(pull.head_sha) + self.pulls.statuses(pull.head_sha)
         verdict = judge(results, self.pulls.required_checks(pull.base_ref), self._own_app())
-        if verdict.state == "none":
-            return
+        if verdict.state == "none" or self._known(pull, verdict):
+            return  # nothing to say, or said already (the same news from another event)
         told = self._what_failed(verdict) if verdict.state == "failed" else ""
         ticket = self.session.get_one(Ticket, self.ticket_id)
         locks = [card_lock(self.repo.full_name, ticket.issue_number)]
@@ -230,16 +230,19 @@ class _Follow:
     def _decide(self, pull: PullHead, verdict: Verdict, told: str, lease: Lease) -> None:
         ticket = self.session.get_one(Ticket, self.ticket_id)
         self.session.refresh(ticket)
-        tasks = [t for t in ticket.tasks if t.pull_request_number == pull.number]
-        newest = max(tasks, key=lambda t: t.id) if tasks else None
+        tasks = list(self.session.scalars(select(Task).where(Task.ticket_id == ticket.id)))
+        ours = [t for t in tasks if t.pull_request_number == pull.number]
+        newest = max(ours, key=lambda t: t.id) if ours else None
         if ticket.state is not IssueState.OPEN or newest is None:
             self.session.commit()
             return
         hosted = newest.dispatched_at is not None
-        running_here = any(t.status in LIVE and t.dispatched_at is None for t in ticket.tasks)
+        running_here = any(t.status in LIVE and t.dispatched_at is None for t in tasks)
         if running_here or (hosted and pull.draft):
             self.session.commit()  # a run owns the card (a hosted draft: the agent is at work)
             return
+        if self._known(pull, verdict):
+            return  # another worker acted on the same news while this one waited
         profile = self._profile(newest.agent)
         if verdict.state == "pending":
             self._move(ticket, TicketPhase.TESTING, lease)
@@ -290,9 +293,6 @@ class _Follow:
         hosted: bool,
         lease: Lease,
     ) -> None:
-        if self._known(ticket, pull, verdict):
-            self._move(ticket, TicketPhase.TESTING, lease)
-            return
         self._move(ticket, TicketPhase.TESTING, lease)
         marked = pull.draft and not hosted
         if marked:
@@ -360,10 +360,13 @@ class _Follow:
         lease.check()
         show_on_board(self.boards, ticket, shown_as)
 
-    def _known(self, ticket: Ticket, pull: PullHead, verdict: Verdict) -> bool:
+    def _known(self, pull: PullHead, verdict: Verdict) -> bool:
+        """Whether this verdict on this head was acted on already."""
+        if verdict.state not in ("failed", "passed"):
+            return False
         found = self.session.scalars(
             select(CheckVerdict.id).where(
-                CheckVerdict.ticket_id == ticket.id,
+                CheckVerdict.ticket_id == self.ticket_id,
                 CheckVerdict.head_sha == pull.head_sha,
                 CheckVerdict.verdict == verdict.state,
             )
