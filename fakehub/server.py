@@ -296,6 +296,9 @@ class FakeHub:
     def set_issue_state(self, issue: Issue, state: str, reason: str | None, actor: str) -> None:
         if issue.state == state:
             return
+        if issue.is_pull_request:  # closing the issue a pull request is closes the pull request
+            self._set_pull_state(issue, state, actor)
+            return
         issue.state, issue.updated_at = state, now()
         if state == "closed":
             issue.state_reason, issue.closed_at = reason or "completed", now()
@@ -304,6 +307,20 @@ class FakeHub:
         else:
             issue.state_reason, issue.closed_at = "reopened", None
             self.send("issues", issue.repo, actor, **issue_payload("reopened", issue))
+
+    def _set_pull_state(self, issue: Issue, state: str, actor: str) -> None:
+        """As GitHub does through the issues API: `pull_request` closed or reopened."""
+        from fakehub.pulls import close_pull
+
+        pull = issue.repo.pulls[issue.number]
+        if pull.get("merged"):
+            raise Refused("A merged pull request cannot be reopened or closed again")
+        if state == "closed":
+            close_pull(self, issue.repo, pull, actor)
+            return
+        pull.update(state="open", closed_at=None)
+        self.pull_changed(issue.repo, pull)
+        self.send_pull_request(issue.repo, pull, "reopened", actor)
 
     def item_closed(self, issue: Issue) -> None:
         """A board's built-in "Item closed" workflow, where a test turned it on: the

@@ -129,6 +129,22 @@ def test_a_pull_request_is_an_issue_its_comments_and_number_shared(hub: FakeHub,
     assert as_issue["state"] == "closed" and as_issue["pull_request"]["merged_at"]
 
 
+def test_closing_the_issue_a_pull_request_is_closes_the_pull_request(
+    hub: FakeHub, repo: str
+) -> None:
+    pull = _pull(hub, repo, {"README.md": "# closed through the issues API\n"})
+    since = delivery_count(hub)
+    closed = _api(hub, "PATCH", f"repos/{repo}/issues/{pull['number']}", state="closed")
+    assert closed.status_code == 200 and closed.json()["state"] == "closed"
+    assert _api(hub, "GET", f"repos/{repo}/pulls/{pull['number']}").json()["state"] == "closed"
+    assert [
+        (p["action"], p["pull_request"]["merged"]) for p in _sent(hub, since, "pull_request")
+    ] == [("closed", False)]
+    reopened = admin(hub, "POST", f"repos/{repo}/issues/{pull['number']}/reopen")
+    assert reopened.json()["state"] == "open"
+    assert _api(hub, "GET", f"repos/{repo}/pulls/{pull['number']}").json()["state"] == "open"
+
+
 def test_no_card_moves_on_close_unless_the_item_closed_workflow_is_on(hub: FakeHub) -> None:
     name, board = f"board{next(_names)}", 200 + next(_names)
     admin(hub, "POST", "repos", owner="acme", name=name, project={"number": board})
