@@ -88,6 +88,17 @@ def _tracking(stack: Stack) -> str:
     return stack.issue_titled(REPO, "Spec: Rocket")["body"]
 
 
+def _say(stack: Stack, number: int, body: str) -> None:
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{number}/comments",
+        user="maintainer",
+        body=body,
+        author_association="COLLABORATOR",
+    )
+    stack.settle()
+
+
 def _status_page(stack: Stack) -> str:
     page = requests.get(f"{stack.bot}/", auth=("ops", TOKEN), timeout=30)
     page.raise_for_status()
@@ -124,16 +135,13 @@ def test_a_run_that_fails_shows_failed_on_card_label_tracking_issue_and_status_p
     assert re.search(rf'data-issue="{one}"[^>]*data-style="failed"', page), page
     assert "claude: not found" in page
 
+    # /status on the issue says so too.
+    _say(stack, one, "/status")
+    assert "- **failed**: claude: not found" in stack.comments(REPO, one)[-1]["body"]
+
     # The agent installed, /retry runs it again: the failure goes, everywhere.
     agents.write_text(WORKING)
-    stack.admin(
-        "POST",
-        f"repos/{REPO}/issues/{one}/comments",
-        user="maintainer",
-        body="/retry",
-        author_association="COLLABORATOR",
-    )
-    stack.settle()
+    _say(stack, one, "/retry")
     assert _statuses(stack) == [TaskStatus.FAILED, TaskStatus.SUCCEEDED]
     assert LABEL not in _labels(stack, one)
     assert stack.board(REPO)[one] == "Testing"

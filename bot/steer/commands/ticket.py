@@ -8,7 +8,7 @@ from bot.agents.scheduler import agent_for, not_ready_because
 from bot.steer.commands.registry import CommandError, Context, Where, command
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
-from storage.models import Ticket, TicketPhase
+from storage.models import IssueState, Ticket, TicketPhase
 
 
 def _ticket(ctx: Context) -> Ticket:
@@ -75,6 +75,8 @@ def status(ctx: Context, _args: str) -> str:
         f"- {'blocked: ' + (ticket.blocked_reason or '') if ticket.blocked else 'not blocked'}",
         f"- {'ready to run' if reason is None else 'not ready: ' + reason}",
     ]
+    if ticket.failure and ticket.state is IssueState.OPEN:
+        lines.insert(1, f"- **failed**: {ticket.failure} (`/retry` runs it again)")
     for task in ticket.tasks[-3:]:
         outcome = f" → #{task.pull_request_number}" if task.pull_request_number else ""
         error = f" ({task.error})" if task.error else ""
