@@ -19,7 +19,7 @@ from sqlalchemy import select
 from storage.db import session_scope
 from storage.models import Task, TaskStatus
 from tests.e2e.conftest import StartStack
-from tests.e2e.harness import Stack
+from tests.e2e.harness import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -127,10 +127,13 @@ def test_a_red_required_check_runs_the_agent_told_its_output_and_a_green_one_ask
         annotations=[{"path": f"prompt-{issue}.md", "start_line": 1, "message": "no engine"}],
     )
     stack.settle()
-    # The run, Testing while checks ran, back to Building, the fixing run.
+    # The run, Testing while checks ran, back to Building, the fixing run, and Testing
+    # again once it pushed: the required check is expected on its head (read a moment
+    # after the run, in a job of its own).
+    wait_until(lambda: stack.board_history(REPO, issue)[-1] == "Testing", 30, "Testing")
     assert stack.board_history(REPO, issue) == [
         *("Backlog", "Analyzing", "Building", "Testing"),
-        *("Building", "Analyzing", "Building"),
+        *("Building", "Analyzing", "Building", "Testing"),
     ]
     assert _tasks(stack) == [(0, TaskStatus.SUCCEEDED, False), (1, TaskStatus.SUCCEEDED, True)]
     second = _pull(stack, number)["head"]["sha"]
