@@ -338,12 +338,13 @@ class _Run(TaskJob):
         agent_pushed(self.settings, self.ticket.id, pull_request)  # its checks, looked at
 
     def _fail(self, reason: str) -> None:
+        # The reason may quote the command's last words: redacted wherever it is shown.
+        reason = redact(reason, self._secrets())
         self.session.refresh(self.task)
         if self.task.status is not TaskStatus.CANCELLED:
             self.task.status = TaskStatus.FAILED
         self.task.error = reason
         self._finish()
-        reason = redact(reason, self._secrets())
         self.repo.comment_on_issue(
             self.issue,
             f"The agent run failed after {self._duration()}: {reason}. "
