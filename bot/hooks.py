@@ -4,6 +4,10 @@ An agent run (bot/agents/) moves its ticket's phase; the tracking issue that sho
 it is written by bot/sync/, a stage above. The higher stage registers a hook when
 it is imported (every process that runs jobs imports it), the lower one calls
 `ticket_changed`; nothing is imported upwards (tests/unit/test_layers.py).
+
+An agent run that pushed to its pull request tells whoever follows the repository's
+checks (`agent_pushed`): bot/agents/pull_checks.py queues the run's next runs, and
+the run itself cannot import it without a circle.
 """
 
 from __future__ import annotations
@@ -34,3 +38,23 @@ def ticket_changed(settings: Settings, ticket: Any) -> None:
             hook(settings, ticket)
         except Exception:  # showing a change never undoes or fails the change itself
             log.warning("a hook on a ticket's change failed", exc_info=True)
+
+
+PushHook = Callable[[Settings, int, int], None]
+_push_hooks: list[PushHook] = []
+
+
+def on_agent_pushed(hook: PushHook) -> PushHook:
+    """Call `hook(settings, ticket_id, pull_number)` whenever an agent's run pushed."""
+    if hook not in _push_hooks:
+        _push_hooks.append(hook)
+    return hook
+
+
+def agent_pushed(settings: Settings, ticket_id: int, pull_number: int) -> None:
+    """An agent's run pushed its commit to its pull request, and is recorded."""
+    for hook in _push_hooks:
+        try:
+            hook(settings, ticket_id, pull_number)
+        except Exception:  # best effort: the checks' own events come too
+            log.warning("a hook on an agent's push failed", exc_info=True)

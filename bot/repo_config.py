@@ -22,6 +22,8 @@ from specs.sources import FORMATS, spec_path_of
 CONFIG_PATH = ".github/specbridge.yml"
 MAX_CONFIG_BYTES = 64 * 1024
 PHASES = ("backlog", "analyzing", "building", "testing", "done")
+# What `status:` may name a column for: the phases, and tickets whose last run failed.
+STATUS_KEYS = (*PHASES, "failed")
 # How a task's progress goes back into its file: a pull request from the branch
 # specbridge/progress (never a push to a protected branch), a commit on the
 # default branch, or not at all.
@@ -171,11 +173,11 @@ def _status(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigError("status must map phases to column names")
-    unknown = set(value) - set(PHASES)
+    unknown = set(value) - set(STATUS_KEYS)
     if unknown:
         raise ConfigError(
             f"status has unknown phase(s) {', '.join(sorted(map(str, unknown)))}; "
-            f"phases are {', '.join(PHASES)}"
+            f"phases are {', '.join(PHASES)}, and failed names a column for failed tickets"
         )
     return dict(value)
 

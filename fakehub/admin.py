@@ -158,6 +158,23 @@ def register_admin(app: Flask, hub: Any) -> None:
             )
         return jsonify(ok=True)
 
+    @app.post("/_admin/orgs/<owner>/projects/<int:number>/workflows")
+    def workflows(owner: str, number: int) -> Any:
+        """A person turns a board's built-in workflows on or off ({"item_closed": true})."""
+        from fakehub.state import BUILT_IN_WORKFLOWS
+
+        project = state.projects.get((owner, number))
+        if project is None:
+            raise KeyError(f"no project {owner}/{number}")
+        data = body()
+        unknown = sorted(set(data) - set(BUILT_IN_WORKFLOWS))
+        if unknown:
+            return jsonify(error=f"no built-in workflow {', '.join(unknown)}"), 422
+        with state.lock:
+            for name, on in data.items():
+                (project.workflows.add if on else project.workflows.discard)(name)
+        return jsonify(workflows=sorted(project.workflows))
+
     @app.post("/_admin/limits")
     def limits() -> Any:
         with state.lock:
@@ -299,6 +316,7 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
                 "parent": i.parent,
             }
             for i in sorted(repo.issues.values(), key=lambda i: i.number)
+            if not i.is_pull_request  # listed under pull_requests; their comments below
         ],
         "comments": {
             str(i.number): [
@@ -324,4 +342,9 @@ def _repo_state(state: Any, repo: Repo) -> dict[str, Any]:
         "copilot": repo.copilot,
         "copilot_assignments": repo.copilot_assignments,
         "protected_branches": sorted(repo.protected_branches),
+        "required_checks": repo.required_checks,
+        "requested_reviewers": {str(n): asked for n, asked in repo.requested_reviewers.items()},
+        "statuses": [
+            {k: s[k] for k in ("sha", "context", "state", "description")} for s in repo.statuses
+        ],
     }

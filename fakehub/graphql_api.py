@@ -177,6 +177,7 @@ class _Root(dict):  # type: ignore[type-arg]
             addBlockedBy=lambda info, input: self._blocked_by(input, add=True),
             removeBlockedBy=lambda info, input: self._blocked_by(input, add=False),
             createLabel=lambda info, input: self._create_label(input),
+            markPullRequestReadyForReview=lambda info, input: self._mark_ready(input),
         )
         self.update(copilot.graphql_fields(self))
 
@@ -231,7 +232,8 @@ class _Root(dict):  # type: ignore[type-arg]
             "id": repo.node_id,
             "nameWithOwner": repo.full_name,
             "suggestedActors": suggested_actors,
-            "issue": lambda info, number: issue_node(self.state, repo.issues.get(number)),
+            # A pull request's number is no Issue's in GraphQL (null, as GitHub's error says).
+            "issue": lambda info, number: issue_node(self.state, _plain_issue(repo, number)),
             "label": label,
             "labels": labels,
         }
@@ -373,6 +375,36 @@ class _Root(dict):  # type: ignore[type-arg]
         project = self.hub._project(input["projectId"])
         return {"projectV2Item": item_node(self.state, project, item)}
 
+    def _mark_ready(self, input: dict[str, Any]) -> dict[str, Any]:
+        """A draft marked ready for review: `pull_request` ready_for_review, and GitHub
+        asks the code owners of its files (fakehub/reviewers.py)."""
+        from fakehub.pulls import mark_ready
+
+        wanted = input["pullRequestId"]
+        found = next(
+            (
+                (repo, pull)
+                for repo in self.state.repos.values()
+                for pull in repo.pulls.values()
+                if node_id("PR", pull["id"]) == wanted
+            ),
+            None,
+        )
+        if found is None:
+            raise _NotFound(f"Could not resolve to a node with the global id of '{wanted}'")
+        repo, pull = found
+        actor = copilot.actor_of(self.state, self.token)
+        self._guarded(lambda: mark_ready(self.hub, repo, pull, actor))
+        return {
+            "pullRequest": {
+                "__typename": "PullRequest",
+                "id": wanted,
+                "number": pull["number"],
+                "isDraft": pull["draft"],
+                "state": pull["state"].upper(),
+            }
+        }
+
     def _label_name(self, repo: Any, label_id: str) -> str:
         name = next((n for n, i in repo.label_ids.items() if node_id("LA", i) == label_id), None)
         if name is None:
@@ -402,6 +434,11 @@ class _Root(dict):  # type: ignore[type-arg]
             raise _Forbidden(str(refused)) from None
         except Refused as refused:
             raise GraphQLError(str(refused)) from None
+
+
+def _plain_issue(repo: Any, number: int) -> Issue | None:
+    issue = repo.issues.get(number)
+    return None if issue is None or issue.is_pull_request else issue
 
 
 def issue_node(state: State, issue: Issue | None) -> dict[str, Any] | None:

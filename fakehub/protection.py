@@ -109,15 +109,68 @@ def register_protection(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/repos/<owner>/<name>/protect")
     def protect(owner: str, name: str) -> Any:
-        """A person protects a branch: pushes to it are refused from then on."""
+        """A person protects a branch: pushes to it are refused from then on; with
+        `required_checks`, those status checks must pass before a merge."""
         repo = state.repo(owner, name)
         if repo is None:
             raise KeyError(f"no repository {owner}/{name}")
         data = request.get_json(silent=True) or {}
         branch = data.get("branch") or repo.default_branch
+        checks = data.get("required_checks")
+        if checks is not None and not (
+            isinstance(checks, list) and all(isinstance(c, str) and c for c in checks)
+        ):
+            return jsonify(error="required_checks must list check names"), 422
         with state.lock:
             repo.protected_branches.add(branch)
-        return jsonify(protected_branches=sorted(repo.protected_branches)), 201
+            if checks is not None:
+                repo.required_checks[branch] = list(dict.fromkeys(checks))
+        return jsonify(
+            protected_branches=sorted(repo.protected_branches),
+            required_checks=repo.required_checks.get(branch, []),
+        ), 201
+
+    def administered(owner: str, name: str, branch: str) -> Repo | Any:
+        """The repository whose branch protection the token may read (administration
+        read, which an App asks for and a person with admin rights has), or GitHub's
+        refusal: 403 without that permission, 404 for a branch not protected."""
+        repo = state.repo(owner, name)
+        token = g.get("token")
+        if repo is None or not state.may_read(token, repo):
+            return error(404, "Not Found")
+        issued = state.tokens.get(token or "")
+        if issued is not None and issued.permissions.get("administration") not in (
+            "read",
+            "write",
+        ):
+            return error(403, "Resource not accessible by integration")
+        if branch not in repo.protected_branches:
+            return error(404, "Branch not protected")
+        return repo
+
+    @app.get("/repos/<owner>/<name>/branches/<path:branch>/protection")
+    def get_protection(owner: str, name: str, branch: str) -> Any:
+        repo = administered(owner, name, branch)
+        if not isinstance(repo, Repo):
+            return repo
+        url = f"{repo.api_url}/branches/{branch}/protection"
+        return jsonify(
+            url=url,
+            required_status_checks=_status_checks(repo, branch),
+            enforce_admins={"url": f"{url}/enforce_admins", "enabled": False},
+            required_linear_history={"enabled": False},
+            allow_force_pushes={"enabled": False},
+            allow_deletions={"enabled": False},
+        )
+
+    @app.get("/repos/<owner>/<name>/branches/<path:branch>/protection/required_status_checks")
+    def get_required_status_checks(owner: str, name: str, branch: str) -> Any:
+        repo = administered(owner, name, branch)
+        if not isinstance(repo, Repo):
+            return repo
+        if branch not in repo.required_checks:
+            return error(404, "Required status checks not enabled")
+        return jsonify(_status_checks(repo, branch))
 
     @app.put("/repos/<owner>/<name>/contents/<path:path>")
     def put_contents(owner: str, name: str, path: str) -> Any:
@@ -149,6 +202,19 @@ def register_protection(app: Flask, hub: Any) -> None:
             return jsonify(_file_commit(repo, branch, path, result["sha"])), (
                 201 if current is None else 200
             )
+
+
+def _status_checks(repo: Repo, branch: str) -> dict[str, Any]:
+    """The required status checks of a protected branch, as GitHub answers them."""
+    url = f"{repo.api_url}/branches/{branch}/protection/required_status_checks"
+    names = repo.required_checks.get(branch, [])
+    return {
+        "url": url,
+        "strict": False,
+        "contexts": names,
+        "contexts_url": f"{url}/contexts",
+        "checks": [{"context": name, "app_id": None} for name in names],
+    }
 
 
 def _file_commit(repo: Repo, branch: str, path: str, sha: str) -> dict[str, Any]:

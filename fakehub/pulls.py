@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from flask import Flask, abort, g, jsonify, request
 
 from fakehub.git import git
+from fakehub.reviewers import request_code_owners, reviewed
 from fakehub.state import Issue, Repo, new_id, node_id, now, reactions, user
 from fakehub.webhooks import pull_request_json
 
@@ -41,7 +42,7 @@ def closing_issues(repo: Repo, body: str | None) -> list[Issue]:
         if full_name and full_name.lower() != repo.full_name.lower():
             continue  # another repository's issue: the double keeps none it could close
         issue = repo.issues.get(int(number))
-        if issue is not None and issue not in found:
+        if issue is not None and not issue.is_pull_request and issue not in found:
             found.append(issue)
     return found
 
@@ -57,6 +58,7 @@ def mark_ready(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[s
         raise Refused("Pull request is not a draft")
     pull["draft"] = False
     hub.send_pull_request(repo, pull, "ready_for_review", actor)
+    request_code_owners(hub, repo, pull, actor)  # GitHub asks a draft's code owners now
     return pull
 
 
@@ -67,6 +69,7 @@ def close_pull(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[s
     if pull["state"] != "open":
         raise Refused("Pull request is already closed")
     pull.update(state="closed", closed_at=now(), merged=False)
+    hub.pull_changed(repo, pull)
     hub.send_pull_request(repo, pull, "closed", actor)
     return pull
 
@@ -90,7 +93,7 @@ def submit_review(
     if event != "APPROVE" and not body and not comments:
         raise Refused("Body is required for a review that comments or requests changes")
     head = pull["head"]["sha"]
-    changed = _changed_paths(repo, pull)
+    changed = changed_paths(repo, pull)
     for comment in comments:
         _check_line(repo, head, changed, comment)
     review_id = new_id()
@@ -111,6 +114,7 @@ def submit_review(
         "author_association": _association(repo, author),
     }
     repo.reviews.setdefault(pull["number"], []).append(review)
+    reviewed(repo, pull, author)
     made = [_review_comment(repo, pull, review, c) for c in comments]
     repo.review_comments.setdefault(pull["number"], []).extend(made)
     hub.send(
@@ -133,7 +137,7 @@ def submit_review(
     return {**review, "comments": made}
 
 
-def _changed_paths(repo: Repo, pull: dict[str, Any]) -> set[str]:
+def changed_paths(repo: Repo, pull: dict[str, Any]) -> set[str]:
     base = repo.git.sha(pull["base"]["ref"]) or pull["base"]["sha"]
     merge_base = repo.git.merge_base(base, pull["head"]["sha"]) or base
     added, removed, modified = repo.git.changes(merge_base, pull["head"]["sha"])
@@ -217,6 +221,7 @@ def branch_json(repo: Repo, branch: str, sha: str) -> dict[str, Any]:
     an, ae, ad, cn, ce, cd, tree, parents, message = fields
     commit_url = f"{repo.api_url}/commits/{sha}"
     protected = branch in repo.protected_branches
+    required = list(repo.required_checks.get(branch, [])) if protected else []
     return {
         "name": branch,
         "commit": {
@@ -249,12 +254,14 @@ def branch_json(repo: Repo, branch: str, sha: str) -> dict[str, Any]:
             "html": f"{repo.html_url}/tree/{branch}",
         },
         "protected": protected,
+        # What GitHub shows of the protection to anyone who may read the repository:
+        # the required checks' names (the full rules need administration read).
         "protection": {
             "enabled": protected,
             "required_status_checks": {
-                "enforcement_level": "off",
-                "contexts": [],
-                "checks": [],
+                "enforcement_level": "non_admins" if required else "off",
+                "contexts": required,
+                "checks": [{"context": name, "app_id": None} for name in required],
             },
         },
         "protection_url": f"{repo.api_url}/branches/{branch}/protection",

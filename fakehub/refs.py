@@ -35,11 +35,7 @@ def register_refs(app: Flask, hub: Any) -> None:
     def move(repo: Any, branch: str, before: str, after: str) -> None:
         git("update-ref", f"refs/heads/{branch}", after, cwd=repo.git.bare)
         actor = actor_of(state, g.get("token"))
-        hub.pushed(repo, branch, before, after, actor)
-        for pull in repo.pulls.values():
-            if pull["state"] == "open" and pull["head"]["ref"] == branch:
-                pull["head"]["sha"] = after
-                hub.send_pull_request(repo, pull, "synchronize", actor, before=before, after=after)
+        hub.pushed(repo, branch, before, after, actor)  # with the pull requests' synchronize
 
     @app.post("/repos/<owner>/<name>/git/refs")
     def create_ref(owner: str, name: str) -> Any:

@@ -33,9 +33,12 @@ from fakehub.limits import (
     RateLimited,
 )
 from fakehub.openapi import github_rest
+from fakehub.reviewers import request_code_owners
 from fakehub.state import (
     BOT,
+    BUILT_IN_WORKFLOWS,
     GITHUB_DEFAULT_STATUS,
+    PROJECT_AUTOMATION,
     Issue,
     Project,
     Repo,
@@ -47,6 +50,7 @@ from fakehub.state import (
     user,
 )
 from fakehub.webhooks import (
+    CHECKS_APP,
     GITHUB_TIMEOUT,
     SUITE_CONCLUSIONS,
     WebhookSender,
@@ -56,6 +60,7 @@ from fakehub.webhooks import (
     installation_json,
     issue_payload,
     project_item_payload,
+    pull_links,
     pull_request_json,
     push_payload,
     repository_brief,
@@ -143,7 +148,7 @@ class FakeHub:
 
     # -- changes, each sending the webhooks GitHub sends ------------------------------------
 
-    def send(self, event: str, repo: Repo, sender: str, **payload: Any) -> str | None:
+    def send(self, event: str, repo: Repo, sender: str, /, **payload: Any) -> str | None:
         """GitHub tells an App only of the repositories it is installed on."""
         if not repo.installed:
             return None
@@ -173,6 +178,7 @@ class FakeHub:
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
             copilot=bool(data.get("copilot")),
+            teams=dict(data.get("teams") or {}),
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -188,16 +194,11 @@ class FakeHub:
     ) -> dict[str, str]:
         before, after = repo.git.commit(branch, files, message, author)
         delivery_id = self.pushed(repo, branch, before, after, author)
-        for pull in repo.pulls.values():
-            if pull["state"] == "open" and pull["head"]["ref"] == branch:
-                pull["head"]["sha"] = after
-                self.send_pull_request(
-                    repo, pull, "synchronize", author, before=before, after=after
-                )
         return {"sha": after, "delivery_id": delivery_id}
 
     def pushed(self, repo: Repo, branch: str, before: str, after: str, pusher: str) -> str:
-        """A branch moved (a commit, a push over HTTP, a merge): its webhooks."""
+        """A branch moved (a commit, a push over HTTP, a merge): its webhooks, and the
+        pull requests whose head it is follow."""
         message = repo.git.message(after)
         delivery_id = self.send(
             "push", repo, pusher, **push_payload(repo, branch, before, after, message, pusher)
@@ -211,6 +212,14 @@ class FakeHub:
             action="requested",
             check_suite=check_suite_json(repo, suite),
         )
+        # However it came (a commit, git over HTTP, the refs API), the head of the branch's
+        # open pull requests moves with it: `pull_request` synchronize.
+        for pull in repo.pulls.values():
+            if pull["state"] == "open" and pull["head"]["ref"] == branch:
+                pull["head"]["sha"] = after
+                self.send_pull_request(
+                    repo, pull, "synchronize", pusher, before=before, after=after
+                )
         return delivery_id
 
     def install(self, owner: str, names: list[str], person: str) -> str | None:
@@ -287,13 +296,48 @@ class FakeHub:
     def set_issue_state(self, issue: Issue, state: str, reason: str | None, actor: str) -> None:
         if issue.state == state:
             return
+        if issue.is_pull_request:  # closing the issue a pull request is closes the pull request
+            self._set_pull_state(issue, state, actor)
+            return
         issue.state, issue.updated_at = state, now()
         if state == "closed":
             issue.state_reason, issue.closed_at = reason or "completed", now()
             self.send("issues", issue.repo, actor, **issue_payload("closed", issue))
+            self.item_closed(issue)
         else:
             issue.state_reason, issue.closed_at = "reopened", None
             self.send("issues", issue.repo, actor, **issue_payload("reopened", issue))
+
+    def _set_pull_state(self, issue: Issue, state: str, actor: str) -> None:
+        """As GitHub does through the issues API: `pull_request` closed or reopened."""
+        from fakehub.pulls import close_pull
+
+        pull = issue.repo.pulls[issue.number]
+        if pull.get("merged"):
+            raise Refused("A merged pull request cannot be reopened or closed again")
+        if state == "closed":
+            close_pull(self, issue.repo, pull, actor)
+            return
+        pull.update(state="open", closed_at=None)
+        self.pull_changed(issue.repo, pull)
+        self.send_pull_request(issue.repo, pull, "reopened", actor)
+
+    def item_closed(self, issue: Issue) -> None:
+        """A board's built-in "Item closed" workflow, where a test turned it on: the
+        card of a closed issue goes to Done (sent by GitHub's project automation)."""
+        for project in self.state.projects.values():
+            column = BUILT_IN_WORKFLOWS["item_closed"]
+            if "item_closed" not in project.workflows or column not in project.options:
+                continue
+            for item in list(project.items.values()):
+                if item["content"] == issue.node_id and item["status"] != project.options[column]:
+                    self.set_item_status(
+                        project.node_id,
+                        item["id"],
+                        project.field_node_id,
+                        project.options[column],
+                        PROJECT_AUTOMATION,
+                    )
 
     def add_comment(
         self, issue: Issue, author: str, body: str, association: str, token: str | None = None
@@ -461,7 +505,27 @@ class FakeHub:
             "created_at": now(),
         }
         repo.pulls[number] = pull
+        # On GitHub a pull request is an issue too: same number, comments, labels.
+        repo.issues[number] = Issue(
+            repo,
+            number,
+            pull["title"],
+            pull["body"],
+            author,
+            pull_request=pull_links(repo, pull),
+            pull_node_id=node_id("PR", pull["id"]),
+        )
         return pull
+
+    def pull_changed(self, repo: Repo, pull: dict[str, Any]) -> None:
+        """The issue a pull request also is follows its state (closed, merged)."""
+        issue = repo.issues[pull["number"]]
+        issue.state, issue.updated_at = pull["state"], now()
+        issue.closed_at = pull.get("closed_at") if pull["state"] == "closed" else None
+        issue.state_reason = None
+        issue.pull_request = pull_links(repo, pull)
+        if pull["state"] == "closed":
+            self.item_closed(issue)
 
     def person_opens_pull(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
         """A person opens a pull request (from a fork with `head_repo_fork`): `pull_request`."""
@@ -471,6 +535,8 @@ class FakeHub:
         pull = self.open_pull(repo, data, login)
         pull["head_repo_fork"] = bool(data.get("head_repo_fork"))
         self.send_pull_request(repo, pull, "opened", login)
+        if not pull["draft"]:
+            request_code_owners(self, repo, pull, login)
         return pull
 
     def send_pull_request(
@@ -486,10 +552,18 @@ class FakeHub:
             pull_request=pull_request_json(repo, pull),
         )
 
-    def create_check_run(self, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
-        """A run joins the App's suite for its commit (made now if GitHub had not);
-        the App hears of it (`check_run` created, and completed)."""
-        suite = self._suite(repo, data["head_sha"])
+    def create_check_run(
+        self,
+        repo: Repo,
+        data: dict[str, Any],
+        app: str = CHECKS_APP["slug"],
+        sender: str = BOT["login"],
+    ) -> dict[str, Any]:
+        """A run joins its App's suite for its commit (made now if GitHub had not);
+        the App hears of it (`check_run` created, and completed). `app`: another App's
+        run (another CI, fakehub/ci.py), which specbridge hears of as GitHub tells every
+        App with checks permission."""
+        suite = self._suite(repo, data["head_sha"], app=app)
         run = {
             "id": new_id(),
             "name": data["name"],
@@ -504,17 +578,17 @@ class FakeHub:
         }
         self._apply_check_run(run, data)
         repo.check_runs.append(run)
-        self.send("check_run", repo, BOT["login"], **check_run_payload("created", repo, run, suite))
-        self._check_run_changed(repo, run, suite, was_completed=False)
+        self.send("check_run", repo, sender, **check_run_payload("created", repo, run, suite))
+        self._check_run_changed(repo, run, suite, was_completed=False, sender=sender)
         return run
 
     def update_check_run(
-        self, repo: Repo, run: dict[str, Any], data: dict[str, Any]
+        self, repo: Repo, run: dict[str, Any], data: dict[str, Any], sender: str = BOT["login"]
     ) -> dict[str, Any]:
         was_completed = run["status"] == "completed"
         self._apply_check_run(run, data)
         suite = repo.suite_of(run)
-        self._check_run_changed(repo, run, suite, was_completed)
+        self._check_run_changed(repo, run, suite, was_completed, sender=sender)
         return run
 
     def rerequest_check_run(self, repo: Repo, run: dict[str, Any], person: str) -> None:
@@ -536,12 +610,18 @@ class FakeHub:
         )
 
     def _suite(
-        self, repo: Repo, sha: str, branch: str | None = None, before: str | None = None
+        self,
+        repo: Repo,
+        sha: str,
+        branch: str | None = None,
+        before: str | None = None,
+        app: str = CHECKS_APP["slug"],
     ) -> dict[str, Any]:
-        suite = repo.check_suites.get(sha)
+        suite = repo.check_suites.get((app, sha))
         if suite is None:
-            suite = repo.check_suites[sha] = {
+            suite = repo.check_suites[(app, sha)] = {
                 "id": new_id(),
+                "app": app,
                 "head_sha": sha,
                 "head_branch": branch,
                 "before": before,
@@ -569,18 +649,26 @@ class FakeHub:
         run["annotations"] += annotations
 
     def _check_run_changed(
-        self, repo: Repo, run: dict[str, Any], suite: dict[str, Any], was_completed: bool
+        self,
+        repo: Repo,
+        run: dict[str, Any],
+        suite: dict[str, Any],
+        was_completed: bool,
+        sender: str = BOT["login"],
     ) -> None:
-        """A run that completes is announced; its suite completes with its last run."""
-        runs = repo.runs_in(suite)
+        """A run that completes is announced; its suite completes with its last run, and
+        concludes with the worst of its runs' latest (a run made again replaces the one of
+        its name)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for one in sorted(repo.runs_in(suite), key=lambda r: r["id"]):
+            latest[one["name"]] = one
+        runs = list(latest.values())
         if run["status"] != "completed":
             suite.update(status="in_progress", conclusion=None, updated_at=now())
             return
         if was_completed:
             return
-        self.send(
-            "check_run", repo, BOT["login"], **check_run_payload("completed", repo, run, suite)
-        )
+        self.send("check_run", repo, sender, **check_run_payload("completed", repo, run, suite))
         if all(r["status"] == "completed" for r in runs):
             concluded = {r["conclusion"] for r in runs}
             conclusion = next(c for c in SUITE_CONCLUSIONS if c in concluded)
@@ -588,7 +676,7 @@ class FakeHub:
             self.send(
                 "check_suite",
                 repo,
-                BOT["login"],
+                sender,
                 action="completed",
                 check_suite=check_suite_json(repo, suite),
             )
@@ -615,6 +703,7 @@ class FakeHub:
             merged_at=now(),
             merged_by=actor,
         )
+        self.pull_changed(repo, pull)
         self.pushed(repo, base, before, sha, actor)
         self.send_pull_request(repo, pull, "closed", actor)
         if base == repo.default_branch:
@@ -638,6 +727,7 @@ class FakeHub:
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
         from fakehub.assignees import register_assignees
+        from fakehub.ci import register_ci
         from fakehub.git_http import register_git
         from fakehub.hook_deliveries import register_hook_deliveries
         from fakehub.people import register_people
@@ -645,6 +735,7 @@ class FakeHub:
         from fakehub.pulls import register_pulls
         from fakehub.refs import register_refs
         from fakehub.rest import register_rest
+        from fakehub.reviewers import register_reviewers
 
         app = Flask("fakehub")
         app.before_request(self._check_request)
@@ -653,9 +744,11 @@ class FakeHub:
         register_hook_deliveries(app, self)
         register_pulls(app, self)
         register_assignees(app, self)
+        register_ci(app, self)
         register_people(app, self)
         register_protection(app, self)
         register_refs(app, self)
+        register_reviewers(app, self)
         register_git(app, self)
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)

@@ -19,6 +19,11 @@ BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
 COPILOT = {"login": "Copilot", "id": 198982749, "type": "Bot", "app": "copilot-swe-agent"}
 # A board made on github.com gets these Status options.
 GITHUB_DEFAULT_STATUS = ("Todo", "In Progress", "Done")
+# Who moves a card when one of a board's built-in workflows does.
+PROJECT_AUTOMATION = "github-project-automation[bot]"
+# The built-in workflows the double knows, and the Status each sets: "Item closed"
+# sets Done (GitHub's default, and the only value it knows on a default board).
+BUILT_IN_WORKFLOWS = {"item_closed": "Done"}
 _ids = itertools.count(1000)
 
 
@@ -41,6 +46,8 @@ def user(login: str, kind: str | None = None) -> dict[str, Any]:
         kind, user_id = "Bot", COPILOT["id"]
     else:
         user_id = abs(hash(login)) % 10_000_000
+        if login.endswith("[bot]"):  # an App's bot account (GitHub's project automation, ...)
+            kind = "Bot"
     base = f"https://api.github.com/users/{login}"
     html = f"https://github.com/{login}"
     if login == COPILOT["login"]:
@@ -92,11 +99,18 @@ class Issue:
     parent: int | None = None
     blocked_by: list[int] = field(default_factory=list)  # issue numbers
     comments: list[dict[str, Any]] = field(default_factory=list)
+    # Set on the issue every pull request also is (one numbering, the issue comments
+    # API works on it): the `pull_request` links of its REST shape, and its node id.
     pull_request: dict[str, Any] | None = None
+    pull_node_id: str | None = None
 
     @property
     def node_id(self) -> str:
-        return node_id("I", self.id)
+        return self.pull_node_id or node_id("I", self.id)
+
+    @property
+    def is_pull_request(self) -> bool:
+        return self.pull_request is not None
 
     def json(self) -> dict[str, Any]:
         url = f"{self.repo.api_url}/issues/{self.number}"
@@ -151,7 +165,10 @@ class Repo:
     commit_comments: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     check_runs: list[dict[str, Any]] = field(default_factory=list)
-    check_suites: dict[str, dict[str, Any]] = field(default_factory=dict)  # by head commit
+    # By (App slug, head commit): each App has one suite per commit (fakehub/ci.py).
+    check_suites: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Commit statuses, oldest first (fakehub/ci.py).
+    statuses: list[dict[str, Any]] = field(default_factory=list)
     label_ids: dict[str, int] = field(default_factory=dict)
     # Pull request reviews and their line comments, by pull request number (fakehub/pulls.py).
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
@@ -159,7 +176,13 @@ class Repo:
     # Copilot coding agent enabled here, and the assignments it accepted (fakehub/copilot.py).
     copilot: bool = False
     copilot_assignments: list[dict[str, Any]] = field(default_factory=list)
-    protected_branches: set[str] = field(default_factory=set)  # fakehub/people.py
+    protected_branches: set[str] = field(default_factory=set)  # fakehub/protection.py
+    # Reviewers requested on each pull request: {"users": [...], "teams": [...]}, and the
+    # organization's teams that may be asked, slug → members (fakehub/reviewers.py).
+    requested_reviewers: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+    teams: dict[str, list[str]] = field(default_factory=dict)
+    # The status checks a protected branch requires, by branch (fakehub/protection.py).
+    required_checks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -188,7 +211,9 @@ class Repo:
 
     def suite_of(self, run: dict[str, Any]) -> dict[str, Any]:
         """The suite a run joined when it was created."""
-        return self.check_suites[run["head_sha"]]
+        suite = self.check_suite(run["check_suite_id"])
+        assert suite is not None
+        return suite
 
     def runs_in(self, suite: dict[str, Any]) -> list[dict[str, Any]]:
         return [r for r in self.check_runs if r["check_suite_id"] == suite["id"]]
@@ -317,6 +342,9 @@ class Project:
     field_id: int = field(default_factory=new_id)
     options: dict[str, str] = field(default_factory=dict)
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item node id → item
+    # The built-in workflows turned on (BUILT_IN_WORKFLOWS); all off unless a test
+    # turns one on: no card moves by itself.
+    workflows: set[str] = field(default_factory=set)
 
     status_names: tuple[str, ...] = GITHUB_DEFAULT_STATUS
 

@@ -157,7 +157,7 @@ class WebhookSender:
         }
 
 
-def envelope(state: State, repo: Repo, sender: str, **payload: Any) -> dict[str, Any]:
+def envelope(state: State, repo: Repo, sender: str, /, **payload: Any) -> dict[str, Any]:
     """What every webhook of a repository carries besides its own fields."""
     data = {
         **payload,
@@ -248,6 +248,39 @@ def project_item_payload(
     }
 
 
+def pull_links(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
+    """What the issue a pull request also is says of it (`issue.pull_request`)."""
+    html = pull["html_url"]
+    return {
+        "url": f"{repo.api_url}/pulls/{pull['number']}",
+        "html_url": html,
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "merged_at": pull.get("merged_at"),
+    }
+
+
+def team_json(repo: Repo, slug: str) -> dict[str, Any]:
+    """A team of the repository's organization, as GitHub shows it."""
+    team_id = abs(hash((repo.owner, slug))) % 10_000_000
+    url = f"https://api.github.com/organizations/{repo.owner}/team/{team_id}"
+    return {
+        "name": slug,
+        "id": team_id,
+        "node_id": node_id("T", team_id),
+        "slug": slug,
+        "description": None,
+        "privacy": "closed",
+        "notification_setting": "notifications_enabled",
+        "url": url,
+        "html_url": f"https://github.com/orgs/{repo.owner}/teams/{slug}",
+        "members_url": f"{url}/members{{/member}}",
+        "repositories_url": f"{url}/repos",
+        "permission": "push",
+        "parent": None,
+    }
+
+
 def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
     """A pull request as webhooks carry it (GitHub's full shape)."""
     number = pull["number"]
@@ -267,6 +300,7 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
             "url": f"https://api.github.com/repos/{login}/{repo.name}",
         }
     owner = head_repo["owner"]["login"]
+    asked = repo.requested_reviewers.get(number, {})
 
     def side(which: dict[str, Any], data: dict[str, Any], who: str) -> dict[str, Any]:
         return {
@@ -311,8 +345,8 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
         "merge_commit_sha": pull.get("merge_commit_sha"),
         "assignee": None,
         "assignees": [],
-        "requested_reviewers": [],
-        "requested_teams": [],
+        "requested_reviewers": [user(u) for u in asked.get("users", [])],
+        "requested_teams": [team_json(repo, t) for t in asked.get("teams", [])],
         "labels": [],
         "milestone": None,
         "draft": pull["draft"],
@@ -357,6 +391,44 @@ CHECKS_APP = {
     "permissions": {"checks": "write", "contents": "write", "metadata": "read"},
     "events": ["check_run", "check_suite", "pull_request", "push"],
 }
+# Other Apps that report checks (another CI), as GitHub shows them in check payloads:
+# GitHub Actions as it is on github.com; any other slug as an App of that name.
+GITHUB_ACTIONS = {
+    "id": 15368,
+    "slug": "github-actions",
+    "node_id": "MDM6QXBwMTUzNjg=",
+    "owner": user("github", "Organization"),
+    "name": "GitHub Actions",
+    "description": "Automate your workflow from idea to production",
+    "external_url": "https://help.github.com/en/actions",
+    "html_url": "https://github.com/apps/github-actions",
+    "created_at": "2018-07-30T09:30:17Z",
+    "updated_at": "2019-12-10T19:04:12Z",
+    "permissions": {"checks": "write", "contents": "write", "metadata": "read"},
+    "events": ["check_run", "check_suite", "push"],
+}
+
+
+def app_json(slug: str) -> dict[str, Any]:
+    """The App a check suite belongs to, as check payloads show it."""
+    if slug == CHECKS_APP["slug"]:
+        return CHECKS_APP
+    if slug == GITHUB_ACTIONS["slug"]:
+        return GITHUB_ACTIONS
+    app_id = abs(hash(slug)) % 1_000_000 + 10_000
+    return {
+        **GITHUB_ACTIONS,
+        "id": app_id,
+        "slug": slug,
+        "node_id": node_id("A", app_id),
+        "owner": user(slug, "Organization"),
+        "name": slug,
+        "description": f"{slug}'s checks",
+        "external_url": f"https://{slug}.example.com",
+        "html_url": f"https://github.com/apps/{slug}",
+    }
+
+
 # Worst first: a suite concludes with the first of these its runs concluded with.
 SUITE_CONCLUSIONS = (
     "action_required",
@@ -408,7 +480,7 @@ def check_suite_json(repo: Repo, suite: dict[str, Any]) -> dict[str, Any]:
         "before": suite["before"],
         "after": suite["head_sha"],
         "pull_requests": pull_request_refs(repo, suite["head_sha"]),
-        "app": CHECKS_APP,
+        "app": app_json(suite["app"]),
         "created_at": suite["created_at"],
         "updated_at": suite["updated_at"],
         "latest_check_runs_count": len(runs),
@@ -448,7 +520,7 @@ def check_run_json(repo: Repo, run: dict[str, Any]) -> dict[str, Any]:
         },
         "name": run["name"],
         "check_suite": {"id": run["check_suite_id"]},
-        "app": CHECKS_APP,
+        "app": app_json(repo.suite_of(run)["app"]),
         "pull_requests": pull_request_refs(repo, run["head_sha"]),
     }
 

@@ -349,6 +349,9 @@ class Ticket(Base):
     blocked_reason: Mapped[str | None] = mapped_column(Text)
     # `/agent <profile>` on the issue: wins over the spec's and the task's agent.
     agent_override: Mapped[str | None] = mapped_column(String(128))
+    # Why its last agent run failed, said where people look (its card, a label, the
+    # tracking issue, the status page); None when it did not, or a new run started.
+    failure: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -407,8 +410,28 @@ class Task(Base):
     # A local run's stages past its agent: a retry resumes from them, never running it again.
     agent_ended_at: Mapped[datetime | None]
     pushed_commit: Mapped[str | None] = mapped_column(String(64))
+    # A revision that fixes what the repository's checks found (its `review` says what),
+    # not one a person asked for.
+    fixes_checks: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
+
+
+class CheckVerdict(Base):
+    """What the repository's checks said of one head commit of an agent's pull request,
+    acted on once: `failed` (the card back to Building, the agent told, or people) or
+    `passed` (marked ready for review, reviewers asked). bot/agents/checks.py."""
+
+    __tablename__ = "check_verdicts"
+    __table_args__ = (UniqueConstraint("ticket_id", "head_sha", "verdict"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    pull_request_number: Mapped[int]
+    head_sha: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(16))  # failed | passed
+    checks: Mapped[list[Any]] = mapped_column(default=list)  # the names it is about
+    created_at: Mapped[datetime] = _created()
 
 
 class Delivery(Base):

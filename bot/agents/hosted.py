@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.credentials import failed_to_authenticate
+from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
 from bot.agents.run import MAX_ATTEMPTS, TaskJob
 from bot.beats import beating
@@ -125,6 +126,7 @@ class _Dispatch(TaskJob):
 
     def execute(self) -> None:
         try:
+            clear_failed(self.session, self.settings, self.boards, self.repo, self.ticket)
             profile = self._profile()
             with exclusive(self.settings, card_lock(self.full_name, self.issue)) as lease:
                 if _status(self.settings, self.task.id) is not TaskStatus.RUNNING:
@@ -226,6 +228,7 @@ class _Dispatch(TaskJob):
             f"This task could not be handed to the agent `{self.task.agent}`: {reason}. "
             "Comment `/retry` to try again.",
         )
+        show_failed(self.session, self.settings, self.boards, self.repo, self.ticket, reason)
 
 
 def copilot_instructions(dispatch: Dispatch, issue: int) -> str:
@@ -399,14 +402,14 @@ def _apply(
         agent, issue = task.agent, ticket.issue_number
         task.status, task.finished_at = TaskStatus.FAILED, datetime.now(UTC)
         task.error = f"its pull request #{pull.number} was closed without merging"
-        _move(session, boards, ticket, TicketPhase.BACKLOG, lease)
+        session.commit()
         taken = withdraw(settings, repo, issue, agent)
         repo.comment_on_issue(
             issue,
             f"#{pull.number} was closed without merging, so the task of the agent `{agent}` "
-            f"failed and this ticket is back in the backlog{_also(taken)}. Comment `/retry` "
-            "to hand it over again.",
+            f"failed{_also(taken)}. Comment `/retry` to hand it over again.",
         )
+        show_failed(session, settings, boards, repo, ticket, task.error, lease)
         return
     if ticket.state is not IssueState.OPEN:
         session.commit()
@@ -524,12 +527,15 @@ def _expire(settings: Settings, expired: _Expired) -> int:
         if won != 1:
             return 0
         ticket = session.get_one(Task, expired.task_id).ticket
-        _move(session, BoardGateway(connection), ticket, TicketPhase.BACKLOG, lease)
+        ticket.repository  # noqa: B018 - loaded before the commit, read by show_failed
+        session.commit()
         taken = withdraw(settings, repo, expired.issue, expired.agent)
-    repo.comment_on_issue(
-        expired.issue,
-        f"The agent `{expired.agent}` opened no pull request for this issue within its "
-        f"{expired.timeout}s timeout, so the task failed and the ticket is back in the "
-        f"backlog{_also(taken)}. Comment `/retry` to hand it over again.",
-    )
+        repo.comment_on_issue(
+            expired.issue,
+            f"The agent `{expired.agent}` opened no pull request for this issue within its "
+            f"{expired.timeout}s timeout, so the task failed{_also(taken)}. Comment `/retry` "
+            "to hand it over again.",
+        )
+        reason = f"the agent `{expired.agent}` opened no pull request within {expired.timeout}s"
+        show_failed(session, settings, BoardGateway(connection), repo, ticket, reason, lease)
     return 1

@@ -11,7 +11,9 @@ dispatches the task to an agent GitHub runs:
       env_from: [ANTHROPIC_API_KEY]  # taken from the worker's environment; nothing else passes
       timeout: 3600
       test: pytest -q
-      max_revisions: 3               # reruns asked for by reviews and /revise
+      max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
+      fix_checks: true               # run again when the repository's checks fail (the default)
+      reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
       sandbox: bubblewrap            # the default; docker | podman | none (said explicitly)
       memory: 4G
@@ -65,6 +67,8 @@ KEYS = {
     "timeout",
     "test",
     "max_revisions",
+    "fix_checks",
+    "reviewers",
     "github",
     "sandbox",
     "network",
@@ -106,10 +110,23 @@ class AgentProfile:
     policy: Policy = field(default_factory=Policy)
     limits: Limits = field(default_factory=lambda: Limits(DEFAULT_TIMEOUT))
     dispatch: Dispatch | None = None
+    # Run the agent again when the repository's checks fail on its pull request.
+    fix_checks: bool = False
+    # Asked to review its pull request once the checks pass: logins, and teams as org/slug.
+    reviewers: tuple[str, ...] = ()
 
     @property
     def hosted(self) -> bool:
         return self.dispatch is not None
+
+    @property
+    def reviewer_logins(self) -> list[str]:
+        return [r for r in self.reviewers if "/" not in r]
+
+    @property
+    def reviewer_teams(self) -> list[str]:
+        """Team slugs (GitHub asks a team of the repository's organization by its slug)."""
+        return [r.split("/", 1)[1] for r in self.reviewers if "/" in r]
 
     def environment(self, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         """The profile's own variables and those it names from the worker's environment."""
@@ -268,7 +285,21 @@ def _profile(name: str, value: Any) -> AgentProfile:
         policy=Policy.from_profile(value),
         limits=Limits.from_profile(timeout, value),
         dispatch=dispatch,
+        fix_checks=_fix_checks(value, dispatch is not None),
+        reviewers=_strings(value, "reviewers"),
     )
+
+
+def _fix_checks(value: dict[str, Any], hosted: bool) -> bool:
+    """Whether to run again on failing checks: said, else yes for an agent that runs here
+    (a preset or a command: it reads the prompt's account of the failures, as it reads a
+    review's), no for one GitHub runs (told its own way)."""
+    fix = value.get("fix_checks", not hosted)
+    if not isinstance(fix, bool):
+        raise ValueError("fix_checks must be true or false")
+    if fix and hosted:
+        raise ValueError("fix_checks applies to agents that run here, not to github: ones")
+    return fix
 
 
 def _command(value: dict[str, Any]) -> tuple[Any, str | None]:

@@ -33,8 +33,11 @@ def build_prompt(
     test_command: str | None,
     instructions: dict[str, str],
     review: str | None = None,
+    fixes_checks: bool = False,
 ) -> Prompt:
-    """The prompt for one run on `ticket`; `instructions`: path → text, from the clone."""
+    """The prompt for one run on `ticket`; `instructions`: path → text, from the clone;
+    `review`: what a revision is asked (a review's words, a `/revise`, or, `fixes_checks`,
+    what the repository's failing checks report)."""
     data = _data(ticket, issue_url, test_command, review)
     sections = [
         f"# {data['task']}: {data['title']}",
@@ -49,7 +52,12 @@ def build_prompt(
             _section(f"The repository's instructions ({path})", text)
             for path, text in instructions.items()
         ),
-        _section("What the review asks (this run revises your pull request)", review or ""),
+        _section(
+            "What the repository's checks report (this run fixes your pull request)"
+            if fixes_checks
+            else "What the review asks (this run revises your pull request)",
+            review or "",
+        ),
     ]
     return Prompt("\n\n".join(s for s in sections if s).strip() + "\n", data)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.agents.failure import show_task_failed
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
 from bot.agents.scheduler import enqueue_task, queue_run, stranded, task_job_id
 from bot.github import RepositoryGateway, github_client
@@ -103,6 +104,11 @@ def _report(settings: Settings, task: _Reaped) -> None:
             f"The agent's worker stopped responding {MAX_ATTEMPTS} times (task {task.task_id}), "
             "so the task failed. Comment `/retry` to run it again."
         )
+        reason = f"its worker stopped responding {MAX_ATTEMPTS} times"
+        try:
+            show_task_failed(settings, task.task_id, reason)  # card, label, tracking issue
+        except Exception:  # shown next time it fails; the task itself is handled
+            log.warning("could not show task %s failed", task.task_id, exc_info=True)
     try:
         RepositoryGateway(
             github_client(settings, task.installation), task.full_name

@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
 from bot.agents.credentials import failed_to_authenticate
+from bot.agents.exit_reasons import exit_reason
+from bot.agents.failure import clear_failed, show_failed
 from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
@@ -42,7 +44,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.github.text import MAX_BODY, MAX_TITLE, cut
-from bot.hooks import ticket_changed
+from bot.hooks import agent_pushed, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -173,6 +175,7 @@ class _Run(TaskJob):
             self.revision,
         )
         try:
+            clear_failed(self.session, self.settings, self.boards, self.repo, self.ticket)
             profile = self._profile()
             env = self._environment(profile)
             if self.task.agent_ended_at is not None:
@@ -315,6 +318,7 @@ class _Run(TaskJob):
             profile.test,
             read_instructions(workspace.checkout),
             self.task.review,
+            fixes_checks=self.task.fixes_checks,
         )
         self.session.commit()
         workspace.write_context(prompt.markdown, prompt.data)
@@ -332,7 +336,7 @@ class _Run(TaskJob):
             f"Closes #{self.issue}\n\nA draft by the agent profile `{profile.name}` for the task "
             f"`{self.task_key}` of the spec `{self.spec_key}` ({spec}). Review it, mark it ready, "
             "and merge it to close the ticket; a review that requests changes, or `/revise` on "
-            f"the issue, runs the agent again on this branch.{self._left_out()}"
+            f"the issue or here, runs the agent again on this branch.{self._left_out()}"
         )
         return self._fitted(said, tail=False)
 
@@ -412,7 +416,7 @@ class _Run(TaskJob):
                 raise AgentFailed(
                     f"the tests failed: `{command}` exited with status {outcome.exit_code}"
                 )
-            raise AgentFailed(f"the {what} exited with status {outcome.exit_code}")
+            raise AgentFailed(exit_reason(what, outcome.exit_code, outcome.output))
         return outcome.output
 
     def _cancelled(self) -> bool:
@@ -435,8 +439,10 @@ class _Run(TaskJob):
                 "this issue when it merges."
             )
         self._say(self._fitted(f"{said}{self._left_out()}"))
+        agent_pushed(self.settings, self.ticket.id, pull_request)  # its checks, looked at
 
     def _fail(self, reason: str) -> None:
+        # The reason may quote the command's last words: redacted wherever it is shown.
         reason = self._redact(reason)
         self.session.refresh(self.task)
         if self.task.status is not TaskStatus.CANCELLED:
@@ -450,6 +456,8 @@ class _Run(TaskJob):
                 summary=False,
             )
         )
+        if self.task.status is TaskStatus.FAILED:
+            show_failed(self.session, self.settings, self.boards, self.repo, self.ticket, reason)
 
     def _say(self, body: str) -> None:
         """Comment on the issue. GitHub refusing the text (422) is no reason to run again."""

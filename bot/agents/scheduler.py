@@ -208,10 +208,16 @@ def failed_revision(ticket: Ticket) -> Task | None:
 
 
 def queue_revision(
-    session: Session, settings: Settings, ticket: Ticket, review: str, again: Task | None = None
+    session: Session,
+    settings: Settings,
+    ticket: Ticket,
+    review: str,
+    again: Task | None = None,
+    fixes_checks: bool = False,
 ) -> Task:
-    """Queue the agent again on its pull request's branch, told what the reviewers asked;
-    `again`: a revision that failed, run once more with its own number.
+    """Queue the agent again on its pull request's branch, told what the reviewers asked
+    (or, `fixes_checks`, what the repository's failing checks report); `again`: a revision
+    that failed, run once more with its own number.
 
     The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
     under the spec's lock.
@@ -226,6 +232,7 @@ def queue_revision(
         branch=previous.branch,
         pull_request_number=previous.pull_request_number,
         review=review,
+        fixes_checks=again.fixes_checks if again else fixes_checks,
     )
     session.add(task)
     queue_run(session, settings, task)

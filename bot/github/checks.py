@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 from bot.github.connection import GitHubConnection
 
+# specbridge's own check on a pull request (bot/review/checks.py).
+CHECK_NAME = "specbridge"
 ANNOTATIONS_PER_REQUEST = 50
 # GitHub's limit on a check run's summary and text.
 MAX_OUTPUT = 65_535

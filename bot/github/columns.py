@@ -4,7 +4,9 @@ Any board works without configuration: specbridge's five phases go to the
 columns a board has. One made with GitHub's defaults (Todo, In Progress, Done)
 shows backlog as Todo, analyzing, building and testing as In Progress, done as
 Done; a board with Backlog, Analyzing, Building, Testing and Done shows each
-phase in its own column. `.github/specbridge.yml` `status:` names other columns.
+phase in its own column. `.github/specbridge.yml` `status:` names other columns,
+and may name one for tickets whose last run failed (`failed: Blocked`; see
+bot/github/failures.py).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import logging
 
 from bot.github import Board, BoardGateway
 from bot.github.projects import BoardNotFound
-from storage.models import Ticket, TicketPhase
+from storage.models import IssueState, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
+# The `status:` key of the column for tickets whose last run failed (no phase of its own).
+FAILED = "failed"
 # For each phase, the columns that stand for it, best first.
 CANDIDATES = {
     TicketPhase.BACKLOG: ("Backlog", "Todo", "To do", "New"),
@@ -49,6 +53,21 @@ def column_for(board: Board, names: dict[str, str], phase: TicketPhase) -> str:
         f"the board has no Status option for {phase.value}: name one in "
         f".github/specbridge.yml under status: (it has: {', '.join(board.status_options)})"
     )
+
+
+def ticket_column(board: Board, names: dict[str, str], ticket: Ticket) -> str:
+    """The column a ticket's card belongs in: its phase's, or, while the failure of its
+    last run stands, the column `status:` names for failed tickets if it names one."""
+    failed = names.get(FAILED)
+    if failed is None or not ticket.failure or ticket.state is not IssueState.OPEN:
+        return column_for(board, names, ticket.phase)
+    options = {name.casefold(): name for name in board.status_options}
+    if failed.casefold() not in options:
+        raise ColumnMissing(
+            f"the board has no Status option {failed!r} for failed tickets "
+            f"(it has: {', '.join(board.status_options)})"
+        )
+    return options[failed.casefold()]
 
 
 def phase_of(names: dict[str, str], column: str | None) -> TicketPhase | None:
@@ -97,7 +116,7 @@ def show_on_board(
     names = settings.get("status") or {}
     try:
         board = boards.find_board(project["owner"], project["number"])
-        column = column_for(board, names, ticket.phase)
+        column = ticket_column(board, names, ticket)
         if shown_as is not None and column_for(board, names, shown_as) == column:
             return None
         boards.set_status(board, [ticket.project_item_id], column)
@@ -123,3 +142,21 @@ def board_problems(
         except ColumnMissing as error:
             problems.append(str(error))
     return problems
+
+
+def settle_card(boards: BoardGateway, ticket: Ticket) -> None:
+    """Put the card in its ticket's column unless it is there already: read first, since
+    GitHub's own workflows (Item closed → Done) may have moved it. Idempotent."""
+    settings = ticket.repository.settings or {}
+    project = settings.get("project")
+    if not project or ticket.project_item_id is None:
+        return
+    names = settings.get("status") or {}
+    try:
+        board = boards.find_board(project["owner"], project["number"])
+        column = ticket_column(board, names, ticket)
+        if boards.item_status(ticket.project_item_id) == column:
+            return
+        boards.set_status(board, [ticket.project_item_id], column)
+    except (BoardNotFound, ColumnMissing) as error:
+        log.warning("cannot move #%s to %s: %s", ticket.issue_number, ticket.phase.value, error)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents.profiles import load_profiles
 from bot.github import RepositoryGateway
-from bot.github.checks import Annotation, CheckRun, ChecksGateway
+from bot.github.checks import CHECK_NAME, Annotation, CheckRun, ChecksGateway
 from bot.locks import exclusive
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.repositories import find_repository, repository_from_payload
@@ -36,7 +36,6 @@ from specs.model import Finding
 from specs.sources import group
 from storage.db import session_scope
 
-CHECK_NAME = "specbridge"
 _LEVELS = {"error": "failure", "warning": "warning"}
 
 

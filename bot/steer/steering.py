@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.agents.failure import clear_failed
 from bot.agents.hosted import withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
@@ -138,6 +139,7 @@ class Steering:
                 # Our own close comes back as an event we do not act on: apply it here.
                 apply_issue_state(ticket, "closed", "completed")
                 ticket_state_changed(self.session, self.settings, ticket, self.repo)
+                clear_failed(self.session, self.settings, self.boards, self.repo, ticket)
             return f"{moved}: the issue is closed as completed.{_card_stays(stuck)}"
         reply = f"{moved}.{_card_stays(stuck)}"
         if phase in (TicketPhase.ANALYZING, TicketPhase.BUILDING):

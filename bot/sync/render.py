@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from bot.github.text import MAX_BODY, MAX_TITLE, shown
-from bot.sync.task_graph import CLOSED, COLOURS, task_graph
+from bot.sync.task_graph import CLOSED, COLOURS, FAILED, task_graph
 from storage.models import IssueState, Spec, SpecTask, Ticket, TicketPhase
 
 LABEL = "specbridge"
@@ -233,6 +233,7 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
         lines += ["### Requirements", ""]
         lines += [f"- **{r.key}** {shown(r.text)}" for r in requirements]
         lines.append("")
+    lines += _failed(tickets)
     lines += _blocked(tickets)
     lines += _graph(tickets)
     lines += _listing(spec, tickets)
@@ -271,12 +272,30 @@ def _progress(tickets: Sequence[Ticket]) -> list[str]:
     closed = sum(1 for t in tickets if t.state is not IssueState.OPEN)
     filled = round(20 * closed / len(tickets))
     bar = "█" * filled + "░" * (20 - filled)
-    phases = Counter(t.phase for t in tickets if t.state is IssueState.OPEN)
-    by_phase = ", ".join(f"{p.value} {phases[p]}" for p in TicketPhase if phases[p])
+    still_open = [t for t in tickets if t.state is IssueState.OPEN]
+    phases = Counter(t.phase for t in still_open if not t.failure)
+    failed = sum(1 for t in still_open if t.failure)
+    by_phase = ", ".join(
+        [f"{p.value} {phases[p]}" for p in TicketPhase if phases[p]]
+        + ([f"**failed {failed}**"] if failed else [])
+    )
     lines = [f"**Progress:** `{bar}` {closed} of {len(tickets)} closed", ""]
     if by_phase:
         lines += [f"Open by phase: {by_phase}", ""]
     return lines
+
+
+def _failed(tickets: Sequence[Ticket]) -> list[str]:
+    failed = [t for t in tickets if t.state is IssueState.OPEN and t.failure]
+    if not failed:
+        return []
+    lines = ["### Failed", ""]
+    lines += [f"- #{t.issue_number}: {shown(t.failure or 'failed')}" for t in failed]
+    lines += [
+        "",
+        "`/retry` on an issue, or its card moved to Analyzing or Building, runs it again.",
+    ]
+    return [*lines, ""]
 
 
 def _blocked(tickets: Sequence[Ticket]) -> list[str]:
@@ -302,6 +321,7 @@ def _graph(tickets: Sequence[Ticket]) -> list[str]:
     for node in graph.nodes:
         label = graph_label(f"#{node.number} {node.key}", node.title)
         blocked = " ⛔" if node.blocked else ""
+        blocked += " ✗ failed" if node.style == FAILED else ""
         lines.append(f'  {ids[node.id]}["{label}{blocked}"]:::{node.style}')
     lines += [f"  {ids[before]} --> {ids[after]}" for before, after in graph.edges]
     for style, (fill, stroke, text) in COLOURS.items():
@@ -341,7 +361,8 @@ def _listing(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
     for ticket in listed[:MAX_LISTED]:
         assert ticket.spec_task is not None
         check = "x" if ticket.state is not IssueState.OPEN else " "
-        lines.append(f"- [{check}] #{ticket.issue_number} {ticket.spec_task.key}")
+        failed = " (failed)" if ticket.state is IssueState.OPEN and ticket.failure else ""
+        lines.append(f"- [{check}] #{ticket.issue_number} {ticket.spec_task.key}{failed}")
     if len(listed) > MAX_LISTED:
         lines.append(f"- … and {len(listed) - MAX_LISTED} more: see the sub-issues")
     return [*lines, ""]

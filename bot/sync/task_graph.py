@@ -10,8 +10,10 @@ from storage.models import IssueState, Ticket, TicketPhase
 
 # More nodes than this and a graph helps no one: the listing says it all.
 MAX_GRAPH_NODES = 80
-# A node's style: a phase's value, or "closed" for an issue closed as not planned.
+# A node's style: a phase's value, "closed" for an issue closed as not planned, or
+# "failed" for an open ticket whose last run failed.
 CLOSED = "closed"
+FAILED = "failed"
 # (fill, stroke, text) by style; the tracking issue's Mermaid and the page's SVG agree.
 COLOURS = {
     TicketPhase.BACKLOG.value: ("#eeeeee", "#999999", "#1f2328"),
@@ -20,6 +22,7 @@ COLOURS = {
     TicketPhase.TESTING.value: ("#fbefff", "#c297ff", "#1f2328"),
     TicketPhase.DONE.value: ("#dafbe1", "#4ac26b", "#1f2328"),
     CLOSED: ("#f6f8fa", "#d0d7de", "#8c959f"),
+    FAILED: ("#ffebe9", "#cf222e", "#1f2328"),
 }
 
 
@@ -73,4 +76,6 @@ def task_graph(tickets: Sequence[Ticket]) -> TaskGraph | None:
 def style_of(ticket: Ticket) -> str:
     if ticket.state is not IssueState.OPEN and ticket.state_reason != "completed":
         return CLOSED
-    return TicketPhase.DONE.value if ticket.state is not IssueState.OPEN else ticket.phase.value
+    if ticket.state is not IssueState.OPEN:
+        return TicketPhase.DONE.value
+    return FAILED if ticket.failure else ticket.phase.value

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
-from bot.sync.task_graph import COLOURS, TaskGraph
+from bot.sync.task_graph import COLOURS, FAILED, TaskGraph
 
 NODE_WIDTH = 184
 NODE_HEIGHT = 46
@@ -57,6 +57,7 @@ def graph_svg(graph: TaskGraph, issue_url: str | None = None) -> str:
         if len(title) > TITLE_CHARS:
             title = title[: TITLE_CHARS - 1] + "…"
         heading = f"#{node.number} {node.key}" + (" ⛔" if node.blocked else "")
+        heading += " ✗ failed" if node.style == FAILED else ""
         box = (
             f'<g class="node" data-issue="{node.number}" data-style="{escape(node.style)}">'
             f"<title>#{node.number} {escape(node.key)}: {escape(node.title)} ({node.style})</title>"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from markupsafe import Markup
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from bot.agents.task_table import tasks_query
@@ -25,13 +25,14 @@ from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
 from bot.queue import QUEUES, depth
 from bot.settings import Settings
-from bot.sync.task_graph import COLOURS, task_graph
+from bot.sync.task_graph import COLOURS, FAILED, task_graph
 from bot.web.graph_svg import graph_svg
 from bot.web.metrics import oldest_queued_age, pace_keys
 from storage.db import session_scope
 from storage.models import (
     Delivery,
     Installation,
+    IssueState,
     Repository,
     Spec,
     SpecStatus,
@@ -128,7 +129,8 @@ class Status:
     deliveries_url: str | None = None  # GitHub's record of the App's deliveries
     specs: dict[str, list[SpecRow]] = field(default_factory=dict)
     repository_urls: dict[str, str] = field(default_factory=dict)
-    phases: list[str] = field(default_factory=lambda: [p.value for p in TicketPhase])
+    # The phases, and "failed": open tickets whose last run failed, counted apart.
+    phases: list[str] = field(default_factory=lambda: [*(p.value for p in TicketPhase), FAILED])
     tickets: dict[str, dict[str, int]] = field(default_factory=dict)  # repository → phase → count
     running: list[TaskRow] = field(default_factory=list)
     queued: list[TaskRow] = field(default_factory=list)
@@ -327,15 +329,20 @@ def _recent_deliveries(session: Session, links: Links, own: bool) -> tuple[list[
 
 
 def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
+    """Tickets by phase; an open ticket whose last run failed counts as failed instead."""
     tickets: dict[str, dict[str, int]] = {}
+    failed = and_(Ticket.state == IssueState.OPEN, Ticket.failure.is_not(None))
+    shown = case((failed, literal(FAILED)), else_=Ticket.phase)
     rows = session.execute(
-        select(Repository.full_name, Ticket.phase, func.count())
+        select(Repository.full_name, shown, func.count())
         .join(Ticket.repository)
-        .group_by(Repository.full_name, Ticket.phase)
+        .group_by(Repository.full_name, shown)
         .order_by(Repository.full_name)
     )
     for full_name, phase, count in rows:
-        tickets.setdefault(full_name, {})[phase.value] = count
+        counts = tickets.setdefault(full_name, {})
+        key = str(getattr(phase, "value", phase))
+        counts[key] = counts.get(key, 0) + count
     return tickets
 
 

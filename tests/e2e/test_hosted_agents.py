@@ -150,8 +150,8 @@ def test_a_label_profile_hands_over_ready_tasks_and_follows_their_pull_requests(
     stack.admin("POST", f"repos/{REPO}/pulls/{pull_a}/merge", user="maintainer")
     stack.settle()
     assert _issue(stack, a)["state"] == "closed"
-    # Done as for any closed issue: the ticket's phase (the board's own workflow moves the card).
-    assert stack.board_history(REPO, a) == ["Backlog", "Analyzing", "Building", "Testing"]
+    # Done as for any issue closed as completed: specbridge moves the card itself.
+    assert stack.board_history(REPO, a) == ["Backlog", "Analyzing", "Building", "Testing", "Done"]
     assert _phase(stack, a) is TicketPhase.DONE
     assert _tasks(stack, a) == [TaskStatus.SUCCEEDED]
 
@@ -166,8 +166,10 @@ def test_a_label_profile_hands_over_ready_tasks_and_follows_their_pull_requests(
     assert stack.board(REPO)[c] == "Testing"
     stack.admin("POST", f"repos/{REPO}/pulls/{pull_c}/close", user="maintainer")
     stack.settle()
-    assert stack.board(REPO)[c] == "Backlog"
+    # Failed: the card in the column before Building, the failure's label on the issue.
+    assert stack.board(REPO)[c] == "Analyzing"
     assert "fix-me" not in _labels(stack, c)
+    assert "specbridge: failed" in _labels(stack, c)
     assert _tasks(stack, c) == [TaskStatus.FAILED]
     said = stack.comments(REPO, c)[-1]["body"]
     assert f"#{pull_c} was closed without merging" in said and "`/retry`" in said
@@ -184,6 +186,7 @@ def test_a_label_profile_hands_over_ready_tasks_and_follows_their_pull_requests(
     _say(stack, c, "/retry")
     stack.settle()
     assert "fix-me" in _labels(stack, c)
+    assert "specbridge: failed" not in _labels(stack, c)  # a new hand-over: no more failed
     assert _tasks(stack, c) == [TaskStatus.FAILED, TaskStatus.RUNNING]
     assert stack.board(REPO)[c] == "Analyzing"
     stack.admin(

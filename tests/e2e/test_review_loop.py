@@ -1,8 +1,8 @@
 """The review loop end to end: an agent's pull request is revised on its own branch
-when a person with write access asks, by `/revise` on the issue or by a review
-that requests changes (with line comments); each revision is one more commit on
-the same pull request, made by the agent told the reviewer's words, up to the
-profile's `max_revisions`."""
+when a person with write access asks, by `/revise` on the issue or on the pull request
+(the reply goes there), or by a review that requests changes (with line comments); each
+revision is one more commit on the same pull request, made by the agent told the
+reviewer's words, up to the profile's `max_revisions`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ default:
   command: cp "$SPECBRIDGE_TASK_FILE" "prompt-$SPECBRIDGE_ISSUE.md"
   test: test -s "prompt-$SPECBRIDGE_ISSUE.md"
   timeout: 60
-  max_revisions: 2
+  max_revisions: 3
 """
 SPEC = textwrap.dedent("""\
     title: Rocket
@@ -83,15 +83,20 @@ def _tasks(stack: Stack) -> list[tuple[int, TaskStatus, int | None, str | None]]
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def _say(stack: Stack, issue: int, user: str, body: str) -> None:
+def _say(stack: Stack, issue: int, user: str, body: str) -> dict[str, Any]:
+    """A person's comment on an issue or a pull request (one numbering)."""
     association = "COLLABORATOR" if user in PEOPLE else "NONE"
-    stack.admin(
+    return stack.admin(
         "POST",
         f"repos/{REPO}/issues/{issue}/comments",
         user=user,
         body=body,
         author_association=association,
     )
+
+
+def _reactions(stack: Stack, number: int, comment_id: int) -> list[str]:
+    return next(c for c in stack.comments(REPO, number) if c["id"] == comment_id)["reactions"]
 
 
 def _review(stack: Stack, pull: int, event: str, body: str, **extra: Any) -> dict[str, Any]:
@@ -122,9 +127,9 @@ def test_revise_and_a_review_each_add_a_commit_to_the_pull_request_up_to_max_rev
     assert "Say in the README how to start the engine." in prompt
     assert _tasks(stack)[-1] == (1, TaskStatus.SUCCEEDED, number, BRANCH)
     said = [c["body"] for c in stack.comments(REPO, issue)]
-    assert any("the agent `default` revises" in s and "(revision 1 of 2)" in s for s in said)
+    assert any("the agent `default` revises" in s and "(revision 1 of 3)" in s for s in said)
     assert said[-1].startswith(f"The agent revised #{number} after its review")
-    assert "(revision 1 of 2)" in said[-1]
+    assert "(revision 1 of 3)" in said[-1]
     assert stack.board_history(REPO, issue) == FIRST_RUN + ONE_MORE_RUN
 
     # 2. A review that requests changes, with a line comment on the agent's file.
@@ -166,21 +171,53 @@ def test_revise_and_a_review_each_add_a_commit_to_the_pull_request_up_to_max_rev
     assert "needs write access" in stack.comments(REPO, issue)[-1]["body"]
     assert len(_tasks(stack)) == 3 and _head(stack)["sha"] == second["sha"]
 
-    # 4. Past max_revisions (2): refused, by /revise and by a review, with a comment each.
+    # 4. /revise on the pull request itself, where reviewers are: the same, replied there.
+    _say(stack, number, "reader", "/revise not from a reader")
+    stack.settle()
+    assert "needs write access" in stack.comments(REPO, number)[-1]["body"]
+    assert len(_tasks(stack)) == 3
+    revise_on_pull = _say(stack, number, "reviewer", "/revise Name the engine's maker too.")
+    stack.settle()
+    third = _head(stack)
+    assert [p["sha"] for p in third["parents"]] == [second["sha"]]
+    prompt = _prompt_at_head(stack, issue)
+    assert f"@reviewer asked on pull request #{number} (`/revise`):" in prompt
+    assert "Name the engine's maker too." in prompt
+    assert _tasks(stack)[-1] == (3, TaskStatus.SUCCEEDED, number, BRANCH)
+    reply = stack.comments(REPO, number)[-1]["body"]
+    assert reply.startswith("@reviewer") and "(revision 3 of 3)" in reply
+    assert "eyes" in _reactions(stack, number, revise_on_pull["id"])
+    assert stack.board_history(REPO, issue) == FIRST_RUN + ONE_MORE_RUN * 3
+    # Delivered again, it runs nothing twice.
+    [again] = [
+        d
+        for d in stack.admin("GET", "deliveries")
+        if d["event"] == "issue_comment" and d["payload"]["comment"]["id"] == revise_on_pull["id"]
+    ]
+    assert again["payload"]["issue"]["pull_request"]
+    stack.redeliver(again["id"])
+    stack.settle()
+    assert len(_tasks(stack)) == 4
+
+    # 5. Past max_revisions (3): refused, by /revise on the issue and on the pull request
+    #    and by a review, with a comment each.
     _say(stack, issue, "reviewer", "/revise one more thing")
     stack.settle()
     refusal = stack.comments(REPO, issue)[-1]["body"]
     assert (
-        f"Nothing runs: #{number} was revised 2 times already, the most the profile "
-        "`default` allows (`max_revisions: 2`)." in refusal
+        f"Nothing runs: #{number} was revised 3 times already, the most the profile "
+        "`default` allows (`max_revisions: 3`)." in refusal
     )
+    _say(stack, number, "reviewer", "/revise and one more")
+    stack.settle()
+    assert "`max_revisions: 3`" in stack.comments(REPO, number)[-1]["body"]
     _review(stack, number, "REQUEST_CHANGES", "And another.")
     stack.settle()
     refusal = stack.comments(REPO, issue)[-1]["body"]
     assert refusal.startswith(f"@reviewer requested changes on #{number}. Nothing runs:")
-    assert "`max_revisions: 2`" in refusal
-    assert len(_tasks(stack)) == 3 and _head(stack)["sha"] == second["sha"]
-    assert stack.board_history(REPO, issue) == FIRST_RUN + ONE_MORE_RUN * 2
+    assert "`max_revisions: 3`" in refusal
+    assert len(_tasks(stack)) == 4 and _head(stack)["sha"] == third["sha"]
+    assert stack.board_history(REPO, issue) == FIRST_RUN + ONE_MORE_RUN * 3
 
     # One pull request throughout; every review recorded once.
     assert [p["number"] for p in stack.repo_state(REPO)["pull_requests"]] == [number]

@@ -46,6 +46,13 @@ def test_broken_file_falls_back_to_defaults_and_says_why(text: bytes, reason: st
     assert reason in error
 
 
+def test_a_column_for_failed_tickets_may_be_named_and_nothing_else_new() -> None:
+    config, error = parse_repo_config(b"status: {failed: Blocked, done: Shipped}\n")
+    assert error is None and config.status == {"failed": "Blocked", "done": "Shipped"}
+    config, error = parse_repo_config(b"status: {broken: Oops}\n")
+    assert error is not None and "unknown phase(s) broken" in error and "failed" in error
+
+
 # -- `specbridge validate .github/specbridge.yml` ---------------------------------------
 
 

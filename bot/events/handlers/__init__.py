@@ -16,6 +16,7 @@ MODULES = (
     "pull_request_review",
     "check_suite",
     "check_run",
+    "status",
 )
 
 

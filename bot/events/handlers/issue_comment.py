@@ -1,4 +1,7 @@
-"""`issue_comment` created → comment commands, on the issues specbridge made.
+"""`issue_comment` created → comment commands, on the issues specbridge made and on
+the pull requests its agents opened (GitHub sends a pull request's conversation
+comments as `issue_comment`, with `issue.pull_request` set): `/revise` there is the
+ticket's, and the reply goes on the pull request.
 
 Quiet elsewhere: on an issue or pull request specbridge did not create it says
 nothing, and on its own issues a command it does not know (another bot's
@@ -21,6 +24,7 @@ from github import GithubException
 from requests import RequestException
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.events.router import Event, router
 from bot.github import RepositoryGateway
@@ -31,9 +35,17 @@ from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
 from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.steering import Steering
-from storage.models import CommandRun, Spec, Ticket
+from storage.models import CommandRun, Spec, Task, Ticket
 
 log = logging.getLogger(__name__)
+
+# Where a command works, as a reply names it.
+PLACES = {
+    Where.TICKET: "on a task's issue",
+    Where.TRACKING: "on a spec's tracking issue",
+    Where.PULL_REQUEST: "on an agent's pull request",
+    Where.ANYWHERE: "anywhere",
+}
 
 
 def _from_a_bot(payload: dict[str, Any]) -> bool:
@@ -53,10 +65,15 @@ def on_comment(event: Event) -> None:
     session = event.session
     repository = repository_from_payload(session, event.payload)
     number = event.payload["issue"]["number"]
-    ticket, spec = _target(session, repository.id, number)
+    on_pull_request = bool(event.payload["issue"].get("pull_request"))
+    if on_pull_request:
+        ticket, spec = _agent_pull_request(session, repository.id, number), None
+        where = Where.PULL_REQUEST
+    else:
+        ticket, spec = _target(session, repository.id, number)
+        where = Where.TICKET if ticket is not None else Where.TRACKING
     if ticket is None and spec is None:
-        return  # not an issue of ours
-    where = Where.TICKET if ticket is not None else Where.TRACKING
+        return  # not an issue (or an agent's pull request) of ours
     lines = [line for line in lines if _ours(line[1], where)]
     if not lines:
         return
@@ -82,6 +99,7 @@ def on_comment(event: Event) -> None:
                 user["login"],
                 ticket,
                 spec,
+                on_pull_request,
             )
             for run in unanswered:
                 _run(ctx, run, can_write)
@@ -140,6 +158,21 @@ def _target(session, repository_id: int, number: int) -> tuple[Ticket | None, Sp
     return None, spec_tracked_by(session, repository_id, number)
 
 
+def _agent_pull_request(session: Session, repository_id: int, number: int) -> Ticket | None:
+    """The ticket of the pull request an agent opened (or revised) as `number`."""
+    return session.scalars(
+        select(Ticket)
+        .join(Task, Task.ticket_id == Ticket.id)
+        .where(
+            Ticket.repository_id == repository_id,
+            Task.pull_request_number == number,
+            Task.branch.is_not(None),
+        )
+        .order_by(Task.id.desc())
+        .limit(1)
+    ).first()
+
+
 def _record_runs(
     event: Event,
     repository_id: int,
@@ -181,10 +214,18 @@ def _run(ctx: Context, run: CommandRun, can_write: bool) -> None:
     found = commands.find(run.command, ctx.where)
     if found is None:
         run.refusal_reason = "unknown command"
-        near = commands.nearest(run.command, ctx.where)
-        run.result = (
-            f"`/{run.command}` is not a command here. Did you mean `/{near}`? `/help` lists them."
-        )
+        elsewhere = commands.places(run.command)
+        if elsewhere:
+            run.result = (
+                f"`/{run.command}` works {' and '.join(PLACES[w] for w in elsewhere)}, not "
+                "here. `/help` lists the commands that work here."
+            )
+        else:
+            near = commands.nearest(run.command, ctx.where)
+            run.result = (
+                f"`/{run.command}` is not a command here. Did you mean `/{near}`? "
+                "`/help` lists them."
+            )
     elif found.changes_things and not can_write:
         run.refusal_reason = "needs write access to the repository"
         run.result = (

@@ -1,5 +1,9 @@
-"""`issues` on a ticket → its state, its spec's progress, the tracking issue; a ticket a
-person closed as not planned → a pull request removing its task (bot/sync/proposals.py)."""
+"""`issues` on a ticket → its state, its spec's progress, the tracking issue, and its card:
+closed as completed (a merged pull request, or a person) → Done, set by specbridge itself
+(GitHub's "Item closed" workflow may be off, and knows only a column named Done); reopened
+→ back from Done to the backlog; closed as not planned → the card stays where people put
+it. A ticket a person closed as not planned → a pull request removing its task
+(bot/sync/proposals.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from bot.agents.failure import clear_failed
 from bot.events.router import Event, router
+from bot.github import RepositoryGateway
+from bot.github.columns import settle_card
 from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import find_repository
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.proposals import propose_removal
-from storage.models import IssueState, Ticket
+from storage.models import IssueState, Ticket, TicketPhase
 
 
 @router.register("issues", "closed", "reopened", "deleted", "transferred")
@@ -29,6 +36,7 @@ def on_ticket_state(event: Event) -> None:
     # over the one the issue's close gives the ticket.
     with exclusive(event.settings, spec), exclusive(event.settings, card):
         session.refresh(ticket)
+        was = ticket.phase
         if event.action in ("deleted", "transferred"):
             ticket.state = IssueState(event.action)
             ticket.closed_at = ticket.closed_at or datetime.now(UTC)
@@ -39,6 +47,24 @@ def on_ticket_state(event: Event) -> None:
             issue = repo.get_issue(ticket.issue_number)
             apply_issue_state(ticket, issue.state, issue.state_reason)
         ticket_state_changed(session, event.settings, ticket, repo)
+        if event.action in ("closed", "reopened"):
+            _show_on_the_card(event, ticket, was, repo)
+
+
+def _show_on_the_card(
+    event: Event, ticket: Ticket, was: TicketPhase, repo: RepositoryGateway
+) -> None:
+    """Done by specbridge: completed → Done (a failure shown before is cleared); reopened
+    from Done → the backlog's column; not planned → nothing. The caller holds the card lock."""
+    boards = event.board_gateway()
+    done = ticket.state is IssueState.CLOSED and ticket.state_reason == "completed"
+    if done:
+        clear_failed(event.session, event.settings, boards, repo, ticket)
+    elif not (ticket.state is IssueState.OPEN and was is TicketPhase.DONE):
+        return
+    ticket.repository  # noqa: B018 - loaded before the commit, read by settle_card
+    event.session.commit()
+    settle_card(boards, ticket)
 
 
 @router.register("issues", "closed")

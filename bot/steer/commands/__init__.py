@@ -2,7 +2,12 @@
 registers its commands in `registry` with where they apply and whether they
 change anything; importing this package registers them all."""
 
-from bot.steer.commands import help, ticket, tracking  # noqa: F401 (they register)
+from bot.steer.commands import (  # noqa: F401 (they register)
+    help,
+    pull_request,
+    ticket,
+    tracking,
+)
 from bot.steer.commands.registry import (
     CommandError,
     Context,
@@ -11,6 +16,16 @@ from bot.steer.commands.registry import (
     find,
     nearest,
     parse,
+    places,
 )
 
-__all__ = ["CommandError", "Context", "Where", "available", "find", "nearest", "parse"]
+__all__ = [
+    "CommandError",
+    "Context",
+    "Where",
+    "available",
+    "find",
+    "nearest",
+    "parse",
+    "places",
+]

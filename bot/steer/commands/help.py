@@ -16,6 +16,7 @@ def help_(ctx: Context, _args: str) -> str:
     where = {
         Where.TICKET: "on a ticket",
         Where.TRACKING: "on a spec's tracking issue",
+        Where.PULL_REQUEST: "on an agent's pull request",
         Where.ANYWHERE: "here",
     }[ctx.where]
     lines = [f"Commands {where} (those that change anything need write access):", ""]

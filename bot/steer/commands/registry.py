@@ -23,6 +23,7 @@ _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 class Where(Enum):
     TICKET = "ticket"
     TRACKING = "tracking"
+    PULL_REQUEST = "pull request"  # an agent's pull request, for its ticket
     ANYWHERE = "anywhere"
 
 
@@ -40,9 +41,14 @@ class Context:
     user: str
     ticket: Ticket | None = None
     spec: Spec | None = None  # the spec whose tracking issue this is
+    # The comment is on the pull request an agent opened for `ticket` (issue_number is
+    # the pull request's): replies go there.
+    on_pull_request: bool = False
 
     @property
     def where(self) -> Where:
+        if self.on_pull_request:
+            return Where.PULL_REQUEST
         if self.ticket is not None:
             return Where.TICKET
         return Where.TRACKING if self.spec is not None else Where.ANYWHERE
@@ -107,6 +113,11 @@ def available(where: Where) -> list[Command]:
     return sorted(
         (c for (_, w), c in REGISTRY.items() if w in (where, Where.ANYWHERE)), key=lambda c: c.name
     )
+
+
+def places(name: str) -> list[Where]:
+    """Where a command of that name works (none: not one of ours)."""
+    return [w for (n, w) in REGISTRY if n == name]
 
 
 def nearest(name: str, where: Where) -> str | None:

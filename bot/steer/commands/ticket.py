@@ -9,7 +9,7 @@ from bot.github.text import shown
 from bot.steer.commands.registry import CommandError, Context, Where, command
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
-from storage.models import TaskStatus, Ticket, TicketPhase
+from storage.models import IssueState, TaskStatus, Ticket, TicketPhase
 
 
 def _ticket(ctx: Context) -> Ticket:
@@ -75,6 +75,8 @@ def status(ctx: Context, _args: str) -> str:
         f"- {'blocked: ' + (ticket.blocked_reason or '') if ticket.blocked else 'not blocked'}",
         f"- {_readiness(ctx, ticket)}",
     ]
+    if ticket.failure and ticket.state is IssueState.OPEN:
+        lines.insert(1, f"- **failed**: {ticket.failure} (`/retry` runs it again)")
     for task in ticket.tasks[-3:]:
         outcome = f" → #{task.pull_request_number}" if task.pull_request_number else ""
         error = f" ({shown(task.error)})" if task.error else ""  # may quote an agent

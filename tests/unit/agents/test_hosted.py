@@ -26,6 +26,7 @@ from bot.agents.hosted import (
 )
 from bot.agents.reaper import reap_stale_tasks
 from bot.github import Board, RepositoryGateway, github_client
+from bot.github.failures import FAILED_LABEL
 from bot.settings import Settings, load_settings
 from bot.steer.steering import Steering
 from storage.db import session_scope
@@ -194,13 +195,16 @@ def test_copilot_without_a_persons_token_is_refused_with_a_comment(
 ) -> None:
     task_id = _task(session, "copilot")
     responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     _dispatch(settings, monkeypatch, task_id)
     status, phase, task = _state(settings)
-    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.BACKLOG, [])
+    # Shown failed: the card in the column before Building, the label on the issue.
+    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.ANALYZING, ["Analyzing"])
     assert "SPECBRIDGE_AGENT_USER_TOKEN" in (task.error or "")
     said = _sent(0)["body"]
     assert "SPECBRIDGE_AGENT_USER_TOKEN" in said and "`/retry`" in said
-    assert len(responses.calls) == 1  # nothing asked of GitHub's GraphQL
+    assert _sent(1) == {"labels": [FAILED_LABEL]}
+    assert len(responses.calls) == 2  # nothing asked of GitHub's GraphQL
 
 
 @responses.activate
@@ -252,9 +256,11 @@ def test_github_refusing_copilot_fails_the_task_with_its_reason(
         json={"data": {"repository": {"id": "R_1", "suggestedActors": {"nodes": []}}}},
     )
     responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     _dispatch(settings, monkeypatch, task_id)
-    assert _state(settings)[:2] == (TaskStatus.FAILED, TicketPhase.BACKLOG)
+    assert _state(settings)[:2] == (TaskStatus.FAILED, TicketPhase.ANALYZING)
     assert "enable the Copilot coding agent" in _sent(1)["body"]
+    assert _sent(2) == {"labels": [FAILED_LABEL]}
 
 
 @responses.activate
@@ -296,10 +302,13 @@ def test_no_pull_request_within_the_timeout_fails_the_task_once(
     )
     responses.delete(f"{ISSUE}/labels/fix-me", json=[])
     responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     assert expire_dispatched_tasks(settings) == 1
     assert expire_dispatched_tasks(settings) == 0
     status, phase, task = _state(settings)
-    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.BACKLOG, ["Backlog"])
+    # Failed: the column before Building, where the card is already; the label on.
+    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.ANALYZING, [])
+    assert _sent(2) == {"labels": [FAILED_LABEL]}
     assert task.error == "no pull request within 600s"
     said = _sent(1)["body"]
     assert "no pull request" in said and "600s" in said and "label `fix-me` is removed" in said
@@ -384,10 +393,12 @@ def test_a_pull_request_closed_unmerged_sends_the_card_back_and_takes_the_label(
     )
     responses.delete(f"{ISSUE}/labels/fix-me", json=[])
     responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     cards = Cards()
     _follow(settings, cards, _pull("closed", state="closed"))
     status, phase, task = _state(settings)
-    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.BACKLOG, ["Backlog"])
+    assert (status, phase, cards.moves) == (TaskStatus.FAILED, TicketPhase.ANALYZING, ["Analyzing"])
+    assert _sent(2) == {"labels": [FAILED_LABEL]}
     assert task.error == "its pull request #12 was closed without merging"
     said = _sent(1)["body"]
     assert "#12 was closed without merging" in said and "the label `fix-me` is removed" in said

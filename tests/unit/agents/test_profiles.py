@@ -57,10 +57,31 @@ def test_a_hosted_profile_runs_nothing_here(tmp_path: Path) -> None:
     assert (copilot.dispatch.assign, copilot.dispatch.base) == ("copilot", "main")
 
 
+def test_agents_that_run_here_fix_failing_checks_unless_told_not_to(tmp_path: Path) -> None:
+    path = _profiles(
+        tmp_path,
+        "claude:\n  preset: claude-code\n  reviewers: [octocat, acme/core]\n"
+        "mine:\n  command: my-agent\n  fix_checks: false\n"
+        "other:\n  command: other-agent\n"
+        "copilot:\n  github: {assign: copilot}\n",
+    )
+    profiles = parse_profiles(path)
+    assert [profiles[n].fix_checks for n in ("claude", "mine", "other", "copilot")] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    claude = profiles["claude"]
+    assert (claude.reviewer_logins, claude.reviewer_teams) == (["octocat"], ["core"])
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
         ("default: [unclosed\n", "cannot read"),
+        ("default:\n  command: x\n  fix_checks: sometimes\n", "fix_checks must be true or false"),
+        ("default:\n  github: {label: x}\n  fix_checks: true\n", "agents that run here"),
         ("default:\n  timeout: 60\n", "needs one of preset, command or github"),
         ("default:\n  preset: cursor\n", "unknown preset 'cursor'"),
         ("default:\n  preset: codex\n  command: x\n", "both preset and command"),

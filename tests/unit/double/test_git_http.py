@@ -96,3 +96,36 @@ def test_a_private_repository_needs_a_token_to_be_read(hub: FakeHub, tmp_path: P
     assert _git("ls-remote", url, cwd=tmp_path).returncode != 0
     token = _token(hub, repositories=["secret"], permissions={"contents": "read"})
     assert _git("ls-remote", url, cwd=tmp_path, token=token).returncode == 0
+
+
+def test_a_push_to_a_pull_requests_branch_moves_its_head(hub: FakeHub, tmp_path: Path) -> None:
+    """As on GitHub: the pull request follows its branch, with `pull_request` synchronize."""
+    checkout = _clone_and_commit(hub, tmp_path, "open")
+    token = _token(hub, repositories=["open"], permissions={"contents": "write"})
+    assert (
+        _git("push", "-q", "origin", "HEAD:refs/heads/fix", cwd=checkout, token=token).returncode
+        == 0
+    )
+    opened = requests.post(
+        f"{hub.url}/repos/acme/open/pulls",
+        json={"title": "Fix", "head": "fix", "base": "main"},
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    opened.raise_for_status()
+    (checkout / "change.txt").write_text("and again\n")
+    identity = ["-c", "user.name=a", "-c", "user.email=a@example.com"]
+    _git(*identity, "commit", "-qam", "again", cwd=checkout)
+    assert (
+        _git("push", "-q", "origin", "HEAD:refs/heads/fix", cwd=checkout, token=token).returncode
+        == 0
+    )
+
+    repo = hub.state.repo("acme", "open")
+    assert repo is not None
+    head = repo.git.refs()["fix"]
+    pulled = requests.get(f"{hub.url}/repos/acme/open/pulls/{opened.json()['number']}", timeout=30)
+    assert pulled.json()["head"]["sha"] == head
+    [synchronize] = [d for d in hub.webhooks.deliveries if d["event"] == "pull_request"][-1:]
+    assert synchronize["action"] == "synchronize"
+    assert synchronize["payload"]["pull_request"]["head"]["sha"] == head

@@ -442,6 +442,67 @@ def test_revise_needs_write_access(
     assert "`/revise` needs write access" in _reply(reply.calls[0])
 
 
+def on_the_pull_request(payload: dict[str, Any]) -> dict[str, Any]:
+    """The comment as GitHub sends it from the pull request's conversation: the issue a
+    pull request also is, with `issue.pull_request` set."""
+    payload["issue"].update(
+        number=PULL,
+        pull_request={
+            "url": f"{API}/repos/{REPO}/pulls/{PULL}",
+            "html_url": f"https://github.com/{REPO}/pull/{PULL}",
+            "diff_url": f"https://github.com/{REPO}/pull/{PULL}.diff",
+            "patch_url": f"https://github.com/{REPO}/pull/{PULL}.patch",
+            "merged_at": None,
+        },
+    )
+    assert webhook_errors("issue_comment", payload) == []
+    return payload
+
+
+@responses.activate
+def test_revise_on_the_agents_pull_request_queues_it_and_replies_there(
+    session: Session, settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    _command_mocks()
+    on_pull = responses.post(f"{API}/repos/{REPO}/issues/{PULL}/comments", json={}, status=201)
+    payload = on_the_pull_request(comment("/revise name the variable `password`"))
+    dispatch(session, settings, "issue_comment", payload)
+    [task] = revisions(session)
+    assert (task.revision, task.branch, task.pull_request_number) == (1, BRANCH, PULL)
+    assert task.review == (
+        "@Codertocat asked on pull request #2 (`/revise`):\n\nname the variable `password`"
+    )
+    said = _reply(on_pull.calls[0])
+    assert said.startswith("@Codertocat") and "revises #2" in said
+    # Delivered again: nothing runs twice, and the reply, found on the pull request, stays one.
+    responses.get(
+        f"{API}/repos/{REPO}/issues/{PULL}/comments",
+        json=[{"id": 70, "body": said, "user": {"login": "specbridge[bot]", "type": "Bot"}}],
+    )
+    dispatch(session, settings, "issue_comment", payload)
+    assert len(revisions(session)) == 1 and on_pull.call_count == 1
+
+    # A ticket's command on the pull request is told where it works.
+    retry = on_the_pull_request(comment("/retry"))
+    retry["comment"]["id"] = 8
+    responses.post(f"{API}/repos/{REPO}/issues/comments/8/reactions", json={}, status=201)
+    dispatch(session, settings, "issue_comment", retry)
+    assert (
+        "`/retry` works on a task's issue, not here. `/help` lists the commands that work here."
+        in _reply(on_pull.calls[1])
+    )
+
+
+@responses.activate
+def test_a_comment_on_a_pull_request_no_agent_opened_says_nothing(
+    session: Session, settings: Settings, ticket: Ticket
+) -> None:
+    payload = on_the_pull_request(comment("/revise x"))
+    payload["issue"]["number"] = 99
+    dispatch(session, settings, "issue_comment", payload)
+    assert len(responses.calls) == 0
+
+
 @responses.activate
 def test_help_on_a_ticket_names_revise(
     session: Session, settings: Settings, ticket: Ticket

@@ -32,6 +32,7 @@ EVERY_ENTITY = {
     "issue_groups",
     "chore_runs",
     "task_proposals",
+    "check_verdicts",
 }
 
 

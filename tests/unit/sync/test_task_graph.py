@@ -45,3 +45,28 @@ def test_the_same_dependencies_read_in_another_order_draw_the_same_tracking_issu
     first = tracking_body(spec, tickets([1, 2]))
     assert "t11 --> t13" in first and "t12 --> t13" in first  # by issue number
     assert tracking_body(spec, tickets([2, 1])) == first
+
+
+def test_a_ticket_whose_run_failed_is_counted_drawn_and_listed_as_failed() -> None:
+    spec = Spec(
+        key="rocket",
+        title="Rocket",
+        path="specs/rocket.yaml",
+        labels=[],
+        context="",
+        repository=Repository(full_name="octo/rocket"),
+    )
+    made = tickets([1, 2])
+    made[0].phase, made[1].phase = TicketPhase.BUILDING, TicketPhase.BUILDING
+    made[1].failure = "claude: not found (the command exited with status 127)"
+    body = tracking_body(spec, made)
+    # Counted apart from its phase: building 1, not building 2.
+    assert "Open by phase: backlog 1, building 1, **failed 1**" in body
+    assert "### Failed\n\n- #12: claude: not found (the command exited with status 127)" in body
+    assert '  t12["#12 t2: Task 2 ✗ failed"]:::failed' in body
+    assert "classDef failed fill:#ffebe9" in body
+    assert "- [ ] #12 t2 (failed)" in body and "- [ ] #11 t1\n" in body
+    # Closed, it is done, whatever its last run said.
+    made[1].state, made[1].state_reason = IssueState.CLOSED, "completed"
+    body = tracking_body(spec, made)
+    assert "failed" not in body.replace("classDef failed", "")

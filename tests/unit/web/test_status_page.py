@@ -374,8 +374,30 @@ def test_tickets_are_counted_by_phase(settings: Settings) -> None:
         .get("/", headers={"Authorization": f"Basic {credentials}"})
     )
     [row] = [r for r in rows_of(html.get_data(as_text=True)) if r.cells[:1] == ["acme/web"]]
-    # backlog, analyzing, building, testing, done
-    assert row.cells[1:] == ["1", "0", "1", "0", "3"]
+    # backlog, analyzing, building, testing, done, failed
+    assert row.cells[1:] == ["1", "0", "1", "0", "3", "0"]
+
+
+def test_a_ticket_whose_last_run_failed_shows_failed_in_the_counts_and_the_graph(
+    settings: Settings,
+) -> None:
+    seed(settings.database_url)
+    with session_scope(settings.database_url) as session:
+        ticket = session.scalars(select(Ticket).where(Ticket.issue_number == 15)).one()
+        ticket.failure = "claude: not found (the command exited with status 127)"
+    credentials = base64.b64encode(f"ops:{TOKEN}".encode()).decode()
+    html = (
+        create_app(settings)
+        .test_client()
+        .get("/", headers={"Authorization": f"Basic {credentials}"})
+        .get_data(as_text=True)
+    )
+    [row] = [r for r in rows_of(html) if r.cells[:1] == ["acme/web"]]
+    assert row.cells[1:] == ["0", "0", "1", "0", "3", "1"]  # out of backlog, into failed
+    [svg] = tree_of(html).find("svg", class_="task-graph")
+    nodes = {n.attrs["data-issue"]: n.attrs["data-style"] for n in svg.find("g", class_="node")}
+    assert nodes["15"] == "failed" and nodes["14"] == "building"
+    assert "#15 TSK-5 ✗ failed" in html
 
 
 def test_an_empty_installation_renders(settings: Settings) -> None:
