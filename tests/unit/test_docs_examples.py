@@ -9,7 +9,7 @@ folder are specs, `.github/specbridge.yml` is a repository's settings, `agents.y
 profiles file; a YAML block without a title is recognised by its keys, and one that is
 none of these fails here (write it as ```text if it is not a file). Commands are the
 lines of ```sh, ```console and ```bash blocks (and the README's indented ones) that run
-`specbridge`.
+`specbridge`; a `curl` to the GitHub double's `/_admin/` must name a route it serves.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from werkzeug.exceptions import HTTPException
 
 from bot.agents.profiles import parse_profiles
 from bot.cli import _parser, main
@@ -231,6 +233,38 @@ def test_offline_command_examples_run(command: Command, tmp_path: Path, monkeypa
     status = main(list(command.argv))
     output = capsys.readouterr()
     assert status == 0, f"{command}: exit {status}\n{output.out}\n{output.err}"
+
+
+def _requests_to_the_double() -> list[tuple[str, str, str, str | None]]:
+    """(where, method, path, body) of each `curl` to the GitHub double the pages show."""
+    found = []
+    for page in [README, *PAGES]:
+        for number, line in _command_lines(page):
+            words = shlex.split(line, comments=True)
+            urls = [w for w in words if w.startswith("http") and "/_admin/" in w]
+            if words[:1] != ["curl"] or not urls:
+                continue  # a request to something else than the double
+            url = urls[0]
+            body = words[words.index("-d") + 1] if "-d" in words else None
+            where = f"{page.relative_to(ROOT)}:{number}"
+            found.append((where, "POST" if body else "GET", urlsplit(url).path, body))
+    return found
+
+
+@pytest.mark.parametrize("where,method,path,body", _requests_to_the_double(), ids=lambda v: v)
+def test_requests_to_the_double_are_routes_it_serves(
+    where: str, method: str, path: str, body: str | None, tmp_path: Path
+):
+    """The demo's `curl` lines name a route of the double, with its method and JSON."""
+    from fakehub import FakeHub
+
+    routes = FakeHub(None, "", tmp_path).app.url_map.bind("127.0.0.1")
+    try:
+        routes.match(path, method=method)
+    except HTTPException as refused:
+        pytest.fail(f"{where}: {method} {path}: the double answers {refused.code}")
+    if body is not None:
+        json.loads(body)
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
