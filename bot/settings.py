@@ -1,6 +1,6 @@
 """Environment → one settings object, read once.
 
-Every variable is named in README.md ("Settings"). The process environment is
+Every variable is named in docs/reference/settings.md. The process environment is
 read over a `.env` file in the working directory (what `specbridge setup`
 writes, read with python-dotenv as compose reads it): a variable set in the
 environment wins. A malformed value raises

@@ -1,6 +1,6 @@
 """What every test shares: the database fixtures, and how the suite runs.
 
-How the suite runs (README, Tests):
+How the suite runs (docs/development/tests.md):
 
 - Side by side: pytest-xdist runs the tests in `-n auto` worker processes (pyproject's
   addopts; `-n 0` runs them in this process, for a debugger). So each test must be safe

@@ -222,7 +222,7 @@ class SpecWriter:
             self.spec.tracking_issue_number,
             "No agent works these tasks: this specbridge has no agent profiles "
             "(`SPECBRIDGE_AGENTS` is not set where it runs agents), so each task's issue "
-            "waits for people. Once an operator sets it (README, Agents), `/retry` on a "
+            "waits for people. Once an operator sets it (docs/agents/profiles.md), `/retry` on a "
             "task's issue starts its agent.",
         )
 

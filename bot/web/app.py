@@ -63,7 +63,8 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
     except SettingsError as error:
         return {"agents": str(error)}
     if runs_agents and no_agents(settings):
-        return {"agents": f"{no_agents(settings)}: set it to a profiles file (README, Agents)"}
+        hint = "set it to a profiles file (docs/agents/profiles.md)"
+        return {"agents": f"{no_agents(settings)}: {hint}"}
     needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
     if needing and not settings.agent_user_token:
         names = ", ".join(f"`{n}`" for n in needing)

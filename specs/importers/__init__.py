@@ -2,7 +2,7 @@
 
 Each importer is pure: it takes the text of the tool's files by name and
 returns the spec as a mapping ready to write as YAML, with a note for each
-thing it read but could not map. The mapping rules are in specs/README.md.
+thing it read but could not map. The mapping rules are in docs/specs/spec-kit-and-kiro.md.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def service(name: str, dotenv: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture
 def dotenv_with_agents(tmp_path: Path) -> dict[str, str]:
-    """What `specbridge setup` writes, and the README's line for agents."""
+    """What `specbridge setup` writes, and the line for agents in docs/operating/deployment.md."""
     env = tmp_path / ".env"
     env.write_text(
         'GITHUB_APP_ID=7\nGITHUB_WEBHOOK_SECRET="s"\nPOSTGRES_PASSWORD=pg\nREDIS_PASSWORD=rd\n'

@@ -1,6 +1,6 @@
-"""The shapes real spec-kit and Kiro folders take (specs/README.md, "What is read and
-how"), each in a small file of our own: read as their authors mean them, or refused
-with one finding at the line to change."""
+"""The shapes real spec-kit and Kiro folders take (docs/specs/spec-kit-and-kiro.md,
+"What real folders look like"), each in a small file of our own: read as their authors
+mean them, or refused with one finding at the line to change."""
 
 from __future__ import annotations
 

@@ -97,7 +97,8 @@ def test_settings_naming_a_column_the_board_lacks_are_said_and_replies_say_it(
 def test_a_card_moved_to_start_work_that_must_wait_says_what_it_waits_for(
     bot_and_hub: FakeHub, db: str
 ) -> None:
-    """The README's own example: a card moved to Building whose task depends on another."""
+    """The example of docs/getting-started.md: a card moved to Building whose task depends
+    on another."""
     hub = bot_and_hub
     _synced(hub, db, "project: {owner: acme, number: 1}\n")
     assert hub.state.repo("acme", "board").commit_comments == []  # a board that fits
