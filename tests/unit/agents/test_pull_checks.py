@@ -58,11 +58,3 @@ def test_no_check_at_all_says_nothing() -> None:
     assert judge([run("specbridge", "success", app="specbridge")], [], "specbridge").state == (
         "none"
     )
-
-
-def test_required_checks_not_started_are_no_news() -> None:
-    # Nothing reported yet (our own check aside): the card stays in Building, as it does
-    # with no CI at all; once any check reports, a required one missing is awaited.
-    ours = run("specbridge", "success", app="specbridge")
-    assert judge([ours], ["tests"], "specbridge").state == "none"
-    assert judge([run("lint", "success"), ours], ["tests"], "specbridge").state == "pending"
