@@ -6,6 +6,7 @@ from flask import Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
 from bot.agents.profiles import check_profiles, no_agents
+from bot.github.user_token import user_token_problem
 from bot.queue import queue_reachable
 from bot.settings import Settings, SettingsError, get_settings
 from bot.web import metrics, status_page, webhook
@@ -65,11 +66,11 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
     if runs_agents and no_agents(settings):
         return {"agents": f"{no_agents(settings)}: set it to a profiles file (README, Agents)"}
     needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
-    if needing and not settings.agent_user_token:
+    if needing and (missing := user_token_problem(settings)):
         names = ", ".join(f"`{n}`" for n in needing)
         return {
             "agent_user_token": f"the agent profile {names} assigns issues to Copilot, which "
-            "GitHub allows only with a person's token: set SPECBRIDGE_AGENT_USER_TOKEN; "
+            f"GitHub allows only with a person's token, and {missing}; "
             "until then its tasks fail with a comment saying so"
         }
     return {}
