@@ -40,7 +40,7 @@ from bot.github.auth import user_client
 from bot.github.columns import show_on_board
 from bot.github.connection import GraphQLError
 from bot.github.hosted import CopilotAssignment, CopilotRefused, HostedAgentGateway, closing_issues
-from bot.github.user_token import renew_refused_token, user_token_missing
+from bot.github.user_token import renew_refused, user_token_missing
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.repositories import find_repository
 from bot.settings import Settings, SettingsError, get_settings
@@ -201,9 +201,9 @@ class _Dispatch(TaskJob):
         except (CopilotRefused, GraphQLError) as refusal:
             raise DispatchRefused(f"GitHub did not assign Copilot: {refusal}") from None
         except GithubException as error:
-            if error.status == 401:
-                renewed = renew_refused_token(self.settings, gateway.connection.token)
-                raise DispatchRefused(f"GitHub did not assign Copilot: {renewed}") from None
+            # A person's token GitHub no longer takes: renewed, the queue tries again.
+            if error.status == 401 and (lost := renew_refused(self.settings, gateway.connection)):
+                raise DispatchRefused(f"GitHub did not assign Copilot: {lost}") from None
             if error.status in (403, 404, 422):
                 said = error.data.get("message", "") if isinstance(error.data, dict) else ""
                 raise DispatchRefused(

@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.github.auth import GitHubAuthError
+from bot.github.connection import GitHubConnection
 from bot.github.oauth import OAuthClient, OAuthRefused, TokenPair
 from bot.locks import exclusive
 from bot.settings import Settings
@@ -84,19 +85,20 @@ def user_token_missing(settings: Settings) -> str | None:
     return None
 
 
-def renew_refused_token(settings: Settings, refused: str) -> str:
-    """GitHub answered 401 to the token `refused`: renew it once (it may have been revoked).
-    Why the dispatch stopped, for the issue: what to do next."""
+def renew_refused(settings: Settings, connection: GitHubConnection) -> str | None:
+    """GitHub answered 401 to the person's token of `connection` (revoked, or expired
+    sooner than its stated lifetime): renew it once. None when renewed (the caller tries
+    again); else why it cannot be, and what the operator does."""
     if settings.agent_user_token:
         return "GitHub refused SPECBRIDGE_AGENT_USER_TOKEN (401): the operator sets a valid one"
     try:
         with exclusive(settings, LOCK):
             stored = _read(settings)
-            if stored.pair.access_token == refused:
+            if stored.pair.access_token == connection.token:  # else renewed meanwhile
                 _renew(settings, stored)
     except UserTokenUnavailable as unavailable:
         return str(unavailable)
-    return "GitHub refused the person's token (401); it is renewed now: comment `/retry`"
+    return None
 
 
 def user_token_problem(settings: Settings) -> str | None:
