@@ -201,7 +201,7 @@ def _setup(args: argparse.Namespace) -> int:
     if args.agent_user:
         from bot.ops.agent_user import run_agent_user_setup
 
-        return run_agent_user_setup(args, partial(print, flush=True))
+        return run_agent_user_setup(args, migrated_settings(), partial(print, flush=True))
     return run_setup(args, print)
 
 

@@ -16,16 +16,13 @@ from github import Auth, Github, GithubIntegration
 from github.Requester import Requester
 
 from bot.counters import count_github_request
+from bot.errors import GitHubAuthError
 from bot.github.connection import GitHubConnection, client_options
 from bot.github.pacing import Pacer
 from bot.settings import Settings
 
 _connections: dict[tuple[object, ...], GitHubConnection] = {}
 _connections_lock = threading.Lock()
-
-
-class GitHubAuthError(RuntimeError):
-    """Neither an App nor a token is configured."""
 
 
 def github_client(settings: Settings, installation_id: int | None) -> GitHubConnection:
@@ -45,7 +42,7 @@ def user_client(settings: Settings) -> GitHubConnection:
     SPECBRIDGE_AGENT_USER_TOKEN, or the one kept and renewed): GitHub lets only a person
     assign an issue to its Copilot coding agent, never an App. A new connection when the
     token was renewed."""
-    from bot.github.user_token import agent_user_token  # it raises this module's errors
+    from bot.github.user_token import agent_user_token  # it reads the database: imported late
 
     token = agent_user_token(settings)
     key = (settings, "agent-user")

@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.github.auth import GitHubAuthError
+from bot.errors import GitHubAuthError
 from bot.github.connection import GitHubConnection
 from bot.github.oauth import OAuthClient, OAuthRefused, TokenPair
 from bot.locks import exclusive
@@ -112,6 +112,21 @@ def user_token_problem(settings: Settings) -> str | None:
     except SQLAlchemyError:
         return None  # /readyz says the database does not answer
     return None
+
+
+def kept_token_state(settings: Settings) -> str:
+    """One sentence on the kept token, for the operator's page (no token in it)."""
+    problem = user_token_problem(settings)
+    if problem:
+        return problem[0].upper() + problem[1:] + "."
+    row = _row(settings)
+    if row is None:  # the operator's own SPECBRIDGE_AGENT_USER_TOKEN, nothing kept
+        return "No token is kept; SPECBRIDGE_AGENT_USER_TOKEN is used."
+    until = row.refresh_expires_at
+    renewed = f", renewed by itself until {_aware(until):%Y-%m-%d}" if until else ""
+    valid = row.access_expires_at
+    now = f", valid until {_aware(valid):%Y-%m-%d %H:%M} UTC" if valid else ""
+    return f"A person's token is kept{now}{renewed}."
 
 
 def known_user_tokens(settings: Settings) -> list[str]:

@@ -17,14 +17,16 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from bot.cli.problems import migrated_settings
 from bot.errors import CommandError
 from bot.github.oauth import OAuthClient, OAuthRefused
 from bot.github.user_token import store_authorized
+from bot.settings import Settings
 
 
-def run_agent_user_setup(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    settings = migrated_settings()
+def run_agent_user_setup(
+    args: argparse.Namespace, settings: Settings, say: Callable[[str], None]
+) -> int:
+    """`settings`: read from the environment and .env, the database migrated."""
     if not settings.github_client_id or not settings.github_client_secret:
         raise CommandError(
             "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET are needed to authorize a person and "

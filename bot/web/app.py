@@ -9,7 +9,7 @@ from bot.agents.profiles import check_profiles, no_agents
 from bot.github.user_token import user_token_problem
 from bot.queue import queue_reachable
 from bot.settings import Settings, SettingsError, get_settings
-from bot.web import metrics, status_page, webhook
+from bot.web import agent_user_page, metrics, status_page, webhook
 from storage.db import get_engine
 
 
@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(status_page.blueprint)
+    app.register_blueprint(agent_user_page.blueprint)
     app.add_url_rule("/healthz", view_func=healthz)
     app.add_url_rule("/readyz", view_func=readyz)
     return app
