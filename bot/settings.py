@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from dotenv import dotenv_values
 from dotenv.parser import Original, parse_stream
@@ -86,6 +87,12 @@ class Settings:
     head_check_seconds: float = 900.0
     # Tasks' progress goes back into spec files once for the changes of this many seconds.
     write_back_seconds: float = 60.0
+    # The App's OAuth client (its settings page, "Client ID" and a client secret): a person
+    # authorizes the App with them (`specbridge setup --agent-user`), and their token is renewed.
+    github_client_id: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
+    # The key the stored person's token is encrypted with (Fernet; `specbridge setup` makes one).
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def embedded_queue(self) -> bool:
@@ -158,6 +165,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         write_back_seconds=_seconds(
             "SPECBRIDGE_WRITE_BACK_SECONDS", env.get("SPECBRIDGE_WRITE_BACK_SECONDS") or "60"
         ),
+        github_client_id=env.get("GITHUB_CLIENT_ID") or None,
+        github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+        secret_key=_secret_key(env.get("SPECBRIDGE_SECRET_KEY") or None),
     )
 
 
@@ -238,6 +248,19 @@ def _private_key(env: Mapping[str, str]) -> str | None:
             "(the .pem file GitHub gives for the App)"
         ) from None
     return key
+
+
+def _secret_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        Fernet(value.encode())
+    except ValueError:
+        raise SettingsError(
+            "SPECBRIDGE_SECRET_KEY is not a key specbridge made (32 bytes, url-safe base64): "
+            "remove it and run `specbridge setup --agent-user` to make one"
+        ) from None
+    return value
 
 
 def _port(value: str) -> int:

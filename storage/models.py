@@ -544,3 +544,22 @@ class ChoreRun(Base):
     ran_at: Mapped[datetime | None]
     # The redelivery sweep: the newest of GitHub's webhook delivery ids it has read.
     mark: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AgentUserToken(Base):
+    """The person's token specbridge keeps for the agents GitHub runs, from
+    `specbridge setup --agent-user` (bot/github/user_token.py): both tokens encrypted with
+    SPECBRIDGE_SECRET_KEY, the pair replaced whole at each renewal (`generation` + 1)."""
+
+    __tablename__ = "agent_user_tokens"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    access_token: Mapped[str] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None]
+    refresh_expires_at: Mapped[datetime | None]
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Why it can no longer be renewed (GitHub's error), until someone authorizes again.
+    lost: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

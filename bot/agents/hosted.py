@@ -3,7 +3,7 @@ taken back.
 
 A profile with `github:` runs nothing here. When its ticket is ready the task is
 dispatched (the `dispatch_task` job): Copilot assigned the issue (with a person's
-token, SPECBRIDGE_AGENT_USER_TOKEN), a label added, or a comment posted, and the
+token, bot/github/user_token.py), a label added, or a comment posted, and the
 card goes to Analyzing. The task stays running, held by no worker (`dispatched_at`
 set: the reaper leaves it alone), while the bot follows the pull
 request that closes the issue: a draft → Building, ready for review → Testing,
@@ -40,6 +40,7 @@ from bot.github.auth import user_client
 from bot.github.columns import show_on_board
 from bot.github.connection import GraphQLError
 from bot.github.hosted import CopilotAssignment, CopilotRefused, HostedAgentGateway, closing_issues
+from bot.github.user_token import renew_refused, user_token_missing
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.repositories import find_repository
 from bot.settings import Settings, SettingsError, get_settings
@@ -173,12 +174,8 @@ class _Dispatch(TaskJob):
             raise DispatchRefused(str(error)) from None
         if profile is None or profile.dispatch is None:
             raise DispatchRefused(f"no hosted agent profile named {self.task.agent!r}")
-        if profile.dispatch.assign and not self.settings.agent_user_token:
-            raise DispatchRefused(
-                "GitHub lets only a person assign an issue to Copilot, and "
-                "SPECBRIDGE_AGENT_USER_TOKEN (a token of someone with a Copilot seat and "
-                "write access here) is not set; the operator sets it"
-            )
+        if profile.dispatch.assign and (missing := user_token_missing(self.settings)):
+            raise DispatchRefused(f"GitHub lets only a person assign Copilot an issue: {missing}")
         return profile
 
     def _hand_over(self, profile: AgentProfile) -> str:
@@ -204,7 +201,10 @@ class _Dispatch(TaskJob):
         except (CopilotRefused, GraphQLError) as refusal:
             raise DispatchRefused(f"GitHub did not assign Copilot: {refusal}") from None
         except GithubException as error:
-            if error.status in (401, 403, 404, 422):
+            # A person's token GitHub no longer takes: renewed, the queue tries again.
+            if error.status == 401 and (lost := renew_refused(self.settings, gateway.connection)):
+                raise DispatchRefused(f"GitHub did not assign Copilot: {lost}") from None
+            if error.status in (403, 404, 422):
                 said = error.data.get("message", "") if isinstance(error.data, dict) else ""
                 raise DispatchRefused(
                     f"GitHub did not assign Copilot: {error.status} {said}".rstrip()
@@ -254,7 +254,7 @@ def withdraw(settings: Settings, repo: RepositoryGateway, issue: int, agent: str
     if dispatch.label:
         repo.remove_label(issue, dispatch.label)
         return f"the label `{dispatch.label}` is removed"
-    if dispatch.assign and settings.agent_user_token:
+    if dispatch.assign and user_token_missing(settings) is None:
         gateway = HostedAgentGateway(user_client(settings), repo.full_name)
         if gateway.unassign_copilot(issue):
             return "Copilot is unassigned"

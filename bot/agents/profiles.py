@@ -139,6 +139,12 @@ class AgentProfile:
         return {**self.env, **{name: environ[name] for name in self.env_from}}
 
 
+# What acts as a person on GitHub (bot/github/user_token.py): no local agent is given it.
+PERSONS_SECRETS = frozenset(
+    {"SPECBRIDGE_AGENT_USER_TOKEN", "SPECBRIDGE_SECRET_KEY", "GITHUB_CLIENT_SECRET"}
+)
+
+
 def load_profiles(settings: Settings) -> dict[str, AgentProfile]:
     if settings.agents_file is None:
         return {}
@@ -262,6 +268,8 @@ def _profile(name: str, value: Any) -> AgentProfile:
     if not isinstance(env, dict):
         raise ValueError("env must be a mapping")
     env_from = _strings(value, "env_from")
+    if kept := sorted(set(env_from) & PERSONS_SECRETS):
+        raise ValueError(f"env_from: {kept[0]} is a person's token specbridge never gives an agent")
     preset, command = _command(value)
     dispatch = _dispatch(value.get("github"))
     if sum(x is not None for x in (command, dispatch)) != 1:

@@ -44,6 +44,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.github.text import MAX_BODY, MAX_TITLE, cut
+from bot.github.user_token import known_user_tokens
 from bot.hooks import agent_pushed, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
@@ -544,7 +545,7 @@ class _Run(TaskJob):
         values = [
             settings.github_webhook_secret,
             settings.github_token,
-            settings.agent_user_token,
+            *known_user_tokens(settings),
             settings.status_token,
             self.repo.connection.token,
             self._push_token,

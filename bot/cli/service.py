@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 from bot.cli.problems import (
     UPGRADE_HINT,
@@ -185,12 +186,22 @@ def _add_setup(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     setup.add_argument(
         "--no-browser", action="store_true", help="print the page's address, do not open it"
     )
+    setup.add_argument(
+        "--agent-user",
+        action="store_true",
+        help="a person authorizes the App (GitHub's device flow) for the agents GitHub runs; "
+        "their token is kept encrypted and renewed",
+    )
     setup.set_defaults(run=_setup)
 
 
 def _setup(args: argparse.Namespace) -> int:
     from bot.ops.setup_app import run_setup
 
+    if args.agent_user:
+        from bot.ops.agent_user import run_agent_user_setup
+
+        return run_agent_user_setup(args, migrated_settings(), partial(print, flush=True))
     return run_setup(args, print)
 
 

@@ -16,16 +16,13 @@ from github import Auth, Github, GithubIntegration
 from github.Requester import Requester
 
 from bot.counters import count_github_request
+from bot.errors import GitHubAuthError
 from bot.github.connection import GitHubConnection, client_options
 from bot.github.pacing import Pacer
 from bot.settings import Settings
 
 _connections: dict[tuple[object, ...], GitHubConnection] = {}
 _connections_lock = threading.Lock()
-
-
-class GitHubAuthError(RuntimeError):
-    """Neither an App nor a token is configured."""
 
 
 def github_client(settings: Settings, installation_id: int | None) -> GitHubConnection:
@@ -41,20 +38,23 @@ def github_client(settings: Settings, installation_id: int | None) -> GitHubConn
 
 
 def user_client(settings: Settings) -> GitHubConnection:
-    """A connection with SPECBRIDGE_AGENT_USER_TOKEN, a person's token: GitHub lets
-    only a person assign an issue to its Copilot coding agent, never an App."""
-    if not settings.agent_user_token:
-        raise GitHubAuthError("SPECBRIDGE_AGENT_USER_TOKEN is not set")
+    """A connection with a person's token (bot/github/user_token.py: the operator's
+    SPECBRIDGE_AGENT_USER_TOKEN, or the one kept and renewed): GitHub lets only a person
+    assign an issue to its Copilot coding agent, never an App. A new connection when the
+    token was renewed."""
+    from bot.github.user_token import agent_user_token  # it reads the database: imported late
+
+    token = agent_user_token(settings)
     key = (settings, "agent-user")
     with _connections_lock:
         connection = _connections.get(key)
-        if connection is None:
-            auth = Auth.Token(settings.agent_user_token)
+        if connection is None or connection.token != token:
+            auth = Auth.Token(token)
             base = settings.github_api_url
             connection = _connections[key] = GitHubConnection(
                 Github(auth=auth, base_url=base, **client_options()),
                 Github(auth=auth, base_url=base, **client_options(once=True)),
-                Pacer(settings, _token_pace_key("user", settings.agent_user_token)),
+                Pacer(settings, _token_pace_key("user", token)),
                 partial(count_github_request, settings),
             )
         return connection

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import yaml
+from cryptography.fernet import Fernet
 from flask import Flask, render_template_string, request
 from werkzeug.serving import make_server
 
@@ -65,6 +66,11 @@ def env_lines(app: dict[str, Any], api_url: str) -> str:
         "GITHUB_APP_SLUG": app["slug"],
         "GITHUB_WEBHOOK_SECRET": app.get("webhook_secret") or "",
         "GITHUB_PRIVATE_KEY": app["pem"],
+        # A person authorizes the App with these (`specbridge setup --agent-user`), and
+        # their token is kept encrypted with the key.
+        "GITHUB_CLIENT_ID": app.get("client_id") or "",
+        "GITHUB_CLIENT_SECRET": app.get("client_secret") or "",
+        "SPECBRIDGE_SECRET_KEY": Fernet.generate_key().decode(),
         # For compose.yaml's PostgreSQL and Redis: never a password fixed in a file.
         "POSTGRES_PASSWORD": secrets.token_urlsafe(32),
         "REDIS_PASSWORD": secrets.token_urlsafe(32),

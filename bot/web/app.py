@@ -6,9 +6,10 @@ from flask import Flask, Response, current_app, jsonify
 from sqlalchemy import text
 
 from bot.agents.profiles import check_profiles, no_agents
+from bot.github.user_token import user_token_problem
 from bot.queue import queue_reachable
 from bot.settings import Settings, SettingsError, get_settings
-from bot.web import metrics, status_page, webhook
+from bot.web import agent_user_page, metrics, status_page, webhook
 from storage.db import get_engine
 
 
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhook.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(status_page.blueprint)
+    app.register_blueprint(agent_user_page.blueprint)
     app.add_url_rule("/healthz", view_func=healthz)
     app.add_url_rule("/readyz", view_func=readyz)
     return app
@@ -66,11 +68,11 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
         hint = "set it to a profiles file (docs/agents/profiles.md)"
         return {"agents": f"{no_agents(settings)}: {hint}"}
     needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
-    if needing and not settings.agent_user_token:
+    if needing and (missing := user_token_problem(settings)):
         names = ", ".join(f"`{n}`" for n in needing)
         return {
             "agent_user_token": f"the agent profile {names} assigns issues to Copilot, which "
-            "GitHub allows only with a person's token: set SPECBRIDGE_AGENT_USER_TOKEN; "
+            f"GitHub allows only with a person's token, and {missing}; "
             "until then its tasks fail with a comment saying so"
         }
     return {}

@@ -27,6 +27,7 @@ def test_postgresql_urls_use_psycopg() -> None:
         ("GITHUB_APP_ID", "twelve"),
         ("GITHUB_PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
         ("GITHUB_PRIVATE_KEY", "hello"),
+        ("SPECBRIDGE_SECRET_KEY", "not-a-fernet-key"),
     ],
 )
 def test_a_malformed_value_names_its_variable(name: str, value: str) -> None:
@@ -42,3 +43,15 @@ def test_private_key_is_read_from_its_path(tmp_path) -> None:  # type: ignore[no
     settings = load_settings({"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY_PATH": str(key_file)})
     assert settings.uses_app_auth
     assert settings.github_app_id == 42
+
+
+def test_the_persons_token_settings_are_kept_out_of_repr() -> None:
+    settings = load_settings(
+        {
+            "GITHUB_CLIENT_ID": "Iv1.client",
+            "GITHUB_CLIENT_SECRET": "client-s3cret",
+            "SPECBRIDGE_SECRET_KEY": "x" * 43 + "=",
+        }
+    )
+    assert settings.github_client_id == "Iv1.client"
+    assert "client-s3cret" not in repr(settings) and "x" * 43 not in repr(settings)

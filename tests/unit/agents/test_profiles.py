@@ -192,3 +192,10 @@ def test_a_profiles_file_that_is_not_yaml_names_its_line(tmp_path: Path) -> None
     with pytest.raises(SettingsError) as refused:
         parse_profiles(path)
     assert f"{path}, line 3, column 11: mapping values are not allowed here" in str(refused.value)
+
+
+def test_a_persons_token_is_never_taken_into_a_local_agents_environment(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text("local:\n  command: [run]\n  env_from: [SPECBRIDGE_AGENT_USER_TOKEN]\n")
+    with pytest.raises(SettingsError, match="SPECBRIDGE_AGENT_USER_TOKEN is a person's token"):
+        parse_profiles(path)

@@ -78,9 +78,9 @@ def test_the_label_requests_are_githubs_operations() -> None:
     assert "delete" in paths["/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"]
 
 
-def test_the_user_connection_needs_the_token_and_sends_it() -> None:
+def test_the_user_connection_needs_the_token_and_sends_it(db: str) -> None:
     with pytest.raises(GitHubAuthError, match="SPECBRIDGE_AGENT_USER_TOKEN"):
-        user_client(_settings())
+        user_client(_settings(DATABASE_URL=db))
     settings = _settings(SPECBRIDGE_AGENT_USER_TOKEN="ghp_person")
     assert user_client(settings).token == "ghp_person"
     assert "ghp_person" not in repr(settings)

@@ -35,7 +35,14 @@ from bot.web.serve import _Gunicorn, behind_proxies
 from fakehub.apps import new_private_key
 from tests.support import REPO_ROOT
 
-APP = {"id": 77, "slug": "specbridge-acme", "webhook_secret": 'se"cr\\et', "pem": ""}
+APP = {
+    "id": 77,
+    "slug": "specbridge-acme",
+    "webhook_secret": 'se"cr\\et',
+    "pem": "",
+    "client_id": "Iv1.acme77",
+    "client_secret": "c1ient-secret",
+}
 
 
 def test_manifest_is_app_yaml_with_the_redirect_and_webhook_url() -> None:
@@ -75,6 +82,10 @@ def test_env_file_round_trips_a_private_key_and_is_private(tmp_path: Path) -> No
     assert values["GITHUB_API_URL"] == "https://ghe.acme.dev/api/v3"
     settings = load_settings(values)
     assert settings.github_app_id == 77 and settings.uses_app_auth
+    # What `setup --agent-user` needs: the App's OAuth client and a key to keep a token with.
+    assert settings.github_client_id == "Iv1.acme77"
+    assert settings.github_client_secret == "c1ient-secret"
+    assert settings.secret_key and settings.secret_key in values["SPECBRIDGE_SECRET_KEY"]
     # compose.yaml's PostgreSQL and Redis passwords: generated, a new pair each time.
     again = env_lines({**APP, "pem": key}, "https://ghe.acme.dev/api/v3")
     for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD"):
