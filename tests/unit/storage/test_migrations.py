@@ -33,6 +33,7 @@ EVERY_ENTITY = {
     "chore_runs",
     "task_proposals",
     "check_verdicts",
+    "planning_runs",
 }
 
 
