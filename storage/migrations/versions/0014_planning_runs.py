@@ -29,7 +29,9 @@ def upgrade() -> None:
         sa.Column("idea", sa.Text(), nullable=False),
         sa.Column("asked_by", sa.String(length=255), nullable=False),
         sa.Column(
-            "phase", _enum("specphase", "explore", "requirements", "design", "tasks"), nullable=False
+            "phase",
+            _enum("specphase", "explore", "requirements", "design", "tasks"),
+            nullable=False,
         ),
         sa.Column(
             "status",
