@@ -518,7 +518,9 @@ class _Planning:
                 f"{'file' if layout.format == 'yaml' else 'folder'} `{layout.path}`: "
                 "nothing is committed"
             )
-        texts = {p: read_text(checkout, p, MAX_SPEC_BYTES) or "" for p in changes.kept}
+        # The phase's own documents may mark what is unclear; other files (notes) may not.
+        documents = [p for p in changes.kept if layout.is_phase_file(p, self.phase)]
+        texts = {p: read_text(checkout, p, MAX_SPEC_BYTES) or "" for p in documents}
         asked = read_text(checkout, QUESTIONS_FILE, MAX_SPEC_BYTES)
         questions = questions_in({**texts, **({QUESTIONS_FILE: asked} if asked else {})})
         if questions:

@@ -53,6 +53,10 @@ class SpecLayout:
             return (self.path,)
         return tuple(self.path + name for name in _NATIVE_FILES[self.format][phase])
 
+    def is_phase_file(self, path: str, phase: str) -> bool:
+        """Whether `path` is one of the documents `phase` writes (or inside its folder)."""
+        return any(path == f or (f.endswith("/") and path.startswith(f)) for f in self.files(phase))
+
     def earlier_files(self, phase: str) -> tuple[str, ...]:
         """The files of the phases before `phase` (a YAML spec: its one file)."""
         if self.format == "yaml":

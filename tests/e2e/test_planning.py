@@ -215,3 +215,115 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     assert [status for _, status in _runs(stack)][1:] == [PlanningStatus.MERGED] * 3
     assert list(workspaces.glob("specbridge-task-*")) == []
     assert stack.mismatches() == []
+
+
+# A spec-kit planner: each phase's file of the feature folder, and what it was told.
+KIT_PLANNER = textwrap.dedent("""\
+    import os, pathlib, re
+    phase = os.environ["SPECBRIDGE_PHASE"]
+    folder = pathlib.Path(os.environ["SPECBRIDGE_SPEC_PATH"])
+    task = pathlib.Path(os.environ["SPECBRIDGE_TASK_FILE"]).read_text()
+    title = re.search("\\u201c(.+)\\u201d", task)[1]
+    files = {
+        "requirements": ("spec.md", f"# Feature Specification: {title}\\n\\n"
+            "## Requirements\\n\\n### Functional Requirements\\n\\n"
+            "- **FR-001**: System MUST launch the rocket when the button is pressed\\n"),
+        "design": ("plan.md", f"# Implementation Plan: {title}\\n\\n## Summary\\n\\n"
+            "One button, one handler.\\n"),
+        "tasks": ("tasks.md", f"# Tasks: {title}\\n\\n## Phase 1: Setup\\n\\n"
+            "- [ ] T001 Add the button in src/button.py\\n"
+            "- [ ] T002 Wire the launch in src/launch.py\\n"),
+    }
+    name, text = files[phase]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    (folder / f"prompt-{phase}.txt").write_text(task)
+    print(f"Wrote {name}.")
+    """)
+KIT_CONFIG = (
+    "project: {owner: acme, number: 1}\nformats: [spec-kit]\nplanner: planner\nphases: auto\n"
+)
+FEATURE = "specs/001-launch-button/"
+
+
+def _label(stack: Stack, number: int, user: str, remove: bool = False) -> None:
+    """A person labels the issue `specbridge: idea` (or takes the label off)."""
+    token = stack.admin("POST", "tokens", user=user)["token"]
+    labels = f"{stack.hub}/repos/{REPO}/issues/{number}/labels"
+    response = requests.request(
+        "DELETE" if remove else "POST",
+        f"{labels}/specbridge: idea" if remove else labels,
+        json=None if remove else {"labels": ["specbridge: idea"]},
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    stack.settle()
+
+
+def test_a_labelled_idea_is_planned_in_spec_kit_phase_after_phase_and_revised_on_request(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    script = textwrap.indent(KIT_PLANNER, "    ")
+    profiles.write_text(
+        "planner:\n  command: |\n    python3 - <<'PY'\n"
+        f"{script}    PY\n  timeout: 60\n  max_revisions: 2\n"
+    )
+    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    stack.create_repo(
+        {"README.md": "rocket\n", ".github/specbridge.yml": KIT_CONFIG}, collaborators=PEOPLE
+    )
+    idea = stack.admin(
+        "POST", f"repos/{REPO}/issues", user="mona", title="Launch button", body="In blue."
+    )["number"]
+    stack.settle()
+
+    # The label by a reader starts nothing; by a writer, the requirements.
+    _label(stack, idea, "reader")
+    assert "planning it needs write access" in _last_said(stack, idea)
+    assert _runs(stack) == []
+    _label(stack, idea, "mona", remove=True)
+    _label(stack, idea, "mona")
+    pull = _open_pull(stack, "Spec: Launch button — requirements")
+    branch = pull["head"]["ref"]
+    assert "FR-001" in _file_at(stack, FEATURE + "spec.md", branch)
+    first = _file_at(stack, FEATURE + "prompt-requirements.txt", branch)
+    assert "spec-kit's spec template" in first and "In blue." in first
+
+    # /revise on the pull request, then a review that requests changes: one revision
+    # each, on the same branch; a third is past max_revisions.
+    _say(stack, pull["number"], "mona", "/revise Name the colour in FR-001.")
+    stack.settle()
+    told = _file_at(stack, FEATURE + "prompt-requirements.txt", branch)
+    assert "Name the colour in FR-001." in told
+    assert "(revision 1 of 2)" in _last_said(stack, idea)
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/pulls/{pull['number']}/reviews",
+        user="mona",
+        event="REQUEST_CHANGES",
+        body="Say who may press it.",
+    )
+    stack.settle()
+    assert "Say who may press it." in _file_at(stack, FEATURE + "prompt-requirements.txt", branch)
+    _say(stack, pull["number"], "mona", "/revise once more")
+    stack.settle()
+    assert "`max_revisions: 2`" in _last_said(stack, pull["number"])
+    assert [p["number"] for p in stack.repo_state(REPO)["pull_requests"]] == [pull["number"]]
+
+    # Merged: with `phases: auto` the design and then the tasks follow by themselves.
+    _merge(stack, pull["number"])
+    pull = _open_pull(stack, "Spec: Launch button — design")
+    assert "One button" in _file_at(stack, FEATURE + "plan.md", pull["head"]["ref"])
+    told = _file_at(stack, FEATURE + "prompt-design.txt", pull["head"]["ref"])
+    assert f"Written before: `{FEATURE}spec.md`" in told and "FR-001" in told
+    _merge(stack, pull["number"])
+    pull = _open_pull(stack, "Spec: Launch button — tasks")
+    _merge(stack, pull["number"])
+    titles = {i["title"]: i["number"] for i in stack.issues(REPO)}
+    assert {"T001: Add the button in src/button.py", "T002: Wire the launch in src/launch.py"} <= (
+        set(titles)
+    )
+    assert stack.issue(REPO, idea)["title"] == "Spec: Launch button"
+    assert stack.mismatches() == []

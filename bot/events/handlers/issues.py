@@ -16,7 +16,7 @@ from bot.events.router import Event, router
 from bot.github import RepositoryGateway
 from bot.github.columns import settle_card
 from bot.locks import card_lock, exclusive, spec_lock
-from bot.repositories import find_repository
+from bot.repositories import find_repository, repository_from_payload
 from bot.settings import SettingsError
 from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.planning import IDEA_LABEL, idea_lock, start_idea
@@ -120,9 +120,7 @@ def on_idea_labelled(event: Event) -> None:
     sender = event.payload.get("sender") or {}
     if label != IDEA_LABEL or sender.get("type") == "Bot":
         return
-    repository = find_repository(event.session, event.repository_full_name or "")
-    if repository is None:
-        return
+    repository = repository_from_payload(event.session, event.payload)
     issue = event.payload["issue"]
     number, login = issue["number"], sender.get("login") or ""
     event.session.commit()

@@ -107,3 +107,11 @@ def test_planner_and_phases_are_settings() -> None:
     assert parse_repo_config(b"")[0].phases == "manual"
     assert parse_repo_config(b"phases: sometimes\n")[1] is not None
     assert parse_repo_config(b"planner: [a]\n")[1] is not None
+
+
+def test_only_the_phase_documents_are_read_for_clarification_markers() -> None:
+    kit = SpecLayout("spec-kit", "specs/003-launch/")
+    assert kit.is_phase_file("specs/003-launch/spec.md", "requirements")
+    assert kit.is_phase_file("specs/003-launch/contracts/api.yaml", "design")
+    assert not kit.is_phase_file("specs/003-launch/notes.txt", "requirements")
+    assert not kit.is_phase_file("specs/003-launch/plan.md", "requirements")
