@@ -51,8 +51,9 @@ from bot.agents.redaction import Redactor, code_block, inert
 from bot.agents.tree import read_text
 from bot.agents.workspace import Changes, Workspace, WorkspaceError, named
 from bot.counters import observe_agent_run
-from bot.github import RepositoryGateway, github_client
+from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
+from bot.github.columns import column_for
 from bot.github.text import MAX_BODY, MAX_TITLE, cut, shown
 from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
@@ -61,7 +62,14 @@ from specs.importers import slug
 from specs.sources import spec_files
 from specs.validate import validate_files
 from storage.db import session_scope
-from storage.models import PlanningRun, PlanningStatus, Repository, Spec, SpecPhase
+from storage.models import (
+    PlanningRun,
+    PlanningStatus,
+    Repository,
+    Spec,
+    SpecPhase,
+    TicketPhase,
+)
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +338,7 @@ class _Planning:
                 (QUESTIONS_FILE, *(PRESETS[profile.preset].ignore if profile.preset else ()))
             )
             layout = self._layout(config, issue.title, issue.node_id, branch, workspace)
+            self._show_card(config, issue.node_id)
             workspace.write_context(self._prompt(layout, issue.body, comments, workspace), {})
             workspace.hand_over()
             self._run_planner(profile, env, workspace)
@@ -403,6 +412,22 @@ class _Planning:
         self.session.commit()
         assert run.spec_format is not None and run.spec_path is not None
         return SpecLayout(run.spec_format, run.spec_path)
+
+    def _show_card(self, config: RepoConfig, node_id: str) -> None:
+        """The idea's issue on the board, in Analyzing while its requirements and design
+        are written. A board that cannot show it is no reason to stop the run."""
+        if not config.has_board or self.phase == "tasks":
+            return
+        assert config.project_owner is not None and config.project_number is not None
+        boards = BoardGateway(self.repo.connection)
+        try:
+            board = boards.find_board(config.project_owner, config.project_number)
+            [item] = boards.add_to_board(board, [node_id])
+            column = column_for(board, config.status, TicketPhase.ANALYZING)
+            if item is not None and boards.item_status(item) != column:
+                boards.set_status(board, [item], column)
+        except (GithubException, RequestException, LookupError) as error:
+            log.warning("planning run %s: the idea's card stays as it is: %s", self.run.id, error)
 
     def _prompt(
         self,

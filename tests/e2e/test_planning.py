@@ -164,6 +164,7 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     # 3. Merged: the idea's issue is the spec's tracking issue; /plan starts the design.
     _merge(stack, pull["number"])
     assert "`/plan` here starts the design" in _last_said(stack, idea)
+    assert stack.board_history(REPO, idea) == ["Analyzing"]  # the idea's card, while planned
     with session_scope(stack.database_url) as session:
         spec = session.scalars(select(Spec)).one()
         assert (spec.path, spec.phase.value, spec.tracking_issue_number) == (
