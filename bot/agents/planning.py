@@ -689,7 +689,9 @@ class _Planning:
         outcome = self.run.status.value
         self.session.commit()
         seconds = time.monotonic() - self.started
-        observe_agent_run(self.settings, self.run.agent, outcome, seconds)
+        # Counted with the agents' runs: a pull request opened or questions asked succeeded.
+        counted = outcome if outcome in ("failed", "cancelled") else "succeeded"
+        observe_agent_run(self.settings, self.run.agent, counted, seconds)
         log.info(
             "planning run %s for %s#%s (%s) ended: %s in %.0fs",
             self.run.id,

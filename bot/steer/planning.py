@@ -61,6 +61,9 @@ def start_idea(
 ) -> str:
     """The requirements of a new spec, for the idea of issue #number."""
     running = latest_run(session, repository.id, number)
+    if running is not None and _dropped(session, repo, running):
+        running.status = PlanningStatus.CANCELLED  # its pull request was closed unmerged
+        session.commit()
     if running is not None and running.status not in (
         PlanningStatus.FAILED,
         PlanningStatus.CANCELLED,
@@ -193,3 +196,13 @@ def revise(
         f"Planning run {again.id} is queued: the planner `{profile.name}` revises #{number} "
         f"(revision {again.revision} of {profile.max_revisions})."
     )
+
+
+def _dropped(session: Session, repo: RepositoryGateway, run: PlanningRun) -> bool:
+    """Whether the run's requirements pull request was closed without a merge."""
+    if run.status is not PlanningStatus.OPENED or run.phase is not SpecPhase.REQUIREMENTS:
+        return False
+    assert run.pull_request_number is not None
+    number = run.pull_request_number
+    session.commit()
+    return repo.pull_request_state(number) == "closed"
