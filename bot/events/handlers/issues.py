@@ -8,6 +8,7 @@ it. A ticket a person closed as not planned → a pull request removing its task
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -112,14 +113,18 @@ def _ticket(event: Event) -> Ticket | None:
     ).first()
 
 
-@router.register("issues", "labeled")
+def _not_an_idea(payload: dict[str, Any]) -> bool:
+    sender = payload.get("sender") or {}
+    return (payload.get("label") or {}).get("name") != IDEA_LABEL or sender.get("type") == "Bot"
+
+
+@router.register("issues", "labeled", unless=_not_an_idea)
 def on_idea_labelled(event: Event) -> None:
     """`specbridge: idea` added by a person with write access starts planning the issue's
     idea (as `/specify` does); added by anyone else, it is said why nothing runs."""
-    label = (event.payload.get("label") or {}).get("name")
-    sender = event.payload.get("sender") or {}
-    if label != IDEA_LABEL or sender.get("type") == "Bot":
+    if _not_an_idea(event.payload):
         return
+    sender = event.payload.get("sender") or {}
     repository = repository_from_payload(event.session, event.payload)
     issue = event.payload["issue"]
     number, login = issue["number"], sender.get("login") or ""
