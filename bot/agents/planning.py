@@ -59,7 +59,7 @@ from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
 from specs.importers import slug
-from specs.sources import spec_files
+from specs.sources import format_of, spec_files
 from specs.validate import validate_files
 from storage.db import session_scope
 from storage.models import (
@@ -314,6 +314,8 @@ class _Planning:
         self.repo = RepositoryGateway(github_client(settings, installation), self.full_name)
         self.output = ""
         self.started = time.monotonic()
+        self.config = RepoConfig()
+        self.existing: set[str] = set()  # the specs on the branch before the planner ran
         self._secrets: list[str | None] = []
 
     def execute(self) -> None:
@@ -339,6 +341,7 @@ class _Planning:
             )
             layout = self._layout(config, issue.title, issue.node_id, branch, workspace)
             self._show_card(config, issue.node_id)
+            self.config, self.existing = config, _specs_in(config, workspace.checkout)
             workspace.write_context(self._prompt(layout, issue.body, comments, workspace), {})
             workspace.hand_over()
             self._run_planner(profile, env, workspace)
@@ -536,6 +539,7 @@ class _Planning:
         """Check what the planner left, then ask its questions or propose its files."""
         checkout = workspace.checkout
         changes = workspace.changes()
+        layout = self._place(layout, changes)
         outside = [p for p in (*changes.kept, *changes.left_out) if not layout.may_write(p)]
         if outside:
             raise PlanningFailed(
@@ -562,6 +566,34 @@ class _Planning:
         assert self.run.branch is not None
         workspace.push(commit, self.run.branch, token, force=self.run.revision == 0)
         self._open_pull_request(profile)
+
+    def _place(self, layout: SpecLayout, changes: Changes) -> SpecLayout:
+        """Where the spec is: where specbridge said, or, for the requirements of a new
+        spec, one new spec of the repository's formats that the planner named itself
+        (every file it changed that spec's)."""
+        written = [*changes.kept, *changes.left_out]
+        if all(layout.may_write(p) for p in written) or self.phase != "requirements":
+            return layout
+        if self.run.pull_request_number is not None or changes.left_out:
+            return layout
+        specs = {spec for p in changes.kept if (spec := self.config.spec_of(p))}
+        folders = [spec for spec in specs if spec.endswith("/")]
+        # A spec-kit folder's contracts or notes are its too; any other file is not.
+        stray = [
+            p
+            for p in changes.kept
+            if self.config.spec_of(p) is None and not any(p.startswith(f) for f in folders)
+        ]
+        if stray or len(specs) != 1:
+            return layout
+        [path] = specs
+        if path in self.existing:
+            return layout  # a spec that exists: not this idea's to rewrite
+        chosen = SpecLayout(format_of(path), path)
+        run = self.run
+        run.spec_format, run.spec_path = chosen.format, chosen.path
+        self.session.commit()
+        return chosen
 
     def _check_spec(self, layout: SpecLayout, checkout: Path) -> None:
         """The files must load as a spec of the repository's format, at this phase."""
@@ -738,6 +770,19 @@ class _Planning:
     def _duration(self) -> str:
         seconds = int(time.monotonic() - self.started)
         return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _specs_in(config: RepoConfig, checkout: Path) -> set[str]:
+    """The specs in the checkout before the planner ran (read by the bot, not after it)."""
+    found: set[str] = set()
+    for root in config.spec_roots:
+        folder = checkout / root
+        if folder.is_dir():
+            for path in folder.rglob("*"):
+                spec = config.spec_of(path.relative_to(checkout).as_posix())
+                if spec is not None:
+                    found.add(spec)
+    return found
 
 
 def _section(heading: str, text: str) -> str:

@@ -328,3 +328,65 @@ def test_a_labelled_idea_is_planned_in_spec_kit_phase_after_phase_and_revised_on
     )
     assert stack.issue(REPO, idea)["title"] == "Spec: Launch button"
     assert stack.mismatches() == []
+
+
+# A Kiro planner that names the spec's folder itself, and, told to, also edits the README.
+KIRO_PLANNER = textwrap.dedent("""\
+    import os, pathlib
+    task = pathlib.Path(os.environ["SPECBRIDGE_TASK_FILE"]).read_text()
+    folder = pathlib.Path(".kiro/specs/night-theme")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "requirements.md").write_text(
+        "# Requirements Document\\n\\n## Introduction\\n\\nA dark theme.\\n\\n"
+        "## Requirements\\n\\n### Requirement 1\\n\\n**User Story:** As a night worker, "
+        "I want a dark theme, so that my eyes rest.\\n\\n#### Acceptance Criteria\\n\\n"
+        "1. WHEN a person picks the dark theme THEN the system SHALL show every page dark\\n")
+    if "TOUCH THE README" in task:
+        pathlib.Path("README.md").write_text("rewritten by the planner\\n")
+    """)
+
+
+def test_the_planner_may_name_its_new_spec_but_writes_nothing_outside_it(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    script = textwrap.indent(KIRO_PLANNER, "    ")
+    profiles.write_text(
+        f"planner:\n  command: |\n    python3 - <<'PY'\n{script}    PY\n  timeout: 60\n"
+    )
+    stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    config = "project: {owner: acme, number: 1}\nformats: [kiro]\nplanner: planner\n"
+    stack.create_repo(
+        {"README.md": "rocket\n", ".github/specbridge.yml": config}, collaborators=PEOPLE
+    )
+    idea = stack.admin(
+        "POST",
+        f"repos/{REPO}/issues",
+        user="mona",
+        title="Dark mode",
+        body="At night. TOUCH THE README too.",
+    )["number"]
+    stack.settle()
+
+    # Asked to touch the README too: refused whole, nothing pushed, said on the issue.
+    _say(stack, idea, "mona", "/specify a dark theme, for people who work at night")
+    stack.settle()
+    failed = _last_said(stack, idea)
+    assert "The planner's run for the requirements failed" in failed
+    assert "`README.md`" in failed and "nothing is committed" in failed
+    assert stack.repo_state(REPO)["pull_requests"] == []
+    assert _runs(stack) == [("requirements", PlanningStatus.FAILED)]
+
+    # Its own folder for a new spec is taken: `.kiro/specs/night-theme/`.
+    stack.admin("POST", f"repos/{REPO}/issues/{idea}/edit", user="mona", body="At night.")
+    _say(stack, idea, "mona", "/specify continue")
+    stack.settle()
+    pull = _open_pull(stack, "Spec: Dark mode — requirements")
+    assert "Requirement 1" in _file_at(
+        stack, ".kiro/specs/night-theme/requirements.md", pull["head"]["ref"]
+    )
+    assert _file_at(stack, "README.md", pull["head"]["ref"]) == "rocket\n"
+    _merge(stack, pull["number"])
+    with session_scope(stack.database_url) as session:
+        spec = session.scalars(select(Spec)).one()
+        assert (spec.path, spec.tracking_issue_number) == (".kiro/specs/night-theme/", idea)
