@@ -233,7 +233,7 @@ def phase_merged(session: Session, settings: Settings, repo: RepositoryGateway, 
     if upcoming is None:
         said = (
             f"{merged}: this issue is the spec's tracking issue, and each task gets its "
-            "own issue now."
+            "own issue now. specbridge writes this issue's description from here on."
         )
     elif config.phases == "auto" and config.planner:
         follow = queue_run(
@@ -254,7 +254,18 @@ def phase_merged(session: Session, settings: Settings, repo: RepositoryGateway, 
             f"the {upcoming}."
         )
     session.commit()
-    repo.comment_on_issue(run.issue_number, said)
+    if upcoming is None:
+        said += _as_first_written(repo.get_issue(run.issue_number).body)
+    repo.comment_on_issue(run.issue_number, cut(said, MAX_BODY))
+
+
+def _as_first_written(body: str) -> str:
+    """The idea's description, quoted, before the tracking issue's takes its place."""
+    text = inert(body or "").strip()
+    if not text:
+        return ""
+    quoted = "\n".join(f"> {line}" for line in text.splitlines())
+    return f" The idea, as it was written:\n\n{quoted}"
 
 
 def describe(run: PlanningRun) -> str:

@@ -5,10 +5,13 @@ person has write access; each function answers in the words of a reply."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy.orm import Session
 
 from bot.agents.planning import (
     LIVE,
+    RUN_OVERHEAD_SECONDS,
     describe,
     latest_run,
     planner_of,
@@ -91,11 +94,15 @@ def start_idea(
 def continue_idea(
     session: Session, settings: Settings, repo: RepositoryGateway, run: PlanningRun, user: str
 ) -> str:
-    """The same phase again, after the planner's questions were answered (or it failed)."""
-    if run.status not in (PlanningStatus.ASKING, PlanningStatus.FAILED):
-        return f"Nothing to continue. {describe(run)}"
+    """The same phase again, after the planner's questions were answered, or after it
+    failed (or its worker was lost: it ran past its timeout)."""
     config = repository_config(session, repo, run.repository)
     profile = planner_of(settings, config)
+    if run.status in LIVE and _lost(run, profile.timeout + RUN_OVERHEAD_SECONDS):
+        run.status, run.error = PlanningStatus.FAILED, "its worker was lost"
+        session.commit()
+    if run.status not in (PlanningStatus.ASKING, PlanningStatus.FAILED):
+        return f"Nothing to continue. {describe(run)}"
     again = queue_run(
         session,
         settings,
@@ -206,3 +213,11 @@ def _dropped(session: Session, repo: RepositoryGateway, run: PlanningRun) -> boo
     number = run.pull_request_number
     session.commit()
     return repo.pull_request_state(number) == "closed"
+
+
+def _lost(run: PlanningRun, seconds: int) -> bool:
+    """Whether a queued or running run has been at it longer than any run may take."""
+    since = run.started_at or run.created_at
+    if since.tzinfo is None:  # SQLite keeps no time zone
+        since = since.replace(tzinfo=UTC)
+    return datetime.now(UTC) - since > timedelta(seconds=seconds)
