@@ -40,6 +40,7 @@ from bot.agents.planning_layout import (
     PHASES,
     QUESTIONS_FILE,
     SpecLayout,
+    is_questions_file,
     new_layout,
     questions_in,
     what_to_write,
@@ -549,7 +550,17 @@ class _Planning:
     def _take(self, profile: AgentProfile, layout: SpecLayout, workspace: Workspace) -> None:
         """Check what the planner left, then ask its questions or propose its files."""
         checkout = workspace.checkout
-        changes = workspace.changes()
+        written = workspace.changes()
+        # Questions instead of files: asked on the issue, and nothing of the run committed.
+        asked_in = [QUESTIONS_FILE, *(p for p in written.kept if is_questions_file(p))]
+        asked = {p: text for p in asked_in if (text := read_text(checkout, p, MAX_SPEC_BYTES))}
+        questions = questions_in({f"{QUESTIONS_FILE}#{n}": t for n, t in enumerate(asked.values())})
+        if questions:
+            self._ask(questions)
+            return
+        changes = Changes(
+            tuple(p for p in written.kept if not is_questions_file(p)), written.left_out
+        )
         layout = self._place(layout, changes)
         outside = [p for p in (*changes.kept, *changes.left_out) if not layout.may_write(p)]
         if outside:
@@ -558,11 +569,11 @@ class _Planning:
                 f"{'file' if layout.format == 'yaml' else 'folder'} `{layout.path}`: "
                 "nothing is committed"
             )
-        # The phase's own documents may mark what is unclear; other files (notes) may not.
+        # The phase's own documents may mark what is unclear, as spec-kit does.
         documents = [p for p in changes.kept if layout.is_phase_file(p, self.phase)]
-        texts = {p: read_text(checkout, p, MAX_SPEC_BYTES) or "" for p in documents}
-        asked = read_text(checkout, QUESTIONS_FILE, MAX_SPEC_BYTES)
-        questions = questions_in({**texts, **({QUESTIONS_FILE: asked} if asked else {})})
+        questions = questions_in(
+            {p: read_text(checkout, p, MAX_SPEC_BYTES) or "" for p in documents}
+        )
         if questions:
             self._ask(questions)
             return

@@ -18,6 +18,7 @@ PHASES = ("requirements", "design", "tasks")
 # Where the planner writes its questions when the idea is too unclear to write a phase
 # (never committed); spec-kit's own marker in a file it wrote asks the same.
 QUESTIONS_FILE = ".specbridge-questions.md"
+QUESTION_NAMES = {"questions.md", "questions.txt"}
 CLARIFY = re.compile(r"\[NEEDS CLARIFICATION:?\s*([^\]]*)\]")
 _FEATURE_NUMBER = re.compile(r"^(\d+)-")
 
@@ -156,12 +157,18 @@ sub-tasks `- [ ] 1.1 ...`), each ending with `_Requirements: 1.1, 2.3_`.""",
 }
 
 
+def is_questions_file(path: str) -> bool:
+    """A file of questions the planner wrote instead of the phase: specbridge's, or a
+    `questions.md` (or .txt) wherever it put it."""
+    return path == QUESTIONS_FILE or path.rsplit("/", 1)[-1].lower() in QUESTION_NAMES
+
+
 def questions_in(texts: dict[str, str]) -> list[str]:
-    """The questions the planner left: its questions file's lines, and each
-    `[NEEDS CLARIFICATION: ...]` marker in the files it wrote."""
+    """The questions the planner left: each line of a questions file (its path starts
+    with QUESTIONS_FILE), and each `[NEEDS CLARIFICATION: ...]` marker in the others."""
     found: list[str] = []
     for path, text in texts.items():
-        if path == QUESTIONS_FILE:
+        if path.startswith(QUESTIONS_FILE):
             found += [
                 q for line in text.splitlines() if (q := line.strip().lstrip("-*0123456789. "))
             ]

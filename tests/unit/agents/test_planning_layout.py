@@ -10,6 +10,7 @@ import pytest
 from bot.agents.planning_layout import (
     QUESTIONS_FILE,
     SpecLayout,
+    is_questions_file,
     new_layout,
     questions_in,
     what_to_write,
@@ -115,3 +116,10 @@ def test_only_the_phase_documents_are_read_for_clarification_markers() -> None:
     assert kit.is_phase_file("specs/003-launch/contracts/api.yaml", "design")
     assert not kit.is_phase_file("specs/003-launch/notes.txt", "requirements")
     assert not kit.is_phase_file("specs/003-launch/plan.md", "requirements")
+
+
+def test_a_questions_file_is_the_planners_own_or_any_questions_md() -> None:
+    assert is_questions_file(QUESTIONS_FILE)
+    assert is_questions_file("specs/003-launch/QUESTIONS.md")
+    assert is_questions_file("questions.txt")
+    assert not is_questions_file("specs/003-launch/spec.md")
