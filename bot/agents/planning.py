@@ -337,7 +337,7 @@ class _Planning:
             profile = self._profile()
             env = self._environment(profile)
             issue = self.repo.get_issue(self.run.issue_number)
-            comments = self._peoples_comments(issue.body)
+            comments = self._peoples_comments(issue.author)
             revising = self.run.pull_request_number is not None
             branch = self.run.branch or BRANCH.format(issue=self.run.issue_number, phase=self.phase)
             workspace = Workspace.create(
@@ -394,14 +394,13 @@ class _Planning:
         ]
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **own}
 
-    def _peoples_comments(self, body: str) -> list[tuple[str, str]]:
+    def _peoples_comments(self, author: str) -> list[tuple[str, str]]:
         """The idea's issue's comments by its author and by people with write access, in
-        order: a reader's words never reach the planner."""
-        author = self.run.asked_by
+        order, commands left out: a reader's words never reach the planner."""
         allowed: dict[str, bool] = {}
         found = []
         for comment in self.repo.issue_comments(self.run.issue_number)[-MAX_COMMENTS:]:
-            if comment.by_bot or comment.author.endswith("[bot]"):
+            if comment.by_bot or comment.author.endswith("[bot]") or _commands_only(comment.body):
                 continue
             if comment.author not in allowed:
                 permission = self.repo.permission_of(comment.author)
@@ -805,6 +804,12 @@ def _specs_in(config: RepoConfig, checkout: Path) -> set[str]:
                 if spec is not None:
                     found.add(spec)
     return found
+
+
+def _commands_only(body: str) -> bool:
+    """A comment that only gives commands (`/specify continue`, `/status`)."""
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    return all(line.startswith("/") for line in lines)
 
 
 def _section(heading: str, text: str) -> str:

@@ -126,10 +126,11 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     stack.settle()
 
     # A reader's /specify is refused, with a reply; their words stay out of the prompt.
-    _say(stack, idea, "reader", "/specify make it red, the reader says")
+    _say(stack, idea, "reader", "/specify make it green")
     stack.settle()
     assert "needs write access" in _last_said(stack, idea)
     assert _runs(stack) == []
+    _say(stack, idea, "reader", "Make it red, the reader says.")
 
     # 1. /specify by a writer: the planner asks which colour, on the issue.
     _say(stack, idea, "mona", "/specify a launch button, because counting down by hand is slow")
@@ -156,6 +157,7 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     assert "phase: requirements" in written and "REQ-1" in written
     assert "Blue, please." in written  # the writer's answer reached the planner
     assert "the reader says" not in written  # the reader's words did not
+    assert "/specify continue" not in written  # nor commands
     assert INSTRUCTIONS.strip() in written  # the repository's instructions did
     assert "counting down by hand is slow" in written  # the idea as /specify said it
     said = _last_said(stack, idea)
