@@ -125,6 +125,11 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     )["number"]
     stack.settle()
 
+    # On an issue that is not specbridge's, only /specify is heard.
+    _say(stack, idea, "mona", "/approve\n/lgtm")
+    stack.settle()
+    assert stack.comments(REPO, idea)[-1]["body"] == "/approve\n/lgtm"
+
     # A reader's /specify is refused, with a reply; their words stay out of the prompt.
     _say(stack, idea, "reader", "/specify make it green")
     stack.settle()

@@ -3,9 +3,11 @@ the pull requests its agents opened (GitHub sends a pull request's conversation
 comments as `issue_comment`, with `issue.pull_request` set): `/revise` there is the
 ticket's, and the reply goes on the pull request.
 
-Quiet elsewhere: on an issue or pull request specbridge did not create it says
-nothing, and on its own issues a command it does not know (another bot's
-`/lgtm`) gets no answer unless it looks like a typo of one of its own.
+Quiet elsewhere: on an issue or pull request specbridge did not create it hears
+only `/specify`, which starts planning a spec from the issue's idea (an idea's issue
+and a planner's pull request then take their own commands: bot/steer/planning.py),
+and on its own issues a command it does not know (another bot's `/lgtm`) gets no
+answer unless it looks like a typo of one of its own.
 Permission checks come before anything runs; every command is recorded in
 CommandRun, and a redelivered comment is not run twice.
 
