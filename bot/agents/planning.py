@@ -84,6 +84,8 @@ WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 # The branch of each idea's phase: one pull request per phase.
 BRANCH = "specbridge/plan/{issue}-{phase}"
 LIVE = (PlanningStatus.QUEUED, PlanningStatus.RUNNING)
+# The profile that plans when the repository's settings name none.
+DEFAULT_PLANNER = "planner"
 
 
 class PlanningFailed(Exception):
@@ -191,15 +193,18 @@ def queue_run(
 
 
 def planner_of(settings: Settings, config: RepoConfig) -> AgentProfile:
-    """The repository's planner profile; SettingsError says why there is none to run."""
-    if config.planner is None:
+    """The repository's planner profile (`planner:`, else the operator's profile named
+    `planner`); SettingsError says why there is none to run."""
+    profiles = load_profiles(settings)
+    name = config.planner or (DEFAULT_PLANNER if DEFAULT_PLANNER in profiles else None)
+    if name is None:
         raise SettingsError(
             f"no planner is named: `planner:` in `{CONFIG_PATH}` names the agent profile "
             "that writes specs"
         )
-    profile = load_profiles(settings).get(config.planner)
+    profile = profiles.get(name)
     if profile is None:
-        raise SettingsError(f"no agent profile named {config.planner!r} is configured")
+        raise SettingsError(f"no agent profile named {name!r} is configured")
     if profile.command is None:
         raise SettingsError(
             f"the profile {profile.name!r} dispatches on GitHub: a planner must run here "
@@ -236,14 +241,14 @@ def phase_merged(session: Session, settings: Settings, repo: RepositoryGateway, 
             f"{merged}: this issue is the spec's tracking issue, and each task gets its "
             "own issue now. specbridge writes this issue's description from here on."
         )
-    elif config.phases == "auto" and config.planner:
+    elif config.phases == "auto":
         follow = queue_run(
             session,
             settings,
             spec.repository,
             run.issue_number,
             phase=upcoming,
-            agent=config.planner,
+            agent=config.planner or run.agent,
             asked_by=run.asked_by,
             follows=run,
         )

@@ -362,7 +362,8 @@ def test_the_planner_may_name_its_new_spec_but_writes_nothing_outside_it(
         f"planner:\n  command: |\n    python3 - <<'PY'\n{script}    PY\n  timeout: 60\n"
     )
     stack = start_stack(SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
-    config = "project: {owner: acme, number: 1}\nformats: [kiro]\nplanner: planner\n"
+    # No `planner:`: the operator's profile named planner plans.
+    config = "project: {owner: acme, number: 1}\nformats: [kiro]\n"
     stack.create_repo(
         {"README.md": "rocket\n", ".github/specbridge.yml": config}, collaborators=PEOPLE
     )
