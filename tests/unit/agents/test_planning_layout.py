@@ -123,3 +123,11 @@ def test_a_questions_file_is_the_planners_own_or_any_questions_md() -> None:
     assert is_questions_file("specs/003-launch/QUESTIONS.md")
     assert is_questions_file("questions.txt")
     assert not is_questions_file("specs/003-launch/spec.md")
+
+
+def test_the_settings_schema_knows_the_planner_and_its_phases() -> None:
+    from bot.repo_config import CONFIG_PATH, check_config_file
+
+    assert check_config_file(b"planner: claude\nphases: auto\n", CONFIG_PATH) == []
+    [finding] = check_config_file(b"phases: sometimes\n", CONFIG_PATH)
+    assert "'phases' must be one of manual, auto" in finding.message
