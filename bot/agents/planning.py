@@ -259,9 +259,11 @@ def phase_merged(session: Session, settings: Settings, repo: RepositoryGateway, 
             f"{merged}: this issue is now the spec's tracking issue. `{command}` here starts "
             f"the {upcoming}."
         )
+    node_id = run.issue_node_id
     session.commit()
     if upcoming is None:
         said += _as_first_written(repo.get_issue(run.issue_number).body)
+        show_idea_card(repo, config, node_id, TicketPhase.BUILDING)  # its tickets are worked
     repo.comment_on_issue(run.issue_number, cut(said, MAX_BODY))
 
 
@@ -272,6 +274,25 @@ def _as_first_written(body: str) -> str:
         return ""
     quoted = "\n".join(f"> {line}" for line in text.splitlines())
     return f" The idea, as it was written:\n\n{quoted}"
+
+
+def show_idea_card(
+    repo: RepositoryGateway, config: RepoConfig, node_id: str | None, phase: TicketPhase
+) -> None:
+    """Put the idea's issue on the repository's board, in the column of `phase`. A board
+    that cannot show it is no reason to stop anything: it is logged."""
+    if not config.has_board or node_id is None:
+        return
+    assert config.project_owner is not None and config.project_number is not None
+    boards = BoardGateway(repo.connection)
+    try:
+        board = boards.find_board(config.project_owner, config.project_number)
+        [item] = boards.add_to_board(board, [node_id])
+        column = column_for(board, config.status, phase)
+        if item is not None and boards.item_status(item) != column:
+            boards.set_status(board, [item], column)
+    except (GithubException, RequestException, LookupError) as error:
+        log.warning("the card of the idea %s stays as it is: %s", node_id, error)
 
 
 def describe(run: PlanningRun) -> str:
@@ -434,19 +455,9 @@ class _Planning:
 
     def _show_card(self, config: RepoConfig, node_id: str) -> None:
         """The idea's issue on the board, in Analyzing while its requirements and design
-        are written. A board that cannot show it is no reason to stop the run."""
-        if not config.has_board or self.phase == "tasks":
-            return
-        assert config.project_owner is not None and config.project_number is not None
-        boards = BoardGateway(self.repo.connection)
-        try:
-            board = boards.find_board(config.project_owner, config.project_number)
-            [item] = boards.add_to_board(board, [node_id])
-            column = column_for(board, config.status, TicketPhase.ANALYZING)
-            if item is not None and boards.item_status(item) != column:
-                boards.set_status(board, [item], column)
-        except (GithubException, RequestException, LookupError) as error:
-            log.warning("planning run %s: the idea's card stays as it is: %s", self.run.id, error)
+        are written."""
+        if self.phase != "tasks":
+            show_idea_card(self.repo, config, node_id, TicketPhase.ANALYZING)
 
     def _prompt(
         self,

@@ -211,6 +211,7 @@ def test_an_idea_becomes_requirements_design_and_tasks_one_merge_at_a_time(
     ]
     assert all(board.get(n) == "Backlog" for n in tickets)
     assert sorted(tracking["sub_issues"]) == sorted(tickets)
+    assert stack.board_history(REPO, idea) == ["Analyzing", "Building"]
     merged = _last_said(stack, idea)
     assert "each task gets its own issue now" in merged
     assert "> The countdown is manual today; people want one button." in merged  # kept
