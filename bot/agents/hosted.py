@@ -18,6 +18,7 @@ is committed before each call to GitHub.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from contextlib import AbstractContextManager
@@ -33,16 +34,24 @@ from sqlalchemy.orm import Session
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
+from bot.agents.prompt import INSTRUCTION_FILES, MAX_INSTRUCTION_CHARS, build_prompt
 from bot.agents.run import MAX_ATTEMPTS, TaskJob
 from bot.beats import beating
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import user_client
 from bot.github.columns import show_on_board
 from bot.github.connection import GraphQLError
-from bot.github.hosted import CopilotAssignment, CopilotRefused, HostedAgentGateway, closing_issues
+from bot.github.hosted import (
+    CopilotAssignment,
+    CopilotRefused,
+    HostedAgentGateway,
+    closing_issues,
+    dispatch_workflow,
+)
+from bot.github.text import MAX_BODY, cut
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.repositories import find_repository
-from bot.settings import Settings, SettingsError, get_settings
+from bot.settings import Settings, SettingsError, get_settings, web_url_for
 from storage.db import session_scope
 from storage.models import IssueState, Task, TaskStatus, Ticket, TicketPhase
 
@@ -53,6 +62,16 @@ CLOSING = re.compile(
     r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?\s+(?:(?P<repo>[\w.-]+/[\w.-]+))?#(?P<number>\d+)\b",
     re.IGNORECASE,
 )
+# GitHub documents no limit of its own for an assignment's custom instructions: they are
+# held to an issue body's (bot/github/text.py).
+MAX_CUSTOM_INSTRUCTIONS = MAX_BODY
+# "The maximum payload for inputs is 65,535 characters" (GitHub Actions docs, events that
+# trigger workflows: workflow_dispatch).
+MAX_WORKFLOW_INPUTS_CHARS = 65_535
+# Ends a comment specbridge posts with a person's token to ask an agent for a revision:
+# the comment is not read back as that person's commands (bot/events/handlers/issue_comment.py).
+RELAYED = "\n\n<!-- specbridge: relayed -->"
+CUT_NOTE = "\n\n… (cut to what GitHub takes: the issue has the rest)"
 # What the bot asks of every hosted agent, besides the issue itself.
 HOSTED_DONE = (
     "Open one pull request for this issue and name it with a closing keyword in its "
@@ -136,7 +155,7 @@ class _Dispatch(TaskJob):
                 self.session.refresh(self.task)
                 self.task.dispatched_at = datetime.now(UTC)
                 self.session.commit()
-                self._show_analyzing(lease)
+                self._show_handed_over(lease)
             log.info(
                 "task %s for %s#%s dispatched to %s (%s)",
                 self.task.id,
@@ -155,15 +174,17 @@ class _Dispatch(TaskJob):
             self.session.commit()
             raise
 
-    def _show_analyzing(self, lease: Lease) -> None:
-        """The card to Analyzing. Handed over already: a card write that fails is
-        logged, not retried by handing the task over a second time."""
+    def _show_handed_over(self, lease: Lease) -> None:
+        """The card to Analyzing (Building for a revision: the agent works on its pull
+        request). Handed over already: a card write that fails is logged, not retried by
+        handing the task over a second time."""
+        phase = TicketPhase.BUILDING if self.task.revision else TicketPhase.ANALYZING
         try:
-            _move(self.session, self.boards, self.ticket, TicketPhase.ANALYZING, lease)
+            _move(self.session, self.boards, self.ticket, phase, lease)
         except (GithubException, RequestException, LockLost) as error:
             self.session.rollback()
             log.warning(
-                "card of %s#%s not moved to Analyzing: %s", self.full_name, self.issue, error
+                "card of %s#%s not moved to %s: %s", self.full_name, self.issue, phase, error
             )
 
     def _profile(self) -> AgentProfile:
@@ -173,44 +194,146 @@ class _Dispatch(TaskJob):
             raise DispatchRefused(str(error)) from None
         if profile is None or profile.dispatch is None:
             raise DispatchRefused(f"no hosted agent profile named {self.task.agent!r}")
-        if profile.dispatch.assign and not self.settings.agent_user_token:
+        dispatch = profile.dispatch
+        if dispatch.assign and not self.settings.agent_user_token:
             raise DispatchRefused(
-                "GitHub lets only a person assign an issue to Copilot, and "
+                f"GitHub lets only a person assign an issue to {dispatch.assign}, and "
                 "SPECBRIDGE_AGENT_USER_TOKEN (a token of someone with a Copilot seat and "
                 "write access here) is not set; the operator sets it"
+            )
+        if dispatch.as_person and not self.settings.agent_user_token:
+            raise DispatchRefused(
+                f"the agent of `hosted: {dispatch.preset}` answers a person with write access "
+                "only, and SPECBRIDGE_AGENT_USER_TOKEN (that person's token) is not set; the "
+                "operator sets it"
             )
         return profile
 
     def _hand_over(self, profile: AgentProfile) -> str:
         dispatch = profile.dispatch
         assert dispatch is not None
+        if self.task.revision > 0:
+            return self._ask_revision(profile, dispatch)
+        if dispatch.workflow:
+            return self._dispatch_workflow(profile, dispatch)
         if dispatch.label:
-            self.repo.add_label(self.issue, dispatch.label)
+            self._speaker(dispatch).add_label(self.issue, dispatch.label)
             return f"label {dispatch.label}"
         if dispatch.comment:
-            self.repo.comment_on_issue(self.issue, dispatch.comment)
+            self._speaker(dispatch).comment_on_issue(self.issue, dispatch.comment)
             return "comment"
+        return self._assign(profile, dispatch)
+
+    def _assign(self, profile: AgentProfile, dispatch: Dispatch) -> str:
         if not self.issue_node_id:
             self.issue_node_id = self.repo.get_issue(self.issue).node_id
         gateway = HostedAgentGateway(user_client(self.settings), self.full_name)
+        prompt = self._prompt(profile)
         assignment = CopilotAssignment(
             base_ref=dispatch.base or self.default_branch,
-            custom_instructions=copilot_instructions(dispatch, self.issue),
+            custom_instructions=copilot_instructions(dispatch, self.issue, prompt),
             custom_agent=dispatch.custom_agent,
             model=dispatch.model,
         )
+        login = dispatch.assignee or "copilot-swe-agent"
         try:
-            gateway.assign_copilot(self.issue_node_id, assignment)
+            gateway.assign_copilot(self.issue_node_id, assignment, login)
         except (CopilotRefused, GraphQLError) as refusal:
-            raise DispatchRefused(f"GitHub did not assign Copilot: {refusal}") from None
+            raise DispatchRefused(f"GitHub did not assign {login}: {refusal}") from None
         except GithubException as error:
             if error.status in (401, 403, 404, 422):
-                said = error.data.get("message", "") if isinstance(error.data, dict) else ""
                 raise DispatchRefused(
-                    f"GitHub did not assign Copilot: {error.status} {said}".rstrip()
+                    f"GitHub did not assign {login}: {error.status} {_said(error)}".rstrip()
                 ) from None
             raise
-        return "Copilot assigned"
+        return f"{login} assigned"
+
+    def _dispatch_workflow(self, profile: AgentProfile, dispatch: Dispatch) -> str:
+        """A run of the profile's workflow, the prompt (with the review, on a revision) as
+        its input; the run's id is kept, so its `workflow_run` events find the task."""
+        assert dispatch.workflow is not None
+        prompt = self._prompt(profile, self.task.review)
+        inputs = workflow_inputs(dispatch, prompt, self.issue)
+        ref = dispatch.base or self.default_branch
+        try:
+            run = dispatch_workflow(
+                self.repo.connection, self.full_name, dispatch.workflow, ref, inputs
+            )
+        except GithubException as error:
+            if error.status in (403, 404, 422):
+                raise DispatchRefused(
+                    f"GitHub did not run the workflow `{dispatch.workflow}`: {error.status} "
+                    f"{_said(error)}".rstrip()
+                ) from None
+            raise
+        self.session.refresh(self.task)
+        self.task.workflow_run_id = run.id if run else None
+        self.session.commit()
+        return f"workflow {dispatch.workflow} run {run.html_url if run else '(no details)'}"
+
+    def _ask_revision(self, profile: AgentProfile, dispatch: Dispatch) -> str:
+        """Pass a review (or a `/revise`) on to the agent in its own way: its revise
+        comment on its pull request, or a new run of its workflow told the review."""
+        if dispatch.workflow:
+            said = self._dispatch_workflow(profile, dispatch)
+        else:
+            template = dispatch.revise_template
+            if template is None:
+                raise DispatchRefused(
+                    f"the profile `{profile.name}` does not say how its agent is asked to revise "
+                    '(a `revise:` template, e.g. "@claude {text}")'
+                )
+            number = self.task.pull_request_number
+            assert number is not None
+            request = template.replace("{text}", (self.task.review or "").strip())
+            body = cut(request, MAX_BODY - len(RELAYED)) + RELAYED
+            self._speaker(dispatch).comment_on_issue(number, body)
+            said = f"revision asked on #{number}"
+        self._supersede()
+        return said
+
+    def _supersede(self) -> None:
+        """The task that followed the pull request until now hands it over to this one."""
+        for task in self.ticket.tasks:
+            self.session.refresh(task)
+            if (
+                task.id != self.task.id
+                and task.status is TaskStatus.RUNNING
+                and task.dispatched_at is not None
+                and task.pull_request_number == self.task.pull_request_number
+            ):
+                task.status, task.finished_at = TaskStatus.SUCCEEDED, datetime.now(UTC)
+                task.summary = f"its pull request is revised by task {self.task.id}"
+        self.session.commit()
+
+    def _speaker(self, dispatch: Dispatch) -> RepositoryGateway:
+        """Who posts the agent's label or comment: a person where the agent answers people
+        only (SPECBRIDGE_AGENT_USER_TOKEN, checked by `_profile`), else the App."""
+        if dispatch.as_person:
+            return RepositoryGateway(user_client(self.settings), self.full_name)
+        return self.repo
+
+    def _prompt(self, profile: AgentProfile, review: str | None = None) -> str:
+        """What specbridge tells a local agent, for an agent that reads the issue only when
+        started: the task, its requirements, its dependencies' pull requests, the
+        repository's agent instructions (and, on a revision, the review)."""
+        instructions = {}
+        for path in INSTRUCTION_FILES:
+            text = self.repo.read_file(path, self.default_branch)
+            if text is not None:
+                instructions[path] = text.decode(errors="replace")[:MAX_INSTRUCTION_CHARS]
+        web = web_url_for(self.settings.github_api_url)
+        self.session.refresh(self.ticket)
+        prompt = build_prompt(
+            self.ticket,
+            f"{web}/{self.full_name}/issues/{self.issue}",
+            profile.test,
+            instructions,
+            review=review,
+            hosted=True,
+        ).markdown
+        self.session.commit()
+        return prompt
 
     def _fail(self, reason: str) -> None:
         self.session.refresh(self.task)
@@ -231,10 +354,39 @@ class _Dispatch(TaskJob):
         show_failed(self.session, self.settings, self.boards, self.repo, self.ticket, reason)
 
 
-def copilot_instructions(dispatch: Dispatch, issue: int) -> str:
-    """What Copilot is told besides the issue: the profile's instructions, then the bot's."""
-    parts = [dispatch.instructions or "", HOSTED_DONE.format(issue=issue)]
-    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+def copilot_instructions(dispatch: Dispatch, issue: int, prompt: str = "") -> str:
+    """What an assigned agent is told besides the issue: the profile's instructions, the
+    bot's, then the prompt a local agent would get, cut to what GitHub takes."""
+    parts = [dispatch.instructions or "", HOSTED_DONE.format(issue=issue), prompt]
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return cut(text, MAX_CUSTOM_INSTRUCTIONS, CUT_NOTE)
+
+
+def relay_way(dispatch: Dispatch) -> str:
+    """How a revision is asked of the agent, for a reply."""
+    if dispatch.workflow:
+        return f"a new run of `{dispatch.workflow}` told the request"
+    template = dispatch.revise_template or "{text}"
+    return f"a comment `{template.replace('{text}', '…')}` on its pull request"
+
+
+def workflow_inputs(dispatch: Dispatch, prompt: str, issue: int) -> dict[str, str]:
+    """The dispatch's inputs, the prompt cut so that all of them stay within GitHub's
+    limit for a dispatch's inputs."""
+    room = MAX_WORKFLOW_INPUTS_CHARS - _json_length(dispatch.workflow_inputs("", issue))
+    if _json_length(prompt) > room:
+        # JSON writes some characters longer (a newline as \\n): leave room for them.
+        extra = _json_length(prompt) - len(prompt) + _json_length(CUT_NOTE) - len(CUT_NOTE)
+        prompt = cut(prompt, max(0, room - extra), CUT_NOTE)
+    return dispatch.workflow_inputs(prompt, issue)
+
+
+def _json_length(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False))
+
+
+def _said(error: GithubException) -> str:
+    return error.data.get("message", "") if isinstance(error.data, dict) else ""
 
 
 # -- taking it back ---------------------------------------------------------------------
@@ -256,8 +408,9 @@ def withdraw(settings: Settings, repo: RepositoryGateway, issue: int, agent: str
         return f"the label `{dispatch.label}` is removed"
     if dispatch.assign and settings.agent_user_token:
         gateway = HostedAgentGateway(user_client(settings), repo.full_name)
-        if gateway.unassign_copilot(issue):
-            return "Copilot is unassigned"
+        login = dispatch.assignee or "copilot-swe-agent"
+        if gateway.unassign_copilot(issue, login):
+            return f"{'Copilot' if dispatch.assign == 'copilot' else login} is unassigned"
     return None
 
 
@@ -301,6 +454,7 @@ class PullRequest:
     state: str
     body: str
     head_ref: str
+    author: str = ""
 
     @classmethod
     def from_payload(cls, action: str, pull: dict[str, Any]) -> PullRequest:
@@ -312,7 +466,16 @@ class PullRequest:
             state=str(pull.get("state") or "open"),
             body=str(pull.get("body") or ""),
             head_ref=str((pull.get("head") or {}).get("ref") or ""),
+            author=str((pull.get("user") or {}).get("login") or ""),
         )
+
+    def opened_by(self, dispatch: Dispatch | None) -> bool:
+        """Whether the agent of `dispatch` may have opened it: its author or its branch's
+        prefix, where its preset knows them."""
+        if dispatch is None or not (dispatch.authors or dispatch.branch_prefix):
+            return True
+        prefix = dispatch.branch_prefix
+        return self.author in dispatch.authors or bool(prefix and self.head_ref.startswith(prefix))
 
 
 def named_issues(body: str, full_name: str) -> list[int]:
@@ -336,19 +499,31 @@ def follow_pull_request(
     repository = find_repository(session, repo.full_name)
     if repository is None:
         return
-    tasks = _followed(session, repository.id, pull, repo)
+    tasks = _followed(session, repository.id, pull, repo, _dispatches(settings))
     for task_id, issue in tasks:
         with exclusive(settings, card_lock(repo.full_name, issue)) as lease:
             _apply(session, settings, repo, boards, task_id, pull, lease)
 
 
+def _dispatches(settings: Settings) -> dict[str, Dispatch | None]:
+    try:
+        return {name: p.dispatch for name, p in load_profiles(settings).items()}
+    except SettingsError:
+        return {}
+
+
 def _followed(
-    session: Session, repository_id: int, pull: PullRequest, repo: RepositoryGateway
+    session: Session,
+    repository_id: int,
+    pull: PullRequest,
+    repo: RepositoryGateway,
+    dispatches: dict[str, Dispatch | None],
 ) -> list[tuple[int, int]]:
     """(task id, issue) of the hosted tasks the pull request belongs to: linked to it
-    already, or live and waiting for a pull request that closes their issue."""
+    already, or live and waiting for a pull request that closes their issue, opened by
+    their agent (its author or branch, where its preset knows them)."""
     hosted = (
-        select(Task.id, Ticket.issue_number, Task.pull_request_number, Task.status)
+        select(Task.id, Ticket.issue_number, Task.pull_request_number, Task.status, Task.agent)
         .join(Task.ticket)
         .where(Ticket.repository_id == repository_id, Task.dispatched_at.is_not(None))
     )
@@ -358,6 +533,7 @@ def _followed(
     ).all()
     session.commit()
     found = {row.id: row.issue_number for row in linked}
+    waiting = [row for row in waiting if pull.opened_by(dispatches.get(row.agent))]
     if waiting:
         issues = set(named_issues(pull.body, repo.full_name))
         if not issues:
@@ -539,3 +715,85 @@ def _expire(settings: Settings, expired: _Expired) -> int:
         reason = f"the agent `{expired.agent}` opened no pull request within {expired.timeout}s"
         show_failed(session, settings, BoardGateway(connection), repo, ticket, reason, lease)
     return 1
+
+
+# -- following a workflow's run ---------------------------------------------------------
+
+# Conclusions of a workflow run that mean its agent did not do the work.
+RUN_FAILED = frozenset({"failure", "cancelled", "timed_out", "startup_failure", "action_required"})
+
+
+@dataclass(frozen=True)
+class WorkflowRunEvent:
+    """What a `workflow_run` event says of the run a `hosted: workflow` task dispatched."""
+
+    id: int
+    action: str
+    conclusion: str | None
+    html_url: str
+
+    @classmethod
+    def from_payload(cls, action: str, run: dict[str, Any]) -> WorkflowRunEvent:
+        return cls(
+            id=int(run["id"]),
+            action=action,
+            conclusion=run.get("conclusion"),
+            html_url=str(run.get("html_url") or ""),
+        )
+
+
+def follow_workflow_run(
+    session: Session,
+    settings: Settings,
+    repo: RepositoryGateway,
+    boards: BoardGateway,
+    run: WorkflowRunEvent,
+) -> None:
+    """The run of a task's workflow started: its card to Building. It failed (or was
+    cancelled, or timed out): the task fails with the run's link. It succeeded: its pull
+    request says the rest."""
+    repository = find_repository(session, repo.full_name)
+    if repository is None:
+        return
+    found = session.execute(
+        select(Task.id, Ticket.issue_number)
+        .join(Task.ticket)
+        .where(Ticket.repository_id == repository.id, Task.workflow_run_id == run.id)
+    ).first()
+    session.commit()
+    if found is None:
+        return  # a run specbridge did not dispatch
+    if run.action == "in_progress" or (run.action == "completed" and run.conclusion in RUN_FAILED):
+        with exclusive(settings, card_lock(repo.full_name, found.issue_number)) as lease:
+            _apply_run(session, settings, repo, boards, found.id, run, lease)
+
+
+def _apply_run(
+    session: Session,
+    settings: Settings,
+    repo: RepositoryGateway,
+    boards: BoardGateway,
+    task_id: int,
+    run: WorkflowRunEvent,
+    lease: Lease,
+) -> None:
+    task = session.get_one(Task, task_id)
+    session.refresh(task)
+    ticket = task.ticket
+    session.refresh(ticket)
+    if task.status is not TaskStatus.RUNNING or ticket.state is not IssueState.OPEN:
+        session.commit()
+        return
+    if run.action == "in_progress":
+        _move(session, boards, ticket, TicketPhase.BUILDING, lease)
+        return
+    agent, issue = task.agent, ticket.issue_number
+    reason = f"its workflow run {run.html_url} ended: {run.conclusion}"
+    task.status, task.finished_at, task.error = TaskStatus.FAILED, datetime.now(UTC), reason
+    session.commit()
+    repo.comment_on_issue(
+        issue,
+        f"The workflow run of the agent `{agent}` ended `{run.conclusion}` ({run.html_url}), "
+        "so its task failed. Comment `/retry` to run it again.",
+    )
+    show_failed(session, settings, boards, repo, ticket, reason, lease)

@@ -24,6 +24,7 @@ from bot.agents.hosted import (
     handed_over_labels,
     named_issues,
 )
+from bot.agents.prompt import INSTRUCTION_FILES
 from bot.agents.reaper import reap_stale_tasks
 from bot.github import Board, RepositoryGateway, github_client
 from bot.github.failures import FAILED_LABEL
@@ -147,6 +148,16 @@ def _dispatch(settings: Settings, monkeypatch: pytest.MonkeyPatch, task_id: int)
     dispatch_task(task_id)
 
 
+def _no_instructions() -> None:
+    """The repository has no instructions for agents (AGENTS.md, ...)."""
+    for path in INSTRUCTION_FILES:
+        responses.get(
+            f"{MOCK_API}/repos/acme/rocket/contents/{path}",
+            status=404,
+            json={"message": "Not Found"},
+        )
+
+
 def _sent(index: int) -> dict:  # type: ignore[type-arg]
     return json.loads(responses.calls[index].request.body)
 
@@ -226,6 +237,7 @@ def test_copilot_is_assigned_with_the_persons_token_the_base_and_the_instruction
         },
         match=person,
     )
+    _no_instructions()
     responses.post(
         MOCK_GRAPHQL,
         json={"data": {"m0": {"assignable": {"id": "I_2"}}}},
@@ -236,13 +248,18 @@ def test_copilot_is_assigned_with_the_persons_token_the_base_and_the_instruction
     )
     _dispatch(settings, monkeypatch, task_id)
     assert _state(settings)[:2] == (TaskStatus.RUNNING, TicketPhase.ANALYZING)
-    assignment = _sent(1)["variables"]["m0"]
+    assignment = _sent(4)["variables"]["m0"]
     assert assignment["assignableId"] == "I_2" and assignment["assigneeIds"] == ["BOT_1"]
     agent = assignment["agentAssignment"]
     assert (agent["targetRepositoryId"], agent["baseRef"]) == ("R_1", "trunk")  # the default
     assert agent["customAgent"] == "tester"
     assert agent["customInstructions"].startswith("Run the tests before you finish.\n\n")
     assert "`Fixes #2`" in agent["customInstructions"]
+    # The prompt a local agent gets goes along: Copilot reads the issue only when assigned.
+    assert (
+        "This is issue https://ghe.example:8443/acme/rocket/issues/2"
+        in (agent["customInstructions"])
+    )
 
 
 @responses.activate
@@ -255,12 +272,13 @@ def test_github_refusing_copilot_fails_the_task_with_its_reason(
         MOCK_GRAPHQL,
         json={"data": {"repository": {"id": "R_1", "suggestedActors": {"nodes": []}}}},
     )
+    _no_instructions()
     responses.post(f"{ISSUE}/comments", json={"id": 1})
     responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     _dispatch(settings, monkeypatch, task_id)
     assert _state(settings)[:2] == (TaskStatus.FAILED, TicketPhase.ANALYZING)
-    assert "enable the Copilot coding agent" in _sent(1)["body"]
-    assert _sent(2) == {"labels": [FAILED_LABEL]}
+    assert "enable the Copilot coding agent" in _sent(4)["body"]
+    assert _sent(5) == {"labels": [FAILED_LABEL]}
 
 
 @responses.activate
