@@ -724,6 +724,7 @@ class FakeHub:
     # -- the Flask app -----------------------------------------------------------------
 
     def _build_app(self) -> Flask:
+        from fakehub.actions import register_actions
         from fakehub.admin import register_admin
         from fakehub.apps import register_apps
         from fakehub.assignees import register_assignees
@@ -753,6 +754,7 @@ class FakeHub:
         app.add_url_rule("/graphql", view_func=self._graphql, methods=["POST"])
         register_admin(app, self)
         register_apps(app, self)
+        register_actions(app, self)
         return app
 
     def _check_request(self) -> Any:

@@ -183,6 +183,8 @@ class Repo:
     teams: dict[str, list[str]] = field(default_factory=dict)
     # The status checks a protected branch requires, by branch (fakehub/protection.py).
     required_checks: dict[str, list[str]] = field(default_factory=dict)
+    # Workflow runs started by `workflow_dispatch`, by id (fakehub/actions.py).
+    workflow_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
