@@ -72,7 +72,7 @@ PRESETS: dict[str, HostedPreset] = {
             reads_issue_once=True,
             needs="the Copilot coding agent enabled for the repository; a person's token "
             "(SPECBRIDGE_AGENT_USER_TOKEN) with a Copilot seat and write access",
-            docs="https://docs.github.com/en/copilot/how-tos/use-copilot-agents/coding-agent",
+            docs="https://github.blog/changelog/2025-12-03-assign-issues-to-copilot-using-the-api",
         ),
         _preset(
             "claude",
@@ -86,8 +86,7 @@ PRESETS: dict[str, HostedPreset] = {
             reads_issue_once=True,
             needs="Claude enabled as a partner agent (organization: Settings → Copilot → "
             "Coding agent); a person's token with Copilot Pro+ or Enterprise",
-            docs="https://github.blog/changelog/2026-02-04-claude-and-codex-are-now-available-"
-            "in-public-preview-on-github/",
+            docs="https://claudecode.jp/en/news/engineer/github-agent-hq-claude-and-codex",
         ),
         _preset(
             "codex",
@@ -101,8 +100,7 @@ PRESETS: dict[str, HostedPreset] = {
             reads_issue_once=True,
             needs="Codex enabled as a partner agent (organization: Settings → Copilot → "
             "Coding agent); a person's token with Copilot Pro+ or Enterprise",
-            docs="https://github.blog/changelog/2026-02-04-claude-and-codex-are-now-available-"
-            "in-public-preview-on-github/",
+            docs="https://claudecode.jp/en/news/engineer/github-agent-hq-claude-and-codex",
         ),
         _preset(
             "kiro",
@@ -145,7 +143,7 @@ PRESETS: dict[str, HostedPreset] = {
             reads_issue_once=False,
             needs="a workflow running anthropics/claude-code-action@v1 on issue_comment, "
             "pull_request_review and pull_request_review_comment, with its API key secret",
-            docs="https://docs.anthropic.com/en/docs/claude-code/github-actions",
+            docs="https://github.com/anthropics/claude-code-action/blob/main/examples/claude.yml",
         ),
         _preset(
             "workflow",
