@@ -177,8 +177,9 @@ class FakeHub:
             private=bool(data.get("private")),
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
-            copilot=bool(data.get("copilot")),
+            copilot=bool(data.get("copilot")) or "copilot" in (data.get("agents") or []),
             teams=dict(data.get("teams") or {}),
+            agents=[a for a in data.get("agents") or [] if a != "copilot"],
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
