@@ -1,15 +1,22 @@
 """Tasks worked by an agent GitHub runs: dispatched, followed by their pull request,
-taken back.
+asked for revisions in the agent's own way, taken back.
 
-A profile with `github:` runs nothing here. When its ticket is ready the task is
-dispatched (the `dispatch_task` job): Copilot assigned the issue (with a person's
-token, SPECBRIDGE_AGENT_USER_TOKEN), a label added, or a comment posted, and the
-card goes to Analyzing. The task stays running, held by no worker (`dispatched_at`
-set: the reaper leaves it alone), while the bot follows the pull
-request that closes the issue: a draft → Building, ready for review → Testing,
-merged → the task succeeded (the issue's close makes the ticket done), closed
-unmerged → the task failed, the card back in Backlog, the label or assignment
-taken back and a comment. No pull request within the profile's `timeout` fails
+A profile with `hosted:` (a preset, bot/agents/hosted_presets.py) or `github:` runs
+nothing here. When its ticket is ready the task is dispatched (the `dispatch_task` job):
+Copilot, Claude or Codex assigned the issue (with a person's token,
+SPECBRIDGE_AGENT_USER_TOKEN, and the prompt a local agent would get in the assignment's
+custom instructions), a label added, a comment posted, or a workflow dispatched with the
+prompt as its input; the card goes to Analyzing. A review that requests changes, or
+`/revise`, on its pull request queues a revision: the same job posts the agent's revise
+comment (`@copilot …`, `/kiro fix …`) or dispatches the workflow again, and the new task
+follows the pull request from then on. A workflow's run is followed by its
+`workflow_run` events: one that fails fails the task with its link.
+
+The task stays running, held by no worker (`dispatched_at` set: the reaper leaves it
+alone), while the bot follows the pull request that closes the issue: a draft →
+Building, ready for review → Testing, merged → the task succeeded (the issue's close
+makes the ticket done), closed unmerged → the task failed, the card back in Backlog, the
+label or assignment taken back and a comment. No pull request within the profile's `timeout` fails
 the task the same way (`expire_dispatched_tasks`, a periodic chore).
 
 Every card write is made under the card's lock, as a local run's are; the session
@@ -304,6 +311,8 @@ class _Dispatch(TaskJob):
             ):
                 task.status, task.finished_at = TaskStatus.SUCCEEDED, datetime.now(UTC)
                 task.summary = f"its pull request is revised by task {self.task.id}"
+        # Followed from now on: its pull request's events find it in the same commit.
+        self.task.dispatched_at = datetime.now(UTC)
         self.session.commit()
 
     def _speaker(self, dispatch: Dispatch) -> RepositoryGateway:

@@ -64,13 +64,14 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
         return {"agents": str(error)}
     if runs_agents and no_agents(settings):
         return {"agents": f"{no_agents(settings)}: set it to a profiles file (README, Agents)"}
-    needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
+    needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.as_person)
     if needing and not settings.agent_user_token:
         names = ", ".join(f"`{n}`" for n in needing)
         return {
-            "agent_user_token": f"the agent profile {names} assigns issues to Copilot, which "
-            "GitHub allows only with a person's token: set SPECBRIDGE_AGENT_USER_TOKEN; "
-            "until then its tasks fail with a comment saying so"
+            "agent_user_token": f"the agent profile {names} assigns issues to Copilot (or "
+            "another agent that answers only a person), which GitHub allows only with a "
+            "person's token: set SPECBRIDGE_AGENT_USER_TOKEN; until then its tasks fail with "
+            "a comment saying so"
         }
     return {}
 
