@@ -102,9 +102,9 @@ CASES = [
 ]
 
 
-def _start(start_stack: StartStack, tmp_path: Path) -> Stack:
+def _start(start_stack: StartStack, tmp_path: Path, more: str = "") -> Stack:
     profiles = tmp_path / "agents.yaml"
-    profiles.write_text(PROFILES)
+    profiles.write_text(PROFILES + more)
     stack = start_stack(SPECBRIDGE_AGENTS=str(profiles))
     files = {".github/specbridge.yml": CONFIG, ".github/workflows/agent.yml": WORKFLOW}
     stack.create_repo(files, collaborators=PEOPLE, agents=["copilot", "claude", "codex"])
@@ -267,4 +267,44 @@ def test_a_failed_workflow_run_fails_the_task_with_the_runs_link(
     stack.settle()
     assert len(_runs(stack)) == 2
     assert _tasks(stack, number) == [TaskStatus.FAILED, TaskStatus.RUNNING]
+    assert stack.mismatches() == []
+
+
+def test_revise_on_copilots_pull_request_is_an_at_copilot_comment_up_to_max_revisions(
+    start_stack: StartStack, tmp_path: Path
+) -> None:
+    stack = _start(start_stack, tmp_path, "once:\n  hosted: copilot\n  max_revisions: 1\n")
+    stack.commit(REPO, {"specs/login.yaml": _spec("once")})
+    stack.settle()
+    [number] = [i["number"] for i in stack.issues(REPO) if i["title"].startswith("T-1")]
+    pull = _open_pull(stack, number, CASES[0])
+    stack.settle()
+
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{pull}/comments",
+        user="maintainer",
+        body="/revise Add a test for an empty password.",
+        author_association="COLLABORATOR",
+    )
+    stack.settle()
+    asked = [c for c in stack.comments(REPO, pull) if c["body"].startswith("@copilot ")]
+    [comment] = asked
+    assert "Add a test for an empty password." in comment["body"]
+    assert comment["user"] == "maintainer"
+    assert _tasks(stack, number) == [TaskStatus.SUCCEEDED, TaskStatus.RUNNING]
+
+    # The profile allows one revision: a review asks for nothing more of Copilot.
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/pulls/{pull}/reviews",
+        user="reviewer",
+        event="REQUEST_CHANGES",
+        body=REVIEW,
+    )
+    stack.settle()
+    assert [c for c in stack.comments(REPO, pull) if c["body"].startswith("@copilot ")] == asked
+    said = stack.comments(REPO, number)[-1]["body"]
+    assert "`max_revisions: 1`" in said
+    assert _tasks(stack, number) == [TaskStatus.SUCCEEDED, TaskStatus.RUNNING]
     assert stack.mismatches() == []
