@@ -15,7 +15,8 @@ trigger; webhook `workflow_run`):
   `{"conclusion": "success" | "failure" | "cancelled" | "timed_out" | ...}` (`workflow_run`
   in_progress, completed). What the agent does meanwhile, a test does through the admin
   routes (a commit on a branch, a pull request).
-- `GET /repos/{o}/{r}/actions/runs/{id}` reads a run; `GET /_admin/repos/{o}/{r}/actions/runs`
+- `GET /repos/{o}/{r}/actions/runs/{id}` reads a run, `POST .../actions/runs/{id}/cancel`
+  cancels one not completed (202; 409 once completed); `GET /_admin/repos/{o}/{r}/actions/runs`
   lists them with the inputs each was given.
 """
 
@@ -263,6 +264,21 @@ def register_actions(app: Flask, hub: Any) -> None:
             return error(404, "Not Found")
         run = repo.workflow_runs.get(run_id)
         return jsonify(run_json(repo, run)) if run else error(404, "Not Found")
+
+    @app.post("/repos/<owner>/<name>/actions/runs/<int:run_id>/cancel")
+    def cancel_run(owner: str, name: str, run_id: int) -> Any:
+        repo = state.repo(owner, name)
+        token = g.get("token")
+        if repo is None or not state.may_read(token, repo) or run_id not in repo.workflow_runs:
+            return error(404, "Not Found")
+        if not state.may_push(token, repo):
+            return error(403, "Resource not accessible by integration")
+        run = repo.workflow_runs[run_id]
+        if run["status"] == "completed":
+            return error(409, "Cannot cancel a workflow run that is completed.")
+        with state.lock:
+            advance(hub, repo, run, {"conclusion": "cancelled"})
+        return jsonify({}), 202
 
     @app.get("/_admin/repos/<owner>/<name>/actions/runs")
     def admin_runs(owner: str, name: str) -> Any:

@@ -52,10 +52,11 @@ from bot.github.hosted import (
     CopilotAssignment,
     CopilotRefused,
     HostedAgentGateway,
+    cancel_workflow_run,
     closing_issues,
     dispatch_workflow,
 )
-from bot.github.text import MAX_BODY, cut
+from bot.github.text import MAX_BODY, cut, shown
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.repositories import find_repository
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -292,7 +293,8 @@ class _Dispatch(TaskJob):
                 )
             number = self.task.pull_request_number
             assert number is not None
-            request = template.replace("{text}", (self.task.review or "").strip())
+            # The review's mentions are not the agent's to make: nobody else is notified.
+            request = template.replace("{text}", shown((self.task.review or "").strip()))
             body = cut(request, MAX_BODY - len(RELAYED)) + RELAYED
             self._speaker(dispatch).comment_on_issue(number, body)
             said = f"revision asked on #{number}"
@@ -401,16 +403,26 @@ def _said(error: GithubException) -> str:
 # -- taking it back ---------------------------------------------------------------------
 
 
-def withdraw(settings: Settings, repo: RepositoryGateway, issue: int, agent: str) -> str | None:
+def withdraw(
+    settings: Settings,
+    repo: RepositoryGateway,
+    issue: int,
+    agent: str,
+    workflow_run: int | None = None,
+) -> str | None:
     """Take the issue back from the hosted agent of `agent`: its label removed, Copilot
-    unassigned. What was done, for a reply; None when there was nothing to take back
-    (a comment cannot be)."""
+    (or Claude, Codex) unassigned, its workflow's run (`workflow_run`) cancelled. What was
+    done, for a reply; None when there was nothing to take back (a comment cannot be)."""
     try:
         profile = load_profiles(settings).get(agent)
     except SettingsError:
         return None
     dispatch = profile.dispatch if profile else None
     if dispatch is None:
+        return None
+    if dispatch.workflow and workflow_run:
+        if cancel_workflow_run(repo.connection, repo.full_name, workflow_run):
+            return f"its workflow run {workflow_run} is cancelled"
         return None
     if dispatch.label:
         repo.remove_label(issue, dispatch.label)
@@ -639,6 +651,7 @@ class _Expired:
     full_name: str
     installation: int | None
     issue: int
+    workflow_run: int | None
 
 
 def expire_dispatched_tasks(settings: Settings) -> int:
@@ -677,6 +690,7 @@ def expire_dispatched_tasks(settings: Settings) -> int:
                     repository.full_name,
                     repository.installation.github_id if repository.installation else None,
                     task.ticket.issue_number,
+                    task.workflow_run_id,
                 )
             )
     reported = 0
@@ -714,7 +728,7 @@ def _expire(settings: Settings, expired: _Expired) -> int:
         ticket = session.get_one(Task, expired.task_id).ticket
         ticket.repository  # noqa: B018 - loaded before the commit, read by show_failed
         session.commit()
-        taken = withdraw(settings, repo, expired.issue, expired.agent)
+        taken = withdraw(settings, repo, expired.issue, expired.agent, expired.workflow_run)
         repo.comment_on_issue(
             expired.issue,
             f"The agent `{expired.agent}` opened no pull request for this issue within its "

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from github import GithubException
+
 from bot.github.connection import GitHubConnection
 
 COPILOT_LOGIN = "copilot-swe-agent"
@@ -199,3 +201,15 @@ def dispatch_workflow(
     if not answer or not answer.get("workflow_run_id"):
         return None
     return WorkflowRun(int(answer["workflow_run_id"]), str(answer.get("html_url") or ""))
+
+
+def cancel_workflow_run(connection: GitHubConnection, full_name: str, run_id: int) -> bool:
+    """`POST /repos/{o}/{r}/actions/runs/{id}/cancel`; False when the run ended already
+    (GitHub answers 409)."""
+    try:
+        connection.rest("POST", f"/repos/{full_name}/actions/runs/{run_id}/cancel")
+    except GithubException as error:
+        if error.status == 409:
+            return False
+        raise
+    return True

@@ -120,9 +120,12 @@ class Steering:
             cancelled = cancel_live_tasks(ticket, f"by @{by}")
             # Handed to an agent GitHub runs: taken back from it (under the card's lock,
             # as it was handed over, so the two never cross).
-            hosted = [t.agent for t in cancelled if t.dispatched_at is not None]
+            hosted = [(t.agent, t.workflow_run_id) for t in cancelled if t.dispatched_at]
             stuck = self._show(ticket, TicketPhase.BACKLOG, move_card)
-            taken = [withdraw(self.settings, self.repo, ticket.issue_number, a) for a in hosted]
+            taken = [
+                withdraw(self.settings, self.repo, ticket.issue_number, agent, run)
+                for agent, run in hosted
+            ]
         card = _card_stays(stuck)
         if not cancelled:
             return f"No task was queued or running; the ticket is back in the backlog.{card}"

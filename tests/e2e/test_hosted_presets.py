@@ -265,8 +265,24 @@ def test_a_failed_workflow_run_fails_the_task_with_the_runs_link(
         author_association="COLLABORATOR",
     )
     stack.settle()
-    assert len(_runs(stack)) == 2
+    _, second = _runs(stack)
+    assert second["status"] == "queued"
     assert _tasks(stack, number) == [TaskStatus.FAILED, TaskStatus.RUNNING]
+
+    # /cancel cancels the run it dispatched.
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{number}/comments",
+        user="maintainer",
+        body="/cancel",
+        author_association="COLLABORATOR",
+    )
+    stack.settle()
+    assert [run["conclusion"] for run in _runs(stack)] == ["failure", "cancelled"]
+    assert _tasks(stack, number) == [TaskStatus.FAILED, TaskStatus.CANCELLED]
+    assert (
+        f"its workflow run {second['id']} is cancelled" in stack.comments(REPO, number)[-1]["body"]
+    )
     assert stack.mismatches() == []
 
 

@@ -91,6 +91,17 @@ def test_a_dispatch_starts_a_run_and_a_test_decides_how_it_ends(hub: FakeHub, re
     again = admin(hub, "POST", f"repos/{repo}/actions/runs/{run_id}", conclusion="success")
     assert again.status_code == 422
 
+    # A completed run cannot be cancelled; a queued one can.
+    cancel = f"{hub.url}/repos/{repo}/actions/runs/{run_id}/cancel"
+    headers = {"Authorization": f"token {_token(hub, repo)}"}
+    assert requests.post(cancel, headers=headers, timeout=30).status_code == 409
+    second = _dispatch(
+        hub, repo, "agent.yml", ref="main", inputs={"prompt": "x"}, return_run_details=True
+    ).json()["workflow_run_id"]
+    cancel = f"{hub.url}/repos/{repo}/actions/runs/{second}/cancel"
+    assert requests.post(cancel, headers=headers, timeout=30).status_code == 202
+    assert [r["conclusion"] for r in _runs(hub, repo)] == ["failure", "cancelled"]
+
     # Without `return_run_details`: 204, no body.
     assert _dispatch(hub, repo, "agent.yml", ref="main", inputs={"prompt": "x"}).status_code == 204
 
