@@ -727,6 +727,7 @@ class FakeHub:
     def _build_app(self) -> Flask:
         from fakehub.actions import register_actions
         from fakehub.admin import register_admin
+        from fakehub.agent_tasks import register_agent_tasks
         from fakehub.apps import register_apps
         from fakehub.assignees import register_assignees
         from fakehub.ci import register_ci
@@ -756,6 +757,7 @@ class FakeHub:
         register_admin(app, self)
         register_apps(app, self)
         register_actions(app, self)
+        register_agent_tasks(app, self)
         return app
 
     def _check_request(self) -> Any:

@@ -193,6 +193,8 @@ class Repo:
     teams: dict[str, list[str]] = field(default_factory=dict)
     # The status checks a protected branch requires, by branch (fakehub/protection.py).
     required_checks: dict[str, list[str]] = field(default_factory=dict)
+    # Tasks of GitHub's agent tasks API, by id (fakehub/agent_tasks.py).
+    agent_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Partner agents enabled here besides Copilot: "claude", "codex" (fakehub/copilot.py).
     agents: list[str] = field(default_factory=list)
     # Workflow runs started by `workflow_dispatch`, by id (fakehub/actions.py).

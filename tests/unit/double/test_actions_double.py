@@ -11,7 +11,13 @@ import pytest
 import requests
 
 from fakehub import FakeHub
-from tests.unit.double.shapes import admin, deliveries, delivery_count, webhook_errors
+from tests.unit.double.shapes import (
+    admin,
+    deliveries,
+    delivery_count,
+    rest_errors,
+    webhook_errors,
+)
 
 _names = count()
 WORKFLOW = """\
@@ -146,3 +152,34 @@ def test_a_persons_token_comments_as_that_person(hub: FakeHub, repo: str) -> Non
         timeout=30,
     )
     assert said.status_code == 201 and said.json()["user"]["login"] == "writer"
+
+
+# -- the agent tasks API -----------------------------------------------------------------
+
+
+def test_an_agent_task_is_started_with_a_persons_token_only(hub: FakeHub) -> None:
+    name = f"tasks{next(_names)}"
+    admin(hub, "POST", "repos", owner="acme", name=name, copilot=True).raise_for_status()
+    repo = f"acme/{name}"
+    url = f"{hub.url}/agents/repos/{repo}/tasks"
+    body = {"prompt": "Fix the login button\nand test it", "base_ref": "main"}
+
+    refused = requests.post(
+        url, json=body, headers={"Authorization": f"token {_token(hub, repo)}"}, timeout=30
+    )
+    assert refused.status_code == 403
+    assert "Server-to-server tokens" in refused.json()["message"]
+
+    person = {"Authorization": f"token {admin(hub, 'POST', 'tokens', user='mona').json()['token']}"}
+    created = requests.post(url, json=body, headers=person, timeout=30)
+    assert created.status_code == 201
+    task = created.json()
+    assert rest_errors("POST", "/agents/repos/{owner}/{repo}/tasks", task, "201") == []
+    assert task["state"] == "queued" and task["name"] == "Fix the login button"
+    listed = requests.get(url, headers=person, timeout=30).json()
+    assert [t["id"] for t in listed["tasks"]] == [task["id"]]
+
+    moved = admin(hub, "POST", f"repos/{repo}/agent-tasks/{task['id']}", state="in_progress")
+    assert moved.json()["state"] == "in_progress"
+    missing = requests.post(url, json={}, headers=person, timeout=30)
+    assert missing.status_code == 422
