@@ -491,10 +491,10 @@ class PullRequest:
         )
 
     def opened_by(self, dispatch: Dispatch | None) -> bool:
-        """Whether the agent of `dispatch` may have opened it: its author or its branch's
-        prefix, where its preset knows them."""
-        if dispatch is None or not (dispatch.authors or dispatch.branch_prefix):
-            return True
+        """Whether the agent of `dispatch` opened it, by its author or its branch's prefix
+        (False where its preset knows neither)."""
+        if dispatch is None:
+            return False
         prefix = dispatch.branch_prefix
         return self.author in dispatch.authors or bool(prefix and self.head_ref.startswith(prefix))
 
@@ -541,8 +541,8 @@ def _followed(
     dispatches: dict[str, Dispatch | None],
 ) -> list[tuple[int, int]]:
     """(task id, issue) of the hosted tasks the pull request belongs to: linked to it
-    already, or live and waiting for a pull request that closes their issue, opened by
-    their agent (its author or branch, where its preset knows them)."""
+    already, or live and waiting for a pull request that closes their issue (a closing
+    keyword, or GitHub's link); one that names no issue, by its agent's author or branch."""
     hosted = (
         select(Task.id, Ticket.issue_number, Task.pull_request_number, Task.status, Task.agent)
         .join(Task.ticket)
@@ -554,12 +554,17 @@ def _followed(
     ).all()
     session.commit()
     found = {row.id: row.issue_number for row in linked}
-    waiting = [row for row in waiting if pull.opened_by(dispatches.get(row.agent))]
     if waiting:
         issues = set(named_issues(pull.body, repo.full_name))
         if not issues:
             issues = set(_linked_issues(repo, pull.number))
         found |= {row.id: row.issue_number for row in waiting if row.issue_number in issues}
+        if not issues:
+            # It names no issue yet (an agent's first draft): its agent's, by its author
+            # or branch, when that agent waits on one issue only.
+            mine = [row for row in waiting if pull.opened_by(dispatches.get(row.agent))]
+            if len(mine) == 1:
+                found[mine[0].id] = mine[0].issue_number
     return sorted(found.items())
 
 

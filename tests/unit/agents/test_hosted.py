@@ -448,6 +448,25 @@ def test_a_pull_request_naming_no_issue_is_matched_by_githubs_links(
 
 
 @responses.activate
+def test_an_agents_first_draft_naming_no_issue_is_its_by_author(
+    settings: Settings, session: Session
+) -> None:
+    _task(session, "copilot", TaskStatus.RUNNING, dispatched_at=datetime.now(UTC))
+    no_links = {"data": {"repository": {"pullRequest": {"closingIssuesReferences": {"nodes": []}}}}}
+    responses.post(MOCK_GRAPHQL, json=no_links)
+    responses.post(MOCK_GRAPHQL, json=no_links)
+    cards = Cards()
+    # Someone else's pull request naming no issue is nobody's.
+    _follow(settings, cards, PullRequest(11, "opened", True, False, "open", "WIP", "x", "mona"))
+    assert _state(settings)[2].pull_request_number is None and cards.moves == []
+    # Copilot's first draft says "[WIP]" only: its author says whose it is.
+    draft = PullRequest(12, "opened", True, False, "open", "[WIP]", "copilot/fix", "Copilot")
+    _follow(settings, cards, draft)
+    assert _state(settings)[1] is TicketPhase.BUILDING
+    assert _state(settings)[2].pull_request_number == 12
+
+
+@responses.activate
 def test_other_pull_requests_and_finished_tasks_are_not_followed(
     settings: Settings, session: Session
 ) -> None:

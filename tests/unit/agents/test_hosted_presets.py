@@ -141,12 +141,12 @@ def _pull(author: str, head: str) -> PullRequest:
 
 def test_a_pull_request_is_recognised_by_its_author_or_its_branch(tmp_path: Path) -> None:
     copilot = _dispatch(tmp_path, "  hosted: copilot\n")
-    assert _pull("Copilot", "copilot/fix-2").opened_by(copilot)
+    assert _pull("Copilot", "feature/x").opened_by(copilot)
     assert _pull("someone", "copilot/fix-2").opened_by(copilot)
     assert not _pull("someone", "feature/fix-2").opened_by(copilot)
     kiro = _dispatch(tmp_path, "  hosted: kiro\n")
-    assert _pull("someone", "feature/fix-2").opened_by(kiro)  # Kiro names no branch
-    assert _pull("someone", "x").opened_by(None)
+    assert not _pull("someone", "feature/fix-2").opened_by(kiro)  # Kiro names neither
+    assert not _pull("someone", "x").opened_by(None)
 
 
 def test_the_reply_says_how_the_agent_is_asked(tmp_path: Path) -> None:
