@@ -209,12 +209,6 @@ class _Dispatch(TaskJob):
                 "SPECBRIDGE_AGENT_USER_TOKEN (a token of someone with a Copilot seat and "
                 "write access here) is not set; the operator sets it"
             )
-        if dispatch.as_person and not self.settings.agent_user_token:
-            raise DispatchRefused(
-                f"the agent of `hosted: {dispatch.preset}` answers a person with write access "
-                "only, and SPECBRIDGE_AGENT_USER_TOKEN (that person's token) is not set; the "
-                "operator sets it"
-            )
         return profile
 
     def _hand_over(self, profile: AgentProfile) -> str:
@@ -318,10 +312,18 @@ class _Dispatch(TaskJob):
         self.session.commit()
 
     def _speaker(self, dispatch: Dispatch) -> RepositoryGateway:
-        """Who posts the agent's label or comment: a person where the agent answers people
-        only (SPECBRIDGE_AGENT_USER_TOKEN, checked by `_profile`), else the App."""
-        if dispatch.as_person:
+        """Who posts the agent's label or comment: the person of SPECBRIDGE_AGENT_USER_TOKEN
+        where the agent answers people only (an assigned agent always has it: `_profile`),
+        else the App (/readyz warns that such an agent may not answer it)."""
+        if dispatch.as_person and self.settings.agent_user_token:
             return RepositoryGateway(user_client(self.settings), self.full_name)
+        if dispatch.as_person:
+            log.warning(
+                "%s: the agent of `hosted: %s` answers people only, and "
+                "SPECBRIDGE_AGENT_USER_TOKEN is not set: posted as the App",
+                self.full_name,
+                dispatch.preset,
+            )
         return self.repo
 
     def _prompt(self, profile: AgentProfile, review: str | None = None) -> str:

@@ -69,9 +69,10 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
         names = ", ".join(f"`{n}`" for n in needing)
         return {
             "agent_user_token": f"the agent profile {names} assigns issues to Copilot (or "
-            "another agent that answers only a person), which GitHub allows only with a "
-            "person's token: set SPECBRIDGE_AGENT_USER_TOKEN; until then its tasks fail with "
-            "a comment saying so"
+            "hands them to another agent that answers only a person), which GitHub allows "
+            "only with a person's token: set SPECBRIDGE_AGENT_USER_TOKEN; until then its "
+            "assignments fail with a comment saying so, and its labels and comments come "
+            "from the App, which the agent may ignore"
         }
     return {}
 
