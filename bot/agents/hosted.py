@@ -244,8 +244,9 @@ class _Dispatch(TaskJob):
             raise DispatchRefused(f"GitHub did not assign {login}: {refusal}") from None
         except GithubException as error:
             if error.status in (401, 403, 404, 422):
+                said = f"{error.status} {_said(error)}".rstrip()
                 raise DispatchRefused(
-                    f"GitHub did not assign {login}: {error.status} {_said(error)}".rstrip()
+                    f"GitHub did not assign {login}: {said}{_needs(dispatch)}"
                 ) from None
             raise
         return f"{login} assigned"
@@ -263,9 +264,10 @@ class _Dispatch(TaskJob):
             )
         except GithubException as error:
             if error.status in (403, 404, 422):
+                said = f"{error.status} {_said(error)}".rstrip()
                 raise DispatchRefused(
-                    f"GitHub did not run the workflow `{dispatch.workflow}`: {error.status} "
-                    f"{_said(error)}".rstrip()
+                    f"GitHub did not run the workflow `{dispatch.workflow}`: {said}"
+                    f"{_needs(dispatch)}"
                 ) from None
             raise
         self.session.refresh(self.task)
@@ -392,6 +394,11 @@ def workflow_inputs(dispatch: Dispatch, prompt: str, issue: int) -> dict[str, st
         extra = _json_length(prompt) - len(prompt) + _json_length(CUT_NOTE) - len(CUT_NOTE)
         prompt = cut(prompt, max(0, room - extra), CUT_NOTE)
     return dispatch.workflow_inputs(prompt, issue)
+
+
+def _needs(dispatch: Dispatch) -> str:
+    """What the preset needs enabled on GitHub, to add to GitHub's refusal."""
+    return f" (it needs {dispatch.spec.needs})" if dispatch.spec else ""
 
 
 def _json_length(value: object) -> int:

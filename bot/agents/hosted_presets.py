@@ -45,10 +45,8 @@ class HostedPreset:
     # Whether its comments must come from a person (SPECBRIDGE_AGENT_USER_TOKEN): the agent
     # answers a person with write access only, never another App.
     as_person: bool
-    # Whether it reads the issue only when started: the prompt then goes along with it.
-    reads_issue_once: bool
-    needs: str  # what must be enabled on GitHub, for docs and errors
-    docs: str
+    needs: str  # what must be enabled on GitHub: said when GitHub refuses to start it
+    docs: str  # where its way to start and to revise is documented (docs/hosted-agents.md)
 
 
 def _preset(name: str, **fields: Any) -> HostedPreset:
@@ -69,7 +67,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix="copilot/",
             settings=_ASSIGNED,
             as_person=True,
-            reads_issue_once=True,
             needs="the Copilot coding agent enabled for the repository; a person's token "
             "(SPECBRIDGE_AGENT_USER_TOKEN) with a Copilot seat and write access",
             docs="https://github.blog/changelog/2025-12-03-assign-issues-to-copilot-using-the-api",
@@ -83,7 +80,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix="claude/",
             settings=_ASSIGNED,
             as_person=True,
-            reads_issue_once=True,
             needs="Claude enabled as a partner agent (organization: Settings → Copilot → "
             "Coding agent); a person's token with Copilot Pro+ or Enterprise",
             docs="https://claudecode.jp/en/news/engineer/github-agent-hq-claude-and-codex",
@@ -97,7 +93,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix="codex/",
             settings=_ASSIGNED,
             as_person=True,
-            reads_issue_once=True,
             needs="Codex enabled as a partner agent (organization: Settings → Copilot → "
             "Coding agent); a person's token with Copilot Pro+ or Enterprise",
             docs="https://claudecode.jp/en/news/engineer/github-agent-hq-claude-and-codex",
@@ -111,7 +106,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix=None,
             settings=frozenset({"label", "revise"}),
             as_person=True,
-            reads_issue_once=False,
             needs="the Kiro Agent GitHub App installed on the repository, and the person "
             "whose token specbridge uses connected to Kiro",
             docs="https://kiro.dev/docs/autonomous-agent/github",
@@ -125,7 +119,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix="openhands-fix-issue-",
             settings=frozenset({"label", "revise"}),
             as_person=False,
-            reads_issue_once=False,
             needs="the OpenHands resolver workflow (.github/workflows/openhands-resolver.yml) "
             "with its secrets, and Actions allowed to create pull requests",
             docs="https://docs.openhands.dev/usage/how-to/github-action",
@@ -140,7 +133,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix="claude/",
             settings=frozenset({"revise"}),
             as_person=True,
-            reads_issue_once=False,
             needs="a workflow running anthropics/claude-code-action@v1 on issue_comment, "
             "pull_request_review and pull_request_review_comment, with its API key secret",
             docs="https://github.com/anthropics/claude-code-action/blob/main/examples/claude.yml",
@@ -154,7 +146,6 @@ PRESETS: dict[str, HostedPreset] = {
             branch_prefix=None,
             settings=frozenset({"workflow", "inputs", "base"}),
             as_person=False,
-            reads_issue_once=True,
             needs="a workflow with `on: workflow_dispatch` taking the prompt as an input; the "
             "App's Actions permission (write) and its workflow_run event",
             docs="https://docs.github.com/en/rest/actions/workflows"

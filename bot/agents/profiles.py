@@ -145,10 +145,6 @@ class Dispatch:
         return bool(self.assign) or bool(self.spec and self.spec.as_person)
 
     @property
-    def reads_issue_once(self) -> bool:
-        return bool(self.assign or self.workflow)
-
-    @property
     def authors(self) -> tuple[str, ...]:
         return self.spec.authors if self.spec else ()
 

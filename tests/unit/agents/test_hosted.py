@@ -54,6 +54,9 @@ copilot:
   github: {assign: copilot, instructions: "Run the tests before you finish.", custom_agent: tester}
 local:
   command: "true"
+runner:
+  hosted: workflow
+  workflow: agent.yml
 """
 ISSUE = f"{MOCK_API}/repos/acme/rocket/issues/2"
 
@@ -279,6 +282,31 @@ def test_github_refusing_copilot_fails_the_task_with_its_reason(
     assert _state(settings)[:2] == (TaskStatus.FAILED, TicketPhase.ANALYZING)
     assert "enable the Copilot coding agent" in _sent(4)["body"]
     assert _sent(5) == {"labels": [FAILED_LABEL]}
+
+
+@responses.activate
+def test_a_workflow_github_will_not_run_fails_the_task_with_its_words(
+    settings: Settings, session: Session, cards: Cards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = _task(session, "runner")
+    _no_instructions()
+    dispatches = f"{MOCK_API}/repos/acme/rocket/actions/workflows/agent.yml/dispatches"
+    responses.post(
+        dispatches, status=422, json={"message": 'Unexpected inputs provided: ["prompt"]'}
+    )
+    responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
+    _dispatch(settings, monkeypatch, task_id)
+    assert _state(settings)[0] is TaskStatus.FAILED
+    sent = _sent(3)
+    assert sent["ref"] == "trunk" and sent["return_run_details"] is True
+    assert "This is issue" in sent["inputs"]["prompt"]
+    said = _sent(4)["body"]
+    assert (
+        'GitHub did not run the workflow `agent.yml`: 422 Unexpected inputs provided: ["prompt"]'
+        in said
+    )
+    assert "it needs a workflow with `on: workflow_dispatch`" in said
 
 
 @responses.activate

@@ -74,7 +74,7 @@ def test_copilot_takes_its_assignment_settings(tmp_path: Path) -> None:
         "  instructions: Run the tests.\n",
     )
     assert (dispatch.custom_agent, dispatch.model, dispatch.base) == ("tester", "gpt-5", "dev")
-    assert dispatch.assignee == "copilot-swe-agent" and dispatch.reads_issue_once
+    assert dispatch.assignee == "copilot-swe-agent"
 
 
 def test_a_profiles_own_revise_template_wins(tmp_path: Path) -> None:
@@ -155,3 +155,10 @@ def test_the_reply_says_how_the_agent_is_asked(tmp_path: Path) -> None:
     )
     workflow = _dispatch(tmp_path, "  hosted: workflow\n  workflow: a.yml\n")
     assert relay_way(workflow) == "a new run of `a.yml` told the request"
+
+
+def test_the_documentation_shows_every_preset_and_where_it_is_documented() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "hosted-agents.md").read_text()
+    for preset in PRESETS.values():
+        assert f"| `{preset.name}` |" in docs
+        assert preset.docs in docs
