@@ -413,6 +413,8 @@ class Task(Base):
     # A revision that fixes what the repository's checks found (its `review` says what),
     # not one a person asked for.
     fixes_checks: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The workflow run a `hosted: workflow` task dispatched (bot/agents/hosted.py).
+    workflow_run_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

@@ -56,6 +56,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import column_for
 from bot.github.text import MAX_BODY, MAX_TITLE, cut, shown
+from bot.github.user_token import known_user_tokens
 from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -413,7 +414,7 @@ class _Planning:
         self._secrets = [
             settings.github_webhook_secret,
             settings.github_token,
-            settings.agent_user_token,
+            *known_user_tokens(settings),
             settings.status_token,
             self.repo.connection.token,
             *(v for k, v in own.items() if defaults.get(k) != v),

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import RELAYED
 from bot.events.router import Event, router
 from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
@@ -54,7 +55,12 @@ PLACES = {
 
 
 def _from_a_bot(payload: dict[str, Any]) -> bool:
-    user = (payload.get("comment") or {}).get("user") or {}
+    """A bot's comment, or one specbridge posted with a person's token to ask a hosted
+    agent for a revision (it quotes a review, whose lines are not that person's commands)."""
+    comment = payload.get("comment") or {}
+    user = comment.get("user") or {}
+    if RELAYED in (comment.get("body") or ""):
+        return True
     return user.get("type") == "Bot" or user.get("login", "").endswith("[bot]")
 
 

@@ -2,9 +2,11 @@
 pull request runs the agent again on its branch, told what the review says.
 
 Only a review that requests changes, by a person with write access, on a pull
-request one of our Tasks opened (its number and its `specbridge/...` head
-branch): an approval, a plain comment, a bot's review (our own included) or a
-review of anyone else's pull request runs nothing and says nothing. The review's
+request one of our Tasks opened or follows (its number and its head branch: a local
+agent's `specbridge/...`, or the branch of an agent GitHub runs): an approval, a
+plain comment, a bot's review (our own included) or a review of anyone else's pull
+request runs nothing and says nothing. For an agent GitHub runs, the revision is
+asked in its own way (bot/agents/hosted.py). The review's
 body and each of its line comments (read back from GitHub, file and line) go
 into the prompt; the run is a new Task with the next revision, on the same
 branch and pull request (`Steering.revise`, as `/revise` on the issue).
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 # A review is recorded as this command, on this line (comments' commands start at 1).
 REVIEW_COMMAND = "review"
 REVIEW_LINE = 0
-AGENT_BRANCHES = "specbridge/"
 PLANNING_BRANCHES = "specbridge/plan/"
 
 
@@ -54,7 +55,7 @@ def on_review(event: Event) -> None:
     if user.get("type") == "Bot" or login.endswith("[bot]"):
         return  # specbridge's own reviews, and other bots': no loops
     head = pull.get("head") or {}
-    if not (head.get("ref") or "").startswith(AGENT_BRANCHES):
+    if not head.get("ref"):
         return
     if ((head.get("repo") or {}).get("full_name")) != event.repository_full_name:
         return  # a fork's branch of the same name
