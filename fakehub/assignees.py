@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, abort, g, jsonify, request
 
+from fakehub.http import error
 from fakehub.state import Issue, now, user
 from fakehub.webhooks import issue_payload
 
@@ -66,7 +67,6 @@ def _names(items: list[Any], key: str) -> list[str]:
 
 def register_assignees(app: Flask, hub: Any) -> None:
     from fakehub import copilot
-    from fakehub.server import error
 
     state = hub.state
 

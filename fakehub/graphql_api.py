@@ -24,6 +24,7 @@ from graphql.language import FieldNode, OperationDefinitionNode
 
 from fakehub import copilot
 from fakehub.fixtures import FIXTURES
+from fakehub.http import Refused, SubIssueRefused, TooQuickly
 from fakehub.limits import MAX_PAGE
 from fakehub.state import BOT, COPILOT, Issue, Project, State, new_id, node_id, now
 
@@ -335,7 +336,6 @@ class _Root(dict):  # type: ignore[type-arg]
         }
 
     def _add_sub_issue(self, input: dict[str, Any]) -> dict[str, Any]:
-        from fakehub.server import SubIssueRefused
 
         parent, child = self._issue(input["issueId"]), self._issue(input.get("subIssueId"))
         try:
@@ -426,7 +426,6 @@ class _Root(dict):  # type: ignore[type-arg]
 
     def _guarded(self, action):  # type: ignore[no-untyped-def]
         """GitHub's refusals as GraphQL errors on the alias."""
-        from fakehub.server import Refused, TooQuickly
 
         try:
             return action()

@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.http import error
+
 SUMMARY_FIELDS = (
     "id",
     "guid",
@@ -85,7 +87,6 @@ def _unbase64(part: str) -> bytes:
 
 
 def register_hook_deliveries(app: Flask, hub: Any) -> None:
-    from fakehub.server import error
 
     def refused() -> Any:
         reason = app_jwt_refusal(g.get("token"))

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 
 from fakehub.git import git
+from fakehub.http import error
 from fakehub.pulls import ref_json
 
 ZERO = "0" * 40
@@ -19,7 +20,6 @@ ZERO = "0" * 40
 
 def register_refs(app: Flask, hub: Any) -> None:
     from fakehub.copilot import actor_of
-    from fakehub.server import error
 
     state = hub.state
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from flask import Flask, abort, g, jsonify, request
 
 from fakehub import copilot
+from fakehub.http import Refused, SubIssueRefused, TooQuickly, error, rate_limited
 from fakehub.limits import RateLimited
 from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
@@ -23,7 +24,6 @@ MAX_COMPARED_FILES = 300
 
 
 def register_rest(app: Flask, hub: Any) -> None:
-    from fakehub.server import Refused, SubIssueRefused, TooQuickly, error
 
     state = hub.state
 
@@ -50,9 +50,7 @@ def register_rest(app: Flask, hub: Any) -> None:
         try:
             hub.budgets.check_content(token)
         except RateLimited as limited:
-            from fakehub.server import _rate_limited
-
-            return _rate_limited(limited.retry_after)
+            return rate_limited(limited.retry_after)
         return changing(action)
 
     def changing(action: Callable[[], Any]) -> Any:

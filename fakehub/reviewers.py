@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.http import Refused, error
 from fakehub.state import Repo, user
 from fakehub.webhooks import pull_request_json, team_json
 
@@ -44,7 +45,6 @@ def request_reviewers(
     actor: str,
 ) -> None:
     """Ask people and teams to review, as the REST API does (refusals first, all or nothing)."""
-    from fakehub.server import Refused
 
     author = pull["user"]["login"]
     if author in users:
@@ -186,7 +186,6 @@ def _send(hub: Any, repo: Repo, pull: dict[str, Any], actor: str, action: str, *
 
 def register_reviewers(app: Flask, hub: Any) -> None:
     from fakehub.copilot import actor_of
-    from fakehub.server import Refused, error
 
     state = hub.state
 
