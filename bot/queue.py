@@ -66,6 +66,7 @@ JOBS = frozenset(
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
+        "bot.agents.planning.run_planning",
     }
 )
 JOB_TIMEOUT_SECONDS = 15 * 60

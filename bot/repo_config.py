@@ -28,6 +28,9 @@ STATUS_KEYS = (*PHASES, "failed")
 # specbridge/progress (never a push to a protected branch), a commit on the
 # default branch, or not at all.
 WRITE_BACK = ("pull_request", "commit", "off")
+# How a planned spec goes from one phase to the next once its pull request merges: when
+# a person comments `/plan` or `/tasks` (manual), or at once (auto).
+PLANNING_PHASES = ("manual", "auto")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class RepoConfig:
     # The spec formats read (specs/sources.py); by default every one, wherever found.
     formats: tuple[str, ...] = FORMATS
     write_back: str = "pull_request"
+    # The agent profile (SPECBRIDGE_AGENTS) that writes specs from ideas (bot/agents/planning.py).
+    planner: str | None = None
+    phases: str = "manual"
 
     @property
     def has_board(self) -> bool:
@@ -73,6 +79,8 @@ class RepoConfig:
             status=dict(data.get("status") or {}),
             formats=tuple(data.get("formats") or FORMATS),
             write_back=data.get("write_back") or "pull_request",
+            planner=data.get("planner"),
+            phases=data.get("phases") or "manual",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +94,8 @@ class RepoConfig:
             "status": self.status,
             "formats": list(self.formats),
             "write_back": self.write_back,
+            "planner": self.planner,
+            "phases": self.phases,
         }
 
 
@@ -118,7 +128,8 @@ def _parse(text: bytes) -> RepoConfig:
         return RepoConfig()
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
-    unknown = set(data) - {"specs_path", "project", "status", "formats", "write_back"}
+    known = {"specs_path", "project", "status", "formats", "write_back", "planner", "phases"}
+    unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
     specs_path = data.get("specs_path", "specs/")
@@ -132,7 +143,23 @@ def _parse(text: bytes) -> RepoConfig:
         status=_status(data.get("status")),
         formats=_formats(data.get("formats")),
         write_back=_write_back(data.get("write_back", "pull_request")),
+        planner=_planner(data.get("planner")),
+        phases=_phases(data.get("phases", "manual")),
     )
+
+
+def _planner(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("planner must name an agent profile")
+    return value.strip()
+
+
+def _phases(value: Any) -> str:
+    if value not in PLANNING_PHASES:
+        raise ConfigError(f"phases must be one of {', '.join(PLANNING_PHASES)}")
+    return str(value)
 
 
 def _formats(value: Any) -> tuple[str, ...]:

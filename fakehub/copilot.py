@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import request
 
-from fakehub.state import BOT, COPILOT, Issue, Repo, now, user
+from fakehub.state import BOT, COPILOT, PARTNER_AGENTS, Issue, Repo, now, user
 
 AGENT_LOGIN = COPILOT["app"]  # `copilot-swe-agent`, as suggestedActors names it
 # How REST requests name Copilot among assignees (docs: `copilot-swe-agent[bot]`).
@@ -106,6 +106,18 @@ def copilot_node() -> dict[str, Any]:
     }
 
 
+def partner_node(login: str) -> dict[str, Any]:
+    """Claude or Codex, as suggestedActors lists them where a repository enabled them."""
+    node = user_node(login)
+    node.update(url=f"https://github.com/apps/{login}", resourcePath=f"/apps/{login}")
+    return node
+
+
+def agent_logins() -> set[str]:
+    """The logins of the agents GitHub hosts, as assignees."""
+    return {COPILOT["login"], *PARTNER_AGENTS}
+
+
 def user_node(login: str) -> dict[str, Any]:
     shown = user(login)
     return {
@@ -128,8 +140,9 @@ def suggested_actors(
     """Copilot first where it is enabled and the viewer is a person (an installation
     token does not see it), then the people who may be assigned."""
     actors: list[dict[str, Any]] = []
-    if "CAN_BE_ASSIGNED" in capabilities and repo.copilot and is_user_token(state, token):
-        actors.append(copilot_node())
+    if "CAN_BE_ASSIGNED" in capabilities and is_user_token(state, token):
+        actors += [copilot_node()] if repo.copilot else []
+        actors += [partner_node(login) for login in repo.agents if login in PARTNER_AGENTS]
     people = [repo.owner] if repo.owner_type == "User" else []
     people += [login for login in repo.collaborators if login not in people]
     actors += [user_node(login) for login in people]
@@ -143,6 +156,9 @@ def login_of(state: Any, node: str) -> str | None:
     """The login of a User or Bot node id the double knows."""
     if node == bot_id():
         return COPILOT["login"]
+    partner = next((p for p in PARTNER_AGENTS if user(p)["node_id"] == node), None)
+    if partner is not None:
+        return partner
     known = {BOT["login"], "octocat", *state.user_tokens.values()}
     for repo in state.repos.values():
         known |= {repo.owner, *repo.collaborators}
@@ -158,11 +174,18 @@ def check(
     token: str | None,
     agent: dict[str, Any] | None,
     graphql: bool,
+    login: str = COPILOT["login"],
 ) -> dict[str, Any]:
     """The assignment GitHub would accept for an issue of `repo`, or CopilotRefused.
-    `agent` is the agent assignment with GraphQL's names (`baseRef`, ...)."""
+    `agent` is the agent assignment with GraphQL's names (`baseRef`, ...); `login` the
+    agent assigned (Copilot, or a partner agent: Claude, Codex)."""
     state = hub.state
     agent = agent or {}
+    if login in PARTNER_AGENTS and login not in repo.agents:
+        raise CopilotRefused(
+            f"{login} is not available as an assignee for {repo.full_name}: the agent is not "
+            "enabled there"
+        )
     if graphql and FEATURE not in features():
         raise CopilotRefused(
             f"Assigning Copilot through the API needs the header `GraphQL-Features: {FEATURE}`"
@@ -172,7 +195,7 @@ def check(
             "Copilot can be assigned only with a user token (a personal access token or a "
             "GitHub App user-to-server token), not an installation token"
         )
-    if not repo.copilot:
+    if login == COPILOT["login"] and not repo.copilot:
         raise CopilotRefused(
             f"{AGENT_LOGIN} is not available as an assignee for {repo.full_name}: the Copilot "
             "coding agent is not enabled there"
@@ -188,7 +211,7 @@ def check(
                 f"'{agent['targetRepositoryId']}'",
                 "NOT_FOUND",
             )
-        if not target.copilot:
+        if login == COPILOT["login"] and not target.copilot:
             raise CopilotRefused(
                 f"Could not assign agent: the Copilot coding agent is not enabled in "
                 f"{target.full_name}"
@@ -211,15 +234,18 @@ def check(
         "model": agent.get("model") or "",
         "assigned_by": actor_of(state, token),
         "via": "graphql" if graphql else "rest",
+        "agent": login,
     }
 
 
 def assign(hub: Any, issue: Issue, assignment: dict[str, Any], actor: str) -> None:
-    """Copilot joins the issue's assignees (`issues` assigned) and the assignment is kept."""
+    """The agent (Copilot, or a partner agent) joins the issue's assignees (`issues`
+    assigned) and the assignment is kept."""
     from fakehub.assignees import add_assignees
 
-    already = COPILOT["login"] in issue.assignees
-    add_assignees(hub, issue, [COPILOT["login"]], actor)
+    login = assignment.get("agent") or COPILOT["login"]
+    already = login in issue.assignees
+    add_assignees(hub, issue, [login], actor)
     if not already:
         issue.repo.copilot_assignments.append(
             {"issue": issue.number, "accepted": True, "assigned_at": now(), **assignment}
@@ -284,11 +310,12 @@ def take_from_graphql(
     error on the mutation's alias."""
     from fakehub.graphql_api import GraphQLError
 
-    others = [login for login in logins if login != COPILOT["login"]]
+    others = [login for login in logins if login not in agent_logins()]
     if len(others) == len(logins):
         return others, None
+    wanted = next(login for login in logins if login in agent_logins())
     try:
-        return others, check(root.hub, repo, root.token, agent, graphql=True)
+        return others, check(root.hub, repo, root.token, agent, graphql=True, login=wanted)
     except CopilotRefused as refusal:
         refused(repo, number, str(refusal), "graphql")
         error = GraphQLError(str(refusal))
@@ -323,7 +350,7 @@ def _change(root: Any, input: dict[str, Any], wanted: list[str], replace: bool) 
     actor = actor_of(root.state, root.token)
     if replace:
         remove_assignees(root.hub, issue, [a for a in issue.assignees if a not in wanted], actor)
-    add_assignees(root.hub, issue, [w for w in new if w != COPILOT["login"]], actor)
+    add_assignees(root.hub, issue, [w for w in new if w not in agent_logins()], actor)
     if assignment is not None:
         assign(root.hub, issue, assignment, actor)
     return {"assignable": issue_node(root.state, issue), "clientMutationId": None}

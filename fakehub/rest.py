@@ -259,8 +259,11 @@ def register_rest(app: Flask, hub: Any) -> None:
             return _paged([c for c in issue.comments if since is None or c["updated_at"] >= since])
         body = request.get_json()["body"]
         token = g.get("token") or "anonymous"
+        # The App's token comments as its bot; a person's token as that person.
+        author = copilot.actor_of(state, token)
+        association = _association(issue.repo, author)
         return creating(
-            lambda: (jsonify(hub.add_comment(issue, BOT["login"], body, "NONE", token)), 201)
+            lambda: (jsonify(hub.add_comment(issue, author, body, association, token)), 201)
         )
 
     @app.post("/repos/<owner>/<name>/issues/comments/<int:comment_id>/reactions")
@@ -486,3 +489,10 @@ def _paged(items: list[dict[str, Any]]) -> Any:
         query = "&".join(f"{k}={v}" for k, v in request.args.items() if k != "page")
         response.headers["Link"] = f'<{base}?{query}&page={page + 1}>; rel="next"'
     return response
+
+
+def _association(repo: Any, login: str) -> str:
+    """How GitHub shows a commenter's tie to the repository (`author_association`)."""
+    if login == repo.owner:
+        return "OWNER"
+    return "COLLABORATOR" if login in repo.collaborators else "NONE"

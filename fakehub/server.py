@@ -145,8 +145,9 @@ class FakeHub:
             private=bool(data.get("private")),
             collaborators=data.get("collaborators") or {},
             installed=data.get("installed", True),
-            copilot=bool(data.get("copilot")),
+            copilot=bool(data.get("copilot")) or "copilot" in (data.get("agents") or []),
             teams=dict(data.get("teams") or {}),
+            agents=[a for a in data.get("agents") or [] if a != "copilot"],
         )
         self.state.repos[repo.full_name] = repo
         if data.get("project"):
@@ -692,7 +693,9 @@ class FakeHub:
     # -- the Flask app -----------------------------------------------------------------
 
     def _build_app(self) -> Flask:
+        from fakehub.actions import register_actions
         from fakehub.admin import register_admin
+        from fakehub.agent_tasks import register_agent_tasks
         from fakehub.apps import register_apps
         from fakehub.assignees import register_assignees
         from fakehub.ci import register_ci
@@ -723,6 +726,8 @@ class FakeHub:
         register_admin(app, self)
         register_apps(app, self)
         register_oauth(app, self)
+        register_actions(app, self)
+        register_agent_tasks(app, self)
         return app
 
     def _check_request(self) -> Any:

@@ -17,6 +17,12 @@ BOT = {"login": "specbridge[bot]", "id": 900001, "type": "Bot"}
 # GitHub's Copilot coding agent: REST and webhooks show it as the Bot `Copilot`
 # (https://github.com/apps/copilot-swe-agent); GraphQL's suggestedActors as `copilot-swe-agent`.
 COPILOT = {"login": "Copilot", "id": 198982749, "type": "Bot", "app": "copilot-swe-agent"}
+# Partner agents GitHub hosts besides Copilot (public preview, February 2026), assignable
+# where a repository enabled them (`POST /_admin/repos` with `"agents": ["claude"]`).
+PARTNER_AGENTS = {
+    "claude": {"login": "claude", "id": 198982801, "type": "Bot", "app": "claude"},
+    "codex": {"login": "codex", "id": 198982802, "type": "Bot", "app": "codex"},
+}
 # A board made on github.com gets these Status options.
 GITHUB_DEFAULT_STATUS = ("Todo", "In Progress", "Done")
 # Who moves a card when one of a board's built-in workflows does.
@@ -44,6 +50,8 @@ def user(login: str, kind: str | None = None) -> dict[str, Any]:
         kind, user_id = "Bot", BOT["id"]
     elif login == COPILOT["login"]:
         kind, user_id = "Bot", COPILOT["id"]
+    elif login in PARTNER_AGENTS:
+        kind, user_id = "Bot", PARTNER_AGENTS[login]["id"]
     else:
         user_id = abs(hash(login)) % 10_000_000
         if login.endswith("[bot]"):  # an App's bot account (GitHub's project automation, ...)
@@ -55,7 +63,9 @@ def user(login: str, kind: str | None = None) -> dict[str, Any]:
     return {
         "login": login,
         "id": user_id,
-        "node_id": node_id("BOT" if login == COPILOT["login"] else "U", user_id),
+        "node_id": node_id(
+            "BOT" if login == COPILOT["login"] or login in PARTNER_AGENTS else "U", user_id
+        ),
         "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
         "gravatar_id": "",
         "url": base,
@@ -183,6 +193,12 @@ class Repo:
     teams: dict[str, list[str]] = field(default_factory=dict)
     # The status checks a protected branch requires, by branch (fakehub/protection.py).
     required_checks: dict[str, list[str]] = field(default_factory=dict)
+    # Tasks of GitHub's agent tasks API, by id (fakehub/agent_tasks.py).
+    agent_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Partner agents enabled here besides Copilot: "claude", "codex" (fakehub/copilot.py).
+    agents: list[str] = field(default_factory=list)
+    # Workflow runs started by `workflow_dispatch`, by id (fakehub/actions.py).
+    workflow_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

@@ -413,6 +413,8 @@ class Task(Base):
     # A revision that fixes what the repository's checks found (its `review` says what),
     # not one a person asked for.
     fixes_checks: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The workflow run a `hosted: workflow` task dispatched (bot/agents/hosted.py).
+    workflow_run_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 
@@ -563,3 +565,51 @@ class AgentUserToken(Base):
     lost: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class PlanningStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    ASKING = "asking"  # the planner asked questions on the idea's issue: it waits for answers
+    OPENED = "opened"  # its pull request is open, for people to review and merge
+    MERGED = "merged"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class PlanningRun(Base):
+    """One run of the planner for an idea's issue: one phase of its spec (requirements,
+    design, tasks), written by an agent and proposed in a pull request
+    (bot/agents/planning.py). A revision or an answered question is a new run."""
+
+    __tablename__ = "planning_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    issue_number: Mapped[int] = mapped_column(Integer, index=True)  # the idea's issue
+    issue_node_id: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(512))
+    idea: Mapped[str] = mapped_column(Text, default="")  # what and why, as the person said it
+    asked_by: Mapped[str] = mapped_column(String(255))
+    phase: Mapped[SpecPhase] = mapped_column(_enum(SpecPhase))
+    status: Mapped[PlanningStatus] = mapped_column(
+        _enum(PlanningStatus), default=PlanningStatus.QUEUED
+    )
+    agent: Mapped[str] = mapped_column(String(128))
+    spec_format: Mapped[str | None] = mapped_column(String(16))
+    spec_path: Mapped[str | None] = mapped_column(Text)  # the YAML file, or the folder
+    spec_key: Mapped[str | None] = mapped_column(String(128))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    pull_request_number: Mapped[int | None]
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    review: Mapped[str | None] = mapped_column(Text)  # what a revision is asked
+    questions: Mapped[str | None] = mapped_column(Text)  # what the planner asked back
+    error: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    repository: Mapped[Repository] = relationship()

@@ -1,15 +1,22 @@
 """Tasks worked by an agent GitHub runs: dispatched, followed by their pull request,
-taken back.
+asked for revisions in the agent's own way, taken back.
 
-A profile with `github:` runs nothing here. When its ticket is ready the task is
-dispatched (the `dispatch_task` job): Copilot assigned the issue (with a person's
-token, bot/github/user_token.py), a label added, or a comment posted, and the
-card goes to Analyzing. The task stays running, held by no worker (`dispatched_at`
-set: the reaper leaves it alone), while the bot follows the pull
-request that closes the issue: a draft → Building, ready for review → Testing,
-merged → the task succeeded (the issue's close makes the ticket done), closed
-unmerged → the task failed, the card back in Backlog, the label or assignment
-taken back and a comment. No pull request within the profile's `timeout` fails
+A profile with `hosted:` (a preset, bot/agents/hosted_presets.py) or `github:` runs
+nothing here. When its ticket is ready the task is dispatched (the `dispatch_task` job):
+Copilot, Claude or Codex assigned the issue (with a person's token,
+bot/github/user_token.py, and the prompt a local agent would get in the assignment's
+custom instructions), a label added, a comment posted, or a workflow dispatched with the
+prompt as its input; the card goes to Analyzing. A review that requests changes, or
+`/revise`, on its pull request queues a revision: the same job posts the agent's revise
+comment (`@copilot …`, `/kiro fix …`) or dispatches the workflow again, and the new task
+follows the pull request from then on. A workflow's run is followed by its
+`workflow_run` events: one that fails fails the task with its link.
+
+The task stays running, held by no worker (`dispatched_at` set: the reaper leaves it
+alone), while the bot follows the pull request that closes the issue: a draft →
+Building, ready for review → Testing, merged → the task succeeded (the issue's close
+makes the ticket done), closed unmerged → the task failed, the card back in Backlog, the
+label or assignment taken back and a comment. No pull request within the profile's `timeout` fails
 the task the same way (`expire_dispatched_tasks`, a periodic chore).
 
 Every card write is made under the card's lock, as a local run's are; the session
@@ -18,6 +25,7 @@ is committed before each call to GitHub.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from contextlib import AbstractContextManager
@@ -33,17 +41,26 @@ from sqlalchemy.orm import Session
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
+from bot.agents.prompt import INSTRUCTION_FILES, MAX_INSTRUCTION_CHARS, build_prompt
 from bot.agents.run import MAX_ATTEMPTS, TaskJob
 from bot.beats import beating
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import user_client
 from bot.github.columns import show_on_board
 from bot.github.connection import GraphQLError
-from bot.github.hosted import CopilotAssignment, CopilotRefused, HostedAgentGateway, closing_issues
+from bot.github.hosted import (
+    CopilotAssignment,
+    CopilotRefused,
+    HostedAgentGateway,
+    cancel_workflow_run,
+    closing_issues,
+    dispatch_workflow,
+)
+from bot.github.text import MAX_BODY, cut, shown
 from bot.github.user_token import renew_refused, user_token_missing
 from bot.locks import Lease, LockBusy, LockLost, card_lock, exclusive
 from bot.repositories import find_repository
-from bot.settings import Settings, SettingsError, get_settings
+from bot.settings import Settings, SettingsError, get_settings, web_url_for
 from storage.db import session_scope
 from storage.models import IssueState, Task, TaskStatus, Ticket, TicketPhase
 
@@ -54,6 +71,16 @@ CLOSING = re.compile(
     r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?\s+(?:(?P<repo>[\w.-]+/[\w.-]+))?#(?P<number>\d+)\b",
     re.IGNORECASE,
 )
+# GitHub documents no limit of its own for an assignment's custom instructions: they are
+# held to an issue body's (bot/github/text.py).
+MAX_CUSTOM_INSTRUCTIONS = MAX_BODY
+# "The maximum payload for inputs is 65,535 characters" (GitHub Actions docs, events that
+# trigger workflows: workflow_dispatch).
+MAX_WORKFLOW_INPUTS_CHARS = 65_535
+# Ends a comment specbridge posts with a person's token to ask an agent for a revision:
+# the comment is not read back as that person's commands (bot/events/handlers/issue_comment.py).
+RELAYED = "\n\n<!-- specbridge: relayed -->"
+CUT_NOTE = "\n\n… (cut to what GitHub takes: the issue has the rest)"
 # What the bot asks of every hosted agent, besides the issue itself.
 HOSTED_DONE = (
     "Open one pull request for this issue and name it with a closing keyword in its "
@@ -137,7 +164,7 @@ class _Dispatch(TaskJob):
                 self.session.refresh(self.task)
                 self.task.dispatched_at = datetime.now(UTC)
                 self.session.commit()
-                self._show_analyzing(lease)
+                self._show_handed_over(lease)
             log.info(
                 "task %s for %s#%s dispatched to %s (%s)",
                 self.task.id,
@@ -156,15 +183,17 @@ class _Dispatch(TaskJob):
             self.session.commit()
             raise
 
-    def _show_analyzing(self, lease: Lease) -> None:
-        """The card to Analyzing. Handed over already: a card write that fails is
-        logged, not retried by handing the task over a second time."""
+    def _show_handed_over(self, lease: Lease) -> None:
+        """The card to Analyzing (Building for a revision: the agent works on its pull
+        request). Handed over already: a card write that fails is logged, not retried by
+        handing the task over a second time."""
+        phase = TicketPhase.BUILDING if self.task.revision else TicketPhase.ANALYZING
         try:
-            _move(self.session, self.boards, self.ticket, TicketPhase.ANALYZING, lease)
+            _move(self.session, self.boards, self.ticket, phase, lease)
         except (GithubException, RequestException, LockLost) as error:
             self.session.rollback()
             log.warning(
-                "card of %s#%s not moved to Analyzing: %s", self.full_name, self.issue, error
+                "card of %s#%s not moved to %s: %s", self.full_name, self.issue, phase, error
             )
 
     def _profile(self) -> AgentProfile:
@@ -174,43 +203,158 @@ class _Dispatch(TaskJob):
             raise DispatchRefused(str(error)) from None
         if profile is None or profile.dispatch is None:
             raise DispatchRefused(f"no hosted agent profile named {self.task.agent!r}")
-        if profile.dispatch.assign and (missing := user_token_missing(self.settings)):
-            raise DispatchRefused(f"GitHub lets only a person assign Copilot an issue: {missing}")
+        dispatch = profile.dispatch
+        if dispatch.assign and (missing := user_token_missing(self.settings)):
+            raise DispatchRefused(
+                f"GitHub lets only a person assign an issue to {dispatch.assign}: {missing}"
+            )
         return profile
 
     def _hand_over(self, profile: AgentProfile) -> str:
         dispatch = profile.dispatch
         assert dispatch is not None
+        if self.task.revision > 0:
+            return self._ask_revision(profile, dispatch)
+        if dispatch.workflow:
+            return self._dispatch_workflow(profile, dispatch)
         if dispatch.label:
-            self.repo.add_label(self.issue, dispatch.label)
+            self._speaker(dispatch).add_label(self.issue, dispatch.label)
             return f"label {dispatch.label}"
         if dispatch.comment:
-            self.repo.comment_on_issue(self.issue, dispatch.comment)
+            self._speaker(dispatch).comment_on_issue(self.issue, dispatch.comment)
             return "comment"
+        return self._assign(profile, dispatch)
+
+    def _assign(self, profile: AgentProfile, dispatch: Dispatch) -> str:
         if not self.issue_node_id:
             self.issue_node_id = self.repo.get_issue(self.issue).node_id
         gateway = HostedAgentGateway(user_client(self.settings), self.full_name)
+        prompt = self._prompt(profile)
         assignment = CopilotAssignment(
             base_ref=dispatch.base or self.default_branch,
-            custom_instructions=copilot_instructions(dispatch, self.issue),
+            custom_instructions=copilot_instructions(dispatch, self.issue, prompt),
             custom_agent=dispatch.custom_agent,
             model=dispatch.model,
         )
+        login = dispatch.assignee or "copilot-swe-agent"
         try:
-            gateway.assign_copilot(self.issue_node_id, assignment)
+            gateway.assign_copilot(self.issue_node_id, assignment, login)
         except (CopilotRefused, GraphQLError) as refusal:
-            raise DispatchRefused(f"GitHub did not assign Copilot: {refusal}") from None
+            raise DispatchRefused(f"GitHub did not assign {login}: {refusal}") from None
         except GithubException as error:
             # A person's token GitHub no longer takes: renewed, the queue tries again.
             if error.status == 401 and (lost := renew_refused(self.settings, gateway.connection)):
-                raise DispatchRefused(f"GitHub did not assign Copilot: {lost}") from None
+                raise DispatchRefused(f"GitHub did not assign {login}: {lost}") from None
             if error.status in (403, 404, 422):
-                said = error.data.get("message", "") if isinstance(error.data, dict) else ""
+                said = f"{error.status} {_said(error)}".rstrip()
                 raise DispatchRefused(
-                    f"GitHub did not assign Copilot: {error.status} {said}".rstrip()
+                    f"GitHub did not assign {login}: {said}{_needs(dispatch)}"
                 ) from None
             raise
-        return "Copilot assigned"
+        return f"{login} assigned"
+
+    def _dispatch_workflow(self, profile: AgentProfile, dispatch: Dispatch) -> str:
+        """A run of the profile's workflow, the prompt (with the review, on a revision) as
+        its input; the run's id is kept, so its `workflow_run` events find the task."""
+        assert dispatch.workflow is not None
+        prompt = self._prompt(profile, self.task.review)
+        inputs = workflow_inputs(dispatch, prompt, self.issue)
+        ref = dispatch.base or self.default_branch
+        try:
+            run = dispatch_workflow(
+                self.repo.connection, self.full_name, dispatch.workflow, ref, inputs
+            )
+        except GithubException as error:
+            if error.status in (403, 404, 422):
+                said = f"{error.status} {_said(error)}".rstrip()
+                raise DispatchRefused(
+                    f"GitHub did not run the workflow `{dispatch.workflow}`: {said}"
+                    f"{_needs(dispatch)}"
+                ) from None
+            raise
+        self.session.refresh(self.task)
+        self.task.workflow_run_id = run.id if run else None
+        self.session.commit()
+        return f"workflow {dispatch.workflow} run {run.html_url if run else '(no details)'}"
+
+    def _ask_revision(self, profile: AgentProfile, dispatch: Dispatch) -> str:
+        """Pass a review (or a `/revise`) on to the agent in its own way: its revise
+        comment on its pull request, or a new run of its workflow told the review."""
+        if dispatch.workflow:
+            said = self._dispatch_workflow(profile, dispatch)
+        else:
+            template = dispatch.revise_template
+            if template is None:
+                raise DispatchRefused(
+                    f"the profile `{profile.name}` does not say how its agent is asked to revise "
+                    '(a `revise:` template, e.g. "@claude {text}")'
+                )
+            number = self.task.pull_request_number
+            assert number is not None
+            # The review's mentions are not the agent's to make: nobody else is notified.
+            request = template.replace("{text}", shown((self.task.review or "").strip()))
+            body = cut(request, MAX_BODY - len(RELAYED)) + RELAYED
+            self._speaker(dispatch).comment_on_issue(number, body)
+            said = f"revision asked on #{number}"
+        self._supersede()
+        return said
+
+    def _supersede(self) -> None:
+        """The task that followed the pull request until now hands it over to this one."""
+        for task in self.ticket.tasks:
+            self.session.refresh(task)
+            if (
+                task.id != self.task.id
+                and task.status is TaskStatus.RUNNING
+                and task.dispatched_at is not None
+                and task.pull_request_number == self.task.pull_request_number
+            ):
+                task.status, task.finished_at = TaskStatus.SUCCEEDED, datetime.now(UTC)
+                task.summary = f"its pull request is revised by task {self.task.id}"
+        # Followed from now on: its pull request's events find it in the same commit.
+        self.task.dispatched_at = datetime.now(UTC)
+        self.session.commit()
+
+    def _speaker(self, dispatch: Dispatch) -> RepositoryGateway:
+        """Who posts the agent's label or comment: the person whose token specbridge has
+        (bot/github/user_token.py) where the agent answers people only (an assigned agent
+        always has it: `_profile`), else the App (/readyz warns that such an agent may not
+        answer it)."""
+        if not dispatch.as_person:
+            return self.repo
+        missing = user_token_missing(self.settings)
+        if missing is None:
+            return RepositoryGateway(user_client(self.settings), self.full_name)
+        log.warning(
+            "%s: the agent of `hosted: %s` answers people only, and no person's token can "
+            "be used (%s): posted as the App",
+            self.full_name,
+            dispatch.preset,
+            missing,
+        )
+        return self.repo
+
+    def _prompt(self, profile: AgentProfile, review: str | None = None) -> str:
+        """What specbridge tells a local agent, for an agent that reads the issue only when
+        started: the task, its requirements, its dependencies' pull requests, the
+        repository's agent instructions (and, on a revision, the review)."""
+        instructions = {}
+        for path in INSTRUCTION_FILES:
+            text = self.repo.read_file(path, self.default_branch)
+            if text is not None:
+                instructions[path] = text.decode(errors="replace")[:MAX_INSTRUCTION_CHARS]
+        web = web_url_for(self.settings.github_api_url)
+        self.session.refresh(self.ticket)
+        prompt = build_prompt(
+            self.ticket,
+            f"{web}/{self.full_name}/issues/{self.issue}",
+            profile.test,
+            instructions,
+            review=review,
+            hosted=True,
+        ).markdown
+        self.session.commit()
+        return prompt
 
     def _fail(self, reason: str) -> None:
         self.session.refresh(self.task)
@@ -231,19 +375,59 @@ class _Dispatch(TaskJob):
         show_failed(self.session, self.settings, self.boards, self.repo, self.ticket, reason)
 
 
-def copilot_instructions(dispatch: Dispatch, issue: int) -> str:
-    """What Copilot is told besides the issue: the profile's instructions, then the bot's."""
-    parts = [dispatch.instructions or "", HOSTED_DONE.format(issue=issue)]
-    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+def copilot_instructions(dispatch: Dispatch, issue: int, prompt: str = "") -> str:
+    """What an assigned agent is told besides the issue: the profile's instructions, the
+    bot's, then the prompt a local agent would get, cut to what GitHub takes."""
+    parts = [dispatch.instructions or "", HOSTED_DONE.format(issue=issue), prompt]
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return cut(text, MAX_CUSTOM_INSTRUCTIONS, CUT_NOTE)
+
+
+def relay_way(dispatch: Dispatch) -> str:
+    """How a revision is asked of the agent, for a reply."""
+    if dispatch.workflow:
+        return f"a new run of `{dispatch.workflow}` told the request"
+    template = dispatch.revise_template or "{text}"
+    return f"a comment `{template.replace('{text}', '…')}` on its pull request"
+
+
+def workflow_inputs(dispatch: Dispatch, prompt: str, issue: int) -> dict[str, str]:
+    """The dispatch's inputs, the prompt cut so that all of them stay within GitHub's
+    limit for a dispatch's inputs."""
+    room = MAX_WORKFLOW_INPUTS_CHARS - _json_length(dispatch.workflow_inputs("", issue))
+    if _json_length(prompt) > room:
+        # JSON writes some characters longer (a newline as \\n): leave room for them.
+        extra = _json_length(prompt) - len(prompt) + _json_length(CUT_NOTE) - len(CUT_NOTE)
+        prompt = cut(prompt, max(0, room - extra), CUT_NOTE)
+    return dispatch.workflow_inputs(prompt, issue)
+
+
+def _needs(dispatch: Dispatch) -> str:
+    """What the preset needs enabled on GitHub, to add to GitHub's refusal."""
+    return f" (it needs {dispatch.spec.needs})" if dispatch.spec else ""
+
+
+def _json_length(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False))
+
+
+def _said(error: GithubException) -> str:
+    return error.data.get("message", "") if isinstance(error.data, dict) else ""
 
 
 # -- taking it back ---------------------------------------------------------------------
 
 
-def withdraw(settings: Settings, repo: RepositoryGateway, issue: int, agent: str) -> str | None:
+def withdraw(
+    settings: Settings,
+    repo: RepositoryGateway,
+    issue: int,
+    agent: str,
+    workflow_run: int | None = None,
+) -> str | None:
     """Take the issue back from the hosted agent of `agent`: its label removed, Copilot
-    unassigned. What was done, for a reply; None when there was nothing to take back
-    (a comment cannot be)."""
+    (or Claude, Codex) unassigned, its workflow's run (`workflow_run`) cancelled. What was
+    done, for a reply; None when there was nothing to take back (a comment cannot be)."""
     try:
         profile = load_profiles(settings).get(agent)
     except SettingsError:
@@ -251,13 +435,18 @@ def withdraw(settings: Settings, repo: RepositoryGateway, issue: int, agent: str
     dispatch = profile.dispatch if profile else None
     if dispatch is None:
         return None
+    if dispatch.workflow and workflow_run:
+        if cancel_workflow_run(repo.connection, repo.full_name, workflow_run):
+            return f"its workflow run {workflow_run} is cancelled"
+        return None
     if dispatch.label:
         repo.remove_label(issue, dispatch.label)
         return f"the label `{dispatch.label}` is removed"
     if dispatch.assign and user_token_missing(settings) is None:
         gateway = HostedAgentGateway(user_client(settings), repo.full_name)
-        if gateway.unassign_copilot(issue):
-            return "Copilot is unassigned"
+        login = dispatch.assignee or "copilot-swe-agent"
+        if gateway.unassign_copilot(issue, login):
+            return f"{'Copilot' if dispatch.assign == 'copilot' else login} is unassigned"
     return None
 
 
@@ -301,6 +490,7 @@ class PullRequest:
     state: str
     body: str
     head_ref: str
+    author: str = ""
 
     @classmethod
     def from_payload(cls, action: str, pull: dict[str, Any]) -> PullRequest:
@@ -312,7 +502,16 @@ class PullRequest:
             state=str(pull.get("state") or "open"),
             body=str(pull.get("body") or ""),
             head_ref=str((pull.get("head") or {}).get("ref") or ""),
+            author=str((pull.get("user") or {}).get("login") or ""),
         )
+
+    def opened_by(self, dispatch: Dispatch | None) -> bool:
+        """Whether the agent of `dispatch` opened it, by its author or its branch's prefix
+        (False where its preset knows neither)."""
+        if dispatch is None:
+            return False
+        prefix = dispatch.branch_prefix
+        return self.author in dispatch.authors or bool(prefix and self.head_ref.startswith(prefix))
 
 
 def named_issues(body: str, full_name: str) -> list[int]:
@@ -336,19 +535,31 @@ def follow_pull_request(
     repository = find_repository(session, repo.full_name)
     if repository is None:
         return
-    tasks = _followed(session, repository.id, pull, repo)
+    tasks = _followed(session, repository.id, pull, repo, _dispatches(settings))
     for task_id, issue in tasks:
         with exclusive(settings, card_lock(repo.full_name, issue)) as lease:
             _apply(session, settings, repo, boards, task_id, pull, lease)
 
 
+def _dispatches(settings: Settings) -> dict[str, Dispatch | None]:
+    try:
+        return {name: p.dispatch for name, p in load_profiles(settings).items()}
+    except SettingsError:
+        return {}
+
+
 def _followed(
-    session: Session, repository_id: int, pull: PullRequest, repo: RepositoryGateway
+    session: Session,
+    repository_id: int,
+    pull: PullRequest,
+    repo: RepositoryGateway,
+    dispatches: dict[str, Dispatch | None],
 ) -> list[tuple[int, int]]:
     """(task id, issue) of the hosted tasks the pull request belongs to: linked to it
-    already, or live and waiting for a pull request that closes their issue."""
+    already, or live and waiting for a pull request that closes their issue (a closing
+    keyword, or GitHub's link); one that names no issue, by its agent's author or branch."""
     hosted = (
-        select(Task.id, Ticket.issue_number, Task.pull_request_number, Task.status)
+        select(Task.id, Ticket.issue_number, Task.pull_request_number, Task.status, Task.agent)
         .join(Task.ticket)
         .where(Ticket.repository_id == repository_id, Task.dispatched_at.is_not(None))
     )
@@ -363,6 +574,12 @@ def _followed(
         if not issues:
             issues = set(_linked_issues(repo, pull.number))
         found |= {row.id: row.issue_number for row in waiting if row.issue_number in issues}
+        if not issues:
+            # It names no issue yet (an agent's first draft): its agent's, by its author
+            # or branch, when that agent waits on one issue only.
+            mine = [row for row in waiting if pull.opened_by(dispatches.get(row.agent))]
+            if len(mine) == 1:
+                found[mine[0].id] = mine[0].issue_number
     return sorted(found.items())
 
 
@@ -454,6 +671,7 @@ class _Expired:
     full_name: str
     installation: int | None
     issue: int
+    workflow_run: int | None
 
 
 def expire_dispatched_tasks(settings: Settings) -> int:
@@ -492,6 +710,7 @@ def expire_dispatched_tasks(settings: Settings) -> int:
                     repository.full_name,
                     repository.installation.github_id if repository.installation else None,
                     task.ticket.issue_number,
+                    task.workflow_run_id,
                 )
             )
     reported = 0
@@ -529,7 +748,7 @@ def _expire(settings: Settings, expired: _Expired) -> int:
         ticket = session.get_one(Task, expired.task_id).ticket
         ticket.repository  # noqa: B018 - loaded before the commit, read by show_failed
         session.commit()
-        taken = withdraw(settings, repo, expired.issue, expired.agent)
+        taken = withdraw(settings, repo, expired.issue, expired.agent, expired.workflow_run)
         repo.comment_on_issue(
             expired.issue,
             f"The agent `{expired.agent}` opened no pull request for this issue within its "
@@ -539,3 +758,85 @@ def _expire(settings: Settings, expired: _Expired) -> int:
         reason = f"the agent `{expired.agent}` opened no pull request within {expired.timeout}s"
         show_failed(session, settings, BoardGateway(connection), repo, ticket, reason, lease)
     return 1
+
+
+# -- following a workflow's run ---------------------------------------------------------
+
+# Conclusions of a workflow run that mean its agent did not do the work.
+RUN_FAILED = frozenset({"failure", "cancelled", "timed_out", "startup_failure", "action_required"})
+
+
+@dataclass(frozen=True)
+class WorkflowRunEvent:
+    """What a `workflow_run` event says of the run a `hosted: workflow` task dispatched."""
+
+    id: int
+    action: str
+    conclusion: str | None
+    html_url: str
+
+    @classmethod
+    def from_payload(cls, action: str, run: dict[str, Any]) -> WorkflowRunEvent:
+        return cls(
+            id=int(run["id"]),
+            action=action,
+            conclusion=run.get("conclusion"),
+            html_url=str(run.get("html_url") or ""),
+        )
+
+
+def follow_workflow_run(
+    session: Session,
+    settings: Settings,
+    repo: RepositoryGateway,
+    boards: BoardGateway,
+    run: WorkflowRunEvent,
+) -> None:
+    """The run of a task's workflow started: its card to Building. It failed (or was
+    cancelled, or timed out): the task fails with the run's link. It succeeded: its pull
+    request says the rest."""
+    repository = find_repository(session, repo.full_name)
+    if repository is None:
+        return
+    found = session.execute(
+        select(Task.id, Ticket.issue_number)
+        .join(Task.ticket)
+        .where(Ticket.repository_id == repository.id, Task.workflow_run_id == run.id)
+    ).first()
+    session.commit()
+    if found is None:
+        return  # a run specbridge did not dispatch
+    if run.action == "in_progress" or (run.action == "completed" and run.conclusion in RUN_FAILED):
+        with exclusive(settings, card_lock(repo.full_name, found.issue_number)) as lease:
+            _apply_run(session, settings, repo, boards, found.id, run, lease)
+
+
+def _apply_run(
+    session: Session,
+    settings: Settings,
+    repo: RepositoryGateway,
+    boards: BoardGateway,
+    task_id: int,
+    run: WorkflowRunEvent,
+    lease: Lease,
+) -> None:
+    task = session.get_one(Task, task_id)
+    session.refresh(task)
+    ticket = task.ticket
+    session.refresh(ticket)
+    if task.status is not TaskStatus.RUNNING or ticket.state is not IssueState.OPEN:
+        session.commit()
+        return
+    if run.action == "in_progress":
+        _move(session, boards, ticket, TicketPhase.BUILDING, lease)
+        return
+    agent, issue = task.agent, ticket.issue_number
+    reason = f"its workflow run {run.html_url} ended: {run.conclusion}"
+    task.status, task.finished_at, task.error = TaskStatus.FAILED, datetime.now(UTC), reason
+    session.commit()
+    repo.comment_on_issue(
+        issue,
+        f"The workflow run of the agent `{agent}` ended `{run.conclusion}` ({run.html_url}), "
+        "so its task failed. Comment `/retry` to run it again.",
+    )
+    show_failed(session, settings, boards, repo, ticket, reason, lease)

@@ -27,7 +27,14 @@ dispatches the task to an agent GitHub runs:
     openhands:
       github: {label: fix-me}
     claude-action:
-      github: {comment: "@claude implement this issue as described"}
+      github: {comment: "@claude implement this issue as described", revise: "@claude {text}"}
+    kiro:
+      hosted: kiro                   # a preset: copilot | claude | codex | kiro | openhands |
+                                     # claude-code-action | workflow (bot/agents/hosted_presets.py)
+    agent-workflow:
+      hosted: workflow
+      workflow: agent.yml            # dispatched with the task's prompt as its `prompt` input
+      inputs: {effort: high}
 
 The file is read again each time a profile is needed, so an edit applies at
 once; `check_profiles` says what is wrong with it, for start-up and /readyz.
@@ -45,6 +52,8 @@ from typing import Any
 
 import yaml
 
+from bot.agents.hosted_presets import PRESETS as HOSTED_PRESETS
+from bot.agents.hosted_presets import PROMPT_INPUT, HostedPreset, preset_settings
 from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS
 from bot.agents.sandbox import SYSTEM_DIRS, Limits, Policy, SandboxError, choose_backend
@@ -81,20 +90,78 @@ KEYS = {
     "scratch",
     "disk",
     "connections",
+    "hosted",
+    "custom_agent",
+    "label",
+    "workflow",
+    "inputs",
+    "base",
+    "instructions",
+    "revise",
 }
+# Keys only a hosted profile takes (`model` serves both kinds).
+HOSTED_KEYS = {"custom_agent", "label", "workflow", "inputs", "base", "instructions", "revise"}
 
 
 @dataclass(frozen=True)
 class Dispatch:
-    """A task handed to an agent GitHub runs: Copilot assigned, a label, or a comment."""
+    """A task handed to an agent GitHub runs: an agent assigned (Copilot, Claude, Codex),
+    a label, a comment, or a workflow dispatched; `preset`: the hosted preset it expands."""
 
-    assign: str | None = None  # "copilot"
+    assign: str | None = None  # "copilot", "claude" or "codex"
     label: str | None = None
     comment: str | None = None
     base: str | None = None
     instructions: str | None = None
     custom_agent: str | None = None
     model: str | None = None
+    preset: str | None = None
+    workflow: str | None = None  # the workflow's file name or id
+    inputs: tuple[tuple[str, str], ...] = ()
+    revise: str | None = None  # the comment asking for a revision, `{text}` the request
+
+    @property
+    def spec(self) -> HostedPreset | None:
+        """The preset it expands, or, said the long way, the one it matches."""
+        return HOSTED_PRESETS.get(self.preset or self.assign or "")
+
+    @property
+    def assignee(self) -> str | None:
+        """The login of the agent assigned (as GraphQL's suggestedActors name it)."""
+        return HOSTED_PRESETS[self.assign].value if self.assign else None
+
+    @property
+    def revise_template(self) -> str | None:
+        """How a revision is asked for on its pull request; None: dispatched again
+        (a workflow), or no way known (a label or comment said the long way, with no
+        `revise`)."""
+        if self.workflow:
+            return None
+        spec = self.spec
+        return self.revise or (spec.revise if spec else None)
+
+    @property
+    def as_person(self) -> bool:
+        return bool(self.assign) or bool(self.spec and self.spec.as_person)
+
+    @property
+    def authors(self) -> tuple[str, ...]:
+        return self.spec.authors if self.spec else ()
+
+    @property
+    def branch_prefix(self) -> str | None:
+        return self.spec.branch_prefix if self.spec else None
+
+    def workflow_inputs(self, prompt: str, issue: int) -> dict[str, str]:
+        """The dispatch's inputs: the profile's, `{prompt}` and `{issue}` filled in, and
+        the prompt as `prompt` when no input carries it."""
+        inputs = {
+            key: value.replace("{issue}", str(issue)).replace("{prompt}", prompt)
+            for key, value in self.inputs
+        }
+        if not any("{prompt}" in value for _, value in self.inputs):
+            inputs[PROMPT_INPUT] = prompt
+        return inputs
 
 
 @dataclass(frozen=True)
@@ -271,9 +338,14 @@ def _profile(name: str, value: Any) -> AgentProfile:
     if kept := sorted(set(env_from) & PERSONS_SECRETS):
         raise ValueError(f"env_from: {kept[0]} is a person's token specbridge never gives an agent")
     preset, command = _command(value)
-    dispatch = _dispatch(value.get("github"))
+    if "hosted" in value and "github" in value:
+        raise ValueError("has both hosted and github: keep one")
+    dispatch = _hosted(value) if "hosted" in value else _dispatch(value.get("github"))
     if sum(x is not None for x in (command, dispatch)) != 1:
-        raise ValueError("needs one of preset, command or github")
+        raise ValueError("needs one of preset, command, hosted or github")
+    stray = sorted(HOSTED_KEYS & set(value)) if "hosted" not in value else []
+    if stray:
+        raise ValueError(f"{stray[0]} applies to a hosted: agent only")
     if preset is not None:
         if "network" not in value:
             value = {**value, "network": list(preset.hosts)}
@@ -336,13 +408,30 @@ def _dispatch(value: Any) -> Dispatch | None:
     kinds = [kind for kind in HOSTED_KINDS if kind in value]
     if len(kinds) != 1:
         raise ValueError("github needs one of assign, label or comment")
-    if value.get("assign") not in (None, "copilot"):
-        raise ValueError("github assign: only copilot can be assigned")
-    known = {"base", "instructions", "custom_agent", "model", *HOSTED_KINDS}
+    if value.get("assign") not in (None, "copilot", "claude", "codex"):
+        raise ValueError("github assign: only copilot, claude or codex can be assigned")
+    known = {"base", "instructions", "custom_agent", "model", "revise", *HOSTED_KINDS}
     unknown = sorted(set(value) - known)
     if unknown:
         raise ValueError(f"github: unknown key {unknown[0]!r}")
+    if "revise" in value and "{text}" not in str(value["revise"]):
+        raise ValueError("github revise must say where the request goes, with {text}")
     return Dispatch(**{key: str(v) for key, v in value.items()})
+
+
+def _hosted(value: dict[str, Any]) -> Dispatch:
+    """`hosted: <preset>` and its settings, expanded to the preset's way to start."""
+    name = value["hosted"]
+    settings = preset_settings(name, value)
+    spec = HOSTED_PRESETS[name]
+    inputs = settings.pop("inputs", {})
+    start: dict[str, Any] = {
+        "assign": {"assign": name},
+        "label": {"label": settings.pop("label", spec.value)},
+        "comment": {"comment": spec.value},
+        "workflow": {"workflow": settings.pop("workflow", None)},
+    }[spec.start]
+    return Dispatch(preset=name, inputs=tuple(inputs.items()), **start, **settings)
 
 
 def _positive(value: dict[str, Any], key: str, default: int, zero: bool = False) -> int:

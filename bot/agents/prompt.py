@@ -34,10 +34,12 @@ def build_prompt(
     instructions: dict[str, str],
     review: str | None = None,
     fixes_checks: bool = False,
+    hosted: bool = False,
 ) -> Prompt:
     """The prompt for one run on `ticket`; `instructions`: path → text, from the clone;
     `review`: what a revision is asked (a review's words, a `/revise`, or, `fixes_checks`,
-    what the repository's failing checks report)."""
+    what the repository's failing checks report); `hosted`: for an agent GitHub runs, which
+    opens its own pull request."""
     data = _data(ticket, issue_url, test_command, review)
     sections = [
         f"# {data['task']}: {data['title']}",
@@ -47,7 +49,7 @@ def build_prompt(
         _section("Context", data["context"]),
         _section("Design", data["design"]),
         *_dependencies(data["depends_on"]),
-        _done(test_command),
+        _hosted_done(ticket.issue_number) if hosted else _done(test_command),
         *(
             _section(f"The repository's instructions ({path})", text)
             for path, text in instructions.items()
@@ -155,6 +157,18 @@ def _dependencies(depends_on: list[dict[str, Any]]) -> list[str]:
             f"- #{dependency['issue']} {dependency['task'] or ''}: {dependency['title']}{merged}"
         )
     return ["\n".join(lines)]
+
+
+def _hosted_done(issue: int) -> str:
+    return "\n".join(
+        [
+            "## Done means",
+            "",
+            "- One pull request for this issue, its description naming it with a closing "
+            f"keyword (`Fixes #{issue}`): specbridge follows that pull request.",
+            "- Do not change anything under `.github/workflows/`.",
+        ]
+    )
 
 
 def _done(test_command: str | None) -> str:

@@ -170,7 +170,7 @@ def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
     previous = agent_pull_request(ticket)
     if previous is None or previous.pull_request_number is None:
         return "no agent has opened a pull request for it yet"
-    if any(task.status in LIVE for task in ticket.tasks):
+    if any(task.status in LIVE and not following_pull_request(task) for task in ticket.tasks):
         return "a task is already queued or running for it"
     agent = agent_for(ticket)
     if agent == MANUAL_AGENT:
@@ -178,8 +178,11 @@ def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
     profile = load_profiles(settings).get(agent)
     if profile is None:
         return f"no agent profile named `{agent}` is configured"
-    if profile.hosted:
-        return f"the agent `{agent}` works on GitHub: ask it on its pull request"
+    if profile.dispatch and not (profile.dispatch.workflow or profile.dispatch.revise_template):
+        return (
+            f"the agent `{agent}` works on GitHub and its profile does not say how it is asked "
+            "to revise (a `revise:` template): ask it on its pull request"
+        )
     revision = next_revision(ticket, previous.pull_request_number)
     if revision > profile.max_revisions:
         if profile.max_revisions == 0:
@@ -189,6 +192,16 @@ def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
             f"most the profile `{agent}` allows (`max_revisions: {profile.max_revisions}`)"
         )
     return None
+
+
+def following_pull_request(task: Task) -> bool:
+    """A task handed to an agent GitHub runs, live until its pull request merges: a
+    revision asked of that agent takes over from it (bot/agents/hosted.py)."""
+    return (
+        task.status is TaskStatus.RUNNING
+        and task.dispatched_at is not None
+        and task.pull_request_number is not None
+    )
 
 
 def failed_revision(ticket: Ticket) -> Task | None:

@@ -80,6 +80,9 @@ CLAIMABLE = (DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED)
 OWN_EVENT = "caused by specbridge itself"
 NO_HANDLER = "no handler takes this event"
 NOT_OURS = "its handlers have nothing to do for it"
+# Events whose sender is specbridge when it asked for the work, but which report what
+# others did since (a workflow it dispatched ran, and failed or not): not echoes.
+REPORTS_OF_OTHERS = frozenset({"workflow_run"})
 # Deliveries that sync specs, and may take minutes: the bulk queue. The last two
 # are specbridge's own (bot/events/handlers/installation.py, bot/events/heads.py).
 BULK_EVENTS = frozenset(
@@ -113,7 +116,7 @@ def delivery_queue(event: str) -> str:
 
 def no_work_needed(settings: Settings, event: str, payload: dict[str, Any]) -> str | None:
     """Why this delivery needs no job (stored as ignored), or None when it needs one."""
-    if caused_by_us(settings, payload):
+    if caused_by_us(settings, payload) and event not in REPORTS_OF_OTHERS:
         return OWN_EVENT
     handlers.load()
     takers = router.handlers_for(event, payload.get("action"))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+from github import GithubException
 
 from bot.github.connection import GitHubConnection
 
@@ -96,24 +99,34 @@ class HostedAgentGateway:
         self.full_name = full_name
         self.owner, self.name = full_name.split("/", 1)
 
-    def copilot(self) -> tuple[str, str]:
-        """(the repository's node id, Copilot's Bot id); CopilotRefused when it is not
-        among those who may be assigned (the coding agent not enabled there)."""
+    def copilot(self, login: str = COPILOT_LOGIN) -> tuple[str, str]:
+        """(the repository's node id, the agent's Bot id: Copilot's, or Claude's or Codex's
+        by `login`); CopilotRefused when it is not among those who may be assigned (the
+        agent not enabled there)."""
         data = self.connection.query(SUGGESTED_ACTORS, {"owner": self.owner, "name": self.name})
         repository = data["repository"]
         actors = (repository.get("suggestedActors") or {}).get("nodes") or []
-        bot = next((a for a in actors if a and a.get("login") == COPILOT_LOGIN), None)
+        bot = next((a for a in actors if a and a.get("login") == login), None)
         if bot is None or not bot.get("id"):
+            enable = (
+                "enable the Copilot coding agent for the repository"
+                if login == COPILOT_LOGIN
+                else f"enable {login} as a partner agent (the organization's Copilot coding "
+                "agent settings)"
+            )
             raise CopilotRefused(
-                f"Copilot is not among those who may be assigned issues of {self.full_name}: "
-                "enable the Copilot coding agent for the repository, and check that "
-                "SPECBRIDGE_AGENT_USER_TOKEN belongs to someone with a Copilot seat"
+                f"{login} is not among those who may be assigned issues of {self.full_name}: "
+                f"{enable}, and check that SPECBRIDGE_AGENT_USER_TOKEN belongs to someone "
+                "with a Copilot seat"
             )
         return repository["id"], bot["id"]
 
-    def assign_copilot(self, issue_node_id: str, assignment: CopilotAssignment) -> None:
-        """Assign the issue to Copilot, which starts work; CopilotRefused when GitHub says no."""
-        repository_id, bot_id = self.copilot()
+    def assign_copilot(
+        self, issue_node_id: str, assignment: CopilotAssignment, login: str = COPILOT_LOGIN
+    ) -> None:
+        """Assign the issue to Copilot (or to the agent named `login`), which starts work;
+        CopilotRefused when GitHub says no."""
+        repository_id, bot_id = self.copilot(login)
         features = [ASSIGNMENT_FEATURE] + ([MODEL_FEATURE] if assignment.model else [])
         answer = self.connection.mutate(
             ASSIGN,
@@ -130,8 +143,9 @@ class HostedAgentGateway:
             reason = answer.errors.get("m0") or "; ".join(answer.other_errors) or "no answer"
             raise CopilotRefused(reason)
 
-    def unassign_copilot(self, number: int) -> bool:
-        """Take the issue back from Copilot; False when it was not assigned."""
+    def unassign_copilot(self, number: int, login: str = COPILOT_LOGIN) -> bool:
+        """Take the issue back from Copilot (or the agent named `login`); False when it
+        was not assigned."""
         data = self.connection.query(
             ASSIGNEES, {"owner": self.owner, "name": self.name, "number": number}
         )
@@ -139,7 +153,8 @@ class HostedAgentGateway:
         if issue is None:
             return False
         nodes = (issue.get("assignees") or {}).get("nodes") or []
-        ids = [n["id"] for n in nodes if n and n.get("login") in COPILOT_NAMES and n.get("id")]
+        names = COPILOT_NAMES if login == COPILOT_LOGIN else {login, f"{login}[bot]"}
+        ids = [n["id"] for n in nodes if n and n.get("login") in names and n.get("id")]
         if not ids:
             return False
         answer = self.connection.mutate(
@@ -162,3 +177,39 @@ def closing_issues(connection: GitHubConnection, full_name: str, number: int) ->
         for n in nodes
         if n and (n.get("repository") or {}).get("nameWithOwner", full_name) == full_name
     ]
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """The run a workflow dispatch started, as GitHub answers with `return_run_details`."""
+
+    id: int
+    html_url: str
+
+
+def dispatch_workflow(
+    connection: GitHubConnection, full_name: str, workflow: str, ref: str, inputs: dict[str, str]
+) -> WorkflowRun | None:
+    """`POST /repos/{o}/{r}/actions/workflows/{id}/dispatches` with the run's details asked
+    for; None when GitHub answers without them (204, before the 2026-03-10 API version)."""
+    answer = connection.rest(
+        "POST",
+        f"/repos/{full_name}/actions/workflows/{quote(workflow, safe='')}/dispatches",
+        {"ref": ref, "inputs": inputs, "return_run_details": True},
+        once=True,
+    )
+    if not answer or not answer.get("workflow_run_id"):
+        return None
+    return WorkflowRun(int(answer["workflow_run_id"]), str(answer.get("html_url") or ""))
+
+
+def cancel_workflow_run(connection: GitHubConnection, full_name: str, run_id: int) -> bool:
+    """`POST /repos/{o}/{r}/actions/runs/{id}/cancel`; False when the run ended already
+    (GitHub answers 409)."""
+    try:
+        connection.rest("POST", f"/repos/{full_name}/actions/runs/{run_id}/cancel")
+    except GithubException as error:
+        if error.status == 409:
+            return False
+        raise
+    return True

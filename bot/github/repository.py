@@ -36,6 +36,7 @@ class Issue:
     state: str
     state_reason: str | None
     labels: tuple[str, ...]
+    author: str = ""  # the login of who opened it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Issue:
@@ -48,6 +49,7 @@ class Issue:
             state=data["state"],
             state_reason=data.get("state_reason"),
             labels=tuple(label["name"] for label in data.get("labels", [])),
+            author=(data.get("user") or {}).get("login") or "",
         )
 
 

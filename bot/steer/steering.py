@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.agents.failure import clear_failed
-from bot.agents.hosted import withdraw
+from bot.agents.hosted import relay_way, withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
     LIVE,
@@ -100,6 +100,12 @@ class Steering:
         task = queue_revision(self.session, self.settings, ticket, request)
         profile = load_profiles(self.settings).get(task.agent)
         most = f" of {profile.max_revisions}" if profile else ""
+        if profile is not None and profile.dispatch is not None:
+            return (
+                f"Task {task.id} is queued: the agent `{task.agent}` is asked to revise "
+                f"#{number} in its own way, {relay_way(profile.dispatch)} (revision "
+                f"{task.revision}{most})."
+            )
         return (
             f"Task {task.id} is queued: the agent `{task.agent}` revises #{number} on "
             f"`{task.branch}` (revision {task.revision}{most})."
@@ -114,9 +120,12 @@ class Steering:
             cancelled = cancel_live_tasks(ticket, f"by @{by}")
             # Handed to an agent GitHub runs: taken back from it (under the card's lock,
             # as it was handed over, so the two never cross).
-            hosted = [t.agent for t in cancelled if t.dispatched_at is not None]
+            hosted = [(t.agent, t.workflow_run_id) for t in cancelled if t.dispatched_at]
             stuck = self._show(ticket, TicketPhase.BACKLOG, move_card)
-            taken = [withdraw(self.settings, self.repo, ticket.issue_number, a) for a in hosted]
+            taken = [
+                withdraw(self.settings, self.repo, ticket.issue_number, agent, run)
+                for agent, run in hosted
+            ]
         card = _card_stays(stuck)
         if not cancelled:
             return f"No task was queued or running; the ticket is back in the backlog.{card}"

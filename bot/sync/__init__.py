@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.agents.planning import phase_merged
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import schedule_spec
 from bot.counters import observe_sync
@@ -214,6 +215,7 @@ def sync_spec(
         spec, returning = record_spec(session, repository, spec_file, commit, file_hash)
         spec.sync_note = None  # resume_at stays until the sync is done: it is unfinished work
         session.commit()
+        phase_merged(session, settings, github.repo, spec)  # a planned phase: its idea's issue
         if spec.phase is not SpecPhase.TASKS or unchanged:
             return None
         writer = SpecWriter(session, settings, github, spec, lease)

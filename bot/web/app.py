@@ -67,13 +67,15 @@ def _agent_warnings(settings: Settings) -> dict[str, str]:
     if runs_agents and no_agents(settings):
         hint = "set it to a profiles file (docs/agents/profiles.md)"
         return {"agents": f"{no_agents(settings)}: {hint}"}
-    needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.assign)
+    needing = sorted(n for n, p in profiles.items() if p.dispatch and p.dispatch.as_person)
     if needing and (missing := user_token_problem(settings)):
         names = ", ".join(f"`{n}`" for n in needing)
         return {
-            "agent_user_token": f"the agent profile {names} assigns issues to Copilot, which "
-            f"GitHub allows only with a person's token, and {missing}; "
-            "until then its tasks fail with a comment saying so"
+            "agent_user_token": f"the agent profile {names} assigns issues to Copilot (or "
+            "hands them to another agent that answers only a person), which GitHub allows "
+            f"only with a person's token, and {missing}; until then its assignments fail "
+            "with a comment saying so, and its labels and comments come from the App, which "
+            "the agent may ignore"
         }
     return {}
 

@@ -326,8 +326,9 @@ class Stack:
     def _bot_busy(self) -> bool:
         from sqlalchemy import func, select
 
+        from bot.agents.planning import LIVE as PLANNING_LIVE
         from storage.db import session_scope
-        from storage.models import Delivery, DeliveryStatus, Spec, Task, TaskStatus
+        from storage.models import Delivery, DeliveryStatus, PlanningRun, Spec, Task, TaskStatus
 
         unfinished = [DeliveryStatus.RECEIVED, DeliveryStatus.QUEUED, DeliveryStatus.PROCESSING]
         with session_scope(self.database_url) as session:
@@ -340,7 +341,10 @@ class Stack:
                 )
             )
             paused = session.scalar(select(func.count()).where(Spec.resume_at.is_not(None)))
-        return bool(deliveries or tasks or paused)
+            planning = session.scalar(
+                select(func.count()).where(PlanningRun.status.in_(PLANNING_LIVE))
+            )
+        return bool(deliveries or tasks or paused or planning)
 
 
 def redis_answers(port: int) -> bool:

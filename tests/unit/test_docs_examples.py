@@ -307,6 +307,8 @@ def test_the_comment_commands_reference_is_the_registry():
         "an agent's pull request": Where.PULL_REQUEST,
         "a tracking issue": Where.TRACKING,
         "anywhere": Where.ANYWHERE,
+        "an idea's issue": Where.IDEA,
+        "a planning pull request": Where.PLANNING,
     }
     documented = set()
     for place, cells in re.findall(r"^\| (.+?) \| (.+) \|$", _page("reference/commands.md"), re.M):

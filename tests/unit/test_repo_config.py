@@ -102,7 +102,8 @@ def test_validate_reads_the_settings_file_as_settings_in_every_format(
     assert main(["validate", "--format", fmt, ".github/specbridge.yml"]) == 1
     out = capsys.readouterr().out
     assert "unknown-setting" in out
-    assert "phase" not in out  # not read as a spec ("needs 'title'", "needs 'phase'")
+    # Not read as a spec ("needs 'title'", "needs 'phase'"); `phases` is a setting.
+    assert "needs 'phase'" not in out and "needs 'title'" not in out
     (tmp_path / ".github/specbridge.yml").write_text("specs_path: plans\n")
     (tmp_path / ".github/workflows").mkdir()
     (tmp_path / ".github/workflows/ci.yml").write_text("on: push\njobs: {}\n")  # no spec

@@ -17,6 +17,7 @@ MODULES = (
     "check_suite",
     "check_run",
     "status",
+    "workflow_run",
 )
 
 

@@ -3,9 +3,11 @@ the pull requests its agents opened (GitHub sends a pull request's conversation
 comments as `issue_comment`, with `issue.pull_request` set): `/revise` there is the
 ticket's, and the reply goes on the pull request.
 
-Quiet elsewhere: on an issue or pull request specbridge did not create it says
-nothing, and on its own issues a command it does not know (another bot's
-`/lgtm`) gets no answer unless it looks like a typo of one of its own.
+Quiet elsewhere: on an issue or pull request specbridge did not create it hears
+only `/specify`, which starts planning a spec from the issue's idea (an idea's issue
+and a planner's pull request then take their own commands: bot/steer/planning.py),
+and on its own issues a command it does not know (another bot's `/lgtm`) gets no
+answer unless it looks like a typo of one of its own.
 Permission checks come before anything runs; every command is recorded in
 CommandRun, and a redelivered comment is not run twice.
 
@@ -26,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.agents.hosted import RELAYED
 from bot.events.router import Event, router
 from bot.github import RepositoryGateway
 from bot.locks import exclusive, spec_lock
@@ -34,8 +37,9 @@ from bot.settings import SettingsError
 from bot.steer import commands
 from bot.steer.commands import CommandError, Context, Where
 from bot.steer.permissions import may_steer, permission_to_steer
+from bot.steer.planning import idea_lock, idea_of
 from bot.steer.steering import Steering
-from storage.models import CommandRun, Spec, Task, Ticket
+from storage.models import CommandRun, PlanningRun, Spec, Task, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +49,18 @@ PLACES = {
     Where.TRACKING: "on a spec's tracking issue",
     Where.PULL_REQUEST: "on an agent's pull request",
     Where.ANYWHERE: "anywhere",
+    Where.IDEA: "on an idea's issue",
+    Where.PLANNING: "on a planner's pull request",
 }
 
 
 def _from_a_bot(payload: dict[str, Any]) -> bool:
-    user = (payload.get("comment") or {}).get("user") or {}
+    """A bot's comment, or one specbridge posted with a person's token to ask a hosted
+    agent for a revision (it quotes a review, whose lines are not that person's commands)."""
+    comment = payload.get("comment") or {}
+    user = comment.get("user") or {}
+    if RELAYED in (comment.get("body") or ""):
+        return True
     return user.get("type") == "Bot" or user.get("login", "").endswith("[bot]")
 
 
@@ -72,12 +83,19 @@ def on_comment(event: Event) -> None:
     else:
         ticket, spec = _target(session, repository.id, number)
         where = Where.TICKET if ticket is not None else Where.TRACKING
+    planning = None
     if ticket is None and spec is None:
-        return  # not an issue (or an agent's pull request) of ours
+        planning = idea_of(session, repository.id, number, on_pull_request)
+        where = Where.ANYWHERE
+        if planning is not None:
+            where = Where.PLANNING if on_pull_request else Where.IDEA
+        else:
+            # Not an issue of ours: only `/specify` is heard there, to start an idea.
+            lines = [line for line in lines if line[1] == "specify" and not on_pull_request]
     lines = [line for line in lines if _ours(line[1], where)]
     if not lines:
         return
-    lock = _lock_name(repository.full_name, ticket, spec)
+    lock = _lock_name(repository.full_name, ticket, spec, planning, number)
     session.commit()
     repo = event.repository_gateway()
     with exclusive(event.settings, lock):
@@ -100,6 +118,7 @@ def on_comment(event: Event) -> None:
                 ticket,
                 spec,
                 on_pull_request,
+                planning,
             )
             for run in unanswered:
                 _run(ctx, run, can_write)
@@ -141,10 +160,17 @@ def _ours(name: str, where: Where) -> bool:
     return commands.find(name, where) is not None or commands.nearest(name, where) is not None
 
 
-def _lock_name(full_name: str, ticket: Ticket | None, spec: Spec | None) -> str:
-    """The spec's lock, shared with its syncs and issue events."""
+def _lock_name(
+    full_name: str,
+    ticket: Ticket | None,
+    spec: Spec | None,
+    planning: PlanningRun | None,
+    number: int,
+) -> str:
+    """The spec's lock, shared with its syncs and issue events; an idea's, by its issue."""
     owner = ticket.spec if ticket is not None and ticket.spec is not None else spec
-    assert owner is not None
+    if owner is None:
+        return idea_lock(full_name, planning.issue_number if planning else number)
     return spec_lock(full_name, owner.key)
 
 

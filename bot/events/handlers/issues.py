@@ -8,6 +8,7 @@ it. A ticket a person closed as not planned → a pull request removing its task
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -16,7 +17,10 @@ from bot.events.router import Event, router
 from bot.github import RepositoryGateway
 from bot.github.columns import settle_card
 from bot.locks import card_lock, exclusive, spec_lock
-from bot.repositories import find_repository
+from bot.repositories import find_repository, repository_from_payload
+from bot.settings import SettingsError
+from bot.steer.permissions import may_steer, permission_to_steer
+from bot.steer.planning import IDEA_LABEL, idea_lock, start_idea
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.proposals import propose_removal
 from storage.models import IssueState, Ticket, TicketPhase
@@ -107,3 +111,39 @@ def _ticket(event: Event) -> Ticket | None:
     return event.session.scalars(
         select(Ticket).where(Ticket.repository_id == repository.id, Ticket.issue_number == number)
     ).first()
+
+
+def _not_an_idea(payload: dict[str, Any]) -> bool:
+    sender = payload.get("sender") or {}
+    return (payload.get("label") or {}).get("name") != IDEA_LABEL or sender.get("type") == "Bot"
+
+
+@router.register("issues", "labeled", unless=_not_an_idea)
+def on_idea_labelled(event: Event) -> None:
+    """`specbridge: idea` added by a person with write access starts planning the issue's
+    idea (as `/specify` does); added by anyone else, it is said why nothing runs."""
+    if _not_an_idea(event.payload):
+        return
+    sender = event.payload.get("sender") or {}
+    repository = repository_from_payload(event.session, event.payload)
+    issue = event.payload["issue"]
+    number, login = issue["number"], sender.get("login") or ""
+    event.session.commit()
+    repo = event.repository_gateway()
+    if not may_steer(permission_to_steer(repo, login)):
+        said = f"@{login} labelled this issue `{IDEA_LABEL}`; planning it needs write access."
+    else:
+        with exclusive(event.settings, idea_lock(repository.full_name, number)):
+            try:
+                said = start_idea(
+                    event.session,
+                    event.settings,
+                    repo,
+                    repository,
+                    number,
+                    login,
+                    issue.get("title") or "",
+                )
+            except SettingsError as error:
+                said = f"Planning cannot start: {error}."
+    repo.comment_on_issue(number, said)

@@ -2,9 +2,11 @@
 pull request runs the agent again on its branch, told what the review says.
 
 Only a review that requests changes, by a person with write access, on a pull
-request one of our Tasks opened (its number and its `specbridge/...` head
-branch): an approval, a plain comment, a bot's review (our own included) or a
-review of anyone else's pull request runs nothing and says nothing. The review's
+request one of our Tasks opened or follows (its number and its head branch: a local
+agent's `specbridge/...`, or the branch of an agent GitHub runs): an approval, a
+plain comment, a bot's review (our own included) or a review of anyone else's pull
+request runs nothing and says nothing. For an agent GitHub runs, the revision is
+asked in its own way (bot/agents/hosted.py). The review's
 body and each of its line comments (read back from GitHub, file and line) go
 into the prompt; the run is a new Task with the next revision, on the same
 branch and pull request (`Steering.revise`, as `/revise` on the issue).
@@ -23,11 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.agents.planning import run_of_pull_request
 from bot.events.router import Event, router
 from bot.github.repository import ReviewComment
 from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import repository_from_payload
 from bot.steer.permissions import may_steer, permission_to_steer
+from bot.steer.planning import idea_lock
+from bot.steer.planning import revise as revise_planning
 from bot.steer.steering import Steering
 from storage.models import CommandRun, Task, Ticket
 
@@ -36,7 +41,7 @@ log = logging.getLogger(__name__)
 # A review is recorded as this command, on this line (comments' commands start at 1).
 REVIEW_COMMAND = "review"
 REVIEW_LINE = 0
-AGENT_BRANCHES = "specbridge/"
+PLANNING_BRANCHES = "specbridge/plan/"
 
 
 @router.register("pull_request_review", "submitted")
@@ -50,7 +55,7 @@ def on_review(event: Event) -> None:
     if user.get("type") == "Bot" or login.endswith("[bot]"):
         return  # specbridge's own reviews, and other bots': no loops
     head = pull.get("head") or {}
-    if not (head.get("ref") or "").startswith(AGENT_BRANCHES):
+    if not head.get("ref"):
         return
     if ((head.get("repo") or {}).get("full_name")) != event.repository_full_name:
         return  # a fork's branch of the same name
@@ -170,3 +175,50 @@ def _record(
     except IntegrityError:
         return None
     return run
+
+
+@router.register("pull_request_review", "submitted")
+def on_planning_review(event: Event) -> None:
+    """A review that requests changes on a planner's pull request runs the planner again
+    on its branch (bot/steer/planning.py), as on an agent's; recorded once, on the idea's
+    issue, and said there."""
+    review, pull = event.payload["review"], event.payload["pull_request"]
+    user = review.get("user") or {}
+    login = user.get("login") or ""
+    if (review.get("state") or "").lower() != "changes_requested":
+        return
+    if user.get("type") == "Bot" or login.endswith("[bot]"):
+        return
+    head = pull.get("head") or {}
+    if not (head.get("ref") or "").startswith(PLANNING_BRANCHES):
+        return
+    session = event.session
+    repository = repository_from_payload(session, event.payload)
+    number = pull["number"]
+    run = run_of_pull_request(session, repository.id, number)
+    if run is None or _recorded(session, review["id"]):
+        return
+    issue = run.issue_number
+    session.commit()
+    repo = event.repository_gateway()
+    association = review.get("author_association") or "NONE"
+    allowed = may_steer(permission_to_steer(repo, login, association))
+    comments = repo.review_comments(number, review["id"]) if allowed else []
+    with exclusive(event.settings, idea_lock(repository.full_name, issue)):
+        recorded = _record(session, repository.id, issue, review, login)
+        if recorded is None:
+            return
+        if allowed:
+            recorded.allowed = True
+            request = review_request(login, number, review, comments)
+            outcome = revise_planning(session, event.settings, repo, run, request)
+            recorded.result = outcome
+            reply = f"@{login} requested changes on #{number}. {outcome}"
+        else:
+            recorded.refusal_reason = "needs write access to the repository"
+            reply = (
+                f"@{login} requested changes on #{number}; running the planner again needs "
+                f"write access to this repository, and @{login} has none: nothing runs."
+            )
+        session.commit()
+    repo.comment_on_issue(issue, reply)

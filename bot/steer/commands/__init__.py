@@ -4,6 +4,7 @@ change anything; importing this package registers them all."""
 
 from bot.steer.commands import (  # noqa: F401 (they register)
     help,
+    planning,
     pull_request,
     ticket,
     tracking,

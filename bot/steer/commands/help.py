@@ -18,6 +18,8 @@ def help_(ctx: Context, _args: str) -> str:
         Where.TRACKING: "on a spec's tracking issue",
         Where.PULL_REQUEST: "on an agent's pull request",
         Where.ANYWHERE: "here",
+        Where.IDEA: "on an idea's issue",
+        Where.PLANNING: "on a planner's pull request",
     }[ctx.where]
     lines = [f"Commands {where} (those that change anything need write access):", ""]
     lines += [f"- `{c.usage}` — {c.summary}" for c in available(ctx.where)]

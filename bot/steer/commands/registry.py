@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway
 from bot.steer.steering import Steering
-from storage.models import Repository, Spec, Ticket
+from storage.models import PlanningRun, Repository, Spec, Ticket
 
 _COMMAND_LINE = re.compile(r"^/([a-z][a-z-]*)(?:[ \t]+(.*?))?[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
@@ -25,6 +25,8 @@ class Where(Enum):
     TRACKING = "tracking"
     PULL_REQUEST = "pull request"  # an agent's pull request, for its ticket
     ANYWHERE = "anywhere"
+    IDEA = "idea"  # an issue a planner writes a spec for, before its first phase merges
+    PLANNING = "planning pull request"  # a pull request a planner opened
 
 
 class CommandError(Exception):
@@ -44,9 +46,13 @@ class Context:
     # The comment is on the pull request an agent opened for `ticket` (issue_number is
     # the pull request's): replies go there.
     on_pull_request: bool = False
+    # The idea's newest planning run (on its issue, or on the pull request it opened).
+    planning: PlanningRun | None = None
 
     @property
     def where(self) -> Where:
+        if self.planning is not None and self.ticket is None and self.spec is None:
+            return Where.PLANNING if self.on_pull_request else Where.IDEA
         if self.on_pull_request:
             return Where.PULL_REQUEST
         if self.ticket is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.agents.planning import describe, run_of_spec
 from bot.agents.scheduler import agent_for
 from bot.steer.commands.registry import CommandError, Context, Where, command
 from bot.sync.proposals import propose_adding
@@ -54,6 +55,9 @@ def status(ctx: Context, _args: str) -> str:
             f"| {task_key} | #{ticket.issue_number} | {ticket.phase.value} | {ticket.state.value} "
             f"| {ticket.approval.value.replace('_', ' ')} | `{agent_for(ticket)}` | {last_text} |"
         )
+    planned = run_of_spec(ctx.session, spec)  # a spec written from an idea: its phase too
+    if planned is not None:
+        lines[1:1] = ["", describe(planned)]
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from bot.agents.hosted import (
     handed_over_labels,
     named_issues,
 )
+from bot.agents.prompt import INSTRUCTION_FILES
 from bot.agents.reaper import reap_stale_tasks
 from bot.github import Board, RepositoryGateway, github_client
 from bot.github.failures import FAILED_LABEL
@@ -53,6 +54,9 @@ copilot:
   github: {assign: copilot, instructions: "Run the tests before you finish.", custom_agent: tester}
 local:
   command: "true"
+runner:
+  hosted: workflow
+  workflow: agent.yml
 """
 ISSUE = f"{MOCK_API}/repos/acme/rocket/issues/2"
 
@@ -147,6 +151,16 @@ def _dispatch(settings: Settings, monkeypatch: pytest.MonkeyPatch, task_id: int)
     dispatch_task(task_id)
 
 
+def _no_instructions() -> None:
+    """The repository has no instructions for agents (AGENTS.md, ...)."""
+    for path in INSTRUCTION_FILES:
+        responses.get(
+            f"{MOCK_API}/repos/acme/rocket/contents/{path}",
+            status=404,
+            json={"message": "Not Found"},
+        )
+
+
 def _sent(index: int) -> dict:  # type: ignore[type-arg]
     return json.loads(responses.calls[index].request.body)
 
@@ -226,6 +240,7 @@ def test_copilot_is_assigned_with_the_persons_token_the_base_and_the_instruction
         },
         match=person,
     )
+    _no_instructions()
     responses.post(
         MOCK_GRAPHQL,
         json={"data": {"m0": {"assignable": {"id": "I_2"}}}},
@@ -236,13 +251,18 @@ def test_copilot_is_assigned_with_the_persons_token_the_base_and_the_instruction
     )
     _dispatch(settings, monkeypatch, task_id)
     assert _state(settings)[:2] == (TaskStatus.RUNNING, TicketPhase.ANALYZING)
-    assignment = _sent(1)["variables"]["m0"]
+    assignment = _sent(4)["variables"]["m0"]
     assert assignment["assignableId"] == "I_2" and assignment["assigneeIds"] == ["BOT_1"]
     agent = assignment["agentAssignment"]
     assert (agent["targetRepositoryId"], agent["baseRef"]) == ("R_1", "trunk")  # the default
     assert agent["customAgent"] == "tester"
     assert agent["customInstructions"].startswith("Run the tests before you finish.\n\n")
     assert "`Fixes #2`" in agent["customInstructions"]
+    # The prompt a local agent gets goes along: Copilot reads the issue only when assigned.
+    assert (
+        "This is issue https://ghe.example:8443/acme/rocket/issues/2"
+        in (agent["customInstructions"])
+    )
 
 
 @responses.activate
@@ -255,12 +275,38 @@ def test_github_refusing_copilot_fails_the_task_with_its_reason(
         MOCK_GRAPHQL,
         json={"data": {"repository": {"id": "R_1", "suggestedActors": {"nodes": []}}}},
     )
+    _no_instructions()
     responses.post(f"{ISSUE}/comments", json={"id": 1})
     responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
     _dispatch(settings, monkeypatch, task_id)
     assert _state(settings)[:2] == (TaskStatus.FAILED, TicketPhase.ANALYZING)
-    assert "enable the Copilot coding agent" in _sent(1)["body"]
-    assert _sent(2) == {"labels": [FAILED_LABEL]}
+    assert "enable the Copilot coding agent" in _sent(4)["body"]
+    assert _sent(5) == {"labels": [FAILED_LABEL]}
+
+
+@responses.activate
+def test_a_workflow_github_will_not_run_fails_the_task_with_its_words(
+    settings: Settings, session: Session, cards: Cards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task_id = _task(session, "runner")
+    _no_instructions()
+    dispatches = f"{MOCK_API}/repos/acme/rocket/actions/workflows/agent.yml/dispatches"
+    responses.post(
+        dispatches, status=422, json={"message": 'Unexpected inputs provided: ["prompt"]'}
+    )
+    responses.post(f"{ISSUE}/comments", json={"id": 1})
+    responses.post(f"{ISSUE}/labels", json=[{"name": FAILED_LABEL}])
+    _dispatch(settings, monkeypatch, task_id)
+    assert _state(settings)[0] is TaskStatus.FAILED
+    sent = _sent(3)
+    assert sent["ref"] == "trunk" and sent["return_run_details"] is True
+    assert "This is issue" in sent["inputs"]["prompt"]
+    said = _sent(4)["body"]
+    assert (
+        'GitHub did not run the workflow `agent.yml`: 422 Unexpected inputs provided: ["prompt"]'
+        in said
+    )
+    assert "it needs a workflow with `on: workflow_dispatch`" in said
 
 
 @responses.activate
@@ -427,6 +473,25 @@ def test_a_pull_request_naming_no_issue_is_matched_by_githubs_links(
     pull = PullRequest(12, "opened", True, False, "open", "Work in progress", "copilot/fix-2")
     _follow(settings, cards, pull)
     assert _state(settings)[1] is TicketPhase.BUILDING
+
+
+@responses.activate
+def test_an_agents_first_draft_naming_no_issue_is_its_by_author(
+    settings: Settings, session: Session
+) -> None:
+    _task(session, "copilot", TaskStatus.RUNNING, dispatched_at=datetime.now(UTC))
+    no_links = {"data": {"repository": {"pullRequest": {"closingIssuesReferences": {"nodes": []}}}}}
+    responses.post(MOCK_GRAPHQL, json=no_links)
+    responses.post(MOCK_GRAPHQL, json=no_links)
+    cards = Cards()
+    # Someone else's pull request naming no issue is nobody's.
+    _follow(settings, cards, PullRequest(11, "opened", True, False, "open", "WIP", "x", "mona"))
+    assert _state(settings)[2].pull_request_number is None and cards.moves == []
+    # Copilot's first draft says "[WIP]" only: its author says whose it is.
+    draft = PullRequest(12, "opened", True, False, "open", "[WIP]", "copilot/fix", "Copilot")
+    _follow(settings, cards, draft)
+    assert _state(settings)[1] is TicketPhase.BUILDING
+    assert _state(settings)[2].pull_request_number == 12
 
 
 @responses.activate

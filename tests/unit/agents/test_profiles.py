@@ -82,7 +82,7 @@ def test_agents_that_run_here_fix_failing_checks_unless_told_not_to(tmp_path: Pa
         ("default: [unclosed\n", "cannot read"),
         ("default:\n  command: x\n  fix_checks: sometimes\n", "fix_checks must be true or false"),
         ("default:\n  github: {label: x}\n  fix_checks: true\n", "agents that run here"),
-        ("default:\n  timeout: 60\n", "needs one of preset, command or github"),
+        ("default:\n  timeout: 60\n", "needs one of preset, command, hosted or github"),
         ("default:\n  preset: cursor\n", "unknown preset 'cursor'"),
         ("default:\n  preset: codex\n  command: x\n", "both preset and command"),
         ("default:\n  command: x\n  comand: y\n", "unknown key 'comand'"),

@@ -97,7 +97,11 @@ def test_a_pull_request_is_an_issue_its_comments_and_number_shared(hub: FakeHub,
         hub, "POST", f"repos/{repo}/issues/{pull['number']}/comments", user="writer", body="/x"
     )
     assert said.status_code == 201
-    by_api = _api(hub, "POST", f"repos/{repo}/issues/{pull['number']}/comments", body="hello")
+    # The App comments with its installation token (a person's token comments as them).
+    app_token = _installation_token(hub, repo)
+    by_api = _api(
+        hub, "POST", f"repos/{repo}/issues/{pull['number']}/comments", app_token, body="hello"
+    )
     assert by_api.status_code == 201
     [person, bot] = _sent(hub, since, "issue_comment")
     assert person["issue"]["number"] == pull["number"]

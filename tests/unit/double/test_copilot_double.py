@@ -16,6 +16,7 @@ import requests
 
 from fakehub import FakeHub
 from fakehub.copilot import FEATURE, MODEL_FEATURE
+from fakehub.state import user
 from tests.unit.double.shapes import (
     admin,
     deliveries,
@@ -427,3 +428,43 @@ def test_unassigning_and_labels_through_rest_send_their_webhooks(
     assert (state_issue["labels"], state_issue["assignees"]) == (["ready"], [])
     mismatches = requests.get(f"{hub.url}/_admin/state", timeout=30).json()["mismatches"]
     assert [m for m in mismatches if repo in m["path"]] == []
+
+
+def test_claude_and_codex_are_assignable_where_a_repository_enabled_them(
+    hub: FakeHub, user_token: str
+) -> None:
+    name = f"cp{next(_names)}"
+    admin(
+        hub,
+        "POST",
+        "repos",
+        owner="acme",
+        name=name,
+        agents=["copilot", "claude"],
+        collaborators={"mona": "write"},
+    ).raise_for_status()
+    repo = f"acme/{name}"
+    owner, short = repo.split("/")
+    data = _graphql(hub, user_token, SUGGESTED, owner=owner, name=short)["data"]
+    actors = data["repository"]["suggestedActors"]["nodes"]
+    assert [a["login"] for a in actors][:2] == ["copilot-swe-agent", "claude"]
+    claude = next(a for a in actors if a["login"] == "claude")
+    assert claude["__typename"] == "Bot"
+
+    issue = _issue(hub, repo)
+    agent = {"targetRepositoryId": data["repository"]["id"], "customInstructions": "Be brief."}
+    answer = _graphql(
+        hub, user_token, ADD, issue=issue["node_id"], actors=[claude["id"]], agent=agent
+    )
+    assert "errors" not in answer
+    issues = repo_state(hub, repo)["issues"]
+    [state_issue] = [i for i in issues if i["number"] == issue["number"]]
+    assert state_issue["assignees"] == ["claude"]
+    [kept] = [a for a in _assignments(hub, repo) if a["accepted"]]
+    assert (kept["agent"], kept["custom_instructions"]) == ("claude", "Be brief.")
+
+    # Codex is not enabled here: not listed, and not assigned.
+    assert "codex" not in [a["login"] for a in actors]
+    codex = user("codex")["node_id"]
+    refused = _graphql(hub, user_token, ADD, issue=issue["node_id"], actors=[codex], agent=agent)
+    assert "codex is not available as an assignee" in refused["errors"][0]["message"]

@@ -51,7 +51,8 @@ def _queued_anything(settings) -> bool:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(
     ("event", "fixture", "change", "reason"),
     [
-        ("issues", "labeled.payload.json", {}, NO_HANDLER),
+        ("issues", "unlabeled.payload.json", {}, NO_HANDLER),
+        ("issues", "labeled.payload.json", {}, NOT_OURS),  # not the label of an idea
         ("check_suite", "requested.payload.json", {}, NO_HANDLER),
         (
             "issue_comment",

@@ -46,6 +46,8 @@ default:
   max_revisions: 2
 copilot:
   github: {assign: copilot}
+fixer:
+  github: {label: fix-me}
 """
 
 
@@ -407,14 +409,16 @@ def test_revise_says_why_nothing_runs(
 
 
 @responses.activate
-def test_revise_before_any_pull_request_or_for_an_agent_github_runs_runs_nothing(
+def test_revise_before_any_pull_request_or_for_a_label_agent_with_no_revise_runs_nothing(
     session: Session, settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
 ) -> None:
     reply = _command_mocks()
-    ticket.agent_override = "copilot"
+    ticket.agent_override = "fixer"
     session.commit()
     dispatch(session, settings, "issue_comment", comment("/revise x"))
-    assert "Nothing runs: the agent `copilot` works on GitHub" in _reply(reply.calls[0])
+    said = _reply(reply.calls[0])
+    assert "Nothing runs: the agent `fixer` works on GitHub" in said
+    assert "a `revise:` template" in said
 
     for task in ticket.tasks:
         task.pull_request_number = None
@@ -426,6 +430,23 @@ def test_revise_before_any_pull_request_or_for_an_agent_github_runs_runs_nothing
     dispatch(session, settings, "issue_comment", payload)
     assert "Nothing runs: no agent has opened a pull request for it yet." in _reply(reply.calls[1])
     assert revisions(session) == [] and held_jobs == []
+
+
+@responses.activate
+def test_revise_for_copilot_queues_its_hand_over_counted_as_a_revision(
+    session: Session, settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    reply = _command_mocks()
+    ticket.agent_override = "copilot"
+    session.commit()
+    dispatch(session, settings, "issue_comment", comment("/revise reject an empty password"))
+    [task] = revisions(session)
+    assert (task.revision, task.pull_request_number, task.agent) == (1, PULL, "copilot")
+    # Handed over by the short job of agents GitHub runs: an `@copilot` comment.
+    assert [(job.name, job.args) for job in held_jobs] == [("dispatch_task", (task.id,))]
+    said = _reply(reply.calls[0])
+    assert "asked to revise #2 in its own way, a comment `@copilot …`" in said
+    assert "(revision 1 of 3)" in said
 
 
 @responses.activate

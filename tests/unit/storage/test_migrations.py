@@ -34,6 +34,7 @@ EVERY_ENTITY = {
     "task_proposals",
     "check_verdicts",
     "agent_user_tokens",
+    "planning_runs",
 }
 
 

@@ -47,7 +47,7 @@ def test_with_the_token_or_without_copilot_nothing_is_said(db: str, tmp_path: Pa
 def test_a_profiles_file_that_does_not_read_is_a_warning(db: str, tmp_path: Path) -> None:
     ready = _ready(db, tmp_path, "copilot:\n  github: {assign: someone}\n")
     assert (ready.status_code, ready.json["status"]) == (200, "ok")
-    assert "only copilot can be assigned" in ready.json["warnings"]["agents"]
+    assert "only copilot, claude or codex can be assigned" in ready.json["warnings"]["agents"]
     assert "agents" not in ready.json["checks"]
 
 
@@ -64,3 +64,12 @@ def test_no_profiles_file_where_this_process_runs_the_agents_is_a_warning(
         db, tmp_path, None, REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:1/0"
     )
     assert "agents" not in with_redis.json.get("warnings", {})
+
+
+def test_a_preset_that_answers_people_only_without_the_token_is_a_warning(
+    db: str, tmp_path: Path
+) -> None:
+    warning = _ready(db, tmp_path, "kiro:\n  hosted: kiro\n").json["warnings"]["agent_user_token"]
+    assert "`kiro`" in warning and "SPECBRIDGE_AGENT_USER_TOKEN" in warning
+    # OpenHands' resolver takes the App's label: nothing to say.
+    assert "warnings" not in _ready(db, tmp_path, "oh:\n  hosted: openhands\n").json

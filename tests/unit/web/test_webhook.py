@@ -31,7 +31,7 @@ def test_signed_delivery_is_stored_queued_and_processed(client: FlaskClient, db:
 
 
 def test_event_without_handler_is_recorded_as_ignored(client: FlaskClient, db: str) -> None:
-    post_webhook(client, "issues", github_payload("issues", "labeled.payload.json"))
+    post_webhook(client, "issues", github_payload("issues", "unlabeled.payload.json"))
     run_queued_jobs(db)
     [delivery] = stored_deliveries(db)
     assert delivery.status is DeliveryStatus.IGNORED
