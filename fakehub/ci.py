@@ -27,6 +27,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
 from fakehub.http import Refused, error
 from fakehub.state import Repo, new_id, node_id, now, user
 
@@ -221,7 +222,6 @@ def annotation_json(repo: Repo, run: dict[str, Any], data: dict[str, Any]) -> di
 
 
 def register_ci(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
 
     state = hub.state
 

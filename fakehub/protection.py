@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from fakehub.actors import actor_of
 from fakehub.http import error
 from fakehub.state import Repo, node_id
 
@@ -103,7 +104,6 @@ def blob_sha(repo: Repo, ref: str, path: str) -> str | None:
 
 
 def register_protection(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
 
     state = hub.state
 

@@ -91,7 +91,7 @@ def submit_review(
     if event != "APPROVE" and not body and not comments:
         raise Refused("Body is required for a review that comments or requests changes")
     head = pull["head"]["sha"]
-    changed = changed_paths(repo, pull)
+    changed = repo.changed_paths(pull)
     for comment in comments:
         _check_line(repo, head, changed, comment)
     review_id = new_id()
@@ -133,13 +133,6 @@ def submit_review(
             pull_request=pull_request_json(repo, pull),
         )
     return {**review, "comments": made}
-
-
-def changed_paths(repo: Repo, pull: dict[str, Any]) -> set[str]:
-    base = repo.git.sha(pull["base"]["ref"]) or pull["base"]["sha"]
-    merge_base = repo.git.merge_base(base, pull["head"]["sha"]) or base
-    added, removed, modified = repo.git.changes(merge_base, pull["head"]["sha"])
-    return set(added) | set(removed) | set(modified)
 
 
 def _check_line(repo: Repo, head: str, changed: set[str], comment: dict[str, Any]) -> None:

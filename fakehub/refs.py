@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
 from fakehub.git import git
 from fakehub.http import error
 from fakehub.pulls import ref_json
@@ -19,7 +20,6 @@ ZERO = "0" * 40
 
 
 def register_refs(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
 
     state = hub.state
 

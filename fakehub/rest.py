@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 from flask import Flask, abort, g, jsonify, request
 
 from fakehub import copilot
+from fakehub.actors import actor_of
+from fakehub.assignees import assign_agent
 from fakehub.http import Refused, SubIssueRefused, TooQuickly, error, rate_limited
 from fakehub.limits import RateLimited
 from fakehub.protection import blob_sha
@@ -201,7 +203,7 @@ def register_rest(app: Flask, hub: Any) -> None:
                 assignees=assignees,
             )
             if agent is not None:
-                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
+                assign_agent(hub, issue, agent, actor_of(state, g.get("token")))
             return jsonify(issue.json()), 201
 
         return creating(create)
@@ -246,7 +248,7 @@ def register_rest(app: Flask, hub: Any) -> None:
                     data["assignees"].append(copilot.COPILOT["login"])
             hub.edit_issue(issue, data)
             if agent is not None:
-                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
+                assign_agent(hub, issue, agent, actor_of(state, g.get("token")))
             return jsonify(issue.json())
 
         return changing(edit)
@@ -260,7 +262,7 @@ def register_rest(app: Flask, hub: Any) -> None:
         body = request.get_json()["body"]
         token = g.get("token") or "anonymous"
         # The App's token comments as its bot; a person's token as that person.
-        author = copilot.actor_of(state, token)
+        author = actor_of(state, token)
         association = _association(issue.repo, author)
         return creating(
             lambda: (jsonify(hub.add_comment(issue, author, body, association, token)), 201)
