@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
+from fakehub.http import error
 from fakehub.state import Repo, new_id, node_id, now, user
 
 MAX_INPUTS = 25
@@ -227,8 +229,6 @@ def _send(hub: Any, repo: Repo, run: dict[str, Any], action: str) -> None:
 
 
 def register_actions(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
-    from fakehub.server import error
 
     state = hub.state
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from fakehub.http import Refused
 from fakehub.openapi import github_rest
 from fakehub.state import Repo
 
@@ -87,7 +88,6 @@ def register_admin(app: Flask, hub: Any) -> None:
 
     @app.post("/_admin/repos/<owner>/<name>/pulls")
     def open_pull(owner: str, name: str) -> Any:
-        from fakehub.server import Refused
 
         try:
             with state.lock:
@@ -99,7 +99,6 @@ def register_admin(app: Flask, hub: Any) -> None:
     @app.post("/_admin/repos/<owner>/<name>/pulls/<int:number>/merge")
     def merge(owner: str, name: str, number: int) -> Any:
         from fakehub.pulls import mark_ready
-        from fakehub.server import Refused
 
         target, person = repo(owner, name), body().get("user", "octocat")
         try:
@@ -115,7 +114,6 @@ def register_admin(app: Flask, hub: Any) -> None:
     @app.post("/_admin/repos/<owner>/<name>/check-runs/<int:run_id>/rerequest")
     def rerun_check(owner: str, name: str, run_id: int) -> Any:
         """A person presses Re-run on one check run."""
-        from fakehub.server import Refused
 
         target = repo(owner, name)
         run = target.check_run(run_id)

@@ -25,7 +25,8 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
-from fakehub.copilot import actor_of, is_user_token
+from fakehub.actors import actor_of, is_user_token
+from fakehub.http import error
 from fakehub.state import Repo, new_id, now, user
 
 STATES = (
@@ -70,7 +71,6 @@ def task_json(repo: Repo, task: dict[str, Any]) -> dict[str, Any]:
 
 
 def register_agent_tasks(app: Flask, hub: Any) -> None:
-    from fakehub.server import error
 
     state = hub.state
 

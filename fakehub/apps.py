@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, redirect, request
 
+from fakehub.http import error
 from fakehub.state import new_id, node_id, now, user
 
 # The new-app form is a web page, not the API: the REST description does not check it.
@@ -63,7 +64,6 @@ def register_apps(app: Flask, hub: Any) -> None:
 
     @app.post("/app-manifests/<code>/conversions")
     def conversion(code: str) -> Any:
-        from fakehub.server import error
 
         with hub.state.lock:
             created, manifest = pending.pop(code, (0.0, None))

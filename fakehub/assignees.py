@@ -13,7 +13,10 @@ from typing import Any, NoReturn
 
 from flask import Flask, abort, g, jsonify, request
 
-from fakehub.state import Issue, now, user
+from fakehub import copilot
+from fakehub.actors import actor_of
+from fakehub.http import error
+from fakehub.state import COPILOT, Issue, now, user
 from fakehub.webhooks import issue_payload
 
 
@@ -59,15 +62,24 @@ def remove_label(hub: Any, issue: Issue, name: str, actor: str) -> None:
     hub.send("issues", issue.repo, actor, **issue_payload("unlabeled", issue, label=label))
 
 
+def assign_agent(hub: Any, issue: Issue, assignment: dict[str, Any], actor: str) -> None:
+    """The agent (Copilot, or a partner agent) joins the issue's assignees (`issues`
+    assigned) and the assignment is kept."""
+    login = assignment.get("agent") or COPILOT["login"]
+    already = login in issue.assignees
+    add_assignees(hub, issue, [login], actor)
+    if not already:
+        issue.repo.copilot_assignments.append(
+            {"issue": issue.number, "accepted": True, "assigned_at": now(), **assignment}
+        )
+
+
 def _names(items: list[Any], key: str) -> list[str]:
     """REST takes a login (or a label name) or an object naming it."""
     return [x if isinstance(x, str) else x[key] for x in items]
 
 
 def register_assignees(app: Flask, hub: Any) -> None:
-    from fakehub import copilot
-    from fakehub.server import error
-
     state = hub.state
 
     def not_found() -> NoReturn:
@@ -92,13 +104,13 @@ def register_assignees(app: Flask, hub: Any) -> None:
         data = request.get_json(silent=True) or {}
         token = g.get("token")
         with state.lock:
-            actor = copilot.actor_of(state, token)
+            actor = actor_of(state, token)
             logins, assignment = copilot.take_from_rest(
                 hub, issue.repo, _names(data.get("assignees") or [], "login"), data, token
             )
             add_assignees(hub, issue, logins, actor)
             if assignment is not None:
-                copilot.assign(hub, issue, assignment, actor)
+                assign_agent(hub, issue, assignment, actor)
             return jsonify(issue.json()), 201
 
     @app.delete("/repos/<owner>/<name>/issues/<int:number>/assignees")
@@ -107,7 +119,7 @@ def register_assignees(app: Flask, hub: Any) -> None:
         data = request.get_json(silent=True) or {}
         wanted = [copilot.rest_login(x) for x in data.get("assignees") or []]
         with state.lock:
-            remove_assignees(hub, issue, wanted, copilot.actor_of(state, g.get("token")))
+            remove_assignees(hub, issue, wanted, actor_of(state, g.get("token")))
             return jsonify(issue.json())
 
     @app.post("/repos/<owner>/<name>/issues/<int:number>/labels")
@@ -116,7 +128,7 @@ def register_assignees(app: Flask, hub: Any) -> None:
         data = request.get_json(silent=True)
         items = data.get("labels") or [] if isinstance(data, dict) else data or []
         with state.lock:
-            add_labels(hub, issue, _names(items, "name"), copilot.actor_of(state, g.get("token")))
+            add_labels(hub, issue, _names(items, "name"), actor_of(state, g.get("token")))
             return jsonify([issue.repo.label(n) for n in issue.labels])
 
     @app.delete("/repos/<owner>/<name>/issues/<int:number>/labels/<path:label_name>")
@@ -125,5 +137,5 @@ def register_assignees(app: Flask, hub: Any) -> None:
         if label_name not in issue.labels:
             return error(404, "Label does not exist")
         with state.lock:
-            remove_label(hub, issue, label_name, copilot.actor_of(state, g.get("token")))
+            remove_label(hub, issue, label_name, actor_of(state, g.get("token")))
             return jsonify([issue.repo.label(n) for n in issue.labels])

@@ -27,6 +27,8 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
+from fakehub.http import Refused, error
 from fakehub.state import Repo, new_id, node_id, now, user
 
 # GitHub keeps at most this many statuses of one context on a commit.
@@ -38,7 +40,6 @@ ANNOTATION_LEVELS = ("notice", "warning", "failure")
 
 def annotation(data: dict[str, Any]) -> dict[str, Any]:
     """An annotation as the Checks API keeps it, from a test's short form."""
-    from fakehub.server import Refused
 
     level = data.get("annotation_level", "failure")
     if (
@@ -62,7 +63,6 @@ def annotation(data: dict[str, Any]) -> dict[str, Any]:
 
 def report_check_run(hub: Any, repo: Repo, data: dict[str, Any]) -> dict[str, Any]:
     """Another App's CI reports a check run on a commit (see the module's text)."""
-    from fakehub.server import Refused
 
     sha = repo.git.sha(data.get("head_sha") or "")
     if sha is None:
@@ -95,7 +95,6 @@ def report_check_run(hub: Any, repo: Repo, data: dict[str, Any]) -> dict[str, An
 def create_status(hub: Any, repo: Repo, sha: str, data: dict[str, Any], creator: str) -> Any:
     """A commit status: kept with the commit's others, and the `status` webhook."""
     from fakehub.pulls import branch_json
-    from fakehub.server import Refused
 
     state = data.get("state")
     if state not in STATUS_STATES:
@@ -223,8 +222,6 @@ def annotation_json(repo: Repo, run: dict[str, Any], data: dict[str, Any]) -> di
 
 
 def register_ci(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
-    from fakehub.server import Refused, error
 
     state = hub.state
 

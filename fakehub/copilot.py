@@ -30,7 +30,8 @@ from typing import Any
 
 from flask import request
 
-from fakehub.state import BOT, COPILOT, PARTNER_AGENTS, Issue, Repo, now, user
+from fakehub.actors import actor_of, is_user_token
+from fakehub.state import BOT, COPILOT, PARTNER_AGENTS, Repo, now, user
 
 AGENT_LOGIN = COPILOT["app"]  # `copilot-swe-agent`, as suggestedActors names it
 # How REST requests name Copilot among assignees (docs: `copilot-swe-agent[bot]`).
@@ -49,32 +50,6 @@ class CopilotRefused(Exception):
 
 def bot_id() -> str:
     return user(COPILOT["login"])["node_id"]
-
-
-def is_installation_token(state: Any, token: str | None) -> bool:
-    """Tokens the double mints at `POST /app/installations/{id}/access_tokens`
-    start with `ghs_`, as GitHub's do; any other token is a user's."""
-    return token is not None and (token in state.tokens or token.startswith("ghs_"))
-
-
-def is_user_token(state: Any, token: str | None) -> bool:
-    """A person's token: neither an installation token nor the App's own JWT."""
-    from fakehub.hook_deliveries import jwt_claims
-
-    return (
-        token not in (None, "anonymous")
-        and not is_installation_token(state, token)
-        and jwt_claims(token) is None
-    )
-
-
-def actor_of(state: Any, token: str | None) -> str:
-    """Who a request acts as: the App's bot for an installation token (or the App's
-    JWT), else the person a user token was made for (`POST /_admin/tokens`), else
-    `octocat`."""
-    if not is_user_token(state, token):
-        return BOT["login"]
-    return state.user_tokens.get(token, "octocat")
 
 
 def rest_login(name: Any) -> str:
@@ -238,20 +213,6 @@ def check(
     }
 
 
-def assign(hub: Any, issue: Issue, assignment: dict[str, Any], actor: str) -> None:
-    """The agent (Copilot, or a partner agent) joins the issue's assignees (`issues`
-    assigned) and the assignment is kept."""
-    from fakehub.assignees import add_assignees
-
-    login = assignment.get("agent") or COPILOT["login"]
-    already = login in issue.assignees
-    add_assignees(hub, issue, [login], actor)
-    if not already:
-        issue.repo.copilot_assignments.append(
-            {"issue": issue.number, "accepted": True, "assigned_at": now(), **assignment}
-        )
-
-
 def refused(repo: Repo, number: int | None, reason: str, via: str) -> None:
     repo.copilot_assignments.append(
         {"issue": number, "accepted": False, "reason": reason, "via": via, "at": now()}
@@ -289,87 +250,3 @@ def take_from_rest(
     except CopilotRefused as refusal:
         refused(repo, number, str(refusal), "rest")
         return others, None
-
-
-# -- GraphQL ---------------------------------------------------------------------------------
-
-
-def graphql_fields(root: Any) -> dict[str, Any]:
-    """Root mutation fields, for graphql_api._Root."""
-    return {
-        "replaceActorsForAssignable": lambda info, input: _replace(root, input),
-        "addAssigneesToAssignable": lambda info, input: _add(root, input),
-        "removeAssigneesFromAssignable": lambda info, input: _remove(root, input),
-    }
-
-
-def take_from_graphql(
-    root: Any, repo: Repo, logins: list[str], agent: dict[str, Any] | None, number: int | None
-) -> tuple[list[str], dict[str, Any] | None]:
-    """Assignees without Copilot, and Copilot's assignment; a refusal is a GraphQL
-    error on the mutation's alias."""
-    from fakehub.graphql_api import GraphQLError
-
-    others = [login for login in logins if login not in agent_logins()]
-    if len(others) == len(logins):
-        return others, None
-    wanted = next(login for login in logins if login in agent_logins())
-    try:
-        return others, check(root.hub, repo, root.token, agent, graphql=True, login=wanted)
-    except CopilotRefused as refusal:
-        refused(repo, number, str(refusal), "graphql")
-        error = GraphQLError(str(refusal))
-        error.type = refusal.type
-        raise error from None
-
-
-def _logins(root: Any, ids: list[str] | None, names: list[str] | None = None) -> list[str]:
-    from fakehub.graphql_api import GraphQLError
-
-    found = []
-    for node in ids or []:
-        login = login_of(root.state, node)
-        if login is None:
-            error = GraphQLError(f"Could not resolve to a node with the global id of '{node}'")
-            error.type = "NOT_FOUND"
-            raise error
-        found.append(login)
-    found += [rest_login(name) for name in names or []]
-    return list(dict.fromkeys(found))
-
-
-def _change(root: Any, input: dict[str, Any], wanted: list[str], replace: bool) -> dict[str, Any]:
-    from fakehub.assignees import add_assignees, remove_assignees
-    from fakehub.graphql_api import issue_node
-
-    issue = root._issue(input["assignableId"])
-    new = [w for w in wanted if w not in issue.assignees]
-    _, assignment = take_from_graphql(
-        root, issue.repo, new, input.get("agentAssignment"), issue.number
-    )
-    actor = actor_of(root.state, root.token)
-    if replace:
-        remove_assignees(root.hub, issue, [a for a in issue.assignees if a not in wanted], actor)
-    add_assignees(root.hub, issue, [w for w in new if w not in agent_logins()], actor)
-    if assignment is not None:
-        assign(root.hub, issue, assignment, actor)
-    return {"assignable": issue_node(root.state, issue), "clientMutationId": None}
-
-
-def _replace(root: Any, input: dict[str, Any]) -> dict[str, Any]:
-    wanted = _logins(root, input.get("actorIds"), input.get("actorLogins"))
-    return _change(root, input, wanted, replace=True)
-
-
-def _add(root: Any, input: dict[str, Any]) -> dict[str, Any]:
-    return _change(root, input, _logins(root, input.get("assigneeIds")), replace=False)
-
-
-def _remove(root: Any, input: dict[str, Any]) -> dict[str, Any]:
-    from fakehub.assignees import remove_assignees
-    from fakehub.graphql_api import issue_node
-
-    issue = root._issue(input["assignableId"])
-    gone = _logins(root, input.get("assigneeIds"))
-    remove_assignees(root.hub, issue, gone, actor_of(root.state, root.token))
-    return {"assignable": issue_node(root.state, issue), "clientMutationId": None}

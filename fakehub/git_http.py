@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from fakehub.http import request_token
 from fakehub.protection import refused_push
-from fakehub.server import request_token
 from fakehub.state import BOT
 
 

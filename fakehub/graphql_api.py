@@ -23,9 +23,12 @@ from graphql import (
 from graphql.language import FieldNode, OperationDefinitionNode
 
 from fakehub import copilot
+from fakehub.actors import actor_of
+from fakehub.assignees import add_assignees, assign_agent, remove_assignees
 from fakehub.fixtures import FIXTURES
+from fakehub.http import Refused, SubIssueRefused, TooQuickly
 from fakehub.limits import MAX_PAGE
-from fakehub.state import BOT, COPILOT, Issue, Project, State, new_id, node_id, now
+from fakehub.state import BOT, COPILOT, Issue, Project, Repo, State, new_id, node_id, now
 
 ADDITIONS = Path(__file__).with_name("schema-additions.graphql")
 # Mutations that create content, and spend the content budget.
@@ -179,7 +182,7 @@ class _Root(dict):  # type: ignore[type-arg]
             createLabel=lambda info, input: self._create_label(input),
             markPullRequestReadyForReview=lambda info, input: self._mark_ready(input),
         )
-        self.update(copilot.graphql_fields(self))
+        self.update(assignment_fields(self))
 
     # -- queries ---------------------------------------------------------------------
 
@@ -271,7 +274,7 @@ class _Root(dict):  # type: ignore[type-arg]
         assignees = [self._login(a) for a in input.get("assigneeIds") or []]
         if parent is not None:  # checked first: GitHub creates nothing it cannot place
             self._guarded(lambda: self.hub.check_room(parent))
-        assignees, agent = copilot.take_from_graphql(
+        assignees, agent = take_from_graphql(
             self, repo, assignees, input.get("agentAssignment"), None
         )
         issue = self._guarded(
@@ -280,7 +283,7 @@ class _Root(dict):  # type: ignore[type-arg]
             )
         )
         if agent is not None:
-            copilot.assign(self.hub, issue, agent, copilot.actor_of(self.state, self.token))
+            assign_agent(self.hub, issue, agent, actor_of(self.state, self.token))
         if parent is not None:
             self._guarded(lambda: self.hub.add_sub_issue(parent, issue))
         for project in projects:
@@ -299,7 +302,7 @@ class _Root(dict):  # type: ignore[type-arg]
             wanted = [self._login(a) for a in input["assigneeIds"]]
             keep_copilot = COPILOT["login"] in wanted and COPILOT["login"] in issue.assignees
             new = [w for w in wanted if w not in issue.assignees]
-            _, agent = copilot.take_from_graphql(
+            _, agent = take_from_graphql(
                 self, issue.repo, new, input.get("agentAssignment"), issue.number
             )
             changes["assignees"] = [w for w in wanted if w != COPILOT["login"]]
@@ -309,7 +312,7 @@ class _Root(dict):  # type: ignore[type-arg]
         if keep_copilot:
             issue.assignees.append(COPILOT["login"])
         if agent is not None:
-            copilot.assign(self.hub, issue, agent, copilot.actor_of(self.state, self.token))
+            assign_agent(self.hub, issue, agent, actor_of(self.state, self.token))
         return {"issue": issue_node(self.state, issue), "actor": None}
 
     def _set_state(self, input: dict[str, Any], state: str) -> dict[str, Any]:
@@ -335,7 +338,6 @@ class _Root(dict):  # type: ignore[type-arg]
         }
 
     def _add_sub_issue(self, input: dict[str, Any]) -> dict[str, Any]:
-        from fakehub.server import SubIssueRefused
 
         parent, child = self._issue(input["issueId"]), self._issue(input.get("subIssueId"))
         try:
@@ -393,7 +395,7 @@ class _Root(dict):  # type: ignore[type-arg]
         if found is None:
             raise _NotFound(f"Could not resolve to a node with the global id of '{wanted}'")
         repo, pull = found
-        actor = copilot.actor_of(self.state, self.token)
+        actor = actor_of(self.state, self.token)
         self._guarded(lambda: mark_ready(self.hub, repo, pull, actor))
         return {
             "pullRequest": {
@@ -426,7 +428,6 @@ class _Root(dict):  # type: ignore[type-arg]
 
     def _guarded(self, action):  # type: ignore[no-untyped-def]
         """GitHub's refusals as GraphQL errors on the alias."""
-        from fakehub.server import Refused, TooQuickly
 
         try:
             return action()
@@ -567,3 +568,79 @@ def new_item(content: str, creator: str) -> dict[str, Any]:
 
 
 __all__ = ["GraphQLError", "execute", "github_schema", "kind", "mutation_fields", "new_item"]
+
+
+# -- assigning, Copilot among the assignees (fakehub/copilot.py) --------------------
+
+
+def assignment_fields(root: Any) -> dict[str, Any]:
+    """Root mutation fields of assignment, for _Root."""
+    return {
+        "replaceActorsForAssignable": lambda info, input: _replace(root, input),
+        "addAssigneesToAssignable": lambda info, input: _add(root, input),
+        "removeAssigneesFromAssignable": lambda info, input: _remove(root, input),
+    }
+
+
+def take_from_graphql(
+    root: Any, repo: Repo, logins: list[str], agent: dict[str, Any] | None, number: int | None
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Assignees without Copilot, and Copilot's assignment; a refusal is a GraphQL
+    error on the mutation's alias."""
+    others = [login for login in logins if login not in copilot.agent_logins()]
+    if len(others) == len(logins):
+        return others, None
+    wanted = next(login for login in logins if login in copilot.agent_logins())
+    try:
+        return others, copilot.check(root.hub, repo, root.token, agent, graphql=True, login=wanted)
+    except copilot.CopilotRefused as refusal:
+        copilot.refused(repo, number, str(refusal), "graphql")
+        error = GraphQLError(str(refusal))
+        error.type = refusal.type
+        raise error from None
+
+
+def _logins(root: Any, ids: list[str] | None, names: list[str] | None = None) -> list[str]:
+    found = []
+    for node in ids or []:
+        login = copilot.login_of(root.state, node)
+        if login is None:
+            error = GraphQLError(f"Could not resolve to a node with the global id of '{node}'")
+            error.type = "NOT_FOUND"
+            raise error
+        found.append(login)
+    found += [copilot.rest_login(name) for name in names or []]
+    return list(dict.fromkeys(found))
+
+
+def _change(root: Any, input: dict[str, Any], wanted: list[str], replace: bool) -> dict[str, Any]:
+
+    issue = root._issue(input["assignableId"])
+    new = [w for w in wanted if w not in issue.assignees]
+    _, assignment = take_from_graphql(
+        root, issue.repo, new, input.get("agentAssignment"), issue.number
+    )
+    actor = actor_of(root.state, root.token)
+    if replace:
+        remove_assignees(root.hub, issue, [a for a in issue.assignees if a not in wanted], actor)
+    add_assignees(root.hub, issue, [w for w in new if w not in copilot.agent_logins()], actor)
+    if assignment is not None:
+        assign_agent(root.hub, issue, assignment, actor)
+    return {"assignable": issue_node(root.state, issue), "clientMutationId": None}
+
+
+def _replace(root: Any, input: dict[str, Any]) -> dict[str, Any]:
+    wanted = _logins(root, input.get("actorIds"), input.get("actorLogins"))
+    return _change(root, input, wanted, replace=True)
+
+
+def _add(root: Any, input: dict[str, Any]) -> dict[str, Any]:
+    return _change(root, input, _logins(root, input.get("assigneeIds")), replace=False)
+
+
+def _remove(root: Any, input: dict[str, Any]) -> dict[str, Any]:
+
+    issue = root._issue(input["assignableId"])
+    gone = _logins(root, input.get("assigneeIds"))
+    remove_assignees(root.hub, issue, gone, actor_of(root.state, root.token))
+    return {"assignable": issue_node(root.state, issue), "clientMutationId": None}

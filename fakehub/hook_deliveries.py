@@ -18,15 +18,15 @@ GitHub ("A JSON web token could not be decoded").
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, request
+
+from fakehub.actors import jwt_claims
+from fakehub.http import error
 
 SUMMARY_FIELDS = (
     "id",
@@ -52,21 +52,6 @@ EXPIRED = (
 )
 
 
-def jwt_claims(token: str | None) -> dict[str, Any] | None:
-    """The claims of an App JWT (`header.claims.signature`, base64url JSON), or None.
-
-    The double does not know the App's public key, so the signature is not checked."""
-    if not token or token.count(".") != 2:
-        return None
-    try:
-        header, claims = (json.loads(_unbase64(part)) for part in token.split(".")[:2])
-    except (ValueError, binascii.Error):
-        return None
-    if not isinstance(header, dict) or "alg" not in header or not isinstance(claims, dict):
-        return None
-    return claims
-
-
 def app_jwt_refusal(token: str | None) -> str | None:
     """Why GitHub would refuse `token` where an App JWT is required, or None."""
     if not token:
@@ -80,12 +65,7 @@ def app_jwt_refusal(token: str | None) -> str | None:
     return None
 
 
-def _unbase64(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
 def register_hook_deliveries(app: Flask, hub: Any) -> None:
-    from fakehub.server import error
 
     def refused() -> Any:
         reason = app_jwt_refusal(g.get("token"))

@@ -37,6 +37,8 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, g, jsonify, request
 
+from fakehub.http import error
+
 CLIENT_ID = "Iv1.fakehub4242"
 CLIENT_SECRET = "fakehub-client-secret-4242"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -121,8 +123,6 @@ def register_oauth(app: Flask, hub: Any) -> None:
     def bad_credentials() -> Any:
         """An expired or revoked user token is refused before anything else is looked at."""
         if oauth.refused(g.get("token")):
-            from fakehub.server import error
-
             return error(401, "Bad credentials")
         return None
 
@@ -164,7 +164,6 @@ def register_oauth(app: Flask, hub: Any) -> None:
 
     @app.delete("/applications/<client_id>/grant")
     def delete_grant(client_id: str) -> Any:
-        from fakehub.server import error
 
         user, _, password = _basic()
         if user != client_id or secret_of(client_id) != password:

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
+from fakehub.http import Refused, TooQuickly
 from fakehub.state import Issue, new_id
 
 
@@ -30,7 +31,6 @@ def register_people(app: Flask, hub: Any) -> None:
         return jsonify(token=token, user=login), 201
 
     def person_does(action: Any) -> Any:
-        from fakehub.server import Refused, TooQuickly
 
         try:
             with state.lock:

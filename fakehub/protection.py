@@ -22,6 +22,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from fakehub.actors import actor_of
+from fakehub.http import error
 from fakehub.state import Repo, node_id
 
 PROTECTED_MESSAGE = "Changes must be made through a pull request."
@@ -102,8 +104,6 @@ def blob_sha(repo: Repo, ref: str, path: str) -> str | None:
 
 
 def register_protection(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
-    from fakehub.server import error
 
     state = hub.state
 

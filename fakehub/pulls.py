@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from flask import Flask, abort, g, jsonify, request
 
 from fakehub.git import git
+from fakehub.http import Refused, error
 from fakehub.reviewers import request_code_owners, reviewed
 from fakehub.state import Issue, Repo, new_id, node_id, now, reactions, user
 from fakehub.webhooks import pull_request_json
@@ -52,7 +53,6 @@ def closing_issues(repo: Repo, body: str | None) -> list[Issue]:
 
 def mark_ready(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[str, Any]:
     """A person or a bot marks a draft ready for review: `pull_request` ready_for_review."""
-    from fakehub.server import Refused
 
     if pull["state"] != "open" or not pull.get("draft"):
         raise Refused("Pull request is not a draft")
@@ -64,7 +64,6 @@ def mark_ready(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[s
 
 def close_pull(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> dict[str, Any]:
     """Closed without merging: `pull_request` closed, merged false."""
-    from fakehub.server import Refused
 
     if pull["state"] != "open":
         raise Refused("Pull request is already closed")
@@ -79,7 +78,6 @@ def submit_review(
 ) -> dict[str, Any]:
     """A person submits a review on the pull request's head, with line comments:
     `pull_request_review` submitted, then `pull_request_review_comment` created for each."""
-    from fakehub.server import Refused
 
     event = data.get("event", "COMMENT")
     if event not in REVIEW_STATES:
@@ -93,7 +91,7 @@ def submit_review(
     if event != "APPROVE" and not body and not comments:
         raise Refused("Body is required for a review that comments or requests changes")
     head = pull["head"]["sha"]
-    changed = changed_paths(repo, pull)
+    changed = repo.changed_paths(pull)
     for comment in comments:
         _check_line(repo, head, changed, comment)
     review_id = new_id()
@@ -137,17 +135,9 @@ def submit_review(
     return {**review, "comments": made}
 
 
-def changed_paths(repo: Repo, pull: dict[str, Any]) -> set[str]:
-    base = repo.git.sha(pull["base"]["ref"]) or pull["base"]["sha"]
-    merge_base = repo.git.merge_base(base, pull["head"]["sha"]) or base
-    added, removed, modified = repo.git.changes(merge_base, pull["head"]["sha"])
-    return set(added) | set(removed) | set(modified)
-
-
 def _check_line(repo: Repo, head: str, changed: set[str], comment: dict[str, Any]) -> None:
     """GitHub takes a line comment only on a file the pull request changes, on a line
     the file has at the head."""
-    from fakehub.server import Refused
 
     path, line = comment.get("path"), comment.get("line")
     if path not in changed:
@@ -279,7 +269,6 @@ def ref_json(repo: Repo, branch: str, sha: str) -> dict[str, Any]:
 
 
 def register_pulls(app: Flask, hub: Any) -> None:
-    from fakehub.server import Refused, error
 
     state = hub.state
 

@@ -11,15 +11,15 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
 from fakehub.git import git
+from fakehub.http import error
 from fakehub.pulls import ref_json
 
 ZERO = "0" * 40
 
 
 def register_refs(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
-    from fakehub.server import error
 
     state = hub.state
 

@@ -11,6 +11,9 @@ from typing import Any, NoReturn
 from flask import Flask, abort, g, jsonify, request
 
 from fakehub import copilot
+from fakehub.actors import actor_of
+from fakehub.assignees import assign_agent
+from fakehub.http import Refused, SubIssueRefused, TooQuickly, error, rate_limited
 from fakehub.limits import RateLimited
 from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
@@ -23,7 +26,6 @@ MAX_COMPARED_FILES = 300
 
 
 def register_rest(app: Flask, hub: Any) -> None:
-    from fakehub.server import Refused, SubIssueRefused, TooQuickly, error
 
     state = hub.state
 
@@ -50,9 +52,7 @@ def register_rest(app: Flask, hub: Any) -> None:
         try:
             hub.budgets.check_content(token)
         except RateLimited as limited:
-            from fakehub.server import _rate_limited
-
-            return _rate_limited(limited.retry_after)
+            return rate_limited(limited.retry_after)
         return changing(action)
 
     def changing(action: Callable[[], Any]) -> Any:
@@ -203,7 +203,7 @@ def register_rest(app: Flask, hub: Any) -> None:
                 assignees=assignees,
             )
             if agent is not None:
-                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
+                assign_agent(hub, issue, agent, actor_of(state, g.get("token")))
             return jsonify(issue.json()), 201
 
         return creating(create)
@@ -248,7 +248,7 @@ def register_rest(app: Flask, hub: Any) -> None:
                     data["assignees"].append(copilot.COPILOT["login"])
             hub.edit_issue(issue, data)
             if agent is not None:
-                copilot.assign(hub, issue, agent, copilot.actor_of(state, g.get("token")))
+                assign_agent(hub, issue, agent, actor_of(state, g.get("token")))
             return jsonify(issue.json())
 
         return changing(edit)
@@ -262,7 +262,7 @@ def register_rest(app: Flask, hub: Any) -> None:
         body = request.get_json()["body"]
         token = g.get("token") or "anonymous"
         # The App's token comments as its bot; a person's token as that person.
-        author = copilot.actor_of(state, token)
+        author = actor_of(state, token)
         association = _association(issue.repo, author)
         return creating(
             lambda: (jsonify(hub.add_comment(issue, author, body, association, token)), 201)

@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Flask, g, jsonify, request
 
+from fakehub.actors import actor_of
+from fakehub.http import Refused, error
 from fakehub.state import Repo, user
 from fakehub.webhooks import pull_request_json, team_json
 
@@ -44,7 +46,6 @@ def request_reviewers(
     actor: str,
 ) -> None:
     """Ask people and teams to review, as the REST API does (refusals first, all or nothing)."""
-    from fakehub.server import Refused
 
     author = pull["user"]["login"]
     if author in users:
@@ -89,13 +90,11 @@ def reviewed(repo: Repo, pull: dict[str, Any], login: str) -> None:
 
 def request_code_owners(hub: Any, repo: Repo, pull: dict[str, Any], actor: str) -> None:
     """GitHub's own request of the code owners of the changed files (see the module)."""
-    from fakehub.pulls import changed_paths
-
     rules = code_owner_rules(repo, pull["base"]["ref"])
     if not rules:
         return
     owners: list[str] = []
-    for path in sorted(changed_paths(repo, pull)):
+    for path in sorted(repo.changed_paths(pull)):
         for owner in owners_of(rules, path):
             if owner not in owners:
                 owners.append(owner)
@@ -185,8 +184,6 @@ def _send(hub: Any, repo: Repo, pull: dict[str, Any], actor: str, action: str, *
 
 
 def register_reviewers(app: Flask, hub: Any) -> None:
-    from fakehub.copilot import actor_of
-    from fakehub.server import Refused, error
 
     state = hub.state
 

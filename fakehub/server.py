@@ -21,11 +21,20 @@ from werkzeug.serving import make_server
 from fakehub import graphql_api
 from fakehub.apps import WEB_FORM
 from fakehub.git import GitRepository
+from fakehub.http import (
+    TOO_DEEP,
+    TOO_MANY_SUB_ISSUES,
+    Refused,
+    SubIssueRefused,
+    TooQuickly,
+    error,
+    rate_limited,
+    request_token,
+)
 from fakehub.limits import (
     MAX_BODY,
     MAX_TITLE,
     NESTING_LEVELS,
-    SECONDARY_LIMITED,
     SUB_ISSUES_PER_PARENT,
     TOO_QUICKLY,
     Budgets,
@@ -66,49 +75,8 @@ from fakehub.webhooks import (
     repository_brief,
 )
 
-DOCS = "https://docs.github.com/rest"
 # The Checks API takes at most this many annotations per request.
 ANNOTATIONS_PER_REQUEST = 50
-
-
-class Refused(Exception):
-    """GitHub refuses the change: a 422 in REST, an error on the alias in GraphQL."""
-
-
-class TooQuickly(Refused):
-    """Content created faster than the budget allows."""
-
-
-# github.com's words for a sub-issue it will not link: Rails validation messages,
-# joined as `to_sentence` joins them ("A and B", "A, B, and C").
-TOO_MANY_SUB_ISSUES = f"Parent cannot have more than {SUB_ISSUES_PER_PARENT} sub-issues"
-TOO_DEEP = (
-    f"You can\u2019t add more than {NESTING_LEVELS - 1} layers of sub-issues. "
-    "To add a sub-issue, remove a parent issue at any level."
-)
-
-
-class SubIssueRefused(Refused):
-    """A sub-issue github.com will not link, with every rule it breaks. REST answers
-    422 `An error occurred while adding the sub-issue to the parent issue. <reasons>`;
-    GraphQL `Failed to add sub-issue #<child> to parent #<parent>. <reasons>`
-    (type VALIDATION)."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
-        super().__init__(to_sentence(reasons))
-
-
-def to_sentence(parts: list[str]) -> str:
-    """Rails' Array#to_sentence."""
-    if len(parts) <= 2:
-        return " and ".join(parts)
-    return f"{', '.join(parts[:-1])}, and {parts[-1]}"
-
-
-def error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    answer = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
-    return jsonify(answer), status
 
 
 class FakeHub:
@@ -790,7 +758,7 @@ class FakeHub:
                 g.token or "anonymous", kind is not None, kind == "mutation", request.method
             )
         except RateLimited as limited:
-            return _rate_limited(limited.retry_after)
+            return rate_limited(limited.retry_after)
         if request.path == "/graphql" or request.path.startswith("/login/"):
             return None  # GraphQL is checked as it runs; /login/ is github.com's, not the API's
         mismatch = github_rest().check(request.method, request.path, request.args.to_dict(), body)
@@ -825,7 +793,7 @@ class FakeHub:
             try:
                 self.budgets.check_content(g.token or "anonymous")
             except RateLimited as limited:
-                return _rate_limited(limited.retry_after)
+                return rate_limited(limited.retry_after)
         with self.state.lock:
             body, mismatch = graphql_api.execute(
                 self, document, data.get("variables"), g.token or "anonymous"
@@ -851,32 +819,9 @@ class FakeHub:
                     g.fault_after = status  # done first, then answered so (`_finish`)
                     return None
                 if status in (403, 429):
-                    return _rate_limited(fault.get("retry_after", 1), status)
+                    return rate_limited(fault.get("retry_after", 1), status)
                 return error(status, "Server Error")
         return None
-
-
-def request_token() -> str | None:
-    """The token a request carries (`token X`, `Bearer X`, or Basic with the token as password)."""
-    import base64
-
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() in ("token", "bearer"):
-        return value.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            _, _, password = base64.b64decode(value).decode().partition(":")
-        except ValueError:
-            return None
-        return password or None
-    return None
-
-
-def _rate_limited(retry_after: float, status: int = 403) -> tuple[Response, int]:
-    response, _ = error(status, SECONDARY_LIMITED)
-    response.headers["Retry-After"] = str(max(1, round(retry_after)))
-    return response, status
 
 
 def _check_text(title: str | None, body: str | None) -> None:

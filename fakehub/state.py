@@ -242,6 +242,13 @@ class Repo:
     def clone_url(self) -> str:
         return f"{self.base_url}/{self.full_name}.git"
 
+    def changed_paths(self, pull: dict[str, Any]) -> set[str]:
+        """The paths a pull request changes, from where its head left its base."""
+        base = self.git.sha(pull["base"]["ref"]) or pull["base"]["sha"]
+        merge_base = self.git.merge_base(base, pull["head"]["sha"]) or base
+        added, removed, modified = self.git.changes(merge_base, pull["head"]["sha"])
+        return set(added) | set(removed) | set(modified)
+
     def label(self, name: str) -> dict[str, Any]:
         """A label's REST shape; REST creates a label it does not know, as GitHub does."""
         label_id = self.label_ids.setdefault(name, new_id())

@@ -1,6 +1,9 @@
 """The layout's rules: each stage of bot/ imports only the stages below it, and
 no module of bot/ takes part in an import circle (even through an import inside
-a function, which only hides the circle). See bot/__init__.py for the stages."""
+a function, which only hides the circle). See bot/__init__.py for the stages.
+
+The GitHub double has layers too (fakehub/README.md): its state and the helpers every
+route shares at the bottom, what GitHub does in between, the server on top."""
 
 from __future__ import annotations
 
@@ -50,7 +53,9 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(module: str, source: str, known: set[str]) -> Iterator[str]:
+def imports_of(
+    module: str, source: str, known: set[str], packages: tuple[str, ...] = PACKAGES
+) -> Iterator[str]:
     """The modules of ours that `source` imports, wherever in the file."""
     package = module if module in known and _is_package(module) else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(source)):
@@ -69,7 +74,7 @@ def imports_of(module: str, source: str, known: set[str]) -> Iterator[str]:
         else:
             continue
         for name in names:
-            if name.split(".")[0] in PACKAGES:
+            if name.split(".")[0] in packages:
                 yield _nearest_known(name, known)
 
 
@@ -83,11 +88,12 @@ def _nearest_known(name: str, known: set[str]) -> str:
     return name
 
 
-def import_graph() -> dict[str, set[str]]:
-    files = [p for package in PACKAGES for p in (REPO_ROOT / package).rglob("*.py")]
+def import_graph(packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    files = [p for package in packages for p in (REPO_ROOT / package).rglob("*.py")]
     known = {module_name(p) for p in files}
     return {
-        module_name(p): set(imports_of(module_name(p), p.read_text(), known)) - {module_name(p)}
+        module_name(p): set(imports_of(module_name(p), p.read_text(), known, packages))
+        - {module_name(p)}
         for p in files
     }
 
@@ -126,6 +132,54 @@ def test_no_stage_imports_a_stage_above_it():
 
 def test_no_import_circle():
     assert circles(import_graph()) == []
+
+
+# The double's bottom layer: what it knows (its state, git, GitHub's descriptions and
+# limits, who a request acts as, the webhooks' shapes, the answers every route shares).
+DOUBLE_BOTTOM = {
+    f"fakehub.{name}"
+    for name in (
+        "actors",
+        "fixtures",
+        "git",
+        "http",
+        "limits",
+        "model",
+        "openapi",
+        "state",
+        "webhooks",
+    )
+}
+
+
+def test_the_double_has_no_import_circle():
+    assert circles(import_graph(("fakehub",))) == []
+
+
+def test_the_doubles_bottom_imports_only_the_bottom():
+    graph = import_graph(("fakehub",))
+    assert (
+        sorted(
+            f"{module} imports {imported}"
+            for module in DOUBLE_BOTTOM
+            for imported in graph[module]
+            if imported not in DOUBLE_BOTTOM
+        )
+        == []
+    )
+
+
+def test_only_the_doubles_face_imports_its_server():
+    """Routes and what GitHub does never reach up to the server: it calls them."""
+    graph = import_graph(("fakehub",))
+    assert (
+        sorted(
+            module
+            for module, imported in graph.items()
+            if "fakehub.server" in imported and module not in ("fakehub", "fakehub.__main__")
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
