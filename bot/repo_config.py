@@ -41,6 +41,8 @@ class RepoConfig:
     # The spec formats read (specs/sources.py); by default every one, wherever found.
     formats: tuple[str, ...] = FORMATS
     write_back: str = "pull_request"
+    # Agent runs this repository may have at once (None: no cap of its own).
+    max_parallel: int | None = None
 
     @property
     def has_board(self) -> bool:
@@ -73,6 +75,7 @@ class RepoConfig:
             status=dict(data.get("status") or {}),
             formats=tuple(data.get("formats") or FORMATS),
             write_back=data.get("write_back") or "pull_request",
+            max_parallel=data.get("max_parallel"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class RepoConfig:
             "status": self.status,
             "formats": list(self.formats),
             "write_back": self.write_back,
+            "max_parallel": self.max_parallel,
         }
 
 
@@ -118,7 +122,8 @@ def _parse(text: bytes) -> RepoConfig:
         return RepoConfig()
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
-    unknown = set(data) - {"specs_path", "project", "status", "formats", "write_back"}
+    known = {"specs_path", "project", "status", "formats", "write_back", "max_parallel"}
+    unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
     specs_path = data.get("specs_path", "specs/")
@@ -132,6 +137,7 @@ def _parse(text: bytes) -> RepoConfig:
         status=_status(data.get("status")),
         formats=_formats(data.get("formats")),
         write_back=_write_back(data.get("write_back", "pull_request")),
+        max_parallel=_max_parallel(data.get("max_parallel")),
     )
 
 
@@ -153,6 +159,14 @@ def _write_back(value: Any) -> str:
     if value not in WRITE_BACK:
         raise ConfigError(f"write_back must be one of {', '.join(WRITE_BACK)}")
     return str(value)
+
+
+def _max_parallel(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError("max_parallel must be a whole number of agent runs, 1 or more")
+    return value
 
 
 def _project(value: Any) -> tuple[str | None, int | None]:

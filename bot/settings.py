@@ -86,6 +86,8 @@ class Settings:
     head_check_seconds: float = 900.0
     # Tasks' progress goes back into spec files once for the changes of this many seconds.
     write_back_seconds: float = 60.0
+    # Agent runs one installation may have at once (0: no cap): SPECBRIDGE_MAX_PARALLEL.
+    max_parallel_per_installation: int = 0
 
     @property
     def embedded_queue(self) -> bool:
@@ -157,6 +159,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         write_back_seconds=_seconds(
             "SPECBRIDGE_WRITE_BACK_SECONDS", env.get("SPECBRIDGE_WRITE_BACK_SECONDS") or "60"
+        ),
+        max_parallel_per_installation=_count(
+            "SPECBRIDGE_MAX_PARALLEL", env.get("SPECBRIDGE_MAX_PARALLEL") or "0"
         ),
     )
 

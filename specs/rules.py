@@ -50,6 +50,8 @@ TASK_KEYS = (
     "depends_on",
     "agent",
     "done",
+    "files",
+    "parallel",
 )
 REQUIRED_KEYS = {
     "requirement": ("id", "text"),
@@ -493,6 +495,7 @@ def _tasks(
                     f"{_did_you_mean(requirement, requirement_ids)}",
                 )
         depends_on = check.strings(entries, "depends_on")
+        files = _files(check, entries)
         agent = check.string(entries, "agent")
         _check_agent(check, entries, agent)
         if task_id and first_use:  # a duplicate's dependencies would only repeat its error
@@ -506,10 +509,28 @@ def _tasks(
                 depends_on=tuple(v for v, _ in depends_on),
                 agent=agent,
                 done=check.boolean(entries, "done"),
+                files=files,
+                parallel=check.boolean(entries, "parallel"),
             )
             tasks.append((task, entries))
     _check_dependencies(check, references, set(seen))
     return tasks
+
+
+def _files(check: _Checker, entries: dict) -> tuple[str, ...]:  # type: ignore[type-arg]
+    """A task's `files:`: globs from the repository's root, never outside it."""
+    kept = []
+    for glob, node in check.strings(entries, "files"):
+        if glob.startswith("/") or ".." in glob.split("/") or not glob.strip("/ "):
+            check.add(
+                node,
+                "invalid-path",
+                f"'{glob}' is not a path in the repository: write it from the repository's "
+                "root, without '/' first or '..', e.g. src/api/*.py",
+            )
+        else:
+            kept.append(glob)
+    return tuple(kept)
 
 
 def _check_dependencies(

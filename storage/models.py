@@ -87,6 +87,8 @@ class TaskStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Ready, waiting for a slot: a cap, or an agent on the same files (bot/agents/fleet.py).
+    WAITING = "waiting"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -303,6 +305,10 @@ class SpecTask(Base):
     removed_at: Mapped[datetime | None]
     # The commit where the task last changed: its issue links the spec file there.
     changed_commit: Mapped[str | None] = mapped_column(String(64))
+    # The files it touches, as globs (None: unknown), and whether it runs beside the
+    # spec's other tasks anyway (spec-kit's [P]): what keeps two agents off one file.
+    files: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    parallel: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     spec: Mapped[Spec] = relationship(back_populates="tasks")
     ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")

@@ -12,6 +12,7 @@ dispatches the task to an agent GitHub runs:
       timeout: 3600
       test: pytest -q
       max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
+      max_parallel: 4                # runs of this profile at once, everywhere (default: no cap)
       fix_checks: true               # run again when the repository's checks fail (the default)
       reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
@@ -81,6 +82,7 @@ KEYS = {
     "scratch",
     "disk",
     "connections",
+    "max_parallel",
 }
 
 
@@ -114,6 +116,9 @@ class AgentProfile:
     fix_checks: bool = False
     # Asked to review its pull request once the checks pass: logins, and teams as org/slug.
     reviewers: tuple[str, ...] = ()
+    # Runs of this profile at once across every repository (None: no cap); for an agent
+    # GitHub runs, the issues handed to it and not yet done.
+    max_parallel: int | None = None
 
     @property
     def hosted(self) -> bool:
@@ -287,6 +292,7 @@ def _profile(name: str, value: Any) -> AgentProfile:
         dispatch=dispatch,
         fix_checks=_fix_checks(value, dispatch is not None),
         reviewers=_strings(value, "reviewers"),
+        max_parallel=_positive(value, "max_parallel", 0, zero=True) or None,
     )
 
 

@@ -44,7 +44,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.github.text import MAX_BODY, MAX_TITLE, cut
-from bot.hooks import agent_pushed, ticket_changed
+from bot.hooks import agent_pushed, run_ended, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -475,6 +475,7 @@ class _Run(TaskJob):
             self.task.summary = self._stored_summary()
         outcome = self.task.status.value
         self.session.commit()
+        run_ended(self.settings)  # a waiting run takes this one's place
         seconds = time.monotonic() - self.started
         observe_agent_run(self.settings, self.task.agent, outcome, seconds)
         log.info(

@@ -7,6 +7,8 @@ failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
 A pull request an agent opened is revised on request (a review, `/revise`): a
 new Task on its branch, numbered by revision, up to the profile's `max_revisions`.
 Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
+A Task is created waiting; bot/agents/fleet.py starts it when a slot is free (caps,
+no other agent on its files, a fair turn among specs).
 
 Each run is a queue job of its own (`task_job_id`), recorded on the Task, so a
 queued Task whose job was lost (the embedded server killed, Redis restarted
@@ -16,22 +18,29 @@ chore and `/retry` queue it again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.agents.fleet import FLEET_LOCK, FLEET_LOCK_WAIT_SECONDS, admitted
 from bot.agents.hosted import dispatch_task
 from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
 from bot.agents.run import RUN_OVERHEAD_SECONDS, run_task
 from bot.github import RepositoryGateway
+from bot.hooks import on_run_ended
+from bot.locks import LockBusy, exclusive
 from bot.queue import AGENTS, EVENTS, enqueue, pending
 from bot.settings import Settings
 from specs.model import MANUAL_AGENT
+from storage.db import session_scope
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
 
-LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+log = logging.getLogger(__name__)
+
+LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
 # A run that fails for a passing reason (GitHub unreachable) is queued again after these.
 RETRY_INTERVALS = (5, 30, 120)
 # A queued Task whose job is gone this long after it was queued has lost it (its
@@ -88,9 +97,10 @@ def _dependencies_without_issue(ticket: Ticket) -> list[str]:
 
 
 def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
-    task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
+    """A run for the ticket, started now if a slot is free, else waiting for one."""
+    task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.WAITING)
     session.add(task)
-    queue_run(session, settings, task)
+    start_waiting(session, settings)
     return task
 
 
@@ -227,7 +237,7 @@ def queue_revision(
     task = Task(
         ticket=ticket,
         agent=agent_for(ticket),
-        status=TaskStatus.QUEUED,
+        status=TaskStatus.WAITING,
         revision=again.revision if again else next_revision(ticket, previous.pull_request_number),
         branch=previous.branch,
         pull_request_number=previous.pull_request_number,
@@ -235,7 +245,7 @@ def queue_revision(
         fixes_checks=again.fixes_checks if again else fixes_checks,
     )
     session.add(task)
-    queue_run(session, settings, task)
+    start_waiting(session, settings)
     return task
 
 
@@ -249,15 +259,18 @@ def schedule_spec(
 def schedule_tickets(
     session: Session, settings: Settings, tickets: Sequence[Ticket], repo: RepositoryGateway
 ) -> list[Task]:
-    """Queue a Task for each ready ticket that never had one; block the stuck ones."""
+    """Queue a Task for each ready ticket that never had one; block the stuck ones.
+    They start as slots allow (bot/agents/fleet.py), fairly among specs."""
     queued = []
     for ticket in tickets:
         if ticket.state is not IssueState.OPEN:
             continue
         _block_if_dependency_abandoned(session, ticket, repo)
         if not ticket.tasks and not_ready_because(ticket, settings) is None:
-            queued.append(queue_task(session, settings, ticket))
-    session.commit()
+            task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.WAITING)
+            session.add(task)
+            queued.append(task)
+    start_waiting(session, settings)
     return queued
 
 
@@ -289,3 +302,35 @@ def _block_if_dependency_abandoned(
         f"This ticket is blocked: it {ticket.blocked_reason}. Change the spec's `depends_on`, "
         "or reopen the dependency and `/unblock`.",
     )
+
+
+def start_waiting(session: Session, settings: Settings) -> list[Task]:
+    """Queue the jobs of the waiting runs that may start now (bot/agents/fleet.py says
+    which); those started. One pass at a time across every worker: the count of runs
+    under way is the database's, read and changed under the fleet's lock."""
+    session.commit()  # what the caller wrote is seen by the others before we decide
+    try:
+        with exclusive(settings, FLEET_LOCK, wait=FLEET_LOCK_WAIT_SECONDS):
+            started = admitted(session, settings)
+            for task in started:
+                task.status = TaskStatus.QUEUED
+                task.rq_job_id = task_job_id(task)
+            session.commit()
+            for task in started:
+                enqueue_task(settings, task.id, task.agent, task_job_id(task))
+    except LockBusy:
+        log.info("another worker is starting waiting agent runs; the chore runs this again")
+        return []
+    return started
+
+
+def start_waiting_runs(settings: Settings) -> int:
+    """The chore: start what may start (a run ended without saying, a pass was missed)."""
+    with session_scope(settings.database_url) as session:
+        return len(start_waiting(session, settings))
+
+
+@on_run_ended
+def slot_freed(settings: Settings) -> None:
+    """A run ended: its slot goes to a waiting run."""
+    start_waiting_runs(settings)

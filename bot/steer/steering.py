@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.agents.failure import clear_failed
+from bot.agents.fleet import waits_for
 from bot.agents.hosted import withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
@@ -35,7 +36,7 @@ from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
-from storage.models import Approval, IssueState, Ticket, TicketPhase
+from storage.models import Approval, IssueState, TaskStatus, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,11 @@ class Steering:
                     f"{task.revision} of #{task.pull_request_number} again."
                 )
             task = queue_task(self.session, self.settings, ticket)
+            if task.status is TaskStatus.WAITING:
+                return (
+                    f"Task {task.id} for the agent `{task.agent}` waits for "
+                    f"{waits_for(self.session, self.settings, task)}."
+                )
             return f"Task {task.id} is queued for the agent `{task.agent}`."
         return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
 

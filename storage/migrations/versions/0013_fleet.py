@@ -1,0 +1,50 @@
+"""a fleet of agents: the files a task touches, and tasks waiting for a slot
+
+Spec tasks keep the files they touch (globs; none: unknown) and whether they may run
+beside the spec's others; a task ready to run may wait (`waiting`) for a cap or for
+an agent on the same files.
+
+Revision ID: 0013
+Revises: 0010
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+BEFORE = ("queued", "running", "succeeded", "failed", "cancelled")
+AFTER = (*BEFORE, "waiting")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("spec_tasks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("files", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("parallel", sa.Boolean(), nullable=False, server_default="0"))
+    _task_statuses(BEFORE, AFTER)
+
+
+def downgrade() -> None:
+    op.execute("UPDATE tasks SET status = 'queued' WHERE status = 'waiting'")
+    _task_statuses(AFTER, BEFORE)
+    with op.batch_alter_table("spec_tasks", schema=None) as batch_op:
+        batch_op.drop_column("parallel")
+        batch_op.drop_column("files")
+
+
+def _task_statuses(before: tuple[str, ...], after: tuple[str, ...]) -> None:
+    """The CHECK constraint of tasks.status, to allow `after`'s values."""
+    with op.batch_alter_table("tasks", schema=None, recreate="always") as batch_op:
+        batch_op.alter_column(
+            "status",
+            existing_type=_status(before),
+            type_=_status(after),
+            existing_nullable=False,
+        )
+
+
+def _status(values: tuple[str, ...]) -> sa.Enum:
+    return sa.Enum(*values, name="taskstatus", native_enum=False, create_constraint=True, length=16)
