@@ -1,0 +1,124 @@
+"""A fleet of agents against the double, with several workers on one Redis: a cap
+holds across workers, two tasks naming the same file never run at once, and tasks
+marked parallel do."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from storage.db import session_scope
+from storage.models import Task, TaskStatus, Ticket
+from tests.e2e.conftest import StartStack
+from tests.e2e.harness import Stack
+
+pytestmark = pytest.mark.e2e
+
+REPO = "acme/rocket"
+PROFILES = """\
+sleeper:
+  command: sleep 3; cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+  max_parallel: 2
+"""
+
+
+def _start(start_stack: StartStack, tmp_path: Path, workspaces: Path, workers: int) -> Stack:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(PROFILES)
+    stack = start_stack(
+        own_redis=True,
+        SPECBRIDGE_AGENTS=str(profiles),
+        TMPDIR=str(workspaces),
+        SPECBRIDGE_HEARTBEAT_SECONDS="1",
+    )
+    for _ in range(workers - 2):
+        stack.add_worker()
+    stack.create_repo({"README.md": "rocket\n"})
+    return stack
+
+
+def _runs(stack: Stack) -> dict[str, tuple[datetime, datetime]]:
+    """Each task's run (by spec task id): when it started and ended."""
+    with session_scope(stack.database_url) as session:
+        rows = session.execute(
+            select(Ticket.issue_number, Task.status, Task.started_at, Task.finished_at)
+            .join(Task.ticket)
+            .order_by(Task.id)
+        ).all()
+        titles = {i["number"]: i["title"].split(":")[0] for i in stack.issues(REPO)}
+    assert all(status is TaskStatus.SUCCEEDED for _, status, _, _ in rows), rows
+    return {titles[number]: (start, end) for number, _, start, end in rows}
+
+
+def _most_at_once(runs: list[tuple[datetime, datetime]]) -> int:
+    edges = sorted([(start, 1) for start, _ in runs] + [(end, -1) for _, end in runs])
+    most = count = 0
+    for _, change in edges:
+        count += change
+        most = max(most, count)
+    return most
+
+
+def _overlap(first: tuple[datetime, datetime], second: tuple[datetime, datetime]) -> bool:
+    return first[0] < second[1] and second[0] < first[1]
+
+
+def test_max_parallel_two_never_has_more_than_two_runs_across_four_workers(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    stack = _start(start_stack, tmp_path, workspaces, workers=4)
+    tasks = "\n".join(
+        f"  - {{id: T-{n}, title: Part {n}, files: [src/part{n}.py]}}" for n in range(5)
+    )
+    stack.commit(
+        REPO, {"specs/parts.yaml": f"title: Parts\nphase: tasks\nagent: sleeper\ntasks:\n{tasks}\n"}
+    )
+    stack.settle(timeout=180)
+
+    runs = _runs(stack)
+    assert len(runs) == 5
+    assert _most_at_once(list(runs.values())) == 2
+
+
+def test_tasks_naming_one_file_take_turns_and_parallel_ones_run_together(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    stack = _start(start_stack, tmp_path, workspaces, workers=2)
+    stack.commit(
+        REPO,
+        {
+            "specs/same.yaml": textwrap.dedent("""\
+            title: Same file
+            phase: tasks
+            agent: sleeper
+            tasks:
+              - {id: S-1, title: Add a route, files: [src/app.py]}
+              - {id: S-2, title: Add another route, files: ["src/*.py"]}
+            """)
+        },
+    )
+    stack.settle(timeout=120)
+    same = _runs(stack)
+    assert not _overlap(same["S-1"], same["S-2"])
+
+    stack.commit(
+        REPO,
+        {
+            "specs/apart.yaml": textwrap.dedent("""\
+            title: Apart
+            phase: tasks
+            agent: sleeper
+            tasks:
+              - {id: P-1, title: Write the guide, parallel: true}
+              - {id: P-2, title: Write the changelog, parallel: true}
+            """)
+        },
+    )
+    stack.settle(timeout=120)
+    apart = _runs(stack)
+    assert _overlap(apart["P-1"], apart["P-2"])
