@@ -7,7 +7,8 @@ the fleet's whole policy is here, in one place the scheduler calls (bot/agents/f
   an installation's (SPECBRIDGE_MAX_PARALLEL). Runs queued or running hold a slot.
 - Files: two runs whose files overlap (specs/paths.py) never run at once; a run
   whose files are unknown runs alone in its spec, unless it is marked parallel
-  (spec-kit's `[P]`, `parallel: true`).
+  (spec-kit's `[P]`, `parallel: true`); while it waits for its spec to drain, none
+  of the spec's less urgent runs start (it would wait for ever).
 - Fairness: each free slot goes to the repository with the fewest runs, then its
   spec with the fewest, and there to the most urgent task (priority, then the
   spec's order). A 300-task spec holds one slot's turn, as a 3-task one does.
@@ -78,7 +79,11 @@ def admit(waiting: Iterable[Run], active: Iterable[Run], caps: Caps) -> Admissio
                 run = candidate
                 break
             reasons[candidate.id] = reason
+            if _runs_alone(candidate):
+                break  # none start behind it, or it would wait for ever: the spec drains
         if run is None:  # nothing of this spec can start now: its turn is spent
+            for behind in (r for r in queue if r.id not in reasons):
+                reasons[behind.id] = _behind(queue, holding, caps, behind)
             del queues[repository][spec]
             if not queues[repository]:
                 del queues[repository]
@@ -139,16 +144,28 @@ def _conflict(run: Run, other: Run) -> str | None:
         return None
     who = other.label or f"task {other.id}"
     if run.spec == other.spec:
-        if run.files is None and not run.parallel:
+        if _runs_alone(run):
             return (
                 f"{who} to finish: this task names no files, so it runs alone in its spec "
                 "(give it `files:`, or `parallel: true`)"
             )
-        if other.files is None and not other.parallel:
+        if _runs_alone(other):
             return f"{who} to finish: it names no files, so it runs alone in its spec"
     if run.files is not None and other.files is not None and overlap(run.files, other.files):
         return f"{who} to finish: its agent works on the same files"
     return None
+
+
+def _behind(queue: list[Run], holding: Sequence[Run], caps: Caps, run: Run) -> str:
+    alone = next(other for other in queue if _runs_alone(other))
+    return why_not(run, holding, caps) or (
+        f"{alone.label or f'task {alone.id}'}, ahead of it in its spec, which names no "
+        "files and so runs alone: the spec's other tasks wait for it"
+    )
+
+
+def _runs_alone(run: Run) -> bool:
+    return run.files is None and not run.parallel
 
 
 def _queues(waiting: Iterable[Run]) -> dict[str, dict[str, list[Run]]]:

@@ -142,3 +142,13 @@ def test_every_run_left_waiting_has_a_reason():
     left = {r.id for r in waiting} - {r.id for r in outcome.started}
     assert set(outcome.waiting) == left
     assert all(outcome.waiting[i] for i in left)
+
+
+def test_a_task_that_runs_alone_is_not_starved_by_the_tasks_behind_it():
+    active = [run(1, files=("src/a.py",))]
+    waiting = [run(2, files=None), run(3, files=("src/c.py",))]
+    outcome = admit(waiting, active, Caps())
+    assert outcome.started == []
+    assert "runs alone in its spec" in outcome.waiting[2]
+    assert outcome.waiting[3].startswith("#2, ahead of it in its spec, which names no files")
+    assert started(waiting) == [2]  # the spec drained: it runs, alone
