@@ -66,6 +66,7 @@ JOBS = frozenset(
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
+        "bot.agents.freshen.freshen_pull_requests",
     }
 )
 JOB_TIMEOUT_SECONDS = 15 * 60

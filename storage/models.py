@@ -419,6 +419,9 @@ class Task(Base):
     # A revision that fixes what the repository's checks found (its `review` says what),
     # not one a person asked for.
     fixes_checks: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # A revision that resolves the conflicts of merging this commit of the default
+    # branch into its pull request's (bot/agents/freshen.py): its commit has it as parent.
+    merges_base: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

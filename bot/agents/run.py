@@ -163,6 +163,7 @@ class _Run(TaskJob):
         self._push_token: str | None = None
         self._profile_values: list[str] = []
         self._disk_baseline: int | None = None
+        self.conflicts: tuple[str, ...] = ()  # of the base merged in, for the agent
 
     def execute(self) -> None:
         workspace: Workspace | None = None
@@ -192,6 +193,8 @@ class _Run(TaskJob):
                 also=(self.default_branch,) if self.revision else (),
             )
             workspace.ignore(PRESETS[profile.preset].ignore if profile.preset else ())
+            if self.task.merges_base:
+                self.conflicts = workspace.merge_marked(self.task.merges_base)
             self._move(TicketPhase.ANALYZING)
             self._write_prompt(workspace, profile)
             workspace.hand_over()
@@ -228,7 +231,10 @@ class _Run(TaskJob):
         self.changes = workspace.changes()
         if not self.changes.kept:
             raise AgentFailed(_no_change(profile.preset, self.output, self.changes))
-        commit = workspace.commit(self.changes, self._commit_message())
+        left = workspace.unresolved(self.conflicts)
+        if left:
+            raise AgentFailed(f"the agent left conflict markers in {named(left)}")
+        commit = workspace.commit(self.changes, self._commit_message(), self.task.merges_base)
         if commit is None:
             raise AgentFailed(_no_change(profile.preset, self.output, Changes(())))
         # specbridge pushes, after the agent is gone, with a token for this
@@ -324,6 +330,12 @@ class _Run(TaskJob):
         workspace.write_context(prompt.markdown, prompt.data)
 
     def _commit_message(self) -> str:
+        if self.task.merges_base:
+            return (
+                f"Merge {self.default_branch} into {self.branch}\n\n"
+                f"{self.task_key}: the agent resolved the conflicts ({self.revision}). "
+                f"Part of #{self.issue}"
+            )
         if self.revision:
             return (
                 f"{self.task_key}: revise after review ({self.revision})\n\nPart of #{self.issue}"

@@ -224,10 +224,12 @@ def queue_revision(
     review: str,
     again: Task | None = None,
     fixes_checks: bool = False,
+    merges_base: str | None = None,
 ) -> Task:
     """Queue the agent again on its pull request's branch, told what the reviewers asked
-    (or, `fixes_checks`, what the repository's failing checks report); `again`: a revision
-    that failed, run once more with its own number.
+    (or, `fixes_checks`, what the repository's failing checks report; `merges_base`, that
+    merging this commit of the default branch conflicts); `again`: a revision that
+    failed, run once more with its own number.
 
     The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
     under the spec's lock.
@@ -243,6 +245,7 @@ def queue_revision(
         pull_request_number=previous.pull_request_number,
         review=review,
         fixes_checks=again.fixes_checks if again else fixes_checks,
+        merges_base=again.merges_base if again else merges_base,
     )
     session.add(task)
     start_waiting(session, settings)

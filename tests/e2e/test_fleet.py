@@ -1,9 +1,11 @@
 """A fleet of agents against the double, with several workers on one Redis: a cap
 holds across workers, two tasks naming the same file never run at once, and tasks
-marked parallel do."""
+marked parallel do; an agent's pull request gets the moved base merged in, and a
+conflict with it is resolved by a revision of the agent."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -122,3 +124,73 @@ def test_tasks_naming_one_file_take_turns_and_parallel_ones_run_together(
     stack.settle(timeout=120)
     apart = _runs(stack)
     assert _overlap(apart["P-1"], apart["P-2"])
+
+
+COPIER = """\
+default:
+  command: cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+"""
+
+
+def _git(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """git on the double's own repository of acme/rocket."""
+    bare = next((stack.workdir / "hub").rglob("rocket.git"))
+    return subprocess.run(["git", *args], cwd=bare, capture_output=True, text=True)
+
+
+def _contains(stack: Stack, branch: str, ref: str = "main") -> bool:
+    return _git(stack, "merge-base", "--is-ancestor", ref, branch).returncode == 0
+
+
+def test_a_pull_request_whose_base_moved_is_updated_and_a_conflict_gets_a_revision(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(COPIER)
+    stack = start_stack(
+        SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
+    )
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(
+        REPO,
+        {
+            "specs/fresh.yaml": "title: Fresh\nphase: tasks\ntasks:\n"
+            "  - {id: T-A, title: Write the notes}\n"
+        },
+    )
+    stack.settle()
+    branch = "specbridge/fresh/T-A"
+    pull = next(p for p in stack.repo_state(REPO)["pull_requests"] if p["head"]["ref"] == branch)
+    issue = int(pull["body"].split("#")[1].split()[0])
+    person_head = _git(stack, "rev-parse", branch).stdout.strip()
+
+    stack.commit(REPO, {"CHANGELOG.md": "a person's change\n"}, message="Unrelated change")
+    stack.settle()
+
+    assert _contains(stack, branch)  # the base merged in
+    assert _contains(stack, branch, person_head)  # on top of what was there: no force
+    parents = _git(stack, "rev-list", "--parents", "-n", "1", branch).stdout.split()
+    assert len(parents) == 3  # a merge commit
+
+    stack.commit(REPO, {f"task-{issue}.md": "a person's version\n"}, message="Conflicting")
+    stack.settle()
+
+    said = [c["body"] for c in stack.comments(REPO, pull["number"])]
+    assert any("now conflicts with this branch in" in s and f"task-{issue}.md" in s for s in said)
+    with session_scope(stack.database_url) as session:
+        tasks = session.scalars(select(Task).order_by(Task.id)).all()
+        last = tasks[-1]
+        assert (last.status, last.revision) == (TaskStatus.SUCCEEDED, 1), last.error
+        assert last.merges_base is not None
+    assert _contains(stack, branch)
+    resolved = _git(stack, "show", f"{branch}:task-{issue}.md").stdout
+    assert "<<<<<<<" not in resolved and resolved.strip()
+    label_writes = [(w["method"], w["path"]) for w in stack.writes() if "/labels" in w["path"]]
+    labelled = f"/repos/{REPO}/issues/{pull['number']}/labels"
+    assert ("POST", labelled) in label_writes  # shown conflicted while it was
+    assert ("DELETE", f"{labelled}/specbridge: conflict") in label_writes  # then not
+
+    stack.admin("POST", f"repos/{REPO}/pulls/{pull['number']}/merge")
+    stack.settle()
+    assert stack.issue(REPO, issue)["state"] == "closed"

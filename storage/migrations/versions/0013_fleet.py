@@ -1,8 +1,8 @@
-"""a fleet of agents: the files a task touches, and tasks waiting for a slot
+"""a fleet of agents: the files a task touches, tasks waiting for a slot, fresh branches
 
 Spec tasks keep the files they touch (globs; none: unknown) and whether they may run
 beside the spec's others; a task ready to run may wait (`waiting`) for a cap or for
-an agent on the same files.
+an agent on the same files; a revision may resolve the merge of a base commit.
 
 Revision ID: 0013
 Revises: 0010
@@ -25,9 +25,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("files", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("parallel", sa.Boolean(), nullable=False, server_default="0"))
     _task_statuses(BEFORE, AFTER)
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("merges_base", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("merges_base")
     op.execute("UPDATE tasks SET status = 'queued' WHERE status = 'waiting'")
     _task_statuses(AFTER, BEFORE)
     with op.batch_alter_table("spec_tasks", schema=None) as batch_op:
