@@ -192,3 +192,15 @@ def test_a_profiles_file_that_is_not_yaml_names_its_line(tmp_path: Path) -> None
     with pytest.raises(SettingsError) as refused:
         parse_profiles(path)
     assert f"{path}, line 3, column 11: mapping values are not allowed here" in str(refused.value)
+
+
+def test_a_profile_may_cap_its_runs_at_once(tmp_path: Path) -> None:
+    path = _profiles(
+        tmp_path,
+        "few:\n  command: 'true'\n  max_parallel: 3\n"
+        "copilot:\n  github: {label: fix-me}\n  max_parallel: 1\n"
+        "any:\n  command: 'true'\n",
+    )
+    profiles = parse_profiles(path)
+    assert (profiles["few"].max_parallel, profiles["copilot"].max_parallel) == (3, 1)
+    assert profiles["any"].max_parallel is None  # no cap
