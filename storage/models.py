@@ -422,6 +422,9 @@ class Task(Base):
     # A revision that resolves the conflicts of merging this commit of the default
     # branch into its pull request's (bot/agents/freshen.py): its commit has it as parent.
     merges_base: Mapped[str | None] = mapped_column(String(64))
+    # One of several attempts at the ticket (a profile's `attempts`): its number, which
+    # ends its branch's name (specbridge/<spec>/<task>/<n>).
+    attempt_number: Mapped[int | None] = mapped_column(Integer)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

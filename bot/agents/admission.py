@@ -39,6 +39,7 @@ class Run:
     priority: str = "medium"
     position: int = 0  # its place in the spec
     label: str = ""  # how a person names it: "#12"
+    ticket: int = 0  # several attempts at one ticket (0: unknown) work on branches of their own
 
     @property
     def urgency(self) -> tuple[int, int, int]:
@@ -140,8 +141,8 @@ def why_not(run: Run, active: Sequence[Run], caps: Caps) -> str | None:
 
 def _conflict(run: Run, other: Run) -> str | None:
     """Why the two cannot run at once, or None when they can."""
-    if run.repository != other.repository:
-        return None
+    if run.repository != other.repository or (run.ticket and run.ticket == other.ticket):
+        return None  # elsewhere, or another attempt at the same task on its own branch
     who = other.label or f"task {other.id}"
     if run.spec == other.spec:
         if _runs_alone(run):

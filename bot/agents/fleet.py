@@ -82,6 +82,7 @@ def run_of(task: Task) -> Run:
         priority=spec_task.priority if spec_task is not None else "medium",
         position=spec_task.position if spec_task is not None else 0,
         label=f"#{ticket.issue_number}",
+        ticket=ticket.id,
     )
 
 

@@ -13,6 +13,7 @@ dispatches the task to an agent GitHub runs:
       test: pytest -q
       max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
       max_parallel: 4                # runs of this profile at once, everywhere (default: no cap)
+      attempts: 2                    # runs per task, each on its own branch and pull request
       fix_checks: true               # run again when the repository's checks fail (the default)
       reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
@@ -83,6 +84,7 @@ KEYS = {
     "disk",
     "connections",
     "max_parallel",
+    "attempts",
 }
 
 
@@ -119,6 +121,8 @@ class AgentProfile:
     # Runs of this profile at once across every repository (None: no cap); for an agent
     # GitHub runs, the issues handed to it and not yet done.
     max_parallel: int | None = None
+    # Runs per task, each on its own branch (…/<task>/<n>) and draft pull request.
+    attempts: int = 1
 
     @property
     def hosted(self) -> bool:
@@ -293,7 +297,15 @@ def _profile(name: str, value: Any) -> AgentProfile:
         fix_checks=_fix_checks(value, dispatch is not None),
         reviewers=_strings(value, "reviewers"),
         max_parallel=_positive(value, "max_parallel", 0, zero=True) or None,
+        attempts=_attempts(value, dispatch is not None),
     )
+
+
+def _attempts(value: dict[str, Any], hosted: bool) -> int:
+    attempts = _positive(value, "attempts", 1)
+    if attempts > 1 and hosted:
+        raise ValueError("attempts applies to agents that run here, not to github: ones")
+    return attempts
 
 
 def _fix_checks(value: dict[str, Any], hosted: bool) -> bool:

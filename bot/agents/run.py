@@ -152,7 +152,8 @@ class _Run(TaskJob):
         self.task_key = ticket.spec_task.key if ticket.spec_task else str(issue)
         self.title = ticket.spec_task.title if ticket.spec_task else f"#{issue}"
         self.revision = task.revision
-        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
+        attempt = f"/{task.attempt_number}" if task.attempt_number else ""
+        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}{attempt}"
         super().__init__(session, settings, task)
         web = web_url_for(settings.github_api_url)
         self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
@@ -247,7 +248,7 @@ class _Run(TaskJob):
     def _open_pull_request(self, profile: AgentProfile) -> None:
         if self.task.pull_request_number is None:
             self.task.pull_request_number = self.repo.open_pull_request(
-                title=cut(f"{self.task_key}: {self.title}", MAX_TITLE),
+                title=cut(f"{self.task_key}: {self.title}{self._attempt()}", MAX_TITLE),
                 head=self.branch,
                 base=self.default_branch,
                 body=self._pull_request_body(profile),
@@ -328,6 +329,10 @@ class _Run(TaskJob):
         )
         self.session.commit()
         workspace.write_context(prompt.markdown, prompt.data)
+
+    def _attempt(self) -> str:
+        number = self.task.attempt_number
+        return f" (attempt {number}, `{self.task.agent}`)" if number else ""
 
     def _commit_message(self) -> str:
         if self.task.merges_base:
@@ -487,7 +492,7 @@ class _Run(TaskJob):
             self.task.summary = self._stored_summary()
         outcome = self.task.status.value
         self.session.commit()
-        run_ended(self.settings)  # a waiting run takes this one's place
+        run_ended(self.settings, self.task.id)  # a waiting run takes this one's place
         seconds = time.monotonic() - self.started
         observe_agent_run(self.settings, self.task.agent, outcome, seconds)
         log.info(

@@ -97,11 +97,34 @@ def _dependencies_without_issue(ticket: Ticket) -> list[str]:
 
 
 def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
-    """A run for the ticket, started now if a slot is free, else waiting for one."""
-    task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.WAITING)
-    session.add(task)
+    """A run for the ticket (one per attempt, when its profile makes several), started
+    now if a slot is free, else waiting for one; the first."""
+    tasks = new_runs(session, settings, ticket)
     start_waiting(session, settings)
-    return task
+    return tasks[0]
+
+
+def new_runs(
+    session: Session, settings: Settings, ticket: Ticket, agents: Sequence[str] = ()
+) -> list[Task]:
+    """Waiting runs for the ticket: one, or one per attempt (the profile's `attempts`, or
+    one per agent named), each on a branch of its own."""
+    if not agents:
+        agent = agent_for(ticket)
+        profile = load_profiles(settings).get(agent)
+        agents = [agent] * (profile.attempts if profile is not None else 1)
+    several = len(agents) > 1
+    tasks = [
+        Task(
+            ticket=ticket,
+            agent=agent,
+            status=TaskStatus.WAITING,
+            attempt_number=number if several else None,
+        )
+        for number, agent in enumerate(agents, start=1)
+    ]
+    session.add_all(tasks)
+    return tasks
 
 
 def queue_run(session: Session, settings: Settings, task: Task) -> None:
@@ -270,9 +293,7 @@ def schedule_tickets(
             continue
         _block_if_dependency_abandoned(session, ticket, repo)
         if not ticket.tasks and not_ready_because(ticket, settings) is None:
-            task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.WAITING)
-            session.add(task)
-            queued.append(task)
+            queued += new_runs(session, settings, ticket)
     start_waiting(session, settings)
     return queued
 
@@ -334,6 +355,6 @@ def start_waiting_runs(settings: Settings) -> int:
 
 
 @on_run_ended
-def slot_freed(settings: Settings) -> None:
+def slot_freed(settings: Settings, task_id: int) -> None:
     """A run ended: its slot goes to a waiting run."""
     start_waiting_runs(settings)

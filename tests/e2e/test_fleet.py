@@ -194,3 +194,46 @@ def test_a_pull_request_whose_base_moved_is_updated_and_a_conflict_gets_a_revisi
     stack.admin("POST", f"repos/{REPO}/pulls/{pull['number']}/merge")
     stack.settle()
     assert stack.issue(REPO, issue)["state"] == "closed"
+
+
+TWICE = """\
+default:
+  command: cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  test: test -s "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+  attempts: 2
+"""
+
+
+def test_two_attempts_open_two_drafts_and_merging_one_closes_the_other(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(TWICE)
+    stack = start_stack(
+        SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
+    )
+    stack.create_repo({"README.md": "rocket\n"})
+    stack.commit(
+        REPO, {"specs/two.yaml": "title: Two\nphase: tasks\ntasks:\n  - {id: T-A, title: Fly}\n"}
+    )
+    stack.settle()
+
+    pulls = {p["head"]["ref"]: p for p in stack.repo_state(REPO)["pull_requests"]}
+    assert sorted(pulls) == ["specbridge/two/T-A/1", "specbridge/two/T-A/2"]
+    assert all(p["draft"] and p["state"] == "open" for p in pulls.values())
+    first, second = pulls["specbridge/two/T-A/1"], pulls["specbridge/two/T-A/2"]
+    issue = int(first["body"].split("#")[1].split()[0])
+    compared = [c["body"] for c in stack.comments(REPO, issue) if "Every attempt" in c["body"]]
+    assert len(compared) == 1
+    assert f"#{first['number']}" in compared[0] and f"#{second['number']}" in compared[0]
+    assert "| passed |" in compared[0]
+
+    stack.admin("POST", f"repos/{REPO}/pulls/{first['number']}/merge")
+    stack.settle()
+
+    assert stack.issue(REPO, issue)["state"] == "closed"
+    after = {p["number"]: p for p in stack.repo_state(REPO)["pull_requests"]}
+    assert after[second["number"]]["state"] == "closed" and not after[second["number"]]["merged"]
+    said = stack.comments(REPO, second["number"])[-1]["body"]
+    assert f"Closed: #{first['number']} (attempt 1" in said

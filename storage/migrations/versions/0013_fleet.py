@@ -2,7 +2,8 @@
 
 Spec tasks keep the files they touch (globs; none: unknown) and whether they may run
 beside the spec's others; a task ready to run may wait (`waiting`) for a cap or for
-an agent on the same files; a revision may resolve the merge of a base commit.
+an agent on the same files; a revision may resolve the merge of a base commit; a
+task may be one of several attempts at its ticket.
 
 Revision ID: 0013
 Revises: 0010
@@ -27,10 +28,12 @@ def upgrade() -> None:
     _task_statuses(BEFORE, AFTER)
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merges_base", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("attempt_number", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("attempt_number")
         batch_op.drop_column("merges_base")
     op.execute("UPDATE tasks SET status = 'queued' WHERE status = 'waiting'")
     _task_statuses(AFTER, BEFORE)

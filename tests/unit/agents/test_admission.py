@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.agents.admission import Caps, Run, admit
 
 REPO = "acme/rocket"
@@ -152,3 +154,11 @@ def test_a_task_that_runs_alone_is_not_starved_by_the_tasks_behind_it():
     assert "runs alone in its spec" in outcome.waiting[2]
     assert outcome.waiting[3].startswith("#2, ahead of it in its spec, which names no files")
     assert started(waiting) == [2]  # the spec drained: it runs, alone
+
+
+def test_attempts_at_one_ticket_run_side_by_side_on_their_own_branches():
+    first = replace(run(1, files=None), ticket=7)
+    second = replace(run(2, files=None), ticket=7)
+    assert started([first, second]) == [1, 2]
+    other = replace(run(3, files=None), ticket=8)
+    assert started([other], [first]) == []
