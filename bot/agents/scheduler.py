@@ -114,6 +114,8 @@ def new_runs(
         profile = load_profiles(settings).get(agent)
         agents = [agent] * (profile.attempts if profile is not None else 1)
     several = len(agents) > 1
+    # Numbered after earlier attempts, so each has a branch and pull request of its own.
+    first = max((t.attempt_number or 0 for t in ticket.tasks), default=0) + 1
     tasks = [
         Task(
             ticket=ticket,
@@ -121,7 +123,7 @@ def new_runs(
             status=TaskStatus.WAITING,
             attempt_number=number if several else None,
         )
-        for number, agent in enumerate(agents, start=1)
+        for number, agent in enumerate(agents, start=first)
     ]
     session.add_all(tasks)
     return tasks

@@ -161,3 +161,14 @@ def agent(ctx: Context, args: str) -> str:
         raise CommandError(f"No agent profile named `{name}`; the operator defines: {known}.")
     _ticket(ctx).agent_override = name
     return f"This ticket's agent is now `{name}`."
+
+
+@command(
+    "attempt",
+    Where.TICKET,
+    "/attempt <profile> <profile> [...]",
+    "run several agents on this task, each on its own branch and draft pull request, "
+    "and keep the best",
+)
+def attempt(ctx: Context, args: str) -> str:
+    return ctx.steering.attempt(_ticket(ctx), args.split())
