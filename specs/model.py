@@ -55,6 +55,8 @@ class SpecTask:
     files: tuple[str, ...] = ()
     # Safe to run beside the spec's other tasks (spec-kit's `[P]`) though its files are unknown.
     parallel: bool = False
+    # Runs of its agent, each on its own branch and pull request (None: the profile's).
+    attempts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,10 @@ TASK_KEYS = (
     "done",
     "files",
     "parallel",
+    "attempts",
 )
+# The most runs one task may ask for (`attempts:`).
+MAX_ATTEMPTS = 5
 REQUIRED_KEYS = {
     "requirement": ("id", "text"),
     "criterion": ("id", "text"),
@@ -511,10 +514,24 @@ def _tasks(
                 done=check.boolean(entries, "done"),
                 files=files,
                 parallel=check.boolean(entries, "parallel"),
+                attempts=_attempts(check, entries),
             )
             tasks.append((task, entries))
     _check_dependencies(check, references, set(seen))
     return tasks
+
+
+def _attempts(check: _Checker, entries: dict) -> int | None:  # type: ignore[type-arg]
+    """A task's `attempts:`: how many runs of its agent, 1 to MAX_ATTEMPTS."""
+    if "attempts" not in entries:
+        return None
+    node = entries["attempts"][1]
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+        value = int(node.value)
+        if 1 <= value <= MAX_ATTEMPTS:
+            return value
+    check.add(node, "wrong-type", f"'attempts' must be a whole number from 1 to {MAX_ATTEMPTS}")
+    return None
 
 
 def _files(check: _Checker, entries: dict) -> tuple[str, ...]:  # type: ignore[type-arg]

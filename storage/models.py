@@ -309,6 +309,8 @@ class SpecTask(Base):
     # spec's other tasks anyway (spec-kit's [P]): what keeps two agents off one file.
     files: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     parallel: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Runs of its agent, each on a branch of its own (None: the profile's `attempts`).
+    attempts: Mapped[int | None] = mapped_column(Integer)
 
     spec: Mapped[Spec] = relationship(back_populates="tasks")
     ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")

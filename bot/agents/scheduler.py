@@ -107,12 +107,14 @@ def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
 def new_runs(
     session: Session, settings: Settings, ticket: Ticket, agents: Sequence[str] = ()
 ) -> list[Task]:
-    """Waiting runs for the ticket: one, or one per attempt (the profile's `attempts`, or
-    one per agent named), each on a branch of its own."""
+    """Waiting runs for the ticket: one, or one per attempt (the task's `attempts`, else
+    its profile's, or one per agent named), each on a branch of its own."""
     if not agents:
         agent = agent_for(ticket)
         profile = load_profiles(settings).get(agent)
-        agents = [agent] * (profile.attempts if profile is not None else 1)
+        asked = ticket.spec_task.attempts if ticket.spec_task else None
+        several = profile is not None and not profile.hosted  # GitHub's agent works once
+        agents = [agent] * ((asked or profile.attempts) if several and profile else 1)
     several = len(agents) > 1
     # Numbered after earlier attempts, so each has a branch and pull request of its own.
     first = max((t.attempt_number or 0 for t in ticket.tasks), default=0) + 1

@@ -168,6 +168,7 @@ def _record_tasks(
             "agent": task.agent,
             "files": list(task.files) or None,
             "parallel": task.parallel,
+            "attempts": task.attempts,
         }
         if row is None or row.removed_at is not None:
             added.append(task.id)

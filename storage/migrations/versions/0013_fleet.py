@@ -25,6 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("spec_tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("files", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("parallel", sa.Boolean(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=True))
     _task_statuses(BEFORE, AFTER)
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merges_base", sa.String(length=64), nullable=True))
@@ -38,6 +39,7 @@ def downgrade() -> None:
     op.execute("UPDATE tasks SET status = 'queued' WHERE status = 'waiting'")
     _task_statuses(AFTER, BEFORE)
     with op.batch_alter_table("spec_tasks", schema=None) as batch_op:
+        batch_op.drop_column("attempts")
         batch_op.drop_column("parallel")
         batch_op.drop_column("files")
 

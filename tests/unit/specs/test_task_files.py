@@ -21,6 +21,7 @@ tasks:
     parallel: true
   - id: C
     title: Anything
+    attempts: 2
 """
 
 
@@ -31,6 +32,12 @@ def test_yaml_tasks_name_their_files_and_may_be_parallel() -> None:
     assert by_id["A"].files == ("src/models/*.py", "src/db.py")
     assert (by_id["B"].files, by_id["B"].parallel) == ((), True)
     assert (by_id["C"].files, by_id["C"].parallel) == ((), False)
+    assert (by_id["A"].attempts, by_id["C"].attempts) == (None, 2)
+
+
+def test_attempts_are_a_small_whole_number() -> None:
+    _, found = load_spec(SPEC.replace("attempts: 2", "attempts: 9"), "specs/files.yaml")
+    assert [(f.code, f.line) for f in found] == [("wrong-type", 12)]
 
 
 def test_a_path_outside_the_repository_is_refused_at_its_line() -> None:
