@@ -27,7 +27,6 @@ from bot.agents.git import BotGit, GitError
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
     LIVE,
-    agent_pull_request,
     not_revisable_because,
     queue_revision,
 )
@@ -38,7 +37,7 @@ from bot.hooks import on_agent_pushed
 from bot.logs import log_context
 from bot.settings import Settings, get_settings, web_url_for
 from storage.db import session_scope
-from storage.models import IssueState, Repository, Ticket
+from storage.models import IssueState, Repository, Task, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -129,31 +128,44 @@ def _freshen(
 ) -> None:
     with session_scope(settings.database_url) as session:
         ticket = session.get_one(Ticket, ticket_id)
-        previous = agent_pull_request(ticket)
-        if previous is None or any(task.status in LIVE for task in ticket.tasks):
-            return  # no pull request, or a run on its branch merges what it finds
-        profile = load_profiles(settings).get(previous.agent)
-        if profile is not None and profile.hosted:
-            return  # its branch is the hosted agent's
-        number, branch = previous.pull_request_number, previous.branch
+        if any(task.status in LIVE for task in ticket.tasks):
+            return  # a run on its branch merges what it finds
+        profiles = load_profiles(settings)
+        pulls = [
+            (run.id, run.pull_request_number, run.branch)
+            for run in pull_request_runs(ticket)
+            if not (profiles.get(run.agent) and profiles[run.agent].hosted)  # GitHub's agent's
+        ]
         conflicted_before = any(task.merges_base for task in ticket.tasks)
-    assert number is not None and branch is not None
-    if repo.pull_request_state(number) != "open":
-        return
     url = f"{web_url_for(settings.github_api_url)}/{repo.full_name}.git"
-    token = repository_token(settings, installation, repo.full_name)
-    fresh = merge_base(url, branch, base, token)
-    log.info("pull request #%s and %s: %s", number, base, fresh.outcome)
-    if fresh.outcome == "conflict":
-        _conflicted(settings, repo, ticket_id, number, base, fresh)
-    elif fresh.outcome == "merged" and conflicted_before:
-        repo.remove_label(number, CONFLICT_LABEL)  # a person resolved it
+    for run_id, number, branch in pulls:
+        assert number is not None and branch is not None
+        if repo.pull_request_state(number) != "open":
+            continue
+        token = repository_token(settings, installation, repo.full_name)
+        fresh = merge_base(url, branch, base, token)
+        log.info("pull request #%s and %s: %s", number, base, fresh.outcome)
+        if fresh.outcome == "conflict":
+            _conflicted(settings, repo, ticket_id, run_id, number, base, fresh)
+        elif fresh.outcome == "merged" and conflicted_before:
+            repo.remove_label(number, CONFLICT_LABEL)  # a person resolved it
+
+
+def pull_request_runs(ticket: Ticket) -> list[Task]:
+    """The newest run on each pull request an agent opened for the ticket (several for
+    several attempts), oldest pull request first."""
+    newest: dict[int, Task] = {}
+    for task in ticket.tasks:
+        if task.pull_request_number and task.branch:
+            newest[task.pull_request_number] = task  # tasks come in the order of their ids
+    return [newest[number] for number in sorted(newest)]
 
 
 def _conflicted(
     settings: Settings,
     repo: RepositoryGateway,
     ticket_id: int,
+    run_id: int,
     number: int,
     base: str,
     fresh: Freshened,
@@ -164,9 +176,12 @@ def _conflicted(
         shown += f" and {more} more"
     with session_scope(settings.database_url) as session:
         ticket = session.get_one(Ticket, ticket_id)
-        if any(t.merges_base == fresh.commit for t in ticket.tasks):
+        run = session.get_one(Task, run_id)
+        if any(
+            t.merges_base == fresh.commit and t.pull_request_number == number for t in ticket.tasks
+        ):
             return  # this very conflict was handed to the agent already
-        reason = not_revisable_because(ticket, settings)
+        reason = not_revisable_because(ticket, settings, run)
         if reason is None:
             told = (
                 f"`{base}` moved, and merging it into this branch conflicts in {shown}. "
@@ -174,7 +189,7 @@ def _conflicted(
                 f"conflict, keeping what `{base}` changed and what this task needs, and "
                 "leave no conflict marker."
             )
-            task = queue_revision(session, settings, ticket, told, merges_base=fresh.commit)
+            task = queue_revision(session, settings, ticket, told, merges_base=fresh.commit, on=run)
             said = (
                 f"`{base}` moved and now conflicts with this branch in {shown}: the agent "
                 f"resolves it (revision {task.revision})."
@@ -193,8 +208,8 @@ def conflict_resolved(settings: Settings, ticket_id: int, pull_number: int) -> N
     """The agent pushed its resolution of a conflict with the base: the label goes."""
     with session_scope(settings.database_url) as session:
         ticket = session.get_one(Ticket, ticket_id)
-        latest = agent_pull_request(ticket)
-        if latest is None or not latest.merges_base:
+        runs = [t for t in ticket.tasks if t.pull_request_number == pull_number]
+        if not runs or not runs[-1].merges_base:
             return
         repository = ticket.repository
         installation = repository.installation.github_id if repository.installation else None

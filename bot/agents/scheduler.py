@@ -198,13 +198,14 @@ def next_revision(ticket: Ticket, pull_request: int) -> int:
     return max(done, default=0) + 1
 
 
-def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
-    """Why the agent cannot run again on the ticket's pull request now, or None when it can."""
+def not_revisable_because(ticket: Ticket, settings: Settings, on: Task | None = None) -> str | None:
+    """Why the agent cannot run again on the ticket's pull request (`on`'s, for one of
+    several attempts) now, or None when it can."""
     if ticket.state is not IssueState.OPEN:
         return "its issue is closed"
     if ticket.blocked:
         return f"it is blocked: {ticket.blocked_reason}"
-    previous = agent_pull_request(ticket)
+    previous = on or agent_pull_request(ticket)
     if previous is None or previous.pull_request_number is None:
         return "no agent has opened a pull request for it yet"
     if any(task.status in LIVE for task in ticket.tasks):
@@ -252,20 +253,23 @@ def queue_revision(
     again: Task | None = None,
     fixes_checks: bool = False,
     merges_base: str | None = None,
+    on: Task | None = None,
 ) -> Task:
     """Queue the agent again on its pull request's branch, told what the reviewers asked
     (or, `fixes_checks`, what the repository's failing checks report; `merges_base`, that
     merging this commit of the default branch conflicts); `again`: a revision that
-    failed, run once more with its own number.
+    failed, run once more with its own number; `on`: the run whose pull request it
+    revises (one of several attempts), else the newest.
 
     The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
     under the spec's lock.
     """
-    previous = again or agent_pull_request(ticket)
+    previous = again or on or agent_pull_request(ticket)
     assert previous is not None and previous.pull_request_number is not None
     task = Task(
         ticket=ticket,
-        agent=agent_for(ticket),
+        # one of several attempts is revised by its own agent
+        agent=previous.agent if previous.attempt_number else agent_for(ticket),
         status=TaskStatus.WAITING,
         revision=again.revision if again else next_revision(ticket, previous.pull_request_number),
         branch=previous.branch,
