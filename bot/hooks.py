@@ -58,3 +58,23 @@ def agent_pushed(settings: Settings, ticket_id: int, pull_number: int) -> None:
             hook(settings, ticket_id, pull_number)
         except Exception:  # best effort: the checks' own events come too
             log.warning("a hook on an agent's push failed", exc_info=True)
+
+
+EndHook = Callable[[Settings, int], None]
+_end_hooks: list[EndHook] = []
+
+
+def on_run_ended(hook: EndHook) -> EndHook:
+    """Call `hook(settings, task_id)` whenever an agent's run ended (its slot is free)."""
+    if hook not in _end_hooks:
+        _end_hooks.append(hook)
+    return hook
+
+
+def run_ended(settings: Settings, task_id: int) -> None:
+    """An agent's run ended, and its end is committed: a waiting run may take its slot."""
+    for hook in _end_hooks:
+        try:
+            hook(settings, task_id)
+        except Exception:  # the chore starts waiting runs within seconds anyway
+            log.warning("a hook on an agent run's end failed", exc_info=True)

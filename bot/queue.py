@@ -67,6 +67,7 @@ JOBS = frozenset(
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
         "bot.agents.planning.run_planning",
+        "bot.agents.freshen.freshen_pull_requests",
     }
 )
 JOB_TIMEOUT_SECONDS = 15 * 60

@@ -47,6 +47,8 @@ class RepoConfig:
     # The agent profile (SPECBRIDGE_AGENTS) that writes specs from ideas (bot/agents/planning.py).
     planner: str | None = None
     phases: str = "manual"
+    # Agent runs this repository may have at once (None: no cap of its own).
+    max_parallel: int | None = None
 
     @property
     def has_board(self) -> bool:
@@ -81,6 +83,7 @@ class RepoConfig:
             write_back=data.get("write_back") or "pull_request",
             planner=data.get("planner"),
             phases=data.get("phases") or "manual",
+            max_parallel=data.get("max_parallel"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -96,6 +99,7 @@ class RepoConfig:
             "write_back": self.write_back,
             "planner": self.planner,
             "phases": self.phases,
+            "max_parallel": self.max_parallel,
         }
 
 
@@ -129,6 +133,7 @@ def _parse(text: bytes) -> RepoConfig:
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
     known = {"specs_path", "project", "status", "formats", "write_back", "planner", "phases"}
+    known |= {"max_parallel"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
@@ -145,6 +150,7 @@ def _parse(text: bytes) -> RepoConfig:
         write_back=_write_back(data.get("write_back", "pull_request")),
         planner=_planner(data.get("planner")),
         phases=_phases(data.get("phases", "manual")),
+        max_parallel=_max_parallel(data.get("max_parallel")),
     )
 
 
@@ -180,6 +186,14 @@ def _write_back(value: Any) -> str:
     if value not in WRITE_BACK:
         raise ConfigError(f"write_back must be one of {', '.join(WRITE_BACK)}")
     return str(value)
+
+
+def _max_parallel(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError("max_parallel must be a whole number of agent runs, 1 or more")
+    return value
 
 
 def _project(value: Any) -> tuple[str | None, int | None]:

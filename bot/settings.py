@@ -93,6 +93,8 @@ class Settings:
     github_client_secret: str | None = field(default=None, repr=False)
     # The key the stored person's token is encrypted with (Fernet; `specbridge setup` makes one).
     secret_key: str | None = field(default=None, repr=False)
+    # Agent runs one installation may have at once (0: no cap): SPECBRIDGE_MAX_PARALLEL.
+    max_parallel_per_installation: int = 0
 
     @property
     def embedded_queue(self) -> bool:
@@ -168,6 +170,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         github_client_id=env.get("GITHUB_CLIENT_ID") or None,
         github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
         secret_key=_secret_key(env.get("SPECBRIDGE_SECRET_KEY") or None),
+        max_parallel_per_installation=_count(
+            "SPECBRIDGE_MAX_PARALLEL", env.get("SPECBRIDGE_MAX_PARALLEL") or "0"
+        ),
     )
 
 

@@ -51,6 +51,12 @@ class SpecTask:
     # Ticked in its file: `done: true` in YAML, `- [x]` in tasks.md. The bot writes it
     # back from the issue's state; it changes no issue.
     done: bool = False
+    # The files it touches, as globs from the repository's root; () when unknown.
+    files: tuple[str, ...] = ()
+    # Safe to run beside the spec's other tasks (spec-kit's `[P]`) though its files are unknown.
+    parallel: bool = False
+    # Runs of its agent, each on its own branch and pull request (None: the profile's).
+    attempts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,12 @@ TASK_KEYS = (
     "depends_on",
     "agent",
     "done",
+    "files",
+    "parallel",
+    "attempts",
 )
+# The most runs one task may ask for (`attempts:`).
+MAX_ATTEMPTS = 5
 REQUIRED_KEYS = {
     "requirement": ("id", "text"),
     "criterion": ("id", "text"),
@@ -493,6 +498,7 @@ def _tasks(
                     f"{_did_you_mean(requirement, requirement_ids)}",
                 )
         depends_on = check.strings(entries, "depends_on")
+        files = _files(check, entries)
         agent = check.string(entries, "agent")
         _check_agent(check, entries, agent)
         if task_id and first_use:  # a duplicate's dependencies would only repeat its error
@@ -506,10 +512,42 @@ def _tasks(
                 depends_on=tuple(v for v, _ in depends_on),
                 agent=agent,
                 done=check.boolean(entries, "done"),
+                files=files,
+                parallel=check.boolean(entries, "parallel"),
+                attempts=_attempts(check, entries),
             )
             tasks.append((task, entries))
     _check_dependencies(check, references, set(seen))
     return tasks
+
+
+def _attempts(check: _Checker, entries: dict) -> int | None:  # type: ignore[type-arg]
+    """A task's `attempts:`: how many runs of its agent, 1 to MAX_ATTEMPTS."""
+    if "attempts" not in entries:
+        return None
+    node = entries["attempts"][1]
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+        value = int(node.value)
+        if 1 <= value <= MAX_ATTEMPTS:
+            return value
+    check.add(node, "wrong-type", f"'attempts' must be a whole number from 1 to {MAX_ATTEMPTS}")
+    return None
+
+
+def _files(check: _Checker, entries: dict) -> tuple[str, ...]:  # type: ignore[type-arg]
+    """A task's `files:`: globs from the repository's root, never outside it."""
+    kept = []
+    for glob, node in check.strings(entries, "files"):
+        if glob.startswith("/") or ".." in glob.split("/") or not glob.strip("/ "):
+            check.add(
+                node,
+                "invalid-path",
+                f"'{glob}' is not a path in the repository: write it from the repository's "
+                "root, without '/' first or '..', e.g. src/api/*.py",
+            )
+        else:
+            kept.append(glob)
+    return tuple(kept)
 
 
 def _check_dependencies(

@@ -87,6 +87,8 @@ class TaskStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Ready, waiting for a slot: a cap, or an agent on the same files (bot/agents/fleet.py).
+    WAITING = "waiting"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -303,6 +305,12 @@ class SpecTask(Base):
     removed_at: Mapped[datetime | None]
     # The commit where the task last changed: its issue links the spec file there.
     changed_commit: Mapped[str | None] = mapped_column(String(64))
+    # The files it touches, as globs (None: unknown), and whether it runs beside the
+    # spec's other tasks anyway (spec-kit's [P]): what keeps two agents off one file.
+    files: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    parallel: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Runs of its agent, each on a branch of its own (None: the profile's `attempts`).
+    attempts: Mapped[int | None] = mapped_column(Integer)
 
     spec: Mapped[Spec] = relationship(back_populates="tasks")
     ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")
@@ -415,6 +423,12 @@ class Task(Base):
     fixes_checks: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The workflow run a `hosted: workflow` task dispatched (bot/agents/hosted.py).
     workflow_run_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # A revision that resolves the conflicts of merging this commit of the default
+    # branch into its pull request's (bot/agents/freshen.py): its commit has it as parent.
+    merges_base: Mapped[str | None] = mapped_column(String(64))
+    # One of several attempts at the ticket (a profile's `attempts`): its number, which
+    # ends its branch's name (specbridge/<spec>/<task>/<n>).
+    attempt_number: Mapped[int | None] = mapped_column(Integer)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

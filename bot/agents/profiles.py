@@ -12,6 +12,8 @@ dispatches the task to an agent GitHub runs:
       timeout: 3600
       test: pytest -q
       max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
+      max_parallel: 4                # runs of this profile at once, everywhere (default: no cap)
+      attempts: 2                    # runs per task, each on its own branch and pull request
       fix_checks: true               # run again when the repository's checks fail (the default)
       reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
@@ -98,6 +100,8 @@ KEYS = {
     "base",
     "instructions",
     "revise",
+    "max_parallel",
+    "attempts",
 }
 # Keys only a hosted profile takes (`model` serves both kinds).
 HOSTED_KEYS = {"custom_agent", "label", "workflow", "inputs", "base", "instructions", "revise"}
@@ -181,6 +185,11 @@ class AgentProfile:
     fix_checks: bool = False
     # Asked to review its pull request once the checks pass: logins, and teams as org/slug.
     reviewers: tuple[str, ...] = ()
+    # Runs of this profile at once across every repository (None: no cap); for an agent
+    # GitHub runs, the issues handed to it and not yet done.
+    max_parallel: int | None = None
+    # Runs per task, each on its own branch (…/<task>/<n>) and draft pull request.
+    attempts: int = 1
 
     @property
     def hosted(self) -> bool:
@@ -367,7 +376,16 @@ def _profile(name: str, value: Any) -> AgentProfile:
         dispatch=dispatch,
         fix_checks=_fix_checks(value, dispatch is not None),
         reviewers=_strings(value, "reviewers"),
+        max_parallel=_positive(value, "max_parallel", 0, zero=True) or None,
+        attempts=_attempts(value, dispatch is not None),
     )
+
+
+def _attempts(value: dict[str, Any], hosted: bool) -> int:
+    attempts = _positive(value, "attempts", 1)
+    if attempts > 1 and hosted:
+        raise ValueError("attempts applies to agents that run here, not to github: ones")
+    return attempts
 
 
 def _fix_checks(value: dict[str, Any], hosted: bool) -> bool:

@@ -267,9 +267,12 @@ class _Follow:
         names = _names(verdict.failed)
         said = f"The repository's checks failed on #{pull.number}: {names}."
         if profile is not None and profile.fix_checks and not hosted:
-            reason = not_revisable_because(ticket, self.settings)
+            on = self._run_of(ticket, pull.number)  # one of several attempts: its own
+            reason = not_revisable_because(ticket, self.settings, on)
             if reason is None:
-                task = queue_revision(self.session, self.settings, ticket, told, fixes_checks=True)
+                task = queue_revision(
+                    self.session, self.settings, ticket, told, fixes_checks=True, on=on
+                )
                 said += (
                     f" The agent `{task.agent}` runs again on `{task.branch}`, told what they "
                     f"report (revision {task.revision} of {profile.max_revisions})."
@@ -317,6 +320,11 @@ class _Follow:
         if refused:
             said += f" GitHub did not ask the profile's reviewers: {refused}"
         self.repo.comment_on_issue(ticket.issue_number, said)
+
+    def _run_of(self, ticket: Ticket, number: int) -> Task | None:
+        """The newest run that opened or revised this pull request of the ticket."""
+        ours = [t for t in ticket.tasks if t.pull_request_number == number and t.branch]
+        return max(ours, key=lambda t: t.id, default=None)
 
     def _what_failed(self, verdict: Verdict) -> str:
         """What the agent is told: each failing check's words, its output's last lines and

@@ -45,7 +45,7 @@ from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.github.text import MAX_BODY, MAX_TITLE, cut
 from bot.github.user_token import known_user_tokens
-from bot.hooks import agent_pushed, ticket_changed
+from bot.hooks import agent_pushed, run_ended, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -153,7 +153,8 @@ class _Run(TaskJob):
         self.task_key = ticket.spec_task.key if ticket.spec_task else str(issue)
         self.title = ticket.spec_task.title if ticket.spec_task else f"#{issue}"
         self.revision = task.revision
-        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}"
+        attempt = f"/{task.attempt_number}" if task.attempt_number else ""
+        self.branch = task.branch or f"specbridge/{self.spec_key}/{self.task_key}{attempt}"
         super().__init__(session, settings, task)
         web = web_url_for(settings.github_api_url)
         self.issue_url = f"{web}/{self.full_name}/issues/{self.issue}"
@@ -164,6 +165,7 @@ class _Run(TaskJob):
         self._push_token: str | None = None
         self._profile_values: list[str] = []
         self._disk_baseline: int | None = None
+        self.conflicts: tuple[str, ...] = ()  # of the base merged in, for the agent
 
     def execute(self) -> None:
         workspace: Workspace | None = None
@@ -193,6 +195,8 @@ class _Run(TaskJob):
                 also=(self.default_branch,) if self.revision else (),
             )
             workspace.ignore(PRESETS[profile.preset].ignore if profile.preset else ())
+            if self.task.merges_base:
+                self.conflicts = workspace.merge_marked(self.task.merges_base)
             self._move(TicketPhase.ANALYZING)
             self._write_prompt(workspace, profile)
             workspace.hand_over()
@@ -229,7 +233,10 @@ class _Run(TaskJob):
         self.changes = workspace.changes()
         if not self.changes.kept:
             raise AgentFailed(_no_change(profile.preset, self.output, self.changes))
-        commit = workspace.commit(self.changes, self._commit_message())
+        left = workspace.unresolved(self.conflicts)
+        if left:
+            raise AgentFailed(f"the agent left conflict markers in {named(left)}")
+        commit = workspace.commit(self.changes, self._commit_message(), self.task.merges_base)
         if commit is None:
             raise AgentFailed(_no_change(profile.preset, self.output, Changes(())))
         # specbridge pushes, after the agent is gone, with a token for this
@@ -242,7 +249,7 @@ class _Run(TaskJob):
     def _open_pull_request(self, profile: AgentProfile) -> None:
         if self.task.pull_request_number is None:
             self.task.pull_request_number = self.repo.open_pull_request(
-                title=cut(f"{self.task_key}: {self.title}", MAX_TITLE),
+                title=cut(f"{self.task_key}: {self.title}{self._attempt()}", MAX_TITLE),
                 head=self.branch,
                 base=self.default_branch,
                 body=self._pull_request_body(profile),
@@ -324,7 +331,17 @@ class _Run(TaskJob):
         self.session.commit()
         workspace.write_context(prompt.markdown, prompt.data)
 
+    def _attempt(self) -> str:
+        number = self.task.attempt_number
+        return f" (attempt {number}, `{self.task.agent}`)" if number else ""
+
     def _commit_message(self) -> str:
+        if self.task.merges_base:
+            return (
+                f"Merge {self.default_branch} into {self.branch}\n\n"
+                f"{self.task_key}: the agent resolved the conflicts ({self.revision}). "
+                f"Part of #{self.issue}"
+            )
         if self.revision:
             return (
                 f"{self.task_key}: revise after review ({self.revision})\n\nPart of #{self.issue}"
@@ -476,6 +493,7 @@ class _Run(TaskJob):
             self.task.summary = self._stored_summary()
         outcome = self.task.status.value
         self.session.commit()
+        run_ended(self.settings, self.task.id)  # a waiting run takes this one's place
         seconds = time.monotonic() - self.started
         observe_agent_run(self.settings, self.task.agent, outcome, seconds)
         log.info(

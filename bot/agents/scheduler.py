@@ -7,6 +7,8 @@ failure or a cancel, people decide (`/retry`, a card moved to Analyzing).
 A pull request an agent opened is revised on request (a review, `/revise`): a
 new Task on its branch, numbered by revision, up to the profile's `max_revisions`.
 Callers hold the spec's lock, so two workers never queue two Tasks for one ticket.
+A Task is created waiting; bot/agents/fleet.py starts it when a slot is free (caps,
+no other agent on its files, a fair turn among specs).
 
 Each run is a queue job of its own (`task_job_id`), recorded on the Task, so a
 queued Task whose job was lost (the embedded server killed, Redis restarted
@@ -16,22 +18,29 @@ chore and `/retry` queue it again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.agents.fleet import FLEET_LOCK, FLEET_LOCK_WAIT_SECONDS, admitted
 from bot.agents.hosted import dispatch_task
 from bot.agents.profiles import DEFAULT_TIMEOUT, load_profiles
 from bot.agents.run import RUN_OVERHEAD_SECONDS, run_task
 from bot.github import RepositoryGateway
+from bot.hooks import on_run_ended
+from bot.locks import LockBusy, exclusive
 from bot.queue import AGENTS, EVENTS, enqueue, pending
 from bot.settings import Settings
 from specs.model import MANUAL_AGENT
+from storage.db import session_scope
 from storage.models import Approval, IssueState, Spec, Task, TaskStatus, Ticket
 
-LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING)
+log = logging.getLogger(__name__)
+
+LIVE = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING)
 # A run that fails for a passing reason (GitHub unreachable) is queued again after these.
 RETRY_INTERVALS = (5, 30, 120)
 # A queued Task whose job is gone this long after it was queued has lost it (its
@@ -88,10 +97,38 @@ def _dependencies_without_issue(ticket: Ticket) -> list[str]:
 
 
 def queue_task(session: Session, settings: Settings, ticket: Ticket) -> Task:
-    task = Task(ticket=ticket, agent=agent_for(ticket), status=TaskStatus.QUEUED)
-    session.add(task)
-    queue_run(session, settings, task)
-    return task
+    """A run for the ticket (one per attempt, when its profile makes several), started
+    now if a slot is free, else waiting for one; the first."""
+    tasks = new_runs(session, settings, ticket)
+    start_waiting(session, settings)
+    return tasks[0]
+
+
+def new_runs(
+    session: Session, settings: Settings, ticket: Ticket, agents: Sequence[str] = ()
+) -> list[Task]:
+    """Waiting runs for the ticket: one, or one per attempt (the task's `attempts`, else
+    its profile's, or one per agent named), each on a branch of its own."""
+    if not agents:
+        agent = agent_for(ticket)
+        profile = load_profiles(settings).get(agent)
+        asked = ticket.spec_task.attempts if ticket.spec_task else None
+        several = profile is not None and not profile.hosted  # GitHub's agent works once
+        agents = [agent] * ((asked or profile.attempts) if several and profile else 1)
+    several = len(agents) > 1
+    # Numbered after earlier attempts, so each has a branch and pull request of its own.
+    first = max((t.attempt_number or 0 for t in ticket.tasks), default=0) + 1
+    tasks = [
+        Task(
+            ticket=ticket,
+            agent=agent,
+            status=TaskStatus.WAITING,
+            attempt_number=number if several else None,
+        )
+        for number, agent in enumerate(agents, start=first)
+    ]
+    session.add_all(tasks)
+    return tasks
 
 
 def queue_run(session: Session, settings: Settings, task: Task) -> None:
@@ -161,13 +198,14 @@ def next_revision(ticket: Ticket, pull_request: int) -> int:
     return max(done, default=0) + 1
 
 
-def not_revisable_because(ticket: Ticket, settings: Settings) -> str | None:
-    """Why the agent cannot run again on the ticket's pull request now, or None when it can."""
+def not_revisable_because(ticket: Ticket, settings: Settings, on: Task | None = None) -> str | None:
+    """Why the agent cannot run again on the ticket's pull request (`on`'s, for one of
+    several attempts) now, or None when it can."""
     if ticket.state is not IssueState.OPEN:
         return "its issue is closed"
     if ticket.blocked:
         return f"it is blocked: {ticket.blocked_reason}"
-    previous = agent_pull_request(ticket)
+    previous = on or agent_pull_request(ticket)
     if previous is None or previous.pull_request_number is None:
         return "no agent has opened a pull request for it yet"
     if any(task.status in LIVE and not following_pull_request(task) for task in ticket.tasks):
@@ -227,28 +265,34 @@ def queue_revision(
     review: str,
     again: Task | None = None,
     fixes_checks: bool = False,
+    merges_base: str | None = None,
+    on: Task | None = None,
 ) -> Task:
     """Queue the agent again on its pull request's branch, told what the reviewers asked
-    (or, `fixes_checks`, what the repository's failing checks report); `again`: a revision
-    that failed, run once more with its own number.
+    (or, `fixes_checks`, what the repository's failing checks report; `merges_base`, that
+    merging this commit of the default branch conflicts); `again`: a revision that
+    failed, run once more with its own number; `on`: the run whose pull request it
+    revises (one of several attempts), else the newest.
 
     The caller checked `not_revisable_because` (or `not_ready_because` for `again`)
     under the spec's lock.
     """
-    previous = again or agent_pull_request(ticket)
+    previous = again or on or agent_pull_request(ticket)
     assert previous is not None and previous.pull_request_number is not None
     task = Task(
         ticket=ticket,
-        agent=agent_for(ticket),
-        status=TaskStatus.QUEUED,
+        # one of several attempts is revised by its own agent
+        agent=previous.agent if previous.attempt_number else agent_for(ticket),
+        status=TaskStatus.WAITING,
         revision=again.revision if again else next_revision(ticket, previous.pull_request_number),
         branch=previous.branch,
         pull_request_number=previous.pull_request_number,
         review=review,
         fixes_checks=again.fixes_checks if again else fixes_checks,
+        merges_base=again.merges_base if again else merges_base,
     )
     session.add(task)
-    queue_run(session, settings, task)
+    start_waiting(session, settings)
     return task
 
 
@@ -262,15 +306,16 @@ def schedule_spec(
 def schedule_tickets(
     session: Session, settings: Settings, tickets: Sequence[Ticket], repo: RepositoryGateway
 ) -> list[Task]:
-    """Queue a Task for each ready ticket that never had one; block the stuck ones."""
+    """Queue a Task for each ready ticket that never had one; block the stuck ones.
+    They start as slots allow (bot/agents/fleet.py), fairly among specs."""
     queued = []
     for ticket in tickets:
         if ticket.state is not IssueState.OPEN:
             continue
         _block_if_dependency_abandoned(session, ticket, repo)
         if not ticket.tasks and not_ready_because(ticket, settings) is None:
-            queued.append(queue_task(session, settings, ticket))
-    session.commit()
+            queued += new_runs(session, settings, ticket)
+    start_waiting(session, settings)
     return queued
 
 
@@ -302,3 +347,35 @@ def _block_if_dependency_abandoned(
         f"This ticket is blocked: it {ticket.blocked_reason}. Change the spec's `depends_on`, "
         "or reopen the dependency and `/unblock`.",
     )
+
+
+def start_waiting(session: Session, settings: Settings) -> list[Task]:
+    """Queue the jobs of the waiting runs that may start now (bot/agents/fleet.py says
+    which); those started. One pass at a time across every worker: the count of runs
+    under way is the database's, read and changed under the fleet's lock."""
+    session.commit()  # what the caller wrote is seen by the others before we decide
+    try:
+        with exclusive(settings, FLEET_LOCK, wait=FLEET_LOCK_WAIT_SECONDS):
+            started = admitted(session, settings)
+            for task in started:
+                task.status = TaskStatus.QUEUED
+                task.rq_job_id = task_job_id(task)
+            session.commit()
+            for task in started:
+                enqueue_task(settings, task.id, task.agent, task_job_id(task))
+    except LockBusy:
+        log.info("another worker is starting waiting agent runs; the chore runs this again")
+        return []
+    return started
+
+
+def start_waiting_runs(settings: Settings) -> int:
+    """The chore: start what may start (a run ended without saying, a pass was missed)."""
+    with session_scope(settings.database_url) as session:
+        return len(start_waiting(session, settings))
+
+
+@on_run_ended
+def slot_freed(settings: Settings, task_id: int) -> None:
+    """A run ended: its slot goes to a waiting run."""
+    start_waiting_runs(settings)

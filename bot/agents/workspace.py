@@ -226,9 +226,33 @@ class Workspace:
         kept = tuple(p for p in paths if not _is_workflow(p))
         return Changes(kept, left_out, () if kept else self._ignored_writes())
 
-    def commit(self, changes: Changes, message: str) -> str | None:
+    def merge_marked(self, commit: str) -> tuple[str, ...]:
+        """Merge `commit` (fetched with the branch) into the tree, without committing, and
+        leave its conflicts marked in the files for the agent; the conflicted paths. The
+        bot's git, before the tree is handed over: nothing of the agent's exists yet."""
+        try:
+            self.git("merge", "--quiet", "--no-commit", "--no-ff", commit, success=(0, 1))
+            unmerged = self.git("diff", "--name-only", "--diff-filter=U", "-z")
+        except GitError as error:
+            raise WorkspaceError(str(error)) from None
+        return tuple(p for p in os.fsdecode(unmerged).split("\0") if p)
+
+    def unresolved(self, paths: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of the paths whose file still holds a conflict marker."""
+        left = []
+        for path in paths:
+            found = lstat_inside(self.checkout, path)  # no link followed on the way
+            if found is None or not stat.S_ISREG(found.st_mode):
+                continue  # removed (or not a file: changes() judges it)
+            lines = (self.checkout / path).read_bytes().splitlines()
+            if any(line.startswith((b"<<<<<<< ", b">>>>>>> ")) for line in lines):
+                left.append(path)
+        return tuple(left)
+
+    def commit(self, changes: Changes, message: str, merged: str | None = None) -> str | None:
         """Commit the changes kept on the branch; the commit, or None when git finds the
-        tree the same as the branch's head after all (a line ending normalised back)."""
+        tree the same as the branch's head after all (a line ending normalised back).
+        `merged`: the commit merged in (`merge_marked`), the commit's second parent."""
         if not changes.kept:
             return None
         note = changes.note()
@@ -245,9 +269,8 @@ class Workspace:
             tree = self.git.text("write-tree")
             if tree == self.git.text("rev-parse", "HEAD^{tree}"):
                 return None
-            commit = self.git.text(
-                "commit-tree", tree, "-p", "HEAD", "-F", "-", stdin=message.encode()
-            )
+            parents = ["-p", "HEAD", *(["-p", merged] if merged else [])]
+            commit = self.git.text("commit-tree", tree, *parents, "-F", "-", stdin=message.encode())
             self.git("update-ref", "HEAD", commit)
         except GitError as error:
             raise WorkspaceError(str(error)) from None

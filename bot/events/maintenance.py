@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select
 
 from bot.agents.hosted import expire_dispatched_tasks
 from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
+from bot.agents.scheduler import start_waiting_runs
 from bot.events.deliveries import requeue_unfinished
 from bot.events.heads import check_heads_when_due
 from bot.events.redelivery import redeliver_when_due
@@ -89,6 +90,7 @@ CHORES: tuple[Chore, ...] = (
     requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,
+    start_waiting_runs,  # runs waiting for a slot, should a pass have been missed
 )
 # Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
 # reach (minutes of retries) must not hold up the outbox's chores.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from bot.agents.failure import clear_failed
+from bot.agents.fleet import waits_for
 from bot.agents.hosted import relay_way, withdraw
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
@@ -21,11 +22,13 @@ from bot.agents.scheduler import (
     agent_pull_request,
     cancel_live_tasks,
     failed_revision,
+    new_runs,
     not_ready_because,
     not_revisable_because,
     queue_revision,
     queue_run,
     queue_task,
+    start_waiting,
     stranded,
 )
 from bot.github import BoardGateway, RepositoryGateway
@@ -35,9 +38,12 @@ from bot.settings import Settings
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.progress import ticket_changed
 from specs.model import MANUAL_AGENT
-from storage.models import Approval, IssueState, Ticket, TicketPhase
+from storage.models import Approval, IssueState, TaskStatus, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
+
+# The most agents one `/attempt` runs on a task.
+MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -76,8 +82,36 @@ class Steering:
                     f"{task.revision} of #{task.pull_request_number} again."
                 )
             task = queue_task(self.session, self.settings, ticket)
+            if task.status is TaskStatus.WAITING:
+                return (
+                    f"Task {task.id} for the agent `{task.agent}` waits for "
+                    f"{waits_for(self.session, self.settings, task)}."
+                )
             return f"Task {task.id} is queued for the agent `{task.agent}`."
         return f"Nothing is queued: {reason}." if reason else "Nothing more to queue."
+
+    def attempt(self, ticket: Ticket, agents: list[str]) -> str:
+        """Run each named agent on the ticket, each on its own branch and draft pull
+        request; say why not otherwise."""
+        if not 2 <= len(agents) <= MAX_ATTEMPTS:
+            return f"Nothing runs: `/attempt` takes 2 to {MAX_ATTEMPTS} agent profiles."
+        profiles = load_profiles(self.settings)
+        for agent in agents:
+            profile = profiles.get(agent)
+            if profile is None:
+                return f"Nothing runs: no agent profile named `{agent}` is configured."
+            if profile.hosted:
+                return f"Nothing runs: the agent `{agent}` works on GitHub, not in attempts."
+        reason = not_ready_because(ticket, self.settings)
+        if reason is not None and not reason.startswith("its agent is `manual`"):
+            return f"Nothing runs: {reason}."
+        tasks = new_runs(self.session, self.settings, ticket, agents)
+        start_waiting(self.session, self.settings)
+        listed = ", ".join(f"{t.attempt_number} by `{t.agent}` (task {t.id})" for t in tasks)
+        return (
+            f"{len(tasks)} attempts, each on its own branch and draft pull request: {listed}. "
+            "When all have run, a comment compares them; merge the one to keep."
+        )
 
     def revise(self, ticket: Ticket, request: str, pull_state: str | None = None) -> str:
         """Run the agent again on its pull request's branch, told `request` (a review's

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.agents.attempts import close_the_others
 from bot.agents.hosted import finish_on_close
 from bot.agents.scheduler import cancel_live_tasks, schedule_tickets
 from bot.github import RepositoryGateway
@@ -45,6 +46,8 @@ def ticket_state_changed(
         finish_on_close(ticket)  # a hosted agent's pull request merged: its task is done
         cancel_live_tasks(ticket, "its issue closed")
     session.commit()
+    if ticket.state is IssueState.CLOSED and ticket.state_reason == "completed":
+        close_the_others(settings, ticket.id)  # one attempt merged: the others close
     if spec is None:
         return
     refresh_progress(session, spec, repo)

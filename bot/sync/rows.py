@@ -166,6 +166,9 @@ def _record_tasks(
             "requirement_keys": list(task.requirements),
             "depends_on": list(task.depends_on),
             "agent": task.agent,
+            "files": list(task.files) or None,
+            "parallel": task.parallel,
+            "attempts": task.attempts,
         }
         if row is None or row.removed_at is not None:
             added.append(task.id)

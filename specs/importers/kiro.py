@@ -19,6 +19,7 @@ from specs.importers.markdown import (
     task_id_of,
     tell_unread,
 )
+from specs.paths import paths_in
 
 FILES = ("requirements.md", "design.md", "tasks.md")
 
@@ -220,6 +221,9 @@ def _read_tasks(
                     kind="in-progress",
                 )
             )
+        files = paths_in(" ".join([entry.title, *(text for _, text in entry.details)]))
+        if files:
+            task["files"] = list(files)
         details = _details(entry, task, requirement_ids, unmapped)
         task["description"] = f"{whole}\n\n{details}".strip() if whole else details
         tasks.append(task)
@@ -422,6 +426,7 @@ def _before(node: _Node, roots: list[_Node]) -> list[str]:
 
 def _in_key_order(task: dict[str, Any]) -> dict[str, Any]:
     order = ("id", "title", "description", "priority", "requirements", "depends_on", "done")
+    order += ("files",)
     return {key: task[key] for key in order if key in task}
 
 

@@ -18,6 +18,7 @@ from specs.importers.markdown import (
     task_id_of,
     tell_unread,
 )
+from specs.paths import paths_in
 
 FILES = ("spec.md", "plan.md", "tasks.md")
 
@@ -340,6 +341,11 @@ def _task(
         task["depends_on"] = depends_on
     if entry.state == "x":
         task["done"] = True
+    files = paths_in(rest)
+    if files:
+        task["files"] = list(files)
+    if "P" in markers:
+        task["parallel"] = True
     return task
 
 

@@ -172,6 +172,12 @@ class Stack:
         self._spawn("redis", command, dict(os.environ))
         wait_until(lambda: redis_answers(self.redis_port), 30, "Redis")
 
+    def add_worker(self) -> str:
+        """One more `specbridge worker` (with Redis): its name."""
+        name = f"worker{len([n for n in self.processes if n.startswith('worker')]) + 1}"
+        self._spawn(name, [sys.executable, "-m", "bot.cli", "worker"], self.environment())
+        return name
+
     def job_runners(self) -> list[str]:
         """The processes that run queue jobs: the workers, or serve's embedded queue."""
         return [n for n in self.processes if n.startswith("worker")] or ["serve"]
@@ -336,7 +342,7 @@ class Stack:
             # A task handed to an agent GitHub runs waits for GitHub, not for the bot.
             tasks = session.scalar(
                 select(func.count()).where(
-                    Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING]),
+                    Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING]),
                     Task.dispatched_at.is_(None),
                 )
             )

@@ -44,9 +44,9 @@ SPEC = textwrap.dedent("""\
         acceptance:
           - {id: AC-1, text: It leaves the ground.}
     tasks:
-      - {id: T-A, title: Build the engine, requirements: [R-1]}
-      - {id: T-B, title: Fuel the engine, depends_on: [T-A]}
-      - {id: T-C, title: Paint the hull}
+      - {id: T-A, title: Build the engine, requirements: [R-1], files: [engine/]}
+      - {id: T-B, title: Fuel the engine, depends_on: [T-A], files: [fuel/]}
+      - {id: T-C, title: Paint the hull, files: [hull/]}
     """)
 
 

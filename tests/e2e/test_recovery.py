@@ -29,7 +29,10 @@ QUICK = {"SPECBRIDGE_HEARTBEAT_SECONDS": "1"}
 
 def _spec(key: str, tasks: int = 2) -> str:
     lines = [f"id: {key}", f"title: {key.upper()}", "phase: tasks", "tasks:"]
-    lines += [f"  - {{id: {key.upper()}-{n}, title: Task {n}}}" for n in range(1, tasks + 1)]
+    lines += [
+        f"  - {{id: {key.upper()}-{n}, title: Task {n}, files: [{key}/{n}.txt]}}"
+        for n in range(1, tasks + 1)
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -108,3 +108,12 @@ def test_validate_reads_the_settings_file_as_settings_in_every_format(
     (tmp_path / ".github/workflows").mkdir()
     (tmp_path / ".github/workflows/ci.yml").write_text("on: push\njobs: {}\n")  # no spec
     assert main(["validate", "--format", fmt, "."]) == 0  # found in a folder too
+
+
+def test_a_repository_may_cap_its_agent_runs() -> None:
+    config, error = parse_repo_config(b"max_parallel: 2\n")
+    assert (config.max_parallel, error) == (2, None)
+    assert RepoConfig.from_dict(config.as_dict()).max_parallel == 2
+    refused, error = parse_repo_config(b"max_parallel: 0\n")
+    assert refused.max_parallel is None
+    assert error is not None and "max_parallel must be a whole number" in error

@@ -1,12 +1,15 @@
-"""`push` to the default branch touching spec files → sync them."""
+"""`push` to the default branch: spec files touched → sync them; agents' pull requests
+→ the new base merged in (bot/agents/freshen.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bot.agents.freshen import freshen_pull_requests
 from bot.events.router import Event, router
 from bot.github import RepositoryGateway
 from bot.github.columns import board_problems
+from bot.queue import EVENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig
 from bot.repositories import repository_from_payload
 from bot.sync import GitHubSide, record_settings, render, sync_files
@@ -20,6 +23,9 @@ def on_push(event: Event) -> None:
         return
     session = event.session
     repository = repository_from_payload(session, payload)
+    session.commit()
+    # The base of agents' pull requests moved: each gets it merged in (or a revision).
+    enqueue(event.settings, EVENTS, freshen_pull_requests, repository.id)
     touched_config = CONFIG_PATH in _touched(payload)[0]
     known = RepoConfig.from_dict(repository.settings)
     if not touched_config and changed_spec_paths(payload, known) == ([], []):

@@ -3,6 +3,7 @@ unblock, agent."""
 
 from __future__ import annotations
 
+from bot.agents.fleet import waits_for
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import agent_for, not_ready_because
 from bot.github.text import shown
@@ -89,8 +90,11 @@ def status(ctx: Context, _args: str) -> str:
 def _readiness(ctx: Context, ticket: Ticket) -> str:
     """Whether the agent would run now; after its run succeeded, that its work waits for
     people (it is not "ready to run": it ran, and `/retry` would start over)."""
-    reason = not_ready_because(ticket, ctx.steering.settings)
     last = ticket.tasks[-1] if ticket.tasks else None
+    if last is not None and last.status is TaskStatus.WAITING:
+        settings = ctx.steering.settings
+        return f"waiting: task {last.id} waits for {waits_for(ctx.session, settings, last)}"
+    reason = not_ready_because(ticket, ctx.steering.settings)
     if reason is None and last is not None and last.status is TaskStatus.SUCCEEDED:
         pull = f"#{last.pull_request_number}" if last.pull_request_number else "its work"
         return (
@@ -157,3 +161,14 @@ def agent(ctx: Context, args: str) -> str:
         raise CommandError(f"No agent profile named `{name}`; the operator defines: {known}.")
     _ticket(ctx).agent_override = name
     return f"This ticket's agent is now `{name}`."
+
+
+@command(
+    "attempt",
+    Where.TICKET,
+    "/attempt <profile> <profile> [...]",
+    "run several agents on this task, each on its own branch and draft pull request, "
+    "and keep the best",
+)
+def attempt(ctx: Context, args: str) -> str:
+    return ctx.steering.attempt(_ticket(ctx), args.split())

@@ -199,3 +199,15 @@ def test_a_persons_token_is_never_taken_into_a_local_agents_environment(tmp_path
     path.write_text("local:\n  command: [run]\n  env_from: [SPECBRIDGE_AGENT_USER_TOKEN]\n")
     with pytest.raises(SettingsError, match="SPECBRIDGE_AGENT_USER_TOKEN is a person's token"):
         parse_profiles(path)
+
+
+def test_a_profile_may_cap_its_runs_at_once(tmp_path: Path) -> None:
+    path = _profiles(
+        tmp_path,
+        "few:\n  command: 'true'\n  max_parallel: 3\n"
+        "copilot:\n  github: {label: fix-me}\n  max_parallel: 1\n"
+        "any:\n  command: 'true'\n",
+    )
+    profiles = parse_profiles(path)
+    assert (profiles["few"].max_parallel, profiles["copilot"].max_parallel) == (3, 1)
+    assert profiles["any"].max_parallel is None  # no cap

@@ -479,3 +479,37 @@ def test_status_after_the_agent_succeeded_says_its_work_waits_not_ready_to_run(
     body = json.loads(reply.calls[0].request.body)["body"]
     assert "the agent's run succeeded: #21 waits for review and merge" in body
     assert "ready to run" not in body
+
+
+@responses.activate
+def test_attempt_runs_each_named_agent_on_a_branch_of_its_own(
+    session: Session,
+    handler_settings: Settings,
+    ticket: Ticket,
+    held_jobs: list[HeldJob],
+    tmp_path: Path,
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text("default:\n  command: make\nother:\n  command: make\n")
+    settings = dataclasses.replace(handler_settings, agents_file=profiles)
+    ticket.approval = Approval.APPROVED
+    session.commit()
+    responses.post(f"{API}/repos/{REPO}/issues/comments/7/reactions", json={}, status=201)
+    reply = responses.post(f"{API}/repos/{REPO}/issues/1/comments", json={}, status=201)
+
+    dispatch(session, settings, "issue_comment", comment("/attempt default other"))
+
+    body = json.loads(reply.calls[0].request.body)["body"]
+    assert "2 attempts, each on its own branch and draft pull request" in body
+    tasks = session.scalars(select(Task).order_by(Task.id)).all()
+    assert [(t.agent, t.attempt_number, t.status) for t in tasks] == [
+        ("default", 1, TaskStatus.QUEUED),
+        ("other", 2, TaskStatus.QUEUED),
+    ]
+    assert len(held_jobs) == 2
+
+    dispatch(session, settings, "issue_comment", comment("/attempt default nobody", comment_id=8))
+    assert (
+        "Nothing runs: no agent profile named `nobody`"
+        in json.loads(reply.calls[1].request.body)["body"]
+    )
