@@ -1,5 +1,6 @@
-"""planning runs: a spec's requirements, design and tasks written by an agent, one phase
-per pull request, from an idea's issue
+"""planning runs: a spec's phases written by an agent, from an idea's issue
+
+A spec's requirements, design and tasks, one phase per pull request.
 
 Revision ID: 0012
 Revises: 0011
