@@ -63,7 +63,7 @@ JOBS = frozenset(
         "bot.agents.run.run_task",
         "bot.agents.hosted.dispatch_task",
         "bot.agents.pull_checks.look_again",
-        "bot.sync.resume_spec",
+        "bot.sync.repository_sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
     }
