@@ -64,6 +64,8 @@ JOBS = frozenset(
         "bot.agents.hosted.dispatch_task",
         "bot.agents.pull_checks.look_again",
         "bot.sync.repository_sync.resume_spec",
+        # Continuations queued before an upgrade name it by its former home (re-exported).
+        "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
     }
