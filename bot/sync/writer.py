@@ -89,6 +89,11 @@ class SpecWriter:
         self._created: list[Ticket] = []
         self._repository_id: str | None = None
         self._label_ids: dict[str, str] = {}
+        # The spec's tasks are fixed for a writer's life: indexed once, so that a sync
+        # makes a bounded number of passes over them whatever its size.
+        self._active: dict[str, SpecTask] | None = None
+        self._dependants: dict[str, list[SpecTask]] | None = None
+        self._groups: dict[int, IssueGroup] | None = None
 
     # -- the whole sync ----------------------------------------------------------
 
@@ -265,6 +270,7 @@ class SpecWriter:
         )
         self.session.add(group)
         self.session.flush()
+        self._groups = None
 
     # -- new tickets ---------------------------------------------------------------
 
@@ -294,7 +300,8 @@ class SpecWriter:
             ]
             self.counts["opened"] += len(created)
             self._created += created
-            self._record_dependency_rows()
+            self.session.flush()
+            self._record_dependency_rows(self._touching(created))
             self.session.commit()
             retry = self._sort_failures(outcome.failed)
             pending = [by_key[key] for key in retry] + pending
@@ -400,8 +407,8 @@ class SpecWriter:
             group=self._group(group) if linked else None,
             project_item_id=issue.project_item_ids.get(board.project_id) if board else None,
         )
+        ticket.dependencies = []  # new: known empty, not loaded
         self.session.add(ticket)
-        self.session.flush()
         return ticket
 
     # -- where tickets hang ----------------------------------------------------------
@@ -412,7 +419,9 @@ class SpecWriter:
     def _group(self, position: int | None) -> IssueGroup | None:
         if position is None:
             return None
-        return next(g for g in self.spec.groups if g.position == position)
+        if self._groups is None:
+            self._groups = {g.position: g for g in self.spec.groups}
+        return self._groups[position]
 
     def _parent_node(self, position: int | None) -> str | None:
         group = self._group(position)
@@ -671,10 +680,26 @@ class SpecWriter:
 
     # -- dependencies --------------------------------------------------------------------
 
-    def _record_dependency_rows(self) -> list[TicketDependency]:
-        """Dependency rows as the spec says; returns the rows that should go."""
+    def _touching(self, created: Sequence[Ticket]) -> list[SpecTask]:
+        """The tasks of new tickets, and those that wait for them: the only ones whose
+        dependency rows new tickets change."""
+        if self._dependants is None:
+            self._dependants = {}
+            for task in self._active_tasks():
+                for key in task.depends_on:
+                    self._dependants.setdefault(key, []).append(task)
+        keys = [t.spec_task.key for t in created if t.spec_task is not None]
+        tasks = [self._tasks_by_key()[key] for key in keys]
+        tasks += [waiting for key in keys for waiting in self._dependants.get(key, ())]
+        return list(dict.fromkeys(tasks))
+
+    def _record_dependency_rows(
+        self, tasks: Sequence[SpecTask] | None = None
+    ) -> list[TicketDependency]:
+        """Dependency rows as the spec says, of `tasks` (every active task by default);
+        returns the rows that should go."""
         to_remove: list[TicketDependency] = []
-        for task in self._active_tasks():
+        for task in self._active_tasks() if tasks is None else tasks:
             ticket = task.ticket
             if ticket is None:
                 continue
@@ -848,11 +873,16 @@ class SpecWriter:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _tasks_by_key(self) -> dict[str, SpecTask]:
+        if self._active is None:
+            self._active = {t.key: t for t in self.spec.tasks if t.removed_at is None}
+        return self._active
+
     def _active_tasks(self) -> list[SpecTask]:
-        return [t for t in self.spec.tasks if t.removed_at is None]
+        return list(self._tasks_by_key().values())
 
     def _dependency_tickets(self, task: SpecTask) -> list[Ticket]:
-        by_key = {t.key: t for t in self._active_tasks()}
+        by_key = self._tasks_by_key()
         return [
             by_key[key].ticket
             for key in task.depends_on
