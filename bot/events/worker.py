@@ -75,7 +75,10 @@ log = logging.getLogger(__name__)
 
 
 def preload() -> None:
-    """Load what a job or a delivery needs, once, and keep it out of the collector's way."""
+    """Load what a job or a delivery needs, once, and keep it out of the collector's way.
+
+    Call it in the process that forks the others, before it forks (`specbridge
+    worker`'s supervisor, gunicorn's master): they inherit it all, shared."""
     handlers.load()
     for module in JOB_MODULES:
         importlib.import_module(module)
@@ -83,8 +86,15 @@ def preload() -> None:
     # What is loaded now lives as long as the process. Frozen, a full collection no
     # longer walks it: it was ~115,000 objects and ~50 ms, a pause every few seconds
     # under load (the webhook's p99 was 38 ms, 14 ms frozen). Forked processes share
-    # it untouched too (the use gc.freeze's documentation gives).
+    # it untouched too (the use gc.freeze's documentation gives): the collection
+    # before the freeze writes to every object, so it runs here, never after a fork.
     gc.collect()
+    gc.freeze()
+
+
+def freeze_after_fork() -> None:
+    """In a forked process: what it loaded since is kept out of the collector's way too,
+    with no collection first (one would write to every page shared with its parent)."""
     gc.freeze()
 
 

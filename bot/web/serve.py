@@ -24,7 +24,7 @@ from bot.agents.isolation import hide_environment_from_children
 from bot.errors import CommandError
 from bot.events import maintenance
 from bot.events.deliveries import requeue_unfinished
-from bot.events.worker import preload
+from bot.events.worker import freeze_after_fork, preload
 from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -69,7 +69,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """In the worker process, never in gunicorn's master: threads must not cross a fork."""
-        preload()
+        freeze_after_fork()
         # What waited in the spool first, so the restart's requeue sees it too.
         maintenance.run_chores(self._settings, maintenance.WEB_CHORES)
         # Only this process ran jobs: whatever it left unfinished was cut short.
@@ -78,7 +78,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_web_chores(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """The workers run the jobs; this process drains the spool it fills, from start."""
-        preload()
+        freeze_after_fork()
         maintenance.start_thread(self._settings, maintenance.WEB_CHORES)
 
 
@@ -139,6 +139,8 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
     if not settings.github_webhook_secret:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
     workers = 1 if settings.embedded_queue else 2
+    # Loaded in gunicorn's master: its workers share it (bot/events/worker.py, preload).
+    preload()
     _Gunicorn(
         settings,
         {
