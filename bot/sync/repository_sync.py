@@ -34,6 +34,7 @@ from bot.logs import log_context
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings
 from bot.sync import render
+from bot.sync.commit_files import read_at_commit
 from bot.sync.github_side import GitHubSide, github_side_for
 from bot.sync.progress import refresh_progress
 from bot.sync.rows import cancel_spec, findings_as_json, record_invalid, record_spec
@@ -172,7 +173,7 @@ def read_specs(
     """Each spec's files at ref (those that exist), by the spec's path."""
     contents: dict[str, dict[str, bytes]] = {}
     for spec_path in dict.fromkeys(spec_paths):
-        files = {name: repo.read_file(name, ref) for name in spec_files(spec_path)}
+        files = {name: read_at_commit(repo, name, ref) for name in spec_files(spec_path)}
         contents[spec_path] = {name: text for name, text in files.items() if text is not None}
     return contents
 
@@ -371,15 +372,19 @@ def resume_spec(spec_pk: int) -> None:
         spec = session.get(Spec, spec_pk)
         if spec is None or spec.resume_at is None:
             return
-        repository, path, branch = spec.repository, spec.path, spec.repository.default_branch
+        repository, path, commit = spec.repository, spec.path, spec.source_commit
         installation = repository.installation.github_id if repository.installation else None
+        # The commit it paused at and the settings recorded: neither is read again (a
+        # newer push syncs itself, and this one then finds its commit older, as any would).
+        config = RepoConfig.from_dict(repository.settings)
         session.commit()
         try:
             with bulk_slot(settings, pace_key(settings, installation)):
-                github = github_side_for(settings, repository, RepoConfig())
-                commit, github.config = record_settings(
-                    session, settings, github.repo, repository, branch
-                )
+                github = github_side_for(settings, repository, config)
+                if commit is None:
+                    commit, github.config = record_settings(
+                        session, settings, github.repo, repository, repository.default_branch
+                    )
                 sync_files(
                     session,
                     settings,
