@@ -212,8 +212,14 @@ def sync_spec(
         session.commit()
         if spec.phase is not SpecPhase.TASKS or unchanged:
             return None
+        if spec.resume_at is None or spec.sync_started_at is None:  # not a continuation
+            spec.sync_started_at, spec.sync_totals = datetime.now(UTC), {}
         writer = SpecWriter(session, settings, github, spec, lease)
-        started, writes = time.monotonic(), github.repo.connection.writes
+        writes = github.repo.connection.writes
+
+        def so_far() -> dict[str, int]:
+            return _tally(spec, writer, github.repo.connection.writes - writes)
+
         try:
             with _bulk_waits(settings) as bulk:
                 if bulk is not None and bulk.gave_way:
@@ -221,19 +227,18 @@ def sync_spec(
                     raise GaveWay(time.time(), "an earlier spec of this job gave way")
                 writer.run(returning, {task.id for task in spec_file.tasks if task.done})
         except Paused as paused:
-            return _pause(session, settings, writer, paused)
-        finally:
-            _record_sync(
-                settings,
-                spec,
-                writer,
-                time.monotonic() - started,
-                github.repo.connection.writes - writes,
-            )
+            return _pause(session, settings, writer, paused, so_far())
+        except Exception:
+            _record_sync(settings, spec, so_far(), "failed")
+            raise
+        totals = so_far()
         spec.resume_at = None
         refresh_progress(session, spec, github.repo)
         writer.update_tracking_issue()
         schedule_spec(session, settings, spec, github.repo)
+        _record_sync(settings, spec, totals, "done")
+        spec.sync_started_at = spec.sync_totals = None
+        session.commit()
         return None
 
 
@@ -415,14 +420,18 @@ def _bulk_waits(settings: Settings) -> Iterator[Yielding | None]:
         yield policy
 
 
-def _pause(session: Session, settings: Settings, writer: SpecWriter, paused: Paused) -> str:
-    """Stop for now and come back by itself; a long pause is said on the tracking issue."""
+def _pause(
+    session: Session, settings: Settings, writer: SpecWriter, paused: Paused, totals: dict[str, int]
+) -> str:
+    """Stop for now and come back by itself; a long pause is said on the tracking issue.
+    `totals`: what the sync's jobs did so far, this one's included."""
     from bot.queue import EVENTS, enqueue
 
     spec = writer.spec
     session.rollback()
     resume_at = datetime.fromtimestamp(paused.resume_at, UTC)
     spec.resume_at = resume_at
+    spec.sync_totals = totals
     if paused.clean and not writer.refused:
         # Every issue created so far is recorded: the continuation need not look for any.
         spec.creation_started_at = None
@@ -449,7 +458,14 @@ def _pause(session: Session, settings: Settings, writer: SpecWriter, paused: Pau
     except Exception:  # the queue is down: the periodic chore queues it when it is due
         log.warning("could not queue the resumption of %s", spec.key, exc_info=True)
     note = spec.sync_note if long_pause else f"{paused}; continues from {resume_at:%H:%M:%S} UTC"
-    log.info("sync of %s paused: %s", spec.key, note)
+    log.info(
+        "sync of %s paused: %s (job %d, %d writes so far)",
+        spec.key,
+        note,
+        totals["jobs"],
+        totals["writes"],
+        extra={"spec": spec.key, "outcome": "paused", **totals},
+    )
     return note or str(paused)
 
 
@@ -505,27 +521,41 @@ def _report_invalid(
         )
 
 
-def _record_sync(
-    settings: Settings, spec: Spec, writer: SpecWriter, seconds: float, writes: int
-) -> None:
-    """The sync's summary line, and its duration for /metrics."""
+def _tally(spec: Spec, writer: SpecWriter, writes: int) -> dict[str, int]:
+    """What the sync's jobs did so far: the earlier ones' (recorded) and this one's."""
+    totals = dict(spec.sync_totals or {})
+    for what in ("opened", "changed", "closed"):
+        totals[what] = totals.get(what, 0) + writer.counts[what]
+    totals["writes"] = totals.get("writes", 0) + writes
+    totals["jobs"] = totals.get("jobs", 0) + 1
+    return totals
+
+
+def _record_sync(settings: Settings, spec: Spec, totals: dict[str, int], outcome: str) -> None:
+    """The summary line of the whole sync (every job it took), and its duration from its
+    first job's start for /metrics."""
+    started = spec.sync_started_at
+    if started is not None and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    seconds = (datetime.now(UTC) - started).total_seconds() if started else 0.0
     observe_sync(settings, seconds)
-    counts = writer.counts
-    log.info(
-        "synced %s: %d opened, %d changed, %d closed, %d writes in %.1fs",
+    log.log(
+        logging.INFO if outcome == "done" else logging.WARNING,
+        ("synced %s" if outcome == "done" else "sync of %s failed")
+        + ": %d opened, %d changed, %d closed, %d writes in %.1fs (%d job%s)",
         spec.key,
-        counts["opened"],
-        counts["changed"],
-        counts["closed"],
-        writes,
+        totals["opened"],
+        totals["changed"],
+        totals["closed"],
+        totals["writes"],
         seconds,
+        totals["jobs"],
+        "" if totals["jobs"] == 1 else "s",
         extra={
             "spec": spec.key,
             "repository": spec.repository.full_name,
-            "opened": counts["opened"],
-            "changed": counts["changed"],
-            "closed": counts["closed"],
-            "writes": writes,
+            "outcome": outcome,
+            **totals,
             "duration_ms": round(seconds * 1000, 1),
         },
     )

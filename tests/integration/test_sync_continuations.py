@@ -71,3 +71,31 @@ def test_continuations_read_neither_the_commit_nor_the_settings_nor_the_spec_aga
     assert reads[f"{repo}/contents/specs/again.yaml"] == 1
     # What a continuation reads: the board and the labels' ids, nothing more.
     assert sum(reads.values()) <= 3 + 2 * (len(pauses) + 1), reads
+
+
+def test_the_end_of_a_sync_is_logged_once_for_all_its_jobs(
+    hub: FakeHub,
+    paced: Settings,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    text = spec_text("whole", 30)
+    full_name = _repository_with(hub, "whole-sync", "whole", text)
+
+    with running_job(EVENTS), session_scope(paced.database_url) as session:
+        repository = record_repository(session, {"full_name": full_name, "default_branch": "main"})
+        session.commit()
+        github = github_side(paced, full_name, RepoConfig())
+        commit, github.config = record_settings(session, paced, github.repo, repository, "main")
+        report = sync_files(session, paced, github, repository, commit, ["specs/whole.yaml"])
+    assert list(report.paused) == ["specs/whole.yaml"]  # the push's job ended, not the sync
+
+    def ends() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("synced whole")]
+
+    _wait(lambda: _finished(paced, "whole") and ends(), 60)
+    pauses = [r for r in caplog.records if r.getMessage().startswith("sync of whole paused")]
+    assert len(ends()) == 1  # one line, at the end of the last job
+    end = ends()[0]
+    assert end.jobs == len(pauses) + 1 >= 3  # type: ignore[attr-defined]
+    assert end.opened == 31  # type: ignore[attr-defined]  # every issue of the whole sync
