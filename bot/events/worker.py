@@ -59,6 +59,7 @@ from bot.queue import (
     rq_queue,
 )
 from bot.settings import Settings
+from storage.db import connections_note
 
 # What jobs import, loaded once here: the lanes' processes (and RQ's work horses)
 # inherit these instead of importing them again (about 190 ms a job otherwise).
@@ -134,6 +135,12 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         lanes.append(Lane("events", events, warm=True))
     if agents:
         lanes.append(Lane("agents", agents, warm=False))
+    # This process, its helpers and lanes, and the agents lane's work horse of the moment.
+    note = connections_note(
+        settings.database_url, 1 + len(helpers) + len(lanes) + (1 if agents else 0)
+    )
+    if note:
+        log.info("%s", note)
     supervise(settings, lanes, helpers)
 
 

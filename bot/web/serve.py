@@ -28,6 +28,7 @@ from bot.events.worker import freeze_after_fork, preload
 from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
+from storage.db import connections_note
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
     workers = 1 if settings.embedded_queue else 2
     # Loaded in gunicorn's master: its workers share it (bot/events/worker.py, preload).
     preload()
-    _Gunicorn(
+    app = _Gunicorn(
         settings,
         {
             "bind": f"{host}:{port or settings.port}",
@@ -150,4 +151,8 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
         },
-    ).run()
+    )
+    note = connections_note(settings.database_url, app.cfg.workers)
+    if note:
+        log.info("%s", note)
+    app.run()
