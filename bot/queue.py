@@ -95,8 +95,20 @@ class RunningJob:
 _running: ContextVar[RunningJob | None] = ContextVar("specbridge_running_job", default=None)
 
 
+# When this process last ran interactive work (time.monotonic()).
+_interactive_seen = [float("-inf")]
+
+
+def interactive_lately(seconds: float) -> bool:
+    """Whether this process ran interactive work in the last `seconds`: people who
+    asked once may ask again, and bulk work beside them keeps its requests short."""
+    return time.monotonic() - _interactive_seen[0] < seconds
+
+
 @contextmanager
 def running_job(queue_name: str) -> Iterator[RunningJob]:
+    if queue_name == INTERACTIVE:
+        _interactive_seen[0] = time.monotonic()
     token = _running.set(RunningJob(queue_name))
     try:
         yield _running.get()  # type: ignore[misc]

@@ -225,6 +225,7 @@ def sync_spec(
                 if bulk is not None and bulk.gave_way:
                     # This job has stopped for interactive work: the rest continues later.
                     raise GaveWay(time.time(), "an earlier spec of this job gave way")
+                writer.short_requests = bulk is not None and _people_may_wait(settings)
                 writer.run(returning, {task.id for task in spec_file.tasks if task.done})
         except Paused as paused:
             return _pause(session, settings, writer, paused, so_far())
@@ -418,6 +419,21 @@ def _bulk_waits(settings: Settings) -> Iterator[Yielding | None]:
     )
     with yielding(policy):
         yield policy
+
+
+# People who asked something of this worker this recently may ask again.
+PEOPLE_LATELY_SECONDS = 600
+
+
+def _people_may_wait(settings: Settings) -> bool:
+    """Whether interactive work may come to wait behind this job's requests: it runs
+    beside them (with Redis; the embedded queue gives it a thread of its own) and came
+    lately, or waits now."""
+    from bot.queue import interactive_lately, interactive_waiting
+
+    if settings.redis_url is None:
+        return False
+    return interactive_lately(PEOPLE_LATELY_SECONDS) or interactive_waiting(settings)
 
 
 def _pause(

@@ -67,6 +67,13 @@ log = logging.getLogger(__name__)
 TOO_FAST = ("submitted too quickly", "secondary rate limit", "rate limit")
 HOLD_OFF_SECONDS = 60
 Batched = TypeVar("Batched")
+# When people may be waiting for the worker (`short_requests`), a creation request is
+# sized to take GitHub about this long: a reply waits for the request under way, and
+# GitHub takes seconds for a whole batch (4-7 s for 25 issues).
+SHORT_REQUEST_SECONDS = 1.5
+FEWEST_AT_ONCE = 5
+# What GitHub took per issue created, learnt request by request in this process.
+_seconds_per_issue = [0.2]
 
 
 class SyncIncomplete(RuntimeError):
@@ -94,6 +101,8 @@ class SpecWriter:
         self._active: dict[str, SpecTask] | None = None
         self._dependants: dict[str, list[SpecTask]] | None = None
         self._groups: dict[int, IssueGroup] | None = None
+        # People may be waiting behind this sync's requests: bound them by GitHub's time.
+        self.short_requests = False
 
     # -- the whole sync ----------------------------------------------------------
 
@@ -293,6 +302,7 @@ class SpecWriter:
             drafts = [self._ticket_draft(task, parents[task.key], board) for task in batch]
             self._mark_creating()
             outcome = self.issues.create_issues(self._repository(), drafts)
+            self._learn_creation_time(len(drafts))
             by_key = {task.key: task for task in batch}
             created = [
                 self._record_ticket(by_key[key], issue, group=parents[key], board=board)
@@ -352,8 +362,17 @@ class SpecWriter:
         bit costs a write, and comes free again in bits in the next window."""
         pacer = self.github.repo.connection.pacer
         whole = min(CREATE_BATCH, pacer.most_at_once())
+        if self.short_requests:
+            quick = int(SHORT_REQUEST_SECONDS / _seconds_per_issue[0])
+            whole = min(whole, max(FEWEST_AT_ONCE, quick))
         soon = pacer.room_within(2 * pacer.interval)
         return soon if 0 < soon < whole else whole
+
+    def _learn_creation_time(self, created: int) -> None:
+        """What the creation request just answered took GitHub per issue (averaged)."""
+        if created:
+            seconds = self.github.repo.connection.last_mutation_seconds / created
+            _seconds_per_issue[0] = 0.5 * _seconds_per_issue[0] + 0.5 * seconds
 
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
         """Keys to try again (GitHub asked us to slow down); the rest are refused."""
