@@ -358,6 +358,9 @@ def board(tasks: int, pace: float, code: Path) -> dict[str, Any]:
         "board_seconds": on_board,
         "first_agent_seconds": float(first_start) - pushed_at if first_start else None,
         "writes": summary["write_requests"],
+        "reads": sum(summary["rest"].values())
+        + sum(summary["graphql"].values())
+        - summary["write_requests"],
         "sync_writes": sum(int(n) for n in segments),
         "sync_segments": len(segments),
         "refused": summary.get("content_refused", 0) + summary.get("requests_limited", 0),
@@ -404,7 +407,8 @@ def main() -> None:
             f"board complete {result['board_seconds']:.1f} s after the push, first agent "
             f"started {_s(result['first_agent_seconds'])} after it; the sync's writes "
             f"{result['sync_writes']} in {result['sync_segments']} job(s), {result['writes']} "
-            f"writes in all (agents' too), {result['refused']} refused by GitHub's limits"
+            f"writes and {result['reads']} reads in all (agents' too), {result['refused']} "
+            "refused by GitHub's limits"
         )
 
 
