@@ -20,6 +20,7 @@ Any number of movers at once move each job once (one Lua script, atomic in Redis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -95,20 +96,24 @@ class RunningJob:
 _running: ContextVar[RunningJob | None] = ContextVar("specbridge_running_job", default=None)
 
 
-# When this process last ran interactive work (time.monotonic()).
-_interactive_seen = [float("-inf")]
+# Set in Redis whenever interactive work runs, for this long: people who asked once
+# may ask again, and bulk work beside them keeps its requests short meanwhile.
+PEOPLE_LATELY_KEY = "specbridge:people-lately"
+PEOPLE_LATELY_SECONDS = 600
 
 
-def interactive_lately(seconds: float) -> bool:
-    """Whether this process ran interactive work in the last `seconds`: people who
-    asked once may ask again, and bulk work beside them keeps its requests short."""
-    return time.monotonic() - _interactive_seen[0] < seconds
+def people_lately(settings: Settings) -> bool:
+    """Whether interactive work ran on this queue in the last PEOPLE_LATELY_SECONDS."""
+    if settings.redis_url is None:
+        return False
+    try:
+        return bool(redis_connection(settings.redis_url).exists(PEOPLE_LATELY_KEY))
+    except Exception:  # Redis away: no queue, nobody waits on it
+        return False
 
 
 @contextmanager
 def running_job(queue_name: str) -> Iterator[RunningJob]:
-    if queue_name == INTERACTIVE:
-        _interactive_seen[0] = time.monotonic()
     token = _running.set(RunningJob(queue_name))
     try:
         yield _running.get()  # type: ignore[misc]
@@ -157,6 +162,9 @@ class OurJob(Job):
         return super().func
 
     def perform(self) -> Any:
+        if self.origin == INTERACTIVE:
+            with contextlib.suppress(Exception):  # a hint for bulk work, never a failure
+                self.connection.set(PEOPLE_LATELY_KEY, 1, ex=PEOPLE_LATELY_SECONDS)
         with running_job(self.origin):
             return super().perform()
 

@@ -421,19 +421,15 @@ def _bulk_waits(settings: Settings) -> Iterator[Yielding | None]:
         yield policy
 
 
-# People who asked something of this worker this recently may ask again.
-PEOPLE_LATELY_SECONDS = 600
-
-
 def _people_may_wait(settings: Settings) -> bool:
     """Whether interactive work may come to wait behind this job's requests: it runs
     beside them (with Redis; the embedded queue gives it a thread of its own) and came
     lately, or waits now."""
-    from bot.queue import interactive_lately, interactive_waiting
+    from bot.queue import interactive_waiting, people_lately
 
     if settings.redis_url is None:
         return False
-    return interactive_lately(PEOPLE_LATELY_SECONDS) or interactive_waiting(settings)
+    return people_lately(settings) or interactive_waiting(settings)
 
 
 def _pause(

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from bot.queue import EVENTS, INTERACTIVE, running_job
+from bot.queue import EVENTS, PEOPLE_LATELY_KEY, redis_connection, running_job
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings, load_settings
@@ -60,22 +60,23 @@ def with_redis(db: str, hub: FakeHub) -> Settings:
 def test_after_people_asked_something_creation_requests_stay_short(
     hub: FakeHub, with_redis: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.queue._interactive_seen", [float("-inf")])
+    redis = redis_connection(with_redis.redis_url or "")
+    redis.delete(PEOPLE_LATELY_KEY)
     # Nobody asked anything lately: whole batches.
     assert _sync(with_redis, hub, "short-quiet") == [1, TASKS]
 
-    with running_job(INTERACTIVE):  # someone's /status, answered by this process
-        pass
+    redis.set(PEOPLE_LATELY_KEY, 1, ex=60)  # someone's /status ran on the interactive queue
     # GitHub seems slow: a request of more than the fewest would take too long.
     monkeypatch.setattr(writer, "SHORT_REQUEST_SECONDS", 0.0)
-    assert _sync(with_redis, hub, "short-asked") == [1, 5, 5, 2]
+    try:
+        assert _sync(with_redis, hub, "short-asked") == [1, 5, 5, 2]
+    finally:
+        redis.delete(PEOPLE_LATELY_KEY)
 
 
 def test_without_redis_interactive_work_has_a_thread_of_its_own(
     hub: FakeHub, with_redis: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     embedded = dataclasses.replace(with_redis, redis_url=None)
-    with running_job(INTERACTIVE):
-        pass
     monkeypatch.setattr(writer, "SHORT_REQUEST_SECONDS", 0.0)
     assert _sync(embedded, hub, "short-embedded") == [1, TASKS]
