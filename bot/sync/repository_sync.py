@@ -212,9 +212,11 @@ def sync_spec(
         session.commit()
         if spec.phase is not SpecPhase.TASKS or unchanged:
             return None
-        if spec.resume_at is None or spec.sync_started_at is None:  # not a continuation
+        continuing = spec.resume_at is not None and spec.sync_started_at is not None
+        if not continuing:
             spec.sync_started_at, spec.sync_totals = datetime.now(UTC), {}
         writer = SpecWriter(session, settings, github, spec, lease)
+        writer.continuing = continuing
         writes = github.repo.connection.writes
 
         def so_far() -> dict[str, int]:

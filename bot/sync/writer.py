@@ -45,6 +45,7 @@ from bot.locks import Lease
 from bot.repo_config import CONFIG_PATH
 from bot.settings import Settings
 from bot.sync import render
+from bot.sync.commit_files import carried, carry, kept
 from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
 from bot.sync.proposals import adoptions
@@ -103,6 +104,8 @@ class SpecWriter:
         self._groups: dict[int, IssueGroup] | None = None
         # People may be waiting behind this sync's requests: bound them by GitHub's time.
         self.short_requests = False
+        # A continuation of a paused sync: the board and labels its first job read hold.
+        self.continuing = False
 
     # -- the whole sync ----------------------------------------------------------
 
@@ -177,6 +180,11 @@ class SpecWriter:
         creating the missing ones costs one request, not one per step.
         """
         names = list(dict.fromkeys(names))
+        if self._repository_id is None and self.continuing:  # what an earlier job found
+            known = kept(self._full_name, self.spec.source_commit, "labels")
+            if known is not None:
+                self._repository_id, ids = known
+                self._label_ids.update(ids)
         wanted = names if self._repository_id else [*names, *self._every_label()]
         missing = list(dict.fromkeys(n for n in wanted if n not in self._label_ids))
         if missing or self._repository_id is None:
@@ -188,7 +196,13 @@ class SpecWriter:
                 created = self.issues.create_labels(self._repository_id, absent)
                 self._label_ids.update(created.done)
                 self.refused.update({f"label {k}": v for k, v in created.failed.items()})
+            known = (self._repository_id, dict(self._label_ids))
+            carry(self._full_name, self.spec.source_commit, "labels", known)
         return tuple(self._label_ids[n] for n in names if n in self._label_ids)
+
+    @property
+    def _full_name(self) -> str:
+        return self.github.repo.full_name
 
     def _every_label(self) -> list[str]:
         names = [*render.tracking_labels(self.spec), *render.group_labels(self.spec)]
@@ -783,9 +797,16 @@ class SpecWriter:
         if not config.has_board:
             return None
         assert config.project_owner is not None and config.project_number is not None
+        owner, number = config.project_owner, config.project_number
         self.session.commit()
         try:
-            return self.github.boards.find_board(config.project_owner, config.project_number)
+            return carried(
+                self._full_name,
+                self.spec.source_commit,
+                f"board {owner}/{number}",
+                lambda: self.github.boards.find_board(owner, number),
+                again=self.continuing,
+            )
         except BoardNotFound as error:
             self._board_problem(str(error))
             return None
