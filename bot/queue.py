@@ -96,14 +96,23 @@ class RunningJob:
 _running: ContextVar[RunningJob | None] = ContextVar("specbridge_running_job", default=None)
 
 
-# Set in Redis whenever interactive work runs, for this long: people who asked once
-# may ask again, and bulk work beside them keeps its requests short meanwhile.
+# Set in Redis when a person's comment or card move is handled, for this long: people
+# who asked once may ask again, and bulk work keeps its requests short meanwhile.
 PEOPLE_LATELY_KEY = "specbridge:people-lately"
 PEOPLE_LATELY_SECONDS = 600
 
 
+def note_people(settings: Settings) -> None:
+    """A person is waiting for an answer now (see PEOPLE_LATELY_KEY)."""
+    if settings.redis_url is None:
+        return
+    with contextlib.suppress(Exception):  # a hint for bulk work, never a failure
+        redis_connection(settings.redis_url).set(PEOPLE_LATELY_KEY, 1, ex=PEOPLE_LATELY_SECONDS)
+
+
 def people_lately(settings: Settings) -> bool:
-    """Whether interactive work ran on this queue in the last PEOPLE_LATELY_SECONDS."""
+    """Whether a person's comment or card move was handled in the last
+    PEOPLE_LATELY_SECONDS (`note_people`)."""
     if settings.redis_url is None:
         return False
     try:
@@ -162,9 +171,6 @@ class OurJob(Job):
         return super().func
 
     def perform(self) -> Any:
-        if self.origin == INTERACTIVE:
-            with contextlib.suppress(Exception):  # a hint for bulk work, never a failure
-                self.connection.set(PEOPLE_LATELY_KEY, 1, ex=PEOPLE_LATELY_SECONDS)
         with running_job(self.origin):
             return super().perform()
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from bot.queue import EVENTS, PEOPLE_LATELY_KEY, redis_connection, running_job
+from bot.queue import EVENTS, PEOPLE_LATELY_KEY, note_people, redis_connection, running_job
 from bot.repo_config import RepoConfig
 from bot.repositories import record_repository
 from bot.settings import Settings, load_settings
@@ -65,7 +65,7 @@ def test_after_people_asked_something_creation_requests_stay_short(
     # Nobody asked anything lately: whole batches.
     assert _sync(with_redis, hub, "short-quiet") == [1, TASKS]
 
-    redis.set(PEOPLE_LATELY_KEY, 1, ex=60)  # someone's /status ran on the interactive queue
+    note_people(with_redis)  # someone's /status was handled
     # GitHub seems slow: a request of more than the fewest would take too long.
     monkeypatch.setattr(writer, "SHORT_REQUEST_SECONDS", 0.0)
     try:
