@@ -71,11 +71,6 @@ HANG_GRACE_SECONDS = 10.0
 MAX_JOBS_PER_PROCESS = 5000
 # A lane that died sooner than this after it started waits before it starts again.
 QUICK_DEATH_SECONDS = 5.0
-# A warm process whose own memory grew this much over its start (a big sync's peak,
-# which the allocator keeps, and pages it copied from the supervisor) is replaced by a
-# fresh fork after its job. Looked at after jobs that took this long (cheap ones don't).
-RECYCLE_GROWTH_MIB = 16.0
-RECYCLE_CHECK_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -175,34 +170,15 @@ class WarmWorker(FailuresInContext, SimpleWorker):
     job at its timeout, and the clock tells the supervisor when that did not work."""
 
     clock: JobClock | None = None
-    private_at_start: float | None = None
 
     def execute_job(self, job: Any, queue: Any) -> None:
-        if self.private_at_start is None:
-            self.private_at_start = private_mib()
         if self.clock is not None:
             self.clock.start(job.timeout or JOB_TIMEOUT_SECONDS)
-        started = time.monotonic()
         try:
             super().execute_job(job, queue)
         finally:
             if self.clock is not None:
                 self.clock.stop()
-            if time.monotonic() - started >= RECYCLE_CHECK_SECONDS:
-                self._recycle_if_grown()
-
-    def _recycle_if_grown(self) -> None:
-        now = private_mib()
-        if now is None or self.private_at_start is None:
-            return
-        if now - self.private_at_start > RECYCLE_GROWTH_MIB:
-            log.info(
-                "this warm process holds %.0f MiB of its own, %.0f more than at its start: "
-                "a fresh one takes over",
-                now,
-                now - self.private_at_start,
-            )
-            self._stop_requested = True  # RQ's loop ends before the next job; the lane restarts
 
 
 @dataclass
@@ -405,18 +381,6 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def private_mib() -> float | None:
-    """This process's own memory (pages no other process shares), Linux only."""
-    try:
-        with open("/proc/self/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("Private_Dirty:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _name_process(name: str) -> None:
