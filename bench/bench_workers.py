@@ -31,6 +31,7 @@ import argparse
 import json
 import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -45,7 +46,6 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.bench_bridge import spec_text
-from storage.migrate import upgrade
 from tests.databases import create_empty_database, drop_database
 from tests.e2e.harness import Stack, wait_until
 from tests.support import REPO_ROOT, SPECBRIDGE_COLUMNS, github_payload, webhook_headers
@@ -80,8 +80,15 @@ class Bench(Stack):
     def start(self) -> None:
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.start_redis()
-        upgrade(self.database_url)
         env = self.environment()
+        # The schema of the code under test (another checkout's may lack this one's).
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+            env=env,
+            cwd=self.workdir,
+            check=True,
+            timeout=120,
+        )
         self._spawn(
             "hub",
             [
@@ -351,6 +358,9 @@ def board(tasks: int, pace: float, code: Path) -> dict[str, Any]:
         "board_seconds": on_board,
         "first_agent_seconds": float(first_start) - pushed_at if first_start else None,
         "writes": summary["write_requests"],
+        "reads": sum(summary["rest"].values())
+        + sum(summary["graphql"].values())
+        - summary["write_requests"],
         "sync_writes": sum(int(n) for n in segments),
         "sync_segments": len(segments),
         "refused": summary.get("content_refused", 0) + summary.get("requests_limited", 0),
@@ -397,7 +407,8 @@ def main() -> None:
             f"board complete {result['board_seconds']:.1f} s after the push, first agent "
             f"started {_s(result['first_agent_seconds'])} after it; the sync's writes "
             f"{result['sync_writes']} in {result['sync_segments']} job(s), {result['writes']} "
-            f"writes in all (agents' too), {result['refused']} refused by GitHub's limits"
+            f"writes and {result['reads']} reads in all (agents' too), {result['refused']} "
+            "refused by GitHub's limits"
         )
 
 

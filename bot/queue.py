@@ -20,6 +20,7 @@ Any number of movers at once move each job once (one Lua script, atomic in Redis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -63,6 +64,8 @@ JOBS = frozenset(
         "bot.agents.run.run_task",
         "bot.agents.hosted.dispatch_task",
         "bot.agents.pull_checks.look_again",
+        "bot.sync.repository_sync.resume_spec",
+        # Continuations queued before an upgrade name it by its former home (re-exported).
         "bot.sync.resume_spec",
         "bot.sync.progress.refresh_tracking",
         "bot.sync.write_back.write_back",
@@ -93,6 +96,31 @@ class RunningJob:
 
 
 _running: ContextVar[RunningJob | None] = ContextVar("specbridge_running_job", default=None)
+
+
+# Set in Redis when a person's comment or card move is handled, for this long: people
+# who asked once may ask again, and bulk work keeps its requests short meanwhile.
+PEOPLE_LATELY_KEY = "specbridge:people-lately"
+PEOPLE_LATELY_SECONDS = 600
+
+
+def note_people(settings: Settings) -> None:
+    """A person is waiting for an answer now (see PEOPLE_LATELY_KEY)."""
+    if settings.redis_url is None:
+        return
+    with contextlib.suppress(Exception):  # a hint for bulk work, never a failure
+        redis_connection(settings.redis_url).set(PEOPLE_LATELY_KEY, 1, ex=PEOPLE_LATELY_SECONDS)
+
+
+def people_lately(settings: Settings) -> bool:
+    """Whether a person's comment or card move was handled in the last
+    PEOPLE_LATELY_SECONDS (`note_people`)."""
+    if settings.redis_url is None:
+        return False
+    try:
+        return bool(redis_connection(settings.redis_url).exists(PEOPLE_LATELY_KEY))
+    except Exception:  # Redis away: no queue, nobody waits on it
+        return False
 
 
 @contextmanager

@@ -26,6 +26,8 @@ from dotenv.parser import Original, parse_stream
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from storage.db import configure_pool
+
 DEFAULT_DATABASE_URL = "sqlite:///specbridge.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_FORMATS = ("text", "json")
@@ -95,6 +97,10 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     # Agent runs one installation may have at once (0: no cap): SPECBRIDGE_MAX_PARALLEL.
     max_parallel_per_installation: int = 0
+    # PostgreSQL connections each engine of a process keeps open, and how many more it
+    # opens while busy (closed once returned); docs/performance.md counts them.
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
 
     @property
     def embedded_queue(self) -> bool:
@@ -124,7 +130,7 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from environ; without one, from `.env` overlaid by the process environment."""
     env = {**read_env_file(Path(ENV_FILE)), **os.environ} if environ is None else environ
-    return Settings(
+    settings = Settings(
         database_url=_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
         redis_url=_redis_url(env.get("REDIS_URL") or None),
         github_api_url=_http_url(
@@ -173,7 +179,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_parallel_per_installation=_count(
             "SPECBRIDGE_MAX_PARALLEL", env.get("SPECBRIDGE_MAX_PARALLEL") or "0"
         ),
+        database_pool_size=_pool_size(env.get("DATABASE_POOL_SIZE") or "5"),
+        database_max_overflow=_count(
+            "DATABASE_MAX_OVERFLOW", env.get("DATABASE_MAX_OVERFLOW") or "10"
+        ),
     )
+    # The engines this process creates use them (storage/db.py).
+    configure_pool(settings.database_pool_size, settings.database_max_overflow)
+    return settings
+
+
+def _pool_size(value: str) -> int:
+    size = _count("DATABASE_POOL_SIZE", value)
+    if size == 0:
+        raise SettingsError("DATABASE_POOL_SIZE must be 1 or more (0 would keep none open)")
+    return size
 
 
 def web_url_for(api_url: str) -> str:

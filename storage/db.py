@@ -13,6 +13,34 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.sqlite_turns import connection_class
 
+# Per engine (a process has two on PostgreSQL: sessions, and single statements on the
+# webhook's hot path): connections kept open, and how many more it opens while busy
+# (closed once returned). Set from DATABASE_POOL_SIZE and DATABASE_MAX_OVERFLOW
+# (bot/settings.py); SQLAlchemy's defaults otherwise.
+_pool = {"pool_size": 5, "max_overflow": 10}
+
+
+def configure_pool(size: int, overflow: int) -> None:
+    """The pool of the PostgreSQL engines this process creates from now on."""
+    _pool.update(pool_size=size, max_overflow=overflow)
+
+
+def pool_limits() -> tuple[int, int]:
+    """Connections an engine keeps open, and the most it opens at once."""
+    return _pool["pool_size"], _pool["pool_size"] + _pool["max_overflow"]
+
+
+def connections_note(database_url: str, processes: int) -> str | None:
+    """What `processes` processes of a command hold on PostgreSQL, for its start line."""
+    if database_url.startswith("sqlite"):
+        return None
+    kept, most = pool_limits()
+    return (
+        f"database: {processes} process(es), each with up to {kept} connections kept open "
+        f"per engine (2 engines) and {most} at most while busy: at most "
+        f"{processes * 2 * most} in all (DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW)"
+    )
+
 
 @cache
 def get_engine(database_url: str) -> Engine:
@@ -21,7 +49,7 @@ def get_engine(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 30, "factory": factory})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(database_url, pool_pre_ping=True)
+        engine = create_engine(database_url, pool_pre_ping=True, **_pool)
     event.listen(engine, "begin", _began)
     event.listen(engine, "commit", _ended)
     event.listen(engine, "rollback", _ended)
@@ -49,6 +77,7 @@ def statement_engine(database_url: str) -> Engine:
         isolation_level="AUTOCOMMIT",
         pool_recycle=300,
         pool_timeout=STATEMENT_CONNECT_SECONDS,
+        **_pool,
         connect_args={"connect_timeout": STATEMENT_CONNECT_SECONDS},
     )
     _engines.append(engine)

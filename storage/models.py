@@ -213,6 +213,10 @@ class Spec(Base):
     groups: Mapped[list[IssueGroup]] = relationship(
         back_populates="spec", order_by="IssueGroup.position"
     )
+    # A sync under way, over all its jobs (it may continue in later ones): when its first
+    # job started, and what its jobs did so far (counts, writes, jobs). None between syncs.
+    sync_started_at: Mapped[datetime | None]
+    sync_totals: Mapped[dict[str, Any] | None]
 
 
 class IssueGroup(Base):

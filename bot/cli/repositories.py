@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.cli.problems import (
@@ -26,6 +27,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--repo", required=True, type=repo_name, metavar="OWNER/NAME", help="the repository"
     )
     sync.add_argument("--ref", help="branch, tag or commit (default: the default branch)")
+    sync.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="end when this command's part is done, not when every paused sync has ended",
+    )
     sync.set_defaults(run=_sync)
 
     reconcile = commands.add_parser(
@@ -60,9 +66,73 @@ def _sync(args: argparse.Namespace) -> int:
     except SyncFailed as failed:
         print(failed)
         return 1
+    if report.paused and not args.no_wait:
+        # The rest of a paused sync runs in the queue's jobs: its end is the sync's end.
+        print(f"{len(report.paused)} spec(s) continue in the queue's jobs; waiting for their end")
+        for path in wait_for_continuations(settings, args.repo, list(report.paused), print):
+            del report.paused[path]
+            report.synced.append(path)
     print(report)
     print(_sync_summary(settings, args.repo, report))
     return 0
+
+
+# A continuation this late has not run: no worker takes the queue's jobs.
+OVERDUE_SECONDS = 120
+
+
+def wait_for_continuations(
+    settings: Settings,
+    full_name: str,
+    paths: list[str],
+    say: Callable[[str], None],
+    poll_seconds: float = 2.0,
+) -> list[str]:
+    """Wait until the paused syncs of these specs end, saying how far each is as it
+    goes; the paths whose sync ended (one overdue is left, said, and not waited for)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from storage.db import session_scope
+    from storage.models import Repository, Spec
+
+    waiting, ended, said = set(paths), [], {}
+    while waiting:
+        with session_scope(settings.database_url) as session:
+            specs = session.scalars(
+                select(Spec)
+                .join(Repository)
+                .where(Repository.full_name == full_name, Spec.path.in_(waiting))
+            ).all()
+            waiting &= {spec.path for spec in specs}  # a spec gone is waited for no more
+            now = datetime.now(UTC)
+            for spec in specs:
+                resume_at = spec.resume_at
+                if resume_at is None:
+                    waiting.discard(spec.path)
+                    ended.append(spec.path)
+                    continue
+                if resume_at.tzinfo is None:
+                    resume_at = resume_at.replace(tzinfo=UTC)
+                if now - resume_at > timedelta(seconds=OVERDUE_SECONDS):
+                    waiting.discard(spec.path)
+                    say(
+                        f"{spec.path}: its sync should have continued at {resume_at:%H:%M:%S} "
+                        "UTC and has not: is a `specbridge worker` running?"
+                    )
+                    continue
+                opened = (spec.sync_totals or {}).get("opened", 0)
+                if said.get(spec.path) != opened:
+                    said[spec.path] = opened
+                    say(
+                        f"{spec.path}: {opened} issues opened so far, "
+                        f"continues from {resume_at:%H:%M:%S} UTC"
+                    )
+        if waiting:
+            time.sleep(poll_seconds)
+    return ended
 
 
 def _unreachable_repository(settings: Settings, full_name: str) -> str:

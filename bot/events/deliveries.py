@@ -51,6 +51,7 @@ from bot.queue import (
     INTERACTIVE,
     enqueue,
     move_due_jobs,
+    note_people,
     pending,
     redis_connection,
 )
@@ -107,6 +108,10 @@ class Stored:
     queue: bool  # hand it to the queue now
     status: str  # for the answer: queued, ignored, duplicate, in progress
     queue_name: str = EVENTS  # which queue
+
+
+# What a person does and waits to see answered (a command's reply, a card's move).
+PEOPLES_EVENTS = frozenset({"issue_comment", "projects_v2_item"})
 
 
 def delivery_queue(event: str) -> str:
@@ -422,6 +427,8 @@ def process_delivery(delivery_pk: int) -> None:
     ):
         started = time.monotonic()
         outcome = "done"
+        if delivery.event in PEOPLES_EVENTS:
+            note_people(settings)  # syncs keep their requests short for a while
         try:
             with (
                 _slot(settings, delivery),

@@ -59,6 +59,7 @@ from bot.queue import (
     rq_queue,
 )
 from bot.settings import Settings
+from storage.db import connections_note
 
 # What jobs import, loaded once here: the lanes' processes (and RQ's work horses)
 # inherit these instead of importing them again (about 190 ms a job otherwise).
@@ -75,7 +76,10 @@ log = logging.getLogger(__name__)
 
 
 def preload() -> None:
-    """Load what a job or a delivery needs, once, and keep it out of the collector's way."""
+    """Load what a job or a delivery needs, once, and keep it out of the collector's way.
+
+    Call it in the process that forks the others, before it forks (`specbridge
+    worker`'s supervisor, gunicorn's master): they inherit it all, shared."""
     handlers.load()
     for module in JOB_MODULES:
         importlib.import_module(module)
@@ -83,8 +87,15 @@ def preload() -> None:
     # What is loaded now lives as long as the process. Frozen, a full collection no
     # longer walks it: it was ~115,000 objects and ~50 ms, a pause every few seconds
     # under load (the webhook's p99 was 38 ms, 14 ms frozen). Forked processes share
-    # it untouched too (the use gc.freeze's documentation gives).
+    # it untouched too (the use gc.freeze's documentation gives): the collection
+    # before the freeze writes to every object, so it runs here, never after a fork.
     gc.collect()
+    gc.freeze()
+
+
+def freeze_after_fork() -> None:
+    """In a forked process: what it loaded since is kept out of the collector's way too,
+    with no collection first (one would write to every page shared with its parent)."""
     gc.freeze()
 
 
@@ -124,6 +135,12 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         lanes.append(Lane("events", events, warm=True))
     if agents:
         lanes.append(Lane("agents", agents, warm=False))
+    # This process, its helpers and lanes, and the agents lane's work horse of the moment.
+    note = connections_note(
+        settings.database_url, 1 + len(helpers) + len(lanes) + (1 if agents else 0)
+    )
+    if note:
+        log.info("%s", note)
     supervise(settings, lanes, helpers)
 
 

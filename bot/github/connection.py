@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ class GitHubConnection:
         self._once: Requester = once.requester
         self.pacer = pacer
         self.writes = 0  # write requests sent, for the logs and the benches
+        # How long GitHub took to answer the last mutation (its pace's wait aside).
+        self.last_mutation_seconds = 0.0
         self._on_request = on_request
 
     @property
@@ -127,6 +130,7 @@ class GitHubConnection:
         reservation = self.pacer.before_write(content)
         self.writes += 1
         requester = self._once if once else self.requester
+        started = time.monotonic()
         try:
             status, answered, output = self._counted(
                 "graphql_mutation",
@@ -140,6 +144,7 @@ class GitHubConnection:
             )
         finally:
             self.pacer.counted(reservation)
+            self.last_mutation_seconds = time.monotonic() - started
         body = json.loads(output) if output else {}
         if status >= 400:
             raise requester.createException(status, answered, body)

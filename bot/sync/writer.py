@@ -45,6 +45,7 @@ from bot.locks import Lease
 from bot.repo_config import CONFIG_PATH
 from bot.settings import Settings
 from bot.sync import render
+from bot.sync.commit_files import carried, carry, kept
 from bot.sync.github_side import GitHubSide
 from bot.sync.plan import creation_order
 from bot.sync.proposals import adoptions
@@ -67,6 +68,13 @@ log = logging.getLogger(__name__)
 TOO_FAST = ("submitted too quickly", "secondary rate limit", "rate limit")
 HOLD_OFF_SECONDS = 60
 Batched = TypeVar("Batched")
+# When people may be waiting for the worker (`short_requests`), a creation request is
+# sized to take GitHub about this long: a reply waits for the request under way, and
+# GitHub takes seconds for a whole batch (4-7 s for 25 issues).
+SHORT_REQUEST_SECONDS = 1.5
+FEWEST_AT_ONCE = 5
+# What GitHub took per issue created, learnt request by request in this process.
+_seconds_per_issue = [0.2]
 
 
 class SyncIncomplete(RuntimeError):
@@ -89,6 +97,15 @@ class SpecWriter:
         self._created: list[Ticket] = []
         self._repository_id: str | None = None
         self._label_ids: dict[str, str] = {}
+        # The spec's tasks are fixed for a writer's life: indexed once, so that a sync
+        # makes a bounded number of passes over them whatever its size.
+        self._active: dict[str, SpecTask] | None = None
+        self._dependants: dict[str, list[SpecTask]] | None = None
+        self._groups: dict[int, IssueGroup] | None = None
+        # People may be waiting behind this sync's requests: bound them by GitHub's time.
+        self.short_requests = False
+        # A continuation of a paused sync: the board and labels its first job read hold.
+        self.continuing = False
 
     # -- the whole sync ----------------------------------------------------------
 
@@ -163,6 +180,11 @@ class SpecWriter:
         creating the missing ones costs one request, not one per step.
         """
         names = list(dict.fromkeys(names))
+        if self._repository_id is None and self.continuing:  # what an earlier job found
+            known = kept(self._full_name, self.spec.source_commit, "labels")
+            if known is not None:
+                self._repository_id, ids = known
+                self._label_ids.update(ids)
         wanted = names if self._repository_id else [*names, *self._every_label()]
         missing = list(dict.fromkeys(n for n in wanted if n not in self._label_ids))
         if missing or self._repository_id is None:
@@ -174,7 +196,13 @@ class SpecWriter:
                 created = self.issues.create_labels(self._repository_id, absent)
                 self._label_ids.update(created.done)
                 self.refused.update({f"label {k}": v for k, v in created.failed.items()})
+            known = (self._repository_id, dict(self._label_ids))
+            carry(self._full_name, self.spec.source_commit, "labels", known)
         return tuple(self._label_ids[n] for n in names if n in self._label_ids)
+
+    @property
+    def _full_name(self) -> str:
+        return self.github.repo.full_name
 
     def _every_label(self) -> list[str]:
         names = [*render.tracking_labels(self.spec), *render.group_labels(self.spec)]
@@ -265,6 +293,7 @@ class SpecWriter:
         )
         self.session.add(group)
         self.session.flush()
+        self._groups = None
 
     # -- new tickets ---------------------------------------------------------------
 
@@ -287,6 +316,7 @@ class SpecWriter:
             drafts = [self._ticket_draft(task, parents[task.key], board) for task in batch]
             self._mark_creating()
             outcome = self.issues.create_issues(self._repository(), drafts)
+            self._learn_creation_time(len(drafts))
             by_key = {task.key: task for task in batch}
             created = [
                 self._record_ticket(by_key[key], issue, group=parents[key], board=board)
@@ -294,7 +324,8 @@ class SpecWriter:
             ]
             self.counts["opened"] += len(created)
             self._created += created
-            self._record_dependency_rows()
+            self.session.flush()
+            self._record_dependency_rows(self._touching(created))
             self.session.commit()
             retry = self._sort_failures(outcome.failed)
             pending = [by_key[key] for key in retry] + pending
@@ -345,8 +376,17 @@ class SpecWriter:
         bit costs a write, and comes free again in bits in the next window."""
         pacer = self.github.repo.connection.pacer
         whole = min(CREATE_BATCH, pacer.most_at_once())
+        if self.short_requests:
+            quick = int(SHORT_REQUEST_SECONDS / _seconds_per_issue[0])
+            whole = min(whole, max(FEWEST_AT_ONCE, quick))
         soon = pacer.room_within(2 * pacer.interval)
         return soon if 0 < soon < whole else whole
+
+    def _learn_creation_time(self, created: int) -> None:
+        """What the creation request just answered took GitHub per issue (averaged)."""
+        if created:
+            seconds = self.github.repo.connection.last_mutation_seconds / created
+            _seconds_per_issue[0] = 0.5 * _seconds_per_issue[0] + 0.5 * seconds
 
     def _sort_failures(self, failed: dict[str, str]) -> list[str]:
         """Keys to try again (GitHub asked us to slow down); the rest are refused."""
@@ -400,8 +440,8 @@ class SpecWriter:
             group=self._group(group) if linked else None,
             project_item_id=issue.project_item_ids.get(board.project_id) if board else None,
         )
+        ticket.dependencies = []  # new: known empty, not loaded
         self.session.add(ticket)
-        self.session.flush()
         return ticket
 
     # -- where tickets hang ----------------------------------------------------------
@@ -412,7 +452,9 @@ class SpecWriter:
     def _group(self, position: int | None) -> IssueGroup | None:
         if position is None:
             return None
-        return next(g for g in self.spec.groups if g.position == position)
+        if self._groups is None:
+            self._groups = {g.position: g for g in self.spec.groups}
+        return self._groups[position]
 
     def _parent_node(self, position: int | None) -> str | None:
         group = self._group(position)
@@ -671,10 +713,26 @@ class SpecWriter:
 
     # -- dependencies --------------------------------------------------------------------
 
-    def _record_dependency_rows(self) -> list[TicketDependency]:
-        """Dependency rows as the spec says; returns the rows that should go."""
+    def _touching(self, created: Sequence[Ticket]) -> list[SpecTask]:
+        """The tasks of new tickets, and those that wait for them: the only ones whose
+        dependency rows new tickets change."""
+        if self._dependants is None:
+            self._dependants = {}
+            for task in self._active_tasks():
+                for key in task.depends_on:
+                    self._dependants.setdefault(key, []).append(task)
+        keys = [t.spec_task.key for t in created if t.spec_task is not None]
+        tasks = [self._tasks_by_key()[key] for key in keys]
+        tasks += [waiting for key in keys for waiting in self._dependants.get(key, ())]
+        return list(dict.fromkeys(tasks))
+
+    def _record_dependency_rows(
+        self, tasks: Sequence[SpecTask] | None = None
+    ) -> list[TicketDependency]:
+        """Dependency rows as the spec says, of `tasks` (every active task by default);
+        returns the rows that should go."""
         to_remove: list[TicketDependency] = []
-        for task in self._active_tasks():
+        for task in self._active_tasks() if tasks is None else tasks:
             ticket = task.ticket
             if ticket is None:
                 continue
@@ -739,9 +797,16 @@ class SpecWriter:
         if not config.has_board:
             return None
         assert config.project_owner is not None and config.project_number is not None
+        owner, number = config.project_owner, config.project_number
         self.session.commit()
         try:
-            return self.github.boards.find_board(config.project_owner, config.project_number)
+            return carried(
+                self._full_name,
+                self.spec.source_commit,
+                f"board {owner}/{number}",
+                lambda: self.github.boards.find_board(owner, number),
+                again=self.continuing,
+            )
         except BoardNotFound as error:
             self._board_problem(str(error))
             return None
@@ -848,11 +913,16 @@ class SpecWriter:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _tasks_by_key(self) -> dict[str, SpecTask]:
+        if self._active is None:
+            self._active = {t.key: t for t in self.spec.tasks if t.removed_at is None}
+        return self._active
+
     def _active_tasks(self) -> list[SpecTask]:
-        return [t for t in self.spec.tasks if t.removed_at is None]
+        return list(self._tasks_by_key().values())
 
     def _dependency_tickets(self, task: SpecTask) -> list[Ticket]:
-        by_key = {t.key: t for t in self._active_tasks()}
+        by_key = self._tasks_by_key()
         return [
             by_key[key].ticket
             for key in task.depends_on

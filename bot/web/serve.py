@@ -24,10 +24,11 @@ from bot.agents.isolation import hide_environment_from_children
 from bot.errors import CommandError
 from bot.events import maintenance
 from bot.events.deliveries import requeue_unfinished
-from bot.events.worker import preload
+from bot.events.worker import freeze_after_fork, preload
 from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
+from storage.db import connections_note
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_embedded_queue(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """In the worker process, never in gunicorn's master: threads must not cross a fork."""
-        preload()
+        freeze_after_fork()
         # What waited in the spool first, so the restart's requeue sees it too.
         maintenance.run_chores(self._settings, maintenance.WEB_CHORES)
         # Only this process ran jobs: whatever it left unfinished was cut short.
@@ -78,7 +79,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def start_web_chores(self, _worker) -> None:  # type: ignore[no-untyped-def]
         """The workers run the jobs; this process drains the spool it fills, from start."""
-        preload()
+        freeze_after_fork()
         maintenance.start_thread(self._settings, maintenance.WEB_CHORES)
 
 
@@ -139,7 +140,9 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
     if not settings.github_webhook_secret:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
     workers = 1 if settings.embedded_queue else 2
-    _Gunicorn(
+    # Loaded in gunicorn's master: its workers share it (bot/events/worker.py, preload).
+    preload()
+    app = _Gunicorn(
         settings,
         {
             "bind": f"{host}:{port or settings.port}",
@@ -148,4 +151,8 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
         },
-    ).run()
+    )
+    note = connections_note(settings.database_url, app.cfg.workers)
+    if note:
+        log.info("%s", note)
+    app.run()

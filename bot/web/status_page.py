@@ -272,6 +272,8 @@ def _specs(session: Session, links: Links) -> dict[str, list[SpecRow]]:
             if spec.tracking_issue_number
             else None,
         )
+        if spec.resume_at is not None:  # a sync continues in later jobs: not over yet
+            row.status, row.note = f"{shown_status}, syncing", _sync_under_way(spec)
         if spec.findings and (never_valid or spec.status is SpecStatus.INVALID):
             first = spec.findings[0]
             more = len(spec.findings) - 1
@@ -287,6 +289,17 @@ def _specs(session: Session, links: Links) -> dict[str, list[SpecRow]]:
             row.graph = Markup(graph_svg(graph, issue_url))  # graph_svg escapes what it writes
         specs.setdefault(full_name, []).append(row)
     return specs
+
+
+def _sync_under_way(spec: Spec) -> str:
+    """What a sync that continues by itself has done, and when it goes on."""
+    opened = (spec.sync_totals or {}).get("opened", 0)
+    resume_at = spec.resume_at
+    assert resume_at is not None
+    return (
+        f"sync under way: {opened} issues opened so far, continues by itself "
+        f"from {resume_at:%H:%M:%S} UTC"
+    )
 
 
 def _recent_deliveries(session: Session, links: Links, own: bool) -> tuple[list[DeliveryRow], int]:

@@ -87,6 +87,7 @@ def _sync_in_a_job(
     head = github.repo.commit_sha("main")
     with running_job(EVENTS), session_scope(settings.database_url) as session:
         repository = record_repository(session, {"full_name": full_name, "default_branch": "main"})
+        repository.settings = config.as_dict()  # recorded, as a push records them
         return sync_spec(
             session,
             settings,
