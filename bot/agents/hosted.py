@@ -30,6 +30,7 @@ from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents.costs import kind_of
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
@@ -135,6 +136,7 @@ class _Dispatch(TaskJob):
                 said = self._hand_over(profile)
                 self.session.refresh(self.task)
                 self.task.dispatched_at = datetime.now(UTC)
+                self.task.preset, self.task.model = kind_of(profile), profile.dispatch.model
                 self.session.commit()
                 self._show_analyzing(lease)
             log.info(
