@@ -41,6 +41,8 @@ class RepoConfig:
     # The spec formats read (specs/sources.py); by default every one, wherever found.
     formats: tuple[str, ...] = FORMATS
     write_back: str = "pull_request"
+    # What agents may spend on each spec: {"usd": N, "tokens": N, "specs": {id: {...}}}.
+    budget: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_board(self) -> bool:
@@ -73,6 +75,7 @@ class RepoConfig:
             status=dict(data.get("status") or {}),
             formats=tuple(data.get("formats") or FORMATS),
             write_back=data.get("write_back") or "pull_request",
+            budget=dict(data.get("budget") or {}),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class RepoConfig:
             "status": self.status,
             "formats": list(self.formats),
             "write_back": self.write_back,
+            "budget": self.budget,
         }
 
 
@@ -118,7 +122,7 @@ def _parse(text: bytes) -> RepoConfig:
         return RepoConfig()
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
-    unknown = set(data) - {"specs_path", "project", "status", "formats", "write_back"}
+    unknown = set(data) - {"specs_path", "project", "status", "formats", "write_back", "budget"}
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
     specs_path = data.get("specs_path", "specs/")
@@ -132,7 +136,34 @@ def _parse(text: bytes) -> RepoConfig:
         status=_status(data.get("status")),
         formats=_formats(data.get("formats")),
         write_back=_write_back(data.get("write_back", "pull_request")),
+        budget=_budget(data.get("budget")),
     )
+
+
+def _budget(value: Any) -> dict[str, Any]:
+    """`{usd: N, tokens: N, specs: {spec-id: {usd: N, tokens: N}}}`: every spec's caps, and
+    a spec's own; each optional."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not set(value) <= {"usd", "tokens", "specs"}:
+        raise ConfigError("budget must be {usd: N, tokens: N, specs: {spec-id: {usd, tokens}}}")
+    specs = value.get("specs") or {}
+    if not isinstance(specs, dict):
+        raise ConfigError("budget specs must map spec ids to {usd: N, tokens: N}")
+    budget: dict[str, Any] = _caps({k: v for k, v in value.items() if k != "specs"}, "budget")
+    named = {str(key): _caps(caps, f"budget of spec {key}") for key, caps in specs.items()}
+    if named:
+        budget["specs"] = named
+    return budget
+
+
+def _caps(value: Any, what: str) -> dict[str, float]:
+    if not isinstance(value, dict) or not set(value) <= {"usd", "tokens"}:
+        raise ConfigError(f"{what} must be {{usd: N, tokens: N}}")
+    for amount in value.values():
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise ConfigError(f"{what}: usd and tokens must be numbers ≥ 0")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def _formats(value: Any) -> tuple[str, ...]:

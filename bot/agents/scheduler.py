@@ -128,6 +128,7 @@ def stranded(session: Session, settings: Settings, ticket: Ticket | None = None)
         Task.status == TaskStatus.QUEUED,
         Task.dispatched_at.is_(None),
         Task.queued_at <= cutoff,
+        Task.budget_hold.is_(None),  # waits for a budget: released by bot/agents/budgets.py
     )
     if ticket is not None:
         query = query.where(Task.ticket_id == ticket.id)

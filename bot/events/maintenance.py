@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
+from bot.agents.budget_release import release_budget_holds
 from bot.agents.hosted import expire_dispatched_tasks
 from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
 from bot.events.deliveries import requeue_unfinished
@@ -89,6 +90,7 @@ CHORES: tuple[Chore, ...] = (
     requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,
+    release_budget_holds,  # tasks held by a budget whose cap no longer holds
 )
 # Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
 # reach (minutes of retries) must not hold up the outbox's chores.

@@ -1,0 +1,149 @@
+"""Budgets that stop spending: a run does not start past its spec's cap (`budget:` in
+`.github/specbridge.yml`, plus what `/budget` added) or past its profile's cap for the
+day (UTC, across repositories; `budget:` in the profiles file).
+
+The counter is the database: what every run recorded (bot/agents/costs.py), summed when
+the next run would start, so every worker sees the same total. A run in progress is
+never stopped; its cost counts when it ends. A task held back stays queued in its column
+with `budget_hold` saying which cap, and one comment on its issue; it goes on when the
+cap no longer holds: settings pushed, `/budget`, a new day, or the profiles file
+edited (bot/agents/budget_release.py looks again).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.agents.profiles import load_profiles
+from bot.github import RepositoryGateway, github_client
+from bot.repo_config import CONFIG_PATH, RepoConfig
+from bot.settings import Settings, SettingsError
+from storage.models import Spec, Task, TaskStatus, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Spent:
+    usd: float
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Hold:
+    cap: str  # which cap, in a few words (kept on the task)
+    said: str  # the comment on the task's issue
+
+
+def spec_caps(spec: Spec) -> dict[str, float]:
+    """The spec's caps: its own in the settings, else every spec's, plus what `/budget`
+    added; no cap, no key."""
+    budget = RepoConfig.from_dict(spec.repository.settings).budget
+    caps = dict(budget.get("specs", {}).get(spec.key) or _every_spec(budget))
+    if "usd" in caps:
+        caps["usd"] += spec.budget_extra_usd or 0.0
+    if "tokens" in caps:
+        caps["tokens"] += spec.budget_extra_tokens or 0
+    return caps
+
+
+def _every_spec(budget: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in budget.items() if k in ("usd", "tokens")}
+
+
+def spent_on_spec(session: Session, spec_id: int) -> Spent:
+    return _spent(session, Task.ticket_id.in_(select(Ticket.id).where(Ticket.spec_id == spec_id)))
+
+
+def spent_by_profile_today(session: Session, profile: str) -> Spent:
+    midnight = datetime.combine(datetime.now(UTC).date(), time(), UTC)
+    return _spent(session, (Task.agent == profile) & (Task.finished_at >= midnight))
+
+
+def _spent(session: Session, where: object) -> Spent:
+    usd, tokens = session.execute(
+        select(
+            func.coalesce(func.sum(Task.cost_usd), 0.0),
+            func.coalesce(func.sum(Task.input_tokens), 0)
+            + func.coalesce(func.sum(Task.output_tokens), 0),
+        ).where(where)  # type: ignore[arg-type]
+    ).one()
+    return Spent(round(float(usd), 6), int(tokens))
+
+
+def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
+    """The cap the task's next run would start past, or None."""
+    spec = task.ticket.spec
+    if spec is not None:
+        over = _over(spec_caps(spec), spent_on_spec(session, spec.id))
+        if over:
+            return _spec_hold(spec, *over)
+    try:
+        profile = load_profiles(settings).get(task.agent)
+    except SettingsError:
+        return None  # the run itself says what is wrong with the file
+    if profile is not None and profile.budget:
+        over = _over(profile.budget, spent_by_profile_today(session, task.agent))
+        if over:
+            return _profile_hold(task.agent, *over)
+    return None
+
+
+def _over(caps: dict[str, float], spent: Spent) -> tuple[str, str] | None:
+    """(what was spent of what cap, the unit) for the first cap reached, or None."""
+    if "usd" in caps and spent.usd >= caps["usd"]:
+        return f"${spent.usd:.2f} of ${caps['usd']:.2f}", "usd"
+    if "tokens" in caps and spent.tokens >= caps["tokens"]:
+        return f"{spent.tokens:,} of {int(caps['tokens']):,} tokens", "tokens"
+    return None
+
+
+def _spec_hold(spec: Spec, used: str, unit: str) -> Hold:
+    more = "+N` (N more USD)" if unit == "usd" else "+N tokens` (N more tokens)"
+    return Hold(
+        f"the spec `{spec.key}`: {used}",
+        f"This task waits: the spec `{spec.key}` has spent {used}, its budget (`budget:` in "
+        f"`{CONFIG_PATH}`). Its run starts when the cap is raised there, or when a "
+        f"maintainer (admin access) comments `/budget {spec.key} {more}. A run already "
+        "going is not stopped.",
+    )
+
+
+def _profile_hold(profile: str, used: str, _unit: str) -> Hold:
+    return Hold(
+        f"the agent profile `{profile}` today: {used}",
+        f"This task waits: the agent profile `{profile}` has spent {used} today (UTC), its "
+        "budget for a day (`budget:` of the profile in the agents file, SPECBRIDGE_AGENTS). "
+        "Its run starts tomorrow, or as soon as the operator raises that budget.",
+    )
+
+
+def held_by_budget(session: Session, settings: Settings, task_id: int) -> bool:
+    """Whether the queued task must not start for a budget: then it stays queued, held,
+    and its issue is told once. Called by the run before it claims the task."""
+    task = session.get(Task, task_id)
+    if task is None or task.status is not TaskStatus.QUEUED:
+        return False
+    hold = hold_of(session, settings, task)
+    if hold is None:
+        if task.budget_hold is not None:
+            task.budget_hold = None
+            session.commit()
+        return False
+    told = task.budget_hold is not None
+    task.budget_hold = hold.cap
+    ticket = task.ticket
+    repository = ticket.repository
+    installation = repository.installation.github_id if repository.installation else None
+    full_name, issue = repository.full_name, ticket.issue_number
+    session.commit()
+    log.info("task %s waits for a budget: %s", task_id, hold.cap)
+    if not told:
+        gateway = RepositoryGateway(github_client(settings, installation), full_name)
+        gateway.comment_on_issue(issue, hold.said)
+    return True
