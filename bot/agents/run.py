@@ -514,6 +514,7 @@ class _Run(TaskJob):
             self.task.model = self.task.model or self._agent_profile.model
         record_end(self.task, seconds, code)
         self.session.commit()
+        ticket_changed(self.settings, self.ticket)  # its cost on the tracking issue
         observe_agent_run(self.settings, self.task.agent, outcome, seconds)
         log.info(
             "agent run of task %s for %s#%s ended: profile %s, %s in %.0fs, revision %s",

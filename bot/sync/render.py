@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from bot.agents.budgets import spec_caps
+from bot.agents.outcomes import spec_cost, ticket_cost
 from bot.github.text import MAX_BODY, MAX_TITLE, shown
 from bot.sync.task_graph import CLOSED, COLOURS, FAILED, task_graph
 from storage.models import IssueState, Spec, SpecTask, Ticket, TicketPhase
@@ -237,6 +239,7 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     lines += _blocked(tickets)
     lines += _graph(tickets)
     lines += _listing(spec, tickets)
+    lines += _agents_work(spec, tickets)
     lines += ["This issue closes by itself when every task's issue has closed."]
     return _body(lines, marker(spec.key, None))
 
@@ -368,6 +371,49 @@ def _listing(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
     return [*lines, ""]
 
 
+def _agents_work(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
+    """Per task its pull request, runs and cost; the spec's total and share merged. None
+    until an agent ran (bot/agents/outcomes.py counts them as the report does)."""
+    worked = [t for t in tickets if t.spec_task is not None and t.tasks]
+    if not worked:
+        return []
+    lines = [
+        "### Agents' work",
+        "",
+        "| task | pull request | runs | cost |",
+        "| --- | --- | --- | --- |",
+    ]
+    for ticket in worked[:MAX_LISTED]:
+        assert ticket.spec_task is not None
+        cost = ticket_cost(ticket)
+        pull = f"#{cost.pull_request} {cost.pull_request_outcome}" if cost.pull_request else "none"
+        lines.append(
+            f"| #{ticket.issue_number} {ticket.spec_task.key} | {pull} | {cost.runs} "
+            f"| ${cost.cost_usd:.2f} |"
+        )
+    return [*lines, "", _spent(spec, tickets), ""]
+
+
+def _spent(spec: Spec, tickets: Sequence[Ticket]) -> str:
+    """The spec's total: cost, runs, tokens, pull requests merged, and its budget if any."""
+    total = spec_cost(list(tickets))
+    said = f"**Spent:** ${total.cost_usd:.2f} on {total.runs} runs ({total.tokens:,} tokens)"
+    if total.merged_share is not None:
+        said += (
+            f"; {total.tasks_merged} of {total.tasks_with_pull_request} pull requests merged "
+            f"({total.merged_share:.0%})"
+        )
+    caps = spec_caps(spec)
+    if caps:
+        limits = [f"${caps['usd']:.2f}" if "usd" in caps else "", _tokens(caps.get("tokens"))]
+        said += f". Budget: {' and '.join(c for c in limits if c)}"
+    return f"{said}."
+
+
+def _tokens(cap: float | None) -> str:
+    return f"{int(cap):,} tokens" if cap is not None else ""
+
+
 # -- comments -------------------------------------------------------------------------
 
 
@@ -380,10 +426,13 @@ def removed_task_comment(task: SpecTask) -> str:
 
 def completion_comment(spec: Spec, tickets: Sequence[Ticket]) -> str:
     done = sum(1 for t in tickets if t.state_reason == "completed")
-    return (
+    said = (
         f"Every issue of this spec has closed ({done} completed, {len(tickets) - done} not "
         f"planned or removed), so the spec `{spec.key}` is complete."
     )
+    if any(t.tasks for t in tickets):
+        said += f" Agents' work on it: {_spent(spec, tickets)[len('**Spent:** ') :]}"
+    return said
 
 
 def ticked_comment(spec: Spec) -> str:
