@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,8 +31,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Spent:
+    """What ended runs used, and about what the runs going will: each as much as the
+    average run so far (with several workers, a run starting while others run counts
+    them before their cost is known)."""
+
     usd: float
     tokens: int
+    going: int = 0  # runs going whose usage is not recorded yet
+    going_usd: float = 0.0
+    going_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,23 +65,37 @@ def _every_spec(budget: dict[str, float]) -> dict[str, float]:
 
 
 def spent_on_spec(session: Session, spec_id: int) -> Spent:
-    return _spent(session, Task.ticket_id.in_(select(Ticket.id).where(Ticket.spec_id == spec_id)))
+    of_spec = Task.ticket_id.in_(select(Ticket.id).where(Ticket.spec_id == spec_id))
+    return _spent(session, of_spec, of_spec)
 
 
 def spent_by_profile_today(session: Session, profile: str) -> Spent:
     midnight = datetime.combine(datetime.now(UTC).date(), time(), UTC)
-    return _spent(session, (Task.agent == profile) & (Task.finished_at >= midnight))
+    ended = func.coalesce(Task.agent_ended_at, Task.finished_at)
+    return _spent(session, (Task.agent == profile) & (ended >= midnight), Task.agent == profile)
 
 
-def _spent(session: Session, where: object) -> Spent:
-    usd, tokens = session.execute(
+def _spent(session: Session, counted: Any, going_of: Any) -> Spent:
+    usd, tokens, runs = session.execute(
         select(
             func.coalesce(func.sum(Task.cost_usd), 0.0),
             func.coalesce(func.sum(Task.input_tokens), 0)
             + func.coalesce(func.sum(Task.output_tokens), 0),
-        ).where(where)  # type: ignore[arg-type]
+            func.count().filter(Task.cost_usd.is_not(None) | Task.input_tokens.is_not(None)),
+        ).where(counted)
     ).one()
-    return Spent(round(float(usd), 6), int(tokens))
+    going = session.scalar(
+        select(func.count()).where(
+            going_of,
+            Task.status == TaskStatus.RUNNING,
+            Task.agent_ended_at.is_(None),
+            Task.dispatched_at.is_(None),  # an agent GitHub runs costs nothing we count
+        )
+    )
+    usd, tokens = float(usd), int(tokens)
+    if not going or not runs:
+        return Spent(round(usd, 6), tokens, going or 0)
+    return Spent(round(usd, 6), tokens, going, usd / runs * going, tokens * going // runs)
 
 
 def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
@@ -96,10 +118,14 @@ def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
 
 def _over(caps: dict[str, float], spent: Spent) -> tuple[str, str] | None:
     """(what was spent of what cap, the unit) for the first cap reached, or None."""
-    if "usd" in caps and spent.usd >= caps["usd"]:
-        return f"${spent.usd:.2f} of ${caps['usd']:.2f}", "usd"
-    if "tokens" in caps and spent.tokens >= caps["tokens"]:
-        return f"{spent.tokens:,} of {int(caps['tokens']):,} tokens", "tokens"
+    going = f" and {spent.going} run(s) going" if spent.going else ""
+    if "usd" in caps and spent.usd + spent.going_usd >= caps["usd"]:
+        about = f" (about ${spent.usd + spent.going_usd:.2f}{going})" if spent.going_usd else ""
+        return f"${spent.usd:.2f}{about} of ${caps['usd']:.2f}", "usd"
+    if "tokens" in caps and spent.tokens + spent.going_tokens >= caps["tokens"]:
+        total = spent.tokens + spent.going_tokens
+        about = f" (about {total:,}{going})" if spent.going_tokens else ""
+        return f"{spent.tokens:,}{about} of {int(caps['tokens']):,} tokens", "tokens"
     return None
 
 

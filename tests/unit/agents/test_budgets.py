@@ -223,3 +223,25 @@ def test_a_budget_that_does_not_fit_is_reported(text: bytes) -> None:
 
     assert error is not None and "budget" in error
     assert config.budget == {}
+
+
+@responses.activate
+def test_with_several_workers_a_run_going_counts_as_an_average_run(
+    session: Session, settings: Settings, held_jobs: list[HeldJob]
+) -> None:
+    spec = a_spec(session, {"usd": 2})
+    a_run(session, spec, 1, cost_usd=1.0, finished_at=datetime.now(UTC))
+    going = a_run(session, spec, 2)
+    going.status = TaskStatus.RUNNING
+    session.commit()
+    responses.post(COMMENTS, json={"id": 1}, status=201)
+
+    waiting = a_run(session, spec, 3)
+    assert held_by_budget(session, settings, waiting.id)
+    assert (
+        waiting.budget_hold == "the spec `rocket`: $1.00 (about $2.00 and 1 run(s) going) of $2.00"
+    )
+
+    going.status, going.cost_usd = TaskStatus.SUCCEEDED, 0.5  # cheaper than the average
+    session.commit()
+    assert release_budget_holds(settings) == 1
