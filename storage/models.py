@@ -199,6 +199,8 @@ class Spec(Base):
     # What `/budget <spec> +N` added to the spec's caps (bot/agents/budgets.py).
     budget_extra_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     budget_extra_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Paused from its tracking issue (bot/steer/dashboard.py): no new agent run starts.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     repository: Mapped[Repository] = relationship(back_populates="specs")
     versions: Mapped[list[SpecVersion]] = relationship(
@@ -432,7 +434,8 @@ class Task(Base):
     turns: Mapped[int | None] = mapped_column(Integer)
     pull_request_outcome: Mapped[str | None] = mapped_column(String(16))  # open|merged|closed
     merged_at: Mapped[datetime | None]
-    # Queued, and not started because of this budget cap (bot/agents/budgets.py).
+    # Queued, and not started because of this budget cap, or its spec paused
+    # (bot/agents/budgets.py).
     budget_hold: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")

@@ -42,6 +42,9 @@ class Spent:
     going_tokens: int = 0
 
 
+PAUSED = "its spec is paused"
+
+
 @dataclass(frozen=True)
 class Hold:
     cap: str  # which cap, in a few words (kept on the task)
@@ -99,8 +102,10 @@ def _spent(session: Session, counted: Any, going_of: Any) -> Spent:
 
 
 def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
-    """The cap the task's next run would start past, or None."""
+    """The cap the task's next run would start past (or its spec's pause), or None."""
     spec = task.ticket.spec
+    if spec is not None and spec.paused:
+        return Hold(PAUSED, "")  # the tracking issue says so; no comment on each task
     if spec is not None:
         over = _over(spec_caps(spec), spent_on_spec(session, spec.id))
         if over:
@@ -168,8 +173,8 @@ def held_by_budget(session: Session, settings: Settings, task_id: int) -> bool:
     installation = repository.installation.github_id if repository.installation else None
     full_name, issue = repository.full_name, ticket.issue_number
     session.commit()
-    log.info("task %s waits for a budget: %s", task_id, hold.cap)
-    if not told:
+    log.info("task %s waits: %s", task_id, hold.cap)
+    if not told and hold.said:
         gateway = RepositoryGateway(github_client(settings, installation), full_name)
         gateway.comment_on_issue(issue, hold.said)
     return True

@@ -57,6 +57,8 @@ def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
         return f"it is blocked: {ticket.blocked_reason}"
     if ticket.approval is Approval.PENDING:
         return "it waits for `/approve`"
+    if ticket.spec is not None and ticket.spec.paused:
+        return "its spec is paused (its tracking issue's box resumes it)"
     unrecorded = _dependencies_without_issue(ticket)
     if unrecorded:
         return f"the issues of {', '.join(unrecorded)}, which it depends on, are not created yet"

@@ -8,6 +8,7 @@ it. A ticket a person closed as not planned → a pull request removing its task
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ from bot.github import RepositoryGateway
 from bot.github.columns import settle_card
 from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import find_repository
+from bot.steer.dashboard import act_on_edit, spec_tracked_by
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
 from bot.sync.proposals import propose_removal
 from storage.models import IssueState, Ticket, TicketPhase
@@ -107,3 +109,33 @@ def _ticket(event: Event) -> Ticket | None:
     return event.session.scalars(
         select(Ticket).where(Ticket.repository_id == repository.id, Ticket.issue_number == number)
     ).first()
+
+
+def _not_a_persons_body_edit(payload: dict[str, Any]) -> bool:
+    body_changed = "body" in (payload.get("changes") or {})
+    return not body_changed or (payload.get("sender") or {}).get("type") == "Bot"
+
+
+@router.register("issues", "edited", unless=_not_a_persons_body_edit)
+def on_tracking_issue_edited(event: Event) -> None:
+    """A person ticked boxes on a spec's tracking issue: approve, retry, pause, resume
+    (bot/steer/dashboard.py). Specbridge's own rewrites (a bot's edits) are not a person's."""
+    payload = event.payload
+    if _not_a_persons_body_edit(payload):
+        return
+    repository = find_repository(event.session, event.repository_full_name or "")
+    if repository is None:
+        return
+    spec = spec_tracked_by(event.session, repository.id, payload["issue"]["number"])
+    if spec is None:
+        return
+    act_on_edit(
+        event.session,
+        event.settings,
+        event.repository_gateway(),
+        event.board_gateway(),
+        spec,
+        event.sender,
+        payload["changes"]["body"].get("from") or "",
+        payload["issue"].get("body") or "",
+    )

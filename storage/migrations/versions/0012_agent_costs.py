@@ -2,7 +2,8 @@
 
 A run records its preset, model, wall time, exit reason, tokens, cache reads and cost;
 its pull request's outcome (open, merged, closed) and when it merged. A run held back by
-a budget says which cap holds it; a spec keeps what `/budget` added to its caps.
+a budget (or its spec paused) says which; a spec keeps what `/budget` added to its caps,
+and whether it is paused from its tracking issue.
 
 Revision ID: 0012
 Revises: 0010
@@ -41,10 +42,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("budget_extra_tokens", sa.BigInteger(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("paused", sa.Boolean(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("specs", schema=None) as batch_op:
+        batch_op.drop_column("paused")
         batch_op.drop_column("budget_extra_tokens")
         batch_op.drop_column("budget_extra_usd")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
