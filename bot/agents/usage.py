@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.agents.presets import _json_lines, _last_json_object
+from bot.agents.presets import json_lines, last_json_object
 
 # The usage file a `command:` profile may write: its name at the top of the clone (the
 # one folder of the run's the bot sees after it; never committed).
@@ -82,7 +82,7 @@ def usage_of(preset: str | None, output: str) -> Usage:
 
 
 def _claude_code(output: str) -> Usage:
-    result = _last_json_object(output)
+    result = last_json_object(output)
     if result is None or result.get("type") != "result":
         return Usage()
     usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
@@ -100,7 +100,7 @@ def _claude_code(output: str) -> Usage:
 def _codex(output: str) -> Usage:
     turns = [
         event["usage"]
-        for event in _json_lines(output)
+        for event in json_lines(output)
         if event.get("type") == "turn.completed" and isinstance(event.get("usage"), dict)
     ]
     if not turns:
@@ -114,7 +114,7 @@ def _codex(output: str) -> Usage:
 
 
 def _gemini(output: str) -> Usage:
-    found = _last_json_object(output)
+    found = last_json_object(output)
     stats = found.get("stats") if found else None
     models = stats.get("models") if isinstance(stats, dict) else None
     if not isinstance(models, dict) or not models:
