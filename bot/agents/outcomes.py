@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from bot.agents.costs import CLOSED, MERGED
@@ -75,9 +75,16 @@ def outcomes(
     session: Session, since: datetime | None = None, repo: str | None = None
 ) -> list[Outcome]:
     """Per profile and model, the ended runs queued since `since` (of one repository)."""
+    # Columns, not Task rows: the status page asks for this every few seconds.
+    first = (
+        select(Task.ticket_id, func.min(Task.queued_at).label("ready"))
+        .group_by(Task.ticket_id)
+        .subquery()
+    )
     query = (
-        select(Task, Ticket.repository_id, Ticket.id)
+        select(*_COLUMNS, first.c.ready)
         .join(Ticket, Task.ticket_id == Ticket.id)
+        .join(first, first.c.ticket_id == Task.ticket_id)
         .where(Task.status.in_(ENDED))
         .order_by(Task.id)
     )
@@ -87,26 +94,33 @@ def outcomes(
         query = query.join(Repository, Ticket.repository_id == Repository.id).where(
             Repository.full_name == repo
         )
-    ready = _ready_times(session)
     groups: dict[tuple[str, str], Outcome] = {}
-    for task, _, ticket_id in session.execute(query):
-        key = (task.agent, task.model or "")
-        outcome = groups.setdefault(key, Outcome(*key))
-        _add(outcome, task, ticket_id, ready.get(ticket_id))
+    for run in session.execute(query):
+        key = (run.agent, run.model or "")
+        _add(groups.setdefault(key, Outcome(*key)), run)
     for outcome in groups.values():
         _finish(outcome)
     return sorted(groups.values(), key=lambda o: (o.profile, o.model))
 
 
-def _ready_times(session: Session) -> dict[int, datetime]:
-    """When each ticket was first ready: its first run queued."""
-    rows = session.execute(
-        select(Task.ticket_id, func.min(Task.queued_at)).group_by(Task.ticket_id)
-    )
-    return {ticket: at for ticket, at in rows if at is not None}
+_COLUMNS = (
+    Task.agent,
+    Task.model,
+    Task.status,
+    Task.ticket_id,
+    Task.input_tokens,
+    Task.output_tokens,
+    Task.cache_read_tokens,
+    Task.cost_usd,
+    Task.pull_request_number,
+    Task.pull_request_outcome,
+    Task.revision,
+    Task.merged_at,
+)
 
 
-def _add(outcome: Outcome, task: Task, ticket_id: int, ready: datetime | None) -> None:
+def _add(outcome: Outcome, task: Row[Any]) -> None:
+    """One run (its columns, and `ready`: when its ticket's first run was queued)."""
     outcome.runs += 1
     outcome.succeeded += task.status is TaskStatus.SUCCEEDED
     outcome.input_tokens += task.input_tokens or 0
@@ -115,11 +129,12 @@ def _add(outcome: Outcome, task: Task, ticket_id: int, ready: datetime | None) -
     outcome.cost_usd += task.cost_usd or 0.0
     if task.pull_request_number is None:
         return
-    pull = (ticket_id, task.pull_request_number)
+    pull = (task.ticket_id, task.pull_request_number)
     outcome._pulls[pull] = task.pull_request_outcome or "open"
     outcome._revisions[pull] = max(outcome._revisions.get(pull, 0), task.revision)
-    if task.pull_request_outcome == MERGED and task.merged_at and ready and task.revision == 0:
-        outcome._to_merge.append((_aware(task.merged_at) - _aware(ready)).total_seconds() / 3600)
+    if task.pull_request_outcome == MERGED and task.merged_at and task.revision == 0:
+        hours = (_aware(task.merged_at) - _aware(task.ready)).total_seconds() / 3600
+        outcome._to_merge.append(hours)
 
 
 def _finish(outcome: Outcome) -> None:
