@@ -8,14 +8,16 @@ Where each CLI says it (the pinned versions of fakehub/agent_cli_packages.json):
   `cache_creation_input_tokens`) and `modelUsage` keyed by model; `stream-json` ends
   with the same object, its last line.
 - Codex, `exec --json`: a `turn.completed` event per turn with `usage`
-  (`input_tokens`, `cached_input_tokens`, `output_tokens`); no cost.
-- Gemini CLI, `--output-format json`: `stats.models.<model>.tokens` (`prompt`,
-  `candidates`, `thoughts`, `cached`); no cost.
+  (`input_tokens`, of which `cached_input_tokens`, and `output_tokens`); no cost.
+- Gemini CLI, `--output-format json`: `stats.models.<model>.tokens` (`input`: the
+  prompt's tokens not cached, `prompt`, `cached`, `candidates`, `thoughts`); no cost.
 - aider: a line per message, `Tokens: 2.7k sent, 1.2k cache hit, 27 received.
   Cost: $0.0085 message, $0.0085 session.`
 
-Everything here is the agent's text: hostile. Numbers are checked for type and range;
-what does not fit is left out, never guessed.
+Tokens in are those not read from the model's cache (Claude Code's own sense of
+`input_tokens`); cache reads are counted apart. Everything here is the agent's text:
+hostile. Numbers are checked for type and range; what does not fit is left out, never
+guessed.
 """
 
 from __future__ import annotations
@@ -105,10 +107,11 @@ def _codex(output: str) -> Usage:
     ]
     if not turns:
         return Usage()
+    sent, cached = _sum(turns, "input_tokens"), _sum(turns, "cached_input_tokens")
     return Usage(
-        input_tokens=_sum(turns, "input_tokens"),
+        input_tokens=None if sent is None else max(0, sent - (cached or 0)),
         output_tokens=_sum(turns, "output_tokens"),
-        cache_read_tokens=_sum(turns, "cached_input_tokens"),
+        cache_read_tokens=cached,
         turns=len(turns),
     )
 
@@ -121,8 +124,10 @@ def _gemini(output: str) -> Usage:
         return Usage()
     tokens = [m["tokens"] for m in models.values() if isinstance(m, dict) and _is_map(m, "tokens")]
     outputs = [_sum(tokens, "candidates"), _sum(tokens, "thoughts")]
+    prompt, cached = _sum(tokens, "prompt"), _sum(tokens, "cached")
+    uncached = None if prompt is None else max(0, prompt - (cached or 0))
     return Usage(
-        input_tokens=_sum(tokens, "prompt"),
+        input_tokens=_sum(tokens, "input") if uncached is None else uncached,
         output_tokens=None if outputs == [None, None] else sum(o or 0 for o in outputs),
         cache_read_tokens=_sum(tokens, "cached"),
         model=_model(next(iter(models))) if len(models) == 1 else None,

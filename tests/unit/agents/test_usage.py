@@ -51,11 +51,22 @@ def test_gemini_stats_give_prompt_candidates_and_cached_tokens():
     usage = usage_of("gemini", fixture("gemini.json"))
 
     assert usage == Usage(
-        input_tokens=24939,
-        output_tokens=20 + 154,  # its answer and its thoughts are both billed as output
-        cache_read_tokens=21263,
+        input_tokens=5120 - 4096,  # the prompt's tokens not read from the cache
+        output_tokens=7 + 30,  # its answer and its thoughts are both billed as output
+        cache_read_tokens=4096,
         model="gemini-2.5-pro",
     )
+
+
+def test_codex_cached_tokens_are_counted_apart_from_those_sent():
+    event = {
+        "type": "turn.completed",
+        "usage": {"input_tokens": 900, "cached_input_tokens": 600, "output_tokens": 5},
+    }
+
+    usage = usage_of("codex", json.dumps(event))
+
+    assert (usage.input_tokens, usage.cache_read_tokens) == (300, 600)
 
 
 def test_aider_printed_tokens_and_session_cost():
