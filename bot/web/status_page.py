@@ -378,7 +378,7 @@ def _tasks(
                 task.status.value,
                 task.attempts,
                 task.started_at,
-                (task.error or "").splitlines()[0][:200] if task.error else "",
+                _said(task),
                 queued_at=task.queued_at,
                 issue_url=links.issue(full_name, ticket.issue_number),
                 pull_request=pull,
@@ -386,6 +386,13 @@ def _tasks(
             )
         )
     return rows
+
+
+def _said(task: Task) -> str:
+    """A task's error, or why a queued one waits (a budget, its spec paused)."""
+    if task.budget_hold and task.status is TaskStatus.QUEUED:
+        return f"waits: {task.budget_hold}"[:200]
+    return (task.error or "").splitlines()[0][:200] if task.error else ""
 
 
 def _budget(settings: Settings) -> list[BudgetRow] | None:

@@ -130,6 +130,8 @@ def test_a_budget_holds_the_third_run_until_a_maintainer_raises_it_and_totals_ag
     assert "`/budget rocket +N`" in waits
     assert stack.board(REPO)[issue] == "Backlog"  # it waits in its column
 
+    page = requests.get(f"{stack.bot}/", auth=("ops", TOKEN), timeout=30).text
+    assert f'data-task="{held.id}"' in page and "waits: the spec `rocket`: $2.50" in page
     _say(stack, issue, "writer", "/budget rocket +5")
     assert _runs(stack)[-1].budget_hold is not None
     assert "needs admin access" in stack.comments(REPO, issue)[-1]["body"]

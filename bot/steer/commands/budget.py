@@ -13,7 +13,9 @@ from bot.steer.permissions import permission_to_steer
 
 # Who may spend more: a maintainer of the repository.
 MAY_RAISE = {"admin"}
-_ARGS = re.compile(r"^(?P<spec>[^\s+]+)\s+\+(?P<amount>\d+(?:\.\d+)?)(?:\s+(?P<unit>usd|tokens))?$")
+_ARGS = re.compile(
+    r"^(?P<spec>[^\s+]+)\s+\+\$?(?P<amount>\d+(?:\.\d+)?)(?:\s+(?P<unit>usd|tokens))?$"
+)
 MAX_RAISE = 1_000_000_000
 
 

@@ -172,7 +172,7 @@ def test_budget_by_a_maintainer_raises_the_cap_and_the_task_goes_on(
     assert held_by_budget(session, settings, waiting.id)
     permission("mona", "admin")
 
-    said = raise_budget(command_context(session, settings, spec, "mona"), "rocket +3")
+    said = raise_budget(command_context(session, settings, spec, "mona"), "rocket +$3")
 
     assert said == (
         "Added $3.00 to the budget of the spec `rocket`: its cap is now $5.00 (spent: $2.00). "
