@@ -162,7 +162,49 @@ def test_a_budget_holds_the_third_run_until_a_maintainer_raises_it_and_totals_ag
     page = requests.get(f"{stack.bot}/", auth=("ops", TOKEN), timeout=30).text
     row_html = page.split('data-profile="metered"')[1].split("</tr>")[0]
     assert 'data-value="3.75">3.75</td>' in row_html
-    tracking = stack.issue_titled(REPO, "Spec: Rocket")["body"]
-    assert "**Spent:** $3.75 on 3 runs (3,750 tokens)" in tracking
-    assert "Budget: $3.75" in tracking  # 2.50, and 1.25 more
+    wait_until(  # written a few seconds after the last run's end; 2.50, and 1.25 more
+        lambda: (
+            "**Spent:** $3.75 on 3 runs (3,750 tokens); 0 of 3 pull requests merged "
+            "(0%). Budget: $3.75." in stack.issue_titled(REPO, "Spec: Rocket")["body"]
+        ),
+        30,
+        "the tracking issue to show the spec's cost and budget",
+    )
     assert stack.mismatches() == []
+
+
+def test_settings_pushed_with_a_higher_cap_let_the_waiting_task_run(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(PROFILES)
+    # One run at a time (the embedded queue): two runs starting together, before either
+    # recorded its usage, would both start under a cap that allows one.
+    stack = start_stack(embedded=True, SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces))
+    config = "project: {owner: acme, number: 1}\nbudget: {tokens: 1000}\n"
+    stack.create_repo({"README.md": "rocket\n", ".github/specbridge.yml": config})
+    two_tasks = SPEC.split("  - {id: T-3")[0]
+    stack.commit(REPO, {"specs/rocket.yaml": two_tasks})
+    stack.settle(timeout=180)
+    runs = _runs(stack)
+    assert sorted(t.status for t in runs) == [TaskStatus.QUEUED, TaskStatus.SUCCEEDED], [
+        (t.status, t.budget_hold, t.error) for t in runs
+    ]
+    [held] = [t for t in runs if t.status is TaskStatus.QUEUED]
+    [waits] = [c["body"] for c in stack.comments(REPO, _issue_of(stack, held.id))]
+    assert "has spent 1,250 of 1,000 tokens" in waits
+    assert "`/budget rocket +N tokens`" in waits
+
+    raised = config.replace("tokens: 1000", "tokens: 5000")
+    stack.commit(REPO, {".github/specbridge.yml": raised}, message="More tokens for agents")
+    stack.settle(timeout=180)
+
+    assert [t.status for t in _runs(stack)] == [TaskStatus.SUCCEEDED] * 2
+    wait_until(  # written a few seconds after the run's end
+        lambda: (
+            "on 2 runs (2,500 tokens); 0 of 2 pull requests merged (0%). Budget: 5,000 "
+            "tokens." in stack.issue_titled(REPO, "Spec: Rocket")["body"]
+        ),
+        30,
+        "the tracking issue to show the spec's cost and budget",
+    )
