@@ -13,6 +13,7 @@ edited (bot/agents/budget_release.py looks again).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents.profiles import load_profiles
 from bot.github import RepositoryGateway, github_client
+from bot.locks import exclusive
 from bot.repo_config import CONFIG_PATH, RepoConfig
 from bot.settings import Settings, SettingsError
 from storage.models import Spec, Task, TaskStatus, Ticket
@@ -40,9 +42,15 @@ class Spent:
     going: int = 0  # runs going whose usage is not recorded yet
     going_usd: float = 0.0
     going_tokens: int = 0
+    # No run has recorded its usage yet: what a run costs is not known.
+    unknown: bool = False
 
 
 PAUSED = "its spec is paused"
+# Under a cap, while the first run goes and what a run costs is not known yet, a second
+# one waits for it (runs started together would each start, whatever the cap).
+FIRST_RUN = "a first run is going: what a run costs is not known yet"
+SILENT = (PAUSED, FIRST_RUN)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def _spent(session: Session, counted: Any, going_of: Any) -> Spent:
             func.coalesce(func.sum(Task.cost_usd), 0.0),
             func.coalesce(func.sum(Task.input_tokens), 0)
             + func.coalesce(func.sum(Task.output_tokens), 0),
-            func.count().filter(Task.cost_usd.is_not(None) | Task.input_tokens.is_not(None)),
+            func.count().filter(Task.agent_ended_at.is_not(None)),  # runs whose agent ended
         ).where(counted)
     ).one()
     going = session.scalar(
@@ -97,7 +105,7 @@ def _spent(session: Session, counted: Any, going_of: Any) -> Spent:
     )
     usd, tokens = float(usd), int(tokens)
     if not going or not runs:
-        return Spent(round(usd, 6), tokens, going or 0)
+        return Spent(round(usd, 6), tokens, going or 0, unknown=not runs)
     return Spent(round(usd, 6), tokens, going, usd / runs * going, tokens * going // runs)
 
 
@@ -107,7 +115,10 @@ def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
     if spec is not None and spec.paused:
         return Hold(PAUSED, "")  # the tracking issue says so; no comment on each task
     if spec is not None:
-        over = _over(spec_caps(spec), spent_on_spec(session, spec.id))
+        caps, spent = spec_caps(spec), spent_on_spec(session, spec.id)
+        if caps and spent.going and spent.unknown:
+            return Hold(FIRST_RUN, "")  # for seconds: the chore looks again when it ends
+        over = _over(caps, spent)
         if over:
             return _spec_hold(spec, *over)
     try:
@@ -115,7 +126,10 @@ def hold_of(session: Session, settings: Settings, task: Task) -> Hold | None:
     except SettingsError:
         return None  # the run itself says what is wrong with the file
     if profile is not None and profile.budget:
-        over = _over(profile.budget, spent_by_profile_today(session, task.agent))
+        spent = spent_by_profile_today(session, task.agent)
+        if spent.going and spent.unknown:
+            return Hold(FIRST_RUN, "")
+        over = _over(profile.budget, spent)
         if over:
             return _profile_hold(task.agent, *over)
     return None
@@ -154,27 +168,66 @@ def _profile_hold(profile: str, used: str, _unit: str) -> Hold:
     )
 
 
+# Held while a run checks its budgets and claims its task: of two workers starting runs
+# at once, the second sees the first's run going.
+STARTS_LOCK = "agent-run-starts"
+
+
+def claim_within_budget(
+    session: Session, settings: Settings, task_id: int, claim: Callable[[Session, int], bool]
+) -> bool:
+    """Claim the queued task (`claim`) unless a budget holds it: then it stays queued, held,
+    and its issue is told once. False when it is held, or `claim` did not take it."""
+    with exclusive(settings, STARTS_LOCK):
+        notice = _hold(session, settings, task_id)
+        if notice is None:
+            return claim(session, task_id)
+    if notice.said:
+        notice.tell(settings)
+    return False
+
+
 def held_by_budget(session: Session, settings: Settings, task_id: int) -> bool:
-    """Whether the queued task must not start for a budget: then it stays queued, held,
-    and its issue is told once. Called by the run before it claims the task."""
+    """Whether the queued task must not start for a budget (held, and told once)."""
+    notice = _hold(session, settings, task_id)
+    if notice is not None and notice.said:
+        notice.tell(settings)
+    return notice is not None
+
+
+@dataclass(frozen=True)
+class _Notice:
+    """A task held: what to say on its issue (nothing when said before, or silent)."""
+
+    said: str
+    installation: int | None
+    full_name: str
+    issue: int
+
+    def tell(self, settings: Settings) -> None:
+        gateway = RepositoryGateway(github_client(settings, self.installation), self.full_name)
+        gateway.comment_on_issue(self.issue, self.said)
+
+
+def _hold(session: Session, settings: Settings, task_id: int) -> _Notice | None:
+    """Record the hold of a queued task past a cap (or clear one that no longer holds);
+    None when it may start."""
     task = session.get(Task, task_id)
     if task is None or task.status is not TaskStatus.QUEUED:
-        return False
+        return None
     hold = hold_of(session, settings, task)
     if hold is None:
         if task.budget_hold is not None:
             task.budget_hold = None
             session.commit()
-        return False
-    told = task.budget_hold is not None
+        return None
+    told = task.budget_hold is not None and task.budget_hold not in SILENT
     task.budget_hold = hold.cap
-    ticket = task.ticket
-    repository = ticket.repository
+    repository = task.ticket.repository
     installation = repository.installation.github_id if repository.installation else None
-    full_name, issue = repository.full_name, ticket.issue_number
+    notice = _Notice(
+        "" if told else hold.said, installation, repository.full_name, task.ticket.issue_number
+    )
     session.commit()
     log.info("task %s waits: %s", task_id, hold.cap)
-    if not told and hold.said:
-        gateway = RepositoryGateway(github_client(settings, installation), full_name)
-        gateway.comment_on_issue(issue, hold.said)
-    return True
+    return notice

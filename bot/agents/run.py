@@ -29,7 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
-from bot.agents.budgets import held_by_budget
+from bot.agents.budgets import claim_within_budget
 from bot.agents.costs import COMPLETED, kind_of, record_end, record_usage, run_usage, usage_file
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.exit_reasons import exit_reason
@@ -78,10 +78,8 @@ class AgentFailed(Exception):
 def run_task(task_id: int) -> None:
     settings = get_settings()
     with log_context(task=task_id), session_scope(settings.database_url) as session:
-        if held_by_budget(session, settings, task_id):
-            return  # it waits, queued, until its cap is raised (bot/agents/budgets.py)
-        if not _claim(session, task_id):
-            return  # cancelled, or already taken by another worker
+        if not claim_within_budget(session, settings, task_id, _claim):
+            return  # held by a budget (bot/agents/budgets.py), cancelled, or taken already
         task = session.get_one(Task, task_id)
         if failed_to_authenticate(session, settings, task, MAX_ATTEMPTS):
             return

@@ -62,6 +62,8 @@ def a_spec(session: Session, budget: dict | None) -> Spec:  # type: ignore[type-
 def a_run(session: Session, spec: Spec, issue: int, **done: object) -> Task:
     ticket = Ticket(repository=spec.repository, spec=spec, issue_number=issue)
     status = TaskStatus.SUCCEEDED if done else TaskStatus.QUEUED
+    if done:  # its agent ended when the run did
+        done.setdefault("agent_ended_at", done.get("finished_at") or datetime.now(UTC))
     task = Task(ticket=ticket, agent="house", status=status, **done)
     session.add_all([ticket, task])
     session.commit()
@@ -245,3 +247,27 @@ def test_with_several_workers_a_run_going_counts_as_an_average_run(
     going.status, going.cost_usd = TaskStatus.SUCCEEDED, 0.5  # cheaper than the average
     session.commit()
     assert release_budget_holds(settings) == 1
+
+
+@responses.activate
+def test_runs_starting_together_under_a_cap_wait_for_the_first_to_say_what_it_costs(
+    session: Session, settings: Settings, held_jobs: list[HeldJob]
+) -> None:
+    spec = a_spec(session, {"usd": 2})
+    first = a_run(session, spec, 1)
+    first.status = TaskStatus.RUNNING
+    session.commit()
+    comment = responses.post(COMMENTS, json={"id": 1}, status=201)
+
+    second = a_run(session, spec, 2)
+    assert held_by_budget(session, settings, second.id)  # silently, for seconds
+    assert comment.call_count == 0
+
+    first.status, first.cost_usd, first.agent_ended_at = (
+        TaskStatus.SUCCEEDED,
+        1.5,
+        datetime.now(UTC),
+    )
+    session.commit()
+    assert release_budget_holds(settings) == 1
+    assert not held_by_budget(session, settings, second.id)  # $1.50 of $2.00: it starts
