@@ -66,6 +66,8 @@ def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
         return f"it is blocked: {ticket.blocked_reason}"
     if ticket.approval is Approval.PENDING:
         return "it waits for `/approve`"
+    if ticket.spec is not None and ticket.spec.paused:
+        return "its spec is paused (its tracking issue's box resumes it)"
     unrecorded = _dependencies_without_issue(ticket)
     if unrecorded:
         return f"the issues of {', '.join(unrecorded)}, which it depends on, are not created yet"
@@ -165,6 +167,7 @@ def stranded(session: Session, settings: Settings, ticket: Ticket | None = None)
         Task.status == TaskStatus.QUEUED,
         Task.dispatched_at.is_(None),
         Task.queued_at <= cutoff,
+        Task.budget_hold.is_(None),  # waits for a budget: released by bot/agents/budgets.py
     )
     if ticket is not None:
         query = query.where(Task.ticket_id == ticket.id)

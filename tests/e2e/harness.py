@@ -344,6 +344,7 @@ class Stack:
                 select(func.count()).where(
                     Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING]),
                     Task.dispatched_at.is_(None),
+                    Task.budget_hold.is_(None),  # held by a budget: it waits for people
                 )
             )
             paused = session.scalar(select(func.count()).where(Spec.resume_at.is_not(None)))
