@@ -4,16 +4,16 @@ day (UTC, across repositories; `budget:` in the profiles file).
 
 The counter is the database: what every run recorded (bot/agents/costs.py), summed when
 the next run would start, so every worker sees the same total. A run in progress is
-never stopped; its cost counts when it ends. A task held back stays queued in its column
-with `budget_hold` saying which cap, and one comment on its issue; it goes on when the
-cap no longer holds: settings pushed, `/budget`, a new day, or the profiles file
-edited (bot/agents/budget_release.py looks again).
+never stopped; its cost counts when it ends. The budget is a condition of the fleet's
+admission pass (bot/agents/fleet.py): a run the pass would start past a cap stays
+`waiting`, with `budget_hold` saying which cap and one comment on its issue, and takes no
+slot; every pass looks again, so it goes on when the cap no longer holds: settings
+pushed, `/budget`, a run's end, a new day, or the profiles file edited.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from bot.agents.profiles import load_profiles
 from bot.github import RepositoryGateway, github_client
-from bot.locks import exclusive
 from bot.repo_config import CONFIG_PATH, RepoConfig
 from bot.settings import Settings, SettingsError
 from storage.models import Spec, Task, TaskStatus, Ticket
@@ -98,7 +97,8 @@ def _spent(session: Session, counted: Any, going_of: Any) -> Spent:
     going = session.scalar(
         select(func.count()).where(
             going_of,
-            Task.status == TaskStatus.RUNNING,
+            # admitted by the fleet (queued) or running: a slot taken, its cost to come
+            Task.status.in_((TaskStatus.QUEUED, TaskStatus.RUNNING)),
             Task.agent_ended_at.is_(None),
             Task.dispatched_at.is_(None),  # an agent GitHub runs costs nothing we count
         )
@@ -168,36 +168,24 @@ def _profile_hold(profile: str, used: str, _unit: str) -> Hold:
     )
 
 
-# Held while a run checks its budgets and claims its task: of two workers starting runs
-# at once, the second sees the first's run going.
-STARTS_LOCK = "agent-run-starts"
-
-
-def claim_within_budget(
-    session: Session, settings: Settings, task_id: int, claim: Callable[[Session, int], bool]
-) -> bool:
-    """Claim the queued task (`claim`) unless a budget holds it: then it stays queued, held,
-    and its issue is told once. False when it is held, or `claim` did not take it."""
-    with exclusive(settings, STARTS_LOCK):
-        notice = _hold(session, settings, task_id)
-        if notice is None:
-            return claim(session, task_id)
-    if notice.said:
-        notice.tell(settings)
-    return False
-
-
-def held_by_budget(session: Session, settings: Settings, task_id: int) -> bool:
-    """Whether the queued task must not start for a budget (held, and told once)."""
-    notice = _hold(session, settings, task_id)
-    if notice is not None and notice.said:
-        notice.tell(settings)
-    return notice is not None
+def hold_waiting(task: Task, hold: Hold) -> Notice | None:
+    """Record on the waiting task the cap that holds it (the admission pass,
+    bot/agents/fleet.py, calls this under the fleet's lock, and commits); what to say on its
+    issue, once (not again while it stays held, nor for a silent hold), to say after."""
+    told = task.budget_hold is not None and task.budget_hold not in SILENT
+    task.budget_hold = hold.cap
+    log.info("task %s waits: %s", task.id, hold.cap)
+    if told or not hold.said:
+        return None
+    repository = task.ticket.repository
+    installation = repository.installation.github_id if repository.installation else None
+    return Notice(hold.said, installation, repository.full_name, task.ticket.issue_number)
 
 
 @dataclass(frozen=True)
-class _Notice:
-    """A task held: what to say on its issue (nothing when said before, or silent)."""
+class Notice:
+    """A task held: what to say on its issue, after the pass has committed (never with a
+    transaction open, nor under the fleet's lock)."""
 
     said: str
     installation: int | None
@@ -207,27 +195,3 @@ class _Notice:
     def tell(self, settings: Settings) -> None:
         gateway = RepositoryGateway(github_client(settings, self.installation), self.full_name)
         gateway.comment_on_issue(self.issue, self.said)
-
-
-def _hold(session: Session, settings: Settings, task_id: int) -> _Notice | None:
-    """Record the hold of a queued task past a cap (or clear one that no longer holds);
-    None when it may start."""
-    task = session.get(Task, task_id)
-    if task is None or task.status is not TaskStatus.QUEUED:
-        return None
-    hold = hold_of(session, settings, task)
-    if hold is None:
-        if task.budget_hold is not None:
-            task.budget_hold = None
-            session.commit()
-        return None
-    told = task.budget_hold is not None and task.budget_hold not in SILENT
-    task.budget_hold = hold.cap
-    repository = task.ticket.repository
-    installation = repository.installation.github_id if repository.installation else None
-    notice = _Notice(
-        "" if told else hold.said, installation, repository.full_name, task.ticket.issue_number
-    )
-    session.commit()
-    log.info("task %s waits: %s", task_id, hold.cap)
-    return notice

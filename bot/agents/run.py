@@ -29,7 +29,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
-from bot.agents.budgets import claim_within_budget
 from bot.agents.costs import COMPLETED, kind_of, record_end, record_usage, run_usage, usage_file
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.exit_reasons import exit_reason
@@ -79,8 +78,8 @@ class AgentFailed(Exception):
 def run_task(task_id: int) -> None:
     settings = get_settings()
     with log_context(task=task_id), session_scope(settings.database_url) as session:
-        if not claim_within_budget(session, settings, task_id, _claim):
-            return  # held by a budget (bot/agents/budgets.py), cancelled, or taken already
+        if not _claim(session, task_id):
+            return  # cancelled, or already taken by another worker
         task = session.get_one(Task, task_id)
         if failed_to_authenticate(session, settings, task, MAX_ATTEMPTS):
             return

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from bot.agents.budget_release import release_budget_holds
 from bot.agents.hosted import expire_dispatched_tasks
 from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
 from bot.agents.scheduler import start_waiting_runs
@@ -91,8 +90,9 @@ CHORES: tuple[Chore, ...] = (
     requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,
-    start_waiting_runs,  # runs waiting for a slot, should a pass have been missed
-    release_budget_holds,  # tasks held by a budget whose cap no longer holds
+    # runs waiting for a slot, should a pass have been missed, or held by a budget
+    # whose cap no longer holds (a new day, the profiles file edited)
+    start_waiting_runs,
 )
 # Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
 # reach (minutes of retries) must not hold up the outbox's chores.

@@ -442,7 +442,7 @@ def _state_of(ticket: Ticket) -> str:
         return "failed"
     if ticket.approval is Approval.PENDING:
         return "waiting for approval"
-    if any(t.status is TaskStatus.QUEUED and t.budget_hold for t in ticket.tasks):
+    if any(t.status is TaskStatus.WAITING and t.budget_hold for t in ticket.tasks):
         return "held by a budget or the pause"
     if any(t.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) for t in ticket.tasks):
         return "running"

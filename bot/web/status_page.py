@@ -51,6 +51,8 @@ COOKIE_DAYS = 30
 RECENT_DELIVERIES = 50
 RECENT_FAILED_TASKS = 50
 QUEUED_TASKS_SHOWN = 100
+# Queued, or waiting for a slot or a budget (bot/agents/fleet.py): not started yet.
+WAITING_OR_QUEUED = (TaskStatus.QUEUED, TaskStatus.WAITING)
 # The page asks for its live part this often (milliseconds), without reloading.
 REFRESH_MS = 5000
 # The agents' table: runs queued this long ago at most (`specbridge report`'s default).
@@ -227,10 +229,10 @@ def read_status(settings: Settings, own: bool = False) -> Status:
         status.tickets = _tickets_by_phase(session)
         status.running = _tasks(session, links, TaskStatus.RUNNING, Task.started_at)
         status.queued = _tasks(
-            session, links, TaskStatus.QUEUED, Task.queued_at, QUEUED_TASKS_SHOWN, oldest=True
+            session, links, WAITING_OR_QUEUED, Task.queued_at, QUEUED_TASKS_SHOWN, oldest=True
         )
         status.queued_total = session.scalar(
-            select(func.count()).where(Task.status == TaskStatus.QUEUED)
+            select(func.count()).where(Task.status.in_(WAITING_OR_QUEUED))
         )
         status.failed = _tasks(
             session, links, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS
@@ -356,14 +358,16 @@ def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
 def _tasks(
     session: Session,
     links: Links,
-    status: TaskStatus,
+    status: TaskStatus | tuple[TaskStatus, ...],
     by: InstrumentedAttribute[datetime | None] | InstrumentedAttribute[datetime],
     limit: int | None = None,
     oldest: bool = False,
 ) -> list[TaskRow]:
-    """Tasks of a status, newest first (oldest first: queued ones, in the order they run)."""
+    """Tasks of a status (or of several), newest first (oldest first: queued ones, in the
+    order they run)."""
     order = (by.asc(), Task.id.asc()) if oldest else (by.desc(), Task.id.desc())
-    query = tasks_query(status=status).order_by(None).order_by(*order)
+    statuses = status if isinstance(status, tuple) else (status,)
+    query = tasks_query().where(Task.status.in_(statuses)).order_by(None).order_by(*order)
     rows = []
     for task, ticket, full_name in session.execute(query.limit(limit)):
         spec_task = ticket.spec_task
@@ -390,7 +394,7 @@ def _tasks(
 
 def _said(task: Task) -> str:
     """A task's error, or why a queued one waits (a budget, its spec paused)."""
-    if task.budget_hold and task.status is TaskStatus.QUEUED:
+    if task.budget_hold and task.status is TaskStatus.WAITING:
         return f"waits: {task.budget_hold}"[:200]
     return (task.error or "").splitlines()[0][:200] if task.error else ""
 

@@ -120,9 +120,9 @@ def test_a_budget_holds_the_third_run_until_a_maintainer_raises_it_and_totals_ag
 
     runs = _runs(stack)
     assert sorted(t.status for t in runs) == sorted(
-        [TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED, TaskStatus.QUEUED]
+        [TaskStatus.SUCCEEDED, TaskStatus.SUCCEEDED, TaskStatus.WAITING]
     ), stack.logs()
-    [held] = [t for t in runs if t.status is TaskStatus.QUEUED]
+    [held] = [t for t in runs if t.status is TaskStatus.WAITING]
     assert held.budget_hold and "the spec `rocket`" in held.budget_hold
     issue = _issue_of(stack, held.id)
     [waits] = [c["body"] for c in stack.comments(REPO, issue)]
@@ -187,10 +187,10 @@ def test_settings_pushed_with_a_higher_cap_let_the_waiting_task_run(
     stack.commit(REPO, {"specs/rocket.yaml": two_tasks})
     stack.settle(timeout=180)
     runs = _runs(stack)
-    assert sorted(t.status for t in runs) == [TaskStatus.QUEUED, TaskStatus.SUCCEEDED], [
+    assert sorted(t.status for t in runs) == sorted([TaskStatus.WAITING, TaskStatus.SUCCEEDED]), [
         (t.status, t.budget_hold, t.error) for t in runs
     ]
-    [held] = [t for t in runs if t.status is TaskStatus.QUEUED]
+    [held] = [t for t in runs if t.status is TaskStatus.WAITING]
     said = [c["body"] for c in stack.comments(REPO, _issue_of(stack, held.id))]
     [waits] = [s for s in said if "This task waits" in s]
     assert said == [waits], said  # one comment, no other

@@ -1,5 +1,6 @@
-"""planning runs: a spec's requirements, design and tasks written by an agent, one phase
-per pull request, from an idea's issue
+"""planning runs: a spec's requirements, design and tasks by an agent, a pull request each
+
+From an idea's issue, one phase per pull request.
 
 Revision ID: 0012
 Revises: 0011

@@ -1,5 +1,6 @@
 """Budgets that stop spending: a spec's cap and a profile's cap for the day hold a run
-back before it starts, with one comment; raising the cap lets it go on."""
+back before it starts (a condition of the fleet's admission pass), with one comment;
+raising the cap lets it go on."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ import responses
 from sqlalchemy.orm import Session
 
 from bot.agents.budget_release import release_budget_holds
-from bot.agents.budgets import held_by_budget
+from bot.agents.fleet import waits_for
+from bot.agents.scheduler import start_waiting
 from bot.github import RepositoryGateway, github_client
 from bot.repo_config import parse_repo_config
 from bot.settings import Settings, load_settings
 from bot.steer.commands.budget import raise_budget
 from bot.steer.commands.registry import CommandError, Context
 from bot.steer.steering import Steering
-from storage.models import Repository, Spec, SpecStatus, Task, TaskStatus, Ticket
+from storage.models import Repository, Spec, SpecStatus, SpecTask, Task, TaskStatus, Ticket
 from tests.support import MOCK_API
 from tests.unit.conftest import HeldJob
 
@@ -60,14 +62,23 @@ def a_spec(session: Session, budget: dict | None) -> Spec:  # type: ignore[type-
 
 
 def a_run(session: Session, spec: Spec, issue: int, **done: object) -> Task:
-    ticket = Ticket(repository=spec.repository, spec=spec, issue_number=issue)
-    status = TaskStatus.SUCCEEDED if done else TaskStatus.QUEUED
+    # files of its own: runs of one spec may go side by side (bot/agents/admission.py)
+    spec_task = SpecTask(spec=spec, key=f"T{issue}", title="t", position=issue, files=[f"{issue}"])
+    ticket = Ticket(repository=spec.repository, spec=spec, spec_task=spec_task, issue_number=issue)
+    status = TaskStatus.SUCCEEDED if done else TaskStatus.WAITING
     if done:  # its agent ended when the run did
         done.setdefault("agent_ended_at", done.get("finished_at") or datetime.now(UTC))
     task = Task(ticket=ticket, agent="house", status=status, **done)
     session.add_all([ticket, task])
     session.commit()
     return task
+
+
+def held_by_budget(session: Session, settings: Settings, task: Task) -> bool:
+    """Run a pass of the fleet: whether the waiting task stays waiting."""
+    start_waiting(session, settings)
+    session.refresh(task)
+    return task.status is TaskStatus.WAITING
 
 
 @responses.activate
@@ -80,11 +91,11 @@ def test_the_run_past_the_specs_cap_waits_with_one_comment(
     waiting = a_run(session, spec, 3)
     comment = responses.post(COMMENTS, json={"id": 1}, status=201)
 
-    assert held_by_budget(session, settings, waiting.id)
-    assert held_by_budget(session, settings, waiting.id)  # its job run again: not told twice
+    assert held_by_budget(session, settings, waiting)
+    assert held_by_budget(session, settings, waiting)  # another pass: not told twice
 
     session.refresh(waiting)
-    assert waiting.status is TaskStatus.QUEUED
+    assert waiting.status is TaskStatus.WAITING  # it takes no slot
     assert waiting.budget_hold == "the spec `rocket`: $2.00 of $2.00"
     assert comment.call_count == 1
     said = json.loads(comment.calls[0].request.body)["body"]
@@ -96,7 +107,7 @@ def test_under_the_cap_the_run_starts(session: Session, settings: Settings) -> N
     spec = a_spec(session, {"usd": 2, "specs": {"rocket": {"usd": 5, "tokens": 10_000}}})
     a_run(session, spec, 1, cost_usd=3.0, input_tokens=4000, output_tokens=1000)
 
-    assert not held_by_budget(session, settings, a_run(session, spec, 3).id)
+    assert not held_by_budget(session, settings, a_run(session, spec, 3))
 
 
 @responses.activate
@@ -106,7 +117,7 @@ def test_a_token_cap_holds_too(session: Session, settings: Settings) -> None:
     responses.post(COMMENTS, json={"id": 1}, status=201)
 
     waiting = a_run(session, spec, 3)
-    assert held_by_budget(session, settings, waiting.id)
+    assert held_by_budget(session, settings, waiting)
     assert "5,000 of 5,000 tokens" in (waiting.budget_hold or "")
 
 
@@ -124,7 +135,7 @@ def test_the_profiles_cap_for_the_day_counts_every_repository(
     comment = responses.post(COMMENTS, json={"id": 1}, status=201)
 
     waiting = a_run(session, spec, 3)
-    assert held_by_budget(session, settings, waiting.id)
+    assert held_by_budget(session, settings, waiting)
     assert waiting.budget_hold == "the agent profile `house` today: $10.00 of $10.00"
     assert "tomorrow" in json.loads(comment.calls[0].request.body)["body"]
 
@@ -137,7 +148,7 @@ def test_settings_raising_the_cap_let_the_task_go_on(
     a_run(session, spec, 1, cost_usd=1.5)
     responses.post(COMMENTS, json={"id": 1}, status=201)
     waiting = a_run(session, spec, 3)
-    assert held_by_budget(session, settings, waiting.id)
+    assert held_by_budget(session, settings, waiting)
     assert release_budget_holds(settings) == 0  # nothing changed: still held
 
     config, _ = parse_repo_config(b"budget: {usd: 5}\n")
@@ -171,7 +182,7 @@ def test_budget_by_a_maintainer_raises_the_cap_and_the_task_goes_on(
     a_run(session, spec, 1, cost_usd=2.0)
     responses.post(COMMENTS, json={"id": 1}, status=201)
     waiting = a_run(session, spec, 3)
-    assert held_by_budget(session, settings, waiting.id)
+    assert held_by_budget(session, settings, waiting)
     permission("mona", "admin")
 
     said = raise_budget(command_context(session, settings, spec, "mona"), "rocket +$3")
@@ -239,7 +250,7 @@ def test_with_several_workers_a_run_going_counts_as_an_average_run(
     responses.post(COMMENTS, json={"id": 1}, status=201)
 
     waiting = a_run(session, spec, 3)
-    assert held_by_budget(session, settings, waiting.id)
+    assert held_by_budget(session, settings, waiting)
     assert (
         waiting.budget_hold == "the spec `rocket`: $1.00 (about $2.00 and 1 run(s) going) of $2.00"
     )
@@ -260,7 +271,7 @@ def test_runs_starting_together_under_a_cap_wait_for_the_first_to_say_what_it_co
     comment = responses.post(COMMENTS, json={"id": 1}, status=201)
 
     second = a_run(session, spec, 2)
-    assert held_by_budget(session, settings, second.id)  # silently, for seconds
+    assert held_by_budget(session, settings, second)  # silently, for seconds
     assert comment.call_count == 0
 
     first.status, first.cost_usd, first.agent_ended_at = (
@@ -270,4 +281,40 @@ def test_runs_starting_together_under_a_cap_wait_for_the_first_to_say_what_it_co
     )
     session.commit()
     assert release_budget_holds(settings) == 1
-    assert not held_by_budget(session, settings, second.id)  # $1.50 of $2.00: it starts
+    session.refresh(second)
+    assert second.status is TaskStatus.QUEUED  # $1.50 of $2.00: it started
+
+
+@responses.activate
+def test_of_runs_admitted_in_one_pass_under_a_cap_only_the_first_starts(
+    session: Session, settings: Settings, held_jobs: list[HeldJob]
+) -> None:
+    spec = a_spec(session, {"usd": 2})
+    first, second = a_run(session, spec, 1), a_run(session, spec, 2)
+    comment = responses.post(COMMENTS, json={"id": 1}, status=201)
+
+    started = start_waiting(session, settings)
+
+    assert started == [first]
+    session.refresh(second)
+    assert second.status is TaskStatus.WAITING and comment.call_count == 0  # silently
+    assert "what a run costs is not known yet" in waits_for(session, settings, second)
+
+
+@responses.activate
+def test_a_run_held_by_a_budget_gives_its_slot_to_another_spec(
+    session: Session, settings: Settings, held_jobs: list[HeldJob]
+) -> None:
+    spec = a_spec(session, {"usd": 2, "specs": {"other": {"usd": 5}}})
+    config, _ = parse_repo_config(b"max_parallel: 1\nbudget: {usd: 2, specs: {other: {usd: 5}}}\n")
+    spec.repository.settings = config.as_dict()
+    other = Spec(repository=spec.repository, key="other", path="o", title="O")
+    session.add(other)
+    a_run(session, spec, 1, cost_usd=2.0, finished_at=datetime.now(UTC))
+    responses.post(COMMENTS, json={"id": 1}, status=201)
+    held, free = a_run(session, spec, 3), a_run(session, other, 4)
+
+    assert start_waiting(session, settings) == [free]
+    session.refresh(held)
+    assert held.status is TaskStatus.WAITING
+    assert waits_for(session, settings, held) == "a budget: the spec `rocket`: $2.00 of $2.00"
