@@ -49,6 +49,8 @@ class RepoConfig:
     phases: str = "manual"
     # Agent runs this repository may have at once (None: no cap of its own).
     max_parallel: int | None = None
+    # What agents may spend on each spec: {"usd": N, "tokens": N, "specs": {id: {...}}}.
+    budget: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_board(self) -> bool:
@@ -84,6 +86,7 @@ class RepoConfig:
             planner=data.get("planner"),
             phases=data.get("phases") or "manual",
             max_parallel=data.get("max_parallel"),
+            budget=dict(data.get("budget") or {}),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ class RepoConfig:
             "planner": self.planner,
             "phases": self.phases,
             "max_parallel": self.max_parallel,
+            "budget": self.budget,
         }
 
 
@@ -133,7 +137,7 @@ def _parse(text: bytes) -> RepoConfig:
     if not isinstance(data, dict):
         raise ConfigError("the file must be a mapping of settings")
     known = {"specs_path", "project", "status", "formats", "write_back", "planner", "phases"}
-    known |= {"max_parallel"}
+    known |= {"max_parallel", "budget"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(map(str, unknown)))}")
@@ -151,6 +155,7 @@ def _parse(text: bytes) -> RepoConfig:
         planner=_planner(data.get("planner")),
         phases=_phases(data.get("phases", "manual")),
         max_parallel=_max_parallel(data.get("max_parallel")),
+        budget=_budget(data.get("budget")),
     )
 
 
@@ -166,6 +171,32 @@ def _phases(value: Any) -> str:
     if value not in PLANNING_PHASES:
         raise ConfigError(f"phases must be one of {', '.join(PLANNING_PHASES)}")
     return str(value)
+
+
+def _budget(value: Any) -> dict[str, Any]:
+    """`{usd: N, tokens: N, specs: {spec-id: {usd: N, tokens: N}}}`: every spec's caps, and
+    a spec's own; each optional."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not set(value) <= {"usd", "tokens", "specs"}:
+        raise ConfigError("budget must be {usd: N, tokens: N, specs: {spec-id: {usd, tokens}}}")
+    specs = value.get("specs") or {}
+    if not isinstance(specs, dict):
+        raise ConfigError("budget specs must map spec ids to {usd: N, tokens: N}")
+    budget: dict[str, Any] = _caps({k: v for k, v in value.items() if k != "specs"}, "budget")
+    named = {str(key): _caps(caps, f"budget of spec {key}") for key, caps in specs.items()}
+    if named:
+        budget["specs"] = named
+    return budget
+
+
+def _caps(value: Any, what: str) -> dict[str, float]:
+    if not isinstance(value, dict) or not set(value) <= {"usd", "tokens"}:
+        raise ConfigError(f"{what} must be {{usd: N, tokens: N}}")
+    for amount in value.values():
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise ConfigError(f"{what}: usd and tokens must be numbers ≥ 0")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def _formats(value: Any) -> tuple[str, ...]:

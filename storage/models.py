@@ -198,6 +198,11 @@ class Spec(Base):
     sync_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+    # What `/budget <spec> +N` added to the spec's caps (bot/agents/budgets.py).
+    budget_extra_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    budget_extra_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Paused from its tracking issue (bot/steer/dashboard.py): no new agent run starts.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     repository: Mapped[Repository] = relationship(back_populates="specs")
     versions: Mapped[list[SpecVersion]] = relationship(
@@ -433,6 +438,25 @@ class Task(Base):
     # One of several attempts at the ticket (a profile's `attempts`): its number, which
     # ends its branch's name (specbridge/<spec>/<task>/<n>).
     attempt_number: Mapped[int | None] = mapped_column(Integer)
+    # What the run cost and delivered (bot/agents/usage.py, bot/agents/costs.py): its
+    # preset ("command" for a command of the operator's, "hosted" for an agent GitHub
+    # runs), model, wall time, why it ended, its usage, and its pull request's outcome.
+    preset: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(128))
+    wall_seconds: Mapped[float | None] = mapped_column(Float)
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    # The cost is tokens times the profile's price table, not the agent's own figure.
+    cost_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    turns: Mapped[int | None] = mapped_column(Integer)
+    pull_request_outcome: Mapped[str | None] = mapped_column(String(16))  # open|merged|closed
+    merged_at: Mapped[datetime | None]
+    # Queued, and not started because of this budget cap, or its spec paused
+    # (bot/agents/budgets.py).
+    budget_hold: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="tasks")
 

@@ -16,6 +16,7 @@ from github import GithubException
 from requests import RequestException
 from sqlalchemy.orm import Session
 
+from bot.agents.costs import record_end
 from bot.counters import observe_agent_run
 from bot.github import repository_installation
 from bot.repositories import record_installation
@@ -46,6 +47,7 @@ def failed_to_authenticate(
         return False
     full_name, issue = repository.full_name, task.ticket.issue_number
     task.status, task.error, task.finished_at = TaskStatus.FAILED, problem, datetime.now(UTC)
+    record_end(task, time.monotonic() - started, "credentials")
     session.commit()
     observe_agent_run(settings, task.agent, TaskStatus.FAILED.value, time.monotonic() - started)
     # Nothing can be said on the issue without credentials: the log and the task say it.

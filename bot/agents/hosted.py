@@ -38,6 +38,7 @@ from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.agents.costs import kind_of
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
@@ -163,6 +164,7 @@ class _Dispatch(TaskJob):
                 said = self._hand_over(profile)
                 self.session.refresh(self.task)
                 self.task.dispatched_at = datetime.now(UTC)
+                self.task.preset, self.task.model = kind_of(profile), profile.dispatch.model
                 self.session.commit()
                 self._show_handed_over(lease)
             log.info(

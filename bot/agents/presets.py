@@ -170,7 +170,7 @@ def summary_of(preset: str | None, output: str) -> dict[str, Any] | None:
     """The agent's own account of its run, from its output: `text`, and `turns` and
     `cost_usd` where the CLI says them. None when the output holds none."""
     if preset in ("claude-code", "gemini"):
-        found = _last_json_object(output)
+        found = last_json_object(output)
         if found is None:
             return None
         text = found.get("result") if preset == "claude-code" else found.get("response")
@@ -184,7 +184,7 @@ def summary_of(preset: str | None, output: str) -> dict[str, Any] | None:
     if preset == "codex":
         messages = [
             event["item"].get("text", "")
-            for event in _json_lines(output)
+            for event in json_lines(output)
             if event.get("type") == "item.completed"
             and (event.get("item") or {}).get("type") == "agent_message"
         ]
@@ -209,7 +209,7 @@ def model_error(preset: str | None, output: str) -> str | None:
     return f"{name}: {said[:300]}"
 
 
-def _last_json_object(output: str) -> dict[str, Any] | None:
+def last_json_object(output: str) -> dict[str, Any] | None:
     """The last JSON object of the output that starts a line: on one line (Claude
     Code) or indented over many (Gemini CLI); what the CLI logged around it is skipped."""
     lines = output.splitlines(keepends=True)
@@ -226,7 +226,7 @@ def _last_json_object(output: str) -> dict[str, Any] | None:
     return None
 
 
-def _json_lines(output: str) -> list[dict[str, Any]]:
+def json_lines(output: str) -> list[dict[str, Any]]:
     events = []
     for line in output.splitlines():
         try:

@@ -22,8 +22,10 @@ dispatches the task to an agent GitHub runs:
       processes: 512
       disk: 2G                       # what the clone may grow by in a run
       connections: 64                # open at once through the egress proxy
+      price: {input: 3.0, output: 15.0}  # USD per million tokens, when the CLI gives no cost
+      budget: {usd: 50, tokens: 20000000}  # a day (UTC), across repositories
     mine:
-      command: my-agent "$SPECBRIDGE_TASK_FILE"
+      command: my-agent "$SPECBRIDGE_TASK_FILE"   # may write $SPECBRIDGE_USAGE_FILE
     copilot:
       github: {assign: copilot, base: main, instructions: "Run the tests before you finish."}
     openhands:
@@ -45,6 +47,7 @@ once; `check_profiles` says what is wrong with it, for start-up and /readyz.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 from collections.abc import Mapping
@@ -102,6 +105,8 @@ KEYS = {
     "revise",
     "max_parallel",
     "attempts",
+    "price",
+    "budget",
 }
 # Keys only a hosted profile takes (`model` serves both kinds).
 HOSTED_KEYS = {"custom_agent", "label", "workflow", "inputs", "base", "instructions", "revise"}
@@ -190,6 +195,11 @@ class AgentProfile:
     max_parallel: int | None = None
     # Runs per task, each on its own branch (…/<task>/<n>) and draft pull request.
     attempts: int = 1
+    model: str | None = None
+    # USD per million tokens (input, output): the cost of a run whose agent gives none.
+    price: tuple[float, float] | None = None
+    # What its runs may spend a day (UTC) across repositories: {"usd": N, "tokens": N}.
+    budget: dict[str, float] = field(default_factory=dict)
 
     @property
     def hosted(self) -> bool:
@@ -378,6 +388,9 @@ def _profile(name: str, value: Any) -> AgentProfile:
         reviewers=_strings(value, "reviewers"),
         max_parallel=_positive(value, "max_parallel", 0, zero=True) or None,
         attempts=_attempts(value, dispatch is not None),
+        model=str(value["model"]) if value.get("model") else None,
+        price=_price(value.get("price")),
+        budget=caps(value.get("budget"), "budget"),
     )
 
 
@@ -386,6 +399,34 @@ def _attempts(value: dict[str, Any], hosted: bool) -> int:
     if attempts > 1 and hosted:
         raise ValueError("attempts applies to agents that run here, not to github: ones")
     return attempts
+
+
+def _price(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"input", "output"}:
+        raise ValueError("price must be {input: USD, output: USD} per million tokens")
+    prices = (value["input"], value["output"])
+    if not all(_amount(p) for p in prices):
+        raise ValueError("price: input and output must be numbers ≥ 0")
+    return float(prices[0]), float(prices[1])
+
+
+def caps(value: Any, what: str) -> dict[str, float]:
+    """A budget: `{usd: N, tokens: N}`, either or both; ValueError when it does not fit."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value or not set(value) <= {"usd", "tokens"}:
+        raise ValueError(f"{what} must be {{usd: N, tokens: N}} (either or both)")
+    if not all(_amount(v) for v in value.values()):
+        raise ValueError(f"{what}: usd and tokens must be numbers ≥ 0")
+    return {str(k): float(v) for k, v in value.items()}
+
+
+def _amount(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return math.isfinite(value) and value >= 0
 
 
 def _fix_checks(value: dict[str, Any], hosted: bool) -> bool:

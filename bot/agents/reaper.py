@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from bot.agents.costs import record_lost_attempt
 from bot.agents.failure import show_task_failed
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
 from bot.agents.scheduler import enqueue_task, queue_run, stranded, task_job_id
@@ -54,6 +55,7 @@ def reap_stale_tasks(settings: Settings) -> int:
             )
         ).all()
         for task in stale:
+            record_lost_attempt(task)  # its usage, if its agent ended, is recorded already
             again = task.attempts < MAX_ATTEMPTS
             if again:
                 task.status = TaskStatus.QUEUED

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
+from bot.agents.costs import COMPLETED, kind_of, record_end, record_usage, run_usage, usage_file
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.exit_reasons import exit_reason
 from bot.agents.failure import clear_failed, show_failed
@@ -37,6 +38,7 @@ from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.prompt import build_prompt, read_instructions
 from bot.agents.redaction import Redactor, code_block, inert
+from bot.agents.usage import USAGE_FILE_NAME as USAGE
 from bot.agents.workspace import WORKFLOWS, Changes, Workspace, WorkspaceError, named
 from bot.beats import beating
 from bot.counters import observe_agent_run
@@ -65,7 +67,12 @@ MAX_SUMMARY_CHARS = MAX_BODY
 
 
 class AgentFailed(Exception):
-    """The run failed for a reason of its own: reported, never retried by the queue."""
+    """The run failed for a reason of its own: reported, never retried by the queue.
+    `code`: why, in a word the report groups by (timeout, cancelled, exit_status…)."""
+
+    def __init__(self, message: str, code: str = "failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def run_task(task_id: int) -> None:
@@ -166,6 +173,7 @@ class _Run(TaskJob):
         self._profile_values: list[str] = []
         self._disk_baseline: int | None = None
         self.conflicts: tuple[str, ...] = ()  # of the base merged in, for the agent
+        self._agent_profile: AgentProfile | None = None
 
     def execute(self) -> None:
         workspace: Workspace | None = None
@@ -194,7 +202,7 @@ class _Run(TaskJob):
                 agent_account(self.settings),
                 also=(self.default_branch,) if self.revision else (),
             )
-            workspace.ignore(PRESETS[profile.preset].ignore if profile.preset else ())
+            workspace.ignore((*(PRESETS[profile.preset].ignore if profile.preset else ()), USAGE))
             if self.task.merges_base:
                 self.conflicts = workspace.merge_marked(self.task.merges_base)
             self._move(TicketPhase.ANALYZING)
@@ -206,23 +214,29 @@ class _Run(TaskJob):
                 output = self._run_step("command", profile.command or "", workspace, profile, env)
                 self.summary = summary_of(profile.preset, output)
             finally:
-                self._agent_ended()
+                self._agent_ended(profile, workspace)
             if profile.test:
                 self._move(TicketPhase.TESTING, on_the_way=True)
                 self._run_step("test command", profile.test, workspace, profile, env)
             self._push(workspace, profile)
             self._open_pull_request(profile)
-        except (AgentFailed, WorkspaceError, sandbox.SandboxError) as failure:
-            self._fail(str(failure))
+        except AgentFailed as failure:
+            self._fail(str(failure), failure.code)
+        except WorkspaceError as failure:
+            self._fail(str(failure), "workspace")
+        except sandbox.SandboxError as failure:
+            self._fail(str(failure), "sandbox")
         except (GithubException, RequestException, LockBusy, LockLost) as error:
             self._github_failed(error)
         finally:
             if workspace is not None:
                 workspace.remove()
 
-    def _agent_ended(self) -> None:
-        """Record that the agent ran, and what it said: from here on, nothing runs it again."""
+    def _agent_ended(self, profile: AgentProfile, workspace: Workspace) -> None:
+        """Record that the agent ran, what it said and what it used (cancelled too): from
+        here on, nothing runs it again."""
         self.task.agent_ended_at = datetime.now(UTC)
+        record_usage(self.task, profile, run_usage(profile, self.output, workspace.checkout))
         self.task.log_tail = self._tail()
         if self.summary is not None:
             self.task.summary = self._stored_summary()
@@ -232,13 +246,13 @@ class _Run(TaskJob):
         """Commit what the agent changed, as checked by the workspace, and push it."""
         self.changes = workspace.changes()
         if not self.changes.kept:
-            raise AgentFailed(_no_change(profile.preset, self.output, self.changes))
+            raise AgentFailed(_no_change(profile.preset, self.output, self.changes), "no_change")
         left = workspace.unresolved(self.conflicts)
         if left:
-            raise AgentFailed(f"the agent left conflict markers in {named(left)}")
+            raise AgentFailed(f"the agent left conflict markers in {named(left)}", "conflicts")
         commit = workspace.commit(self.changes, self._commit_message(), self.task.merges_base)
         if commit is None:
-            raise AgentFailed(_no_change(profile.preset, self.output, Changes(())))
+            raise AgentFailed(_no_change(profile.preset, self.output, Changes(())), "no_change")
         # specbridge pushes, after the agent is gone, with a token for this
         # repository's contents only, handed to that one git command.
         self._push_token = repository_token(self.settings, self.installation, self.full_name)
@@ -264,7 +278,8 @@ class _Run(TaskJob):
         if self.task.pushed_commit is None:
             raise AgentFailed(
                 "the run stopped after the agent finished and before its work was pushed "
-                "(its worker was lost, or GitHub kept failing): the work is lost"
+                "(its worker was lost, or GitHub kept failing): the work is lost",
+                "worker_lost",
             )
         log.info("agent run of task %s resumes after its agent's end", self.task.id)
         self.output = self.task.log_tail or ""
@@ -276,10 +291,14 @@ class _Run(TaskJob):
         again; after it, never the agent: a retry resumes from what was recorded."""
         ended = self.task.agent_ended_at is not None
         if ended and self.task.pushed_commit is None:
-            self._fail(f"the agent's work could not be pushed: GitHub failed ({_said(error)})")
+            self._fail(
+                f"the agent's work could not be pushed: GitHub failed ({_said(error)})", "github"
+            )
             return
         if ended and not _passing(error):
-            self._fail(f"GitHub refused the pull request of the pushed branch: {_said(error)}")
+            self._fail(
+                f"GitHub refused the pull request of the pushed branch: {_said(error)}", "github"
+            )
             return
         if self.task.attempts >= MAX_ATTEMPTS:
             if self.task.status is TaskStatus.SUCCEEDED:
@@ -287,7 +306,7 @@ class _Run(TaskJob):
                     "task %s succeeded; its comment could not be posted: %s", self.task.id, error
                 )
                 return
-            self._fail(f"GitHub kept failing: {_said(error)}")
+            self._fail(f"GitHub kept failing: {_said(error)}", "github")
             return
         # Passing: the queue retries the job with backoff.
         self.task.status = TaskStatus.QUEUED
@@ -298,18 +317,21 @@ class _Run(TaskJob):
         try:
             profile = load_profiles(self.settings).get(self.task.agent)
         except SettingsError as error:
-            raise AgentFailed(str(error)) from None
+            raise AgentFailed(str(error), "config") from None
         if profile is None:
-            raise AgentFailed(f"no agent profile named {self.task.agent!r} is configured")
+            raise AgentFailed(f"no agent profile named {self.task.agent!r} is configured", "config")
         if profile.command is None:
-            raise AgentFailed(f"the profile {profile.name!r} dispatches on GitHub: nothing runs")
+            raise AgentFailed(
+                f"the profile {profile.name!r} dispatches on GitHub: nothing runs", "config"
+            )
+        self._agent_profile = profile
         return profile
 
     def _environment(self, profile: AgentProfile) -> dict[str, str]:
         try:
             own = profile.environment()
         except SettingsError as error:
-            raise AgentFailed(str(error)) from None
+            raise AgentFailed(str(error), "config") from None
         defaults = PRESETS[profile.preset].env if profile.preset else {}
         # Every value the operator gave it is a secret to the bot: its API keys among them.
         self._profile_values = [v for k, v in own.items() if defaults.get(k) != v]
@@ -374,7 +396,7 @@ class _Run(TaskJob):
             return
         with exclusive(self.settings, card_lock(self.full_name, self.issue)) as lease:
             if self._cancelled():
-                raise AgentFailed("the task was cancelled while it ran")
+                raise AgentFailed("the task was cancelled while it ran", "cancelled")
             self.session.refresh(self.ticket, ["phase"])
             if self.ticket.phase is phase:
                 self.session.commit()
@@ -403,6 +425,7 @@ class _Run(TaskJob):
             "SPECBRIDGE_TASK_FILE": str(workspace.task_file),
             "SPECBRIDGE_TASK_JSON": str(workspace.task_json),
             "SPECBRIDGE_ISSUE": str(self.issue),
+            "SPECBRIDGE_USAGE_FILE": str(usage_file(workspace.checkout)),
         }
         outcome = sandbox.run(
             command,
@@ -419,22 +442,28 @@ class _Run(TaskJob):
         )
         self.output += f"$ {command}\n{outcome.output}\n"
         if outcome.reason == "stopped":
-            raise AgentFailed("the task was cancelled while it ran")
+            raise AgentFailed("the task was cancelled while it ran", "cancelled")
         if outcome.reason == "timeout":
-            raise AgentFailed(f"the {what} ran longer than its {profile.timeout}s timeout")
+            raise AgentFailed(
+                f"the {what} ran longer than its {profile.timeout}s timeout", "timeout"
+            )
         if outcome.reason in ("memory", "processes"):
-            raise AgentFailed(f"the {what} was stopped: it went past its {outcome.reason} limit")
+            raise AgentFailed(
+                f"the {what} was stopped: it went past its {outcome.reason} limit", "limit"
+            )
         if outcome.reason == "disk":
             raise AgentFailed(
                 f"the {what} was stopped: it wrote more than its disk limit "
-                f"({_size(profile.limits.disk)}) into the repository's folder"
+                f"({_size(profile.limits.disk)}) into the repository's folder",
+                "limit",
             )
         if outcome.exit_code != 0:
             if what == "test command":
                 raise AgentFailed(
-                    f"the tests failed: `{command}` exited with status {outcome.exit_code}"
+                    f"the tests failed: `{command}` exited with status {outcome.exit_code}",
+                    "tests_failed",
                 )
-            raise AgentFailed(exit_reason(what, outcome.exit_code, outcome.output))
+            raise AgentFailed(exit_reason(what, outcome.exit_code, outcome.output), "exit_status")
         return outcome.output
 
     def _cancelled(self) -> bool:
@@ -445,7 +474,7 @@ class _Run(TaskJob):
     def _succeed(self, pull_request: int, profile: AgentProfile) -> None:
         self.task.status = TaskStatus.SUCCEEDED
         self.task.branch, self.task.pull_request_number = self.branch, pull_request
-        self._finish()
+        self._finish(COMPLETED)
         if self.revision:
             said = (
                 f"The agent revised #{pull_request} after its review in {self._duration()} "
@@ -459,14 +488,16 @@ class _Run(TaskJob):
         self._say(self._fitted(f"{said}{self._left_out()}"))
         agent_pushed(self.settings, self.ticket.id, pull_request)  # its checks, looked at
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str, code: str = "failed") -> None:
         # The reason may quote the command's last words: redacted wherever it is shown.
         reason = self._redact(reason)
         self.session.refresh(self.task)
         if self.task.status is not TaskStatus.CANCELLED:
             self.task.status = TaskStatus.FAILED
+        else:
+            code = "cancelled"
         self.task.error = reason
-        self._finish()
+        self._finish(code)
         self._say(
             self._fitted(
                 f"The agent run failed after {self._duration()}: {inert(reason)}. "
@@ -486,15 +517,20 @@ class _Run(TaskJob):
                 raise
             log.warning("GitHub refused the comment of task %s: %s", self.task.id, _said(error))
 
-    def _finish(self) -> None:
+    def _finish(self, code: str) -> None:
         self.task.finished_at = datetime.now(UTC)
         self.task.log_tail = self._tail()
         if self.summary is not None:
             self.task.summary = self._stored_summary()
         outcome = self.task.status.value
+        seconds = time.monotonic() - self.started
+        if self._agent_profile is not None:
+            self.task.preset = kind_of(self._agent_profile)
+            self.task.model = self.task.model or self._agent_profile.model
+        record_end(self.task, seconds, code)
         self.session.commit()
         run_ended(self.settings, self.task.id)  # a waiting run takes this one's place
-        seconds = time.monotonic() - self.started
+        ticket_changed(self.settings, self.ticket)  # its cost on the tracking issue
         observe_agent_run(self.settings, self.task.agent, outcome, seconds)
         log.info(
             "agent run of task %s for %s#%s ended: profile %s, %s in %.0fs, revision %s",

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from github import GithubException
+from requests import RequestException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -66,6 +68,8 @@ def not_ready_because(ticket: Ticket, settings: Settings) -> str | None:
         return f"it is blocked: {ticket.blocked_reason}"
     if ticket.approval is Approval.PENDING:
         return "it waits for `/approve`"
+    if ticket.spec is not None and ticket.spec.paused:
+        return "its spec is paused (its tracking issue's box resumes it)"
     unrecorded = _dependencies_without_issue(ticket)
     if unrecorded:
         return f"the issues of {', '.join(unrecorded)}, which it depends on, are not created yet"
@@ -356,17 +360,21 @@ def start_waiting(session: Session, settings: Settings) -> list[Task]:
     session.commit()  # what the caller wrote is seen by the others before we decide
     try:
         with exclusive(settings, FLEET_LOCK, wait=FLEET_LOCK_WAIT_SECONDS):
-            started = admitted(session, settings)
-            for task in started:
-                task.status = TaskStatus.QUEUED
+            decided = admitted(session, settings)
+            for task in decided.started:
                 task.rq_job_id = task_job_id(task)
             session.commit()
-            for task in started:
+            for task in decided.started:
                 enqueue_task(settings, task.id, task.agent, task_job_id(task))
     except LockBusy:
         log.info("another worker is starting waiting agent runs; the chore runs this again")
         return []
-    return started
+    for notice in decided.notices:  # held by a budget: said once on its issue
+        try:
+            notice.tell(settings)
+        except (GithubException, RequestException) as error:  # the hold stands all the same
+            log.warning("could not say on #%s why its task waits: %s", notice.issue, error)
+    return decided.started
 
 
 def start_waiting_runs(settings: Settings) -> int:

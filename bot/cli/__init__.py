@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from bot import __version__
-from bot.cli import repositories, service, spec_files
+from bot.cli import report, repositories, service, spec_files
 from bot.cli.problems import CommandError, expected_problem
 
 __all__ = ["CommandError", "expected_problem", "main"]
 
-FAMILIES = (service, repositories, spec_files)
+FAMILIES = (service, repositories, spec_files, report)
 
 
 class _Parser(argparse.ArgumentParser):

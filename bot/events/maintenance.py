@@ -90,7 +90,9 @@ CHORES: tuple[Chore, ...] = (
     requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,
-    start_waiting_runs,  # runs waiting for a slot, should a pass have been missed
+    # runs waiting for a slot, should a pass have been missed, or held by a budget
+    # whose cap no longer holds (a new day, the profiles file edited)
+    start_waiting_runs,
 )
 # Chores that wait on GitHub, on a loop of their own: GitHub slow or out of
 # reach (minutes of retries) must not hold up the outbox's chores.

@@ -46,11 +46,10 @@ def refresh_progress(session: Session, spec: Spec, repo: RepositoryGateway) -> N
         spec.status = SpecStatus.COMPLETED
         if not spec.tracking_issue_closed:
             tickets = list(spec.tickets)
+            said = render.completion_comment(spec, tickets)  # read before the commit
             spec.tracking_issue_closed = True
             session.commit()
-            repo.comment_on_issue(
-                spec.tracking_issue_number, render.completion_comment(spec, tickets)
-            )
+            repo.comment_on_issue(spec.tracking_issue_number, said)
             repo.close_issue(spec.tracking_issue_number, "completed")
     else:
         spec.status = SpecStatus.EXECUTING if closed else SpecStatus.PLANNED

@@ -14,9 +14,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from bot.agents.budgets import spec_caps
+from bot.agents.outcomes import spec_cost, ticket_cost
 from bot.github.text import MAX_BODY, MAX_TITLE, shown
 from bot.sync.task_graph import CLOSED, COLOURS, FAILED, task_graph
-from storage.models import IssueState, Spec, SpecTask, Ticket, TicketPhase
+from storage.models import Approval, IssueState, Spec, SpecTask, TaskStatus, Ticket, TicketPhase
 
 LABEL = "specbridge"
 TRACKING_LABEL = "spec"
@@ -228,6 +230,7 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
         # Where people look: a board that cannot be found, a column missing, a bad setting.
         lines += [f"> [!WARNING]\n> {shown(spec.repository.settings_error)}", ""]
     lines += _progress(tickets)
+    lines += _actions(spec, tickets)
     requirements = [r for r in spec.requirements if r.removed_at is None]
     if requirements:
         lines += ["### Requirements", ""]
@@ -237,6 +240,8 @@ def tracking_body(spec: Spec, tickets: Sequence[Ticket]) -> str:
     lines += _blocked(tickets)
     lines += _graph(tickets)
     lines += _listing(spec, tickets)
+    lines += _by_state(tickets)
+    lines += _agents_work(spec, tickets)
     lines += ["This issue closes by itself when every task's issue has closed."]
     return _body(lines, marker(spec.key, None))
 
@@ -368,6 +373,133 @@ def _listing(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
     return [*lines, ""]
 
 
+# The boxes people with write access tick on the tracking issue (bot/steer/dashboard.py);
+# each is written unticked, and found again by its hidden name.
+ACTION_BOX = re.compile(r"^[ \t]*[-*+] \[([ xX])\] <!-- specbridge-action: ([a-z-]+) -->", re.M)
+APPROVE_WAITING, RETRY_FAILED, PAUSE, RESUME = "approve-waiting", "retry-failed", "pause", "resume"
+
+
+def action_boxes(body: str) -> dict[str, bool]:
+    """The tracking issue's action boxes: name → ticked."""
+    return {name: mark != " " for mark, name in ACTION_BOX.findall(body or "")}
+
+
+def _actions(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
+    still_open = [t for t in tickets if t.state is IssueState.OPEN]
+    if not still_open:
+        return []
+    waiting = sum(1 for t in still_open if t.approval is Approval.PENDING)
+    failed = sum(1 for t in still_open if t.failure)
+    lines = ["### Actions", "", "Tick a box (write access) and specbridge does it at once:", ""]
+    if waiting:
+        lines.append(_box(APPROVE_WAITING, f"Approve every task waiting for approval ({waiting})"))
+    if failed:
+        lines.append(_box(RETRY_FAILED, f"Retry every failed task ({failed})"))
+    if spec.paused:
+        lines.append(_box(RESUME, "Resume this spec: **paused**, no new agent run starts"))
+    else:
+        lines.append(_box(PAUSE, "Pause this spec: no new agent run starts until resumed"))
+    return [*lines, ""]
+
+
+def _box(name: str, said: str) -> str:
+    return f"- [ ] <!-- specbridge-action: {name} --> {said}"
+
+
+def _by_state(tickets: Sequence[Ticket]) -> list[str]:
+    """Failed, waiting for approval, running, in review and done: each task with its issue
+    and pull request, once an agent has worked on the spec."""
+    listed = [t for t in tickets if t.spec_task is not None]
+    if not any(t.tasks for t in listed):
+        return []
+    groups: dict[str, list[Ticket]] = {name: [] for name in _STATES}
+    for ticket in listed:
+        groups[_state_of(ticket)].append(ticket)
+    lines = ["### Tasks by state", ""]
+    for name, members in groups.items():
+        if members:
+            shown_ = ", ".join(_task_and_pull(t) for t in members[:MAX_LISTED])
+            more = f" and {len(members) - MAX_LISTED} more" if len(members) > MAX_LISTED else ""
+            lines.append(f"- **{name}** ({len(members)}): {shown_}{more}")
+    return [*lines, ""]
+
+
+_STATES = (
+    "failed",
+    "waiting for approval",
+    "held by a budget or the pause",
+    "running",
+    "in review",
+    "done",
+    "not started",
+)
+
+
+def _state_of(ticket: Ticket) -> str:
+    if ticket.state is not IssueState.OPEN:
+        return "done"
+    if ticket.failure:
+        return "failed"
+    if ticket.approval is Approval.PENDING:
+        return "waiting for approval"
+    if any(t.status is TaskStatus.WAITING and t.budget_hold for t in ticket.tasks):
+        return "held by a budget or the pause"
+    if any(t.status in (TaskStatus.QUEUED, TaskStatus.RUNNING) for t in ticket.tasks):
+        return "running"
+    if any(t.pull_request_number for t in ticket.tasks):
+        return "in review"
+    return "not started"
+
+
+def _task_and_pull(ticket: Ticket) -> str:
+    assert ticket.spec_task is not None
+    pull = ticket_cost(ticket).pull_request
+    return f"#{ticket.issue_number} {ticket.spec_task.key}" + (f" (#{pull})" if pull else "")
+
+
+def _agents_work(spec: Spec, tickets: Sequence[Ticket]) -> list[str]:
+    """Per task its pull request, runs and cost; the spec's total and share merged. None
+    until an agent ran (bot/agents/outcomes.py counts them as the report does)."""
+    worked = [t for t in tickets if t.spec_task is not None and t.tasks]
+    if not worked:
+        return []
+    lines = [
+        "### Agents' work",
+        "",
+        "| task | pull request | runs | cost |",
+        "| --- | --- | --- | --- |",
+    ]
+    for ticket in worked[:MAX_LISTED]:
+        assert ticket.spec_task is not None
+        cost = ticket_cost(ticket)
+        pull = f"#{cost.pull_request} {cost.pull_request_outcome}" if cost.pull_request else "none"
+        lines.append(
+            f"| #{ticket.issue_number} {ticket.spec_task.key} | {pull} | {cost.runs} "
+            f"| ${cost.cost_usd:.2f} |"
+        )
+    return [*lines, "", _spent(spec, tickets), ""]
+
+
+def _spent(spec: Spec, tickets: Sequence[Ticket]) -> str:
+    """The spec's total: cost, runs, tokens, pull requests merged, and its budget if any."""
+    total = spec_cost(list(tickets))
+    said = f"**Spent:** ${total.cost_usd:.2f} on {total.runs} runs ({total.tokens:,} tokens)"
+    if total.merged_share is not None:
+        said += (
+            f"; {total.tasks_merged} of {total.tasks_with_pull_request} pull requests merged "
+            f"({total.merged_share:.0%})"
+        )
+    caps = spec_caps(spec)
+    if caps:
+        limits = [f"${caps['usd']:.2f}" if "usd" in caps else "", _tokens(caps.get("tokens"))]
+        said += f". Budget: {' and '.join(c for c in limits if c)}"
+    return f"{said}."
+
+
+def _tokens(cap: float | None) -> str:
+    return f"{int(cap):,} tokens" if cap is not None else ""
+
+
 # -- comments -------------------------------------------------------------------------
 
 
@@ -380,10 +512,13 @@ def removed_task_comment(task: SpecTask) -> str:
 
 def completion_comment(spec: Spec, tickets: Sequence[Ticket]) -> str:
     done = sum(1 for t in tickets if t.state_reason == "completed")
-    return (
+    said = (
         f"Every issue of this spec has closed ({done} completed, {len(tickets) - done} not "
         f"planned or removed), so the spec `{spec.key}` is complete."
     )
+    if any(t.tasks for t in tickets):
+        said += f" Agents' work on it: {_spent(spec, tickets)[len('**Spent:** ') :]}"
+    return said
 
 
 def ticked_comment(spec: Spec) -> str:

@@ -34,6 +34,7 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, or_, select
 
 from bot import __version__, counters
+from bot.agents import outcomes
 from bot.events.spool import spooled
 from bot.github.auth import pace_key
 from bot.github.pacing import Pacer
@@ -84,6 +85,7 @@ class _Collector:
             _deliveries_without_job,
             _syncs,
             _agent_runs,
+            _agent_costs,
         )
         for source in sources:
             try:
@@ -289,3 +291,35 @@ def _histogram(name: str, documentation: str, durations: counters.Histogram) -> 
         buckets=[(floatToGoString(bound), count) for bound, count in durations.buckets],
         sum_value=durations.sum,
     )
+
+
+def _agent_costs(settings: Settings) -> Iterator[Metric]:
+    """Tokens, cost and pull requests of every recorded run (bot/agents/outcomes.py), the
+    same rows `specbridge report` and the tracking issues read."""
+    tokens = CounterMetricFamily(
+        "specbridge_agent_tokens",
+        "Tokens agents used, by profile and direction (input, output, cache_read)",
+        labels=["profile", "direction"],
+    )
+    cost = CounterMetricFamily(
+        "specbridge_agent_cost_usd",
+        "What agents' runs cost in USD (their own figure, else tokens times the profile's "
+        "price table), by profile",
+        labels=["profile"],
+    )
+    pulls = GaugeMetricFamily(
+        "specbridge_agent_pull_requests",
+        "Agents' pull requests by profile and outcome (open, merged, closed unmerged)",
+        labels=["profile", "outcome"],
+    )
+    with session_scope(settings.database_url) as session:
+        found = outcomes.totals(session)
+    for (profile, direction), count in sorted(found.tokens.items()):
+        tokens.add_metric([profile, direction], count)
+    for profile, usd in sorted(found.cost_usd.items()):
+        cost.add_metric([profile], usd)
+    for (profile, outcome), count in sorted(found.pull_requests.items()):
+        pulls.add_metric([profile, outcome], count)
+    yield tokens
+    yield cost
+    yield pulls

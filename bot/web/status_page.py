@@ -19,6 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
+from bot.agents.outcomes import Outcome, outcomes, window
 from bot.agents.task_table import tasks_query
 from bot.events.deliveries import OWN_EVENT
 from bot.github.auth import pace_key
@@ -50,8 +51,12 @@ COOKIE_DAYS = 30
 RECENT_DELIVERIES = 50
 RECENT_FAILED_TASKS = 50
 QUEUED_TASKS_SHOWN = 100
+# Queued, or waiting for a slot or a budget (bot/agents/fleet.py): not started yet.
+WAITING_OR_QUEUED = (TaskStatus.QUEUED, TaskStatus.WAITING)
 # The page asks for its live part this often (milliseconds), without reloading.
 REFRESH_MS = 5000
+# The agents' table: runs queued this long ago at most (`specbridge report`'s default).
+AGENTS_WINDOW = "7d"
 OFF_NOTE = (
     "The status page is off. Set SPECBRIDGE_STATUS_TOKEN to a secret, restart, and open "
     "/?token=<the secret> once (or send it as the password of HTTP basic auth).\n"
@@ -142,6 +147,9 @@ class Status:
     own_left_out: int = 0
     budget: list[BudgetRow] | None = None  # None: could not be read
     queues: list[QueueRow] = field(default_factory=list)
+    # What agents cost and delivered, per profile and model (bot/agents/outcomes.py).
+    agents: list[Outcome] = field(default_factory=list)
+    agents_window: str = AGENTS_WINDOW
 
     @property
     def own_deliveries(self) -> int:
@@ -221,15 +229,16 @@ def read_status(settings: Settings, own: bool = False) -> Status:
         status.tickets = _tickets_by_phase(session)
         status.running = _tasks(session, links, TaskStatus.RUNNING, Task.started_at)
         status.queued = _tasks(
-            session, links, TaskStatus.QUEUED, Task.queued_at, QUEUED_TASKS_SHOWN, oldest=True
+            session, links, WAITING_OR_QUEUED, Task.queued_at, QUEUED_TASKS_SHOWN, oldest=True
         )
         status.queued_total = session.scalar(
-            select(func.count()).where(Task.status == TaskStatus.QUEUED)
+            select(func.count()).where(Task.status.in_(WAITING_OR_QUEUED))
         )
         status.failed = _tasks(
             session, links, TaskStatus.FAILED, Task.finished_at, RECENT_FAILED_TASKS
         )
         status.deliveries, status.own_left_out = _recent_deliveries(session, links, own)
+        status.agents = outcomes(session, datetime.now(UTC) - window(AGENTS_WINDOW))
     names = {*status.specs, *status.tickets}
     names |= {d.repository for d in status.deliveries if d.repository}
     status.repository_urls = {name: links.repository(name) for name in names}
@@ -362,14 +371,16 @@ def _tickets_by_phase(session: Session) -> dict[str, dict[str, int]]:
 def _tasks(
     session: Session,
     links: Links,
-    status: TaskStatus,
+    status: TaskStatus | tuple[TaskStatus, ...],
     by: InstrumentedAttribute[datetime | None] | InstrumentedAttribute[datetime],
     limit: int | None = None,
     oldest: bool = False,
 ) -> list[TaskRow]:
-    """Tasks of a status, newest first (oldest first: queued ones, in the order they run)."""
+    """Tasks of a status (or of several), newest first (oldest first: queued ones, in the
+    order they run)."""
     order = (by.asc(), Task.id.asc()) if oldest else (by.desc(), Task.id.desc())
-    query = tasks_query(status=status).order_by(None).order_by(*order)
+    statuses = status if isinstance(status, tuple) else (status,)
+    query = tasks_query().where(Task.status.in_(statuses)).order_by(None).order_by(*order)
     rows = []
     for task, ticket, full_name in session.execute(query.limit(limit)):
         spec_task = ticket.spec_task
@@ -384,7 +395,7 @@ def _tasks(
                 task.status.value,
                 task.attempts,
                 task.started_at,
-                (task.error or "").splitlines()[0][:200] if task.error else "",
+                _said(task),
                 queued_at=task.queued_at,
                 issue_url=links.issue(full_name, ticket.issue_number),
                 pull_request=pull,
@@ -392,6 +403,13 @@ def _tasks(
             )
         )
     return rows
+
+
+def _said(task: Task) -> str:
+    """A task's error, or why a queued one waits (a budget, its spec paused)."""
+    if task.budget_hold and task.status is TaskStatus.WAITING:
+        return f"waits: {task.budget_hold}"[:200]
+    return (task.error or "").splitlines()[0][:200] if task.error else ""
 
 
 def _budget(settings: Settings) -> list[BudgetRow] | None:

@@ -332,6 +332,7 @@ class Stack:
     def _bot_busy(self) -> bool:
         from sqlalchemy import func, select
 
+        from bot.agents.budgets import FIRST_RUN
         from bot.agents.planning import LIVE as PLANNING_LIVE
         from storage.db import session_scope
         from storage.models import Delivery, DeliveryStatus, PlanningRun, Spec, Task, TaskStatus
@@ -344,6 +345,9 @@ class Stack:
                 select(func.count()).where(
                     Task.status.in_([TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.WAITING]),
                     Task.dispatched_at.is_(None),
+                    # held by a budget: it waits for people; not so a run held for
+                    # seconds until a first run's cost is known (the pass after it lifts it)
+                    Task.budget_hold.is_(None) | (Task.budget_hold == FIRST_RUN),
                 )
             )
             paused = session.scalar(select(func.count()).where(Spec.resume_at.is_not(None)))

@@ -59,6 +59,7 @@ KEYS = {
     "GEMINI_API_KEY": "gemini-model-double",
 }
 MODELS = {"claude-code": "claude-sonnet-4-5", "codex": "gpt-5.5"}
+CODEX_PRICE = {"input": 1.25, "output": 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,8 @@ def agent_profile(cli: str, readable: Path, model_url: str) -> dict[str, Any]:
             'env_key="OPENAI_API_KEY", wire_api="responses"}'
         )
         extra = {
-            "args": ["-c", "model_provider=double", "-c", f"model_providers.double={provider}"]
+            "args": ["-c", "model_provider=double", "-c", f"model_providers.double={provider}"],
+            "price": CODEX_PRICE,  # Codex says its tokens, not their cost
         }
         extra["env_from"] = ["OPENAI_API_KEY"]
     return profile(
@@ -167,6 +169,15 @@ def test_the_real_cli_works_a_task_into_a_pull_request(
     assert f"#{pull['number']}" in comment and quoted(FINAL) in comment
     if cli == "claude-code":
         assert "The agent's summary (2 turns, $" in comment  # its own count and cost
+    run = recorded_run(stack)  # what the run cost, as its CLI said it
+    assert (run.preset, run.model, run.exit_reason) == (cli, MODELS[cli], "completed")
+    assert run.input_tokens and run.input_tokens > 0
+    assert run.output_tokens and run.output_tokens > 0
+    if cli == "claude-code":
+        assert run.cost_usd and run.cost_usd > 0 and not run.cost_estimated
+    else:
+        priced = run.input_tokens * 1.25 + run.output_tokens * 10.0
+        assert run.cost_usd == pytest.approx(priced / 1e6, abs=1e-6) and run.cost_estimated
 
     # The CLI reached the model double, through the egress proxy, with the key
     # given to the worker, the model of the profile and the task's prompt.
@@ -193,6 +204,13 @@ def task_outcome(stack: Stack) -> tuple[TaskStatus, str | None]:
     with session_scope(stack.database_url) as session:
         task = session.scalars(select(Task)).one()
         return task.status, task.error
+
+
+def recorded_run(stack: Stack) -> Task:
+    with session_scope(stack.database_url) as session:
+        task = session.scalars(select(Task)).one()
+        session.expunge(task)
+        return task
 
 
 def quoted(text: str) -> str:

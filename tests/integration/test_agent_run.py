@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from bot.settings import Settings, load_settings
 from fakehub import FakeHub
 from storage.db import session_scope
 from storage.models import Repository, Spec, SpecStatus, SpecTask, Task, TaskStatus, Ticket
+from tests.e2e.harness import wait_until
 from tests.integration.conftest import new_repository
 
 AGENT = (65534, 65534) if os.geteuid() == 0 else None
@@ -376,3 +378,95 @@ def test_the_agent_sees_its_branchs_history_in_its_own_repository(
     # A clean checkout to start from, as the agent sees it (but for what it just wrote).
     assert run.pushed("status.txt") == b"?? history.txt\n?? status.txt\n"
     assert (run.pushed("push.txt") or b"").decode().endswith("refused\n")
+
+
+# -- what a run cost (issue 31 items 1 and 6) -------------------------------------------
+
+
+def test_a_command_that_writes_its_usage_file_has_its_run_counted(
+    start: Callable[..., Run],
+) -> None:
+    usage = {"input_tokens": 1200, "output_tokens": 340, "cost_usd": 0.75, "model": "house-1"}
+    run = start(
+        command(f"echo x > work.txt\necho '{json.dumps(usage)}' > \"$SPECBRIDGE_USAGE_FILE\"")
+    )
+
+    run_task(run.task_id)
+
+    task = run.task()
+    assert task.status is TaskStatus.SUCCEEDED, task.error
+    assert (task.input_tokens, task.output_tokens, task.cost_usd) == (1200, 340, 0.75)
+    assert (task.preset, task.model, task.exit_reason) == ("command", "house-1", "completed")
+    assert not task.cost_estimated
+    assert task.wall_seconds is not None and task.wall_seconds > 0
+    assert task.pull_request_outcome == "open"
+
+
+def test_tokens_without_a_cost_are_priced_by_the_profiles_table(
+    start: Callable[..., Run],
+) -> None:
+    usage = {"input_tokens": 2_000_000, "output_tokens": 100_000}
+    script = f"echo x > work.txt\necho '{json.dumps(usage)}' > \"$SPECBRIDGE_USAGE_FILE\""
+    run = start(command(script, price={"input": 3.0, "output": 15.0}, model="m-2"))
+
+    run_task(run.task_id)
+
+    task = run.task()
+    assert task.cost_usd == pytest.approx(2 * 3.0 + 0.1 * 15.0)
+    assert task.cost_estimated and task.model == "m-2"
+
+
+def test_a_usage_file_linked_elsewhere_is_not_read(start: Callable[..., Run]) -> None:
+    script = (
+        'echo x > work.txt\necho \'{"cost_usd": 99}\' > "$HOME/elsewhere.json"\n'
+        'ln -s "$HOME/elsewhere.json" "$SPECBRIDGE_USAGE_FILE"'
+    )
+    run = start(command(script))
+
+    run_task(run.task_id)
+
+    task = run.task()
+    assert task.status is TaskStatus.SUCCEEDED
+    assert task.cost_usd is None and task.input_tokens is None
+
+
+def test_claude_codes_result_gives_the_runs_cost(start: Callable[..., Run]) -> None:
+    profile = claude("Done.")
+    fixture = Path(__file__).parents[1] / "unit/agents/fixtures/usage/claude-code.json"
+    bin_dir = Path(profile["read_only"][0])
+    (bin_dir / "claude").write_text(
+        f"#!/bin/sh\necho hi > hello.txt\ncat <<'EOF'\n{fixture.read_text()}EOF\n"
+    )
+    run = start(profile)
+
+    run_task(run.task_id)
+
+    task = run.task()
+    assert task.status is TaskStatus.SUCCEEDED
+    assert (task.input_tokens, task.output_tokens, task.cache_read_tokens) == (44672, 51, 0)
+    assert task.cost_usd == pytest.approx(0.134781)
+    assert (task.preset, task.model, task.turns) == ("claude-code", "claude-sonnet-4-5", 2)
+
+
+def test_a_cancelled_run_records_what_it_cost_until_then(start: Callable[..., Run]) -> None:
+    usage = {"input_tokens": 500, "output_tokens": 50, "cost_usd": 0.2}
+    script = f"echo '{json.dumps(usage)}' > \"$SPECBRIDGE_USAGE_FILE\"\nsleep 30"
+    run = start(command(script))
+
+    def cancel_once_it_spent() -> None:
+        def spent() -> bool:
+            return any(Path(tempfile.gettempdir()).glob("*/*/.specbridge-usage.json"))
+
+        wait_until(spent, timeout=30)
+        with session_scope(run.settings.database_url) as session:
+            session.get_one(Task, run.task_id).status = TaskStatus.CANCELLED
+
+    canceller = threading.Thread(target=cancel_once_it_spent)
+    canceller.start()
+    run_task(run.task_id)
+    canceller.join()
+
+    task = run.task()
+    assert task.status is TaskStatus.CANCELLED
+    assert (task.input_tokens, task.cost_usd, task.exit_reason) == (500, 0.2, "cancelled")
+    assert task.wall_seconds is not None and task.wall_seconds < 30

@@ -19,6 +19,7 @@ from bot.github.columns import settle_card
 from bot.locks import card_lock, exclusive, spec_lock
 from bot.repositories import find_repository, repository_from_payload
 from bot.settings import SettingsError
+from bot.steer.dashboard import act_on_edit, spec_tracked_by
 from bot.steer.permissions import may_steer, permission_to_steer
 from bot.steer.planning import IDEA_LABEL, idea_lock, start_idea
 from bot.steer.tickets import apply_issue_state, ticket_state_changed
@@ -147,3 +148,33 @@ def on_idea_labelled(event: Event) -> None:
             except SettingsError as error:
                 said = f"Planning cannot start: {error}."
     repo.comment_on_issue(number, said)
+
+
+def _not_a_persons_body_edit(payload: dict[str, Any]) -> bool:
+    body_changed = "body" in (payload.get("changes") or {})
+    return not body_changed or (payload.get("sender") or {}).get("type") == "Bot"
+
+
+@router.register("issues", "edited", unless=_not_a_persons_body_edit)
+def on_tracking_issue_edited(event: Event) -> None:
+    """A person ticked boxes on a spec's tracking issue: approve, retry, pause, resume
+    (bot/steer/dashboard.py). Specbridge's own rewrites (a bot's edits) are not a person's."""
+    payload = event.payload
+    if _not_a_persons_body_edit(payload):
+        return
+    repository = find_repository(event.session, event.repository_full_name or "")
+    if repository is None:
+        return
+    spec = spec_tracked_by(event.session, repository.id, payload["issue"]["number"])
+    if spec is None:
+        return
+    act_on_edit(
+        event.session,
+        event.settings,
+        event.repository_gateway(),
+        event.board_gateway(),
+        spec,
+        event.sender,
+        payload["changes"]["body"].get("from") or "",
+        payload["issue"].get("body") or "",
+    )

@@ -1,13 +1,41 @@
 """`pull_request` opened, synchronize or reopened → the `specbridge` check on its head;
-any change of a pull request that closes a hosted agent's issue → its card and task."""
+any change of a pull request that closes a hosted agent's issue → its card and task;
+closed or reopened → the outcome of the agent runs that made it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from bot.agents.costs import record_pull_request_closed, record_pull_request_reopened
 from bot.agents.hosted import PullRequest, follow_pull_request
 from bot.events.router import Event, router
 from bot.repositories import find_repository
 from bot.review.checks import CheckTarget, check_head
 from bot.sync.proposals import is_proposal_branch, settle_proposal
+
+
+@router.register("pull_request", "closed", "reopened")
+def on_agent_pull_request_outcome(event: Event) -> None:
+    """Merged, closed unmerged, or open again: recorded on every run of its task first, so
+    a handler after this one failing never loses it (a redelivery records it again)."""
+    pull = event.payload["pull_request"]
+    full_name = event.repository_full_name or ""
+    if event.action == "reopened":
+        record_pull_request_reopened(event.session, full_name, pull["number"])
+    else:
+        merged = bool(pull.get("merged"))
+        at = _timestamp(pull.get("merged_at")) or datetime.now(UTC)
+        record_pull_request_closed(event.session, full_name, pull["number"], merged, at)
+    event.session.commit()
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 @router.register("pull_request", "opened", "synchronize", "reopened")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.agents.budget_release import release_budget_holds
 from bot.agents.freshen import freshen_pull_requests
 from bot.events.router import Event, router
 from bot.github import RepositoryGateway
@@ -36,6 +37,8 @@ def on_push(event: Event) -> None:
     # delivery retried or redelivered late must not bring back older content.
     previous_error = repository.settings_error
     commit, config = record_settings(session, event.settings, repo, repository, default_branch)
+    if touched_config:
+        release_budget_holds(event.settings)  # a budget raised lets its tasks go on
     if repository.settings_error and repository.settings_error != previous_error:
         repo.comment_on_commit(commit, render.config_error_comment(repository.settings_error))
     elif touched_config and config.has_board:

@@ -3,6 +3,7 @@ registers its commands in `registry` with where they apply and whether they
 change anything; importing this package registers them all."""
 
 from bot.steer.commands import (  # noqa: F401 (they register)
+    budget,
     help,
     planning,
     pull_request,
