@@ -13,7 +13,13 @@ from pathlib import PurePosixPath
 
 import yaml
 
-from specs.importers.markdown import is_task_line, lines_of, lines_with_ends, unclosed_fence
+from specs.importers.markdown import (
+    is_task_line,
+    lines_of,
+    lines_with_ends,
+    readable_lines,
+    unclosed_fence,
+)
 from specs.sources import _import, format_of
 
 
@@ -161,7 +167,8 @@ def _end_of_last_task(text: str, places: dict[str, tuple[str, int]]) -> int | No
         level, end = len(heading[1]), index
         opened = unclosed_fence(text)  # a code block left open runs to the end: not the task's
         last = len(lines) - 1 if opened is None or opened <= index else opened - 1
-        while end < last and not re.match(rf"^#{{1,{level}}}\s", lines[end + 1]):
+        readable = readable_lines(text)  # a `#` line in a code block is no heading
+        while end < last and not re.match(rf"^#{{1,{level}}}\s", readable[end + 1]):
             end += 1
         while end > index and not lines[end].strip():
             end -= 1

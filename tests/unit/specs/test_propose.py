@@ -153,3 +153,12 @@ def test_a_title_is_one_line_and_not_empty() -> None:
     assert add_task(FEATURE, text, "Two\nlines  here").line == "- [ ] T016 Two lines here"
     with pytest.raises(CannotPropose):
         add_task(FEATURE, text, "  ")
+
+
+def test_a_task_added_after_a_heading_task_goes_below_its_code_block_not_into_it() -> None:
+    # Found by the fuzz test: a `#` line inside a code block ended the heading's section
+    # there, and the new task went into the block, where no reader sees it.
+    text = "## 1. Set up\n```\n- [ ] T001\n# a shell comment\n- [ ] T001\n```\n"
+    added = add_task(".kiro/specs/fuzz/", text, "A proposed task")
+    assert added.text.startswith(text)  # the block whole, the task after it
+    assert added.text[len(text) :] == "\n## 2. A proposed task\n"
