@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
 from bot.agents.exit_reasons import exit_reason
+from bot.agents.held_secrets import held_secrets, operator_values
 from bot.agents.isolation import agent_account
 from bot.agents.planning_layout import (
     PHASES,
@@ -56,7 +57,6 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import column_for
 from bot.github.text import MAX_BODY, MAX_TITLE, cut, shown
-from bot.github.user_token import known_user_tokens
 from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -409,15 +409,9 @@ class _Planning:
             own = profile.environment()
         except SettingsError as error:
             raise PlanningFailed(str(error)) from None
-        defaults = PRESETS[profile.preset].env if profile.preset else {}
-        settings = self.settings
         self._secrets = [
-            settings.github_webhook_secret,
-            settings.github_token,
-            *known_user_tokens(settings),
-            settings.status_token,
-            self.repo.connection.token,
-            *(v for k, v in own.items() if defaults.get(k) != v),
+            *held_secrets(self.settings, self.repo.connection.token),
+            *operator_values(profile, own),
         ]
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **own}
 

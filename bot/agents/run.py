@@ -33,6 +33,7 @@ from bot.agents.costs import COMPLETED, kind_of, record_end, record_usage, run_u
 from bot.agents.credentials import failed_to_authenticate
 from bot.agents.exit_reasons import exit_reason
 from bot.agents.failure import clear_failed, show_failed
+from bot.agents.held_secrets import held_secrets, operator_values
 from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS, model_error, summary_of
 from bot.agents.profiles import AgentProfile, load_profiles
@@ -46,7 +47,6 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import show_on_board
 from bot.github.text import MAX_BODY, MAX_TITLE, cut
-from bot.github.user_token import known_user_tokens
 from bot.hooks import agent_pushed, run_ended, ticket_changed
 from bot.locks import LockBusy, LockLost, card_lock, exclusive
 from bot.logs import log_context
@@ -332,9 +332,7 @@ class _Run(TaskJob):
             own = profile.environment()
         except SettingsError as error:
             raise AgentFailed(str(error), "config") from None
-        defaults = PRESETS[profile.preset].env if profile.preset else {}
-        # Every value the operator gave it is a secret to the bot: its API keys among them.
-        self._profile_values = [v for k, v in own.items() if defaults.get(k) != v]
+        self._profile_values = operator_values(profile, own)
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **own}
 
     def _clone_url(self) -> str:
@@ -593,21 +591,10 @@ class _Run(TaskJob):
         return Redactor.of(self._secrets())(text)
 
     def _secrets(self) -> list[str | None]:
-        """What the bot holds that no agent text may show: its own secrets and tokens, and
-        the values the profile gave the agent."""
-        settings = self.settings
-        values = [
-            settings.github_webhook_secret,
-            settings.github_token,
-            *known_user_tokens(settings),
-            settings.status_token,
-            self.repo.connection.token,
-            self._push_token,
+        return [
+            *held_secrets(self.settings, self.repo.connection.token, self._push_token),
             *self._profile_values,
         ]
-        if settings.github_private_key:
-            values += [line for line in settings.github_private_key.splitlines() if len(line) > 20]
-        return values
 
 
 def _no_change(preset: str | None, output: str, changes: Changes) -> str:
