@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,17 @@ from tests.integration.test_sync_yields import (
     paced,  # noqa: F401 - the fixture
     spec_text,
 )
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[FakeHub]:
+    """A double of this test's own: the requests counted here are this sync's. On the
+    embedded queue, jobs another test left in this process (a paced sync's timers) still
+    talk to the double the other tests share, and their reads were counted here."""
+    own = FakeHub(None, "", tmp_path / "hub")
+    own.start()
+    yield own
+    own.stop()
 
 
 def _requests(hub: FakeHub) -> list[dict[str, Any]]:
