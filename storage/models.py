@@ -158,6 +158,12 @@ class Repository(Base):
     installation: Mapped[Installation | None] = relationship(back_populates="repositories")
     specs: Mapped[list[Spec]] = relationship(back_populates="repository")
 
+    @property
+    def installation_github_id(self) -> int | None:
+        """GitHub's id of the App's installation here, for a connection as the App (None:
+        not known, or not an App)."""
+        return self.installation.github_id if self.installation else None
+
 
 class Spec(Base):
     __tablename__ = "specs"

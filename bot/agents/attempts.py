@@ -69,7 +69,7 @@ def _compare(settings: Settings, ticket_id: int) -> None:
         profiles = load_profiles(settings)
         shown = [_attempt(t, profiles) for t in attempts]
         repository = ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         full_name, base = repository.full_name, repository.default_branch
         issue = ticket.issue_number
     repo = RepositoryGateway(github_client(settings, installation), full_name)
@@ -134,7 +134,7 @@ def close_the_others(settings: Settings, ticket_id: int) -> None:
         if len(pulls) < 2:
             return
         repository = ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         full_name = repository.full_name
     repo = RepositoryGateway(github_client(settings, installation), full_name)
     states = {pull: repo.pull_request_state(pull) for _, _, pull in pulls}

@@ -178,7 +178,7 @@ def hold_waiting(task: Task, hold: Hold) -> Notice | None:
     if told or not hold.said:
         return None
     repository = task.ticket.repository
-    installation = repository.installation.github_id if repository.installation else None
+    installation = repository.installation_github_id
     return Notice(hold.said, installation, repository.full_name, task.ticket.issue_number)
 
 

@@ -63,7 +63,7 @@ def show_task_failed(settings: Settings, task_id: int, reason: str) -> None:
     with session_scope(settings.database_url) as session:
         ticket = session.get_one(Task, task_id).ticket
         repository = ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         full_name = repository.full_name
         session.commit()
         connection = github_client(settings, installation)

@@ -111,7 +111,7 @@ def freshen_pull_requests(repository_id: int) -> None:
     with session_scope(settings.database_url) as session:
         repository = session.get_one(Repository, repository_id)
         full_name, base = repository.full_name, repository.default_branch
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         ticket_ids = session.scalars(
             select(Ticket.id).where(
                 Ticket.repository_id == repository_id, Ticket.state == IssueState.OPEN
@@ -212,7 +212,7 @@ def conflict_resolved(settings: Settings, ticket_id: int, pull_number: int) -> N
         if not runs or not runs[-1].merges_base:
             return
         repository = ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         full_name = repository.full_name
     repo = RepositoryGateway(github_client(settings, installation), full_name)
     repo.remove_label(pull_number, CONFLICT_LABEL)

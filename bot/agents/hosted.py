@@ -710,7 +710,7 @@ def expire_dispatched_tasks(settings: Settings) -> int:
                     task.agent,
                     timeout,
                     repository.full_name,
-                    repository.installation.github_id if repository.installation else None,
+                    repository.installation_github_id,
                     task.ticket.issue_number,
                     task.workflow_run_id,
                 )

@@ -345,7 +345,7 @@ class _Planning:
     def __init__(self, session: Session, settings: Settings, run: PlanningRun) -> None:
         self.session, self.settings, self.run = session, settings, run
         repository = run.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         self.installation = installation
         self.full_name, self.default_branch = repository.full_name, repository.default_branch
         self.phase = run.phase.value

@@ -175,7 +175,7 @@ def look_again(ticket_id: int, pull_number: int) -> None:
         if ticket is None:
             return
         repository = ticket.repository
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         full_name = repository.full_name
         session.commit()
         connection = github_client(settings, installation)

@@ -72,7 +72,7 @@ def reap_stale_tasks(settings: Settings) -> int:
                     task.rq_job_id if again else None,
                     task.attempts,
                     repository.full_name,
-                    repository.installation.github_id if repository.installation else None,
+                    repository.installation_github_id,
                     task.ticket.issue_number,
                 )
             )

@@ -138,7 +138,7 @@ class TaskJob:
         self.task = task
         self.ticket: Ticket = task.ticket
         repository = self.ticket.repository
-        self.installation = repository.installation.github_id if repository.installation else None
+        self.installation = repository.installation_github_id
         self.full_name = repository.full_name
         self.default_branch = repository.default_branch
         self.issue = self.ticket.issue_number

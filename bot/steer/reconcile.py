@@ -29,7 +29,7 @@ def reconcile(settings: Settings, full_name: str | None = None) -> list[str]:
             project = (repository.settings or {}).get("project")
             if not project:
                 continue
-            installation = repository.installation.github_id if repository.installation else None
+            installation = repository.installation_github_id
             session.commit()
             client = github_client(settings, installation)
             boards = BoardGateway(client)

@@ -19,7 +19,7 @@ class GitHubSide:
 
 def github_side_for(settings: Settings, repository: Repository, config: RepoConfig) -> GitHubSide:
     """The gateways of a recorded repository, through its installation's token."""
-    installation = repository.installation.github_id if repository.installation else None
+    installation = repository.installation_github_id
     connection = github_client(settings, installation)
     return GitHubSide(
         RepositoryGateway(connection, repository.full_name), BoardGateway(connection), config

@@ -383,7 +383,7 @@ def resume_spec(spec_pk: int) -> None:
         if spec is None or spec.resume_at is None:
             return
         repository, path, commit = spec.repository, spec.path, spec.source_commit
-        installation = repository.installation.github_id if repository.installation else None
+        installation = repository.installation_github_id
         # The commit it paused at and the settings recorded: neither is read again (a
         # newer push syncs itself, and this one then finds its commit older, as any would).
         config = RepoConfig.from_dict(repository.settings)
