@@ -57,6 +57,7 @@ from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import column_for
 from bot.github.text import MAX_BODY, MAX_TITLE, cut, shown
+from bot.locks import exclusive
 from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -85,6 +86,8 @@ WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 # The branch of each idea's phase: one pull request per phase.
 BRANCH = "specbridge/plan/{issue}-{phase}"
 LIVE = (PlanningStatus.QUEUED, PlanningStatus.RUNNING)
+# A run in one of these holds the place it took for its spec (see _places_being_planned).
+UNMERGED = (*LIVE, PlanningStatus.ASKING, PlanningStatus.OPENED)
 # The profile that plans when the repository's settings name none.
 DEFAULT_PLANNER = "planner"
 
@@ -437,16 +440,33 @@ class _Planning:
     ) -> SpecLayout:
         run = self.run
         if run.spec_path is None or run.spec_format is None:
-            fmt = config.formats[0]
-            layout = new_layout(fmt, title, config.specs_path, workspace.checkout)
-            run.spec_format, run.spec_path = layout.format, layout.path
-            run.spec_key = slug(layout.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])
+            # One idea at a time per repository takes its place: two planned at once
+            # would otherwise both take the next spec-kit number (or the same name).
+            with exclusive(self.settings, f"planning-layout:{run.repository_id}"):
+                taken = self._places_being_planned()
+                fmt = config.formats[0]
+                layout = new_layout(fmt, title, config.specs_path, workspace.checkout, taken)
+                run.spec_format, run.spec_path = layout.format, layout.path
+                run.spec_key = slug(layout.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])
+                self.session.commit()
         run.title = run.title or title
         run.issue_node_id = run.issue_node_id or node_id
         run.branch = branch
         self.session.commit()
         assert run.spec_format is not None and run.spec_path is not None
         return SpecLayout(run.spec_format, run.spec_path)
+
+    def _places_being_planned(self) -> set[str]:
+        """The paths other ideas of the repository took and have not merged yet."""
+        paths = self.session.scalars(
+            select(PlanningRun.spec_path).where(
+                PlanningRun.repository_id == self.run.repository_id,
+                PlanningRun.id != self.run.id,
+                PlanningRun.spec_path.is_not(None),
+                PlanningRun.status.in_(UNMERGED),
+            )
+        )
+        return {path for path in paths if path}
 
     def _show_card(self, config: RepoConfig, node_id: str) -> None:
         """The idea's issue on the board, in Analyzing while its requirements and design
