@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from bot.agents.prompt import read_instructions
 from bot.agents.redaction import Redactor, code_block, inert
 from bot.agents.tree import read_text
 from bot.agents.workspace import Changes, Workspace, WorkspaceError, named
+from bot.beats import beating
 from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
@@ -333,13 +335,44 @@ def run_planning(run_id: int) -> None:
             update(PlanningRun)
             .where(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.QUEUED)
             .values(
-                status=PlanningStatus.RUNNING, attempts=PlanningRun.attempts + 1, started_at=now
+                status=PlanningStatus.RUNNING,
+                attempts=PlanningRun.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
             )
         ).rowcount
         session.commit()
         if claimed != 1:
             return
-        _Planning(session, settings, session.get_one(PlanningRun, run_id)).execute()
+        with _heartbeats(settings, run_id):
+            _Planning(session, settings, session.get_one(PlanningRun, run_id)).execute()
+
+
+def _heartbeats(settings: Settings, run_id: int) -> AbstractContextManager[None]:
+    """The run's heartbeat, from a thread of its own, for the whole run (a clone, the
+    planner, the pull request): one silent too long is taken back by the reaper."""
+
+    def beat() -> None:
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(PlanningRun)
+                .where(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.RUNNING)
+                .values(heartbeat_at=datetime.now(UTC))
+            )
+
+    return beating(settings.task_heartbeat_seconds, beat, f"planning-heartbeat-{run_id}")
+
+
+def queue_planning_again(settings: Settings, run: PlanningRun, delay: float = 0) -> None:
+    """The run queued again, as a new attempt (its job id names the attempt)."""
+    enqueue(
+        settings,
+        AGENTS,
+        run_planning,
+        run.id,
+        job_id=f"planning-{run.id}-{run.attempts}",
+        delay=delay,
+    )
 
 
 class _Planning:
@@ -759,14 +792,7 @@ class _Planning:
             return
         self.run.status = PlanningStatus.QUEUED
         self.session.commit()
-        enqueue(
-            self.settings,
-            AGENTS,
-            run_planning,
-            self.run.id,
-            job_id=f"planning-{self.run.id}-{self.run.attempts}",
-            delay=30,
-        )
+        queue_planning_again(self.settings, self.run, delay=30)
 
     def _finish(self) -> None:
         self.run.finished_at = datetime.now(UTC)
