@@ -31,7 +31,7 @@ from pathlib import Path
 
 from github import GithubException
 from requests import RequestException
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
@@ -53,7 +53,7 @@ from bot.agents.prompt import read_instructions
 from bot.agents.redaction import Redactor, code_block, inert
 from bot.agents.tree import read_text
 from bot.agents.workspace import Changes, Workspace, WorkspaceError, named
-from bot.beats import beating
+from bot.beats import heartbeat
 from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
@@ -349,18 +349,9 @@ def run_planning(run_id: int) -> None:
 
 
 def _heartbeats(settings: Settings, run_id: int) -> AbstractContextManager[None]:
-    """The run's heartbeat, from a thread of its own, for the whole run (a clone, the
-    planner, the pull request): one silent too long is taken back by the reaper."""
-
-    def beat() -> None:
-        with session_scope(settings.database_url) as session:
-            session.execute(
-                update(PlanningRun)
-                .where(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.RUNNING)
-                .values(heartbeat_at=datetime.now(UTC))
-            )
-
-    return beating(settings.task_heartbeat_seconds, beat, f"planning-heartbeat-{run_id}")
+    """The run's heartbeat for the whole run (a clone, the planner, the pull request)."""
+    running = and_(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.RUNNING)
+    return heartbeat(settings, PlanningRun, running, f"planning-heartbeat-{run_id}")
 
 
 def queue_planning_again(settings: Settings, run: PlanningRun, delay: float = 0) -> None:
