@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.agents.pull_checks import judge
+from bot.agents.check_verdict import judge
 from bot.github.pull_requests import CheckResult
 
 
