@@ -4,8 +4,7 @@ marked ready, the others closed when one merges, the winner recorded.
 A profile's or task's `attempts: N` (or `/attempt`) gives a ready ticket N runs
 (bot/agents/scheduler.py), each on its own branch `specbridge/<spec>/<task>/<n>` with its
 own draft pull request "Closes #N". When the last of them ends, the issue gets one comment
-comparing them (outcome, tests, checks, diff size, cost), and each one's checks are looked
-at again: news of them that came while another attempt ran was left to that run.
+comparing them (outcome, tests, checks, diff size, cost).
 
 With `pick: first` (the default) the first attempt whose checks pass is marked ready for
 review and the others stay drafts (bot/agents/pull_checks.py asks `stays_draft`); with
@@ -29,7 +28,7 @@ from bot.agents.profiles import AgentProfile, load_profiles
 from bot.github import RepositoryGateway, github_client
 from bot.github.pull_requests import PullRequestGateway
 from bot.github.repository import DiffSize
-from bot.hooks import agent_pushed, on_run_ended
+from bot.hooks import on_run_ended
 from bot.locks import exclusive
 from bot.settings import Settings
 from storage.db import session_scope
@@ -111,28 +110,23 @@ def stays_draft(
 
 @on_run_ended
 def compare_when_all_ran(settings: Settings, task_id: int) -> None:
-    """After the last attempt's run: one comment on the issue comparing them all, and
-    every attempt's checks looked at again."""
+    """After the last attempt's run: one comment on the issue comparing them all."""
     with session_scope(settings.database_url) as session:
         task = session.get_one(Task, task_id)
         if not task.attempt_number:
             return
-        ticket_id, own_pull = task.ticket_id, task.pull_request_number
+        ticket_id = task.ticket_id
     # One at a time per ticket: two attempts ending at once say it once.
     with exclusive(settings, f"attempts:{ticket_id}"):
-        pulls = _compare(settings, ticket_id)
-    for pull in pulls:
-        if pull != own_pull:  # the run that just ended asked for its own already
-            agent_pushed(settings, ticket_id, pull)
+        _compare(settings, ticket_id)
 
 
-def _compare(settings: Settings, ticket_id: int) -> list[int]:
-    """The comparison, said once all ran; the attempts' pull requests (none while one runs)."""
+def _compare(settings: Settings, ticket_id: int) -> None:
     with session_scope(settings.database_url) as session:
         ticket = session.get_one(Ticket, ticket_id)
         attempts = attempts_of(ticket)
         if any(t.status in LIVE for t in attempts) or len(attempts) < 2:
-            return []
+            return
         profiles = load_profiles(settings)
         shown = [_attempt(t, profiles) for t in attempts]
         pick = pick_of(ticket, profiles)
@@ -141,10 +135,10 @@ def _compare(settings: Settings, ticket_id: int) -> list[int]:
         full_name, base = repository.full_name, repository.default_branch
         issue = ticket.issue_number
     repo = RepositoryGateway(github_client(settings, installation), full_name)
-    if not any(MARKER in c.body for c in repo.issue_comments(issue)):
-        seen = _seen(repo, base, shown, settings.github_app_slug)
-        repo.comment_on_issue(issue, comparison(shown, seen, pick))
-    return [a.pull_request for a in shown if a.pull_request]
+    if any(MARKER in c.body for c in repo.issue_comments(issue)):
+        return  # another attempt's end said it already
+    seen = _seen(repo, base, shown, settings.github_app_slug)
+    repo.comment_on_issue(issue, comparison(shown, seen, pick))
 
 
 def _attempt(task: Task, profiles: Mapping[str, AgentProfile]) -> Attempt:

@@ -33,14 +33,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.agents.attempts import stays_draft
+from bot.agents.attempts import attempts_of, stays_draft
 from bot.agents.check_verdict import Verdict, read_verdict
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.scheduler import LIVE, not_revisable_because, queue_revision
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.columns import show_on_board
 from bot.github.pull_requests import CheckResult, PullHead, PullRequestGateway
-from bot.hooks import on_agent_pushed, ticket_changed
+from bot.hooks import on_agent_pushed, on_run_ended, ticket_changed
 from bot.locks import Lease, card_lock, exclusive, spec_lock
 from bot.queue import INTERACTIVE, enqueue
 from bot.repositories import find_repository
@@ -127,6 +127,22 @@ def follow_after_run(settings: Settings, ticket_id: int, pull_number: int) -> No
         )
     except Exception:  # the queue is away: the checks' own events still come
         log.warning("could not queue a look at the checks of #%s", pull_number, exc_info=True)
+
+
+@on_run_ended
+def look_at_the_other_attempts(settings: Settings, task_id: int) -> None:
+    """One of several attempts ended: once no run of its ticket is live, the other
+    attempts' checks are read again (news of them while a run went was left to it: a run
+    owns the card), so the first of them to pass is marked ready."""
+    with session_scope(settings.database_url) as session:
+        task = session.get_one(Task, task_id)
+        ticket_id, ticket = task.ticket_id, task.ticket
+        if not task.attempt_number or any(t.status in LIVE for t in ticket.tasks):
+            return
+        others = [t.pull_request_number for t in attempts_of(ticket) if t.id != task.id]
+    for number in others:
+        if number is not None:
+            follow_after_run(settings, ticket_id, number)
 
 
 def look_again(ticket_id: int, pull_number: int) -> None:

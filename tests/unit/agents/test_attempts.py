@@ -3,11 +3,15 @@ marked ready once its checks pass."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
+from bot.agents import pull_checks
 from bot.agents.attempts import MARKER, Attempt, Seen, comparison, pick_of, stays_draft
 from bot.agents.profiles import AgentProfile
 from bot.github.repository import DiffSize
+from bot.settings import load_settings
+from storage.db import session_scope
 from storage.models import CheckVerdict, Repository, Spec, SpecTask, Task, TaskStatus, Ticket
 
 PROFILES = {"claude": AgentProfile("claude", "true"), "codex": AgentProfile("codex", "true")}
@@ -102,3 +106,26 @@ def test_pick_manual_on_a_profile_or_the_task_marks_none(session: Session) -> No
 def test_the_tasks_pick_overrides_the_profiles(session: Session) -> None:
     assert pick_of(_ticket(session, ("claude", "claude"), pick="manual"), PROFILES) == "manual"
     assert pick_of(_ticket(session, ("codex", "codex"), pick="first"), MANUAL) == "first"
+
+
+def test_once_no_attempt_runs_the_others_checks_are_read_again(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """News of an attempt's checks while another ran was left to that run: when the last
+    one ends, the others' pull requests are looked at again."""
+    looked: list[tuple[int, int]] = []
+    monkeypatch.setattr(pull_checks, "follow_after_run", lambda _, t, n: looked.append((t, n)))
+    settings = load_settings({"DATABASE_URL": db, "GITHUB_TOKEN": "t"})
+    with session_scope(db) as session:
+        ticket = _ticket(session, ("claude", "codex"))
+        first, second = sorted(ticket.tasks, key=lambda t: t.attempt_number or 0)
+        second.status = TaskStatus.RUNNING
+        session.commit()
+        ids = (ticket.id, first.id, second.id)
+    pull_checks.look_at_the_other_attempts(settings, ids[1])
+    assert looked == []  # the second still runs: it owns the card
+    with session_scope(db) as session:
+        session.get_one(Task, ids[2]).status = TaskStatus.SUCCEEDED
+        session.commit()
+    pull_checks.look_at_the_other_attempts(settings, ids[2])
+    assert looked == [(ids[0], 11)]  # the first's; the second's own push asked for its own

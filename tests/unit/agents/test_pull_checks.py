@@ -1,5 +1,5 @@
 """Which checks count on an agent's pull request, and what they say together
-(bot/agents/pull_checks.py `judge`)."""
+(bot/agents/check_verdict.py `judge`)."""
 
 from __future__ import annotations
 
