@@ -4,7 +4,8 @@ the status page and the tracking issue read these, so their totals agree.
 
 A pull request counts once, however many runs (a first run and its revisions) made it;
 its time to merge runs from the first run of its ticket queued (the ticket ready) to
-its merge.
+its merge. Of several attempts at one task (bot/agents/attempts.py), a profile's
+attempts run count their first runs, and those won the ones whose pull request merged.
 """
 
 from __future__ import annotations

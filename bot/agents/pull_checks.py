@@ -274,10 +274,11 @@ class _Follow:
         lease: Lease,
     ) -> None:
         self._move(ticket, TicketPhase.TESTING, lease)
-        kept = pull.draft and not hosted
-        held = stays_draft(self.session, ticket, pull.number, self._profiles()) if kept else None
+        held = (
+            stays_draft(self.session, ticket, pull.number, self._profiles()) if pull.draft else None
+        )
         self.session.commit()  # read: no transaction while GitHub answers
-        marked = kept and held is None
+        marked = pull.draft and not hosted and held is None
         if marked:
             self.pulls.mark_ready(pull.node_id)  # GitHub asks the code owners now
         refused = None

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from storage.db import session_scope
 from storage.models import Task, TaskStatus, Ticket
 from tests.e2e.conftest import StartStack
-from tests.e2e.harness import Stack
+from tests.e2e.harness import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -310,6 +310,52 @@ def test_with_pick_manual_both_attempts_stay_drafts_when_their_checks_pass(
     assert _draft(stack, first) and _draft(stack, second)
     said = [c["body"] for c in stack.comments(REPO, issue)]
     assert sum("people pick one of the attempts (`pick: manual`)" in s for s in said) == 2
+
+
+QUICK_AND_SLOW = """\
+quick:
+  command: cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+slow:
+  command: sleep 8; cp "$SPECBRIDGE_TASK_FILE" "task-$SPECBRIDGE_ISSUE.md"
+  timeout: 60
+"""
+
+
+def test_an_attempt_that_passes_while_another_runs_is_marked_ready_once_that_one_ends(
+    start_stack: StartStack, tmp_path: Path, workspaces: Path
+) -> None:
+    profiles = tmp_path / "agents.yaml"
+    profiles.write_text(QUICK_AND_SLOW)
+    stack = start_stack(
+        SPECBRIDGE_AGENTS=str(profiles), TMPDIR=str(workspaces), SPECBRIDGE_HEARTBEAT_SECONDS="1"
+    )
+    stack.create_repo({"README.md": "rocket\n"}, collaborators={"maintainer": "write"})
+    stack.admin("POST", f"repos/{REPO}/protect", required_checks=["tests"])
+    spec = "title: Two\nphase: tasks\nagent: manual\ntasks:\n  - {id: T-A, title: Fly}\n"
+    stack.commit(REPO, {"specs/two.yaml": spec})
+    stack.settle()
+    issue = next(i["number"] for i in stack.issues(REPO) if i["title"].startswith("T-A"))
+    stack.admin(
+        "POST",
+        f"repos/{REPO}/issues/{issue}/comments",
+        user="maintainer",
+        body="/attempt quick slow",
+        author_association="COLLABORATOR",
+    )
+
+    def pull(branch: str) -> dict[str, Any] | None:
+        pulls = stack.repo_state(REPO)["pull_requests"]
+        return next((p for p in pulls if p["head"]["ref"] == branch), None)
+
+    quick = wait_until(lambda: pull("specbridge/two/T-A/1"), 60, "the quick attempt's draft")
+    assert pull("specbridge/two/T-A/2") is None  # the slow one still runs
+    _tests_pass(stack, quick)  # while it runs: the run owns the card
+
+    stack.settle()
+    slow = pull("specbridge/two/T-A/2")
+    assert slow is not None and _draft(stack, slow)
+    assert not _draft(stack, quick)  # looked at again once the slow one ended
 
 
 def _report(stack: Stack) -> list[dict[str, Any]]:
