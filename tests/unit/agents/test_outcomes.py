@@ -173,7 +173,7 @@ def seed_attempts(db: str) -> None:
         )
 
 
-def test_attempts_run_and_won_per_agent_in_the_report_and_metrics(
+def test_attempts_run_and_won_per_agent_in_the_report_metrics_and_status_page(
     db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed_attempts(db)
@@ -199,6 +199,12 @@ def test_attempts_run_and_won_per_agent_in_the_report_and_metrics(
     assert samples[(("profile", "house"), ("result", "won"))] == 1
     assert samples[(("profile", "house"), ("result", "run"))] == 1
     assert samples[(("profile", "claude"), ("result", "won"))] == 0
+
+    settings = load_settings({"DATABASE_URL": db, "SPECBRIDGE_STATUS_TOKEN": "s3cret"})
+    auth = {"Authorization": f"Basic {base64.b64encode(b'ops:s3cret').decode()}"}
+    page = create_app(settings).test_client().get("/?part=live", headers=auth).get_data(True)
+    assert "attempts won / run" in page
+    assert '<td class="num" data-value="1">1 / 1</td>' in page.split('data-profile="house"')[1]
 
 
 def test_the_status_page_shows_the_agents_table(db: str) -> None:
