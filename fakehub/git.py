@@ -113,6 +113,16 @@ class GitRepository:
             {"A": added, "D": removed}.get(status[0], modified).append(name)
         return added, removed, modified
 
+    def line_counts(self, before: str, after: str) -> dict[str, tuple[int, int]]:
+        """Path → (lines added, lines removed) from before to after (a binary file: 0, 0,
+        as GitHub counts it)."""
+        counts = {}
+        out = git("diff", "--numstat", "--no-renames", before, after, cwd=self.bare)
+        for line in out.splitlines():
+            added, removed, name = line.split("\t", 2)
+            counts[name] = (_count(added), _count(removed))
+        return counts
+
     def merge_base(self, base: str, head: str) -> str | None:
         try:
             return git("merge-base", base, head, cwd=self.bare).strip()
@@ -129,3 +139,7 @@ class GitRepository:
         git(*AUTHOR, "merge", "--quiet", "--no-ff", "-m", message, f"origin/{head}", cwd=self.work)
         git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}", cwd=self.work)
         return self.sha(base) or ""
+
+
+def _count(numstat: str) -> int:
+    return 0 if numstat == "-" else int(numstat)

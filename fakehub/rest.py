@@ -7,6 +7,7 @@ import base64
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from flask import Flask, abort, g, jsonify, request
 
@@ -410,8 +411,9 @@ def register_rest(app: Flask, hub: Any) -> None:
         merge_base = repo.git.merge_base(base_sha, head_sha) or base_sha
         added, removed, modified = repo.git.changes(merge_base, head_sha)
         statuses = [("added", added), ("removed", removed), ("modified", modified)]
+        lines = repo.git.line_counts(merge_base, head_sha)
         files = [
-            {"filename": path, "status": status, "sha": head_sha}
+            diff_entry(repo, path, status, head_sha, lines.get(path, (0, 0)))
             for status, paths in statuses
             for path in paths
         ]
@@ -471,6 +473,24 @@ def register_rest(app: Flask, hub: Any) -> None:
             runs = list(latest.values())
         runs.sort(key=lambda r: -r["id"])
         return jsonify(total_count=len(runs), check_runs=[check_run_json(repo, r) for r in runs])
+
+
+def diff_entry(
+    repo: Repo, path: str, status: str, sha: str, lines: tuple[int, int]
+) -> dict[str, Any]:
+    """One file of a comparison, with the fields GitHub's diff entry always has."""
+    where = quote(path)
+    return {
+        "filename": path,
+        "status": status,
+        "sha": sha,
+        "additions": lines[0],
+        "deletions": lines[1],
+        "changes": lines[0] + lines[1],
+        "blob_url": f"{repo.html_url}/blob/{sha}/{where}",
+        "raw_url": f"{repo.html_url}/raw/{sha}/{where}",
+        "contents_url": f"{repo.api_url}/contents/{where}?ref={sha}",
+    }
 
 
 def compare_status(ahead_by: int, behind_by: int) -> str:

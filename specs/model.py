@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 PHASES = ("explore", "requirements", "design", "tasks")
 PRIORITIES = ("critical", "high", "medium", "low")
 APPROVALS = ("none", "required")
+# How one of a task's several attempts is kept: the first to pass its checks is marked
+# ready for review, or people pick.
+PICKS = ("first", "manual")
 MANUAL_AGENT = "manual"
 
 
@@ -57,6 +60,8 @@ class SpecTask:
     parallel: bool = False
     # Runs of its agent, each on its own branch and pull request (None: the profile's).
     attempts: int | None = None
+    # Which attempt is marked ready (PICKS; None: the profile's).
+    pick: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from specs.model import (
     APPROVALS,
     MANUAL_AGENT,
     PHASES,
+    PICKS,
     PRIORITIES,
     AcceptanceCriterion,
     Finding,
@@ -53,6 +54,7 @@ TASK_KEYS = (
     "files",
     "parallel",
     "attempts",
+    "pick",
 )
 # The most runs one task may ask for (`attempts:`).
 MAX_ATTEMPTS = 5
@@ -62,7 +64,7 @@ REQUIRED_KEYS = {
     "task": ("id", "title"),
 }
 PHASES_BEFORE_TASKS = PHASES[: PHASES.index("tasks")]
-ENUMS = {"phase": PHASES, "priority": PRIORITIES, "approval": APPROVALS}
+ENUMS = {"phase": PHASES, "priority": PRIORITIES, "approval": APPROVALS, "pick": PICKS}
 
 EARS_PATTERNS = (
     'ubiquitous "THE SYSTEM SHALL …", event-driven "WHEN … THE SYSTEM SHALL …", '
@@ -515,6 +517,7 @@ def _tasks(
                 files=files,
                 parallel=check.boolean(entries, "parallel"),
                 attempts=_attempts(check, entries),
+                pick=check.enum(entries, "pick"),
             )
             tasks.append((task, entries))
     _check_dependencies(check, references, set(seen))

@@ -326,6 +326,8 @@ class SpecTask(Base):
     parallel: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Runs of its agent, each on a branch of its own (None: the profile's `attempts`).
     attempts: Mapped[int | None] = mapped_column(Integer)
+    # Which of its attempts is marked ready: first | manual (None: the profile's `pick`).
+    pick: Mapped[str | None] = mapped_column(String(16))
 
     spec: Mapped[Spec] = relationship(back_populates="tasks")
     ticket: Mapped[Ticket | None] = relationship(back_populates="spec_task")
@@ -444,6 +446,8 @@ class Task(Base):
     # One of several attempts at the ticket (a profile's `attempts`): its number, which
     # ends its branch's name (specbridge/<spec>/<task>/<n>).
     attempt_number: Mapped[int | None] = mapped_column(Integer)
+    # The attempt kept: its pull request merged and the others were closed.
+    attempt_won: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # What the run cost and delivered (bot/agents/usage.py, bot/agents/costs.py): its
     # preset ("command" for a command of the operator's, "hosted" for an agent GitHub
     # runs), model, wall time, why it ended, its usage, and its pull request's outcome.

@@ -112,6 +112,14 @@ def _runs_of(session: Session, full_name: str, number: int) -> list[Task]:
     )
 
 
+def cost_text(usd: float | None, estimated: bool = False) -> str:
+    """A cost as people read it: `$0.42`; `~$0.42` when priced from tokens by the
+    profile's table, not the agent's own figure; `unknown` when none was recorded."""
+    if usd is None:
+        return "unknown"
+    return f"{'~' if estimated else ''}${usd:.2f}"
+
+
 def _added(total: int | None, more: int | None) -> int | None:
     if more is None:
         return total

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from bot.agents.attempts import attempts_of
 from bot.agents.git import BotGit, GitError
 from bot.agents.profiles import load_profiles
 from bot.agents.scheduler import (
@@ -137,10 +138,14 @@ def _freshen(
             if not (profiles.get(run.agent) and profiles[run.agent].hosted)  # GitHub's agent's
         ]
         conflicted_before = any(task.merges_base for task in ticket.tasks)
+        attempts = {task.pull_request_number for task in attempts_of(ticket)}
     url = f"{web_url_for(settings.github_api_url)}/{repo.full_name}.git"
+    states = {number: repo.pull_request_state(number) for _, number, _ in pulls if number}
+    if any(states.get(number) == "merged" for number in attempts):
+        return  # one of several attempts merged: the others are being closed, not freshened
     for run_id, number, branch in pulls:
         assert number is not None and branch is not None
-        if repo.pull_request_state(number) != "open":
+        if states[number] != "open":
             continue
         token = repository_token(settings, installation, repo.full_name)
         fresh = merge_base(url, branch, base, token)

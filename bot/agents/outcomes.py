@@ -4,7 +4,8 @@ the status page and the tracking issue read these, so their totals agree.
 
 A pull request counts once, however many runs (a first run and its revisions) made it;
 its time to merge runs from the first run of its ticket queued (the ticket ready) to
-its merge.
+its merge. Of several attempts at one task (bot/agents/attempts.py), a profile's
+attempts run count their first runs, and those won the ones whose pull request merged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, case, func, select
 from sqlalchemy.orm import Session
 
 from bot.agents.costs import CLOSED, MERGED
@@ -56,6 +57,9 @@ class Outcome:
     revisions_per_merged: float | None = None
     median_hours_to_merge: float | None = None
     cost_per_merged_usd: float | None = None
+    # Of several attempts at one task (bot/agents/attempts.py): those it ran, those kept.
+    attempts_run: int = 0
+    attempts_won: int = 0
     _pulls: dict[tuple[int, int], str] = field(default_factory=dict, repr=False)
     _revisions: dict[tuple[int, int], int] = field(default_factory=dict, repr=False)
     _to_merge: list[float] = field(default_factory=list, repr=False)
@@ -116,6 +120,8 @@ _COLUMNS = (
     Task.pull_request_outcome,
     Task.revision,
     Task.merged_at,
+    Task.attempt_number,
+    Task.attempt_won,
 )
 
 
@@ -127,6 +133,9 @@ def _add(outcome: Outcome, task: Row[Any]) -> None:
     outcome.output_tokens += task.output_tokens or 0
     outcome.cache_read_tokens += task.cache_read_tokens or 0
     outcome.cost_usd += task.cost_usd or 0.0
+    if task.attempt_number and task.revision == 0:
+        outcome.attempts_run += 1
+        outcome.attempts_won += task.attempt_won
     if task.pull_request_number is None:
         return
     pull = (task.ticket_id, task.pull_request_number)
@@ -208,6 +217,7 @@ class Totals:
     tokens: dict[tuple[str, str], int]  # (profile, direction) → tokens
     cost_usd: dict[str, float]  # profile → USD
     pull_requests: dict[tuple[str, str], int]  # (profile, outcome) → pull requests
+    attempts: dict[tuple[str, str], int]  # (profile, "run" | "won") → attempts at a task
 
 
 def totals(session: Session) -> Totals:
@@ -236,7 +246,21 @@ def totals(session: Session) -> Totals:
     outcomes_: dict[tuple[str, str], int] = defaultdict(int)
     for key in pulls.values():
         outcomes_[key] += 1
-    return Totals(dict(tokens), {k: round(v, 6) for k, v in cost.items()}, dict(outcomes_))
+    costs = {k: round(v, 6) for k, v in cost.items()}
+    return Totals(dict(tokens), costs, dict(outcomes_), _attempts(session))
+
+
+def _attempts(session: Session) -> dict[tuple[str, str], int]:
+    """Per profile, the attempts at a task it ran (first runs) and those kept."""
+    rows = session.execute(
+        select(Task.agent, func.count(), func.sum(case((Task.attempt_won, 1), else_=0)))
+        .where(Task.attempt_number.is_not(None), Task.revision == 0)
+        .group_by(Task.agent)
+    )
+    found: dict[tuple[str, str], int] = {}
+    for agent, ran, won in rows:
+        found[(agent, "run")], found[(agent, "won")] = ran, won or 0
+    return found
 
 
 # -- `specbridge report` -----------------------------------------------------------------
@@ -251,6 +275,8 @@ COLUMNS = (
     ("OPEN", "open"),
     ("REV/MERGED", "revisions_per_merged"),
     ("H TO MERGE", "median_hours_to_merge"),
+    ("ATTEMPTS", "attempts_run"),
+    ("WON", "attempts_won"),
     ("TOKENS IN", "input_tokens"),
     ("TOKENS OUT", "output_tokens"),
     ("COST USD", "cost_usd"),

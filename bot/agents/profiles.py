@@ -14,6 +14,8 @@ dispatches the task to an agent GitHub runs:
       max_revisions: 3               # reruns asked for by reviews, /revise and failing checks
       max_parallel: 4                # runs of this profile at once, everywhere (default: no cap)
       attempts: 2                    # runs per task, each on its own branch and pull request
+      pick: first                    # of the attempts, the first to pass its checks is marked
+                                     # ready (the default); manual: none is, people pick
       fix_checks: true               # run again when the repository's checks fail (the default)
       reviewers: [octocat, acme/core]    # asked to review once the checks pass (team: org/slug)
       network: [api.anthropic.com:443]   # the preset's API host by default; none: no network
@@ -63,7 +65,7 @@ from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS
 from bot.agents.sandbox import SYSTEM_DIRS, Limits, Policy, SandboxError, choose_backend
 from bot.settings import Settings, SettingsError
-from specs.model import MANUAL_AGENT
+from specs.model import MANUAL_AGENT, PICKS
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ KEYS = {
     "revise",
     "max_parallel",
     "attempts",
+    "pick",
     "price",
     "budget",
 }
@@ -195,6 +198,9 @@ class AgentProfile:
     max_parallel: int | None = None
     # Runs per task, each on its own branch (…/<task>/<n>) and draft pull request.
     attempts: int = 1
+    # Of several attempts: "first", the first to pass its checks is marked ready for
+    # review; "manual", none is (people pick).
+    pick: str = "first"
     model: str | None = None
     # USD per million tokens (input, output): the cost of a run whose agent gives none.
     price: tuple[float, float] | None = None
@@ -388,6 +394,7 @@ def _profile(name: str, value: Any) -> AgentProfile:
         reviewers=_strings(value, "reviewers"),
         max_parallel=_positive(value, "max_parallel", 0, zero=True) or None,
         attempts=_attempts(value, dispatch is not None),
+        pick=_pick(value),
         model=str(value["model"]) if value.get("model") else None,
         price=_price(value.get("price")),
         budget=caps(value.get("budget"), "budget"),
@@ -399,6 +406,13 @@ def _attempts(value: dict[str, Any], hosted: bool) -> int:
     if attempts > 1 and hosted:
         raise ValueError("attempts applies to agents that run here, not to github: ones")
     return attempts
+
+
+def _pick(value: dict[str, Any]) -> str:
+    pick = value.get("pick", "first")
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)}")
+    return str(pick)
 
 
 def _price(value: Any) -> tuple[float, float] | None:

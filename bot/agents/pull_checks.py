@@ -3,7 +3,8 @@
 Every check run and commit status on the head of a pull request an agent opened (a
 local run's, or a hosted agent's once it is ready for review) is read back as GitHub
 has it; the checks that count are those the base branch's protection requires, or,
-when it names none, every check but specbridge's own. Then, once per head commit:
+when it names none, every check but specbridge's own (bot/agents/check_verdict.py).
+Then, once per head commit:
 
 - some still run → the card is in Testing;
 - all done, one failed → the card back to Building and, when the profile says
@@ -11,9 +12,10 @@ when it names none, every check but specbridge's own. Then, once per head commit
   branch told each failing check's name, summary, the last lines of its output and its
   annotations (file and line), as a revision counted toward `max_revisions`; otherwise
   the issue says which failed, for people to fix or `/revise`;
-- all passed → a local agent's draft is marked ready for review, the profile's
-  `reviewers:` are asked (GitHub asks the code owners itself), and the issue says so
-  once.
+- all passed → a local agent's draft is marked ready for review (of several attempts,
+  the first to pass only, and none with `pick: manual`: bot/agents/attempts.py), the
+  profile's `reviewers:` are asked (GitHub asks the code owners itself), and the issue
+  says so once.
 
 A run in progress owns its card: nothing here moves it, and the run looks at the
 checks again when it ends (`follow_after_run`). Each verdict is recorded
@@ -26,19 +28,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.agents.attempts import attempts_of, stays_draft
+from bot.agents.check_verdict import Verdict, read_verdict
 from bot.agents.profiles import AgentProfile, load_profiles
 from bot.agents.scheduler import LIVE, not_revisable_because, queue_revision
 from bot.github import BoardGateway, RepositoryGateway, github_client
-from bot.github.checks import CHECK_NAME
 from bot.github.columns import show_on_board
 from bot.github.pull_requests import CheckResult, PullHead, PullRequestGateway
-from bot.hooks import on_agent_pushed, ticket_changed
+from bot.hooks import on_agent_pushed, on_run_ended, ticket_changed
 from bot.locks import Lease, card_lock, exclusive, spec_lock
 from bot.queue import INTERACTIVE, enqueue
 from bot.repositories import find_repository
@@ -48,7 +50,6 @@ from storage.models import CheckVerdict, IssueState, Task, Ticket, TicketPhase
 
 log = logging.getLogger(__name__)
 
-PASSED = ("success", "neutral", "skipped")
 MENTION = re.compile(r"@(?=[A-Za-z0-9])")
 # What an agent is told of a failing check's output: its last lines.
 OUTPUT_LINES = 60
@@ -57,45 +58,6 @@ SUMMARY_CHARS = 2000
 # After a run, the checks of its push are read again this soon (they may have finished
 # while the run was still recording itself).
 AFTER_RUN_DELAY = 2
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the checks that count say of a head commit."""
-
-    state: str  # none | pending | failed | passed
-    counted: list[CheckResult] = field(default_factory=list)
-    failed: list[CheckResult] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)  # names still running or not reported
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in (self.failed or self.counted)]
-
-
-def judge(results: Sequence[CheckResult], required: Sequence[str], own_app: str | None) -> Verdict:
-    """The verdict of the checks that count: the required ones, else all but our own."""
-    others = [r for r in results if not _ours(r, own_app)]
-    if required:
-        wanted = {name.casefold(): name for name in required}
-        counted = [r for r in others if r.name.casefold() in wanted]
-        reported = {r.name.casefold() for r in counted}
-        missing = [name for key, name in wanted.items() if key not in reported]
-    else:
-        counted, missing = others, []
-    if not counted and not missing:
-        return Verdict("none")
-    waiting = missing + [r.name for r in counted if r.conclusion is None]
-    if waiting:
-        return Verdict("pending", counted, waiting=waiting)
-    failed = [r for r in counted if r.conclusion not in PASSED]
-    return Verdict("failed" if failed else "passed", counted, failed)
-
-
-def _ours(result: CheckResult, own_app: str | None) -> bool:
-    if result.kind != "check run":
-        return False
-    return result.app == own_app if own_app else result.name == CHECK_NAME
 
 
 # -- following -------------------------------------------------------------------------
@@ -167,6 +129,22 @@ def follow_after_run(settings: Settings, ticket_id: int, pull_number: int) -> No
         log.warning("could not queue a look at the checks of #%s", pull_number, exc_info=True)
 
 
+@on_run_ended
+def look_at_the_other_attempts(settings: Settings, task_id: int) -> None:
+    """One of several attempts ended: once no run of its ticket is live, the other
+    attempts' checks are read again (news of them while a run went was left to it: a run
+    owns the card), so the first of them to pass is marked ready."""
+    with session_scope(settings.database_url) as session:
+        task = session.get_one(Task, task_id)
+        ticket_id, ticket = task.ticket_id, task.ticket
+        if not task.attempt_number or any(t.status in LIVE for t in ticket.tasks):
+            return
+        others = [t.pull_request_number for t in attempts_of(ticket) if t.id != task.id]
+    for number in others:
+        if number is not None:
+            follow_after_run(settings, ticket_id, number)
+
+
 def look_again(ticket_id: int, pull_number: int) -> None:
     """The queue job of follow_after_run."""
     settings = get_settings()
@@ -207,8 +185,7 @@ class _Follow:
         pull = self.pulls.pull(self.number)
         if pull.state != "open" or (head_sha is not None and head_sha != pull.head_sha):
             return  # closed, or news of a commit that is no longer its head
-        results = self.pulls.check_runs(pull.head_sha) + self.pulls.statuses(pull.head_sha)
-        verdict = judge(results, self.pulls.required_checks(pull.base_ref), self._own_app())
+        verdict = read_verdict(self.pulls, pull, self._own_app())
         if verdict.state == "none" or self._known(pull, verdict):
             return  # nothing to say, or said already (the same news from another event)
         told = self._what_failed(verdict) if verdict.state == "failed" else ""
@@ -297,7 +274,11 @@ class _Follow:
         lease: Lease,
     ) -> None:
         self._move(ticket, TicketPhase.TESTING, lease)
-        marked = pull.draft and not hosted
+        held = (
+            stays_draft(self.session, ticket, pull.number, self._profiles()) if pull.draft else None
+        )
+        self.session.commit()  # read: no transaction while GitHub answers
+        marked = pull.draft and not hosted and held is None
         if marked:
             self.pulls.mark_ready(pull.node_id)  # GitHub asks the code owners now
         refused = None
@@ -309,6 +290,8 @@ class _Follow:
         if self._recorded(ticket, pull, verdict):
             return  # told meanwhile by another worker
         ready = "it is marked ready for review" if marked else "it is ready for review"
+        if held:
+            ready = f"it stays a draft: {held}"
         who = (
             f", and {', '.join(f'@{a}' for a in asked)} "
             f"{'is' if len(asked) == 1 else 'are'} asked to review it"
@@ -401,10 +384,13 @@ class _Follow:
         return False
 
     def _profile(self, agent: str) -> AgentProfile | None:
+        return self._profiles().get(agent)
+
+    def _profiles(self) -> dict[str, AgentProfile]:
         try:
-            return load_profiles(self.settings).get(agent)
+            return load_profiles(self.settings)
         except SettingsError:
-            return None
+            return {}
 
 
 def _names(checks: Sequence[CheckResult]) -> str:

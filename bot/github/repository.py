@@ -71,6 +71,16 @@ class IssueComment:
         )
 
 
+@dataclass(frozen=True)
+class DiffSize:
+    """What a head changes against its merge base with a base: files, lines added and
+    lines removed."""
+
+    files: int
+    additions: int
+    deletions: int
+
+
 class RepositoryGateway:
     def __init__(self, connection: GitHubConnection, full_name: str) -> None:
         self.connection = connection
@@ -113,20 +123,30 @@ class RepositoryGateway:
     def changed_files(self, base: str, head: str) -> tuple[list[str], list[str]]:
         """Paths present at head that differ from the merge base of base and head, and
         paths removed, as a pull request shows them (GitHub lists up to 300 files)."""
-        data = self._request("GET", f"/compare/{quote(base, safe='')}...{quote(head, safe='')}")
         present: list[str] = []
         removed: list[str] = []
-        for entry in data.get("files") or []:
+        for entry in self._compare(base, head).get("files") or []:
             (removed if entry["status"] == "removed" else present).append(entry["filename"])
             if entry.get("previous_filename"):  # renamed: the old path is gone
                 removed.append(entry["previous_filename"])
         return sorted(present), sorted(removed)
 
+    def diff_size(self, base: str, head: str) -> DiffSize:
+        """How much head changes against its merge base with base (of the 300 files
+        GitHub lists at most)."""
+        files = self._compare(base, head).get("files") or []
+        return DiffSize(
+            files=len(files),
+            additions=sum(f["additions"] for f in files),
+            deletions=sum(f["deletions"] for f in files),
+        )
+
     def compare_commits(self, base: str, head: str) -> str:
         """How head stands to base: ahead, behind, identical or diverged."""
-        return self._request("GET", f"/compare/{quote(base, safe='')}...{quote(head, safe='')}")[
-            "status"
-        ]
+        return self._compare(base, head)["status"]
+
+    def _compare(self, base: str, head: str) -> dict[str, Any]:
+        return self._request("GET", f"/compare/{quote(base, safe='')}...{quote(head, safe='')}")
 
     def list_files(self, directory: str, ref: str) -> list[str]:
         """Paths of the files inside directory and its subfolders at ref (specs may nest)."""

@@ -169,6 +169,7 @@ def _record_tasks(
             "files": list(task.files) or None,
             "parallel": task.parallel,
             "attempts": task.attempts,
+            "pick": task.pick,
         }
         if row is None or row.removed_at is not None:
             added.append(task.id)

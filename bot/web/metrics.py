@@ -312,6 +312,12 @@ def _agent_costs(settings: Settings) -> Iterator[Metric]:
         "Agents' pull requests by profile and outcome (open, merged, closed unmerged)",
         labels=["profile", "outcome"],
     )
+    attempts = GaugeMetricFamily(
+        "specbridge_agent_attempts",
+        "Attempts at a task of several (a profile's or task's `attempts`, or /attempt), "
+        "by profile: run, and won (its pull request merged, the others closed)",
+        labels=["profile", "result"],
+    )
     with session_scope(settings.database_url) as session:
         found = outcomes.totals(session)
     for (profile, direction), count in sorted(found.tokens.items()):
@@ -320,6 +326,9 @@ def _agent_costs(settings: Settings) -> Iterator[Metric]:
         cost.add_metric([profile], usd)
     for (profile, outcome), count in sorted(found.pull_requests.items()):
         pulls.add_metric([profile, outcome], count)
+    for (profile, result), count in sorted(found.attempts.items()):
+        attempts.add_metric([profile, result], count)
     yield tokens
     yield cost
     yield pulls
+    yield attempts

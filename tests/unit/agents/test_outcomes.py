@@ -113,6 +113,8 @@ def test_report_per_profile_and_model(report) -> None:  # type: ignore[no-untype
         "revisions_per_merged": 1.0,
         "median_hours_to_merge": 5.0,
         "cost_per_merged_usd": 2.0,
+        "attempts_run": 0,
+        "attempts_won": 0,
     }
     assert (claude["profile"], claude["open"], claude["merged"]) == ("claude", 1, 0)
     assert claude["cost_per_merged_usd"] is None
@@ -154,6 +156,55 @@ def test_metrics_count_tokens_cost_and_pull_requests(db: str) -> None:
     assert samples[pulls, (("outcome", "merged"), ("profile", "house"))] == 1  # one for two runs
     assert samples[pulls, (("outcome", "closed"), ("profile", "house"))] == 1
     assert samples[pulls, (("outcome", "open"), ("profile", "claude"))] == 1
+
+
+def seed_attempts(db: str) -> None:
+    """#7 tried twice: `house`'s attempt 1 (#20, revised once) merged and won; `claude`'s
+    attempt 2 (#21) closed."""
+    with session_scope(db) as session:
+        ticket = Ticket(repository=Repository(full_name="acme/rocket"), issue_number=7)
+        won = {"attempt_won": True, "pull_request_outcome": "merged"}
+        session.add_all(
+            [
+                run(ticket, "house", "m1", 1.0, 10, 1, pr=20, attempt_number=1, **won),
+                run(ticket, "house", "m1", 0.5, 10, 1, pr=20, revision=1, **won),
+                run(ticket, "claude", "sonnet", 2.0, 10, 1, pr=21, attempt_number=2),
+            ]
+        )
+
+
+def test_attempts_run_and_won_per_agent_in_the_report_metrics_and_status_page(
+    db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_attempts(db)
+    monkeypatch.setenv("DATABASE_URL", db)
+    get_settings.cache_clear()
+    assert main(["report", "--format", "json"]) == 0
+    rows = {r["profile"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (rows["house"]["attempts_run"], rows["house"]["attempts_won"]) == (1, 1)
+    assert (rows["claude"]["attempts_run"], rows["claude"]["attempts_won"]) == (1, 0)
+    assert main(["report"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "ATTEMPTS" in table[0] and "WON" in table[0]
+    get_settings.cache_clear()
+
+    settings = load_settings({"DATABASE_URL": db, "GITHUB_TOKEN": "t"})
+    text = create_app(settings).test_client().get("/metrics").get_data(as_text=True)
+    samples = {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "specbridge_agent_attempts"
+    }
+    assert samples[(("profile", "house"), ("result", "won"))] == 1
+    assert samples[(("profile", "house"), ("result", "run"))] == 1
+    assert samples[(("profile", "claude"), ("result", "won"))] == 0
+
+    settings = load_settings({"DATABASE_URL": db, "SPECBRIDGE_STATUS_TOKEN": "s3cret"})
+    auth = {"Authorization": f"Basic {base64.b64encode(b'ops:s3cret').decode()}"}
+    page = create_app(settings).test_client().get("/?part=live", headers=auth).get_data(True)
+    assert "attempts won / run" in page
+    assert '<td class="num" data-value="1">1 / 1</td>' in page.split('data-profile="house"')[1]
 
 
 def test_the_status_page_shows_the_agents_table(db: str) -> None:

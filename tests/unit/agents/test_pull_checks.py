@@ -1,9 +1,9 @@
 """Which checks count on an agent's pull request, and what they say together
-(bot/agents/pull_checks.py `judge`)."""
+(bot/agents/check_verdict.py `judge`)."""
 
 from __future__ import annotations
 
-from bot.agents.pull_checks import judge
+from bot.agents.check_verdict import judge
 from bot.github.pull_requests import CheckResult
 
 

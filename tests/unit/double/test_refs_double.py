@@ -1,6 +1,7 @@
 # ruff: noqa: F811 - the fixtures of test_fakehub.py, imported to be shared
-"""Branches made and moved through the git database API, and files written through the
-contents API, on the double as on GitHub: through specbridge's gateway."""
+"""Branches made and moved through the git database API, files written through the
+contents API, and branches compared, on the double as on GitHub: through specbridge's
+gateway."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import requests
 
 from bot.github import GitHubConnection
 from bot.github.contents import ContentsGateway, FileChanged
+from bot.github.repository import DiffSize, RepositoryGateway
 from fakehub import FakeHub
+from fakehub.openapi import github_rest
 from tests.unit.double.test_fakehub import (  # noqa: F401 - fixtures
     Receiver,
     client,
@@ -55,3 +58,23 @@ def test_a_protected_branch_refuses_a_file_write(
     assert version is not None
     with pytest.raises(FileChanged, match="must be made through a pull request"):
         contents.put_file("specs/a.yaml", b"x\n", "Progress", "main", version.sha)
+
+
+def test_a_comparison_counts_each_files_lines_as_github_does(
+    hub: FakeHub, client: GitHubConnection, repo: str
+) -> None:
+    requests.post(
+        f"{hub.url}/_admin/repos/{repo}/commits",
+        json={
+            "branch": "attempt",
+            "files": {"specs/a.yaml": "title: A2\nphase: tasks\n", "specs/b.yaml": None},
+            "message": "Change a, remove b",
+        },
+        timeout=30,
+    ).raise_for_status()
+    answer = requests.get(f"{hub.url}/repos/{repo}/compare/main...attempt", timeout=30).json()
+    required = github_rest().spec["components"]["schemas"]["diff-entry"]["required"]
+    assert all(set(required) <= set(entry) for entry in answer["files"])
+    assert RepositoryGateway(client, repo).diff_size("main", "attempt") == DiffSize(
+        files=2, additions=2, deletions=2
+    )
