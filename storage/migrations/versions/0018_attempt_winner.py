@@ -4,15 +4,15 @@ A spec task may say how one of its attempts is picked (`pick: first | manual`; N
 its profile's); the run of the attempt whose pull request merged is marked the winner,
 for the per-agent counts of attempts won.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
