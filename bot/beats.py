@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+
+from bot.settings import Settings
+from storage.db import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +40,19 @@ def beating(seconds: float, beat: Callable[[], None], name: str) -> Iterator[Non
     finally:
         stop.set()
         thread.join()
+
+
+def heartbeat(
+    settings: Settings, model: type[Any], still_running: ColumnElement[bool], name: str
+) -> AbstractContextManager[None]:
+    """A run's row (a Task, a PlanningRun) gets `heartbeat_at` now, every heartbeat
+    (SPECBRIDGE_TASK_HEARTBEAT_SECONDS) while the block runs and `still_running` holds
+    for it: the reaper takes back a run silent for too long (bot/agents/reaper.py)."""
+
+    def beat() -> None:
+        with session_scope(settings.database_url) as session:
+            session.execute(
+                update(model).where(still_running).values(heartbeat_at=datetime.now(UTC))
+            )
+
+    return beating(settings.task_heartbeat_seconds, beat, name)

@@ -276,6 +276,38 @@ def pending(
     return live
 
 
+def not_started(settings: Settings, queue_name: str, job_ids: Iterable[str]) -> set[str]:
+    """Which of these jobs wait to start (queued, or delayed): each will read what is
+    there when it starts, changes made meanwhile included."""
+    ids = list(job_ids)
+    if settings.redis_url is None:
+        names = EVENT_QUEUES if queue_name in EVENT_QUEUES else (queue_name,)
+        return set().union(*(embedded_queue(name).not_started(ids) for name in names))
+    return pending(settings, queue_name, ids, started=False)
+
+
+def enqueue_coalesced(
+    settings: Settings,
+    queue_name: str,
+    job: Callable[..., Any],
+    arg: Any,
+    job_id: str,
+    delay: float,
+) -> None:
+    """Queue `job(arg)` `delay` seconds from now, once for however many calls come
+    before it starts. A call while it runs queues one more, under a second id: the
+    running one may have read before the change that called (and RQ cannot queue a
+    job id it is running). With both under way, the second has yet to read or is
+    reading after the first: one more would repeat it."""
+    ids = [job_id, f"{job_id}-again"]
+    if not_started(settings, queue_name, ids):
+        return
+    running = pending(settings, queue_name, ids)
+    free = next((candidate for candidate in ids if candidate not in running), None)
+    if free is not None:
+        enqueue(settings, queue_name, job, arg, job_id=free, delay=delay)
+
+
 # Moves each due job of one registry to its queue, as RQ's scheduler does
 # (Queue._enqueue_job: status queued, enqueued_at, pushed), in one atomic step:
 # KEYS are pairs (a scheduled registry, its queue); ARGV: now, enqueued_at as RQ
@@ -353,7 +385,8 @@ class EmbeddedQueue:
         self.name = name
         self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], str | None, list[int]]]
         self._jobs = queue.Queue()
-        self._pending: dict[str, int] = {}
+        self._pending: dict[str, int] = {}  # queued or running, by job id
+        self._running: dict[str, int] = {}
         self._pending_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -389,19 +422,28 @@ class EmbeddedQueue:
         with self._pending_lock:
             return {job_id for job_id in job_ids if self._pending.get(job_id)}
 
+    def not_started(self, job_ids: Iterable[str]) -> set[str]:
+        with self._pending_lock:
+            return {
+                job_id
+                for job_id in job_ids
+                if self._pending.get(job_id, 0) > self._running.get(job_id, 0)
+            }
+
     def join(self) -> None:
         """Wait until every job put so far has run once."""
         self._jobs.join()
 
-    def _mark(self, job_id: str | None, change: int) -> None:
+    def _mark(self, job_id: str | None, change: int, counts: dict[str, int] | None = None) -> None:
         if job_id is None:
             return
+        counts = self._pending if counts is None else counts
         with self._pending_lock:
-            count = self._pending.get(job_id, 0) + change
+            count = counts.get(job_id, 0) + change
             if count > 0:
-                self._pending[job_id] = count
+                counts[job_id] = count
             else:
-                self._pending.pop(job_id, None)
+                counts.pop(job_id, None)
 
     def _ensure_started(self) -> None:
         with self._start_lock:
@@ -415,6 +457,7 @@ class EmbeddedQueue:
         while True:
             job, args, job_id, retry_intervals = self._jobs.get()
             started = time.monotonic()
+            self._mark(job_id, +1, self._running)
             try:
                 with running_job(self.name):
                     job(*args)
@@ -425,6 +468,7 @@ class EmbeddedQueue:
                 if retry_intervals:
                     self.put(job, args, job_id, retry_intervals[0], retry_intervals[1:])
             finally:
+                self._mark(job_id, -1, self._running)
                 self._mark(job_id, -1)
                 log.debug("job %s ran in %.3fs", job.__name__, time.monotonic() - started)
                 self._jobs.task_done()

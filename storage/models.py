@@ -658,6 +658,8 @@ class PlanningRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None]
+    # Written while it runs, as a Task's: one silent too long lost its worker (reaper.py).
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
     repository: Mapped[Repository] = relationship()

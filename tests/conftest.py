@@ -2,9 +2,9 @@
 
 How the suite runs (docs/development/tests.md):
 
-- Side by side: pytest-xdist runs the tests in `-n auto` worker processes (pyproject's
-  addopts; `-n 0` runs them in this process, for a debugger). So each test must be safe
-  beside another in its own process: a database of its own (the fixtures below make
+- Side by side: pytest-xdist runs the tests in `-n auto` worker processes, 1.5 a core
+  (pyproject's addopts; `-n 0` runs them in this process, for a debugger). So each test
+  must be safe beside another in its own process: a database of its own (the fixtures below make
   one), ports from `free_port()`, files under `tmp_path`. With REDIS_URL set, each
   worker gets a Redis of its own (a `redis-server` it starts, see
   `_a_redis_of_its_own`): tests flush their Redis, and two workers on one server would
@@ -86,6 +86,17 @@ def _named_files(config: pytest.Config) -> set[Path]:
         if path.is_file():
             files.add(path)
     return files
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: half again as many workers as cores. An end-to-end test spends most of
+    its time waiting (its processes starting, GitHub's pace, a queue's turn), so two
+    cores keep three workers busy. PYTEST_XDIST_AUTO_NUM_WORKERS, when set, decides."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0))
+    return cores + (cores + 1) // 2
 
 
 def pytest_configure(config: pytest.Config) -> None:

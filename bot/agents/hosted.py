@@ -35,7 +35,7 @@ from typing import Any
 
 from github import GithubException
 from requests import RequestException
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.costs import kind_of
@@ -44,7 +44,7 @@ from bot.agents.failure import clear_failed, show_failed
 from bot.agents.profiles import AgentProfile, Dispatch, load_profiles
 from bot.agents.prompt import INSTRUCTION_FILES, MAX_INSTRUCTION_CHARS, build_prompt
 from bot.agents.run import MAX_ATTEMPTS, TaskJob
-from bot.beats import beating
+from bot.beats import heartbeat
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import user_client
 from bot.github.columns import show_on_board
@@ -133,19 +133,10 @@ def _claim(session: Session, task_id: int) -> bool:
 
 
 def _heartbeats(settings: Settings, task_id: int) -> AbstractContextManager[None]:
-    def beat() -> None:
-        with session_scope(settings.database_url) as session:
-            session.execute(
-                update(Task)
-                .where(
-                    Task.id == task_id,
-                    Task.status == TaskStatus.RUNNING,
-                    Task.dispatched_at.is_(None),
-                )
-                .values(heartbeat_at=datetime.now(UTC))
-            )
-
-    return beating(settings.task_heartbeat_seconds, beat, f"heartbeat-{task_id}")
+    running = and_(
+        Task.id == task_id, Task.status == TaskStatus.RUNNING, Task.dispatched_at.is_(None)
+    )
+    return heartbeat(settings, Task, running, f"heartbeat-{task_id}")
 
 
 class _Dispatch(TaskJob):

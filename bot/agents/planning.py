@@ -25,12 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from github import GithubException
 from requests import RequestException
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
@@ -52,11 +53,13 @@ from bot.agents.prompt import read_instructions
 from bot.agents.redaction import Redactor, code_block, inert
 from bot.agents.tree import read_text
 from bot.agents.workspace import Changes, Workspace, WorkspaceError, named
+from bot.beats import heartbeat
 from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
 from bot.github.columns import column_for
 from bot.github.text import MAX_BODY, MAX_TITLE, cut, shown
+from bot.locks import exclusive
 from bot.queue import AGENTS, enqueue
 from bot.repo_config import CONFIG_PATH, RepoConfig, parse_repo_config
 from bot.settings import Settings, SettingsError, get_settings, web_url_for
@@ -85,6 +88,8 @@ WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 # The branch of each idea's phase: one pull request per phase.
 BRANCH = "specbridge/plan/{issue}-{phase}"
 LIVE = (PlanningStatus.QUEUED, PlanningStatus.RUNNING)
+# A run in one of these holds the place it took for its spec (see _places_being_planned).
+UNMERGED = (*LIVE, PlanningStatus.ASKING, PlanningStatus.OPENED)
 # The profile that plans when the repository's settings name none.
 DEFAULT_PLANNER = "planner"
 
@@ -330,13 +335,35 @@ def run_planning(run_id: int) -> None:
             update(PlanningRun)
             .where(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.QUEUED)
             .values(
-                status=PlanningStatus.RUNNING, attempts=PlanningRun.attempts + 1, started_at=now
+                status=PlanningStatus.RUNNING,
+                attempts=PlanningRun.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
             )
         ).rowcount
         session.commit()
         if claimed != 1:
             return
-        _Planning(session, settings, session.get_one(PlanningRun, run_id)).execute()
+        with _heartbeats(settings, run_id):
+            _Planning(session, settings, session.get_one(PlanningRun, run_id)).execute()
+
+
+def _heartbeats(settings: Settings, run_id: int) -> AbstractContextManager[None]:
+    """The run's heartbeat for the whole run (a clone, the planner, the pull request)."""
+    running = and_(PlanningRun.id == run_id, PlanningRun.status == PlanningStatus.RUNNING)
+    return heartbeat(settings, PlanningRun, running, f"planning-heartbeat-{run_id}")
+
+
+def queue_planning_again(settings: Settings, run: PlanningRun, delay: float = 0) -> None:
+    """The run queued again, as a new attempt (its job id names the attempt)."""
+    enqueue(
+        settings,
+        AGENTS,
+        run_planning,
+        run.id,
+        job_id=f"planning-{run.id}-{run.attempts}",
+        delay=delay,
+    )
 
 
 class _Planning:
@@ -437,16 +464,33 @@ class _Planning:
     ) -> SpecLayout:
         run = self.run
         if run.spec_path is None or run.spec_format is None:
-            fmt = config.formats[0]
-            layout = new_layout(fmt, title, config.specs_path, workspace.checkout)
-            run.spec_format, run.spec_path = layout.format, layout.path
-            run.spec_key = slug(layout.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])
+            # One idea at a time per repository takes its place: two planned at once
+            # would otherwise both take the next spec-kit number (or the same name).
+            with exclusive(self.settings, f"planning-layout:{run.repository_id}"):
+                taken = self._places_being_planned()
+                fmt = config.formats[0]
+                layout = new_layout(fmt, title, config.specs_path, workspace.checkout, taken)
+                run.spec_format, run.spec_path = layout.format, layout.path
+                run.spec_key = slug(layout.path.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0])
+                self.session.commit()
         run.title = run.title or title
         run.issue_node_id = run.issue_node_id or node_id
         run.branch = branch
         self.session.commit()
         assert run.spec_format is not None and run.spec_path is not None
         return SpecLayout(run.spec_format, run.spec_path)
+
+    def _places_being_planned(self) -> set[str]:
+        """The paths other ideas of the repository took and have not merged yet."""
+        paths = self.session.scalars(
+            select(PlanningRun.spec_path).where(
+                PlanningRun.repository_id == self.run.repository_id,
+                PlanningRun.id != self.run.id,
+                PlanningRun.spec_path.is_not(None),
+                PlanningRun.status.in_(UNMERGED),
+            )
+        )
+        return {path for path in paths if path}
 
     def _show_card(self, config: RepoConfig, node_id: str) -> None:
         """The idea's issue on the board, in Analyzing while its requirements and design
@@ -739,14 +783,7 @@ class _Planning:
             return
         self.run.status = PlanningStatus.QUEUED
         self.session.commit()
-        enqueue(
-            self.settings,
-            AGENTS,
-            run_planning,
-            self.run.id,
-            job_id=f"planning-{self.run.id}-{self.run.attempts}",
-            delay=30,
-        )
+        queue_planning_again(self.settings, self.run, delay=30)
 
     def _finish(self) -> None:
         self.run.finished_at = datetime.now(UTC)

@@ -9,6 +9,7 @@ planner may write there and nowhere else (bot/agents/planning.py checks it).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,17 +67,23 @@ class SpecLayout:
         return tuple(f for p in before for f in self.files(p) if not f.endswith("/"))
 
 
-def new_layout(fmt: str, title: str, specs_path: str, checkout: Path) -> SpecLayout:
-    """A place for a new spec named after its title, taken by nothing in the checkout."""
+def new_layout(
+    fmt: str, title: str, specs_path: str, checkout: Path, taken: Collection[str] = ()
+) -> SpecLayout:
+    """A place for a new spec named after its title, taken by nothing in the checkout
+    nor by another idea's spec still being planned (`taken`: their paths)."""
     name = slug(title)[:48].strip("-") or "idea"
     if fmt == "yaml":
         candidates = (f"{specs_path}{name}{n}.yaml" for n in _suffixes())
     elif fmt == "spec-kit":
-        number = 1 + max(_feature_numbers(checkout / "specs"), default=0)
+        planned = [
+            int(m[1]) for p in taken if (m := _FEATURE_NUMBER.match(p.removeprefix("specs/")))
+        ]
+        number = 1 + max([*_feature_numbers(checkout / "specs"), *planned], default=0)
         candidates = (f"specs/{number:03d}-{name}{n}/" for n in _suffixes())
     else:
         candidates = (f".kiro/specs/{name}{n}/" for n in _suffixes())
-    path = next(p for p in candidates if not (checkout / p).exists())
+    path = next(p for p in candidates if not (checkout / p).exists() and p not in taken)
     return SpecLayout(fmt, path)
 
 

@@ -1,6 +1,6 @@
-"""Tasks whose worker died: found by their silent heartbeat, run again or failed,
-and said so on the ticket's issue. Queued tasks whose job was lost (the embedded
-server killed, Redis restarted empty): queued again."""
+"""Tasks and planning runs whose worker died: found by their silent heartbeat, run
+again or failed, and said so on the ticket's (or the idea's) issue. Queued tasks whose
+job was lost (the embedded server killed, Redis restarted empty): queued again."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from bot.agents.costs import record_lost_attempt
 from bot.agents.failure import show_task_failed
+from bot.agents.planning import MAX_ATTEMPTS as PLANNING_ATTEMPTS
+from bot.agents.planning import queue_planning_again
 from bot.agents.run import MAX_ATTEMPTS, STALE_AFTER_BEATS
 from bot.agents.scheduler import enqueue_task, queue_run, stranded, task_job_id
 from bot.github import RepositoryGateway, github_client
 from bot.logs import log_context
 from bot.settings import Settings
 from storage.db import session_scope
-from storage.models import Task, TaskStatus
+from storage.models import PlanningRun, PlanningStatus, Task, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,66 @@ def reap_stale_tasks(settings: Settings) -> int:
                 enqueue_task(settings, task.task_id, task.agent, task.job_id)
             _report(settings, task)
     return len(reaped)
+
+
+def reap_stale_planning_runs(settings: Settings) -> int:
+    """Planning runs left running by a worker that died: queued again, or failed."""
+    cutoff = datetime.now(UTC) - timedelta(
+        seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
+    )
+    told: list[tuple[str, int | None, int, str]] = []  # repository, installation, issue, what
+    with session_scope(settings.database_url) as session:
+        stale = session.scalars(
+            select(PlanningRun)
+            .where(
+                PlanningRun.status == PlanningStatus.RUNNING,
+                or_(
+                    PlanningRun.heartbeat_at < cutoff,
+                    # running since before heartbeats were written
+                    and_(PlanningRun.heartbeat_at.is_(None), PlanningRun.started_at < cutoff),
+                ),
+            )
+            .order_by(PlanningRun.id)
+        ).all()
+        for run in stale:
+            again = run.attempts < PLANNING_ATTEMPTS
+            run.status = PlanningStatus.QUEUED if again else PlanningStatus.FAILED
+            if not again:
+                run.error = f"its worker stopped responding {PLANNING_ATTEMPTS} times"
+                run.finished_at = datetime.now(UTC)
+            repository = run.repository
+            told.append(
+                (
+                    repository.full_name,
+                    repository.installation_github_id,
+                    run.issue_number,
+                    _planning_told(run, again),
+                )
+            )
+        session.commit()
+        for run in stale:
+            if run.status is PlanningStatus.QUEUED:
+                queue_planning_again(settings, run)
+    for full_name, installation, issue, body in told:
+        try:
+            gateway = RepositoryGateway(github_client(settings, installation), full_name)
+            gateway.comment_on_issue(issue, body)
+        except Exception:  # the idea's run itself is handled; its issue is told next time
+            log.warning("could not report a planning run on %s#%s", full_name, issue, exc_info=True)
+    return len(stale)
+
+
+def _planning_told(run: PlanningRun, again: bool) -> str:
+    if again:
+        return (
+            f"The planner's worker stopped responding during attempt {run.attempts} of "
+            f"{PLANNING_ATTEMPTS} (planning run {run.id}): the {run.phase.value} is written again."
+        )
+    return (
+        f"The planner's worker stopped responding {PLANNING_ATTEMPTS} times (planning run "
+        f"{run.id}), so the {run.phase.value} was not written. Comment `/specify continue` to "
+        "run it again."
+    )
 
 
 def requeue_stranded_tasks(settings: Settings) -> int:

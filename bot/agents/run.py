@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from github import GithubException, RateLimitExceededException
 from requests import RequestException
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from bot.agents import sandbox
@@ -41,7 +41,7 @@ from bot.agents.prompt import build_prompt, read_instructions
 from bot.agents.redaction import Redactor, code_block, inert
 from bot.agents.usage import USAGE_FILE_NAME as USAGE
 from bot.agents.workspace import WORKFLOWS, Changes, Workspace, WorkspaceError, named
-from bot.beats import beating
+from bot.beats import heartbeat
 from bot.counters import observe_agent_run
 from bot.github import BoardGateway, RepositoryGateway, github_client
 from bot.github.auth import repository_token
@@ -102,16 +102,8 @@ def _heartbeats(settings: Settings, task_id: int) -> AbstractContextManager[None
     for GitHub's pace or for a lock is the run alive, and a task silent for
     STALE_AFTER_BEATS is run again by the reaper, twice at once if it was alive.
     """
-
-    def beat() -> None:
-        with session_scope(settings.database_url) as session:
-            session.execute(
-                update(Task)
-                .where(Task.id == task_id, Task.status == TaskStatus.RUNNING)
-                .values(heartbeat_at=datetime.now(UTC))
-            )
-
-    return beating(settings.task_heartbeat_seconds, beat, f"heartbeat-{task_id}")
+    running = and_(Task.id == task_id, Task.status == TaskStatus.RUNNING)
+    return heartbeat(settings, Task, running, f"heartbeat-{task_id}")
 
 
 def _claim(session: Session, task_id: int) -> bool:

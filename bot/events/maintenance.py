@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 
 from bot.agents.hosted import expire_dispatched_tasks
-from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
+from bot.agents.reaper import reap_stale_planning_runs, reap_stale_tasks, requeue_stranded_tasks
 from bot.agents.scheduler import start_waiting_runs
 from bot.events.deliveries import requeue_unfinished
 from bot.events.heads import check_heads_when_due
@@ -87,6 +87,7 @@ CHORES: tuple[Chore, ...] = (
     drain_spool,
     requeue_unfinished,
     reap_stale_tasks,
+    reap_stale_planning_runs,
     requeue_stranded_tasks,
     resume_due_specs,
     prune_when_due,

@@ -16,7 +16,7 @@ from bot.github import RepositoryGateway
 from bot.hooks import on_ticket_changed
 from bot.locks import exclusive, spec_lock
 from bot.logs import log_context
-from bot.queue import INTERACTIVE, enqueue, pending
+from bot.queue import INTERACTIVE, enqueue_coalesced
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync import render
@@ -80,17 +80,15 @@ def ticket_changed(settings: Settings, ticket: Ticket) -> None:
 
 
 def queue_tracking_refresh(settings: Settings, spec_id: int) -> None:
-    """Rewrite the tracking issue soon, once for however many changes come meanwhile."""
-    job_id = f"tracking-{spec_id}"
-    if pending(settings, INTERACTIVE, [job_id]):
-        return
-    enqueue(  # people closed issues and look at the tracking issue: interactive work
+    """Rewrite the tracking issue soon, once for however many changes come meanwhile
+    (people closed issues and look at it: interactive work)."""
+    enqueue_coalesced(
         settings,
         INTERACTIVE,
         refresh_tracking,
         spec_id,
-        job_id=job_id,
-        delay=TRACKING_REFRESH_DELAY,
+        f"tracking-{spec_id}",
+        TRACKING_REFRESH_DELAY,
     )
 
 

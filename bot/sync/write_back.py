@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from bot.github.contents import ContentsGateway, FileChanged
 from bot.locks import exclusive
 from bot.logs import log_context
-from bot.queue import EVENTS, enqueue, pending
+from bot.queue import EVENTS, enqueue_coalesced
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, get_settings
 from bot.sync.github_side import github_side_for
@@ -66,14 +66,15 @@ def queue_write_back(settings: Settings, spec_id: int) -> None:
     """Write the progress of the spec's repository back soon: the first change queues a
     job a window (`write_back_seconds`) ahead, and every change until it runs is in it.
     A change while that job is already running queues one more, a window later."""
-    window = settings.write_back_seconds
-    first, again = f"write-back-{spec_id}", f"write-back-{spec_id}-again"
-    waiting = pending(settings, EVENTS, [first, again])
-    job_id = first if first not in waiting else again if again not in waiting else None
-    if job_id is None:
-        return
     try:
-        enqueue(settings, EVENTS, write_back, spec_id, job_id=job_id, delay=window)
+        enqueue_coalesced(
+            settings,
+            EVENTS,
+            write_back,
+            spec_id,
+            f"write-back-{spec_id}",
+            settings.write_back_seconds,
+        )
     except Exception:  # the queue is down: the next change queues it again
         log.warning("could not queue the write-back of spec %s", spec_id, exc_info=True)
 

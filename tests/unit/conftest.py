@@ -52,6 +52,7 @@ def held_jobs(monkeypatch: pytest.MonkeyPatch) -> list[HeldJob]:
 
     monkeypatch.setattr(EmbeddedQueue, "put", put)
     monkeypatch.setattr(EmbeddedQueue, "pending", pending)
+    monkeypatch.setattr(EmbeddedQueue, "not_started", pending)  # held: none has started
     return held
 
 

@@ -33,6 +33,26 @@ def test_a_new_spec_is_named_after_its_title_in_each_format(tmp_path: Path) -> N
     )
 
 
+def test_a_second_idea_planned_at_once_takes_the_next_place_not_the_firsts(
+    tmp_path: Path,
+) -> None:
+    """Two ideas planned side by side: neither has merged, so the checkout shows neither."""
+    (tmp_path / "specs/007-search").mkdir(parents=True)
+    first = new_layout("spec-kit", "Launch button", "specs/", tmp_path)
+    assert first.path == "specs/008-launch-button/"
+
+    taken = {first.path}
+    assert new_layout("spec-kit", "Photo albums", "specs/", tmp_path, taken).path == (
+        "specs/009-photo-albums/"
+    )
+    assert new_layout("yaml", "Launch", "specs/", tmp_path, {"specs/launch.yaml"}).path == (
+        "specs/launch-2.yaml"
+    )
+    assert new_layout("kiro", "Launch", "specs/", tmp_path, {".kiro/specs/launch/"}).path == (
+        ".kiro/specs/launch-2/"
+    )
+
+
 @pytest.mark.parametrize(
     ("layout", "allowed", "refused"),
     [

@@ -4,16 +4,25 @@ job of its own."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
 from sqlalchemy.orm import Session
 
-from bot.agents.reaper import reap_stale_tasks, requeue_stranded_tasks
+from bot.agents.reaper import reap_stale_planning_runs, reap_stale_tasks, requeue_stranded_tasks
 from bot.agents.scheduler import queue_task
 from bot.settings import Settings
-from storage.models import Repository, Task, TaskStatus, Ticket
+from storage.models import (
+    PlanningRun,
+    PlanningStatus,
+    Repository,
+    SpecPhase,
+    Task,
+    TaskStatus,
+    Ticket,
+)
 from tests.support import MOCK_API
 from tests.unit.conftest import HeldJob
 
@@ -87,3 +96,49 @@ def test_a_task_whose_worker_died_runs_again_on_a_job_of_its_own(
     session.refresh(dead)
     assert (dead.status, dead.rq_job_id) == (TaskStatus.QUEUED, f"task-{dead.id}-1")
     assert [job.job_id for job in held_jobs] == [f"task-{dead.id}-1"]
+
+
+def _planning_run(session: Session, ticket: Ticket, attempts: int, silent_for: float) -> int:
+    heard = datetime.now(UTC) - timedelta(minutes=silent_for)
+    run = PlanningRun(
+        repository=ticket.repository,
+        issue_number=9,
+        title="Launch button",
+        asked_by="maintainer",
+        phase=SpecPhase.DESIGN,
+        status=PlanningStatus.RUNNING,
+        agent="planner",
+        attempts=attempts,
+        started_at=heard,
+        heartbeat_at=heard,
+    )
+    session.add(run)
+    session.commit()
+    return run.id
+
+
+@responses.activate
+def test_a_planning_run_whose_worker_died_is_run_again_then_failed_and_the_idea_told(
+    session: Session, handler_settings: Settings, ticket: Ticket, held_jobs: list[HeldJob]
+) -> None:
+    """Before, it stayed "the planner is writing the design" on the idea's issue for good."""
+    told = responses.post(f"{MOCK_API}/repos/{REPO}/issues/9/comments", json={}, status=201)
+    first = _planning_run(session, ticket, attempts=1, silent_for=5)
+    last = _planning_run(session, ticket, attempts=3, silent_for=5)
+    _planning_run(session, ticket, attempts=1, silent_for=0)  # alive: beating now
+
+    assert reap_stale_planning_runs(handler_settings) == 2
+
+    session.expire_all()
+    assert session.get_one(PlanningRun, first).status is PlanningStatus.QUEUED
+    assert [(job.name, job.args, job.job_id) for job in held_jobs] == [
+        ("run_planning", (first,), f"planning-{first}-1")
+    ]
+    failed = session.get_one(PlanningRun, last)
+    assert failed.status is PlanningStatus.FAILED and "stopped responding 3 times" in (
+        failed.error or ""
+    )
+    bodies = [json.loads(call.request.body)["body"] for call in told.calls]
+    assert "the design is written again" in bodies[0]
+    assert "Comment `/specify continue` to run it again" in bodies[1]
+    assert reap_stale_planning_runs(handler_settings) == 0
