@@ -15,7 +15,7 @@ from flask import Flask, abort, g, jsonify, request
 
 from fakehub import copilot
 from fakehub.actors import actor_of
-from fakehub.http import error
+from fakehub.http import Refused, check_label_names, error
 from fakehub.state import COPILOT, Issue, now, user
 from fakehub.webhooks import issue_payload
 
@@ -47,19 +47,27 @@ def remove_assignees(hub: Any, issue: Issue, logins: list[str], actor: str) -> N
 
 
 def add_labels(hub: Any, issue: Issue, names: list[str], actor: str) -> None:
+    check_label_names(names)  # a name it does not know makes a label
     for name in names:
         if name not in issue.labels:
             issue.labels.append(name)
             issue.updated_at = now()
-            label = issue.repo.label(name)
-            hub.send("issues", issue.repo, actor, **issue_payload("labeled", issue, label=label))
+            _send_label(hub, issue, "labeled", issue.repo.label(name), actor)
 
 
 def remove_label(hub: Any, issue: Issue, name: str, actor: str) -> None:
     issue.labels.remove(name)
     issue.updated_at = now()
-    label = issue.repo.label(name)
-    hub.send("issues", issue.repo, actor, **issue_payload("unlabeled", issue, label=label))
+    _send_label(hub, issue, "unlabeled", issue.repo.label(name), actor)
+
+
+def _send_label(hub: Any, issue: Issue, action: str, label: dict[str, Any], actor: str) -> None:
+    """`issues` labeled or unlabeled; of a pull request, GitHub sends `pull_request`."""
+    if issue.is_pull_request:
+        pull = issue.repo.pulls[issue.number]
+        hub.send_pull_request(issue.repo, pull, action, actor, label=label)
+    else:
+        hub.send("issues", issue.repo, actor, **issue_payload(action, issue, label=label))
 
 
 def assign_agent(hub: Any, issue: Issue, assignment: dict[str, Any], actor: str) -> None:
@@ -128,7 +136,10 @@ def register_assignees(app: Flask, hub: Any) -> None:
         data = request.get_json(silent=True)
         items = data.get("labels") or [] if isinstance(data, dict) else data or []
         with state.lock:
-            add_labels(hub, issue, _names(items, "name"), actor_of(state, g.get("token")))
+            try:
+                add_labels(hub, issue, _names(items, "name"), actor_of(state, g.get("token")))
+            except Refused as refused:
+                return error(422, "Validation Failed", errors=[{"message": str(refused)}])
             return jsonify([issue.repo.label(n) for n in issue.labels])
 
     @app.delete("/repos/<owner>/<name>/issues/<int:number>/labels/<path:label_name>")

@@ -5,11 +5,19 @@ bottom layer of the routes: it imports nothing of the double but its limits."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Response, jsonify, request
 
-from fakehub.limits import NESTING_LEVELS, SECONDARY_LIMITED, SUB_ISSUES_PER_PARENT
+from fakehub.limits import (
+    MAX_BODY,
+    MAX_LABEL,
+    MAX_TITLE,
+    NESTING_LEVELS,
+    SECONDARY_LIMITED,
+    SUB_ISSUES_PER_PARENT,
+)
 
 DOCS = "https://docs.github.com/rest"
 
@@ -40,6 +48,23 @@ class SubIssueRefused(Refused):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
         super().__init__(to_sentence(reasons))
+
+
+def check_text(title: str | None, body: str | None) -> None:
+    """GitHub's limits on an issue's, a pull request's or a comment's title and body,
+    in its words (the `message` of the 422's error)."""
+    if title is not None and len(title) > MAX_TITLE:
+        raise Refused(f"title is too long (maximum is {MAX_TITLE} characters)")
+    if body is not None and len(body) > MAX_BODY:
+        raise Refused(f"body is too long (maximum is {MAX_BODY} characters)")
+
+
+def check_label_names(names: Iterable[str]) -> None:
+    """GitHub makes no label whose name is longer than MAX_LABEL, whether asked to
+    (createLabel) or as it labels an issue with a name it does not know (REST)."""
+    for name in names:
+        if len(name) > MAX_LABEL:
+            raise Refused(f"name is too long (maximum is {MAX_LABEL} characters)")
 
 
 def to_sentence(parts: list[str]) -> str:

@@ -36,6 +36,7 @@ SUB_ISSUES_PER_PARENT = 100
 NESTING_LEVELS = 8
 MAX_TITLE = 256
 MAX_BODY = 65_536
+MAX_LABEL = 50  # a label's name
 MAX_PAGE = 100
 SECONDARY_LIMITED = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "

@@ -20,8 +20,9 @@ class OpenAPI:
         self.spec = json.loads(path.read_text())
         self.routes = []
         for template, item in self.spec["paths"].items():
-            # A trailing file path, git ref or branch name may hold slashes.
-            pattern = re.sub(r"\{(path|ref|branch)\}$", r"(?P<\1>.+)", template)
+            # A trailing file path, git ref or branch name may hold slashes (and so
+            # may a comparison's `base...head` of branches).
+            pattern = re.sub(r"\{(path|ref|branch|basehead)\}$", r"(?P<\1>.+)", template)
             pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
             literal = len(re.sub(r"\{\w+\}", "", template))
             self.routes.append((literal, re.compile(f"^{pattern}$"), template, item))

@@ -14,7 +14,7 @@ from flask import Flask, abort, g, jsonify, request
 from fakehub import copilot
 from fakehub.actors import actor_of
 from fakehub.assignees import assign_agent
-from fakehub.http import Refused, SubIssueRefused, TooQuickly, error, rate_limited
+from fakehub.http import Refused, SubIssueRefused, TooQuickly, check_text, error, rate_limited
 from fakehub.limits import RateLimited
 from fakehub.protection import blob_sha
 from fakehub.state import BOT, Issue, Repo, Token, new_id, node_id, now, user
@@ -307,6 +307,7 @@ def register_rest(app: Flask, hub: Any) -> None:
         data = request.get_json()
 
         def comment() -> Any:
+            check_text(None, data["body"])
             hub._spend_content(g.get("token") or "anonymous")
             created = {
                 "id": new_id(),
@@ -401,7 +402,8 @@ def register_rest(app: Flask, hub: Any) -> None:
             )
         )
 
-    @app.get("/repos/<owner>/<name>/compare/<basehead>")
+    # `path`: a branch's name may hold `/` (specbridge/spec/task), raw or as %2F.
+    @app.get("/repos/<owner>/<name>/compare/<path:basehead>")
     def compare(owner: str, name: str, basehead: str) -> Any:
         repo = repo_or_404(owner, name)
         base, _, head = basehead.partition("...")

@@ -27,13 +27,13 @@ from fakehub.http import (
     Refused,
     SubIssueRefused,
     TooQuickly,
+    check_label_names,
+    check_text,
     error,
     rate_limited,
     request_token,
 )
 from fakehub.limits import (
-    MAX_BODY,
-    MAX_TITLE,
     NESTING_LEVELS,
     SUB_ISSUES_PER_PARENT,
     TOO_QUICKLY,
@@ -226,7 +226,8 @@ class FakeHub:
         assignees: list[str] | None = None,
         author: str = BOT["login"],
     ) -> Issue:
-        _check_text(title, body)
+        check_text(title, body)
+        check_label_names(labels or [])
         self._spend_content(token)
         issue = Issue(
             repo,
@@ -243,7 +244,8 @@ class FakeHub:
 
     def edit_issue(self, issue: Issue, changes: dict[str, Any], actor: str = BOT["login"]) -> None:
         """Title, body, labels, assignees, state (with state_reason), as PATCH takes them."""
-        _check_text(changes.get("title", issue.title), changes.get("body", issue.body))
+        check_text(changes.get("title", issue.title), changes.get("body", issue.body))
+        check_label_names(changes.get("labels") or [])
         edited = {
             key: {"from": getattr(issue, key)}
             for key in ("title", "body")
@@ -311,7 +313,7 @@ class FakeHub:
     def add_comment(
         self, issue: Issue, author: str, body: str, association: str, token: str | None = None
     ) -> dict[str, Any]:
-        _check_text("comment", body)
+        check_text("comment", body)
         if token is not None:
             self._spend_content(token)
         comment_id = new_id()
@@ -343,6 +345,7 @@ class FakeHub:
     def create_label(self, repo: Repo, name: str, token: str) -> dict[str, Any]:
         if name in repo.label_ids:
             raise Refused(f"Name has already been taken: {name}")
+        check_label_names([name])
         self._spend_content(token)
         return repo.label(name)
 
@@ -455,7 +458,7 @@ class FakeHub:
     def open_pull(
         self, repo: Repo, data: dict[str, Any], author: str, token: str | None = None
     ) -> dict[str, Any]:
-        _check_text(data["title"], data.get("body"))  # a pull request is an issue: same limits
+        check_text(data["title"], data.get("body"))  # a pull request is an issue: same limits
         if token is not None:
             self._spend_content(token)
         number = repo.next_number()
@@ -822,13 +825,6 @@ class FakeHub:
                     return rate_limited(fault.get("retry_after", 1), status)
                 return error(status, "Server Error")
         return None
-
-
-def _check_text(title: str | None, body: str | None) -> None:
-    if title is not None and len(title) > MAX_TITLE:
-        raise Refused(f"Title is too long (maximum is {MAX_TITLE} characters)")
-    if body is not None and len(body) > MAX_BODY:
-        raise Refused(f"Body is too long (maximum is {MAX_BODY} characters)")
 
 
 def _depth(issue: Issue) -> int:

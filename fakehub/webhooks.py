@@ -347,7 +347,8 @@ def pull_request_json(repo: Repo, pull: dict[str, Any]) -> dict[str, Any]:
         "assignees": [],
         "requested_reviewers": [user(u) for u in asked.get("users", [])],
         "requested_teams": [team_json(repo, t) for t in asked.get("teams", [])],
-        "labels": [],
+        # A pull request is an issue too: its labels are that issue's.
+        "labels": [repo.label(n) for n in repo.issues[number].labels],
         "milestone": None,
         "draft": pull["draft"],
         "commits_url": f"{api}/commits",

@@ -42,6 +42,7 @@ from storage.db import new_session, session_scope
 from storage.migrate import upgrade
 from storage.models import Base
 from tests.databases import create_empty_database, drop_database
+from tests.support import jobs_end_with_the_test
 
 # Holding a database transaction open across a call to GitHub is an error in
 # tests (a warning in production): see bot/github/connection.py.
@@ -161,6 +162,13 @@ def _logging_as_it_was() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _jobs_end_with_their_test() -> Iterator[None]:
+    """A job a test left on the embedded queue never runs in the next (tests/support.py)."""
+    with jobs_end_with_the_test():
+        yield
 
 
 @pytest.fixture

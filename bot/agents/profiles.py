@@ -65,6 +65,7 @@ from bot.agents.isolation import agent_account
 from bot.agents.presets import PRESETS
 from bot.agents.sandbox import SYSTEM_DIRS, Limits, Policy, SandboxError, choose_backend
 from bot.settings import Settings, SettingsError
+from specs.limits import LABEL as MAX_LABEL
 from specs.model import MANUAL_AGENT, PICKS
 
 log = logging.getLogger(__name__)
@@ -368,6 +369,12 @@ def _profile(name: str, value: Any) -> AgentProfile:
     dispatch = _hosted(value) if "hosted" in value else _dispatch(value.get("github"))
     if sum(x is not None for x in (command, dispatch)) != 1:
         raise ValueError("needs one of preset, command, hosted or github")
+    if dispatch is not None and dispatch.label and len(dispatch.label) > MAX_LABEL:
+        # GitHub makes no such label: every issue handed over would fail to be labelled.
+        raise ValueError(
+            f"the label {dispatch.label[:30]!r}… is {len(dispatch.label)} characters; "
+            f"GitHub allows {MAX_LABEL} in a label's name"
+        )
     stray = sorted(HOSTED_KEYS & set(value)) if "hosted" not in value else []
     if stray:
         raise ValueError(f"{stray[0]} applies to a hosted: agent only")

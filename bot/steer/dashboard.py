@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.agents.budget_release import release_budget_holds
 from bot.agents.scheduler import LIVE, schedule_tickets
 from bot.github import BoardGateway, RepositoryGateway
+from bot.github.text import MAX_BODY, cut
 from bot.locks import exclusive, spec_lock
 from bot.settings import Settings
 from bot.steer.permissions import may_steer, permission_to_steer
@@ -29,6 +30,10 @@ from bot.sync.render import APPROVE_WAITING, PAUSE, RESUME, RETRY_FAILED, action
 from storage.models import Approval, IssueState, Spec, Ticket
 
 log = logging.getLogger(__name__)
+
+# The reply of a big spec's boxes (a line per task retried) can pass GitHub's limit on a
+# comment, which would refuse it whole after the tasks were retried: it is cut instead.
+CUT_NOTE = "\n\n_… cut to fit GitHub's limit on a comment: the tasks not listed had it done too._"
 
 SAID = {
     APPROVE_WAITING: "approve every task waiting for approval",
@@ -85,7 +90,7 @@ def act_on_edit(
     number = spec.tracking_issue_number
     session.commit()
     if number is not None:
-        repo.comment_on_issue(number, "\n\n".join(done))
+        repo.comment_on_issue(number, cut("\n\n".join(done), MAX_BODY, CUT_NOTE))
     queue_tracking_refresh(settings, spec_id)
     log.info("tracking issue of %s: %s by %s", key, ", ".join(ticked), sender)
     return done

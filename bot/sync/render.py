@@ -533,14 +533,24 @@ def reopened_comment(ticket: Ticket) -> str:
 
 
 def invalid_spec_comment(path: str, findings: Sequence[dict]) -> str:  # type: ignore[type-arg]
-    lines = [f"specbridge could not sync `{path}`; the other spec files were synced.", ""]
-    lines += [
-        f"- `{f.get('path') or path}:{f['line']}:{f['column']}` "
+    """The findings, as many as fit GitHub's limit on a comment (a big spec may have one
+    per task), the rest counted."""
+    head = f"specbridge could not sync `{path}`; the other spec files were synced.\n"
+    tail = "\n\nRun `specbridge validate` locally to check a fix before merging it."
+    listed = [
+        f"\n- `{f.get('path') or path}:{f['line']}:{f['column']}` "
         f"{f['severity']}[{f['code']}]: {f['message']}"
         for f in findings
     ]
-    lines += ["", "Run `specbridge validate` locally to check a fix before merging it."]
-    return "\n".join(lines)
+    room = MAX_BODY - len(head) - len(tail) - len(f"\n- … and {len(listed)} more")
+    shown = 0
+    for line in listed:
+        if len(line) > room:
+            break
+        room -= len(line)
+        shown += 1
+    more = f"\n- … and {len(listed) - shown} more" if shown < len(listed) else ""
+    return head + "".join(listed[:shown]) + more + tail
 
 
 def config_error_comment(error: str) -> str:

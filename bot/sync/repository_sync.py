@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.planning import phase_merged
@@ -373,7 +373,6 @@ def resume_spec(spec_pk: int) -> None:
     """The queue job that continues a paused sync, holding its installation's bulk slot
     (bot/locks.py); when another of its syncs holds it, it runs again a little later."""
     from bot.github.auth import pace_key
-    from bot.queue import EVENTS, enqueue
     from bot.settings import get_settings
     from storage.db import session_scope
 
@@ -405,7 +404,25 @@ def resume_spec(spec_pk: int) -> None:
                     report_invalid_on_commit=False,
                 )
         except SlotBusy:
-            enqueue(settings, EVENTS, resume_spec, spec_pk, delay=SLOT_BUSY_DELAY)
+            _put_off(session, settings, spec_pk)
+
+
+def _put_off(session: Session, settings: Settings, spec_pk: int) -> None:
+    """The continuation comes back SLOT_BUSY_DELAY later, as a pause of its own: its job
+    is the one `resume_due_specs` looks for (`_resume_job`). Queued under no id, the chore
+    could not see it and queued a second continuation, one more each time it ran while
+    the installation's other sync held the slot."""
+    from bot.queue import EVENTS, enqueue
+
+    later = datetime.now(UTC) + timedelta(seconds=SLOT_BUSY_DELAY)
+    moved = session.execute(
+        update(Spec).where(Spec.id == spec_pk, Spec.resume_at.is_not(None)).values(resume_at=later)
+    )
+    session.commit()
+    spec = session.get(Spec, spec_pk)
+    if not moved.rowcount or spec is None:  # its sync ended meanwhile
+        return
+    enqueue(settings, EVENTS, resume_spec, spec_pk, job_id=_resume_job(spec), delay=SLOT_BUSY_DELAY)
 
 
 @contextmanager

@@ -88,6 +88,8 @@ def test_agents_that_run_here_fix_failing_checks_unless_told_not_to(tmp_path: Pa
         ("default:\n  command: x\n  comand: y\n", "unknown key 'comand'"),
         ("default:\n  github: {assign: devin}\n", "only copilot"),
         ("default:\n  command: x\n  network: [nowhere]\n", "host:port"),
+        # GitHub makes no label longer than 50 characters (issues handed over would fail).
+        (f"default:\n  github: {{label: {'l' * 51}}}\n", "GitHub allows 50 in a label's name"),
     ],
 )
 def test_a_profile_that_cannot_work_is_one_line(tmp_path: Path, text: str, said: str) -> None:

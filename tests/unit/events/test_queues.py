@@ -20,12 +20,20 @@ from bot.events.deliveries import (
 from bot.events.handlers.installation import FIRST_SYNC
 from bot.events.heads import HEAD_SYNC
 from bot.events.router import Event, router
-from bot.queue import EVENT_QUEUES, EVENTS, INTERACTIVE, QUEUES, embedded_queue, redis_connection
+from bot.queue import (
+    EVENT_QUEUES,
+    EVENTS,
+    INTERACTIVE,
+    QUEUES,
+    EmbeddedQueue,
+    embedded_queue,
+    redis_connection,
+)
 from bot.settings import get_settings, load_settings
 from bot.web.app import create_app
 from bot.web.metrics import render_metrics
 from storage.models import DeliveryStatus
-from tests.support import github_payload
+from tests.support import github_payload, jobs_end_with_the_test
 from tests.unit.conftest import post_webhook, run_queued_jobs, stored_deliveries
 
 SECRET = "It's a Secret to Everybody"
@@ -213,3 +221,18 @@ def test_an_installation_runs_one_bulk_job_at_a_time_and_the_next_waits_its_turn
         assert due is not None
         due = due if due.tzinfo else due.replace(tzinfo=UTC)
         assert (due - datetime.now(UTC)).total_seconds() <= deliveries.SLOT_BUSY_DELAY
+
+
+def test_a_job_a_test_left_on_the_embedded_queue_does_not_run_in_the_next() -> None:
+    """The queue outlives a test: what it had not run when the test ended would run in
+    the next one, with that test's settings and on its rows (tests/support.py)."""
+    queue = EmbeddedQueue("ended-test")
+    gate, ran, next_ran = threading.Event(), threading.Event(), threading.Event()
+    with jobs_end_with_the_test():  # the earlier test
+        queue.put(gate.wait, ())  # holds the worker until that test has ended
+        queue.put(ran.set, ())
+    queue.put(next_ran.set, ())  # the next test's own job
+    gate.set()
+    queue.join()
+    assert next_ran.is_set()
+    assert not ran.is_set()

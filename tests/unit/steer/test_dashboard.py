@@ -10,8 +10,10 @@ import responses
 from sqlalchemy.orm import Session
 
 from bot.github import RepositoryGateway, github_client
+from bot.github.text import MAX_BODY
 from bot.settings import Settings, load_settings
-from bot.steer.dashboard import act_on_edit, newly_ticked
+from bot.steer.dashboard import CUT_NOTE, act_on_edit, newly_ticked
+from bot.steer.steering import Steering
 from bot.sync import render
 from storage.models import (
     Approval,
@@ -194,3 +196,47 @@ def test_a_readers_tick_is_undone_with_a_reply_naming_their_access(
     )
     assert spec.tracking_issue_hash is None
     assert all(t.state is IssueState.OPEN for t in spec.tickets)
+
+
+@responses.activate
+def test_a_spec_of_1000_tasks_stays_within_githubs_limit_on_a_body(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub refuses a body or comment over 65,536 characters: the tracking issue of
+    1,000 long-titled tasks, and the reply to retrying them all, are cut to fit."""
+    said = "Nothing is queued: the agent `default` has no room before its budget's next day."
+    # What each retry says, without queueing 1,000 runs (their lines make the reply long).
+    monkeypatch.setattr(Steering, "start", lambda steering, ticket: said)
+    repository = Repository(full_name=FULL_NAME)
+    spec = Spec(
+        repository=repository,
+        key="big",
+        path="specs/big.yaml",
+        title="Big",
+        phase="tasks",
+        status=SpecStatus.PLANNED,
+        tracking_issue_number=TRACKING,
+        agent="default",
+    )
+    for number in range(1, 1001):
+        task = SpecTask(spec=spec, key=f"T-{number}", title="t" * 250, position=number)
+        ticket = Ticket(repository=repository, spec=spec, spec_task=task, issue_number=number)
+        ticket.failure = "the command exited with status 3"
+        session.add(Task(ticket=ticket, agent="default", status=TaskStatus.FAILED))
+    session.add(spec)
+    session.commit()
+    permission("mona", "write")
+    comments = responses.post(
+        f"{MOCK_API}/repos/{FULL_NAME}/issues/{TRACKING}/comments", json={"id": 1}, status=201
+    )
+
+    body = render.tracking_body(spec, spec.tickets)
+    assert len(body) <= MAX_BODY
+    assert "Retry every failed task (1000)" in body
+    edit(session, settings, spec, "mona", body, ticked(body, "retry-failed"))
+
+    [reply] = [json.loads(c.request.body)["body"] for c in comments.calls]
+    assert len(reply) <= MAX_BODY
+    assert reply.startswith("@mona: retried 1000 failed task(s).")
+    assert f"- #1: {said}" in reply
+    assert reply.endswith(CUT_NOTE)
