@@ -32,11 +32,12 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker, Worker
@@ -59,7 +60,7 @@ from bot.queue import (
     rq_queue,
 )
 from bot.settings import Settings
-from storage.db import connections_note
+from storage.db import connections_note, get_engine
 
 # What jobs import, loaded once here: the lanes' processes (and RQ's work horses)
 # inherit these instead of importing them again (about 190 ms a job otherwise).
@@ -74,8 +75,10 @@ QUICK_DEATH_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def preload() -> None:
+
+def preload(database_url: str) -> None:
     """Load what a job or a delivery needs, once, and keep it out of the collector's way.
 
     Call it in the process that forks the others, before it forks (`specbridge
@@ -84,6 +87,9 @@ def preload() -> None:
     for module in JOB_MODULES:
         importlib.import_module(module)
     configure_mappers()
+    # The engine, its dialect and the database driver (psycopg, ~5 MiB): made here,
+    # not once in each forked process. It holds no connection until one is asked for.
+    get_engine(database_url)
     # What is loaded now lives as long as the process. Frozen, a full collection no
     # longer walks it: it was ~115,000 objects and ~50 ms, a pause every few seconds
     # under load (the webhook's p99 was 38 ms, 14 ms frozen). Forked processes share
@@ -91,6 +97,42 @@ def preload() -> None:
     # before the freeze writes to every object, so it runs here, never after a fork.
     gc.collect()
     gc.freeze()
+
+
+def run_apart(function: Callable[[], T]) -> T:
+    """function() in a forked process that ends with it; its result, or its exception
+    raised here. What it imports and allocates goes with that process: a process that
+    forks long-lived others (the supervisor, gunicorn's master) would keep it in the
+    pages they all share. Migrating or checking the schema loads alembic, mako and the
+    migration scripts (~10 MiB) that no job needs."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_send_outcome, args=(send, function))
+    process.start()
+    send.close()
+    try:
+        failed, outcome = receive.recv()
+    except EOFError:
+        failed, outcome = True, RuntimeError(f"{function} died (exit status {process.exitcode})")
+    finally:
+        receive.close()
+        process.join()
+    if failed:
+        raise outcome
+    return outcome  # type: ignore[no-any-return]
+
+
+def _send_outcome(send: Any, function: Callable[[], object]) -> None:
+    try:
+        outcome: tuple[bool, object] = (False, function())
+    except BaseException as error:  # whatever it raised is raised in the parent
+        outcome = (True, error)
+    try:
+        send.send(outcome)
+    except Exception:  # it does not pickle: its traceback as text
+        failed, value = outcome
+        text = "".join(traceback.format_exception(value)) if failed else repr(value)
+        send.send((True, RuntimeError(text)))
 
 
 def freeze_after_fork() -> None:
@@ -121,7 +163,7 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         )
     configure_logging(settings)
     hide_environment_from_children()
-    preload()
+    preload(settings.database_url)
     helpers = [
         Helper("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
         Helper("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
