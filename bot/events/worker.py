@@ -13,11 +13,12 @@ The process is also replaced after MAX_JOBS_PER_PROCESS jobs.
 The agents lane forks a process per agent run (agents run untrusted code in a
 sandbox), as RQ's Worker does, so a long run never holds up the events lane.
 
-Beside the lanes run helpers, watched the same way (one that ends is started
-again): the periodic chores (bot/events/maintenance.py) and the dispatcher,
-which turns announced deliveries and delayed jobs whose time has come into
-queue jobs each second (bot/queue.py, `move_due_jobs`). RQ's own scheduler is
-not started: every worker moves due jobs, so one runs on time while any worker lives.
+Beside the lanes runs one helper process, watched the same way (started again
+when it ends), with a thread for each of its loops: the periodic chores, those
+that wait on GitHub (bot/events/maintenance.py), and the dispatcher, which turns
+announced deliveries and delayed jobs whose time has come into queue jobs each
+second (bot/queue.py, `move_due_jobs`). RQ's own scheduler is not started: every
+worker moves due jobs, so one runs on time while any worker lives.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -164,13 +166,7 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     configure_logging(settings)
     hide_environment_from_children()
     preload(settings.database_url)
-    helpers = [
-        Helper("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
-        Helper("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
-        # Announced deliveries become queue jobs here, not in the web process, and
-        # delayed jobs whose time has come too (bot/events/deliveries.py).
-        Helper("dispatcher", run_dispatcher),
-    ]
+    helpers = [Helper("helpers", run_loops, (HELPER_LOOPS,))]
     events, agents = lane_queues(list(queue_names or QUEUES))
     lanes = []
     if events:
@@ -184,6 +180,44 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     if note:
         log.info("%s", note)
     supervise(settings, lanes, helpers)
+
+
+# The helper process's loops, a thread each: its name, and what it runs (with the
+# settings and these arguments) for as long as the supervisor lives.
+HELPER_LOOPS: tuple[tuple[str, Callable[..., None], tuple[Any, ...]], ...] = (
+    ("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
+    ("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
+    # Announced deliveries become queue jobs here, not in the web process, and
+    # delayed jobs whose time has come too (bot/events/deliveries.py).
+    ("dispatcher", run_dispatcher, ()),
+)
+
+
+def run_loops(
+    settings: Settings, loops: Sequence[tuple[str, Callable[..., None], tuple[Any, ...]]]
+) -> None:
+    """Each loop on a thread of this process, until one ends (the supervisor gone, or a
+    bug): the process then ends, and the supervisor starts it again.
+
+    One process, not one per loop: each process forked from the supervisor copies the
+    pages of what it runs (CPython writes reference counts and its inline caches into
+    the objects and code it uses), and the loops run the same database code, so one
+    process copies them once (a worker tree was ~20 MiB smaller). Threads are safe
+    here: nothing forks from this process (the lanes, which fork, run no thread)."""
+    threads = [
+        threading.Thread(target=_run_loop, args=(name, loop, settings, *args), daemon=True)
+        for name, loop, args in loops
+    ]
+    for thread in threads:
+        thread.start()
+    while all(thread.is_alive() for thread in threads):
+        time.sleep(0.5)
+
+
+def _run_loop(name: str, loop: Callable[..., None], *args: Any) -> None:
+    threading.current_thread().name = name
+    _name_process(f"sb-{name}")  # the thread's name in `ps -L` and top
+    loop(*args)
 
 
 class JobClock:
@@ -426,7 +460,8 @@ def _die_with_parent() -> None:
 
 
 def _name_process(name: str) -> None:
-    """What `ps -o comm` and top show for this process (Linux, 15 bytes at most)."""
+    """What `ps -o comm` and top show for the calling thread (the process, called from
+    its main thread; Linux, 15 bytes at most)."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError):

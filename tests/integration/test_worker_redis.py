@@ -134,8 +134,9 @@ def test_the_process_that_moves_delayed_jobs_is_started_again_when_it_dies(
     worker = redis_stack.processes["worker"].pid
 
     def dispatcher() -> int | None:
+        """The helper process whose thread `sb-dispatcher` runs the dispatcher."""
         listing = subprocess.run(
-            ["ps", "--ppid", str(worker), "-o", "pid=,comm="], capture_output=True, text=True
+            ["ps", "-L", "--ppid", str(worker), "-o", "pid=,comm="], capture_output=True, text=True
         )
         found = [line.split() for line in listing.stdout.splitlines()]
         return next((int(pid) for pid, comm in found if comm == "sb-dispatcher"), None)
