@@ -13,12 +13,14 @@ The process is also replaced after MAX_JOBS_PER_PROCESS jobs.
 The agents lane forks a process per agent run (agents run untrusted code in a
 sandbox), as RQ's Worker does, so a long run never holds up the events lane.
 
-Beside the lanes runs one helper process, watched the same way (started again
-when it ends), with a thread for each of its loops: the periodic chores, those
+Beside the jobs run the helper loops, a thread each: the periodic chores, those
 that wait on GitHub (bot/events/maintenance.py), and the dispatcher, which turns
 announced deliveries and delayed jobs whose time has come into queue jobs each
-second (bot/queue.py, `move_due_jobs`). RQ's own scheduler is not started: every
-worker moves due jobs, so one runs on time while any worker lives.
+second (bot/queue.py, `move_due_jobs`). They run in the events lane's process
+(which forks nothing, so a thread there can leave no lock held in a child) and
+end and start again with it; a worker without an events lane runs them in a
+helper process of their own, watched the same way. RQ's own scheduler is not
+started: every worker moves due jobs, so one runs on time while any worker lives.
 """
 
 from __future__ import annotations
@@ -166,14 +168,14 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     configure_logging(settings)
     hide_environment_from_children()
     preload(settings.database_url)
-    helpers = [Helper("helpers", run_loops, (HELPER_LOOPS,))]
     events, agents = lane_queues(list(queue_names or QUEUES))
     lanes = []
     if events:
-        lanes.append(Lane("events", events, warm=True))
+        lanes.append(Lane("events", events, warm=True, loops=HELPER_LOOPS))
     if agents:
         lanes.append(Lane("agents", agents, warm=False))
-    # This process, its helpers and lanes, and the agents lane's work horse of the moment.
+    helpers = [] if events else [Helper("helpers", run_loops, (HELPER_LOOPS,))]
+    # This process, its lanes (and helper process), and the agents lane's work horse.
     note = connections_note(
         settings.database_url, 1 + len(helpers) + len(lanes) + (1 if agents else 0)
     )
@@ -182,9 +184,10 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
     supervise(settings, lanes, helpers)
 
 
-# The helper process's loops, a thread each: its name, and what it runs (with the
-# settings and these arguments) for as long as the supervisor lives.
-HELPER_LOOPS: tuple[tuple[str, Callable[..., None], tuple[Any, ...]], ...] = (
+# A helper loop: its name, and what it runs (with the settings and these arguments)
+# for as long as the supervisor lives.
+Loop = tuple[str, Callable[..., None], tuple[Any, ...]]
+HELPER_LOOPS: tuple[Loop, ...] = (
     ("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
     ("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
     # Announced deliveries become queue jobs here, not in the web process, and
@@ -193,17 +196,15 @@ HELPER_LOOPS: tuple[tuple[str, Callable[..., None], tuple[Any, ...]], ...] = (
 )
 
 
-def run_loops(
-    settings: Settings, loops: Sequence[tuple[str, Callable[..., None], tuple[Any, ...]]]
-) -> None:
+def run_loops(settings: Settings, loops: Sequence[Loop]) -> None:
     """Each loop on a thread of this process, until one ends (the supervisor gone, or a
-    bug): the process then ends, and the supervisor starts it again.
+    bug); then this returns, and the process's end gets them started again.
 
-    One process, not one per loop: each process forked from the supervisor copies the
-    pages of what it runs (CPython writes reference counts and its inline caches into
-    the objects and code it uses), and the loops run the same database code, so one
-    process copies them once (a worker tree was ~20 MiB smaller). Threads are safe
-    here: nothing forks from this process (the lanes, which fork, run no thread)."""
+    Not in processes of their own: a process forked from the supervisor copies the
+    pages of the code it runs (CPython writes reference counts and its specialized
+    bytecode into the objects and code it uses), and the loops run the database code
+    the events lane's jobs run. In the events lane they cost ~1 MiB; three helper
+    processes cost ~35 MiB of a worker's PSS, one ~19."""
     threads = [
         threading.Thread(target=_run_loop, args=(name, loop, settings, *args), daemon=True)
         for name, loop, args in loops
@@ -212,6 +213,14 @@ def run_loops(
         thread.start()
     while all(thread.is_alive() for thread in threads):
         time.sleep(0.5)
+
+
+def _loops_then_stop(settings: Settings, loops: Sequence[Loop]) -> None:
+    """In a lane: the helper loops; should one end, the lane stops after its job (RQ's
+    warm shutdown) and the supervisor starts it again, the loops with it."""
+    run_loops(settings, loops)
+    log.error("a helper loop of the %s ended: stopping it", multiprocessing.current_process().name)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_loop(name: str, loop: Callable[..., None], *args: Any) -> None:
@@ -264,16 +273,20 @@ class Lane:
     name: str
     queues: list[str]
     warm: bool
+    # Helper loops run on threads of the lane's process: a warm lane's only (a lane that
+    # forks a work horse per job could fork while a thread holds a lock).
+    loops: tuple[Loop, ...] = ()
     clock: JobClock | None = None
     process: BaseProcess | None = None
     started_at: float = 0.0
     restarts: int = field(default=0)
 
     def start(self, settings: Settings) -> None:
+        assert self.warm or not self.loops
         self.clock = JobClock() if self.warm else None
         self.process = multiprocessing.get_context("fork").Process(
             target=_run_lane,
-            args=(settings, self.name, self.queues, self.warm, self.clock),
+            args=(settings, self.name, self.queues, self.warm, self.clock, self.loops),
             name=f"specbridge-{self.name}",
         )
         self.process.start()
@@ -396,13 +409,20 @@ def _run_helper(
 
 
 def _run_lane(
-    settings: Settings, name: str, names: list[str], warm: bool, clock: JobClock | None
+    settings: Settings,
+    name: str,
+    names: list[str],
+    warm: bool,
+    clock: JobClock | None,
+    loops: Sequence[Loop] = (),
 ) -> None:
     _die_with_parent()
     _name_process(f"sb-{name}")
     os.setpgrp()  # a Ctrl-C reaches the supervisor alone, which passes it on once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if loops:
+        threading.Thread(target=_loops_then_stop, args=(settings, loops), daemon=True).start()
     if warm:
         worker_class: type[Worker] | type[SimpleWorker] = WarmWorker
         max_jobs: int | None = MAX_JOBS_PER_PROCESS
