@@ -149,6 +149,24 @@ def test_the_process_that_moves_delayed_jobs_is_started_again_when_it_dies(
     assert redis_stack.processes["worker"].poll() is None
 
 
+def test_a_worker_without_an_events_lane_still_moves_delayed_jobs(redis_stack: Stack) -> None:
+    """The helper loops run in the events lane; a worker of the agents queue alone runs
+    them in a process of their own."""
+    redis_stack.start_redis()
+    env = _worker_env(redis_stack)
+    command = [sys.executable, "-m", "bot.cli", "worker", "--queue", "agents"]
+    redis_stack._spawn("worker", command, env)
+    settings = _settings(redis_stack)
+    stored = store_delivery(
+        settings, "later", "installation", github_payload("installation", "created.payload.json")
+    )
+    queue_delivery(settings, stored.pk, due=datetime.now(UTC) + timedelta(seconds=1))
+    connection = Redis.from_url(redis_stack.redis_url or "")
+    # No lane here works the events queue: the job waits there once moved.
+    wait_until(lambda: connection.llen(f"rq:queue:{EVENTS}") == 1, 30, "the job moved")
+    assert redis_stack.processes["worker"].poll() is None
+
+
 SPEC_PUSH = {
     "ref": "refs/heads/main",
     "repository": {"id": 1, "full_name": "acme/rocket", "name": "rocket", "default_branch": "main"},
