@@ -203,8 +203,8 @@ def run_loops(settings: Settings, loops: Sequence[Loop]) -> None:
     Not in processes of their own: a process forked from the supervisor copies the
     pages of the code it runs (CPython writes reference counts and its specialized
     bytecode into the objects and code it uses), and the loops run the database code
-    the events lane's jobs run. In the events lane they cost ~1 MiB; three helper
-    processes cost ~35 MiB of a worker's PSS, one ~19."""
+    the events lane's jobs run. After a 200-task sync, what the loops' processes held
+    alone was 35 MiB as three processes, 20 as one; as threads of the events lane, ~1."""
     threads = [
         threading.Thread(target=_run_loop, args=(name, loop, settings, *args), daemon=True)
         for name, loop, args in loops
