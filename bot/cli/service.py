@@ -83,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from bot.agents.profiles import check_profiles
-    from bot.events.worker import run_worker
+    from bot.events.worker import run_apart, run_worker
 
     if args.alive:
         return _worker_alive()
@@ -92,7 +92,9 @@ def _worker(args: argparse.Namespace) -> int:
         raise CommandError(
             "specbridge worker needs REDIS_URL; without it `specbridge serve` runs the jobs"
         )
-    settings = migrated_settings()
+    # Checked in a process of its own: the supervisor keeps nothing of alembic (run_apart).
+    run_apart(migrated_settings)
+    settings = read_settings()
     require_redis(settings)
     check_profiles(settings, runs_agents=True, warn=True)
     run_worker(settings, args.queues)

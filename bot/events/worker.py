@@ -13,11 +13,14 @@ The process is also replaced after MAX_JOBS_PER_PROCESS jobs.
 The agents lane forks a process per agent run (agents run untrusted code in a
 sandbox), as RQ's Worker does, so a long run never holds up the events lane.
 
-Beside the lanes run helpers, watched the same way (one that ends is started
-again): the periodic chores (bot/events/maintenance.py) and the dispatcher,
-which turns announced deliveries and delayed jobs whose time has come into
-queue jobs each second (bot/queue.py, `move_due_jobs`). RQ's own scheduler is
-not started: every worker moves due jobs, so one runs on time while any worker lives.
+Beside the jobs run the helper loops, a thread each: the periodic chores, those
+that wait on GitHub (bot/events/maintenance.py), and the dispatcher, which turns
+announced deliveries and delayed jobs whose time has come into queue jobs each
+second (bot/queue.py, `move_due_jobs`). They run in the events lane's process
+(which forks nothing, so a thread there can leave no lock held in a child) and
+end and start again with it; a worker without an events lane runs them in a
+helper process of their own, watched the same way. RQ's own scheduler is not
+started: every worker moves due jobs, so one runs on time while any worker lives.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_any
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker, Worker
@@ -59,7 +64,7 @@ from bot.queue import (
     rq_queue,
 )
 from bot.settings import Settings
-from storage.db import connections_note
+from storage.db import connections_note, get_engine
 
 # What jobs import, loaded once here: the lanes' processes (and RQ's work horses)
 # inherit these instead of importing them again (about 190 ms a job otherwise).
@@ -74,8 +79,10 @@ QUICK_DEATH_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def preload() -> None:
+
+def preload(database_url: str) -> None:
     """Load what a job or a delivery needs, once, and keep it out of the collector's way.
 
     Call it in the process that forks the others, before it forks (`specbridge
@@ -84,6 +91,9 @@ def preload() -> None:
     for module in JOB_MODULES:
         importlib.import_module(module)
     configure_mappers()
+    # The engine, its dialect and the database driver (psycopg, ~5 MiB): made here,
+    # not once in each forked process. It holds no connection until one is asked for.
+    get_engine(database_url)
     # What is loaded now lives as long as the process. Frozen, a full collection no
     # longer walks it: it was ~115,000 objects and ~50 ms, a pause every few seconds
     # under load (the webhook's p99 was 38 ms, 14 ms frozen). Forked processes share
@@ -91,6 +101,42 @@ def preload() -> None:
     # before the freeze writes to every object, so it runs here, never after a fork.
     gc.collect()
     gc.freeze()
+
+
+def run_apart(function: Callable[[], T]) -> T:
+    """function() in a forked process that ends with it; its result, or its exception
+    raised here. What it imports and allocates goes with that process: a process that
+    forks long-lived others (the supervisor, gunicorn's master) would keep it in the
+    pages they all share. Migrating or checking the schema loads alembic, mako and the
+    migration scripts (~10 MiB) that no job needs."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(target=_send_outcome, args=(send, function))
+    process.start()
+    send.close()
+    try:
+        failed, outcome = receive.recv()
+    except EOFError:
+        failed, outcome = True, RuntimeError(f"{function} died (exit status {process.exitcode})")
+    finally:
+        receive.close()
+        process.join()
+    if failed:
+        raise outcome
+    return outcome  # type: ignore[no-any-return]
+
+
+def _send_outcome(send: Any, function: Callable[[], object]) -> None:
+    try:
+        outcome: tuple[bool, object] = (False, function())
+    except BaseException as error:  # whatever it raised is raised in the parent
+        outcome = (True, error)
+    try:
+        send.send(outcome)
+    except Exception:  # it does not pickle: its traceback as text
+        failed, value = outcome
+        text = "".join(traceback.format_exception(value)) if failed else repr(value)
+        send.send((True, RuntimeError(text)))
 
 
 def freeze_after_fork() -> None:
@@ -121,27 +167,66 @@ def run_worker(settings: Settings, queue_names: Sequence[str] | None = None) -> 
         )
     configure_logging(settings)
     hide_environment_from_children()
-    preload()
-    helpers = [
-        Helper("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
-        Helper("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
-        # Announced deliveries become queue jobs here, not in the web process, and
-        # delayed jobs whose time has come too (bot/events/deliveries.py).
-        Helper("dispatcher", run_dispatcher),
-    ]
+    preload(settings.database_url)
     events, agents = lane_queues(list(queue_names or QUEUES))
     lanes = []
     if events:
-        lanes.append(Lane("events", events, warm=True))
+        lanes.append(Lane("events", events, warm=True, loops=HELPER_LOOPS))
     if agents:
         lanes.append(Lane("agents", agents, warm=False))
-    # This process, its helpers and lanes, and the agents lane's work horse of the moment.
+    helpers = [] if events else [Helper("helpers", run_loops, (HELPER_LOOPS,))]
+    # This process, its lanes (and helper process), and the agents lane's work horse.
     note = connections_note(
         settings.database_url, 1 + len(helpers) + len(lanes) + (1 if agents else 0)
     )
     if note:
         log.info("%s", note)
     supervise(settings, lanes, helpers)
+
+
+# A helper loop: its name, and what it runs (with the settings and these arguments)
+# for as long as the supervisor lives.
+Loop = tuple[str, Callable[..., None], tuple[Any, ...]]
+HELPER_LOOPS: tuple[Loop, ...] = (
+    ("chores", maintenance.run_while_parent_lives, (maintenance.CHORES,)),
+    ("gh-chores", maintenance.run_while_parent_lives, (maintenance.GITHUB_CHORES,)),
+    # Announced deliveries become queue jobs here, not in the web process, and
+    # delayed jobs whose time has come too (bot/events/deliveries.py).
+    ("dispatcher", run_dispatcher, ()),
+)
+
+
+def run_loops(settings: Settings, loops: Sequence[Loop]) -> None:
+    """Each loop on a thread of this process, until one ends (the supervisor gone, or a
+    bug); then this returns, and the process's end gets them started again.
+
+    Not in processes of their own: a process forked from the supervisor copies the
+    pages of the code it runs (CPython writes reference counts and its specialized
+    bytecode into the objects and code it uses), and the loops run the database code
+    the events lane's jobs run. After a 200-task sync, what the loops' processes held
+    alone was 35 MiB as three processes, 20 as one; as threads of the events lane, ~1."""
+    threads = [
+        threading.Thread(target=_run_loop, args=(name, loop, settings, *args), daemon=True)
+        for name, loop, args in loops
+    ]
+    for thread in threads:
+        thread.start()
+    while all(thread.is_alive() for thread in threads):
+        time.sleep(0.5)
+
+
+def _loops_then_stop(settings: Settings, loops: Sequence[Loop]) -> None:
+    """In a lane: the helper loops; should one end, the lane stops after its job (RQ's
+    warm shutdown) and the supervisor starts it again, the loops with it."""
+    run_loops(settings, loops)
+    log.error("a helper loop of the %s ended: stopping it", multiprocessing.current_process().name)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _run_loop(name: str, loop: Callable[..., None], *args: Any) -> None:
+    threading.current_thread().name = name
+    _name_process(f"sb-{name}")  # the thread's name in `ps -L` and top
+    loop(*args)
 
 
 class JobClock:
@@ -188,16 +273,20 @@ class Lane:
     name: str
     queues: list[str]
     warm: bool
+    # Helper loops run on threads of the lane's process: a warm lane's only (a lane that
+    # forks a work horse per job could fork while a thread holds a lock).
+    loops: tuple[Loop, ...] = ()
     clock: JobClock | None = None
     process: BaseProcess | None = None
     started_at: float = 0.0
     restarts: int = field(default=0)
 
     def start(self, settings: Settings) -> None:
+        assert self.warm or not self.loops
         self.clock = JobClock() if self.warm else None
         self.process = multiprocessing.get_context("fork").Process(
             target=_run_lane,
-            args=(settings, self.name, self.queues, self.warm, self.clock),
+            args=(settings, self.name, self.queues, self.warm, self.clock, self.loops),
             name=f"specbridge-{self.name}",
         )
         self.process.start()
@@ -320,13 +409,20 @@ def _run_helper(
 
 
 def _run_lane(
-    settings: Settings, name: str, names: list[str], warm: bool, clock: JobClock | None
+    settings: Settings,
+    name: str,
+    names: list[str],
+    warm: bool,
+    clock: JobClock | None,
+    loops: Sequence[Loop] = (),
 ) -> None:
     _die_with_parent()
     _name_process(f"sb-{name}")
     os.setpgrp()  # a Ctrl-C reaches the supervisor alone, which passes it on once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if loops:
+        threading.Thread(target=_loops_then_stop, args=(settings, loops), daemon=True).start()
     if warm:
         worker_class: type[Worker] | type[SimpleWorker] = WarmWorker
         max_jobs: int | None = MAX_JOBS_PER_PROCESS
@@ -384,7 +480,8 @@ def _die_with_parent() -> None:
 
 
 def _name_process(name: str) -> None:
-    """What `ps -o comm` and top show for this process (Linux, 15 bytes at most)."""
+    """What `ps -o comm` and top show for the calling thread (the process, called from
+    its main thread; Linux, 15 bytes at most)."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError):

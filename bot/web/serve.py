@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from functools import partial
 from socket import AI_PASSIVE
 
 from flask import Flask
@@ -24,12 +25,11 @@ from bot.agents.isolation import hide_environment_from_children
 from bot.errors import CommandError
 from bot.events import maintenance
 from bot.events.deliveries import requeue_unfinished
-from bot.events.worker import freeze_after_fork, preload
+from bot.events.worker import freeze_after_fork, preload, run_apart
 from bot.logs import configure_logging, log_context, log_formatter
 from bot.settings import Settings
 from bot.web.app import create_app
 from storage.db import connections_note
-from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,18 @@ def check_address(host: str, port: int) -> None:
             raise CommandError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
+def migrate(database_url: str) -> None:
+    """The schema upgraded to the newest; alembic imported here only (see run_apart)."""
+    from storage.migrate import upgrade
+
+    upgrade(database_url)
+
+
 def serve(settings: Settings, host: str, port: int | None = None) -> None:
     """Migrate, then serve on host:port (port None: the PORT setting)."""
     configure_logging(settings)
-    upgrade(settings.database_url)
+    # In a process of its own: gunicorn's master keeps nothing of alembic (see run_apart).
+    run_apart(partial(migrate, settings.database_url))
     check_address(host, port or settings.port)
     if settings.embedded_queue:
         hide_environment_from_children()  # agents run inside this process's queue
@@ -141,7 +149,7 @@ def serve(settings: Settings, host: str, port: int | None = None) -> None:
         log.warning("GITHUB_WEBHOOK_SECRET is not set: /webhook refuses every delivery")
     workers = 1 if settings.embedded_queue else 2
     # Loaded in gunicorn's master: its workers share it (bot/events/worker.py, preload).
-    preload()
+    preload(settings.database_url)
     app = _Gunicorn(
         settings,
         {

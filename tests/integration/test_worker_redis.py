@@ -134,8 +134,9 @@ def test_the_process_that_moves_delayed_jobs_is_started_again_when_it_dies(
     worker = redis_stack.processes["worker"].pid
 
     def dispatcher() -> int | None:
+        """The helper process whose thread `sb-dispatcher` runs the dispatcher."""
         listing = subprocess.run(
-            ["ps", "--ppid", str(worker), "-o", "pid=,comm="], capture_output=True, text=True
+            ["ps", "-L", "--ppid", str(worker), "-o", "pid=,comm="], capture_output=True, text=True
         )
         found = [line.split() for line in listing.stdout.splitlines()]
         return next((int(pid) for pid, comm in found if comm == "sb-dispatcher"), None)
@@ -145,6 +146,24 @@ def test_the_process_that_moves_delayed_jobs_is_started_again_when_it_dies(
     wait_until(lambda: dispatcher() not in (None, first), 30, "a new dispatcher")
 
     _delivery_processed(redis_stack, "after", delay=1)
+    assert redis_stack.processes["worker"].poll() is None
+
+
+def test_a_worker_without_an_events_lane_still_moves_delayed_jobs(redis_stack: Stack) -> None:
+    """The helper loops run in the events lane; a worker of the agents queue alone runs
+    them in a process of their own."""
+    redis_stack.start_redis()
+    env = _worker_env(redis_stack)
+    command = [sys.executable, "-m", "bot.cli", "worker", "--queue", "agents"]
+    redis_stack._spawn("worker", command, env)
+    settings = _settings(redis_stack)
+    stored = store_delivery(
+        settings, "later", "installation", github_payload("installation", "created.payload.json")
+    )
+    queue_delivery(settings, stored.pk, due=datetime.now(UTC) + timedelta(seconds=1))
+    connection = Redis.from_url(redis_stack.redis_url or "")
+    # No lane here works the events queue: the job waits there once moved.
+    wait_until(lambda: connection.llen(f"rq:queue:{EVENTS}") == 1, 30, "the job moved")
     assert redis_stack.processes["worker"].poll() is None
 
 

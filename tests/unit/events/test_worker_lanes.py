@@ -3,9 +3,16 @@ agents forked per run."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 from rq import SimpleWorker, Worker
 
-from bot.events.worker import WarmWorker, lane_queues
+from bot.errors import CommandError
+from bot.events.worker import WarmWorker, lane_queues, run_apart
+from tests.support import REPO_ROOT
 
 
 def test_event_queues_go_to_the_warm_lane_interactive_first_and_agents_to_their_own() -> None:
@@ -25,3 +32,30 @@ def test_a_worker_asked_for_events_takes_the_interactive_queue_too() -> None:
 def test_the_warm_lane_runs_jobs_in_its_own_process_and_agents_fork() -> None:
     assert issubclass(WarmWorker, SimpleWorker)
     assert not issubclass(Worker, SimpleWorker)  # RQ's Worker forks a work horse per job
+
+
+def test_the_process_that_forks_the_lanes_keeps_nothing_of_the_schema_check(db: str) -> None:
+    """The check loads alembic, mako and the migration scripts: made in a process of its
+    own, none of it is in the pages every lane shares with the supervisor."""
+    supervisor = (
+        "import sys\n"
+        "from bot.cli.problems import migrated_settings\n"
+        "from bot.events.worker import preload, run_apart\n"
+        "run_apart(migrated_settings)\n"
+        f"preload({db!r})\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))\n"
+    )
+    env = {**os.environ, "DATABASE_URL": db, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", supervisor], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr[-2000:]
+
+
+def test_what_the_check_raises_is_raised_in_the_process_that_asked() -> None:
+    def empty_database() -> None:
+        raise CommandError("the database is empty: run `specbridge db upgrade`")
+
+    with pytest.raises(CommandError, match="run `specbridge db upgrade`"):
+        run_apart(empty_database)
+    assert run_apart(lambda: 6 * 7) == 42

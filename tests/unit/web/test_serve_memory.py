@@ -15,9 +15,9 @@ from bot.web.serve import _Gunicorn
 
 def test_the_master_loads_everything_before_gunicorn_forks(monkeypatch: pytest.MonkeyPatch) -> None:
     happened: list[str] = []
-    monkeypatch.setattr(serve_module, "upgrade", lambda url: None)
+    monkeypatch.setattr(serve_module, "run_apart", lambda migrate: None)
     monkeypatch.setattr(serve_module, "check_address", lambda host, port: None)
-    monkeypatch.setattr(serve_module, "preload", lambda: happened.append("preload"))
+    monkeypatch.setattr(serve_module, "preload", lambda url: happened.append("preload"))
     monkeypatch.setattr(_Gunicorn, "run", lambda self: happened.append("fork and serve"))
 
     serve_module.serve(load_settings({"REDIS_URL": "redis://127.0.0.1:6379/9"}), "127.0.0.1", 0)
