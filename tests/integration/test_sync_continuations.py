@@ -108,6 +108,8 @@ def test_a_job_an_ended_test_left_does_not_touch_this_tests_sync(
     tracking refresh an earlier test left (3 s ahead) ran beside this sync, with this
     test's settings (the environment's), on this test's spec (SQLite gave its emptied
     table's ids out again): its writer read the labels. Now it never runs."""
+    if not paced.database_url.startswith("sqlite") or paced.redis_url:
+        pytest.skip("SQLite's reused ids and the embedded queue's leftover jobs only")
     with session_scope(paced.database_url) as session:
         next_spec = (session.scalar(select(func.max(Spec.id))) or 0) + 1
     with jobs_end_with_the_test():  # the earlier test
