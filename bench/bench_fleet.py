@@ -221,8 +221,8 @@ def fairness(seed: int, fifo: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="200,1000")
-    parser.add_argument("--workers", default="2,8,32")
+    parser.add_argument("--sizes", help="tasks of each graph (200,1000; with --double: 40)")
+    parser.add_argument("--workers", help="workers (2,8,32; with --double: 2,8)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--unknown", default="0,0.1", help="shares of tasks naming no files, one table each"
@@ -239,9 +239,11 @@ def main() -> None:
     if args.double:
         from bench import fleet_double  # it builds on this module's graphs
 
-        sizes = [] if args.fairness_only else [int(s) for s in args.sizes.split(",")]
-        fleet_double.report(sizes, [int(k) for k in args.workers.split(",")], args.seed, True)
+        sizes = [] if args.fairness_only else [int(s) for s in (args.sizes or "40").split(",")]
+        workers = [int(k) for k in (args.workers or "2,8").split(",")]
+        fleet_double.report(sizes, workers, args.seed)
         return
+    args.sizes, args.workers = args.sizes or "200,1000", args.workers or "2,8,32"
     print("simulation over bot/agents/admission.py (virtual time; agent runs of 30-180 s)")
     for unknown in (float(u) for u in args.unknown.split(",")):
         print(f"\n{unknown:.0%} of the tasks name no files (half of them marked parallel)")
