@@ -33,6 +33,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from bench.bench_fleet import Task, critical_path, layered_graph, overlapping_pairs
 from bench.bench_workers import CONFIG, Bench, bench
 from tests.e2e.harness import wait_until
@@ -117,7 +119,13 @@ class Merger:
             for issue, pull in rows:
                 if pull in self.merged:
                     continue
-                self.stack.admin("POST", f"repos/{self.full_name}/pulls/{pull}/merge", user="alice")
+                try:
+                    self.stack.admin(
+                        "POST", f"repos/{self.full_name}/pulls/{pull}/merge", user="alice"
+                    )
+                except requests.RequestException as error:  # tried again on the next round
+                    print(f"merging #{pull}: {error}", flush=True)
+                    continue
                 self.merged[pull] = time.time()
                 self.by_issue[issue] = pull
             self.stop.wait(0.3)
@@ -150,6 +158,9 @@ def makespan_run(size: int, workers: int, seed: int) -> dict[str, Any]:
             )
 
             def all_merged() -> bool:
+                dead = [n for n, p in stack.processes.items() if p.poll() is not None]
+                if dead:
+                    raise RuntimeError(f"{', '.join(dead)} ended: see {stack.workdir}")
                 return len(merger.merged) >= len(tasks)
 
             wait_until(all_merged, 600 + 30 * len(tasks), "every pull request merged")
