@@ -229,4 +229,5 @@ def test_new_issues_go_in_whole_batches_however_the_budget_frees_up(
         if "createIssue" in (r.get("mutations") or [])
     ]
     assert sum(batches) == 31  # the tracking issue and 30 tickets
-    assert batches.count(10) >= 2 and len(batches) <= 5
+    # whole: the window's 10 but the one a big creation leaves to others (pacing.py)
+    assert batches.count(9) >= 2 and len(batches) <= 5
