@@ -168,7 +168,7 @@ def simulate(
     return Outcome(
         makespan=max(t.ended_at or 0 for t in tasks.values()),
         idle_share=idle_time / ready_time if ready_time else 0.0,
-        overlapping=_overlapping_pairs(tasks),
+        overlapping=overlapping_pairs(tasks),
         merge_to_start=delays,
         pass_seconds=pass_seconds,
     )
@@ -186,7 +186,7 @@ def _fifo(waiting: dict[int, Task], active: dict[int, Task], caps: Caps) -> list
     return started
 
 
-def _overlapping_pairs(tasks: dict[int, Task]) -> int:
+def overlapping_pairs(tasks: dict[int, Task]) -> int:
     """Pairs that ran at once though their files overlap (or one ran alone in its spec)."""
     runs = sorted(tasks.values(), key=lambda t: t.started_at or 0)
     count = 0
@@ -221,13 +221,29 @@ def fairness(seed: int, fifo: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="200,1000")
-    parser.add_argument("--workers", default="2,8,32")
+    parser.add_argument("--sizes", help="tasks of each graph (200,1000; with --double: 40)")
+    parser.add_argument("--workers", help="workers (2,8,32; with --double: 2,8)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--unknown", default="0,0.1", help="shares of tasks naming no files, one table each"
     )
+    parser.add_argument(
+        "--double",
+        action="store_true",
+        help="against the GitHub double at GitHub's pace (bench/fleet_double.py), not simulated",
+    )
+    parser.add_argument(
+        "--fairness-only", action="store_true", help="with --double: only the fairness scenario"
+    )
     args = parser.parse_args()
+    if args.double:
+        from bench import fleet_double  # it builds on this module's graphs
+
+        sizes = [] if args.fairness_only else [int(s) for s in (args.sizes or "40").split(",")]
+        workers = [int(k) for k in (args.workers or "2,8").split(",")]
+        fleet_double.report(sizes, workers, args.seed)
+        return
+    args.sizes, args.workers = args.sizes or "200,1000", args.workers or "2,8,32"
     print("simulation over bot/agents/admission.py (virtual time; agent runs of 30-180 s)")
     for unknown in (float(u) for u in args.unknown.split(",")):
         print(f"\n{unknown:.0%} of the tasks name no files (half of them marked parallel)")

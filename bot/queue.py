@@ -35,7 +35,7 @@ from typing import Any
 
 from redis import Redis
 from redis.commands.core import Script
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
@@ -151,6 +151,23 @@ def interactive_waiting(settings: Settings) -> bool:
         return bool(redis_connection(settings.redis_url).llen(f"rq:queue:{INTERACTIVE}"))
     except Exception:  # Redis away: nobody can be waiting on it
         return False
+
+
+def agent_slots(settings: Settings) -> int | None:
+    """How many agent runs the workers take at once: one per `specbridge worker` listening
+    on the agents queue (its agents lane), at least one (a worker starting takes the job
+    queued for it). None: no count (no Redis, or Redis away): the embedded queue runs its
+    own jobs in turn.
+
+    A worker killed without a goodbye is counted until RQ cleans its key: a slot too
+    many, never a run that waits for ever."""
+    if settings.redis_url is None:
+        return None
+    try:
+        workers = Worker.count(queue=rq_queue(settings.redis_url, AGENTS))
+    except Exception:  # Redis away: the job cannot be queued either; the chore comes back
+        return None
+    return max(workers, 1)
 
 
 class FailuresInContext:

@@ -4,7 +4,9 @@ Pure: it sees runs as plain values and knows nothing of the database or GitHub, 
 the fleet's whole policy is here, in one place the scheduler calls (bot/agents/fleet.py).
 
 - Caps: a profile's `max_parallel` (everywhere), a repository's (its settings file),
-  an installation's (SPECBRIDGE_MAX_PARALLEL). Runs queued or running hold a slot.
+  an installation's (SPECBRIDGE_MAX_PARALLEL), and the agent slots of the workers
+  running (one a `specbridge worker`): a run queued beyond them would wait in the
+  queue's first-come order, where no turn is fair. Runs queued or running hold a slot.
 - Files: two runs whose files overlap (specs/paths.py) never run at once; a run
   whose files are unknown runs alone in its spec, unless it is marked parallel
   (spec-kit's `[P]`, `parallel: true`); while it waits for its spec to drain, none
@@ -40,6 +42,7 @@ class Run:
     position: int = 0  # its place in the spec
     label: str = ""  # how a person names it: "#12"
     ticket: int = 0  # several attempts at one ticket (0: unknown) work on branches of their own
+    on_worker: bool = True  # run by a worker's agent slot (not an agent GitHub runs)
 
     @property
     def urgency(self) -> tuple[int, int, int]:
@@ -48,11 +51,13 @@ class Run:
 
 @dataclass(frozen=True)
 class Caps:
-    """The most runs at once, by profile, by repository, and per installation (None: no cap)."""
+    """The most runs at once, by profile, by repository, per installation, and in the
+    workers' agent slots (None: no cap)."""
 
     profiles: Mapping[str, int | None] = field(default_factory=dict)
     repositories: Mapping[str, int | None] = field(default_factory=dict)
     per_installation: int | None = None
+    worker_slots: int | None = None
 
 
 @dataclass
@@ -131,6 +136,13 @@ def why_not(run: Run, active: Sequence[Run], caps: Caps) -> str | None:
             return (
                 f"a slot of the installation: {count} agent runs are under way, the most "
                 f"the operator allows (SPECBRIDGE_MAX_PARALLEL={caps.per_installation})"
+            )
+    if caps.worker_slots is not None and run.on_worker:
+        count = sum(1 for other in active if other.on_worker)
+        if count >= caps.worker_slots:
+            return (
+                f"a free agent slot: {count} runs hold the {caps.worker_slots} agent slots of "
+                "the workers running (one a `specbridge worker`)"
             )
     for other in active:
         conflict = _conflict(run, other)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.agents.admission import Admission, Caps, Run, admit
 from bot.agents.budgets import FIRST_RUN, PAUSED, SILENT, Hold, Notice, hold_of, hold_waiting
 from bot.agents.profiles import load_profiles
+from bot.queue import agent_slots
 from bot.repo_config import RepoConfig
 from bot.settings import Settings, SettingsError
 from storage.models import Task, TaskStatus, Ticket
@@ -54,10 +55,10 @@ def admitted(session: Session, settings: Settings) -> Pass:
     an average run, or, before any run's cost is known, holding the next silently)."""
     waiting, active = _tasks(session)
     decided = Pass()
-    caps = _caps(settings, waiting + active)
+    limits = _limits(settings, waiting + active)
     holds: dict[tuple[int | None, str], Hold] = {}  # starting more never lifts a hold
     while waiting:
-        admission = _admission(caps, waiting, active)
+        admission = _admission(limits, waiting, active)
         if not admission.started:
             break
         by_id = {task.id: task for task in waiting}
@@ -97,7 +98,7 @@ def waits_for(session: Session, settings: Settings, task: Task) -> str:
     if hold is not None:
         return f"a budget: {hold.cap}" if hold.cap not in SILENT else _SILENT_WAITS[hold.cap]
     waiting, active = _tasks(session)
-    reason = _admission(_caps(settings, waiting + active), waiting, active).waiting.get(task.id)
+    reason = _admission(_limits(settings, waiting + active), waiting, active).waiting.get(task.id)
     return reason or "the scheduler's next pass: it starts within seconds"
 
 
@@ -119,12 +120,25 @@ def _tasks(session: Session) -> tuple[list[Task], list[Task]]:
     return list(waiting), list(active)
 
 
-def _admission(caps: Caps, waiting: list[Task], active: list[Task]) -> Admission:
-    return admit([run_of(task) for task in waiting], [run_of(task) for task in active], caps)
+@dataclass(frozen=True)
+class Limits:
+    """The caps of a pass, and the profiles whose runs GitHub's agents work (no worker's
+    agent slot holds them)."""
+
+    caps: Caps
+    hosted: frozenset[str] = frozenset()
 
 
-def run_of(task: Task) -> Run:
-    """The run as admission sees it."""
+def _admission(limits: Limits, waiting: list[Task], active: list[Task]) -> Admission:
+    return admit(
+        [run_of(task, limits.hosted) for task in waiting],
+        [run_of(task, limits.hosted) for task in active],
+        limits.caps,
+    )
+
+
+def run_of(task: Task, hosted: frozenset[str] = frozenset()) -> Run:
+    """The run as admission sees it (`hosted`: the profiles of agents GitHub runs)."""
     ticket = task.ticket
     spec_task = ticket.spec_task
     repository = ticket.repository
@@ -141,17 +155,20 @@ def run_of(task: Task) -> Run:
         position=spec_task.position if spec_task is not None else 0,
         label=f"#{ticket.issue_number}",
         ticket=ticket.id,
+        on_worker=task.agent not in hosted,
     )
 
 
-def _caps(settings: Settings, tasks: list[Task]) -> Caps:
+def _limits(settings: Settings, tasks: list[Task]) -> Limits:
     try:
-        profiles = {name: p.max_parallel for name, p in load_profiles(settings).items()}
+        profiles = load_profiles(settings)
     except SettingsError:  # the run itself says what is wrong with the file
         profiles = {}
     repositories = {task.ticket.repository for task in tasks}
-    return Caps(
-        profiles,
+    caps = Caps(
+        {name: profile.max_parallel for name, profile in profiles.items()},
         {r.full_name: RepoConfig.from_dict(r.settings).max_parallel for r in repositories},
         settings.max_parallel_per_installation or None,
+        agent_slots(settings),
     )
+    return Limits(caps, frozenset(name for name, p in profiles.items() if p.hosted))

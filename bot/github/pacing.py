@@ -13,6 +13,12 @@ is full, or the wait would pass `max_wait`, it raises BudgetExhausted with
 the time room comes back, so a long sync stops, says when it continues, and
 is resumed then instead of holding a worker.
 
+A spec creating more issues than ROOM_LEFT_TO_OTHERS creates them `leaving_room`: in
+every window it stops that many items (at most an eighth) short of the limit, so the
+pull requests of agents already running, a person's answer and a small spec pushed
+meanwhile find room at once instead of waiting a minute behind its burst (an eighth
+of the minute's 80, a fiftieth of the hour's 500: what the big spec gives up).
+
 Bulk work (a sync run by a queue job) waits differently (`yielding`): a wait
 longer than a few seconds, or interactive work waiting for the worker, ends the
 job at the next write where everything written so far is recorded (a database
@@ -43,6 +49,8 @@ from bot.settings import Settings
 from storage.db import get_engine, orm_commits
 from storage.models import GitHubContentUse, GitHubPace
 
+# New items a big creation leaves to others in each window (see `leaving_room`).
+ROOM_LEFT_TO_OTHERS = 10
 # Waits longer than this are not slept through in a worker: the work pauses.
 MAX_INLINE_WAIT_SECONDS = 90
 # Bulk work (`yielding`) sleeps through this much at most, where it can stop.
@@ -103,6 +111,7 @@ class Yielding:
 
 
 _yielding: ContextVar[Yielding | None] = ContextVar("specbridge_yielding", default=None)
+_room_left: ContextVar[int] = ContextVar("specbridge_room_left", default=0)
 # How often bulk work waiting for room looks whether its worker is wanted.
 WANTED_CHECK_SECONDS = 0.25
 
@@ -124,6 +133,16 @@ def yielding(policy: Yielding) -> Iterator[Yielding]:
         yield policy
     finally:
         _yielding.reset(token)
+
+
+@contextmanager
+def leaving_room(items: int = ROOM_LEFT_TO_OTHERS) -> Iterator[None]:
+    """Creations in this block stop `items` short of each window's limit."""
+    token = _room_left.set(items)
+    try:
+        yield
+    finally:
+        _room_left.reset(token)
 
 
 @dataclass(frozen=True)
@@ -160,6 +179,16 @@ class Pacer:
             return _RedisStore(self._settings.redis_url)
         return _DatabaseStore(self._settings)
 
+    def _windows(self) -> tuple[ContentWindow, ...]:
+        """The windows as this block may fill them (`leaving_room`: short of the limit)."""
+        left = _room_left.get()
+        if not left:
+            return self.windows
+        # At most an eighth of a window: GitHub's are 80 and 500, a scaled-down one less.
+        return tuple(
+            ContentWindow(w.limit - min(left, w.limit // 8), w.seconds) for w in self.windows
+        )
+
     @property
     def off(self) -> bool:
         """No spacing and no budget (GITHUB_WRITE_INTERVAL=0, GITHUB_CONTENT_LIMITS=none)."""
@@ -184,9 +213,10 @@ class Pacer:
         if may_stop and bulk is not None:
             max_wait = min(max_wait, bulk.max_wait)
         deadline = time.time() + max_wait
+        windows = self._windows()
         while True:
             now = time.time()
-            granted = self._store.reserve(self.key, now, self.interval, content, self.windows)
+            granted = self._store.reserve(self.key, now, self.interval, content, windows)
             if granted.at is not None:
                 # A slot far off (GitHub asked to slow down) is given up, unless it holds items.
                 if granted.at > deadline and may_stop and bulk is not None and not content:
@@ -198,7 +228,7 @@ class Pacer:
                     bulk.writes += 1
                 return granted
             assert granted.room_at is not None and granted.full is not None
-            shortest = min(self.windows, key=lambda w: w.seconds)
+            shortest = min(windows, key=lambda w: w.seconds)
             if granted.full != shortest or granted.room_at > deadline:
                 if bulk is not None:
                     bulk.gave_way = True
@@ -225,12 +255,12 @@ class Pacer:
         the windows free meanwhile."""
         at = time.time() + seconds
         return min(
-            (w.limit - self._store.used(self.key, w, at) for w in self.windows), default=10**6
+            (w.limit - self._store.used(self.key, w, at) for w in self._windows()), default=10**6
         )
 
     def most_at_once(self) -> int:
         """The most new items one write may create: what the smallest window holds."""
-        return min((w.limit for w in self.windows), default=10**6)
+        return min((w.limit for w in self._windows()), default=10**6)
 
     def hold_off(self, seconds: float) -> None:
         """GitHub answered 'slow down': no write from anyone here for `seconds`."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from bot.github.issues import (
     NewIssue,
     WrittenIssue,
 )
+from bot.github.pacing import ROOM_LEFT_TO_OTHERS, leaving_room
 from bot.github.projects import BATCH_SIZE as BOARD_BATCH
 from bot.github.projects import BoardNotFound
 from bot.locks import Lease
@@ -308,6 +310,16 @@ class SpecWriter:
         self._create_groups(placement.new_groups)
         self._move(placement.moves)
         parents = dict(zip((t.key for t in pending), placement.parents, strict=True))
+        # A big spec leaves room in GitHub's budget to the rest: its own agents' pull
+        # requests, a small spec pushed meanwhile (bot/github/pacing.py).
+        big = len(pending) > ROOM_LEFT_TO_OTHERS
+        with leaving_room() if big else nullcontext():
+            self._create_pending(pending, parents, board)
+        self._creation_done()
+
+    def _create_pending(
+        self, pending: list[SpecTask], parents: dict[str, int | None], board: Board | None
+    ) -> None:
         first_batch = True
         while pending:
             self.lease.check()
@@ -336,7 +348,6 @@ class SpecWriter:
                 ready = [t for t in created if not self._done_at_first_sight(t)]
                 schedule_tickets(self.session, self.settings, ready, self.github.repo)
                 self._set_statuses(board)
-        self._creation_done()
 
     def _adopt_proposed(self, board: Board | None) -> None:
         """New tasks proposed from an issue (bot/sync/proposals.py) take that issue as their

@@ -229,6 +229,7 @@ def test_new_issues_go_in_whole_batches_however_the_budget_frees_up(
         if "createIssue" in (r.get("mutations") or [])
     ]
     assert sum(batches) == 31  # the tracking issue and 30 tickets
+    # whole: the window's 10 but the one a big creation leaves to others (pacing.py).
     # How many bits are left at the windows' ends depends on when the requests land (5
     # at most on an idle machine, 7 seen under load): half the 18 of a write per bit.
-    assert batches.count(10) >= 2 and len(batches) <= 9
+    assert batches.count(9) >= 2 and len(batches) <= 9

@@ -162,3 +162,14 @@ def test_attempts_at_one_ticket_run_side_by_side_on_their_own_branches():
     assert started([first, second]) == [1, 2]
     other = replace(run(3, files=None), ticket=8)
     assert started([other], [first]) == []
+
+
+def test_no_more_runs_start_than_the_workers_have_agent_slots_and_hosted_runs_take_none():
+    caps = Caps(worker_slots=2)
+    assert started(distinct(1, 5), caps=caps) == [1, 2]
+    outcome = admit(distinct(3, 3), distinct(1, 2), caps)
+    assert outcome.started == []
+    assert outcome.waiting[3].startswith("a free agent slot: 2 runs hold the 2 agent slots")
+    # an agent GitHub runs holds no worker's slot, and needs none to start
+    hosted = [replace(r, on_worker=False) for r in distinct(10, 3, "other")]
+    assert sorted(started(hosted, distinct(1, 2), caps)) == [10, 11, 12]

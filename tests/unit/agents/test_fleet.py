@@ -3,15 +3,18 @@ a run that ends gives its slot to a waiting one, and `/retry` says what a run wa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import responses
+from rq import Worker
 from sqlalchemy.orm import Session
 
 from bot.agents.fleet import waits_for
 from bot.agents.scheduler import schedule_tickets, start_waiting_runs
 from bot.github import RepositoryGateway, github_client
+from bot.queue import AGENTS, redis_connection, rq_queue
 from bot.settings import Settings, load_settings
 from storage.models import Repository, Spec, SpecPhase, SpecTask, Task, TaskStatus, Ticket
 from tests.support import MOCK_API
@@ -129,3 +132,45 @@ def test_a_small_spec_gets_a_slot_before_a_large_one_takes_them_all(
 
     assert _statuses(session, small)[0] is TaskStatus.QUEUED
     assert session.query(Task).filter_by(status=TaskStatus.QUEUED).count() == 2
+
+
+@responses.activate
+def test_runs_queued_never_outnumber_the_workers_agent_slots_so_a_later_small_spec_goes_next(
+    session: Session, db: str, tmp_path: Path
+) -> None:
+    """With no cap set, two workers: two runs queued, not thirty; the queue's first-come
+    order would have put a spec pushed later behind them all."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("agent slots are counted from the workers on Redis (REDIS_URL is not set)")
+    agents = tmp_path / "agents.yaml"
+    agents.write_text("default:\n  command: 'true'\n")
+    settings = load_settings(
+        {
+            "DATABASE_URL": db,
+            "GITHUB_TOKEN": "t",
+            "GITHUB_API_URL": MOCK_API,
+            "GITHUB_WRITE_INTERVAL": "0",
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "SPECBRIDGE_AGENTS": str(agents),
+        }
+    )
+    connection = redis_connection(os.environ["REDIS_URL"])
+    connection.flushdb()
+    for _ in range(2):  # two `specbridge worker`s, each with its agents lane
+        Worker([rq_queue(os.environ["REDIS_URL"], AGENTS)], connection=connection).register_birth()
+    big = _spec(session, "big", [[f"src/big{i}.py"] for i in range(30)])
+    schedule_tickets(session, settings, big, _repo(settings))
+    small = _spec(session, "small", [["docs/a.md"], ["docs/b.md"], ["docs/c.md"]])
+    schedule_tickets(session, settings, small, _repo(settings))
+
+    assert _statuses(session, big).count(TaskStatus.QUEUED) == 2
+    assert set(_statuses(session, small)) == {TaskStatus.WAITING}
+    assert "a free agent slot" in waits_for(session, settings, small[0].tasks[-1])
+    assert len(rq_queue(os.environ["REDIS_URL"], AGENTS).jobs) == 2
+
+    big[0].tasks[-1].status = TaskStatus.SUCCEEDED
+    session.commit()
+    start_waiting_runs(settings)
+
+    assert _statuses(session, small).count(TaskStatus.QUEUED) == 1
+    assert _statuses(session, big).count(TaskStatus.QUEUED) == 1

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
-from bot.github.pacing import BudgetExhausted, Pacer
+from bot.github.pacing import BudgetExhausted, Pacer, leaving_room
 from bot.settings import Settings, load_settings
 
 
@@ -160,3 +161,15 @@ def test_bulk_work_gives_way_only_once_something_it_did_is_recorded(settings: Se
             pass
         with pytest.raises(GaveWay):
             one.before_write()
+
+
+def test_a_big_creation_leaves_room_in_each_window_to_the_others(settings: Settings) -> None:
+    # 16 a minute and 40 an hour: an eighth of the minute is 2
+    one, other = _two_processes(replace(settings, github_content_limits=((16, 60.0), (40, 3600.0))))
+    with leaving_room(2):
+        one.before_write(content=14)
+        # 14 of the minute's 16 made: the 2 left are the others'
+        assert (one.most_at_once(), one.room_within(0)) == (14, 0)
+    assert _room(other) == 2
+    other.before_write(content=2)  # a small spec's issues, or an agent's pull request
+    assert _room(other) == 0
