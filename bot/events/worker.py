@@ -44,7 +44,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import SimpleWorker, Worker
+from rq import SimpleWorker, Worker, worker_registration
 from rq.serializers import JSONSerializer
 from sqlalchemy.orm import configure_mappers
 
@@ -246,11 +246,21 @@ class JobClock:
         return bool(deadline) and time.time() > deadline
 
 
-class ForkingWorker(FailuresInContext, Worker):
+class Registered:
+    """An RQ worker that puts itself back in RQ's registry of workers at each heartbeat:
+    Redis restarted empty forgets them, and the fleet counts the agent slots by them
+    (bot.queue.agent_slots), so a worker left out would be a slot never used."""
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)  # type: ignore[misc]
+        worker_registration.register(self, pipeline)  # two set additions: no change if in
+
+
+class ForkingWorker(Registered, FailuresInContext, Worker):
     """RQ's Worker (a work horse forked per job), its failed jobs' lines in context."""
 
 
-class WarmWorker(FailuresInContext, SimpleWorker):
+class WarmWorker(Registered, FailuresInContext, SimpleWorker):
     """Runs each job in this long-lived process; RQ's death penalty (SIGALRM) stops a
     job at its timeout, and the clock tells the supervisor when that did not work."""
 

@@ -11,7 +11,9 @@ import pytest
 from rq import SimpleWorker, Worker
 
 from bot.errors import CommandError
-from bot.events.worker import WarmWorker, lane_queues, run_apart
+from bot.events.worker import ForkingWorker, WarmWorker, lane_queues, run_apart
+from bot.queue import AGENTS, agent_slots, redis_connection, rq_queue
+from bot.settings import load_settings
 from tests.support import REPO_ROOT
 
 
@@ -59,3 +61,22 @@ def test_what_the_check_raises_is_raised_in_the_process_that_asked() -> None:
     with pytest.raises(CommandError, match="run `specbridge db upgrade`"):
         run_apart(empty_database)
     assert run_apart(lambda: 6 * 7) == 42
+
+
+def test_a_worker_counts_as_an_agent_slot_again_after_redis_restarted_empty() -> None:
+    """The fleet queues no more runs than the workers' agent slots, counted in RQ's
+    registry: Redis restarted empty forgot every worker, and the fleet ran one at a time."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("RQ's registry of workers is in Redis (REDIS_URL is not set)")
+    settings = load_settings({"REDIS_URL": os.environ["REDIS_URL"]})
+    connection = redis_connection(settings.redis_url or "")
+    connection.flushdb()
+    worker = ForkingWorker([rq_queue(settings.redis_url or "", AGENTS)], connection=connection)
+    worker.register_birth()
+    assert agent_slots(settings) == 1
+
+    connection.flushdb()  # Redis restarted empty
+    assert Worker.count(queue=rq_queue(settings.redis_url or "", AGENTS)) == 0
+    worker.heartbeat()
+
+    assert Worker.count(queue=rq_queue(settings.redis_url or "", AGENTS)) == 1
