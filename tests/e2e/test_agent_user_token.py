@@ -92,6 +92,7 @@ def _refreshes(stack: Stack) -> int:
     return sum(r["path"] == "/login/oauth/access_token" for r in stack.state()["requests"])
 
 
+@pytest.mark.heavy  # a minute of token lifetimes going by; always run by .ci/run
 def test_a_persons_token_is_authorized_renewed_and_its_loss_stops_dispatch(
     start_stack: StartStack, tmp_path: Path
 ) -> None:

@@ -182,7 +182,21 @@ def _started_its_way(stack: Stack, number: int, case: Case) -> None:
         assert stack.board(REPO)[number] == "Building"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.profile for c in CASES])
+# Copilot's assignment, an action (claude-action) and a workflow (runner) in every run;
+# the other partner agents (the same steps with their own handles and branches) when
+# heavy tests run, as .ci/run always does.
+ASSIGNED_ALIKE = {"claude", "codex", "kiro", "openhands"}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c, id=c.profile, marks=[pytest.mark.heavy] if c.profile in ASSIGNED_ALIKE else []
+        )
+        for c in CASES
+    ],
+)
 def test_each_preset_dispatches_follows_its_pull_request_and_is_revised_its_own_way(
     start_stack: StartStack, tmp_path: Path, case: Case
 ) -> None:

@@ -20,7 +20,9 @@ from tests.e2e.conftest import StartStack
 from tests.e2e.harness import Stack, wait_until
 from tests.support import WEBHOOK_SECRET
 
-pytestmark = pytest.mark.e2e
+# Processes killed, Redis restarted, PostgreSQL taken away: minutes of the slowest
+# end-to-end runs, run when asked and always by .ci/run (tests/conftest.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 REPO = "acme/rocket"
 # Chores every 2 s, the GitHub-reading ones as often as they come.

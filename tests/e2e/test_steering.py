@@ -165,6 +165,7 @@ def _replies_to(stack: Stack, number: int, comment_id: int) -> list[str]:
     return [c["body"] for c in stack.comments(REPO, number) if marker in c["body"]]
 
 
+@pytest.mark.heavy  # GitHub failing for a while: a slow run, always run by .ci/run
 def test_a_command_runs_and_is_answered_while_github_refuses_its_reaction(
     start_stack: StartStack, tmp_path: Path
 ) -> None:
@@ -183,6 +184,7 @@ def test_a_command_runs_and_is_answered_while_github_refuses_its_reaction(
     assert _tasks(stack, number) == [TaskStatus.SUCCEEDED]
 
 
+@pytest.mark.heavy  # GitHub failing for a while: a slow run, always run by .ci/run
 def test_a_reply_github_kept_but_answered_502_for_is_not_posted_twice(
     start_stack: StartStack, tmp_path: Path
 ) -> None:
