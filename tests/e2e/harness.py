@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import functools
 import itertools
+import json
 import os
 import random
 import signal
@@ -101,6 +102,18 @@ class Stack:
     @property
     def bot(self) -> str:
         return f"http://127.0.0.1:{self.bot_port}"
+
+    def report(self, repo: str) -> list[dict[str, Any]]:
+        """`specbridge report --repo REPO --format json`, as an operator runs it."""
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "report", "--repo", repo, "--format", "json"],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "SPECBRIDGE_"))}

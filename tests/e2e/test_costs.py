@@ -6,8 +6,6 @@ comment; a writer's `/budget` changes nothing, a maintainer's lets it run; the r
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -92,18 +90,6 @@ def _say(stack: Stack, number: int, user: str, body: str) -> None:
     stack.settle(timeout=180)
 
 
-def _report(stack: Stack) -> list[dict]:  # type: ignore[type-arg]
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "report", "--repo", REPO, "--format", "json"],
-        env=stack.environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout)
-
-
 def _metrics(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = requests.get(f"{stack.bot}/metrics", timeout=30).text
     return {
@@ -150,7 +136,7 @@ def test_a_budget_holds_the_third_run_until_a_maintainer_raises_it_and_totals_ag
         assert (run.preset, run.model, run.exit_reason) == ("command", "house-1", "completed")
         assert run.pull_request_outcome == "open"
     # Every place says the same: 3 runs, $3.75, 3,000 tokens in and 750 out.
-    [row] = _report(stack)
+    [row] = stack.report(REPO)
     assert (row["profile"], row["model"], row["runs"], row["open"]) == ("metered", "house-1", 3, 3)
     assert (row["cost_usd"], row["input_tokens"], row["output_tokens"]) == (3.75, 3000, 750)
     samples = _metrics(stack)

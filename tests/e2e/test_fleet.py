@@ -7,10 +7,8 @@ merging one closes the other and counts it won."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -290,7 +288,7 @@ def test_two_attempts_open_two_drafts_the_first_to_pass_is_ready_and_merging_it_
     assert after[first["number"]]["state"] == "closed" and not after[first["number"]]["merged"]
     said = stack.comments(REPO, first["number"])[-1]["body"]
     assert f"Closed: #{second['number']} (attempt 2" in said
-    [row] = _report(stack)
+    [row] = stack.report(REPO)
     assert (row["profile"], row["attempts_run"], row["attempts_won"]) == ("default", 2, 1)
 
 
@@ -356,15 +354,3 @@ def test_an_attempt_that_passes_while_another_runs_is_marked_ready_once_that_one
     slow = pull("specbridge/two/T-A/2")
     assert slow is not None and _draft(stack, slow)
     assert not _draft(stack, quick)  # looked at again once the slow one ended
-
-
-def _report(stack: Stack) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "report", "--repo", REPO, "--format", "json"],
-        env=stack.environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
