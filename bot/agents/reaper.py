@@ -41,11 +41,16 @@ class _Reaped:
 log = logging.getLogger(__name__)
 
 
-def reap_stale_tasks(settings: Settings) -> int:
-    """Tasks left running by a worker that died: queue them again, or fail them."""
-    cutoff = datetime.now(UTC) - timedelta(
+def _silent_since(settings: Settings) -> datetime:
+    """A run whose last heartbeat is older than this has lost its worker."""
+    return datetime.now(UTC) - timedelta(
         seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
     )
+
+
+def reap_stale_tasks(settings: Settings) -> int:
+    """Tasks left running by a worker that died: queue them again, or fail them."""
+    cutoff = _silent_since(settings)
     reaped: list[_Reaped] = []
     with session_scope(settings.database_url) as session:
         stale = session.scalars(
@@ -88,9 +93,7 @@ def reap_stale_tasks(settings: Settings) -> int:
 
 def reap_stale_planning_runs(settings: Settings) -> int:
     """Planning runs left running by a worker that died: queued again, or failed."""
-    cutoff = datetime.now(UTC) - timedelta(
-        seconds=settings.task_heartbeat_seconds * STALE_AFTER_BEATS
-    )
+    cutoff = _silent_since(settings)
     told: list[tuple[str, int | None, int, str]] = []  # repository, installation, issue, what
     with session_scope(settings.database_url) as session:
         stale = session.scalars(
